@@ -1,0 +1,5 @@
+//! stub
+/// stub
+pub fn to_json() {}
+/// stub
+pub fn to_yaml() {}

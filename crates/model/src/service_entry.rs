@@ -1,0 +1,6 @@
+//! `ServiceEntry`.
+use serde::{Deserialize, Serialize};
+
+/// Placeholder, being written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEntry {}

@@ -1,0 +1,7 @@
+//! stub
+/// stub
+#[derive(Debug)]
+pub struct Location;
+/// stub
+#[derive(Debug)]
+pub struct SourceMap;
