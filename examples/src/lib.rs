@@ -1,3 +1,7 @@
-//! Runnable programs built on the Portcullis crates. See the `[[example]]` entries of this
-//! package: `cargo run --release --example conformance -- <suite> <file>...`.
+//! Runnable programs built on the Portcullis crates, and the code they share.
+//!
+//! * `cargo run --release --example conformance -- <suite> <file>...` runs a conformance suite
+//!   of `../shared/conformance/` (see [`conformance`]).
 #![forbid(unsafe_code)]
+
+pub mod conformance;

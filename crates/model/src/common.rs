@@ -61,8 +61,19 @@ macro_rules! proto_enum {
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = ($wire:literal, $number:literal) ),+ $(,)?
+            $(#[$first_meta:meta])* $first:ident = ($first_wire:literal, $first_number:literal)
+            $(, $(#[$vmeta:meta])* $variant:ident = ($wire:literal, $number:literal) )* $(,)?
         }
+    ) => {
+        $crate::common::proto_enum! {
+            @emit $(#[$meta])* $name;
+            ($(#[$first_meta])* #[default] $first, $first_wire, $first_number)
+            $( ($(#[$vmeta])* $variant, $wire, $number) )*
+        }
+    };
+    (
+        @emit $(#[$meta:meta])* $name:ident;
+        $( ($(#[$vmeta:meta])* $variant:ident, $wire:literal, $number:literal) )+
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -294,6 +305,7 @@ pub struct WorkloadSelector {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 mod tests {
     use super::*;
 
@@ -309,11 +321,16 @@ mod tests {
 
     #[test]
     fn enum_reads_names_and_numbers_and_lists_alternatives() {
-        assert_eq!(serde_json::from_str::<Colour>("\"RED\"").ok(), Some(Colour::Red));
+        assert_eq!(
+            serde_json::from_str::<Colour>("\"RED\"").ok(),
+            Some(Colour::Red)
+        );
         assert_eq!(serde_json::from_str::<Colour>("1").ok(), Some(Colour::Red));
-        let err = serde_json::from_str::<Colour>("\"BLUE\"").unwrap_err().to_string();
+        let err = serde_json::from_str::<Colour>("\"BLUE\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown variant `BLUE`"), "{err}");
-        assert!(err.contains("`UNSPECIFIED`, `RED`"), "{err}");
+        assert!(err.contains("`UNSPECIFIED` or `RED`"), "{err}");
         assert!(serde_json::from_str::<Colour>("7").is_err());
         assert_eq!(Colour::default(), Colour::Unspecified);
         assert_eq!(serde_json::to_string(&Colour::Red).unwrap(), "\"RED\"");
@@ -324,7 +341,10 @@ mod tests {
         let err = serde_json::from_str::<StringMatch>(r#"{"exact":"a","regex":"b"}"#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("only one of exact, prefix, regex may be set"), "{err}");
+        assert!(
+            err.contains("only one of exact, prefix, regex may be set"),
+            "{err}"
+        );
         assert_eq!(
             serde_json::from_str::<StringMatch>("{}").ok(),
             Some(StringMatch::Unset)

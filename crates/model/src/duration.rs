@@ -186,9 +186,9 @@ impl fmt::Display for Duration {
         let nanos = abs % 1_000_000_000;
         if nanos == 0 {
             write!(f, "{sign}{secs}s")
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{sign}{secs}.{:03}s", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, "{sign}{secs}.{:06}s", nanos / 1_000)
         } else {
             write!(f, "{sign}{secs}.{nanos:09}s")
@@ -219,6 +219,7 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -245,7 +246,9 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for bad in ["", "s", "5", "5 s", "1d", "-", ".s", "1..5s", "1s2", "++1s", "1e3s"] {
+        for bad in [
+            "", "s", "5", "5 s", "1d", "-", ".s", "1..5s", "1s2", "++1s", "1e3s",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
         assert!(parse("99999999999999999999999999999999h").is_err());

@@ -59,7 +59,7 @@ pub mod virtual_service;
 pub use common::{OneofError, Percent, StringMatch, UnknownEnumValue, WorkloadSelector};
 pub use destination_rule::DestinationRule;
 pub use duration::{Duration, ParseDurationError};
-pub use error::{LoadError, LoadErrors, LoadWarning};
+pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning};
 pub use gateway::Gateway;
 pub use load::{Document, DocumentSource, LoadOptions, Loaded, Loader, Object, SkippedDocument};
 pub use meta::{ApiVersion, Kind, ObjectMeta, Resource};

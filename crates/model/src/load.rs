@@ -1,22 +1,791 @@
-//! stub
-/// stub
-#[derive(Debug)]
-pub struct Document;
-/// stub
-#[derive(Debug)]
-pub struct DocumentSource;
-/// stub
-#[derive(Debug)]
-pub struct LoadOptions;
-/// stub
-#[derive(Debug)]
-pub struct Loaded;
-/// stub
-#[derive(Debug)]
-pub struct Loader;
-/// stub
-#[derive(Debug)]
-pub enum Object {}
-/// stub
-#[derive(Debug)]
-pub struct SkippedDocument;
+//! The multi-document loader.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Place};
+use crate::kube;
+use crate::meta::{ApiVersion, Kind, ObjectMeta, Resource};
+use crate::source_map::{Location, SourceMap, scan_documents};
+use crate::{DestinationRule, Gateway, ServiceEntry, VirtualService};
+
+/// Limits and strictness of a [`Loader`].
+///
+/// The limits keep hostile input cheap: a file larger than `max_bytes`, or with more than
+/// `max_documents` documents, is refused before it is deserialized, and nesting deeper than
+/// `max_depth` is refused by the parser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Report unknown fields as [`LoadWarning`]s and load the rest, instead of failing the
+    /// document. Default: `false` (unknown fields are errors).
+    pub lenient_unknown_fields: bool,
+    /// The largest file accepted, in bytes. Default: 16 MiB.
+    pub max_bytes: usize,
+    /// The most documents (counting the items of `kind: List`) one file may hold. Default: 10 000.
+    pub max_documents: usize,
+    /// The deepest nesting of mappings and sequences accepted. Default: 64 (Istio documents
+    /// nest about 12 deep).
+    pub max_depth: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            lenient_unknown_fields: false,
+            max_bytes: 16 << 20,
+            max_documents: 10_000,
+            max_depth: 64,
+        }
+    }
+}
+
+/// Where a document came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentSource {
+    /// The file name given to the loader.
+    pub file: String,
+    /// The 0-based index of the document in its file's stream (empty documents count).
+    pub index: usize,
+    /// For the items of a `kind: List` document, the item's index.
+    pub item: Option<usize>,
+    /// Where the document (or list item) starts.
+    pub location: Location,
+}
+
+/// One loaded object. It serializes as the object itself (with its `apiVersion` and `kind`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "objects are loaded once and matched often; boxing would only add indirection"
+)]
+pub enum Object {
+    /// A `networking.istio.io` Gateway.
+    Gateway(Resource<Gateway>),
+    /// A `networking.istio.io` VirtualService.
+    VirtualService(Resource<VirtualService>),
+    /// A `networking.istio.io` DestinationRule.
+    DestinationRule(Resource<DestinationRule>),
+    /// A `networking.istio.io` ServiceEntry.
+    ServiceEntry(Resource<ServiceEntry>),
+    /// A core Service.
+    Service(kube::Service),
+    /// A core Pod.
+    Pod(kube::Pod),
+    /// A core Secret.
+    Secret(kube::Secret),
+    /// A core Namespace.
+    Namespace(kube::Namespace),
+}
+
+impl Object {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Gateway(_) => Kind::Gateway,
+            Self::VirtualService(_) => Kind::VirtualService,
+            Self::DestinationRule(_) => Kind::DestinationRule,
+            Self::ServiceEntry(_) => Kind::ServiceEntry,
+            Self::Service(_) => Kind::Service,
+            Self::Pod(_) => Kind::Pod,
+            Self::Secret(_) => Kind::Secret,
+            Self::Namespace(_) => Kind::Namespace,
+        }
+    }
+
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::Gateway(r) => &r.metadata,
+            Self::VirtualService(r) => &r.metadata,
+            Self::DestinationRule(r) => &r.metadata,
+            Self::ServiceEntry(r) => &r.metadata,
+            Self::Service(r) => &r.metadata,
+            Self::Pod(r) => &r.metadata,
+            Self::Secret(r) => &r.metadata,
+            Self::Namespace(r) => &r.metadata,
+        }
+    }
+
+    /// The object's `apiVersion`.
+    pub fn api_version(&self) -> ApiVersion {
+        match self {
+            Self::Gateway(r) => r.api_version,
+            Self::VirtualService(r) => r.api_version,
+            Self::DestinationRule(r) => r.api_version,
+            Self::ServiceEntry(r) => r.api_version,
+            Self::Service(r) => r.api_version,
+            Self::Pod(r) => r.api_version,
+            Self::Secret(r) => r.api_version,
+            Self::Namespace(r) => r.api_version,
+        }
+    }
+}
+
+/// A loaded document: the object, where it came from, and where each of its fields is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    /// Where the document came from.
+    pub source: DocumentSource,
+    /// The object.
+    pub object: Object,
+    /// Field path → line and column, relative to the object (`spec.http[0]`).
+    pub source_map: SourceMap,
+}
+
+/// A document of a kind this crate does not read (a Gateway API `Gateway`, a `Sidecar`, a
+/// `ConfigMap`, …), kept so callers can list what they ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedDocument {
+    /// Where the document came from.
+    pub source: DocumentSource,
+    /// Its `apiVersion` as written.
+    pub api_version: String,
+    /// Its `kind` as written.
+    pub kind: String,
+    /// Its `metadata.name`, if it has one.
+    pub name: String,
+}
+
+/// What a load produced: documents, skipped documents, warnings and errors, in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    documents: Vec<Document>,
+    skipped: Vec<SkippedDocument>,
+    warnings: Vec<LoadWarning>,
+    errors: Vec<LoadError>,
+}
+
+impl Loaded {
+    /// The loaded documents.
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+
+    /// Takes the loaded documents out.
+    pub fn into_documents(self) -> Vec<Document> {
+        self.documents
+    }
+
+    /// The documents of other kinds.
+    pub fn skipped(&self) -> &[SkippedDocument] {
+        &self.skipped
+    }
+
+    /// Warnings (unknown fields, in lenient mode).
+    pub fn warnings(&self) -> &[LoadWarning] {
+        &self.warnings
+    }
+
+    /// The documents that did not load, one error each.
+    pub fn errors(&self) -> &[LoadError] {
+        &self.errors
+    }
+
+    /// `Ok(self)` when every document loaded, else every error.
+    pub fn into_result(self) -> Result<Self, LoadErrors> {
+        if self.errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(LoadErrors::new(self.errors))
+        }
+    }
+
+    /// Appends another load's results (to build one configuration from several files).
+    pub fn extend(&mut self, other: Self) {
+        self.documents.extend(other.documents);
+        self.skipped.extend(other.skipped);
+        self.warnings.extend(other.warnings);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Reads YAML and JSON streams of Istio networking resources and the core kinds analysis needs.
+///
+/// * Multi-document YAML (`---`), JSON, and `kind: List` documents.
+/// * Other kinds are [skipped](Loaded::skipped), not errors; so is any kind under an API group
+///   this crate does not read (a Gateway API `Gateway` is not an Istio `Gateway`).
+/// * Duplicate mapping keys are errors, as in `istioctl validate`.
+/// * Unknown fields are errors unless [`LoadOptions::lenient_unknown_fields`] is set.
+/// * Every error names the file, line, column and field path.
+///
+/// See the [crate documentation](crate) for an example.
+#[derive(Clone, Debug, Default)]
+pub struct Loader {
+    options: LoadOptions,
+}
+
+impl Loader {
+    /// A loader with the default [`LoadOptions`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A loader with these options.
+    pub fn with_options(options: LoadOptions) -> Self {
+        Self { options }
+    }
+
+    /// Loads one stream; fails with every error if any document does not load.
+    pub fn load_str(&self, file: &str, text: &str) -> Result<Loaded, LoadErrors> {
+        self.read_str(file, text).into_result()
+    }
+
+    /// Loads one file; fails with every error if any document does not load.
+    pub fn load_file(&self, path: &Path) -> Result<Loaded, LoadErrors> {
+        self.read_file(path).into_result()
+    }
+
+    /// Loads a file, or every `.yaml`, `.yml` and `.json` file under a directory (recursively,
+    /// in path order); fails with every error if any document does not load.
+    pub fn load_path(&self, path: &Path) -> Result<Loaded, LoadErrors> {
+        self.read_path(path).into_result()
+    }
+
+    /// Loads a file, or every `.yaml`, `.yml` and `.json` file under a directory, keeping the
+    /// documents that load beside the errors of those that do not.
+    pub fn read_path(&self, path: &Path) -> Loaded {
+        let mut files = Vec::new();
+        if let Err(err) = collect_files(path, &mut files) {
+            let mut loaded = Loaded::default();
+            loaded.errors.push(io_error(path, &err));
+            return loaded;
+        }
+        let mut loaded = Loaded::default();
+        for file in files {
+            loaded.extend(self.read_file(&file));
+        }
+        loaded
+    }
+
+    /// Loads one file, keeping the documents that load beside the errors of those that do not.
+    pub fn read_file(&self, path: &Path) -> Loaded {
+        let name = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > u64::try_from(self.options.max_bytes).unwrap_or(u64::MAX) => {
+                let mut loaded = Loaded::default();
+                loaded.errors.push(limit_error(
+                    &name,
+                    format!(
+                        "file is {} bytes, more than the limit of {}",
+                        meta.len(),
+                        self.options.max_bytes
+                    ),
+                ));
+                return loaded;
+            }
+            _ => {}
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.read_str(&name, &text),
+            Err(err) => {
+                let mut loaded = Loaded::default();
+                loaded.errors.push(io_error(path, &err));
+                loaded
+            }
+        }
+    }
+
+    /// Loads one stream, keeping the documents that load beside the errors of those that do not.
+    pub fn read_str(&self, file: &str, text: &str) -> Loaded {
+        let mut loaded = Loaded::default();
+        if text.len() > self.options.max_bytes {
+            loaded.errors.push(limit_error(
+                file,
+                format!(
+                    "input is {} bytes, more than the limit of {}",
+                    text.len(),
+                    self.options.max_bytes
+                ),
+            ));
+            return loaded;
+        }
+        let (spans, syntax_error) = scan_documents(text);
+        let mut budget = self.options.max_documents;
+        for (index, span) in spans.into_iter().enumerate() {
+            if span.is_null {
+                continue;
+            }
+            let slice = text.get(span.start..span.end).unwrap_or("");
+            let start = span.source_map.key("").unwrap_or(Location {
+                line: span.first_line,
+                column: 1,
+            });
+            let mut ctx = DocContext {
+                file,
+                index,
+                item: None,
+                start,
+                source_map: span.source_map,
+                loaded: &mut loaded,
+                options: &self.options,
+            };
+            match parse_value(slice, span.first_line, &self.options) {
+                Ok(mut value) => {
+                    normalize(&mut value);
+                    ctx.load_value(value, &mut budget);
+                }
+                Err((message, location)) => {
+                    let place = ctx.place_at(String::new(), location);
+                    ctx.loaded
+                        .errors
+                        .push(LoadError::new(place, LoadErrorKind::Syntax, message));
+                }
+            }
+            if budget == 0 {
+                loaded.errors.push(limit_error(
+                    file,
+                    format!(
+                        "more than {} documents in one file",
+                        self.options.max_documents
+                    ),
+                ));
+                return loaded;
+            }
+        }
+        if let Some(err) = syntax_error {
+            loaded.errors.push(LoadError::new(
+                Place {
+                    file: file.to_owned(),
+                    document: 0,
+                    line: Some(err.location.line),
+                    column: Some(err.location.column),
+                    path: String::new(),
+                },
+                LoadErrorKind::Syntax,
+                err.message,
+            ));
+        }
+        loaded
+    }
+}
+
+/// Parses one document's text into a generic value (YAML 1.2 with JSON as a subset), with
+/// duplicate keys refused. Lines in errors are made absolute with `first_line`.
+fn parse_value(
+    slice: &str,
+    first_line: usize,
+    options: &LoadOptions,
+) -> Result<Value, (String, Option<Location>)> {
+    let mut saphyr = serde_saphyr::options! {
+        with_snippet: false,
+    };
+    if let Some(budget) = saphyr.budget.as_mut() {
+        budget.max_depth = options.max_depth;
+    }
+    serde_saphyr::from_str_with_options::<Value>(slice, saphyr).map_err(|err| {
+        let location = err.location().map(|l| Location {
+            line: usize::try_from(l.line()).unwrap_or(0) + first_line.saturating_sub(1),
+            column: usize::try_from(l.column()).unwrap_or(0),
+        });
+        // The user-facing wording, without saphyr's location suffix (the loader adds its own,
+        // relative to the whole file) and without hints about saphyr's options.
+        let message = serde_saphyr::MessageFormatter::format_message(
+            &serde_saphyr::UserMessageFormatter,
+            err.without_snippet(),
+        );
+        (message.into_owned(), location)
+    })
+}
+
+/// Brings a parsed value to what Istio's decoder (Go YAML, then protobuf JSON) sees:
+///
+/// * a field set to `null` is unset, as protobuf JSON reads it (`annotations:` with nothing
+///   after it, `spec: null`);
+/// * Go's YAML reads a flow-sequence item such as `[fe80::]` as the string `fe80::`, where YAML
+///   1.2 reads a one-pair mapping `{"fe80:": null}`; such items become the string again.
+fn normalize(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(normalize);
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                if let Some(text) = go_flow_scalar(item) {
+                    *item = Value::String(text);
+                } else {
+                    normalize(item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The string Go's YAML reads for `[text:]`: a one-pair mapping with an empty value whose key
+/// ends with `:`.
+fn go_flow_scalar(item: &Value) -> Option<String> {
+    let map = item.as_object()?;
+    let (key, value) = map.iter().next()?;
+    (map.len() == 1 && value.is_null() && key.ends_with(':')).then(|| format!("{key}:"))
+}
+
+/// Everything needed to turn one document's value into objects and located diagnostics.
+struct DocContext<'a> {
+    file: &'a str,
+    index: usize,
+    item: Option<usize>,
+    start: Location,
+    source_map: SourceMap,
+    loaded: &'a mut Loaded,
+    options: &'a LoadOptions,
+}
+
+impl DocContext<'_> {
+    fn place_at(&self, path: String, location: Option<Location>) -> Place {
+        Place {
+            file: self.file.to_owned(),
+            document: self.index,
+            line: location.map(|l| l.line),
+            column: location.map(|l| l.column),
+            path,
+        }
+    }
+
+    /// A place for a field path, located through the source map (value position for bad values,
+    /// key position otherwise, the nearest known parent for missing fields).
+    fn place(&self, path: &str, prefer_value: bool) -> Place {
+        let location = if prefer_value {
+            self.source_map.value(path)
+        } else {
+            self.source_map.key(path)
+        }
+        .or_else(|| self.source_map.nearest(path));
+        self.place_at(path.to_owned(), location)
+    }
+
+    fn source(&self) -> DocumentSource {
+        DocumentSource {
+            file: self.file.to_owned(),
+            index: self.index,
+            item: self.item,
+            location: self.start,
+        }
+    }
+
+    fn error(&mut self, path: &str, kind: LoadErrorKind, message: impl Into<String>) {
+        let place = self.place(path, kind == LoadErrorKind::InvalidValue);
+        self.loaded
+            .errors
+            .push(LoadError::new(place, kind, message));
+    }
+
+    fn load_value(&mut self, value: Value, budget: &mut usize) {
+        *budget = budget.saturating_sub(1);
+        let Value::Object(map) = &value else {
+            self.error(
+                "",
+                LoadErrorKind::InvalidValue,
+                "a document must be a mapping with apiVersion and kind",
+            );
+            return;
+        };
+        let api_version = map.get("apiVersion").and_then(Value::as_str);
+        let kind = map.get("kind").and_then(Value::as_str);
+        let (Some(api_version), Some(kind)) = (api_version, kind) else {
+            let missing = if api_version.is_none() {
+                "apiVersion"
+            } else {
+                "kind"
+            };
+            self.error(
+                missing,
+                LoadErrorKind::MissingField,
+                format!("missing or non-string field `{missing}`: every document needs apiVersion and kind"),
+            );
+            return;
+        };
+        if kind == "List" && api_version == "v1" {
+            self.load_list(value, budget);
+            return;
+        }
+        let resolved = ApiVersion::from_name(api_version).and_then(|v| Kind::resolve(v, kind));
+        let Some(kind_enum) = resolved else {
+            if api_version.starts_with("networking.istio.io/")
+                && matches!(
+                    kind,
+                    "Gateway" | "VirtualService" | "DestinationRule" | "ServiceEntry"
+                )
+            {
+                self.error(
+                    "apiVersion",
+                    LoadErrorKind::InvalidValue,
+                    format!(
+                        "unsupported apiVersion {api_version:?} for {kind}, expected one of {}",
+                        ApiVersion::NETWORKING.join(", ")
+                    ),
+                );
+                return;
+            }
+            let name = map
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let skipped = SkippedDocument {
+                source: self.source(),
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+                name,
+            };
+            self.loaded.skipped.push(skipped);
+            return;
+        };
+        let object = match kind_enum {
+            Kind::Gateway => self.typed(value).map(Object::Gateway),
+            Kind::VirtualService => self.typed(value).map(Object::VirtualService),
+            Kind::DestinationRule => self.typed(value).map(Object::DestinationRule),
+            Kind::ServiceEntry => self.typed(value).map(Object::ServiceEntry),
+            Kind::Service => self.typed(value).map(Object::Service),
+            Kind::Pod => self.typed(value).map(Object::Pod),
+            Kind::Secret => self.typed(value).map(Object::Secret),
+            Kind::Namespace => self.typed(value).map(Object::Namespace),
+        };
+        if let Some(object) = object {
+            let document = Document {
+                source: self.source(),
+                object,
+                source_map: core::mem::take(&mut self.source_map),
+            };
+            self.loaded.documents.push(document);
+        }
+    }
+
+    fn load_list(&mut self, value: Value, budget: &mut usize) {
+        let items = match value {
+            Value::Object(mut map) => match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => {
+                    self.error(
+                        "items",
+                        LoadErrorKind::InvalidValue,
+                        "`items` of a List must be a sequence",
+                    );
+                    return;
+                }
+            },
+            _ => return,
+        };
+        let whole = core::mem::take(&mut self.source_map);
+        for (i, item) in items.into_iter().enumerate() {
+            if *budget == 0 {
+                return;
+            }
+            let prefix = format!("items[{i}]");
+            let mut ctx = DocContext {
+                file: self.file,
+                index: self.index,
+                item: Some(i),
+                start: whole.key(&prefix).unwrap_or(self.start),
+                source_map: whole.subtree(&prefix),
+                loaded: &mut *self.loaded,
+                options: self.options,
+            };
+            ctx.load_value(item, budget);
+        }
+    }
+
+    /// Deserializes the value into `T`, reporting the first error with its path; in lenient
+    /// mode, unknown fields are removed and reported as warnings until the value loads.
+    fn typed<T: DeserializeOwned>(&mut self, mut value: Value) -> Option<T> {
+        loop {
+            let err = match serde_path_to_error::deserialize::<_, T>(&value) {
+                Ok(typed) => return Some(typed),
+                Err(err) => err,
+            };
+            let path = display_path(err.path());
+            let message = err.inner().to_string();
+            if let Some(field) = unknown_field_name(&message) {
+                // serde_path_to_error already ends the path with the unknown key.
+                let field_path = if path == field || path.ends_with(&format!(".{field}")) {
+                    path.clone()
+                } else {
+                    join(&path, field)
+                };
+                let holder = parent_of(&field_path, field);
+                if self.options.lenient_unknown_fields && remove_field(&mut value, &holder, field) {
+                    let place = self.place(&field_path, false);
+                    self.loaded
+                        .warnings
+                        .push(LoadWarning::new(place, format!("ignored {message}")));
+                    continue;
+                }
+                self.error(&field_path, LoadErrorKind::UnknownField, message);
+                return None;
+            }
+            let wants_number = [" expected u", " expected i", " expected f"]
+                .iter()
+                .any(|m| message.contains(m));
+            if wants_number && coerce_quoted_number(&mut value, &path, &message) {
+                continue;
+            }
+            if let Some(field) = missing_field_name(&message) {
+                let field_path = join(&path, field);
+                self.error(
+                    &field_path,
+                    LoadErrorKind::MissingField,
+                    format!("missing required field `{field}`"),
+                );
+                return None;
+            }
+            self.error(&path, LoadErrorKind::InvalidValue, message);
+            return None;
+        }
+    }
+}
+
+/// A serde_path_to_error path in the loader's notation (`spec.http[0].route`; the root is ``).
+fn display_path(path: &serde_path_to_error::Path) -> String {
+    let shown = path.to_string();
+    if shown == "." { String::new() } else { shown }
+}
+
+/// The path of the mapping that holds `field` at `field_path`.
+fn parent_of(field_path: &str, field: &str) -> String {
+    field_path
+        .strip_suffix(field)
+        .map(|p| p.strip_suffix('.').unwrap_or(p))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// The field named by serde's "unknown field `x`, expected …" message.
+fn unknown_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+}
+
+/// Removes `field` from the mapping at `path` (in the loader's path notation).
+fn remove_field(value: &mut Value, path: &str, field: &str) -> bool {
+    value_at_mut(value, path)
+        .and_then(Value::as_object_mut)
+        .is_some_and(|map| map.shift_remove(field).is_some())
+}
+
+/// The value at a path in the loader's notation (`spec.http[0].route`).
+fn value_at_mut<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    let mut current = value;
+    if path.is_empty() {
+        return Some(current);
+    }
+    for segment in path.split('.') {
+        let (key, indices) = match segment.find('[') {
+            Some(i) => (segment.get(..i)?, segment.get(i..)?),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            current = current.get_mut(key)?;
+        }
+        for index in indices.split('[').filter(|s| !s.is_empty()) {
+            let i = index.strip_suffix(']')?.parse::<usize>().ok()?;
+            current = current.get_mut(i)?;
+        }
+    }
+    Some(current)
+}
+
+/// Protobuf JSON accepts numbers written as strings (`number: "8080"`), and so does Istio's
+/// decoder. When serde refused a string where a number was expected, the string is replaced by
+/// the number it spells, if it spells one.
+fn coerce_quoted_number(value: &mut Value, path: &str, message: &str) -> bool {
+    if !message.starts_with("invalid type: string") {
+        return false;
+    }
+    let Some(slot) = value_at_mut(value, path) else {
+        return false;
+    };
+    let Some(text) = slot.as_str() else {
+        return false;
+    };
+    let number = if let Ok(n) = text.parse::<i64>() {
+        serde_json::Number::from(n)
+    } else if let Ok(n) = text.parse::<u64>() {
+        serde_json::Number::from(n)
+    } else if let Some(n) = text
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        n
+    } else {
+        return false;
+    };
+    *slot = Value::Number(number);
+    true
+}
+
+fn limit_error(file: &str, message: String) -> LoadError {
+    LoadError::new(
+        Place {
+            file: file.to_owned(),
+            document: 0,
+            line: None,
+            column: None,
+            path: String::new(),
+        },
+        LoadErrorKind::Limit,
+        message,
+    )
+}
+
+fn io_error(path: &Path, err: &std::io::Error) -> LoadError {
+    LoadError::new(
+        Place {
+            file: path.display().to_string(),
+            document: 0,
+            line: None,
+            column: None,
+            path: String::new(),
+        },
+        LoadErrorKind::Io,
+        format!("cannot read: {err}"),
+    )
+}
+
+fn collect_files(path: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(path)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,365 @@
-//! stub
-/// stub
+//! Where each field of a document stands in its source text.
+//!
+//! The loader deserializes documents through a generic value, so that every format and every
+//! error takes one path; this map, built from the YAML event stream, gives each field path back
+//! its line and column.
+
+use std::collections::HashMap;
+
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+
+/// A position in a source file: 1-based line and column (columns count characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1, in characters.
+    pub column: usize,
+}
+
+/// The key and value positions of one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    /// Where the mapping key is written; `None` for sequence items and the root.
+    key: Option<Location>,
+    /// Where the value starts.
+    value: Location,
+}
+
+/// Field path → source positions for one document.
+///
+/// Paths are written as the loader reports them: `spec.http[0].route[1].destination.host`.
+///
+/// ```
+/// use portcullis_model::{Loader, Location};
+///
+/// let loaded = Loader::new().load_str("vs.yaml", "\
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: reviews}
+/// spec:
+///   hosts: [reviews]
+///   http:
+///   - route:
+///     - destination:
+///         host: reviews
+/// ")?;
+/// let map = &loaded.documents()[0].source_map;
+/// assert_eq!(map.value("spec.http[0].route[0].destination.host"), Some(Location { line: 9, column: 15 }));
+/// assert_eq!(map.key("spec.http"), Some(Location { line: 6, column: 3 }));
+/// # Ok::<(), portcullis_model::LoadErrors>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceMap {
+    entries: HashMap<String, Entry>,
+}
+
+impl SourceMap {
+    /// Where the value at `path` starts.
+    pub fn value(&self, path: &str) -> Option<Location> {
+        self.entries.get(path).map(|e| e.value)
+    }
+
+    /// Where the key of the field at `path` is written (for a sequence item, the item itself).
+    pub fn key(&self, path: &str) -> Option<Location> {
+        self.entries.get(path).map(|e| e.key.unwrap_or(e.value))
+    }
+
+    /// The position of the closest field at or above `path` that the map knows: the field
+    /// itself, or the nearest enclosing one (a missing field is reported at its parent).
+    pub fn nearest(&self, path: &str) -> Option<Location> {
+        let mut current = path;
+        loop {
+            if let Some(found) = self.key(current) {
+                return Some(found);
+            }
+            current = parent_path(current)?;
+        }
+    }
+
+    /// The part of this map below `prefix` (for the items of a `kind: List`), with paths
+    /// relative to it.
+    pub(crate) fn subtree(&self, prefix: &str) -> Self {
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|(path, entry)| {
+                let rest = path.strip_prefix(prefix)?;
+                if rest.is_empty() {
+                    return Some((String::new(), *entry));
+                }
+                rest.strip_prefix('.').map(|r| (r.to_owned(), *entry))
+            })
+            .collect();
+        Self { entries }
+    }
+}
+
+/// The parent of a field path: `a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``, `` → none.
+fn parent_path(path: &str) -> Option<&str> {
+    if path.is_empty() {
+        return None;
+    }
+    let cut = path.rfind(['.', '[']).unwrap_or(0);
+    Some(path.get(..cut).unwrap_or(""))
+}
+
+/// One document of a stream: the byte range of its lines, and its field positions.
 #[derive(Debug)]
-pub struct Location;
-/// stub
+pub(crate) struct DocumentSpan {
+    /// Byte offset of the start of the document's first line.
+    pub(crate) start: usize,
+    /// Byte offset just past the document.
+    pub(crate) end: usize,
+    /// The document's first line (1-based); lines inside the slice are relative to it.
+    pub(crate) first_line: usize,
+    /// Whether the document's root is an empty or `null` scalar (nothing to load).
+    pub(crate) is_null: bool,
+    /// Field positions, with absolute lines.
+    pub(crate) source_map: SourceMap,
+}
+
+/// A syntax error of the stream, located.
 #[derive(Debug)]
-pub struct SourceMap;
+pub(crate) struct SyntaxError {
+    pub(crate) message: String,
+    pub(crate) location: Location,
+}
+
+/// One open collection while walking the events.
+enum Frame {
+    Mapping {
+        path: String,
+        /// The key just read, waiting for its value.
+        pending_key: Option<(String, Location)>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
+}
+
+/// Splits a YAML (or JSON) stream into documents and maps every field path to its position.
+///
+/// Stops at the first syntax error, returning the documents completed before it.
+pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxError>) {
+    let mut documents = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut current: Option<DocumentSpan> = None;
+    let mut root_seen = false;
+    let line_starts = line_start_offsets(text);
+    for event in Parser::new_from_str(text) {
+        let (event, span) = match event {
+            Ok(ok) => ok,
+            Err(err) => {
+                let marker = err.marker();
+                let location = Location {
+                    line: marker.line(),
+                    column: marker.col() + 1,
+                };
+                return (
+                    documents,
+                    Some(SyntaxError {
+                        message: err.info(),
+                        location,
+                    }),
+                );
+            }
+        };
+        let here = Location {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        };
+        match event {
+            Event::DocumentStart(..) => {
+                let first_line = span.start.line().max(1);
+                let start = line_starts
+                    .get(first_line - 1)
+                    .copied()
+                    .unwrap_or(text.len());
+                stack.clear();
+                root_seen = false;
+                current = Some(DocumentSpan {
+                    start,
+                    end: text.len(),
+                    first_line,
+                    is_null: true,
+                    source_map: SourceMap::default(),
+                });
+            }
+            Event::DocumentEnd => {
+                if let Some(mut doc) = current.take() {
+                    doc.end = byte_offset(text, &line_starts, span.end.line(), span.end.col())
+                        .max(doc.start);
+                    documents.push(doc);
+                }
+            }
+            Event::Scalar(value, style, ..) => {
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
+                if !root_seen {
+                    root_seen = true;
+                    doc.is_null = style == ScalarStyle::Plain
+                        && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                }
+                if let Some(Frame::Mapping { pending_key, .. }) = stack.last_mut()
+                    && pending_key.is_none()
+                {
+                    *pending_key = Some((value.into_owned(), here));
+                    continue;
+                }
+                record_value(&mut stack, &mut doc.source_map, here);
+            }
+            Event::Alias(_) => {
+                if let Some(doc) = current.as_mut() {
+                    root_seen = true;
+                    doc.is_null = false;
+                    if let Some(Frame::Mapping { pending_key, .. }) = stack.last_mut()
+                        && pending_key.is_none()
+                    {
+                        *pending_key = Some(("*".to_owned(), here));
+                        continue;
+                    }
+                    record_value(&mut stack, &mut doc.source_map, here);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
+                root_seen = true;
+                doc.is_null = false;
+                // A collection used as a mapping key has no path of its own; it is mapped as `?`.
+                if let Some(Frame::Mapping { pending_key, .. }) = stack.last_mut()
+                    && pending_key.is_none()
+                {
+                    *pending_key = Some(("?".to_owned(), here));
+                }
+                let path = record_value(&mut stack, &mut doc.source_map, here);
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Mapping {
+                        path,
+                        pending_key: None,
+                    }
+                } else {
+                    Frame::Sequence {
+                        path,
+                        next_index: 0,
+                    }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    (documents, None)
+}
+
+/// Records a value node at the position the stack says it fills, and returns its path.
+fn record_value(stack: &mut [Frame], map: &mut SourceMap, value: Location) -> String {
+    let (path, key) = match stack.last_mut() {
+        None => (String::new(), None),
+        Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+            Some((name, key_location)) => (join_key(path, &name), Some(key_location)),
+            None => (join_key(path, "?"), None),
+        },
+        Some(Frame::Sequence { path, next_index }) => {
+            let item = format!("{path}[{next_index}]");
+            *next_index += 1;
+            (item, None)
+        }
+    };
+    // The first occurrence wins: a duplicate key is an error the loader reports anyway.
+    map.entries
+        .entry(path.clone())
+        .or_insert(Entry { key, value });
+    path
+}
+
+fn join_key(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn line_start_offsets(text: &str) -> Vec<usize> {
+    core::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// The byte offset of a (1-based line, 0-based character column) position.
+fn byte_offset(text: &str, line_starts: &[usize], line: usize, col: usize) -> usize {
+    let Some(&start) = line_starts.get(line.saturating_sub(1)) else {
+        return text.len();
+    };
+    let rest = text.get(start..).unwrap_or("");
+    start
+        + rest
+            .char_indices()
+            .nth(col)
+            .map_or(rest.len(), |(offset, _)| offset)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_keys_values_and_sequence_items() {
+        let text = "a:\n  b: [1, {c: x}]\n  d:\n  - e: 1\n";
+        let (docs, err) = scan_documents(text);
+        assert!(err.is_none());
+        let map = &docs[0].source_map;
+        assert_eq!(map.key("a.b"), Some(Location { line: 2, column: 3 }));
+        assert_eq!(map.value("a.b"), Some(Location { line: 2, column: 6 }));
+        assert_eq!(
+            map.value("a.b[1].c"),
+            Some(Location {
+                line: 2,
+                column: 14
+            })
+        );
+        assert_eq!(map.key("a.d[0].e"), Some(Location { line: 4, column: 5 }));
+        assert_eq!(
+            map.nearest("a.d[0].missing"),
+            Some(Location { line: 4, column: 5 })
+        );
+    }
+
+    #[test]
+    fn splits_streams_and_marks_null_documents() {
+        let text = "a: 1\n---\n---\nb: 2\n...\n";
+        let (docs, err) = scan_documents(text);
+        assert!(err.is_none());
+        assert_eq!(docs.len(), 3);
+        assert!(!docs[0].is_null && docs[1].is_null && !docs[2].is_null);
+        assert_eq!(&text[docs[2].start..docs[2].end], "---\nb: 2\n...");
+        assert_eq!(
+            docs[2].source_map.key("b"),
+            Some(Location { line: 4, column: 1 })
+        );
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_a_position() {
+        let (docs, err) = scan_documents("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(docs.len(), 1);
+        let err = err.unwrap();
+        assert!(err.location.line >= 3, "{err:?}");
+    }
+
+    #[test]
+    fn parent_paths() {
+        assert_eq!(parent_path("a.b[2]"), Some("a.b"));
+        assert_eq!(parent_path("a.b"), Some("a"));
+        assert_eq!(parent_path("a"), Some(""));
+        assert_eq!(parent_path(""), None);
+    }
+}

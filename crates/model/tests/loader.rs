@@ -1,0 +1,369 @@
+//! The loader's contract: what loads, what is skipped, and how every failure is located.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use portcullis_model::{
+    ApiVersion, Kind, LoadErrorKind, LoadOptions, Loader, Object, StringMatch, to_json, to_yaml,
+};
+
+const GATEWAY: &str = "\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: public
+  namespace: istio-system
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [\"*.example.com\"]
+    tls:
+      mode: SIMPLE
+      credentialName: example-cert
+";
+
+fn load(text: &str) -> portcullis_model::Loaded {
+    Loader::new().read_str("test.yaml", text)
+}
+
+#[test]
+fn misspelled_tls_mode_names_file_line_column_path_and_the_accepted_modes() {
+    let loaded = load(&GATEWAY.replace("mode: SIMPLE", "mode: SIMPL"));
+    let [err] = loaded.errors() else {
+        panic!("one error expected: {:?}", loaded.errors())
+    };
+    assert_eq!(err.file(), "test.yaml");
+    assert_eq!((err.line(), err.column()), (Some(13), Some(13)));
+    assert_eq!(err.path(), "spec.servers[0].tls.mode");
+    assert_eq!(err.kind(), LoadErrorKind::InvalidValue);
+    for mode in [
+        "PASSTHROUGH",
+        "SIMPLE",
+        "MUTUAL",
+        "AUTO_PASSTHROUGH",
+        "ISTIO_MUTUAL",
+        "OPTIONAL_MUTUAL",
+    ] {
+        assert!(err.message().contains(mode), "{err}");
+    }
+    assert!(
+        err.to_string()
+            .starts_with("test.yaml:13:13: spec.servers[0].tls.mode: unknown variant `SIMPL`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_field_is_an_error_at_its_key_by_default_and_a_warning_when_lenient() {
+    let text = GATEWAY.replace("    hosts:", "    hostz: [a]\n    hosts:");
+    let loaded = load(&text);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.kind(), LoadErrorKind::UnknownField);
+    assert_eq!(err.path(), "spec.servers[0].hostz");
+    assert_eq!((err.line(), err.column()), (Some(11), Some(5)));
+    assert!(err.message().contains("expected one of `port`"), "{err}");
+
+    let mut options = LoadOptions::default();
+    options.lenient_unknown_fields = true;
+    let lenient = Loader::with_options(options).read_str("test.yaml", &text);
+    assert!(lenient.errors().is_empty(), "{:?}", lenient.errors());
+    assert_eq!(lenient.documents().len(), 1);
+    let [warning] = lenient.warnings() else {
+        panic!("{:?}", lenient.warnings())
+    };
+    assert_eq!(warning.path(), "spec.servers[0].hostz");
+    assert_eq!(warning.line(), Some(11));
+}
+
+#[test]
+fn oneof_with_two_branches_does_not_load() {
+    let text = "\
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match:
+    - uri: {prefix: /a, exact: /b}
+    route:
+    - destination: {host: r}
+";
+    let loaded = load(text);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "spec.http[0].match[0].uri");
+    assert_eq!(err.line(), Some(8));
+    assert!(
+        err.message().contains("only one of exact, prefix, regex"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_errors_with_their_line() {
+    let loaded = load("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n");
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.kind(), LoadErrorKind::Syntax);
+    assert_eq!(err.line(), Some(5));
+    assert!(
+        err.message().contains("duplicate mapping key `name`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn streams_keep_going_after_a_bad_document_and_count_documents_in_place() {
+    let text = format!(
+        "{GATEWAY}---\n---\n{bad}---\n{GATEWAY}",
+        bad = GATEWAY.replace("443", "\"x\"")
+    );
+    let loaded = load(&text);
+    assert_eq!(loaded.documents().len(), 2);
+    assert_eq!(loaded.documents()[1].source.index, 3);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.document(), 2);
+    assert_eq!(err.path(), "spec.servers[0].port.number");
+    // The bad document starts on line 17 and its port on its 10th line: lines count from the
+    // top of the file, not of the document.
+    assert_eq!(err.line(), Some(16 + 10));
+}
+
+#[test]
+fn other_kinds_and_groups_are_skipped_not_errors() {
+    let text = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gateway-api}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+";
+    let loaded = load(text);
+    assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
+    assert!(loaded.documents().is_empty());
+    let kinds: Vec<_> = loaded.skipped().iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["Gateway", "Sidecar", "ConfigMap"]);
+    assert_eq!(loaded.skipped()[0].name, "gateway-api");
+}
+
+#[test]
+fn unknown_networking_version_lists_the_supported_ones() {
+    let loaded = load(&GATEWAY.replace("networking.istio.io/v1", "networking.istio.io/v2"));
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "apiVersion");
+    assert_eq!(err.line(), Some(1));
+    assert!(
+        err.message().contains("networking.istio.io/v1alpha3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_items_load_with_their_item_index_and_absolute_lines() {
+    let text = "\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.istio.io/v1alpha3
+  kind: DestinationRule
+  metadata: {name: a}
+  spec: {host: a}
+- apiVersion: networking.istio.io/v1alpha3
+  kind: DestinationRule
+  metadata: {name: b}
+  spec: {host: b, subsets: [{name: v1, labelz: {}}]}
+";
+    let loaded = load(text);
+    assert_eq!(loaded.documents().len(), 1);
+    assert_eq!(loaded.documents()[0].source.item, Some(0));
+    assert_eq!(loaded.documents()[0].source.location.line, 4);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "spec.subsets[0].labelz");
+    assert_eq!(err.line(), Some(11));
+}
+
+#[test]
+fn json_documents_load_and_errors_are_located() {
+    let text = r#"{
+  "apiVersion": "networking.istio.io/v1",
+  "kind": "ServiceEntry",
+  "metadata": {"name": "external"},
+  "spec": {
+    "hosts": ["api.example.com"],
+    "ports": [{"number": 443, "name": "https", "protocol": "TLS"}],
+    "resolution": "DNZ"
+  }
+}"#;
+    let loaded = Loader::new().read_str("se.json", text);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "spec.resolution");
+    assert_eq!((err.line(), err.column()), (Some(8), Some(19)));
+    let fixed = Loader::new()
+        .load_str("se.json", &text.replace("DNZ", "DNS"))
+        .unwrap();
+    assert_eq!(fixed.documents()[0].object.kind(), Kind::ServiceEntry);
+}
+
+#[test]
+fn protobuf_field_names_are_accepted() {
+    let text = "\
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  export_to: ['.']
+  tls:
+  - match:
+    - sni_hosts: [r.example.com]
+    route:
+    - destination: {host: r}
+";
+    let loaded = Loader::new().load_str("r.yaml", text).unwrap();
+    let Object::VirtualService(vs) = &loaded.documents()[0].object else {
+        panic!()
+    };
+    assert_eq!(vs.spec.export_to, ["."]);
+    assert_eq!(vs.spec.tls[0].r#match[0].sni_hosts, ["r.example.com"]);
+}
+
+#[test]
+fn null_fields_are_unset_as_protobuf_json_reads_them() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: r
+  annotations:
+spec:
+  host: r
+  trafficPolicy: ~
+";
+    let loaded = Loader::new().load_str("r.yaml", text).unwrap();
+    let Object::DestinationRule(dr) = &loaded.documents()[0].object else {
+        panic!()
+    };
+    assert!(dr.metadata.annotations.is_empty());
+    assert!(dr.spec.traffic_policy.is_none());
+}
+
+#[test]
+fn a_flow_scalar_ending_in_a_colon_reads_as_go_yaml_reads_it() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec:
+  hosts: [r.example.com]
+  addresses: [1.2.3.4, 2001:db8::]
+";
+    let loaded = Loader::new().load_str("r.yaml", text).unwrap();
+    let Object::ServiceEntry(se) = &loaded.documents()[0].object else {
+        panic!()
+    };
+    assert_eq!(se.spec.addresses, ["1.2.3.4", "2001:db8::"]);
+}
+
+#[test]
+fn written_yaml_and_json_load_back_equal_and_omit_unset_fields() {
+    let loaded = Loader::new().load_str("gw.yaml", GATEWAY).unwrap();
+    let object = &loaded.documents()[0].object;
+    let yaml = to_yaml(object).unwrap();
+    assert!(!yaml.contains("bind"), "unset fields are omitted:\n{yaml}");
+    let json = to_json(object).unwrap();
+    for text in [yaml, json] {
+        let again = Loader::new().load_str("again", &text).unwrap();
+        assert_eq!(&again.documents()[0].object, object);
+    }
+    assert_eq!(object.api_version(), ApiVersion::NetworkingV1);
+}
+
+#[test]
+fn limits_refuse_hostile_input_cheaply() {
+    let mut options = LoadOptions::default();
+    options.max_bytes = 64;
+    let err = Loader::with_options(options.clone())
+        .load_str("big.yaml", GATEWAY)
+        .unwrap_err();
+    assert_eq!(err.errors()[0].kind(), LoadErrorKind::Limit);
+
+    options = LoadOptions::default();
+    options.max_documents = 2;
+    let three = format!("{GATEWAY}---\n{GATEWAY}---\n{GATEWAY}");
+    let loaded = Loader::with_options(options).read_str("many.yaml", &three);
+    assert!(
+        loaded
+            .errors()
+            .iter()
+            .any(|e| e.kind() == LoadErrorKind::Limit),
+        "{:?}",
+        loaded.errors()
+    );
+
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let loaded = Loader::new().read_str("deep.yaml", &deep);
+    assert!(!loaded.errors().is_empty());
+}
+
+#[test]
+fn string_match_keeps_the_empty_branch_meaning_presence() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match:
+    - headers: {x-user: {}}
+    route:
+    - destination: {host: r}
+";
+    let loaded = Loader::new().load_str("r.yaml", text).unwrap();
+    let Object::VirtualService(vs) = &loaded.documents()[0].object else {
+        panic!()
+    };
+    assert_eq!(
+        vs.spec.http[0].r#match[0].headers.get("x-user"),
+        Some(&StringMatch::Unset)
+    );
+}
+
+#[test]
+fn numbers_written_as_strings_load_as_protobuf_json_allows() {
+    let loaded = Loader::new()
+        .load_str(
+            "gw.yaml",
+            &GATEWAY.replace("number: 443", "number: \"443\""),
+        )
+        .unwrap();
+    let Object::Gateway(gw) = &loaded.documents()[0].object else {
+        panic!()
+    };
+    assert_eq!(
+        gw.spec.servers[0].port.as_ref().map(|p| p.number),
+        Some(443)
+    );
+    let bad = Loader::new().read_str("gw.yaml", &GATEWAY.replace("number: 443", "number: \"x\""));
+    assert_eq!(bad.errors()[0].path(), "spec.servers[0].port.number");
+}
