@@ -61,7 +61,10 @@ pub use destination_rule::DestinationRule;
 pub use duration::{Duration, ParseDurationError};
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning};
 pub use gateway::Gateway;
-pub use load::{Document, DocumentSource, LoadOptions, Loaded, Loader, Object, SkippedDocument};
+pub use load::{
+    DecodeError, Document, DocumentSource, LoadOptions, Loaded, Loader, Object, SkippedDocument,
+    from_value,
+};
 pub use meta::{ApiVersion, Kind, ObjectMeta, Resource};
 pub use output::{to_json, to_yaml};
 pub use service_entry::ServiceEntry;

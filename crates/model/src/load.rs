@@ -149,6 +149,9 @@ pub struct SkippedDocument {
     pub kind: String,
     /// Its `metadata.name`, if it has one.
     pub name: String,
+    /// The whole document as written, for callers that read other kinds (analysis reads Nodes,
+    /// Sidecars and RequestAuthentications).
+    pub value: Value,
 }
 
 /// What a load produced: documents, skipped documents, warnings and errors, in file order.
@@ -533,6 +536,7 @@ impl DocContext<'_> {
                 api_version: api_version.to_owned(),
                 kind: kind.to_owned(),
                 name,
+                value: value.clone(),
             };
             self.loaded.skipped.push(skipped);
             return;
@@ -592,52 +596,143 @@ impl DocContext<'_> {
         }
     }
 
-    /// Deserializes the value into `T`, reporting the first error with its path; in lenient
-    /// mode, unknown fields are removed and reported as warnings until the value loads.
-    fn typed<T: DeserializeOwned>(&mut self, mut value: Value) -> Option<T> {
-        loop {
-            let err = match serde_path_to_error::deserialize::<_, T>(&value) {
-                Ok(typed) => return Some(typed),
-                Err(err) => err,
-            };
-            let path = display_path(err.path());
-            let message = err.inner().to_string();
-            if let Some(field) = unknown_field_name(&message) {
-                // serde_path_to_error already ends the path with the unknown key.
-                let field_path = if path == field || path.ends_with(&format!(".{field}")) {
-                    path.clone()
-                } else {
-                    join(&path, field)
-                };
-                let holder = parent_of(&field_path, field);
-                if self.options.lenient_unknown_fields && remove_field(&mut value, &holder, field) {
-                    let place = self.place(&field_path, false);
-                    self.loaded
-                        .warnings
-                        .push(LoadWarning::new(place, format!("ignored {message}")));
-                    continue;
-                }
-                self.error(&field_path, LoadErrorKind::UnknownField, message);
-                return None;
+    /// Deserializes the value into `T`, recording the error (or, in lenient mode, the ignored
+    /// unknown fields) at their positions.
+    fn typed<T: DeserializeOwned>(&mut self, value: Value) -> Option<T> {
+        let (result, ignored) = decode(value, self.options.lenient_unknown_fields);
+        for field in ignored {
+            let place = self.place(&field.path, false);
+            self.loaded.warnings.push(LoadWarning::new(
+                place,
+                format!("ignored {}", field.message),
+            ));
+        }
+        match result {
+            Ok(typed) => Some(typed),
+            Err(err) => {
+                self.error(&err.path, err.kind, err.message);
+                None
             }
-            let wants_number = [" expected u", " expected i", " expected f"]
-                .iter()
-                .any(|m| message.contains(m));
-            if wants_number && coerce_quoted_number(&mut value, &path, &message) {
+        }
+    }
+}
+
+/// Why a value did not decode into a model type: the field path, the kind of problem and the
+/// message, without a source position (see [`Loader`] for located errors).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    path: String,
+    kind: LoadErrorKind,
+    message: String,
+}
+
+impl DecodeError {
+    /// The field path (`spec.http[0].route`); empty for the value itself.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What kind of problem this is.
+    pub fn kind(&self) -> LoadErrorKind {
+        self.kind
+    }
+
+    /// The message alone.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes a generic JSON value into a model type the way Istio's decoder reads it: `null`
+/// fields are unset, numbers may be written as strings, unknown fields are errors.
+///
+/// This is what the [`Loader`] does for each document, for callers that already hold a value
+/// (a spec embedded in another format, a test vector).
+///
+/// ```
+/// use portcullis_model::{from_value, virtual_service::HttpRetry};
+///
+/// let retry: HttpRetry = from_value(serde_json::json!({"attempts": "3", "perTryTimeout": "2s", "retryOn": null}))?;
+/// assert_eq!(retry.attempts, 3);
+/// let err = from_value::<HttpRetry>(serde_json::json!({"atempts": 3})).unwrap_err();
+/// assert_eq!(err.path(), "atempts");
+/// # Ok::<(), portcullis_model::DecodeError>(())
+/// ```
+pub fn from_value<T: DeserializeOwned>(mut value: Value) -> Result<T, DecodeError> {
+    normalize(&mut value);
+    decode(value, false).0
+}
+
+/// Deserializes a normalized value into `T`. In lenient mode unknown fields are removed and
+/// returned (as errors of kind `UnknownField`) until the value loads; numbers written as strings
+/// are read as numbers.
+fn decode<T: DeserializeOwned>(
+    mut value: Value,
+    lenient: bool,
+) -> (Result<T, DecodeError>, Vec<DecodeError>) {
+    let mut ignored = Vec::new();
+    loop {
+        let err = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(typed) => return (Ok(typed), ignored),
+            Err(err) => err,
+        };
+        let path = display_path(err.path());
+        let message = err.inner().to_string();
+        let fail = |path: String, kind, message| DecodeError {
+            path,
+            kind,
+            message,
+        };
+        if let Some(field) = unknown_field_name(&message) {
+            // serde_path_to_error already ends the path with the unknown key.
+            let field_path = if path == field || path.ends_with(&format!(".{field}")) {
+                path.clone()
+            } else {
+                join(&path, field)
+            };
+            let holder = parent_of(&field_path, field);
+            if lenient && remove_field(&mut value, &holder, field) {
+                ignored.push(fail(field_path, LoadErrorKind::UnknownField, message));
                 continue;
             }
-            if let Some(field) = missing_field_name(&message) {
-                let field_path = join(&path, field);
-                self.error(
-                    &field_path,
-                    LoadErrorKind::MissingField,
-                    format!("missing required field `{field}`"),
-                );
-                return None;
-            }
-            self.error(&path, LoadErrorKind::InvalidValue, message);
-            return None;
+            return (
+                Err(fail(field_path, LoadErrorKind::UnknownField, message)),
+                ignored,
+            );
         }
+        let wants_number = [" expected u", " expected i", " expected f"]
+            .iter()
+            .any(|m| message.contains(m));
+        if wants_number && coerce_quoted_number(&mut value, &path, &message) {
+            continue;
+        }
+        if let Some(field) = missing_field_name(&message) {
+            let message = format!("missing required field `{field}`");
+            return (
+                Err(fail(
+                    join(&path, field),
+                    LoadErrorKind::MissingField,
+                    message,
+                )),
+                ignored,
+            );
+        }
+        return (
+            Err(fail(path, LoadErrorKind::InvalidValue, message)),
+            ignored,
+        );
     }
 }
 
