@@ -1,0 +1,468 @@
+//! The optimised matcher.
+
+use std::fmt;
+
+use crate::compile::{CompiledMatch, CompiledPath, FxHashMap, Options};
+use crate::error::BuildError;
+use crate::host::{self, HostIndex};
+use crate::request::RequestHead;
+use crate::table::{PathMatch, RouteMatch, RouteTable};
+
+// === Matched / NotFound ===
+
+/// The route a request selected.
+#[derive(Debug)]
+pub struct Matched<'r, T> {
+    vhost: usize,
+    vhost_name: &'r str,
+    route: usize,
+    route_name: &'r str,
+    action: &'r T,
+}
+
+impl<T> Clone for Matched<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Matched<'_, T> {}
+
+impl<'r, T> Matched<'r, T> {
+    pub(crate) fn new(
+        vhost: usize,
+        vhost_name: &'r str,
+        route: usize,
+        route_name: &'r str,
+        action: &'r T,
+    ) -> Self {
+        Self {
+            vhost,
+            vhost_name,
+            route,
+            route_name,
+            action,
+        }
+    }
+
+    /// The index of the virtual host in the table.
+    pub fn virtual_host(&self) -> usize {
+        self.vhost
+    }
+
+    /// The name of the virtual host.
+    pub fn virtual_host_name(&self) -> &'r str {
+        self.vhost_name
+    }
+
+    /// The index of the route within its virtual host.
+    pub fn route(&self) -> usize {
+        self.route
+    }
+
+    /// The name of the route.
+    pub fn route_name(&self) -> &'r str {
+        self.route_name
+    }
+
+    /// The route's action.
+    pub fn action(&self) -> &'r T {
+        self.action
+    }
+}
+
+/// Why no route was selected (Envoy answers both with a 404).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotFound {
+    /// No virtual host serves the request's host.
+    NoVirtualHost,
+    /// The virtual host at this index was selected, but none of its routes matched.
+    NoRoute {
+        /// The index of the selected virtual host.
+        virtual_host: usize,
+    },
+}
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoVirtualHost => f.write_str("no virtual host matches the request's host"),
+            Self::NoRoute { virtual_host } => {
+                write!(f, "no route of virtual host {virtual_host} matches")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+// === Router ===
+
+/// The route lookup engine: built once from a [`RouteTable`], then queried per request.
+///
+/// Selection follows Envoy's rules as configured by Istio: a virtual host by the request's
+/// host (port removed, lower-cased; exact domain, then the longest `*suffix`, then the longest
+/// `prefix*`, then `*`), then the **first** route of that virtual host whose conditions all hold.
+///
+/// Internally, exact hosts sit in a hash map and wildcard domains in one hash map per length.
+/// Within a virtual host, routes are indexed by path where possible: case-sensitive exact paths
+/// in a hash map, case-sensitive prefixes in one hash map per prefix length, and regexes whose
+/// matches all start with one of a few literal strings (`/api/v[12]/.*`) under those strings as
+/// prefixes. A lookup collects the candidates the path reaches, checks their remaining
+/// conditions in route order, and scans the routes the index cannot reach (case-insensitive
+/// paths, regexes such as `.*\.js`, routes without a path condition) only up to the best
+/// candidate found, so declaration order is kept exactly. The cost of a lookup depends on the
+/// number of distinct prefix lengths and unindexable routes of the chosen virtual host, not on
+/// the size of the table. A lookup does not allocate unless a header it tests is repeated or the
+/// host is longer than 256 bytes and not lower case.
+///
+/// [`Reference`](crate::Reference) implements the same rules by linear scan; the two are tested
+/// to agree.
+#[derive(Debug)]
+pub struct Router<T> {
+    vhosts: Box<[VHost<T>]>,
+    hosts: HostIndex,
+}
+
+#[derive(Debug)]
+struct VHost<T> {
+    name: String,
+    routes: Box<[CompiledRoute<T>]>,
+    index: RouteIndex,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRoute<T> {
+    pub(crate) name: String,
+    pub(crate) spec: RouteMatch,
+    pub(crate) cond: CompiledMatch,
+    action: T,
+}
+
+/// Candidate routes, ascending by route index. A list stops at the first route that has no
+/// condition besides the indexed path (later ones could never win).
+type Candidates = Box<[Candidate]>;
+
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    route: usize,
+    /// The path itself must still be checked (a regex indexed by its literal prefix); otherwise
+    /// the index already proved the path condition.
+    check_path: bool,
+}
+
+#[derive(Debug, Default)]
+struct RouteIndex {
+    exact: FxHashMap<Box<str>, Candidates>,
+    /// Prefix candidates grouped by prefix length, shortest first.
+    prefixes: Vec<(usize, FxHashMap<Box<str>, Candidates>)>,
+    /// Routes not reachable through the maps, ascending.
+    scan: Box<[usize]>,
+}
+
+impl<T> Router<T> {
+    /// Builds a router with default [`Options`].
+    pub fn new(table: RouteTable<T>) -> Result<Self, BuildError> {
+        Self::with_options(table, &Options::default())
+    }
+
+    /// Builds a router. Every regex is compiled here, once; invalid domains, duplicate domains
+    /// and invalid or oversized regexes are reported as a [`BuildError`].
+    pub fn with_options(table: RouteTable<T>, options: &Options) -> Result<Self, BuildError> {
+        let parsed = host::parse_domains(table.virtual_hosts.iter().map(|v| &v.domains[..]))?;
+        let hosts = HostIndex::new(&parsed);
+        let mut vhosts = Vec::with_capacity(table.virtual_hosts.len());
+        for (vi, vh) in table.virtual_hosts.into_iter().enumerate() {
+            let mut routes = Vec::with_capacity(vh.routes.len());
+            for (ri, r) in vh.routes.into_iter().enumerate() {
+                let cond = CompiledMatch::new(&r.matches, vi, ri, options)?;
+                routes.push(CompiledRoute {
+                    name: r.name,
+                    spec: r.matches,
+                    cond,
+                    action: r.action,
+                });
+            }
+            let index = RouteIndex::new(&routes);
+            vhosts.push(VHost {
+                name: vh.name,
+                routes: routes.into_boxed_slice(),
+                index,
+            });
+        }
+        Ok(Self {
+            vhosts: vhosts.into_boxed_slice(),
+            hosts,
+        })
+    }
+
+    /// Selects the route for `req`.
+    ///
+    /// ```
+    /// use portcullis_route_match::*;
+    ///
+    /// let router = Router::new(RouteTable::new(vec![VirtualHost::new("shop", ["shop.example.com"], vec![
+    ///     Route::new("api", RouteMatch::any().with_path(PathMatch::prefix("/api/")), "api-backend"),
+    /// ])])).unwrap();
+    ///
+    /// let hit = router.find(&RequestHead::new("GET", "http", "Shop.Example.com:80", "/api/v1")).unwrap();
+    /// assert_eq!(*hit.action(), "api-backend");
+    ///
+    /// let miss = router.find(&RequestHead::new("GET", "http", "shop.example.com", "/web"));
+    /// assert_eq!(miss.unwrap_err(), NotFound::NoRoute { virtual_host: 0 });
+    /// let miss = router.find(&RequestHead::new("GET", "http", "other.example.com", "/api/"));
+    /// assert_eq!(miss.unwrap_err(), NotFound::NoVirtualHost);
+    /// ```
+    pub fn find(&self, req: &RequestHead<'_>) -> Result<Matched<'_, T>, NotFound> {
+        let (vi, vh) = self
+            .find_vhost(req.authority())
+            .ok_or(NotFound::NoVirtualHost)?;
+        let path = req.path_without_query();
+        let ri = vh
+            .index
+            .find(&vh.routes, req, path)
+            .ok_or(NotFound::NoRoute { virtual_host: vi })?;
+        let route = vh
+            .routes
+            .get(ri)
+            .ok_or(NotFound::NoRoute { virtual_host: vi })?;
+        Ok(Matched::new(vi, &vh.name, ri, &route.name, &route.action))
+    }
+
+    /// The index of the virtual host serving `authority` (a `Host` value, port allowed).
+    pub fn find_virtual_host(&self, authority: &str) -> Option<usize> {
+        self.find_vhost(authority).map(|(i, _)| i)
+    }
+
+    /// The number of virtual hosts.
+    pub fn virtual_host_count(&self) -> usize {
+        self.vhosts.len()
+    }
+
+    fn find_vhost(&self, authority: &str) -> Option<(usize, &VHost<T>)> {
+        let vi = host::with_lowercase(host::strip_port(authority), |h| {
+            self.hosts.find(h).map(|hit| hit.vhost)
+        })?;
+        Some((vi, self.vhosts.get(vi)?))
+    }
+
+    /// Explains how `req` is routed: the virtual host chosen and why, and for each route before
+    /// the chosen one, the first condition that failed. Slower than [`Router::find`] and meant
+    /// for debugging; it always agrees with it.
+    ///
+    /// ```
+    /// use portcullis_route_match::*;
+    ///
+    /// let router = Router::new(RouteTable::new(vec![VirtualHost::new("web", ["*.example.com"], vec![
+    ///     Route::new("api", RouteMatch::any().with_path(PathMatch::prefix("/api")), 1),
+    ///     Route::new("users", RouteMatch::any().with_header(HeaderMatch::new("x-user", ValueMatch::Present)), 2),
+    ///     Route::new("rest", RouteMatch::any(), 3),
+    /// ])])).unwrap();
+    ///
+    /// let ex = router.explain(&RequestHead::new("GET", "http", "www.example.com", "/v1/x"));
+    /// assert_eq!(ex.chosen.as_ref().map(|r| r.index), Some(2));
+    /// let text = ex.to_string();
+    /// assert!(text.contains("suffix wildcard *.example.com"), "{text}");
+    /// assert!(text.contains("path prefix /api did not match /v1/x"), "{text}");
+    /// assert!(text.contains("header x-user: missing"), "{text}");
+    /// ```
+    pub fn explain(&self, req: &RequestHead<'_>) -> crate::Explanation {
+        let authority = req.authority();
+        let host = host::strip_port(authority).to_ascii_lowercase();
+        let hit = self.hosts.find(&host);
+        let mut ex = crate::explain::Explanation::new(authority, host.clone());
+        let Some(hit) = hit else {
+            return ex;
+        };
+        let Some(vh) = self.vhosts.get(hit.vhost) else {
+            return ex;
+        };
+        ex.set_virtual_host(hit.vhost, &vh.name, hit.kind, hit.domain());
+        let path = req.path_without_query();
+        for (ri, route) in vh.routes.iter().enumerate() {
+            match route.cond.first_failure(req, path) {
+                None => {
+                    ex.set_chosen(ri, &route.name);
+                    break;
+                }
+                Some(cond) => ex.push_skipped(ri, route, cond, req),
+            }
+        }
+        ex
+    }
+}
+
+// === RouteIndex ===
+
+impl RouteIndex {
+    fn new<T>(routes: &[CompiledRoute<T>]) -> Self {
+        let mut exact: FxHashMap<Box<str>, Vec<Candidate>> = FxHashMap::default();
+        let mut prefixes: FxHashMap<Box<str>, Vec<Candidate>> = FxHashMap::default();
+        let mut scan = Vec::new();
+        // Appends a candidate unless the list already ends with one that shadows everything
+        // after it (its path is proven by the index and it has no other condition).
+        let push = |list: &mut Vec<Candidate>, c: Candidate| {
+            let closed = list.last().is_some_and(|last| {
+                !last.check_path
+                    && routes
+                        .get(last.route)
+                        .is_some_and(|r| !r.cond.has_extra_conditions())
+            });
+            if !closed && list.last().is_none_or(|last| last.route != c.route) {
+                list.push(c);
+            }
+        };
+        for (ri, route) in routes.iter().enumerate() {
+            let proven = Candidate {
+                route: ri,
+                check_path: false,
+            };
+            match (&route.cond.path, &route.spec.path) {
+                (
+                    CompiledPath::Exact {
+                        path,
+                        ignore_case: false,
+                    },
+                    _,
+                ) => push(exact.entry(path.clone()).or_default(), proven),
+                (
+                    CompiledPath::Prefix {
+                        prefix,
+                        ignore_case: false,
+                    },
+                    _,
+                ) => push(prefixes.entry(prefix.clone()).or_default(), proven),
+                (CompiledPath::Regex(_), Some(PathMatch::Regex(pattern))) => {
+                    match regex_literal_prefixes(pattern) {
+                        Some(keys) => {
+                            let c = Candidate {
+                                route: ri,
+                                check_path: true,
+                            };
+                            for key in keys {
+                                push(prefixes.entry(key.into()).or_default(), c);
+                            }
+                        }
+                        None => scan.push(ri),
+                    }
+                }
+                _ => scan.push(ri),
+            }
+        }
+        let mut by_len: Vec<(usize, FxHashMap<Box<str>, Candidates>)> = Vec::new();
+        for (prefix, list) in prefixes {
+            let len = prefix.len();
+            let pos = by_len.partition_point(|(l, _)| *l < len);
+            let list = list.into_boxed_slice();
+            match by_len.get_mut(pos) {
+                Some((l, map)) if *l == len => {
+                    map.insert(prefix, list);
+                }
+                _ => {
+                    let mut map = FxHashMap::default();
+                    map.insert(prefix, list);
+                    by_len.insert(pos, (len, map));
+                }
+            }
+        }
+        Self {
+            exact: exact
+                .into_iter()
+                .map(|(k, v)| (k, v.into_boxed_slice()))
+                .collect(),
+            prefixes: by_len,
+            scan: scan.into_boxed_slice(),
+        }
+    }
+
+    /// The index of the first route matching `req`.
+    #[inline]
+    fn find<T>(
+        &self,
+        routes: &[CompiledRoute<T>],
+        req: &RequestHead<'_>,
+        path: &str,
+    ) -> Option<usize> {
+        let mut best = usize::MAX;
+        // Lowers `best` to the first candidate (below it) whose other conditions hold.
+        let consider = |candidates: &[Candidate], best: &mut usize| {
+            for c in candidates {
+                if c.route >= *best {
+                    return;
+                }
+                let Some(r) = routes.get(c.route) else {
+                    continue;
+                };
+                let failure = if c.check_path {
+                    r.cond.first_failure(req, path)
+                } else {
+                    r.cond.first_extra_failure(req)
+                };
+                if failure.is_none() {
+                    *best = c.route;
+                    return;
+                }
+            }
+        };
+        if let Some(c) = self.exact.get(path) {
+            consider(c, &mut best);
+        }
+        for (len, map) in &self.prefixes {
+            let Some(head) = path.get(..*len) else {
+                if *len > path.len() {
+                    break;
+                }
+                continue;
+            };
+            if let Some(c) = map.get(head) {
+                consider(c, &mut best);
+            }
+        }
+        for &ri in self.scan.iter() {
+            if ri >= best {
+                break;
+            }
+            if routes
+                .get(ri)
+                .is_some_and(|r| r.cond.first_failure(req, path).is_none())
+            {
+                return Some(ri);
+            }
+        }
+        (best != usize::MAX).then_some(best)
+    }
+}
+
+/// Literal strings one of which every match of `pattern` starts with, if the set is small and
+/// known; `None` when the regex must be scanned.
+///
+/// A full match of the path starts at its first byte, so a route with such a regex can only
+/// match paths starting with one of these strings: it is indexed under each of them like a
+/// prefix route, and its regex is still run on every path the index yields.
+pub(crate) fn regex_literal_prefixes(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_total(64)
+        .extract(&hir);
+    let mut keys: Vec<String> = Vec::new();
+    for lit in seq.literals()? {
+        let bytes = lit.as_bytes();
+        // A literal truncated inside a UTF-8 sequence: its valid head is still a prefix.
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(bytes.get(..e.valid_up_to())?).ok()?,
+        };
+        if !keys.iter().any(|k| k == valid) {
+            keys.push(valid.to_owned());
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
+}
