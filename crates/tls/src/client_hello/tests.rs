@@ -1,0 +1,328 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn u16be(v: usize) -> [u8; 2] {
+    u16::try_from(v).unwrap().to_be_bytes()
+}
+
+fn ext(ty: u16, data: &[u8]) -> Vec<u8> {
+    let mut out = ty.to_be_bytes().to_vec();
+    out.extend(u16be(data.len()));
+    out.extend(data);
+    out
+}
+
+fn sni_ext(name: &str) -> Vec<u8> {
+    let mut entry = vec![0u8];
+    entry.extend(u16be(name.len()));
+    entry.extend(name.as_bytes());
+    let mut list = u16be(entry.len()).to_vec();
+    list.extend(entry);
+    ext(EXT_SERVER_NAME, &list)
+}
+
+fn alpn_ext(protos: &[&[u8]]) -> Vec<u8> {
+    let mut entries = Vec::new();
+    for p in protos {
+        entries.push(u8::try_from(p.len()).unwrap());
+        entries.extend(*p);
+    }
+    let mut list = u16be(entries.len()).to_vec();
+    list.extend(entries);
+    ext(EXT_ALPN, &list)
+}
+
+fn versions_ext(versions: &[u16]) -> Vec<u8> {
+    let mut list = vec![u8::try_from(versions.len() * 2).unwrap()];
+    for v in versions {
+        list.extend(v.to_be_bytes());
+    }
+    ext(EXT_SUPPORTED_VERSIONS, &list)
+}
+
+/// The ClientHello body (after the 4-byte handshake header).
+fn body(legacy_version: u16, extensions: Option<Vec<u8>>) -> Vec<u8> {
+    let mut b = legacy_version.to_be_bytes().to_vec();
+    b.extend([7u8; 32]); // random
+    b.push(0); // session id
+    b.extend([0, 2, 0x13, 0x01]); // one cipher suite
+    b.extend([1, 0]); // null compression
+    if let Some(exts) = extensions {
+        b.extend(u16be(exts.len()));
+        b.extend(exts);
+    }
+    b
+}
+
+fn handshake(body: &[u8]) -> Vec<u8> {
+    let mut h = vec![HANDSHAKE_CLIENT_HELLO];
+    h.extend(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
+    h.extend(body);
+    h
+}
+
+/// Splits a handshake message into records of at most `chunk` bytes.
+fn records(handshake: &[u8], chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in handshake.chunks(chunk) {
+        out.extend([CONTENT_TYPE_HANDSHAKE, 3, 1]);
+        out.extend(u16be(part.len()));
+        out.extend(part);
+    }
+    out
+}
+
+pub(crate) fn hand_built(sni: Option<&str>, alpn: &[&[u8]], versions: &[u16]) -> Vec<u8> {
+    let mut exts = Vec::new();
+    exts.extend(ext(0xff01, &[0])); // renegotiation_info, ignored
+    if let Some(name) = sni {
+        exts.extend(sni_ext(name));
+    }
+    if !alpn.is_empty() {
+        exts.extend(alpn_ext(alpn));
+    }
+    if !versions.is_empty() {
+        exts.extend(versions_ext(versions));
+    }
+    records(&handshake(&body(0x0303, Some(exts))), 16384)
+}
+
+fn parsed(input: &[u8]) -> ClientHelloInfo {
+    match peek_client_hello(input) {
+        ClientHelloPeek::ClientHello(info) => info,
+        other => panic!("expected a ClientHello, got {other:?}"),
+    }
+}
+
+#[test]
+fn hand_built_hello() {
+    let bytes = hand_built(
+        Some("Api.Example.COM"),
+        &[b"h2", b"http/1.1"],
+        &[0x0304, 0x0303],
+    );
+    let info = parsed(&bytes);
+    assert_eq!(info.server_name.as_deref(), Some("api.example.com"));
+    assert_eq!(info.alpn, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(info.max_version(), 0x0304);
+    assert!(info.offers_alpn(b"h2"));
+    assert_eq!(info.len, bytes.len());
+    // Trailing application bytes after the ClientHello do not matter.
+    let mut more = bytes;
+    more.extend(b"trailing");
+    assert_eq!(
+        parsed(&more).server_name.as_deref(),
+        Some("api.example.com")
+    );
+}
+
+#[test]
+fn no_extensions_and_no_sni() {
+    let bytes = records(&handshake(&body(0x0301, None)), 16384);
+    let info = parsed(&bytes);
+    assert_eq!(info.server_name, None);
+    assert!(info.alpn.is_empty());
+    assert_eq!(info.max_version(), 0x0301);
+    let bytes = hand_built(None, &[], &[]);
+    assert_eq!(parsed(&bytes).server_name, None);
+}
+
+#[test]
+fn every_prefix_needs_more() {
+    let bytes = hand_built(Some("example.com"), &[b"h2"], &[0x0304]);
+    for n in 0..bytes.len() {
+        match peek_client_hello(&bytes[..n]) {
+            ClientHelloPeek::NeedMore { needed } => {
+                assert!(
+                    needed > n && needed <= bytes.len(),
+                    "prefix {n}: needed {needed}"
+                );
+            }
+            other => panic!("prefix {n}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn spans_several_records() {
+    let hs = handshake(&body(
+        0x0303,
+        Some([sni_ext("split.example.com"), alpn_ext(&[b"h2"])].concat()),
+    ));
+    for chunk in [1, 2, 3, 5, 17, 100] {
+        let bytes = records(&hs, chunk);
+        let info = parsed(&bytes);
+        assert_eq!(
+            info.server_name.as_deref(),
+            Some("split.example.com"),
+            "chunk {chunk}"
+        );
+        assert_eq!(info.len, bytes.len());
+        for n in 0..bytes.len() {
+            assert!(
+                matches!(
+                    peek_client_hello(&bytes[..n]),
+                    ClientHelloPeek::NeedMore { .. }
+                ),
+                "chunk {chunk} prefix {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn not_tls() {
+    let cases: &[(&[u8], NotTlsReason)] = &[
+        (b"GET / HTTP/1.1\r\n", NotTlsReason::NotHandshakeRecord),
+        (b"G", NotTlsReason::NotHandshakeRecord),
+        (b"PRI * HTTP/2.0", NotTlsReason::NotHandshakeRecord),
+        (&[0x16, 0x02], NotTlsReason::UnknownRecordVersion),
+        (&[0x17, 0x03, 0x03, 0, 5], NotTlsReason::NotHandshakeRecord),
+        (&[0x16, 0x03, 0x01, 0, 0], NotTlsReason::BadRecordLength),
+        (
+            &[0x16, 0x03, 0x01, 0x40, 0x01],
+            NotTlsReason::BadRecordLength,
+        ),
+        (
+            &[0x16, 0x03, 0x01, 0, 4, 2, 0, 0, 0],
+            NotTlsReason::NotClientHello,
+        ),
+        (
+            &[0x16, 0x03, 0x01, 0, 4, 1, 0x01, 0, 1],
+            NotTlsReason::TooLarge,
+        ),
+        // SSLv2-compatible hello.
+        (
+            &[0x80, 0x2e, 0x01, 0x03, 0x01],
+            NotTlsReason::NotHandshakeRecord,
+        ),
+    ];
+    for (input, reason) in cases {
+        assert_eq!(
+            peek_client_hello(input),
+            ClientHelloPeek::NotTls(*reason),
+            "{input:?}"
+        );
+    }
+}
+
+#[test]
+fn malformed_hellos() {
+    let bad_bodies: Vec<Vec<u8>> = vec![
+        // Truncated inside the random.
+        0x0303u16
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .chain([0u8; 5])
+            .collect(),
+        // Duplicate extension.
+        body(0x0303, Some([sni_ext("a.com"), sni_ext("b.com")].concat())),
+        // Extension length past the end.
+        body(0x0303, Some(vec![0, 0, 0, 9, 0])),
+        // Non-ASCII server name.
+        body(0x0303, Some(sni_ext("bad\u{e9}.com"))),
+        // Empty ALPN protocol.
+        body(0x0303, Some(alpn_ext(&[b""]))),
+        // Odd supported_versions length.
+        body(0x0303, Some(ext(EXT_SUPPORTED_VERSIONS, &[3, 3, 4, 3]))),
+        // legacy_version 2.0.
+        body(0x0200, None),
+    ];
+    for b in bad_bodies {
+        let bytes = records(&handshake(&b), 16384);
+        assert!(
+            matches!(
+                peek_client_hello(&bytes),
+                ClientHelloPeek::NotTls(NotTlsReason::Malformed(_))
+            ),
+            "{bytes:?} -> {:?}",
+            peek_client_hello(&bytes)
+        );
+    }
+}
+
+fn rustls_hello(sni: &str, alpn: &[&[u8]]) -> Vec<u8> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut out = Vec::new();
+    conn.write_tls(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn rustls_generated_hello() {
+    let bytes = rustls_hello("www.example.org", &[b"h2", b"http/1.1"]);
+    let info = parsed(&bytes);
+    assert_eq!(info.server_name.as_deref(), Some("www.example.org"));
+    assert_eq!(info.alpn, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert!(info.supported_versions.contains(&0x0304));
+    for n in 0..bytes.len() {
+        assert!(matches!(
+            peek_client_hello(&bytes[..n]),
+            ClientHelloPeek::NeedMore { .. }
+        ));
+    }
+    // An IP address is never sent as SNI.
+    let bytes = rustls_hello("10.0.0.1", &[]);
+    assert_eq!(parsed(&bytes).server_name, None);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = peek_client_hello(&bytes);
+    }
+
+    #[test]
+    fn handshake_prefixed_bytes_never_panic(
+        len in 0u16..600,
+        tail in proptest::collection::vec(any::<u8>(), 0..700),
+    ) {
+        // Valid record and handshake headers with garbage inside exercise the parser itself.
+        let mut bytes = vec![0x16, 3, 1];
+        bytes.extend(len.to_be_bytes());
+        bytes.push(1);
+        bytes.extend(&u32::from(len.saturating_sub(4)).to_be_bytes()[1..]);
+        bytes.extend(tail);
+        let _ = peek_client_hello(&bytes);
+    }
+
+    #[test]
+    fn mutated_hello_never_panics(
+        pos in 0usize..200,
+        value in any::<u8>(),
+        cut in 0usize..200,
+    ) {
+        let mut bytes = hand_built(Some("mutate.example.com"), &[b"h2"], &[0x0304]);
+        if let Some(b) = bytes.get_mut(pos) {
+            *b = value;
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut % 8));
+        let _ = peek_client_hello(&bytes);
+    }
+
+    #[test]
+    fn sni_round_trips(name in "[a-z0-9]{1,20}(\\.[a-z0-9]{1,20}){0,4}", chunk in 1usize..64) {
+        let hs = handshake(&body(0x0303, Some(sni_ext(&name))));
+        let bytes = records(&hs, chunk);
+        prop_assert_eq!(parsed(&bytes).server_name, Some(name));
+    }
+}
