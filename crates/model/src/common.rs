@@ -300,7 +300,11 @@ pub struct Percent {
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSelector {
     /// The labels a workload must carry, all of them.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
     pub labels: std::collections::BTreeMap<String, String>,
 }
 

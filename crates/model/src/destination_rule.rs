@@ -17,7 +17,11 @@ use crate::common::{OneofError, is_default, one_of, proto_enum};
 pub struct DestinationRule {
     /// The service the rule applies to, from the service registry (required). Short names are
     /// resolved against the rule's namespace.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub host: String,
     /// The policy for all traffic to the host, unless a subset or port overrides it.
     #[serde(
@@ -27,10 +31,19 @@ pub struct DestinationRule {
     )]
     pub traffic_policy: Option<TrafficPolicy>,
     /// Named groups of the host's endpoints, each with an optional policy of its own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub subsets: Vec<Subset>,
     /// The namespaces the rule is visible to (`.` for its own, `*` for all); empty means all.
-    #[serde(default, alias = "export_to", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "export_to",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub export_to: Vec<String>,
     /// Restricts the rule to the workloads (sidecars or gateways) in its namespace that carry
     /// these labels; unset means every workload.
@@ -52,6 +65,7 @@ pub struct WorkloadLabelSelector {
     /// The labels a workload must carry, all of them.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "match_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -63,10 +77,18 @@ pub struct WorkloadLabelSelector {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Subset {
     /// The subset's name, which routes refer to (required).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The labels an endpoint must carry to belong to the subset.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
     /// The policy for this subset; it replaces the rule-level policy for the fields it sets.
     #[serde(
@@ -109,6 +131,7 @@ pub struct TrafficPolicy {
     /// policy-level ones.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "port_level_settings",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -170,7 +193,11 @@ pub struct PortTrafficPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortSelector {
     /// The port number (validation checks the range).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub number: u32,
 }
 
@@ -179,17 +206,27 @@ pub struct PortSelector {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TunnelSettings {
     /// `CONNECT` (the default when empty) or `POST`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub protocol: String,
     /// The host the proxy should connect to (required).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "target_host",
         skip_serializing_if = "String::is_empty"
     )]
     pub target_host: String,
     /// The port the proxy should connect to (required).
-    #[serde(default, alias = "target_port", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "target_port",
+        skip_serializing_if = "is_default"
+    )]
     pub target_port: u32,
 }
 
@@ -222,6 +259,7 @@ pub struct RetryBudget {
     /// Retries always allowed, whatever the percentage.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "min_retry_concurrency",
         skip_serializing_if = "is_default"
     )]
@@ -459,6 +497,7 @@ struct ConsistentHashLbRepr {
     maglev: Option<Maglev>,
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "minimum_ring_size",
         skip_serializing_if = "is_default"
     )]
@@ -543,6 +582,7 @@ pub struct RingHash {
     /// The minimum number of virtual nodes on the ring; 0 means the proxy's default.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "minimum_ring_size",
         skip_serializing_if = "is_default"
     )]
@@ -554,7 +594,12 @@ pub struct RingHash {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Maglev {
     /// The lookup table size, a prime number; 0 means the proxy's default.
-    #[serde(default, alias = "table_size", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "table_size",
+        skip_serializing_if = "is_default"
+    )]
     pub table_size: u64,
 }
 
@@ -563,16 +608,28 @@ pub struct Maglev {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpCookie {
     /// The cookie's name (required).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The path set on a generated cookie.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub path: String,
     /// The lifetime of a generated cookie; unset makes a session cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Duration>,
     /// Further attributes set on a generated cookie.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attributes: Vec<HttpCookieAttribute>,
 }
 
@@ -581,10 +638,18 @@ pub struct HttpCookie {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpCookieAttribute {
     /// The attribute's name (required), such as `SameSite`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The attribute's value, if it takes one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub value: String,
 }
 
@@ -598,6 +663,7 @@ pub struct BackendUtilizationLb {
     /// Extra weight penalty for endpoints that return errors, as a percentage of utilization.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "error_utilization_penalty_percent",
         skip_serializing_if = "is_default"
     )]
@@ -605,6 +671,7 @@ pub struct BackendUtilizationLb {
     /// Custom ORCA metric names used to compute utilization.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "metric_names_for_computing_utilization",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -640,14 +707,23 @@ pub struct BackendUtilizationLb {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalityLoadBalancerSetting {
     /// Explicit traffic shares from source localities to destination localities.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub distribute: Vec<LocalityDistribute>,
     /// Where traffic from a region goes when its endpoints are unhealthy.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub failover: Vec<LocalityFailover>,
     /// Labels, in order, whose match with the client's decides endpoint priority.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "failover_priority",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -663,10 +739,18 @@ pub struct LocalityLoadBalancerSetting {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalityDistribute {
     /// The source locality, `region/zone/subzone`, `*` allowed as the last part.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub from: String,
     /// Destination localities and their weights (which should add up to 100).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub to: BTreeMap<String, u32>,
 }
 
@@ -675,10 +759,18 @@ pub struct LocalityDistribute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalityFailover {
     /// The region whose traffic fails over.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub from: String,
     /// The region it fails over to.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub to: String,
 }
 
@@ -690,11 +782,16 @@ pub struct ZoneAwareLoadBalancerSetting {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Where traffic from a region goes when its endpoints are unhealthy.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub failover: Vec<ZoneAwareFailover>,
     /// Labels, in order, whose match with the client's decides endpoint priority.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "failover_priority",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -715,10 +812,18 @@ pub struct ZoneAwareLoadBalancerSetting {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ZoneAwareFailover {
     /// The region whose traffic fails over.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub from: String,
     /// The region it fails over to.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub to: String,
 }
 
@@ -760,7 +865,12 @@ pub struct ConnectionPoolSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSettings {
     /// The most connections to one destination host.
-    #[serde(default, alias = "max_connections", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "max_connections",
+        skip_serializing_if = "is_default"
+    )]
     pub max_connections: i32,
     /// The timeout for establishing a connection.
     #[serde(
@@ -798,7 +908,11 @@ pub struct TcpSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpKeepalive {
     /// Unanswered probes before the connection is considered dead.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub probes: u32,
     /// Idle time before the first probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -815,6 +929,7 @@ pub struct HttpSettings {
     /// The most requests queued while waiting for a connection.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "http1_max_pending_requests",
         skip_serializing_if = "is_default"
     )]
@@ -822,6 +937,7 @@ pub struct HttpSettings {
     /// The most active requests to a destination.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "http2_max_requests",
         skip_serializing_if = "is_default"
     )]
@@ -829,12 +945,18 @@ pub struct HttpSettings {
     /// The most requests per connection; 1 disables keep-alive.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "max_requests_per_connection",
         skip_serializing_if = "is_default"
     )]
     pub max_requests_per_connection: i32,
     /// The most retries outstanding to all hosts of the cluster at once.
-    #[serde(default, alias = "max_retries", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "max_retries",
+        skip_serializing_if = "is_default"
+    )]
     pub max_retries: i32,
     /// How long a pooled connection may stay idle without requests.
     #[serde(
@@ -853,6 +975,7 @@ pub struct HttpSettings {
     /// Use the client's HTTP protocol version upstream.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "use_client_protocol",
         skip_serializing_if = "is_default"
     )]
@@ -860,6 +983,7 @@ pub struct HttpSettings {
     /// The most concurrent streams on one HTTP/2 connection.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "max_concurrent_streams",
         skip_serializing_if = "is_default"
     )]
@@ -906,6 +1030,7 @@ pub struct OutlierDetection {
     /// before ejection.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "consecutive_errors",
         skip_serializing_if = "is_default"
     )]
@@ -913,6 +1038,7 @@ pub struct OutlierDetection {
     /// Count locally originated failures (timeouts, resets) apart from upstream errors.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "split_external_local_origin_errors",
         skip_serializing_if = "is_default"
     )]
@@ -952,6 +1078,7 @@ pub struct OutlierDetection {
     /// The largest share of the pool, in percent, that may be ejected.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "max_ejection_percent",
         skip_serializing_if = "is_default"
     )]
@@ -960,6 +1087,7 @@ pub struct OutlierDetection {
     /// healthy.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "min_health_percent",
         skip_serializing_if = "is_default"
     )]
@@ -967,6 +1095,7 @@ pub struct OutlierDetection {
     /// The HTTP status codes that count as errors for outlier detection.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "outlier_detection_http_error_codes",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -983,6 +1112,7 @@ pub struct ClientTlsSettings {
     /// The client certificate file, for `MUTUAL` (unless `credentialName` is set).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "client_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -990,6 +1120,7 @@ pub struct ClientTlsSettings {
     /// The client private key file, for `MUTUAL` (unless `credentialName` is set).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -997,6 +1128,7 @@ pub struct ClientTlsSettings {
     /// The CA certificates file that verifies the server's certificate.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1004,6 +1136,7 @@ pub struct ClientTlsSettings {
     /// The secret holding the client certificate, key and CA (in place of the file fields).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1011,12 +1144,17 @@ pub struct ClientTlsSettings {
     /// Names one of which the server's certificate must carry.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub subject_alt_names: Vec<String>,
     /// The SNI sent in the TLS handshake.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub sni: String,
     /// Skip verifying the server's certificate and names (a `BoolValue`).
     #[serde(
@@ -1026,7 +1164,12 @@ pub struct ClientTlsSettings {
     )]
     pub insecure_skip_verify: Option<bool>,
     /// The certificate revocation list file that checks the server's certificate.
-    #[serde(default, alias = "ca_crl", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "ca_crl",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_crl: String,
 }
 

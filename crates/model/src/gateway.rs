@@ -14,11 +14,19 @@ use crate::common::{is_default, proto_enum};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gateway {
     /// The listeners the selected proxies open.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub servers: Vec<Server>,
     /// Labels of the gateway workloads (in the gateway's namespace) this configuration applies
     /// to.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub selector: BTreeMap<String, String>,
 }
 
@@ -31,22 +39,35 @@ pub struct Server {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Port>,
     /// The IP address or Unix domain socket (`unix:///path`, `unix://@name`) to bind to.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub bind: String,
     /// The hosts served, as `[namespace/]dnsName`, the DNS name possibly with a leading `*`
     /// wildcard.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub hosts: Vec<String>,
     /// TLS settings of this listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTlsSettings>,
     /// An optional name for the server, unique among the gateway's servers when set.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The loopback address or Unix domain socket (`127.0.0.1:PORT`, `unix:///path`) that
     /// traffic is forwarded to (sidecar ingress listeners).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "default_endpoint",
         skip_serializing_if = "String::is_empty"
     )]
@@ -59,17 +80,34 @@ pub struct Server {
 pub struct Port {
     /// The port number. Kept as `u32`, as in the proto, so validation can reject values above
     /// 65535.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub number: u32,
     /// The protocol as written (`HTTP`, `HTTPS`, `GRPC`, `HTTP2`, `MONGO`, `TCP`, `TLS`, …);
     /// Istio compares it case-insensitively, and validation parses it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub protocol: String,
     /// The port's label.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// Deprecated: the port on the workload the traffic is sent to.
-    #[serde(default, alias = "target_port", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "target_port",
+        skip_serializing_if = "is_default"
+    )]
     pub target_port: u32,
 }
 
@@ -117,7 +155,12 @@ proto_enum! {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerTlsSettings {
     /// Answer plain HTTP requests with a 301 redirect to HTTPS.
-    #[serde(default, alias = "https_redirect", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "https_redirect",
+        skip_serializing_if = "is_default"
+    )]
     pub https_redirect: bool,
     /// The TLS mode; unset means `PASSTHROUGH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +168,7 @@ pub struct ServerTlsSettings {
     /// Path of the server certificate file.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "server_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -132,6 +176,7 @@ pub struct ServerTlsSettings {
     /// Path of the server private key file.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -139,16 +184,23 @@ pub struct ServerTlsSettings {
     /// Path of the CA certificates that verify client certificates (mutual modes).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]
     pub ca_certificates: String,
     /// Path of a certificate revocation list used when verifying client certificates.
-    #[serde(default, alias = "ca_crl", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "ca_crl",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_crl: String,
     /// Name of the secret holding the certificate, key and (for mutual TLS) CA certificates.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -156,6 +208,7 @@ pub struct ServerTlsSettings {
     /// Like `credentialName`, for one or two certificates (e.g. RSA and ECDSA).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "credential_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -163,6 +216,7 @@ pub struct ServerTlsSettings {
     /// One or two certificate/key file sets (e.g. RSA and ECDSA).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "tls_certificates",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -171,6 +225,7 @@ pub struct ServerTlsSettings {
     /// precedence over CA certificates in the credential secret.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "ca_cert_credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -178,6 +233,7 @@ pub struct ServerTlsSettings {
     /// Subject alternative names accepted in client certificates.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -185,6 +241,7 @@ pub struct ServerTlsSettings {
     /// Base64 SHA-256 hashes of the SPKIs of accepted client certificates.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "verify_certificate_spki",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -192,6 +249,7 @@ pub struct ServerTlsSettings {
     /// Hex SHA-256 hashes (plain or colon-separated) of accepted client certificates.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "verify_certificate_hash",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -213,12 +271,18 @@ pub struct ServerTlsSettings {
     /// The cipher suites offered, instead of the proxy's defaults.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "cipher_suites",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub cipher_suites: Vec<String>,
     /// The ECDH curves offered, instead of the proxy's defaults.
-    #[serde(default, alias = "ecdh_curves", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "ecdh_curves",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ecdh_curves: Vec<String>,
     /// Verify client certificates but let connections through when verification fails
     /// (a `BoolValue`: unset and `false` differ).
@@ -237,6 +301,7 @@ pub struct TlsCertificate {
     /// Path of the server certificate file.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "server_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -244,6 +309,7 @@ pub struct TlsCertificate {
     /// Path of the server private key file.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -251,6 +317,7 @@ pub struct TlsCertificate {
     /// Path of the CA certificates that verify client certificates.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]

@@ -23,23 +23,41 @@ pub type Namespace = Resource<serde_json::Value>;
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
     /// The ports the Service exposes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<ServicePort>,
     /// The labels of the pods behind the Service.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub selector: BTreeMap<String, String>,
     /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`.
-    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        rename = "type",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_type: String,
     /// The cluster IP, or `None` for headless Services.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         rename = "clusterIP",
         skip_serializing_if = "String::is_empty"
     )]
     pub cluster_ip: String,
     /// The DNS name an `ExternalName` Service aliases.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub external_name: String,
     /// Every other field, kept as written.
     #[serde(flatten)]
@@ -51,7 +69,11 @@ pub struct ServiceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ServicePort {
     /// The port's name; Istio reads the protocol from its prefix (`http-web`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The port the Service listens on.
     #[serde(default)]
@@ -60,13 +82,21 @@ pub struct ServicePort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<IntOrString>,
     /// `TCP`, `UDP` or `SCTP`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub protocol: String,
     /// The application protocol (`http`, `grpc`, …), which Istio prefers to the name prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
     /// The node port, for `NodePort` and `LoadBalancer` Services.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub node_port: i32,
 }
 
@@ -90,16 +120,29 @@ pub struct Secret {
     /// Always `Secret`.
     pub kind: Kind,
     /// Name, namespace, labels.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::meta::null_as_default")]
     pub metadata: ObjectMeta,
     /// The Secret type (`kubernetes.io/tls`, `Opaque`, `istio.io/…`).
-    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        rename = "type",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub secret_type: String,
     /// Base64-encoded data by key (`tls.crt`, `tls.key`, `ca.crt`, `cert`, `key`, `cacert`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub data: BTreeMap<String, String>,
     /// Plain-text data by key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub string_data: BTreeMap<String, String>,
     /// Every other field, kept as written.
     #[serde(flatten)]

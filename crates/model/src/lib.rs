@@ -47,6 +47,8 @@ pub mod common;
 pub mod destination_rule;
 mod duration;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gateway;
 pub mod kube;
 mod load;

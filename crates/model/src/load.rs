@@ -395,18 +395,15 @@ fn parse_value(
     })
 }
 
-/// Brings a parsed value to what Istio's decoder (Go YAML, then protobuf JSON) sees:
+/// Brings a parsed value to what Istio's decoder (Go YAML, then protobuf JSON) sees: Go's YAML
+/// reads a flow-sequence item such as `[fe80::]` as the string `fe80::`, where YAML 1.2 reads a
+/// one-pair mapping `{"fe80:": null}`; such items become the string again.
 ///
-/// * a field set to `null` is unset, as protobuf JSON reads it (`annotations:` with nothing
-///   after it, `spec: null`);
-/// * Go's YAML reads a flow-sequence item such as `[fe80::]` as the string `fe80::`, where YAML
-///   1.2 reads a one-pair mapping `{"fe80:": null}`; such items become the string again.
+/// (A field set to `null` is unset, as protobuf JSON reads it: the model's fields say so
+/// themselves, so that a `null` map *value* stays an error.)
 fn normalize(value: &mut Value) {
     match value {
-        Value::Object(map) => {
-            map.retain(|_, v| !v.is_null());
-            map.values_mut().for_each(normalize);
-        }
+        Value::Object(map) => map.values_mut().for_each(normalize),
         Value::Array(items) => {
             for item in items.iter_mut() {
                 if let Some(text) = go_flow_scalar(item) {

@@ -135,31 +135,63 @@ impl core::fmt::Display for Kind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectMeta {
     /// The object's name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The object's namespace; empty means the namespace the configuration is applied to.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
     /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
     /// Annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: BTreeMap<String, String>,
     /// RFC 3339 creation time; Istio orders Gateways and VirtualServices by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<String>,
     /// The server's opaque version of the object.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub resource_version: String,
     /// The generation of the desired state.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub generation: i64,
     /// The object's unique id.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub uid: String,
     /// Prefix for a server-generated name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub generate_name: String,
     /// Deletion time, when deletion was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,16 +200,32 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// Finalizers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub finalizers: Vec<String>,
     /// Owner references, kept as written.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub owner_references: Vec<serde_json::Value>,
     /// Server-side apply bookkeeping, kept as written.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub managed_fields: Vec<serde_json::Value>,
     /// Deprecated self link.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub self_link: String,
 }
 
@@ -193,7 +241,7 @@ pub struct Resource<S> {
     /// The document's `kind`.
     pub kind: Kind,
     /// Name, namespace, labels and the rest of the metadata.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::meta::null_as_default")]
     pub metadata: ObjectMeta,
     /// The resource's specification; `spec: null` and a missing `spec` read as the empty spec.
     #[serde(

@@ -15,13 +15,25 @@ use crate::common::{WorkloadSelector, is_default, proto_enum};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceEntry {
     /// The host names of the service (required); wildcard prefixes are allowed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub hosts: Vec<String>,
     /// Virtual IP addresses or CIDR ranges of the service.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub addresses: Vec<String>,
     /// The ports of the service.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<ServicePort>,
     /// Whether the service is outside or inside the mesh; unset means `MESH_EXTERNAL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,7 +42,11 @@ pub struct ServiceEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<ServiceEntryResolution>,
     /// The endpoints of the service, given inline.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub endpoints: Vec<WorkloadEntry>,
     /// Selects the pods and `WorkloadEntry`s backing the service by label (instead of
     /// `endpoints`; only for `MESH_INTERNAL` services).
@@ -42,11 +58,17 @@ pub struct ServiceEntry {
     pub workload_selector: Option<WorkloadSelector>,
     /// The namespaces the service is visible to (`.` the own namespace, `*` all); empty
     /// means the mesh-wide default.
-    #[serde(default, alias = "export_to", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "export_to",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub export_to: Vec<String>,
     /// Subject alternative names the proxy accepts in the server certificates of the service.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -85,17 +107,34 @@ proto_enum! {
 pub struct ServicePort {
     /// The port number. Kept as `u32`, as in the proto, so validation can reject values above
     /// 65535.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub number: u32,
     /// The protocol as written (`HTTP`, `HTTPS`, `TCP`, `TLS`, `GRPC`, …); validation parses
     /// it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub protocol: String,
     /// The port's label.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The port on the endpoints that receives the traffic; zero means `number`.
-    #[serde(default, alias = "target_port", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "target_port",
+        skip_serializing_if = "is_default"
+    )]
     pub target_port: u32,
 }
 
@@ -106,26 +145,51 @@ pub struct ServicePort {
 pub struct WorkloadEntry {
     /// The address without port: an IP, a DNS name (with DNS resolution), or a Unix domain
     /// socket (`unix:///path`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub address: String,
     /// Port numbers on this endpoint, by service port name (overriding the service's ports).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub ports: BTreeMap<String, u32>,
     /// The endpoint's labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: BTreeMap<String, String>,
     /// The network (L3 domain) the endpoint lives in.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub network: String,
     /// The endpoint's locality, as `region/zone/subzone`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub locality: String,
     /// The endpoint's load-balancing weight; zero means the default.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub weight: u32,
     /// The service account of the workload, when it runs a sidecar.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "service_account",
         skip_serializing_if = "String::is_empty"
     )]

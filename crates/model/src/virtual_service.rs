@@ -32,24 +32,49 @@ pub struct VirtualService {
     /// The hosts the rules apply to: DNS names (optionally with a `*.` wildcard prefix), short
     /// names resolved in the VirtualService's namespace, or IP addresses (gateways only).
     /// Must be empty for a delegate VirtualService.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub hosts: Vec<String>,
     /// The gateways (`[namespace/]name`) and sidecars (the reserved name `mesh`) that apply
     /// these rules; empty means `mesh` only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub gateways: Vec<String>,
     /// Ordered HTTP rules; the first one that matches a request is used.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub http: Vec<HttpRoute>,
     /// Ordered rules for TLS traffic that is not terminated, matched mostly on SNI.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tls: Vec<TlsRoute>,
     /// Ordered rules for opaque TCP traffic.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tcp: Vec<TcpRoute>,
     /// The namespaces that may use this VirtualService (`.` is its own namespace, `*` all);
     /// empty means all namespaces.
-    #[serde(default, alias = "export_to", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "export_to",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub export_to: Vec<String>,
 }
 
@@ -59,10 +84,18 @@ pub struct VirtualService {
 pub struct Destination {
     /// The service's name in the registry (Kubernetes services, ServiceEntries); short names
     /// are resolved in the VirtualService's namespace. Required.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub host: String,
     /// The name of a subset declared by a DestinationRule for the host.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub subset: String,
     /// The port of the host; may be omitted when the service has exactly one port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,7 +107,11 @@ pub struct Destination {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortSelector {
     /// The port number (validation checks the range 1–65535).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub number: u32,
 }
 
@@ -84,13 +121,25 @@ pub struct PortSelector {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRoute {
     /// A name for the rule, used in logs, stats and the route name of the proxy.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The conditions, ORed; empty matches every request.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub r#match: Vec<HttpMatchRequest>,
     /// The weighted destinations matching requests are forwarded to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub route: Vec<HttpRouteDestination>,
     /// Answer with a redirect instead of forwarding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,7 +171,11 @@ pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Destination>,
     /// Several mirror destinations, each with its own percentage.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mirrors: Vec<HttpMirrorPolicy>,
     /// Deprecated (use [`mirror_percentage`](Self::mirror_percentage)): the whole percentage
     /// of traffic sent to [`mirror`](Self::mirror). A `UInt32Value`, so `0` differs from unset.
@@ -157,10 +210,18 @@ pub struct HttpRoute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Delegate {
     /// The delegate VirtualService's name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The delegate VirtualService's namespace; empty means the root's namespace.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
 }
 
@@ -181,13 +242,25 @@ pub struct Headers {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeaderOperations {
     /// Headers to set, replacing any existing value.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub set: BTreeMap<String, String>,
     /// Headers to append to, keeping existing values.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub add: BTreeMap<String, String>,
     /// Names of headers to remove.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub remove: Vec<String>,
 }
 
@@ -196,10 +269,18 @@ pub struct HeaderOperations {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsRoute {
     /// The conditions, ORed. Required.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub r#match: Vec<TlsMatchAttributes>,
     /// The weighted destinations matching connections are forwarded to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub route: Vec<RouteDestination>,
 }
 
@@ -208,10 +289,18 @@ pub struct TlsRoute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRoute {
     /// The conditions, ORed; empty matches every connection.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub r#match: Vec<L4MatchAttributes>,
     /// The weighted destinations matching connections are forwarded to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub route: Vec<RouteDestination>,
 }
 
@@ -221,7 +310,11 @@ pub struct TcpRoute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
     /// A name for the match, appended to the rule's name in the proxy's route name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
     /// The request path (case-sensitive unless [`ignore_uri_case`](Self::ignore_uri_case)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,34 +330,54 @@ pub struct HttpMatchRequest {
     pub authority: Option<StringMatch>,
     /// Request headers that must match, by lower-case name; an empty match means the header is
     /// present.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, StringMatch>,
     /// The port the request was addressed to.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub port: u32,
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub gateways: Vec<String>,
     /// Query parameters that must match (only `exact` and `regex` are supported).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "query_params",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub query_params: BTreeMap<String, StringMatch>,
     /// Match [`uri`](Self::uri) ignoring case (`exact` and `prefix` only).
-    #[serde(default, alias = "ignore_uri_case", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "ignore_uri_case",
+        skip_serializing_if = "is_default"
+    )]
     pub ignore_uri_case: bool,
     /// Request headers that must NOT match, by lower-case name.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "without_headers",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -272,6 +385,7 @@ pub struct HttpMatchRequest {
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -279,6 +393,7 @@ pub struct HttpMatchRequest {
     /// A readable prefix for the statistics of this route.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "stat_prefix",
         skip_serializing_if = "String::is_empty"
     )]
@@ -293,7 +408,11 @@ pub struct HttpRouteDestination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Destination>,
     /// The relative share of traffic; with one destination, unset means all of it.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub weight: i32,
     /// Header changes applied when this destination is chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,7 +427,11 @@ pub struct RouteDestination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Destination>,
     /// The relative share of traffic; with one destination, unset means all of it.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub weight: i32,
 }
 
@@ -319,16 +442,22 @@ pub struct L4MatchAttributes {
     /// Destination IP addresses or CIDR blocks.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "destination_subnets",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub destination_subnets: Vec<String>,
     /// The port the connection was addressed to.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub port: u32,
     /// Source IP address or CIDR block (ignored by current Istio).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_subnet",
         skip_serializing_if = "String::is_empty"
     )]
@@ -336,16 +465,22 @@ pub struct L4MatchAttributes {
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub gateways: Vec<String>,
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -357,31 +492,47 @@ pub struct L4MatchAttributes {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsMatchAttributes {
     /// The SNI values to match (wildcards allowed). Required.
-    #[serde(default, alias = "sni_hosts", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "sni_hosts",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sni_hosts: Vec<String>,
     /// Destination IP addresses or CIDR blocks.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "destination_subnets",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub destination_subnets: Vec<String>,
     /// The port the connection was addressed to.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub port: u32,
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub gateways: Vec<String>,
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -432,9 +583,17 @@ proto_enum! {
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HttpRedirectRepr {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     uri: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     authority: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     port: Option<u32>,
@@ -444,12 +603,22 @@ struct HttpRedirectRepr {
         skip_serializing_if = "Option::is_none"
     )]
     derive_port: Option<RedirectPortSelection>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     scheme: String,
-    #[serde(default, alias = "redirect_code", skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "redirect_code",
+        skip_serializing_if = "is_default"
+    )]
     redirect_code: u32,
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "prefix_rewrite",
         skip_serializing_if = "String::is_empty"
     )]
@@ -519,7 +688,11 @@ impl From<HttpRedirect> for HttpRedirectRepr {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpDirectResponse {
     /// The HTTP status code. Required.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub status: u32,
     /// The response body; unset means an empty body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -579,10 +752,18 @@ impl From<HttpBody> for HttpBodyRepr {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRewrite {
     /// Replace the matched path prefix (or the whole path, for an exact match) with this value.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub uri: String,
     /// Replace the authority (`Host` header) with this value.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub authority: String,
     /// Rewrite the path with a regular expression (not together with [`uri`](Self::uri)).
     #[serde(
@@ -598,10 +779,18 @@ pub struct HttpRewrite {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegexRewrite {
     /// The RE2 expression whose matches are replaced.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub r#match: String,
     /// The replacement, which may refer to capture groups (`\1`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub rewrite: String,
 }
 
@@ -610,7 +799,11 @@ pub struct RegexRewrite {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRetry {
     /// The number of retries; `0` disables retries. A plain `int32` in Istio's API.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     pub attempts: i32,
     /// The timeout of each attempt, the first included.
     #[serde(
@@ -621,7 +814,12 @@ pub struct HttpRetry {
     pub per_try_timeout: Option<Duration>,
     /// Comma-separated retry conditions (Envoy `x-envoy-retry-on` and
     /// `x-envoy-retry-grpc-on` names, or status codes).
-    #[serde(default, alias = "retry_on", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "retry_on",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub retry_on: String,
     /// Whether retries may go to other localities (a `BoolValue`).
     #[serde(
@@ -647,11 +845,17 @@ pub struct HttpRetry {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CorsPolicy {
     /// Deprecated (use [`allow_origins`](Self::allow_origins)): origins allowed, exactly.
-    #[serde(default, alias = "allow_origin", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        alias = "allow_origin",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow_origin: Vec<String>,
     /// Patterns of the origins allowed.
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "allow_origins",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -659,6 +863,7 @@ pub struct CorsPolicy {
     /// Methods allowed (`Access-Control-Allow-Methods`).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "allow_methods",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -666,6 +871,7 @@ pub struct CorsPolicy {
     /// Request headers allowed (`Access-Control-Allow-Headers`).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "allow_headers",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -673,6 +879,7 @@ pub struct CorsPolicy {
     /// Response headers browsers may read (`Access-Control-Expose-Headers`).
     #[serde(
         default,
+        deserialize_with = "crate::meta::null_as_default",
         alias = "expose_headers",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -748,7 +955,11 @@ pub enum HttpDelayType {
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DelayRepr {
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        deserialize_with = "crate::meta::null_as_default",
+        skip_serializing_if = "is_default"
+    )]
     percent: i32,
     #[serde(
         default,

@@ -367,3 +367,25 @@ fn numbers_written_as_strings_load_as_protobuf_json_allows() {
     let bad = Loader::new().read_str("gw.yaml", &GATEWAY.replace("number: 443", "number: \"x\""));
     assert_eq!(bad.errors()[0].path(), "spec.servers[0].port.number");
 }
+
+#[test]
+fn a_null_map_value_is_an_error_not_an_absent_entry() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [r]
+  http:
+  - match:
+    - headers: {x-user: null}
+    route:
+    - destination: {host: r}
+";
+    let loaded = Loader::new().read_str("r.yaml", text);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "spec.http[0].match[0].headers.x-user");
+    assert_eq!(err.line(), Some(8));
+}
