@@ -1,0 +1,1274 @@
+//! The primitives every resource's validation uses (VALIDATION.md §1, rules C-1 … C-23).
+//!
+//! Each follows the Istio function it is named after: the same verdicts, and messages close to
+//! Istio's own texts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portcullis_model::{Duration, StringMatch};
+
+use crate::context::Checker;
+use crate::path;
+
+/// Longest DNS-1123 label.
+const DNS1123_LABEL_MAX: usize = 63;
+/// Longest DNS-subdomain prefix of a label key (without its `/`).
+const DNS_PREFIX_MAX: usize = 253;
+/// Longest domain name `CheckDNS1123Preconditions` accepts.
+const DOMAIN_MAX: usize = 255;
+/// Longest regex Istio accepts (a stand-in for Envoy's RE2 program size).
+const REGEX_MAX: usize = 1024;
+/// Go's `regexp/syntax` limit on `{n,m}` counts.
+const REGEX_MAX_REPEAT: u32 = 1000;
+/// Go's `regexp/syntax` limit on nesting depth.
+const REGEX_MAX_NEST: u32 = 1000;
+/// Compiled-size budget standing in for Go's "expression too large".
+const REGEX_SIZE_LIMIT: usize = 64 << 20;
+
+/// Quotes a string as Go's `%q` does (close enough for messages).
+pub(crate) fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// The `[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?` pattern, without a length limit.
+pub(crate) fn is_label_shape(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// C-1: a DNS-1123 label, upper case allowed (1–63 of `[a-zA-Z0-9-]`, alphanumeric at both ends).
+pub fn is_dns1123_label(label: &str) -> bool {
+    label.len() <= DNS1123_LABEL_MAX && is_label_shape(label)
+}
+
+/// C-2: `*`, a DNS-1123 label, or one prefixed by `*` or `*-`; at most 63 characters.
+pub(crate) fn is_wildcard_dns1123_label(label: &str) -> bool {
+    if label.len() > DNS1123_LABEL_MAX {
+        return false;
+    }
+    if label == "*" {
+        return true;
+    }
+    let rest = label
+        .strip_prefix("*-")
+        .filter(|r| is_label_shape(r))
+        .or_else(|| label.strip_prefix('*'))
+        .unwrap_or(label);
+    is_label_shape(rest)
+}
+
+/// C-3 `CheckDNS1123Preconditions`.
+fn check_dns1123_preconditions(name: &str) -> Result<(), String> {
+    if name.len() > DOMAIN_MAX {
+        return Err(format!("domain name {} too long (max 255)", quote(name)));
+    }
+    if name.is_empty() {
+        return Err("empty domain name not allowed".to_owned());
+    }
+    Ok(())
+}
+
+/// Go's `strconv.Atoi` succeeding: an optional sign and decimal digits fitting an `int64`.
+fn go_atoi_ok(s: &str) -> bool {
+    let digits = s
+        .strip_prefix('+')
+        .or_else(|| s.strip_prefix('-'))
+        .unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.parse::<i64>().is_ok()
+}
+
+/// `ValidateDNS1123Labels`: a non-numeric last label, C-1 labels, an optional trailing dot.
+fn validate_dns1123_labels(domain: &str) -> Result<(), String> {
+    let parts: Vec<&str> = domain.split('.').collect();
+    let top = parts.last().copied().unwrap_or_default();
+    if go_atoi_ok(top) {
+        return Err(format!(
+            "domain name {} invalid (top level domain {} cannot be all-numeric)",
+            quote(domain),
+            quote(top)
+        ));
+    }
+    let last = parts.len().saturating_sub(1);
+    for (i, label) in parts.iter().enumerate() {
+        if i == last && label.is_empty() {
+            return Ok(());
+        }
+        if !is_dns1123_label(label) {
+            return Err(format!(
+                "domain name {} invalid (label {} invalid)",
+                quote(domain),
+                quote(label)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// C-4 `ValidateFQDN`.
+pub fn validate_fqdn(fqdn: &str) -> Result<(), String> {
+    check_dns1123_preconditions(fqdn)?;
+    validate_dns1123_labels(fqdn)
+}
+
+/// C-5 `ValidateWildcardDomain`.
+pub fn validate_wildcard_domain(domain: &str) -> Result<(), String> {
+    check_dns1123_preconditions(domain)?;
+    let (first, rest) = match domain.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (domain, None),
+    };
+    if !is_wildcard_dns1123_label(first) {
+        return Err(format!(
+            "domain name {} invalid (label {} invalid)",
+            quote(domain),
+            quote(first)
+        ));
+    }
+    match rest {
+        Some(rest) => validate_dns1123_labels(rest),
+        None => Ok(()),
+    }
+}
+
+/// C-6: a host containing `*` anywhere but as the whole host or a leading `*.` label.
+pub fn is_partial_wildcard(host: &str) -> bool {
+    host.contains('*') && host.len() != 1 && !host.starts_with("*.")
+}
+
+/// C-6 `ValidatePartialWildCard` with Istio's message.
+pub(crate) fn validate_partial_wildcard(host: &str) -> Result<(), String> {
+    if is_partial_wildcard(host) {
+        Err(format!("partial wildcard {} not allowed", quote(host)))
+    } else {
+        Ok(())
+    }
+}
+
+/// Go `netip` dotted-quad parsing: four decimal fields, no leading zeros, each at most 255.
+fn parse_ipv4_fields(s: &str) -> Option<[u8; 4]> {
+    let mut fields = [0u8; 4];
+    let mut count = 0usize;
+    for part in s.split('.') {
+        let slot = fields.get_mut(count)?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if part.len() > 1 && part.starts_with('0') {
+            return None;
+        }
+        *slot = part.parse::<u8>().ok()?;
+        count += 1;
+    }
+    (count == 4).then_some(fields)
+}
+
+/// Go `netip` IPv6 parsing (zone allowed, non-empty).
+fn parse_ipv6(input: &str) -> Option<()> {
+    let s = match input.split_once('%') {
+        Some((addr, zone)) => {
+            if zone.is_empty() {
+                return None;
+            }
+            addr
+        }
+        None => input,
+    };
+    let mut s = s;
+    let mut ellipsis: Option<usize> = None;
+    if let Some(rest) = s.strip_prefix("::") {
+        ellipsis = Some(0);
+        s = rest;
+        if s.is_empty() {
+            return Some(());
+        }
+    }
+    let mut i = 0usize;
+    while i < 16 {
+        let digits = s.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if digits == 0 || digits > 4 {
+            return None;
+        }
+        let rest = s.get(digits..)?;
+        if rest.starts_with('.') {
+            // Embedded IPv4: must take the last 4 bytes.
+            if ellipsis.is_none() && i != 12 {
+                return None;
+            }
+            if i + 4 > 16 {
+                return None;
+            }
+            parse_ipv4_fields(s)?;
+            s = "";
+            i += 4;
+            break;
+        }
+        i += 2;
+        s = rest;
+        if s.is_empty() {
+            break;
+        }
+        s = s.strip_prefix(':')?;
+        if s.is_empty() {
+            return None;
+        }
+        if let Some(rest) = s.strip_prefix(':') {
+            if ellipsis.is_some() {
+                return None;
+            }
+            ellipsis = Some(i);
+            s = rest;
+            if s.is_empty() {
+                break;
+            }
+        }
+    }
+    if !s.is_empty() {
+        return None;
+    }
+    match (i < 16, ellipsis.is_some()) {
+        (true, false) | (false, true) => None,
+        _ => Some(()),
+    }
+}
+
+/// Which family Go's `netip.ParseAddr` would parse `s` as, if it parses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IpKind {
+    V4,
+    V6,
+    V6Zoned,
+}
+
+fn parse_addr(s: &str) -> Option<IpKind> {
+    for b in s.bytes() {
+        match b {
+            b'.' => return parse_ipv4_fields(s).map(|_| IpKind::V4),
+            b':' => {
+                parse_ipv6(s)?;
+                return Some(if s.contains('%') {
+                    IpKind::V6Zoned
+                } else {
+                    IpKind::V6
+                });
+            }
+            b'%' => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// C-7 `ValidateIPAddress` (Go `netip.ParseAddr` semantics, IPv6 zones accepted).
+pub fn validate_ip_address(address: &str) -> Result<(), String> {
+    match parse_addr(address) {
+        Some(_) => Ok(()),
+        None => Err(format!("{address} is not a valid IP")),
+    }
+}
+
+/// C-7 as a predicate.
+pub fn is_ip_address(address: &str) -> bool {
+    validate_ip_address(address).is_ok()
+}
+
+/// Go's `netip.ParsePrefix`.
+fn is_prefix(s: &str) -> bool {
+    let Some((addr, bits)) = s.rsplit_once('/') else {
+        return false;
+    };
+    let max = match parse_addr(addr) {
+        Some(IpKind::V4) => 32,
+        Some(IpKind::V6) => 128,
+        Some(IpKind::V6Zoned) | None => return false,
+    };
+    if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if bits.len() > 1 && bits.starts_with('0') {
+        return false;
+    }
+    bits.parse::<u32>().is_ok_and(|n| n <= max)
+}
+
+/// C-8 `ValidateIPSubnet`: an IP address or a CIDR prefix (host bits may be set).
+pub fn validate_ip_subnet(subnet: &str) -> Result<(), String> {
+    if subnet.matches('/').count() == 1 {
+        if is_prefix(subnet) {
+            return Ok(());
+        }
+        return Err(format!("{subnet} is not a valid CIDR block"));
+    }
+    validate_ip_address(subnet)
+}
+
+/// C-9 `ValidatePort`: 1..=65535.
+pub fn validate_port_number(port: i64) -> Result<(), String> {
+    if (1..=65535).contains(&port) {
+        Ok(())
+    } else {
+        Err(format!("port number {port} must be in the range 1..65535"))
+    }
+}
+
+/// C-10 `ValidatePortName`.
+pub fn validate_port_name(name: &str) -> Result<(), String> {
+    if is_dns1123_label(name) {
+        Ok(())
+    } else {
+        Err(format!("invalid port name: {name}"))
+    }
+}
+
+/// C-11: the protocols Istio knows, parsed case-insensitively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// `TCP`
+    Tcp,
+    /// `UDP`
+    Udp,
+    /// `GRPC`
+    Grpc,
+    /// `GRPC-Web`
+    GrpcWeb,
+    /// `HTTP`
+    Http,
+    /// `HTTP_PROXY`
+    HttpProxy,
+    /// `HTTP2`
+    Http2,
+    /// `HTTPS`
+    Https,
+    /// `TLS`
+    Tls,
+    /// `Mongo`
+    Mongo,
+    /// `Redis`
+    Redis,
+    /// `MySQL`
+    MySql,
+    /// Anything else, including the empty string.
+    Unsupported,
+}
+
+impl Protocol {
+    /// Parses a protocol name case-insensitively (`protocol.Parse`).
+    pub fn parse(name: &str) -> Self {
+        match name.to_ascii_lowercase().as_str() {
+            "tcp" => Self::Tcp,
+            "udp" => Self::Udp,
+            "grpc" => Self::Grpc,
+            "grpc-web" => Self::GrpcWeb,
+            "http" => Self::Http,
+            "http_proxy" => Self::HttpProxy,
+            "http2" => Self::Http2,
+            "https" => Self::Https,
+            "tls" => Self::Tls,
+            "mongo" => Self::Mongo,
+            "redis" => Self::Redis,
+            "mysql" => Self::MySql,
+            _ => Self::Unsupported,
+        }
+    }
+
+    /// The name as Istio writes it (`GRPC-Web`, `MySQL`, `UnsupportedProtocol`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Grpc => "GRPC",
+            Self::GrpcWeb => "GRPC-Web",
+            Self::Http => "HTTP",
+            Self::HttpProxy => "HTTP_PROXY",
+            Self::Http2 => "HTTP2",
+            Self::Https => "HTTPS",
+            Self::Tls => "TLS",
+            Self::Mongo => "Mongo",
+            Self::Redis => "Redis",
+            Self::MySql => "MySQL",
+            Self::Unsupported => "UnsupportedProtocol",
+        }
+    }
+
+    /// HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC-Web.
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            Self::Http | Self::Http2 | Self::HttpProxy | Self::Grpc | Self::GrpcWeb
+        )
+    }
+
+    /// HTTPS, TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::Https | Self::Tls)
+    }
+
+    /// TCP, HTTPS, TLS, Mongo, Redis, MySQL.
+    pub fn is_tcp(self) -> bool {
+        matches!(
+            self,
+            Self::Tcp | Self::Https | Self::Tls | Self::Mongo | Self::Redis | Self::MySql
+        )
+    }
+
+    /// Anything but [`Protocol::Unsupported`].
+    pub fn is_supported(self) -> bool {
+        self != Self::Unsupported
+    }
+}
+
+/// C-12 `ValidateDuration`: at least 1 ms and whole milliseconds.
+pub fn validate_duration(duration: &Duration) -> Result<(), String> {
+    let nanos = duration.as_nanos();
+    if nanos < 1_000_000 {
+        return Err("duration must be greater than 1ms".to_owned());
+    }
+    if nanos % 1_000_000 != 0 {
+        return Err("only durations to ms precision are supported".to_owned());
+    }
+    Ok(())
+}
+
+/// Kubernetes' qualified name: `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, no length limit.
+fn is_qualified_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+/// A label key: an optional DNS-subdomain prefix ending in `/`, then a qualified name.
+fn validate_tag_key(key: &str) -> Result<(), String> {
+    let invalid = || format!("invalid tag key: {}", quote(key));
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix
+        && !prefix.split('.').all(is_label_shape)
+    {
+        return Err(invalid());
+    }
+    if !is_qualified_name(name) {
+        return Err(invalid());
+    }
+    if prefix.is_some_and(|p| p.len() > DNS_PREFIX_MAX) {
+        return Err(format!(
+            "invalid tag key: {} (DNS prefix is too long)",
+            quote(key)
+        ));
+    }
+    if name.len() > DNS1123_LABEL_MAX {
+        return Err(format!(
+            "invalid tag key: {} (name is too long)",
+            quote(key)
+        ));
+    }
+    Ok(())
+}
+
+/// C-13 `labels.Instance.Validate`: every key and value (all problems, joined).
+pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (key, value) in labels {
+        if let Err(e) = validate_tag_key(key) {
+            problems.push(e);
+        }
+        if !value.is_empty() && !is_qualified_name(value) {
+            problems.push(format!("invalid tag value: {}", quote(value)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// C-15 `validateExportTo`.
+pub fn validate_export_to(
+    namespace: &str,
+    export_to: &[String],
+    is_service_entry: bool,
+    is_destination_rule_with_selector: bool,
+) -> crate::Diagnostics {
+    let ctx = crate::Context::default();
+    let mut c = Checker::new(&ctx);
+    export_to_at(
+        &mut c,
+        "exportTo",
+        namespace,
+        export_to,
+        is_service_entry,
+        is_destination_rule_with_selector,
+    );
+    c.finish()
+}
+
+/// `visibility.Instance.Validate`.
+fn validate_visibility(v: &str) -> Result<(), String> {
+    match v {
+        "." | "*" => Ok(()),
+        "~" => Err("exportTo ~ (none) is not allowed for Istio configuration objects".to_owned()),
+        _ if is_dns1123_label(v) => Ok(()),
+        _ => Err("only .,*, or a valid DNS 1123 label is allowed as exportTo entry".to_owned()),
+    }
+}
+
+pub(crate) fn export_to_at(
+    c: &mut Checker<'_>,
+    path: &str,
+    namespace: &str,
+    export_to: &[String],
+    is_service_entry: bool,
+    is_destination_rule_with_selector: bool,
+) {
+    if export_to.is_empty() {
+        return;
+    }
+    let mut set: BTreeSet<&str> = BTreeSet::new();
+    for (i, entry) in export_to.iter().enumerate() {
+        let at = path::index(path, i);
+        let key = if entry == "." {
+            namespace
+        } else {
+            entry.as_str()
+        };
+        if set.contains(key) {
+            if key != entry {
+                c.error(
+                    at,
+                    format!("duplicate entries in exportTo: . and current namespace {namespace}"),
+                );
+            } else {
+                c.error(
+                    at,
+                    format!("duplicate entries in exportTo for entry {entry}"),
+                );
+            }
+        } else if is_service_entry && entry == "~" {
+            set.insert(key);
+        } else {
+            match validate_visibility(key) {
+                Ok(()) => {
+                    set.insert(key);
+                }
+                Err(e) => c.error(at, e),
+            }
+        }
+    }
+    if is_destination_rule_with_selector && !set.is_empty() {
+        if set.contains(namespace) {
+            if set.len() > 1 {
+                c.error(
+                    path,
+                    "destination rule with workload selector cannot have multiple entries in exportTo",
+                );
+            }
+        } else {
+            c.error(
+                path,
+                "destination rule with workload selector cannot have exportTo beyond current namespace",
+            );
+        }
+    }
+    if set.contains("*") && export_to.len() > 1 {
+        c.error(
+            path,
+            "cannot have both public (*) and non-public exportTo values for a resource",
+        );
+    }
+    if set.contains("~") && export_to.len() > 1 {
+        c.error(
+            path,
+            "cannot export service entry to no one (~) and someone",
+        );
+    }
+}
+
+/// C-16: Istio's host-name comparisons (`host.Name`), case-sensitive string-suffix logic.
+pub mod host {
+    fn tail(name: &str) -> Option<&str> {
+        name.strip_prefix('*')
+    }
+
+    /// `host.Name(a).Matches(b)`: the two names can denote a common host.
+    pub fn matches(a: &str, b: &str) -> bool {
+        match (tail(a), tail(b)) {
+            (Some(ta), Some(tb)) => {
+                if a.len() < b.len() {
+                    tb.ends_with(ta)
+                } else {
+                    ta.ends_with(tb)
+                }
+            }
+            (Some(ta), None) => b.ends_with(ta),
+            (None, Some(tb)) => a.ends_with(tb),
+            (None, None) => a == b,
+        }
+    }
+
+    /// `host.Name(a).SubsetOf(b)`: every host `a` denotes is denoted by `b`.
+    pub fn subset_of(a: &str, b: &str) -> bool {
+        match (tail(a), tail(b)) {
+            (Some(ta), Some(tb)) => a.len() >= b.len() && ta.ends_with(tb),
+            (Some(_), None) => false,
+            (None, Some(tb)) => a.ends_with(tb),
+            (None, None) => a == b,
+        }
+    }
+}
+
+/// C-17: a unix socket address after `unix://`.
+pub fn validate_unix_address(address: &str) -> Result<(), String> {
+    if address.is_empty() {
+        return Err("unix address must not be empty".to_owned());
+    }
+    if address.starts_with('@') {
+        return Ok(());
+    }
+    if !address.starts_with('/') || address.ends_with('/') {
+        return Err(format!("{address} is not an absolute path to a file"));
+    }
+    Ok(())
+}
+
+/// The RFC 7230 token class as Istio writes it (`[!#$%&'*+-.^_`|~A-Za-z0-9]`, where `+-.` is a
+/// range, so `,` is in it too).
+pub(crate) fn is_header_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+/// HTTP/2 pseudo headers a match may name.
+const PSEUDO_HEADERS: [&str; 5] = [":method", ":scheme", ":authority", ":path", ":status"];
+
+/// C-18 `ValidateHTTPHeaderNameOrJwtClaimRoute`: a header-match key.
+pub fn validate_header_match_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("header name cannot be empty".to_owned());
+    }
+    if is_jwt_claim_key(name) || PSEUDO_HEADERS.contains(&name) || is_header_token(name) {
+        return Ok(());
+    }
+    Err(format!("header name {name} is not a valid header name"))
+}
+
+/// The prefix of JWT-claim routing keys.
+const JWT_CLAIM_PREFIX: &str = "@request.auth.claims";
+
+/// C-18: a JWT-claim routing key (`@request.auth.claims.x`, `@request.auth.claims[x]`).
+pub fn is_jwt_claim_key(name: &str) -> bool {
+    let Some(head) = name.get(..JWT_CLAIM_PREFIX.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(JWT_CLAIM_PREFIX) {
+        return false;
+    }
+    let rest = name.get(JWT_CLAIM_PREFIX.len()..).unwrap_or_default();
+    (rest.starts_with('.') && rest.len() > 1)
+        || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
+}
+
+/// Envoy's `%VAR%` substitution syntax, as Istio's `validateHeaderValue` parses it.
+fn validate_header_substitution(value: &str) -> Result<(), String> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum State {
+        Literal,
+        VariableName,
+        ExpectArray,
+        ExpectString,
+        String,
+        ExpectArrayDelimiterOrEnd,
+        ExpectArgsEnd,
+        ExpectVariableEnd,
+    }
+    let bytes = value.as_bytes();
+    let mut state = State::Literal;
+    let mut pos = 0usize;
+    while let Some(&ch) = bytes.get(pos) {
+        let next = bytes.get(pos + 1).copied();
+        match state {
+            State::Literal => {
+                if ch == b'%' {
+                    match next {
+                        None => return Err("invalid header configuration. Un-escaped %".to_owned()),
+                        Some(b'%') => pos += 1,
+                        Some(_) => state = State::VariableName,
+                    }
+                }
+            }
+            State::VariableName => {
+                if ch == b'%' {
+                    state = State::Literal;
+                } else if ch == b'(' {
+                    state = State::ExpectArray;
+                }
+            }
+            State::ExpectArray => {
+                if ch == b'[' {
+                    state = State::ExpectString;
+                } else if ch != b' ' {
+                    state = State::String;
+                }
+            }
+            State::ExpectArrayDelimiterOrEnd => {
+                if ch == b',' {
+                    state = State::ExpectString;
+                } else if ch == b']' {
+                    state = State::ExpectArgsEnd;
+                } else if ch != b' ' {
+                    return Err(
+                        "invalid header configuration. Expecting ',', ']', or whitespace"
+                            .to_owned(),
+                    );
+                }
+            }
+            State::ExpectString => {
+                if ch == b'"' {
+                    state = State::String;
+                } else if ch != b' ' {
+                    return Err("invalid header configuration. Expecting '\"'".to_owned());
+                }
+            }
+            State::String => {
+                if ch == b'\\' {
+                    if next.is_none() {
+                        return Err(
+                            "invalid header configuration. Un-terminated backslash in JSON string"
+                                .to_owned(),
+                        );
+                    }
+                    pos += 1;
+                } else if ch == b')' {
+                    state = State::ExpectVariableEnd;
+                } else if ch == b'"' {
+                    state = State::ExpectArrayDelimiterOrEnd;
+                }
+            }
+            State::ExpectArgsEnd => {
+                if ch == b')' {
+                    state = State::ExpectVariableEnd;
+                } else if ch != b' ' {
+                    return Err(
+                        "invalid header configuration. Expecting ')' or whitespace".to_owned()
+                    );
+                }
+            }
+            State::ExpectVariableEnd => {
+                if ch == b'%' {
+                    state = State::Literal;
+                } else if ch != b' ' {
+                    return Err(
+                        "invalid header configuration. Expecting '%' or whitespace after"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        pos += 1;
+    }
+    if state != State::Literal {
+        return Err(format!(
+            "invalid header configuration. Un-terminated variable expression '{value}'"
+        ));
+    }
+    Ok(())
+}
+
+/// C-19 `ValidateHTTPHeaderValue`: control characters and Envoy `%` substitution syntax.
+pub fn validate_header_value(value: &str) -> Result<(), String> {
+    if value
+        .bytes()
+        .any(|b| matches!(b, 0x00..=0x08 | 0x0A..=0x1F | 0x7F))
+    {
+        return Err(format!("header value configuration {value} is invalid"));
+    }
+    validate_header_substitution(value).map_err(|e| format!("header value configuration: {e}"))
+}
+
+/// C-20: a StringMatch; `uri` selects the uri variant (empty prefix allowed).
+pub(crate) fn string_match(c: &mut Checker<'_>, path: &str, m: &StringMatch, uri: bool) {
+    match m {
+        StringMatch::Prefix(p) if p.is_empty() && !uri => {
+            c.error(
+                path::join(path, "prefix"),
+                "prefix string match should not be empty",
+            );
+        }
+        StringMatch::Regex(re) => {
+            if re.is_empty() {
+                c.error(
+                    path::join(path, "regex"),
+                    "regex string match should not be empty",
+                );
+            } else {
+                c.regex(&path::join(path, "regex"), re);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The parts of Go's `regexp/syntax` that Rust's parser is more lenient about: stacked
+/// repetition operators (`a**`, `a*+`), counts above 1000, and flags Go does not know.
+struct GoSyntax;
+
+impl regex_syntax::ast::Visitor for GoSyntax {
+    type Output = ();
+    type Err = String;
+
+    fn finish(self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn visit_pre(&mut self, ast: &regex_syntax::ast::Ast) -> Result<(), String> {
+        use regex_syntax::ast::{Ast, GroupKind, RepetitionKind, RepetitionRange};
+        match ast {
+            Ast::Repetition(rep) => {
+                if matches!(*rep.ast, Ast::Repetition(_)) {
+                    return Err("invalid nested repetition operator".to_owned());
+                }
+                if let RepetitionKind::Range(range) = &rep.op.kind {
+                    let too_big = match *range {
+                        RepetitionRange::Exactly(n) | RepetitionRange::AtLeast(n) => {
+                            n > REGEX_MAX_REPEAT
+                        }
+                        RepetitionRange::Bounded(m, n) => {
+                            m > REGEX_MAX_REPEAT || n > REGEX_MAX_REPEAT
+                        }
+                    };
+                    if too_big {
+                        return Err("invalid repeat count".to_owned());
+                    }
+                }
+                Ok(())
+            }
+            Ast::Flags(set) => go_flags(&set.flags),
+            Ast::Group(group) => match &group.kind {
+                GroupKind::NonCapturing(flags) => go_flags(flags),
+                GroupKind::CaptureIndex(_) | GroupKind::CaptureName { .. } => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Go knows the flags `i`, `m`, `s` and `U` only.
+fn go_flags(flags: &regex_syntax::ast::Flags) -> Result<(), String> {
+    use regex_syntax::ast::{Flag, FlagsItemKind};
+    for item in &flags.items {
+        if let FlagsItemKind::Flag(flag) = &item.kind
+            && !matches!(
+                flag,
+                Flag::CaseInsensitive | Flag::MultiLine | Flag::DotMatchesNewLine | Flag::SwapGreed
+            )
+        {
+            return Err("invalid or unsupported Perl syntax".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `{` at the start of `rest` opens a repetition as Go reads it (`{n}`, `{n,}`,
+/// `{n,m}`); anything else is a literal brace in Go, an error in Rust.
+fn is_go_repeat(rest: &str) -> bool {
+    let Some(body) = rest.strip_prefix('{') else {
+        return false;
+    };
+    let Some(end) = body.find('}') else {
+        return false;
+    };
+    let inner = body.get(..end).unwrap_or_default();
+    let (min, max) = match inner.split_once(',') {
+        Some((min, max)) => (min, Some(max)),
+        None => (inner, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(min) && max.is_none_or(|m| m.is_empty() || digits(m))
+}
+
+/// Rewrites the Go syntax Rust's parser lacks into Rust's: `\Q…\E` literal runs, and braces
+/// that Go reads as literals.
+fn go_to_rust_syntax(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.char_indices().peekable();
+    let mut in_class = false;
+    let mut class_start = false;
+    while let Some((i, ch)) = chars.next() {
+        let first_in_class = class_start;
+        class_start = false;
+        match ch {
+            '\\' => {
+                let next = chars.next().map(|(_, c)| c);
+                if !in_class && next == Some('Q') {
+                    let rest = pattern.get(i + 2..).unwrap_or_default();
+                    let (literal, tail) = match rest.find("\\E") {
+                        Some(end) => (rest.get(..end).unwrap_or_default(), end + 2),
+                        None => (rest, rest.len()),
+                    };
+                    out.push_str(&regex_syntax::escape(literal));
+                    let stop = i + 2 + tail;
+                    while chars.peek().is_some_and(|(j, _)| *j < stop) {
+                        chars.next();
+                    }
+                } else {
+                    out.push('\\');
+                    if let Some(c) = next {
+                        out.push(c);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_start = true;
+                out.push('[');
+                if chars.peek().is_some_and(|(_, c)| *c == '^') {
+                    out.push('^');
+                    chars.next();
+                }
+            }
+            '[' if in_class && chars.peek().is_some_and(|(_, c)| *c == ':') => {
+                // `[:alpha:]` inside a class.
+                out.push('[');
+                let rest = pattern.get(i..).unwrap_or_default();
+                if let Some(end) = rest.find(":]") {
+                    let stop = i + end + 2;
+                    out.push_str(rest.get(1..end + 2).unwrap_or_default());
+                    while chars.peek().is_some_and(|(j, _)| *j < stop) {
+                        chars.next();
+                    }
+                }
+            }
+            ']' if in_class && !first_in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '{' if !in_class && !is_go_repeat(pattern.get(i..).unwrap_or_default()) => {
+                out.push_str("\\{");
+            }
+            '}' if !in_class => out.push_str("\\}"),
+            '{' if !in_class => {
+                // A repetition: copy it whole so its closing brace is kept.
+                let rest = pattern.get(i..).unwrap_or_default();
+                let end = rest.find('}').unwrap_or(0);
+                out.push_str(rest.get(..=end).unwrap_or_default());
+                let stop = i + end + 1;
+                while chars.peek().is_some_and(|(j, _)| *j < stop) {
+                    chars.next();
+                }
+            }
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Whether Go's `regexp.Compile` would accept the pattern; the reason when it would not.
+fn go_regexp_compile(pattern: &str) -> Result<(), String> {
+    let rewritten = go_to_rust_syntax(pattern);
+    let pattern = rewritten.as_str();
+    let ast = regex_syntax::ast::parse::ParserBuilder::new()
+        .nest_limit(REGEX_MAX_NEST)
+        .build()
+        .parse(pattern)
+        .map_err(|e| e.kind().to_string())?;
+    regex_syntax::ast::visit(&ast, GoSyntax)?;
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .nest_limit(REGEX_MAX_NEST + 2)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map(|_| ())
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "expression too large".to_owned(),
+            other => other
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        })
+}
+
+/// C-21: a regex as Istio's RE2 would see it: non-empty, at most 1024 bytes, RE2 syntax
+/// (no look-around, no back-references), compiling within a size limit.
+pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("regex string match should not be empty".to_owned());
+    }
+    if pattern.len() > REGEX_MAX {
+        return Err("regex is too large, max length allowed is 1024".to_owned());
+    }
+    go_regexp_compile(pattern).map_err(|e| {
+        format!(
+            "error parsing regexp: {e}: `{pattern}`; Istio uses RE2 style regex-based match \
+             (https://github.com/google/re2/wiki/Syntax)"
+        )
+    })
+}
+
+/// C-22: an integer percent, 0..=100.
+pub fn validate_percent(percent: i32) -> Result<(), String> {
+    if (0..=100).contains(&percent) {
+        Ok(())
+    } else {
+        Err(format!("percentage {percent} is not in range 0..100"))
+    }
+}
+
+/// C-23: a `Percent` value: exactly 0, or within [0.0001, 100].
+#[allow(
+    clippy::manual_range_contains,
+    reason = "NaN passes in Istio's comparisons; a range check would reject it"
+)]
+pub fn validate_percentage(value: f64) -> Result<(), String> {
+    if value < 0.0 || value > 100.0 || (value > 0.0 && value < 0.0001) {
+        Err(format!(
+            "percentage {value} is neither 0.0, nor in range [0.0001, 100.0]"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_addresses_follow_go_netip() {
+        for ok in [
+            "1.1.1.1",
+            "0.0.0.0",
+            "2001:1::1",
+            "001:db8::",
+            "::",
+            "::1",
+            "::ffff:1.2.3.4",
+            "fe80::1%eth0",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4",
+        ] {
+            assert!(is_ip_address(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1.1.A.1",
+            "188.188.188.1888",
+            "01.1.1.1",
+            "1.1.1",
+            "1.1.1.1.1",
+            "2001:1:G::1",
+            "1.1.1.1%eth0",
+            "fe80::1%",
+            "1::2::3",
+            "1:2:3:4:5:6:7:8:9",
+            "1:2:3:4:5:6:7::8",
+            "12345::1",
+            "::1.2.3",
+            "1:2:3:4:5:1.2.3.4",
+            "[::1]",
+        ] {
+            assert!(!is_ip_address(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subnets_allow_host_bits_and_reject_bad_lengths() {
+        assert!(validate_ip_subnet("1.1.1.1/24").is_ok());
+        assert!(validate_ip_subnet("172.1.2.16/16").is_ok());
+        assert!(validate_ip_subnet("2001:1::1/64").is_ok());
+        assert!(validate_ip_subnet("1.1.1.1/48").is_err());
+        assert!(validate_ip_subnet("1.1.1.1/024").is_err());
+        assert!(validate_ip_subnet("1.1.1.1/").is_err());
+        assert!(validate_ip_subnet("fe80::1%eth0/64").is_err());
+        assert!(validate_ip_subnet("1.1.1.1/2/3").is_err());
+    }
+
+    #[test]
+    fn domains_reject_numeric_tld_and_allow_trailing_dot() {
+        assert!(validate_fqdn("istio.io.").is_ok());
+        assert!(validate_fqdn("foo").is_ok());
+        assert!(validate_fqdn("1.1.1.1").is_err());
+        assert!(validate_fqdn("a.+1").is_err());
+        assert!(validate_fqdn("a..b").is_err());
+        assert!(validate_fqdn("*.foo.com").is_err());
+        assert!(validate_wildcard_domain(&"x".repeat(63)).is_ok());
+        assert!(validate_wildcard_domain(&"x".repeat(64)).is_err());
+        for ok in [
+            "*",
+            "*.bar.com",
+            "*foo",
+            "*foo.bar.com",
+            "*-foo.bar.com",
+            "A.B",
+        ] {
+            assert!(validate_wildcard_domain(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "foo.*.com",
+            "foo*.bar.com",
+            "1.1.1.1",
+            "-",
+            "foo.ba!r",
+            "ns/svc",
+            "**",
+        ] {
+            assert!(validate_wildcard_domain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn label_keys_take_a_dns_prefix() {
+        let one = |k: &str, v: &str| validate_labels(&BTreeMap::from([(k.into(), v.into())]));
+        assert!(one("app.kubernetes.io/name", "v").is_ok());
+        assert!(one("istio./key", "v").is_err());
+        assert!(one("", "v").is_err());
+        assert!(one("key", "value_").is_err());
+        assert!(one("key", &"v".repeat(100)).is_ok());
+        assert!(one(&"k".repeat(64), "v").is_err());
+        assert!(one("a/b/c", "v").is_err());
+    }
+
+    #[test]
+    fn header_names_accept_comma_and_claims() {
+        assert!(validate_header_match_name("a,b").is_ok());
+        assert!(validate_header_match_name(":authority").is_ok());
+        assert!(validate_header_match_name("@request.auth.claims.sub").is_ok());
+        assert!(validate_header_match_name("@Request.Auth.Claims[a][b]").is_ok());
+        assert!(validate_header_match_name("@request.auth.claims[]").is_err());
+        assert!(validate_header_match_name("::").is_err());
+        assert!(validate_header_match_name("a b").is_err());
+    }
+
+    #[test]
+    fn header_values_follow_envoy_substitution() {
+        for ok in [
+            "",
+            "foo",
+            "100%%",
+            "%HOSTNAME%",
+            "%DOWNSTREAM_PEER_CERT_V_END(%b %d %H:%M:%S %Y %Z)%",
+            "a\tb",
+        ] {
+            assert!(validate_header_value(ok).is_ok(), "{ok}");
+        }
+        for bad in ["abc%123", "%START_TIME%%", "abcd%oijasodifj", "a\nb", "%"] {
+            assert!(validate_header_value(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regexes_are_checked_as_go_re2() {
+        assert!(check_regex("^/api/.*$").is_ok());
+        assert!(check_regex("a{1000}").is_ok());
+        assert!(check_regex("(?i)abc").is_ok());
+        for go_literal in [
+            "/api/{id}",
+            "a{,5}",
+            "a{",
+            "x}",
+            r"\Qa.b\E",
+            r"\Q(",
+            "[{]",
+            "[]{]",
+            r"[[:alpha:]{]",
+        ] {
+            assert!(check_regex(go_literal).is_ok(), "{go_literal}");
+        }
+        for bad in [
+            "", "[", "?", "*", "(", "a{2}{3}", "(?=x)", "(?!x)", r"(a)\1", "a**", "a*+", "a{1001}",
+            "(?x)a",
+        ] {
+            let e = check_regex(bad);
+            assert!(e.is_err(), "{bad}");
+        }
+        assert!(
+            check_regex("(")
+                .unwrap_err()
+                .contains("Istio uses RE2 style regex-based match")
+        );
+        assert!(
+            check_regex(&"a".repeat(1025))
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn export_to_duplicates_and_none() {
+        let errs = |ns: &str, l: &[&str], se: bool, dr: bool| {
+            let list: Vec<String> = l.iter().map(|s| (*s).to_owned()).collect();
+            validate_export_to(ns, &list, se, dr).errors().count()
+        };
+        assert_eq!(errs("ns5", &[".", "ns1"], false, false), 0);
+        assert_eq!(errs("ns5", &["ns5", "."], false, false), 1);
+        assert!(errs("ns5", &["~"], false, false) > 0);
+        assert_eq!(errs("ns5", &["~"], true, false), 0);
+        assert!(errs("ns5", &["~", "ns1"], true, false) > 0);
+        assert!(errs("ns5", &["*", "ns1"], false, false) > 0);
+        assert!(errs("ns5", &["*"], false, true) > 0);
+    }
+
+    #[test]
+    fn host_matching_is_string_suffix() {
+        assert!(host::matches("*foo.com", "barfoo.com"));
+        assert!(host::matches("*.com", "*.foo.com"));
+        assert!(!host::matches("a.facebook.com", "*.facebook.COM"));
+        assert!(host::subset_of("", "*"));
+        assert!(!host::subset_of("*.com", "*.foo.com"));
+    }
+
+    #[test]
+    fn durations_need_whole_milliseconds() {
+        assert!(validate_duration(&"1ms".parse().unwrap()).is_ok());
+        assert!(validate_duration(&"0s".parse().unwrap()).is_err());
+        assert!(validate_duration(&"1.000000001s".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn percentages() {
+        assert!(validate_percentage(0.0).is_ok());
+        assert!(validate_percentage(0.00001).is_err());
+        assert!(validate_percentage(100.1).is_err());
+        assert!(validate_percent(101).is_err());
+    }
+}
