@@ -1,0 +1,489 @@
+//! Clusters with DestinationRule policy (`push_context.go: destinationRule`,
+//! `cluster_traffic_policy.go`, `cluster_tls.go`, `destination_rule.go: mergeDestinationRule`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use portcullis_model::destination_rule::{
+    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, HashAlgorithm, LbPolicy as DrLb,
+    LoadBalancerSettings, OutlierDetection as DrOutlier, SimpleLb, Subset, TrafficPolicy,
+};
+
+use crate::build::Index;
+use crate::host::subset_of;
+use crate::plan::{
+    CaSource, CircuitBreakers, ClientTls, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType,
+    GatewayPlan, LbPolicy, OutlierDetection, UpstreamTls,
+};
+use crate::proxy::ProxyKind;
+use crate::registry::{Resolution, Service, exported_to};
+
+/// DestinationRules for one host merged the way Istio merges them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MergedDr {
+    pub traffic_policy: Option<TrafficPolicy>,
+    pub subsets: Vec<Subset>,
+}
+
+/// The four blocks a cluster's policy is made of.
+#[derive(Clone, Debug, Default)]
+struct Effective {
+    lb: Option<LoadBalancerSettings>,
+    pool: Option<ConnectionPoolSettings>,
+    outlier: Option<DrOutlier>,
+    tls: Option<ClientTlsSettings>,
+}
+
+fn port_level(tp: &TrafficPolicy, port: u32) -> Effective {
+    if let Some(p) = tp
+        .port_level_settings
+        .iter()
+        .find(|p| p.port.as_ref().is_some_and(|s| s.number == port))
+    {
+        return Effective {
+            lb: p.load_balancer.clone(),
+            pool: p.connection_pool.clone(),
+            outlier: p.outlier_detection.clone(),
+            tls: p.tls.clone(),
+        };
+    }
+    Effective {
+        lb: tp.load_balancer.clone(),
+        pool: tp.connection_pool.clone(),
+        outlier: tp.outlier_detection.clone(),
+        tls: tp.tls.clone(),
+    }
+}
+
+/// `MergeTrafficPolicy` after `GetPortLevelTrafficPolicy`.
+fn effective_policy(dr: Option<&MergedDr>, port: u32, subset: Option<&Subset>) -> Effective {
+    let mut out = dr
+        .and_then(|d| d.traffic_policy.as_ref())
+        .map(|tp| port_level(tp, port))
+        .unwrap_or_default();
+    if let Some(sp) = subset.and_then(|s| s.traffic_policy.as_ref()) {
+        if sp.connection_pool.is_some() {
+            out.pool.clone_from(&sp.connection_pool);
+        }
+        if sp.load_balancer.is_some() {
+            out.lb.clone_from(&sp.load_balancer);
+        }
+        if sp.outlier_detection.is_some() {
+            out.outlier.clone_from(&sp.outlier_detection);
+        }
+        if sp.tls.is_some() {
+            out.tls.clone_from(&sp.tls);
+        }
+        if let Some(p) = sp
+            .port_level_settings
+            .iter()
+            .find(|p| p.port.as_ref().is_some_and(|s| s.number == port))
+        {
+            out = Effective {
+                lb: p.load_balancer.clone(),
+                pool: p.connection_pool.clone(),
+                outlier: p.outlier_detection.clone(),
+                tls: p.tls.clone(),
+            };
+        }
+    }
+    out
+}
+
+impl Index<'_> {
+    /// The DestinationRule (merged) for `host` as seen by the proxy (§f lookup).
+    pub(crate) fn destination_rule(
+        &self,
+        host: &str,
+        service_ns: Option<&str>,
+    ) -> Option<MergedDr> {
+        let proxy_ns = self.proxy.namespace.as_str();
+        let root = self.mesh.root_namespace.as_str();
+        // Step 1: the proxy's namespace (workload-selector rules first).
+        let local = |with_selector: bool| {
+            self.drs.iter().enumerate().filter(move |(_, d)| {
+                if d.namespace != proxy_ns {
+                    return false;
+                }
+                match &d.rule.workload_selector {
+                    Some(sel) => with_selector && self.proxy.matches_labels(&sel.match_labels),
+                    None => {
+                        if with_selector {
+                            return false;
+                        }
+                        let e = &d.rule.export_to;
+                        if proxy_ns == root {
+                            e.iter().any(|x| x == ".")
+                        } else {
+                            e.is_empty() || e.iter().any(|x| x == "*" || x == "." || x == proxy_ns)
+                        }
+                    }
+                }
+            })
+        };
+        for with_selector in [true, false] {
+            let candidates: Vec<usize> = local(with_selector).map(|(i, _)| i).collect();
+            if let Some(m) = self.most_specific(host, &candidates) {
+                return Some(m);
+            }
+        }
+        // Steps 2 and 3: the service's namespace, then the root namespace (exported rules).
+        let mut namespaces = Vec::new();
+        if let Some(ns) = service_ns {
+            namespaces.push(ns);
+        }
+        if !namespaces.contains(&root) {
+            namespaces.push(root);
+        }
+        for ns in namespaces {
+            let candidates: Vec<usize> = self
+                .drs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    d.namespace == ns
+                        && d.rule.workload_selector.is_none()
+                        && !(d.rule.export_to.len() == 1
+                            && d.rule.export_to.iter().all(|e| e == "." || e == "~"))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let Some(best_host) = self.most_specific_host(host, &candidates) else {
+                continue;
+            };
+            let visible: Vec<usize> = candidates
+                .into_iter()
+                .filter(|i| {
+                    self.drs.get(*i).is_some_and(|d| {
+                        d.host == best_host
+                            && exported_to(&d.rule.export_to, &d.namespace, proxy_ns)
+                    })
+                })
+                .collect();
+            if visible.is_empty() {
+                continue;
+            }
+            return Some(self.merge(&visible));
+        }
+        None
+    }
+
+    fn most_specific_host(&self, host: &str, candidates: &[usize]) -> Option<String> {
+        let mut best: Option<&str> = None;
+        for d in candidates.iter().filter_map(|i| self.drs.get(*i)) {
+            if d.host == host {
+                return Some(d.host.clone());
+            }
+            if subset_of(host, &d.host) && best.is_none_or(|b| d.host.len() > b.len()) {
+                best = Some(&d.host);
+            }
+        }
+        best.map(str::to_owned)
+    }
+
+    fn most_specific(&self, host: &str, candidates: &[usize]) -> Option<MergedDr> {
+        let best = self.most_specific_host(host, candidates)?;
+        let same: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|i| self.drs.get(*i).is_some_and(|d| d.host == best))
+            .collect();
+        Some(self.merge(&same))
+    }
+
+    fn merge(&self, rules: &[usize]) -> MergedDr {
+        let mut out = MergedDr::default();
+        for d in rules.iter().filter_map(|i| self.drs.get(*i)) {
+            if out.traffic_policy.is_none() {
+                out.traffic_policy.clone_from(&d.rule.traffic_policy);
+            }
+            for s in &d.rule.subsets {
+                if !out.subsets.iter().any(|o| o.name == s.name) {
+                    out.subsets.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Builds every cluster the proxy sees: per visible service port, the default cluster and one
+/// per DestinationRule subset; plus the SNI-named clusters AUTO_PASSTHROUGH chains forward to.
+pub(crate) fn build_clusters(index: &Index<'_>, plan: &mut GatewayPlan) {
+    let mut sni_clusters = Vec::new();
+    for l in &plan.listeners {
+        for c in &l.filter_chains {
+            if let crate::plan::FilterChainKind::TcpProxy(t) = &c.kind {
+                for d in &t.destinations {
+                    if d.cluster.starts_with("outbound_.") {
+                        sni_clusters.push(d.cluster.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut seen_hosts = std::collections::HashSet::new();
+    for svc in &index.registry.services {
+        if !svc.visible_to(&index.proxy.namespace) || !seen_hosts.insert(svc.hostname.clone()) {
+            continue;
+        }
+        let dr = index.destination_rule(&svc.hostname, Some(&svc.namespace));
+        for port in &svc.ports {
+            let mut subsets: Vec<Option<&Subset>> = vec![None];
+            if let Some(d) = &dr {
+                subsets.extend(d.subsets.iter().map(Some));
+            }
+            for subset in subsets {
+                let cluster = build_cluster(index, svc, port.number, subset, dr.as_ref());
+                let sni = format!(
+                    "outbound_.{}_.{}_.{}",
+                    port.number,
+                    subset.map_or("", |s| s.name.as_str()),
+                    svc.hostname
+                );
+                if sni_clusters.contains(&sni) {
+                    let mut c = cluster.clone();
+                    c.name.clone_from(&sni);
+                    plan.clusters.insert(sni, c);
+                }
+                plan.clusters.insert(cluster.name.clone(), cluster);
+            }
+        }
+    }
+}
+
+fn build_cluster(
+    index: &Index<'_>,
+    svc: &Service,
+    port: u32,
+    subset: Option<&Subset>,
+    dr: Option<&MergedDr>,
+) -> Cluster {
+    let subset_name = subset.map_or("", |s| s.name.as_str());
+    let labels: BTreeMap<String, String> = subset.map(|s| s.labels.clone()).unwrap_or_default();
+    let svc_port = svc.port(port);
+    let endpoints = svc
+        .endpoints
+        .iter()
+        .filter(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+        .map(|e| {
+            let p = svc_port
+                .and_then(|sp| e.ports.get(&sp.name).copied())
+                .or_else(|| svc_port.and_then(|sp| sp.target_port))
+                .unwrap_or(port);
+            ClusterEndpoint {
+                address: e.address.clone(),
+                port: p,
+                labels: e.labels.clone(),
+            }
+        })
+        .collect();
+    let eff = effective_policy(dr, port, subset);
+    let mut cluster_type = match svc.resolution {
+        Resolution::Dns => ClusterType::StrictDns,
+        Resolution::DnsRoundRobin => ClusterType::LogicalDns,
+        Resolution::DynamicDns => ClusterType::DynamicForwardProxy,
+        Resolution::Passthrough if index.proxy.kind == ProxyKind::Sidecar => {
+            ClusterType::OriginalDst
+        }
+        _ => ClusterType::Eds,
+    };
+    let (lb_policy, minimum_ring_size, maglev_table_size) =
+        match eff.lb.as_ref().and_then(|l| l.lb_policy.as_ref()) {
+            Some(DrLb::Simple(SimpleLb::RoundRobin)) => (LbPolicy::RoundRobin, None, None),
+            Some(DrLb::Simple(SimpleLb::Random)) => (LbPolicy::Random, None, None),
+            Some(DrLb::Simple(SimpleLb::Passthrough)) => {
+                cluster_type = ClusterType::OriginalDst;
+                (LbPolicy::ClusterProvided, None, None)
+            }
+            Some(DrLb::ConsistentHash(h)) => match &h.hash_algorithm {
+                Some(HashAlgorithm::Maglev(m)) => (
+                    LbPolicy::Maglev,
+                    None,
+                    Some(if m.table_size == 0 {
+                        65_537
+                    } else {
+                        m.table_size
+                    }),
+                ),
+                Some(HashAlgorithm::RingHash(r)) => (
+                    LbPolicy::RingHash,
+                    Some(if r.minimum_ring_size == 0 {
+                        1024
+                    } else {
+                        r.minimum_ring_size
+                    }),
+                    None,
+                ),
+                _ => (
+                    LbPolicy::RingHash,
+                    Some(if h.minimum_ring_size == 0 {
+                        1024
+                    } else {
+                        h.minimum_ring_size
+                    }),
+                    None,
+                ),
+            },
+            _ => (LbPolicy::LeastRequest, None, None),
+        };
+    let mut circuit_breakers = CircuitBreakers::default();
+    let mut connect_timeout = Duration::from_millis(index.mesh.connect_timeout_ms);
+    let mut max_requests_per_connection = None;
+    let mut idle_timeout = None;
+    let mut max_connection_duration = None;
+    if let Some(pool) = &eff.pool {
+        if let Some(tcp) = &pool.tcp {
+            if tcp.max_connections > 0 {
+                circuit_breakers.max_connections =
+                    u32::try_from(tcp.max_connections).unwrap_or(u32::MAX);
+            }
+            if let Some(t) = tcp.connect_timeout.and_then(|d| d.to_std()) {
+                connect_timeout = t;
+            }
+            idle_timeout = tcp.idle_timeout.and_then(|d| d.to_std());
+            max_connection_duration = tcp.max_connection_duration.and_then(|d| d.to_std());
+        }
+        if let Some(http) = &pool.http {
+            let pos = |v: i32| u32::try_from(v).ok().filter(|v| *v > 0);
+            if let Some(v) = pos(http.http1_max_pending_requests) {
+                circuit_breakers.max_pending_requests = v;
+            }
+            if let Some(v) = pos(http.http2_max_requests) {
+                circuit_breakers.max_requests = v;
+            }
+            if let Some(v) = pos(http.max_retries) {
+                circuit_breakers.max_retries = v;
+            }
+            max_requests_per_connection = pos(http.max_requests_per_connection);
+            if let Some(t) = http.idle_timeout.and_then(|d| d.to_std()) {
+                idle_timeout = Some(t);
+            }
+        }
+    }
+    let (outlier_detection, healthy_panic_threshold) = match &eff.outlier {
+        Some(o) => (
+            Some(outlier(o)),
+            Some(f64::from(o.min_health_percent.max(0))),
+        ),
+        None => (None, None),
+    };
+    let tls = upstream_tls(index, svc, port, subset_name, eff.tls.as_ref());
+    Cluster {
+        name: format!("outbound|{port}|{subset_name}|{}", svc.hostname),
+        host: svc.hostname.clone(),
+        port,
+        subset: subset_name.to_owned(),
+        subset_labels: labels,
+        cluster_type,
+        endpoints,
+        policy: ClusterPolicy {
+            lb_policy,
+            minimum_ring_size,
+            maglev_table_size,
+            circuit_breakers,
+            connect_timeout,
+            max_requests_per_connection,
+            idle_timeout,
+            max_connection_duration,
+            outlier_detection,
+            healthy_panic_threshold,
+            tls,
+        },
+    }
+}
+
+/// `applyOutlierDetection`.
+fn outlier(o: &DrOutlier) -> OutlierDetection {
+    let mut out = OutlierDetection::default();
+    if let Some(v) = o.consecutive_5xx_errors {
+        out.consecutive_5xx = Some(v);
+        out.enforcing_consecutive_5xx = Some(if v > 0 { 100 } else { 0 });
+    }
+    if let Some(v) = o.consecutive_gateway_errors {
+        out.consecutive_gateway_failure = Some(v);
+        out.enforcing_consecutive_gateway_failure = Some(if v > 0 { 100 } else { 0 });
+    } else if o.consecutive_errors > 0 && o.consecutive_5xx_errors.is_none() {
+        // Deprecated `consecutiveErrors` counts gateway errors.
+        let v = u32::try_from(o.consecutive_errors).unwrap_or(0);
+        out.consecutive_gateway_failure = Some(v);
+        out.enforcing_consecutive_gateway_failure = Some(100);
+        out.enforcing_consecutive_5xx = Some(0);
+    }
+    out.interval = o.interval.and_then(|d| d.to_std());
+    out.base_ejection_time = o.base_ejection_time.and_then(|d| d.to_std());
+    if o.max_ejection_percent > 0 {
+        out.max_ejection_percent = u32::try_from(o.max_ejection_percent).ok();
+    }
+    if o.split_external_local_origin_errors {
+        out.split_external_local_origin_errors = true;
+        out.consecutive_local_origin_failure = o.consecutive_local_origin_failures;
+    }
+    out
+}
+
+/// `buildUpstreamTLSSettings` and auto mTLS.
+fn upstream_tls(
+    index: &Index<'_>,
+    svc: &Service,
+    port: u32,
+    subset: &str,
+    tls: Option<&ClientTlsSettings>,
+) -> UpstreamTls {
+    let istio_sni = format!("outbound_.{port}_.{subset}_.{}", svc.hostname);
+    let istio_mutual = |sni: Option<String>, sans: Vec<String>| ClientTls {
+        mode: ClientTlsMode::IstioMutual,
+        sni: Some(sni.unwrap_or_else(|| istio_sni.clone())),
+        auto_sni: false,
+        auto_san_validation: false,
+        ca: CaSource::IstioRoot,
+        subject_alt_names: if sans.is_empty() {
+            svc.service_accounts.clone()
+        } else {
+            sans
+        },
+        alpn: vec!["istio-peer-exchange".to_owned(), "istio".to_owned()],
+        client_certificate: None,
+    };
+    let Some(tls) = tls else {
+        if index.mesh.enable_auto_mtls && !svc.mesh_external {
+            return UpstreamTls::AutoMtls(istio_mutual(None, Vec::new()));
+        }
+        return UpstreamTls::None;
+    };
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    match tls.mode.unwrap_or_default() {
+        ClientTlsMode::IstioMutual => UpstreamTls::Tls(istio_mutual(
+            nonempty(&tls.sni),
+            tls.subject_alt_names.clone(),
+        )),
+        mode @ (ClientTlsMode::Simple | ClientTlsMode::Mutual) => {
+            let insecure = tls.insecure_skip_verify == Some(true);
+            let ca = if insecure {
+                CaSource::None
+            } else if !tls.credential_name.is_empty() {
+                CaSource::Credential(tls.credential_name.clone())
+            } else if !tls.ca_certificates.is_empty() {
+                CaSource::File(tls.ca_certificates.clone())
+            } else {
+                CaSource::System
+            };
+            let auto_sni = tls.sni.is_empty();
+            UpstreamTls::Tls(ClientTls {
+                mode,
+                sni: nonempty(&tls.sni),
+                auto_sni,
+                auto_san_validation: auto_sni && !insecure && tls.subject_alt_names.is_empty(),
+                ca,
+                subject_alt_names: tls.subject_alt_names.clone(),
+                alpn: Vec::new(),
+                client_certificate: if mode == ClientTlsMode::Mutual {
+                    nonempty(&tls.credential_name).or_else(|| nonempty(&tls.client_certificate))
+                } else {
+                    None
+                },
+            })
+        }
+        _ => UpstreamTls::Disabled,
+    }
+}

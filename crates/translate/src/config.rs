@@ -1,0 +1,135 @@
+//! The configuration being translated: the Istio resources, indexed and ordered as pilot
+//! orders them.
+
+use portcullis_model::{
+    DestinationRule, Document, Gateway, Object, Resource, ServiceEntry, VirtualService,
+};
+
+/// The Istio networking resources of one configuration.
+///
+/// Resources without a namespace are placed in `default`. Order follows Istio's
+/// `configCompareByCreationTime`: creation timestamp (missing = oldest), then name, then
+/// namespace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    /// Gateways.
+    pub gateways: Vec<Resource<Gateway>>,
+    /// VirtualServices.
+    pub virtual_services: Vec<Resource<VirtualService>>,
+    /// DestinationRules.
+    pub destination_rules: Vec<Resource<DestinationRule>>,
+    /// ServiceEntries (also added to the service registry by [`crate::translate`]).
+    pub service_entries: Vec<Resource<ServiceEntry>>,
+}
+
+impl Config {
+    /// An empty configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The networking resources among loaded documents.
+    pub fn from_documents(documents: &[Document]) -> Self {
+        Self::from_objects(documents.iter().map(|d| &d.object))
+    }
+
+    /// The networking resources among objects (other kinds are ignored).
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Object>) -> Self {
+        let mut config = Self::new();
+        for object in objects {
+            config.push(object.clone());
+        }
+        config
+    }
+
+    /// Adds an object (non-networking kinds are ignored).
+    pub fn push(&mut self, object: Object) {
+        match object {
+            Object::Gateway(r) => self.gateways.push(with_namespace(r)),
+            Object::VirtualService(r) => self.virtual_services.push(with_namespace(r)),
+            Object::DestinationRule(r) => self.destination_rules.push(with_namespace(r)),
+            Object::ServiceEntry(r) => self.service_entries.push(with_namespace(r)),
+            _ => {}
+        }
+    }
+}
+
+fn with_namespace<S>(mut r: Resource<S>) -> Resource<S> {
+    if r.metadata.namespace.is_empty() {
+        "default".clone_into(&mut r.metadata.namespace);
+    }
+    r
+}
+
+/// Istio's `configCompareByCreationTime` key.
+pub(crate) fn creation_order_key<S>(r: &Resource<S>) -> (i128, &str, &str) {
+    let ts = r
+        .metadata
+        .creation_timestamp
+        .as_deref()
+        .and_then(parse_rfc3339_seconds)
+        .unwrap_or(i128::MIN);
+    (ts, r.metadata.name.as_str(), r.metadata.namespace.as_str())
+}
+
+/// Seconds (times 10^9 plus nanos) since the epoch for an RFC 3339 timestamp, enough to order
+/// timestamps.
+fn parse_rfc3339_seconds(s: &str) -> Option<i128> {
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.splitn(3, '-');
+    let year: i128 = d.next()?.parse().ok()?;
+    let month: i128 = d.next()?.parse().ok()?;
+    let day: i128 = d.next()?.parse().ok()?;
+    let (time, offset_secs) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0i128)
+    } else if let Some(pos) = rest.rfind(['+', '-']) {
+        let (t, off) = rest.split_at(pos);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let off = off.get(1..)?;
+        let (h, m) = off.split_once(':').unwrap_or((off, "0"));
+        let secs = h.parse::<i128>().ok()? * 3600 + m.parse::<i128>().ok()? * 60;
+        (t, sign * secs)
+    } else {
+        (rest, 0)
+    };
+    let mut t = time.splitn(3, ':');
+    let hour: i128 = t.next()?.parse().ok()?;
+    let minute: i128 = t.next()?.parse().ok()?;
+    let sec_str = t.next().unwrap_or("0");
+    let (sec, frac) = sec_str.split_once('.').unwrap_or((sec_str, ""));
+    let sec: i128 = sec.parse().ok()?;
+    let mut nanos: i128 = 0;
+    for (i, c) in frac.chars().take(9).enumerate() {
+        let digit = i128::from(c.to_digit(10)?);
+        nanos += digit * 10i128.pow(8 - u32::try_from(i).ok()?);
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + sec - offset_secs;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::parse_rfc3339_seconds;
+
+    #[test]
+    fn timestamps_order() {
+        let a = parse_rfc3339_seconds("2010-01-01T00:00:00Z").unwrap();
+        let b = parse_rfc3339_seconds("2020-01-01T00:00:00Z").unwrap();
+        let c = parse_rfc3339_seconds("2020-01-01T01:00:00+02:00").unwrap();
+        assert!(a < b);
+        assert!(c < b);
+        assert_eq!(
+            parse_rfc3339_seconds("1970-01-01T00:00:01Z"),
+            Some(1_000_000_000)
+        );
+    }
+}

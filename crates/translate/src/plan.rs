@@ -1,0 +1,697 @@
+//! The output of translation: listeners, filter chains, route configurations and clusters, named
+//! and shaped the way Istio configures Envoy (so `istioctl proxy-config` names carry over).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use portcullis_model::destination_rule::ClientTlsMode;
+use portcullis_model::gateway::{ServerTlsMode, ServerTlsSettings};
+use portcullis_route_match::{RouteTable, Router};
+
+use crate::diag::Diagnostic;
+
+/// Everything one proxy needs: Envoy's listeners, route configurations and clusters.
+#[derive(Debug)]
+pub struct GatewayPlan {
+    /// The listeners, ordered by (port, address).
+    pub listeners: Vec<Listener>,
+    /// The HTTP route configurations, by name (`http.80`, `https.443.https.gw.ns`).
+    pub route_configs: BTreeMap<String, RouteConfig>,
+    /// The clusters, by name (`outbound|9080|v1|reviews.default.svc.cluster.local`).
+    pub clusters: BTreeMap<String, Cluster>,
+    /// What was dropped or replaced, and why.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl GatewayPlan {
+    /// The listener Envoy would pick for a connection to `port` (address `0.0.0.0` or a bind
+    /// address equal to `address`).
+    pub fn listener_for(&self, port: u32, address: Option<&str>) -> Option<&Listener> {
+        let mut wildcard = None;
+        for l in self.listeners.iter().filter(|l| l.port == port) {
+            if address.is_some_and(|a| a == l.address) {
+                return Some(l);
+            }
+            if l.address == "0.0.0.0" && wildcard.is_none() {
+                wildcard = Some(l);
+            }
+        }
+        wildcard
+    }
+
+    /// The listener with this name (`0.0.0.0_80`).
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
+/// One Envoy listener: a (bind address, port) pair and its filter chains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listener {
+    /// `<address>_<port>` (`0.0.0.0_80`).
+    pub name: String,
+    /// The bind address (`0.0.0.0` unless a server sets `bind`).
+    pub address: String,
+    /// The port the proxy listens on (a Service targetPort, or the server port).
+    pub port: u32,
+    /// The filter chains, in order.
+    pub filter_chains: Vec<FilterChain>,
+    /// Whether a TLS inspector is needed (some chain matches on SNI or ALPN).
+    pub tls_inspector: bool,
+    /// Set when Envoy would reject the listener (two chains with identical match criteria).
+    pub rejected: Option<String>,
+}
+
+/// One filter chain: its match criteria, TLS termination settings and what it does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterChain {
+    /// A descriptive name (`https.443.https.gw.ns`, `passthrough.<sni>`, `http.80`).
+    pub name: String,
+    /// SNI criterion; empty means none (matches any SNI and no SNI).
+    pub server_names: Vec<String>,
+    /// ALPN criterion; empty means none.
+    pub application_protocols: Vec<String>,
+    /// TLS termination settings, when the chain terminates TLS.
+    pub tls: Option<ServerTls>,
+    /// What the chain does with the (decrypted) stream.
+    pub kind: FilterChainKind,
+}
+
+/// What a filter chain does.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FilterChainKind {
+    /// An HTTP connection manager using this route configuration.
+    Http {
+        /// The route configuration name.
+        route_config: String,
+    },
+    /// A TCP proxy.
+    TcpProxy(TcpRoute),
+}
+
+/// TLS termination on a filter chain, as plain data: building the `rustls` server
+/// configuration (certificates from `credential_name` or files) is left to the embedder
+/// (`portcullis-tls`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    /// The server's TLS mode (`SIMPLE`, `MUTUAL`, `OPTIONAL_MUTUAL`, `ISTIO_MUTUAL`).
+    pub mode: ServerTlsMode,
+    /// The server's SNI hosts (namespace prefixes removed).
+    pub sni_hosts: Vec<String>,
+    /// The secret(s) holding the certificate.
+    pub credential_names: Vec<String>,
+    /// Certificate/key file pairs.
+    pub certificate_files: Vec<(String, String)>,
+    /// CA certificates file for client verification.
+    pub ca_certificates: String,
+    /// Every setting as written.
+    pub settings: ServerTlsSettings,
+}
+
+/// A TCP proxy target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpRoute {
+    /// One destination (weight ignored) or several weighted ones.
+    pub destinations: Vec<WeightedCluster>,
+    /// The VirtualService the rule came from, if any.
+    pub virtual_service: Option<ResourceRef>,
+    /// Whether TLS is terminated before proxying.
+    pub tls_terminated: bool,
+}
+
+/// A cluster with a weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightedCluster {
+    /// The cluster name.
+    pub cluster: String,
+    /// The weight (ignored for a single destination).
+    pub weight: u32,
+}
+
+/// A `Kind namespace/name` reference to a configuration resource.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResourceRef {
+    /// The resource's name.
+    pub name: String,
+    /// The resource's namespace.
+    pub namespace: String,
+}
+
+/// An HTTP route configuration: a route table whose actions are [`HttpRoute`]s, and the
+/// per-virtual-host settings the matcher does not model.
+#[derive(Debug)]
+pub struct RouteConfig {
+    /// The name (`http.80`).
+    pub name: String,
+    /// The route table (virtual hosts `<domain>:<server port>`, routes in priority order).
+    pub table: RouteTable<HttpRoute>,
+    /// Per virtual host (same index as `table.virtual_hosts`): `require_tls: ALL`.
+    pub require_tls: Vec<bool>,
+    /// Set when Envoy would reject the whole route configuration.
+    pub rejected: Option<String>,
+    /// The compiled matcher for `table`.
+    pub router: Router<HttpRoute>,
+}
+
+/// The action of one Envoy route, with the Istio names it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpRoute {
+    /// The route name (`<http.name>[.<match.name>]`).
+    pub name: String,
+    /// The VirtualService the route came from.
+    pub virtual_service: Option<ResourceRef>,
+    /// Forward, redirect or direct response.
+    pub action: RouteAction,
+    /// Route-level request header operations.
+    pub request_headers: HeaderOps,
+    /// Route-level response header operations.
+    pub response_headers: HeaderOps,
+    /// Route timeout; zero disables it.
+    pub timeout: Duration,
+    /// `max_grpc_timeout` (the same value as `timeout`).
+    pub max_grpc_timeout: Duration,
+    /// Retry policy; `None` means no retries.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Consistent-hash policies from the destinations' DestinationRules.
+    pub hash_policy: Vec<HashPolicy>,
+    /// Fault injection.
+    pub fault: Option<Fault>,
+    /// CORS policy.
+    pub cors: Option<CorsPolicy>,
+    /// Request mirroring.
+    pub mirrors: Vec<Mirror>,
+}
+
+/// What a route does.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RouteAction {
+    /// Forward to a cluster (or weighted clusters).
+    Forward(Forward),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed response.
+    DirectResponse(DirectResponse),
+}
+
+/// Forwarding to upstream clusters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forward {
+    /// The destinations: one plain cluster, or weighted clusters when `weighted`.
+    pub destinations: Vec<RouteDestination>,
+    /// Several destinations: Envoy `weighted_clusters`.
+    pub weighted: bool,
+    /// Route-level `host_rewrite_literal`.
+    pub host_rewrite: Option<String>,
+    /// Path rewrite.
+    pub path_rewrite: Option<PathRewrite>,
+}
+
+/// One destination of a [`Forward`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteDestination {
+    /// The cluster name.
+    pub cluster: String,
+    /// The weight (only meaningful when weighted).
+    pub weight: u32,
+    /// Per-cluster request header operations (weighted only; evaluated before the route's).
+    pub request_headers: HeaderOps,
+    /// Per-cluster response header operations (weighted only).
+    pub response_headers: HeaderOps,
+    /// Per-cluster host rewrite (weighted only).
+    pub host_rewrite: Option<String>,
+}
+
+/// A path rewrite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathRewrite {
+    /// Envoy `prefix_rewrite`: replace as many leading bytes of the path as the route's prefix
+    /// has (the whole path when `None`, after an exact or regex match) with `replacement`;
+    /// query kept.
+    Prefix {
+        /// The prefix the route's path condition matched (`None`: exact or regex match).
+        matched_prefix: Option<String>,
+        /// The replacement.
+        replacement: String,
+    },
+    /// Envoy `regex_rewrite`: replace every match of `pattern` in the path (query excluded).
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// The substitution (`\1` capture references).
+        substitution: String,
+    },
+}
+
+/// A redirect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// 301, 302, 303, 307 or 308.
+    pub status: u16,
+    /// Scheme to use; `None` keeps the request's.
+    pub scheme: Option<String>,
+    /// Host to use (verbatim); `None` keeps the request's.
+    pub host: Option<String>,
+    /// Port to put in the URL.
+    pub port: Option<u32>,
+    /// Path change.
+    pub path: RedirectPath,
+}
+
+/// How a redirect changes the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectPath {
+    /// Keep path and query.
+    Keep,
+    /// Replace the path (and the query, if the value has a `?`).
+    Replace(String),
+    /// Replace the matched prefix.
+    Prefix {
+        /// The prefix the route matched (`None`: exact or regex match, whole path).
+        matched_prefix: Option<String>,
+        /// The replacement.
+        replacement: String,
+    },
+}
+
+/// A fixed response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectResponse {
+    /// The status.
+    pub status: u16,
+    /// The body, if any.
+    pub body: Option<String>,
+}
+
+/// Header operations of one Envoy header parser: removes, then sets, then adds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderOps {
+    /// Headers removed.
+    pub remove: Vec<String>,
+    /// Headers overwritten (or added), in order.
+    pub set: Vec<(String, String)>,
+    /// Headers appended, in order.
+    pub add: Vec<(String, String)>,
+}
+
+impl HeaderOps {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+
+    /// Appends `other`'s operations after these.
+    pub fn extend(&mut self, other: &Self) {
+        self.remove.extend(other.remove.iter().cloned());
+        self.set.extend(other.set.iter().cloned());
+        self.add.extend(other.add.iter().cloned());
+    }
+
+    /// Applies the operations to a header list (lower-case names), as Envoy's
+    /// `HeaderParser::evaluateHeaders`: removes, then sets, then adds; empty values are ignored.
+    pub fn apply(&self, headers: &mut Vec<(String, String)>) {
+        for name in &self.remove {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        }
+        for (name, value) in &self.set {
+            if value.is_empty() {
+                continue;
+            }
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            headers.push((name.to_ascii_lowercase(), value.clone()));
+        }
+        for (name, value) in &self.add {
+            if value.is_empty() {
+                continue;
+            }
+            headers.push((name.to_ascii_lowercase(), value.clone()));
+        }
+    }
+}
+
+/// Envoy's route retry policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `num_retries`.
+    pub num_retries: u32,
+    /// `retry_on`.
+    pub retry_on: String,
+    /// `retriable_status_codes`.
+    pub retriable_status_codes: Vec<u32>,
+    /// `retry_host_predicate` names.
+    pub retry_host_predicate: Vec<String>,
+    /// `host_selection_retry_max_attempts`.
+    pub host_selection_retry_max_attempts: u32,
+    /// `per_try_timeout`.
+    pub per_try_timeout: Option<Duration>,
+    /// `retry_priority` = previous_priorities (retryRemoteLocalities).
+    pub retry_remote_localities: bool,
+    /// `retry_back_off.base_interval`.
+    pub backoff_base_interval: Option<Duration>,
+}
+
+/// The built-in `previous_hosts` retry host predicate.
+pub const PREVIOUS_HOSTS_PREDICATE: &str = "envoy.retry_host_predicates.previous_hosts";
+
+impl RetryPolicy {
+    /// Istio's default retry policy (no `5xx`, 2 retries, previous hosts).
+    pub fn istio_default() -> Self {
+        Self {
+            num_retries: 2,
+            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+                .to_owned(),
+            retriable_status_codes: Vec::new(),
+            retry_host_predicate: vec![PREVIOUS_HOSTS_PREDICATE.to_owned()],
+            host_selection_retry_max_attempts: 5,
+            per_try_timeout: None,
+            retry_remote_localities: false,
+            backoff_base_interval: None,
+        }
+    }
+}
+
+/// A route hash policy (consistent-hash load balancing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HashPolicy {
+    /// Hash a request header.
+    Header(String),
+    /// Hash a cookie (generated when absent and `ttl` is set).
+    Cookie {
+        /// Cookie name.
+        name: String,
+        /// Cookie path.
+        path: String,
+        /// Cookie lifetime.
+        ttl: Option<Duration>,
+        /// Extra attributes.
+        attributes: Vec<(String, String)>,
+    },
+    /// Hash the source IP.
+    SourceIp,
+    /// Hash a query parameter.
+    QueryParameter(String),
+}
+
+/// Fault injection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Fixed delay and its share (per million).
+    pub delay: Option<(Duration, u32)>,
+    /// Abort and its share (per million).
+    pub abort: Option<FaultAbort>,
+}
+
+/// An injected abort.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultAbort {
+    /// HTTP status (for gRPC aborts, 200 with `grpc-status`).
+    pub http_status: Option<u32>,
+    /// gRPC status code.
+    pub grpc_status: Option<u32>,
+    /// Share of requests aborted, per million.
+    pub per_million: u32,
+}
+
+/// A string matcher for CORS origins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OriginMatch {
+    /// Exact.
+    Exact(String),
+    /// Prefix.
+    Prefix(String),
+    /// Full-match regex.
+    Regex(String),
+}
+
+/// The CORS policy of a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorsPolicy {
+    /// Allowed origins.
+    pub allow_origins: Vec<OriginMatch>,
+    /// `Access-Control-Allow-Methods`.
+    pub allow_methods: String,
+    /// `Access-Control-Allow-Headers`.
+    pub allow_headers: String,
+    /// `Access-Control-Expose-Headers`.
+    pub expose_headers: String,
+    /// `Access-Control-Max-Age` (seconds).
+    pub max_age: Option<String>,
+    /// `Access-Control-Allow-Credentials`.
+    pub allow_credentials: bool,
+    /// Unmatched preflights are answered locally instead of forwarded.
+    pub ignore_unmatched_preflights: bool,
+}
+
+/// A request mirror.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    /// The cluster copies go to.
+    pub cluster: String,
+    /// Share mirrored, per million.
+    pub per_million: u32,
+}
+
+/// An Envoy cluster with its DestinationRule policy resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// `outbound|<port>|<subset>|<host>`.
+    pub name: String,
+    /// The service host.
+    pub host: String,
+    /// The service port.
+    pub port: u32,
+    /// The subset name (empty for the default cluster).
+    pub subset: String,
+    /// The subset's label selector.
+    pub subset_labels: BTreeMap<String, String>,
+    /// How endpoints are discovered.
+    pub cluster_type: ClusterType,
+    /// The endpoints (after subset selection).
+    pub endpoints: Vec<ClusterEndpoint>,
+    /// The resolved traffic policy.
+    pub policy: ClusterPolicy,
+}
+
+impl Cluster {
+    /// Whether connections to `endpoint` use Istio mutual TLS: always under `ISTIO_MUTUAL`, and
+    /// under auto mTLS for endpoints labelled `security.istio.io/tlsMode: istio`.
+    pub fn endpoint_uses_istio_mtls(&self, endpoint: &ClusterEndpoint) -> bool {
+        match &self.policy.tls {
+            UpstreamTls::AutoMtls(_) => endpoint
+                .labels
+                .get(crate::registry::TLS_MODE_LABEL)
+                .is_some_and(|m| m == "istio"),
+            UpstreamTls::Tls(t) => t.mode == ClientTlsMode::IstioMutual,
+            _ => false,
+        }
+    }
+}
+
+/// Envoy's cluster discovery type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClusterType {
+    /// Endpoints pushed by the control plane.
+    Eds,
+    /// DNS, every address.
+    StrictDns,
+    /// DNS, first address.
+    LogicalDns,
+    /// Fixed addresses.
+    Static,
+    /// The connection's original destination.
+    OriginalDst,
+    /// Dynamic forward proxy.
+    DynamicForwardProxy,
+}
+
+impl ClusterType {
+    /// Envoy's name (`EDS`, `STRICT_DNS`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eds => "EDS",
+            Self::StrictDns => "STRICT_DNS",
+            Self::LogicalDns => "LOGICAL_DNS",
+            Self::Static => "STATIC",
+            Self::OriginalDst => "ORIGINAL_DST",
+            Self::DynamicForwardProxy => "DYNAMIC_FORWARD_PROXY",
+        }
+    }
+}
+
+/// One endpoint of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterEndpoint {
+    /// Address (IP or DNS name).
+    pub address: String,
+    /// Port.
+    pub port: u32,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Envoy load-balancing policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LbPolicy {
+    /// `LEAST_REQUEST` (Istio's default).
+    LeastRequest,
+    /// `ROUND_ROBIN`.
+    RoundRobin,
+    /// `RANDOM`.
+    Random,
+    /// `RING_HASH`.
+    RingHash,
+    /// `MAGLEV`.
+    Maglev,
+    /// `CLUSTER_PROVIDED` (original destination).
+    ClusterProvided,
+}
+
+impl LbPolicy {
+    /// Envoy's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeastRequest => "LEAST_REQUEST",
+            Self::RoundRobin => "ROUND_ROBIN",
+            Self::Random => "RANDOM",
+            Self::RingHash => "RING_HASH",
+            Self::Maglev => "MAGLEV",
+            Self::ClusterProvided => "CLUSTER_PROVIDED",
+        }
+    }
+}
+
+/// Circuit-breaker thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitBreakers {
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// `max_pending_requests`.
+    pub max_pending_requests: u32,
+    /// `max_requests`.
+    pub max_requests: u32,
+    /// `max_retries`.
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakers {
+    /// Istio's defaults: every threshold `u32::MAX`.
+    fn default() -> Self {
+        Self {
+            max_connections: u32::MAX,
+            max_pending_requests: u32::MAX,
+            max_requests: u32::MAX,
+            max_retries: u32::MAX,
+        }
+    }
+}
+
+/// Outlier detection, in Envoy's terms (`None` fields use Envoy's defaults).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// `consecutive_5xx`.
+    pub consecutive_5xx: Option<u32>,
+    /// `enforcing_consecutive_5xx`.
+    pub enforcing_consecutive_5xx: Option<u32>,
+    /// `consecutive_gateway_failure`.
+    pub consecutive_gateway_failure: Option<u32>,
+    /// `enforcing_consecutive_gateway_failure`.
+    pub enforcing_consecutive_gateway_failure: Option<u32>,
+    /// `enforcing_success_rate` (always 0).
+    pub enforcing_success_rate: u32,
+    /// `interval`.
+    pub interval: Option<Duration>,
+    /// `base_ejection_time`.
+    pub base_ejection_time: Option<Duration>,
+    /// `max_ejection_percent`.
+    pub max_ejection_percent: Option<u32>,
+    /// `split_external_local_origin_errors`.
+    pub split_external_local_origin_errors: bool,
+    /// `consecutive_local_origin_failure`.
+    pub consecutive_local_origin_failure: Option<u32>,
+}
+
+/// The certificate authority an upstream TLS connection verifies against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaSource {
+    /// The system trust store.
+    System,
+    /// A CA file.
+    File(String),
+    /// A Kubernetes secret (`credentialName`).
+    Credential(String),
+    /// Istio's mesh CA.
+    IstioRoot,
+    /// No verification (`insecureSkipVerify`).
+    None,
+}
+
+/// Upstream (client) TLS settings for one cluster, as plain data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `SIMPLE`, `MUTUAL` or `ISTIO_MUTUAL`.
+    pub mode: ClientTlsMode,
+    /// Explicit SNI.
+    pub sni: Option<String>,
+    /// SNI from the request's host.
+    pub auto_sni: bool,
+    /// SAN verification against the SNI.
+    pub auto_san_validation: bool,
+    /// Trust anchor.
+    pub ca: CaSource,
+    /// Accepted SANs.
+    pub subject_alt_names: Vec<String>,
+    /// ALPN offered.
+    pub alpn: Vec<String>,
+    /// Client certificate source (`credentialName` or certificate file).
+    pub client_certificate: Option<String>,
+}
+
+/// How a cluster secures upstream connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpstreamTls {
+    /// Plaintext, nothing configured.
+    None,
+    /// Auto mTLS: Istio mTLS to endpoints labelled `security.istio.io/tlsMode: istio`,
+    /// plaintext to the others.
+    AutoMtls(ClientTls),
+    /// `DISABLE` written in a DestinationRule.
+    Disabled,
+    /// TLS origination as configured.
+    Tls(ClientTls),
+}
+
+/// A cluster's resolved traffic policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterPolicy {
+    /// Load balancing.
+    pub lb_policy: LbPolicy,
+    /// Ring hash minimum ring size.
+    pub minimum_ring_size: Option<u64>,
+    /// Maglev table size.
+    pub maglev_table_size: Option<u64>,
+    /// Circuit breakers.
+    pub circuit_breakers: CircuitBreakers,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// `max_requests_per_connection`.
+    pub max_requests_per_connection: Option<u32>,
+    /// Idle timeout.
+    pub idle_timeout: Option<Duration>,
+    /// Maximum connection duration.
+    pub max_connection_duration: Option<Duration>,
+    /// Outlier detection.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Healthy panic threshold (percent); `None` is Envoy's default (50).
+    pub healthy_panic_threshold: Option<f64>,
+    /// Upstream TLS.
+    pub tls: UpstreamTls,
+}
