@@ -1,13 +1,15 @@
 //! The `corpus` suite: every real document loads and round-trips.
 //!
 //! A case is one file. It passes when every document in it loads (or fails only as
-//! `validation-expectations.yaml` allows) and when every loaded object, written as YAML and as
-//! JSON, loads back equal.
+//! `validation-expectations.yaml` allows), when every loaded object, written as YAML and as
+//! JSON, loads back equal, and when every document with a known verdict gets it from
+//! validation (with the API server's and the CRD's rules, as `kubectl apply` would judge it).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use portcullis_model::{Loader, Object, to_json, to_yaml};
+use portcullis_validate::{Context, validate_document_with};
 
 use super::{Report, read_yaml};
 
@@ -18,6 +20,23 @@ struct Allowances {
     must_fail: HashSet<String>,
     /// (file, document index) → field paths whose schema violation may stop the document.
     schema_flags: HashMap<(String, usize), Vec<String>>,
+    /// (file, document index) → the verdict validation must give.
+    verdicts: HashMap<(String, usize), Verdict>,
+}
+
+/// A known verdict for one document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Valid,
+    ValidWithWarning,
+    Invalid,
+}
+
+/// The (file, index) an expectations entry names.
+fn doc_key(entry: &serde_json::Value) -> Option<(String, usize)> {
+    let file = entry.get("file")?.as_str()?;
+    let index = usize::try_from(entry.get("index")?.as_u64()?).ok()?;
+    Some((file.to_owned(), index))
 }
 
 impl Allowances {
@@ -64,6 +83,29 @@ impl Allowances {
                 ))
                 .or_default()
                 .extend(flags);
+        }
+        let entries = |key: &str| {
+            data.get(key)
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default()
+        };
+        for entry in entries("from_istio_tests") {
+            let verdict = match entry.get("expected").and_then(|e| e.as_str()) {
+                Some("valid") => Verdict::Valid,
+                Some("valid-with-warning") => Verdict::ValidWithWarning,
+                Some("invalid") => Verdict::Invalid,
+                _ => continue,
+            };
+            if let Some(key) = doc_key(&entry) {
+                allowances.verdicts.insert(key, verdict);
+            }
+        }
+        // Documents that certainly break a rule of the API server or of Istio's webhook.
+        for entry in entries("heuristic_flags") {
+            if let Some(key) = doc_key(&entry) {
+                allowances.verdicts.entry(key).or_insert(Verdict::Invalid);
+            }
         }
         Ok(allowances)
     }
@@ -117,7 +159,29 @@ fn check_file(path: &Path, name: &str, allowances: &Allowances) -> Result<(), St
             problems.push(format!("load error: {error}"));
         }
     }
+    let mut kubectl = Context::default();
+    kubectl.crd_schema = true;
     for document in loaded.documents() {
+        let key = (name.to_owned(), document.source.index);
+        if let Some(verdict) = allowances.verdicts.get(&key) {
+            let found = validate_document_with(&document.object, &kubectl);
+            let got = if found.has_errors() {
+                Verdict::Invalid
+            } else if found.has_warnings() {
+                Verdict::ValidWithWarning
+            } else {
+                Verdict::Valid
+            };
+            // Istio's "valid" cases do not look at warnings.
+            let agrees = got == *verdict || (*verdict == Verdict::Valid && got != Verdict::Invalid);
+            if !agrees {
+                problems.push(format!(
+                    "document {}: expected {verdict:?}, validation says {got:?}: {}",
+                    document.source.index,
+                    found.to_string().replace('\n', " | ")
+                ));
+            }
+        }
         if let Err(reason) = round_trip(&document.object) {
             problems.push(format!(
                 "document {}: round trip: {reason}",
