@@ -23,7 +23,7 @@ pub const MAX_DIRECT_RESPONSE_BODY: usize = 1024 * 1024;
 /// header operations and authority rewrite that belong to the destination.
 ///
 /// Cluster naming (`outbound|port|subset|host` for Istio) is the caller's job.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     cluster: Arc<str>,
     weight: u32,
@@ -191,7 +191,9 @@ impl Mirror {
 ///
 /// Defaults as pilot sets them: no timeout (0, not Envoy's 15 s), `max_grpc_timeout` equal to
 /// the timeout, [`RetryPolicy::istio_default`], no path rewrite, no mirrors, no fault, no CORS.
-#[derive(Debug, Clone)]
+///
+/// Equality compares configuration (regular expressions by their source text).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ForwardAction {
     pub(crate) destinations: Vec<Destination>,
     pub(crate) weighted: bool,
@@ -426,7 +428,7 @@ impl ForwardAction {
 // === DirectResponseAction ===
 
 /// A route answered by the gateway itself (Istio `HTTPRoute.directResponse`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DirectResponseAction {
     pub(crate) status: StatusCode,
     pub(crate) body: Option<Bytes>,
@@ -497,8 +499,11 @@ impl DirectResponseAction {
 // === RouteAction ===
 
 /// What a matched route does.
+///
+/// Equality compares configuration (regular expressions by their source text), so a
+/// configuration reload can tell whether a route changed.
 #[non_exhaustive]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RouteAction {
     /// Forward upstream.
     Forward(ForwardAction),

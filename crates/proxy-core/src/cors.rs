@@ -28,6 +28,19 @@ pub enum OriginMatch {
     Regex(Regex),
 }
 
+/// Compares the configuration: a regex entry equals another with the same pattern.
+impl PartialEq for OriginMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Exact(a), Self::Exact(b))
+            | (Self::Prefix(a), Self::Prefix(b))
+            | (Self::Suffix(a), Self::Suffix(b)) => a == b,
+            (Self::Regex(a), Self::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
 impl OriginMatch {
     /// `exact` match.
     pub fn exact(value: impl Into<String>) -> Self {
@@ -103,7 +116,7 @@ pub enum UnmatchedPreflights {
 /// assert_eq!(reply["access-control-max-age"], "86400");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cors {
     allow_origins: Vec<OriginMatch>,
     allow_methods: Option<HeaderValue>,

@@ -295,7 +295,8 @@ fn decide_forward(
             if action.original_path_header
                 && let Ok(original) = HeaderValue::from_str(&head.path)
             {
-                headers.insert(X_ENVOY_ORIGINAL_PATH, original);
+                // A full map drops it (see `MAX_HEADER_MAP_ENTRIES`).
+                let _ = headers.try_insert(X_ENVOY_ORIGINAL_PATH, original);
             }
             rewrite_path(&head.path, rewrite)
         }

@@ -172,21 +172,31 @@ fn parse_entry(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Inv
 }
 
 /// Applies one block of header operations in Envoy's order (see [`HeaderOps`]).
+///
+/// A [`HeaderMap`] holds at most [`MAX_HEADER_MAP_ENTRIES`] entries; a set or add that would go
+/// beyond is dropped (`http`'s own `insert`/`append` would panic there).
 pub fn apply_header_ops(ops: &HeaderOps, headers: &mut HeaderMap) {
     for name in &ops.remove {
         headers.remove(name);
     }
     for (name, value) in &ops.set {
         if !value.is_empty() {
-            headers.insert(name.clone(), value.clone());
+            let _ = headers.try_insert(name.clone(), value.clone());
         }
     }
     for (name, value) in &ops.add {
         if !value.is_empty() {
-            headers.append(name.clone(), value.clone());
+            let _ = headers.try_append(name.clone(), value.clone());
         }
     }
 }
+
+/// The most entries an [`http::HeaderMap`] holds (`http` 1.x: 32 768 slots at a ¾ load
+/// factor). Header maps come from requests and upstream responses, so they may be full
+/// already: every edit this crate makes to one is dropped rather than panicking when the map is
+/// full. Keeping header counts far below this (hyper's HTTP/1 default is 100 headers, its
+/// HTTP/2 default a 16 KiB header list) is the HTTP codec's job.
+pub const MAX_HEADER_MAP_ENTRIES: usize = 24_576;
 
 /// Edits to make to the upstream response before it goes back to the client.
 ///
@@ -235,6 +245,7 @@ impl ResponseEdits {
 /// Overwrites `into` with every entry of `from`.
 pub(crate) fn set_all(from: &HeaderMap, into: &mut HeaderMap) {
     for (name, value) in from {
-        into.insert(name.clone(), value.clone());
+        // A full map drops the entry (see `MAX_HEADER_MAP_ENTRIES`).
+        let _ = into.try_insert(name.clone(), value.clone());
     }
 }

@@ -83,24 +83,105 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Scope
+//! # State machines
 //!
-//! This is the decision half of the crate. Load balancing, connection pools, outlier
-//! detection and the retry state machine will live next to it and share [`rt`].
+//! The second half of the crate executes a forward decision against a cluster, still
+//! without I/O, a runtime, a clock or a random generator of its own: every call takes the
+//! current [`rt::Instant`] and a [`rt::RandomSource`].
+//!
+//! * [`ClusterSpec`] → [`Cluster`]: endpoints ([`EndpointSpec`]: address, port, labels,
+//!   weight, locality; a subset selector keeps those with matching labels), a [`LbPolicy`]
+//!   (round robin, least request with power-of-two choices, random, passthrough, ring hash,
+//!   maglev; optional [`SlowStart`]), [`PoolLimits`] and an [`OutlierConfig`] with the healthy
+//!   panic threshold. [`Cluster::pick`] balances, skipping ejected endpoints outside panic
+//!   mode; [`hash_request`] computes consistent-hash keys from a route's [`HashPolicy`]s
+//!   (header, cookie — minted when absent —, source IP, query parameter).
+//! * Connection pools are admission counters: [`Cluster::try_connection`],
+//!   [`try_pending`](Cluster::try_pending), [`try_request`](Cluster::try_request),
+//!   [`try_retry`](Cluster::try_retry) return RAII permits or an [`Overflow`] whose
+//!   [`local_reply`](Overflow::local_reply) is Envoy's `503` with `x-envoy-overloaded: true`.
+//! * Outlier detection: [`Cluster::report`] counts results per endpoint and ejects;
+//!   [`Cluster::tick`] (also run lazily) returns endpoints after `base × n` (capped).
+//! * [`RetryState`] is the per-request machine: retries, back-off, per-try and overall
+//!   timeouts, driven by [`Event`]s, answering with [`Action`]s.
+//! * [`Swap`] and [`ClusterSet`] publish a new configuration atomically, adopting the live
+//!   [`ClusterState`] of clusters and endpoints that still exist.
+//! * With the `tower` feature, `tower::RouteService` runs decisions in front of a
+//!   `tower_service::Service`.
+//!
+//! A runtime's loop for one forwarded request, here with a scripted upstream that fails once:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use http::{HeaderMap, StatusCode};
+//! use portcullis_proxy_core::{
+//!     Action, ClusterSet, ClusterSpec, EndpointSpec, Event, LbPolicy, RetryPolicy, RetryState,
+//!     Swap, rt::{Clock, ManualClock, SplitMix64},
+//! };
+//!
+//! let clock = ManualClock::new();
+//! let mut random = SplitMix64::new(1);
+//! let spec = ClusterSpec::new(
+//!     "outbound|80||svc",
+//!     vec![EndpointSpec::new("10.0.0.1", 80), EndpointSpec::new("10.0.0.2", 80)],
+//! )
+//! .with_lb(LbPolicy::RoundRobin);
+//! let clusters = Swap::new(Arc::new(ClusterSet::build([&spec], None, clock.now())?));
+//!
+//! // Per request: take the current configuration once, and keep it.
+//! let cluster = Arc::clone(clusters.load().get("outbound|80||svc").expect("cluster"));
+//! let policy = RetryPolicy::from_istio(2, None, "5xx", false).map(Arc::new);
+//! let mut request = RetryState::new(cluster, policy, Duration::from_secs(15));
+//!
+//! let mut upstream_statuses = [503, 200].into_iter();
+//! let mut action = request.start(clock.now(), &mut random);
+//! let headers = HeaderMap::new();
+//! let delivered = loop {
+//!     action = match action {
+//!         Action::Send(attempt) => {
+//!             // Connect to attempt.endpoint, send; here the scripted response comes back.
+//!             let status = StatusCode::from_u16(upstream_statuses.next().unwrap())?;
+//!             request.on_event(Event::Response { status, headers: &headers }, clock.now(), &mut random)
+//!         }
+//!         Action::Backoff { until } => {
+//!             clock.advance(until.saturating_duration_since(clock.now()));
+//!             request.on_event(Event::Timer, clock.now(), &mut random)
+//!         }
+//!         Action::Deliver => break true,
+//!         Action::GiveUp { .. } | Action::Reset | Action::Done | Action::Ignore => break false,
+//!         _ => break false,
+//!     };
+//! };
+//! assert!(delivered);
+//! assert_eq!(request.attempts(), 2);
+//! assert_eq!(request.on_event(Event::ResponseComplete, clock.now(), &mut random), Action::Done);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod action;
+mod cluster;
 mod cors;
 mod decide;
 mod error;
 mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod headers;
+mod lb;
+mod outlier;
 mod percent;
+mod pool;
 mod redirect;
 mod request;
 mod retry;
+mod retry_state;
 mod rewrite;
 pub mod rt;
+mod swap;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use action::{
     Destination, DirectResponseAction, ForwardAction, MAX_DIRECT_RESPONSE_BODY, Mirror,
@@ -116,7 +197,7 @@ pub use decide::{
 };
 pub use error::InvalidAction;
 pub use fault::{AbortStatus, Fault, FaultAbort, FaultAbortDecision, FaultDelay, grpc_status_code};
-pub use headers::{HeaderOps, ResponseEdits, apply_header_ops};
+pub use headers::{HeaderOps, MAX_HEADER_MAP_ENTRIES, ResponseEdits, apply_header_ops};
 pub use percent::{Denominator, FractionalPercent};
 pub use redirect::{
     RedirectAction, RedirectDecision, RedirectPath, RedirectPort, build_redirect_location,
@@ -129,5 +210,25 @@ pub use retry::{
 };
 pub use rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path};
 
+// The state-machine half.
+pub use cluster::{
+    ActiveRequest, Cluster, ClusterSpec, ClusterState, DEFAULT_HEALTHY_PANIC_THRESHOLD, Endpoint,
+    EndpointKey, EndpointSpec, InvalidCluster, LbPolicy, PickContext, Picked, SlowStart,
+};
+pub use lb::hash::{
+    ConnectionAddresses, CookieHash, HashPolicy, RequestHash, hash_request, xx_hash64,
+};
+pub use lb::tables::{DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MAXIMUM_RING_SIZE, MAX_MAGLEV_TABLE_SIZE};
+pub use outlier::{EjectionKind, IstioOutlierDetection, Outcome, OutlierConfig, OutlierStatus};
+pub use pool::{
+    ConnectionPermit, LocalReply, Overflow, Permit, PoolLimits, PoolResource, X_ENVOY_OVERLOADED,
+};
+pub use retry_state::{
+    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RetryOn, RetryState,
+};
+pub use swap::{ClusterSet, Swap};
+
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

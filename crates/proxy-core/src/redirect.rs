@@ -60,7 +60,7 @@ pub enum RedirectPath {
 /// assert_eq!(build_redirect_location(&redirect, &head), "http://other.com/new?x=1");
 /// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedirectAction {
     pub(crate) status: StatusCode,
     scheme: Option<String>,

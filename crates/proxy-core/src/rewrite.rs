@@ -49,6 +49,13 @@ pub struct RegexRewrite {
     replacement: String,
 }
 
+/// Compares the configuration: same pattern and same substitution.
+impl PartialEq for RegexRewrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.regex.as_str() == other.regex.as_str() && self.substitution == other.substitution
+    }
+}
+
 impl RegexRewrite {
     /// Compiles `pattern` (RE2 syntax, searched unanchored) and checks `substitution`
     /// (RE2 rewrite syntax: `\0`–`\9` for groups, `\\` for a backslash).
@@ -135,7 +142,7 @@ fn re2_substitution_to_rust(
 
 /// A route's path rewrite.
 #[non_exhaustive]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PathRewrite {
     /// Istio `rewrite.uri` (Envoy `prefix_rewrite`): replaces the part of the path the route
     /// matched, see [`prefix_rewrite`].

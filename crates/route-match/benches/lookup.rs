@@ -2,6 +2,8 @@
 //!
 //! Workloads (N routes in total):
 //! * `spread`: N/10 hosts × 10 prefix routes each;
+//! * `wildcard`: N/10 wildcard-suffix domains (`*.tK.example.com`) × 10 prefix routes each,
+//!   looked up by `x.tK.example.com`;
 //! * `hot_host`: 1 host × N prefix routes;
 //! * `mixed`: 1 host × N routes, 70% prefix, 20% exact, 10% regex, a header condition on 20%.
 //!
@@ -122,9 +124,10 @@ fn run<M: Matcher>(
     bencher.bench_local(|| m.lookup(black_box(&req)));
 }
 
-// === spread: N/10 hosts × 10 prefix routes ===
+// === spread and wildcard: N/10 hosts × 10 prefix routes ===
 
-fn spread_table(n: usize) -> RouteTable<usize> {
+/// N/10 virtual hosts named `h{h}` with the one domain `domain(h)`, 10 prefix routes each.
+fn hosts_table(n: usize, domain: impl Fn(usize) -> String) -> RouteTable<usize> {
     let hosts = (n / 10).max(1);
     RouteTable::new(
         (0..hosts)
@@ -135,28 +138,44 @@ fn spread_table(n: usize) -> RouteTable<usize> {
                         Route::new(format!("h{h}-r{r}"), m, h * 10 + r)
                     })
                     .collect();
-                VirtualHost::new(format!("h{h}"), [format!("h{h}.example.com")], routes)
+                VirtualHost::new(format!("h{h}"), [domain(h)], routes)
             })
             .collect(),
     )
 }
 
-#[divan::bench(types = [Router<usize>, Reference<usize>], args = CASES)]
-fn spread<M: Matcher>(bencher: Bencher<'_, '_>, case: Case) {
+/// A lookup in [`hosts_table`], with the `Host` of host `h` given by `authority(h)`.
+fn hosts_bench<M: Matcher>(
+    bencher: Bencher<'_, '_>,
+    case: Case,
+    domain: impl Fn(usize) -> String,
+    authority: impl Fn(usize) -> String,
+) {
     let t = target(case);
     let (host, route) = (t / 10, t % 10);
-    let authority = format!("h{host}.example.com");
     let (path, expect) = match case.hit {
         Hit::None => ("/nothing/here".to_owned(), None),
         _ => (format!("/svc{route}/items/42"), Some(t)),
     };
-    run::<M>(
+    let table = hosts_table(case.n, domain);
+    run::<M>(bencher, table, &authority(host), &path, &[], expect);
+}
+
+/// N/10 exact domains `hK.example.com`.
+#[divan::bench(types = [Router<usize>, Reference<usize>], args = CASES)]
+fn spread<M: Matcher>(bencher: Bencher<'_, '_>, case: Case) {
+    let name = |h: usize| format!("h{h}.example.com");
+    hosts_bench::<M>(bencher, case, name, name);
+}
+
+/// N/10 wildcard-suffix domains `*.tK.example.com`, looked up by `x.tK.example.com`.
+#[divan::bench(types = [Router<usize>, Reference<usize>], args = CASES)]
+fn wildcard<M: Matcher>(bencher: Bencher<'_, '_>, case: Case) {
+    hosts_bench::<M>(
         bencher,
-        spread_table(case.n),
-        &authority,
-        &path,
-        &[],
-        expect,
+        case,
+        |h| format!("*.t{h}.example.com"),
+        |h| format!("x.t{h}.example.com"),
     );
 }
 

@@ -100,6 +100,8 @@
 mod compile;
 mod error;
 mod explain;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host;
 mod reference;
 mod request;

@@ -148,7 +148,14 @@ fn reassemble(input: &[u8]) -> Result<Reassembled, NotTlsReason> {
             return Err(NotTlsReason::UnknownRecordVersion);
         }
         let Some(header) = rest.get(..RECORD_HEADER_LEN) else {
-            return Ok(Reassembled::NeedMore(offset + RECORD_HEADER_LEN));
+            // The answer can change at the next byte checked: the type (first), the version
+            // (second), the length (fifth).
+            let next_check = match rest.len() {
+                0 => 1,
+                1 => 2,
+                _ => RECORD_HEADER_LEN,
+            };
+            return Ok(Reassembled::NeedMore(offset + next_check));
         };
         let record_len = usize::from(u16::from_be_bytes([
             header.get(3).copied().unwrap_or(0),
@@ -193,7 +200,16 @@ fn reassemble(input: &[u8]) -> Result<Reassembled, NotTlsReason> {
                 return Ok(Reassembled::NeedMore((input.len() + missing).min(body_end)));
             }
         } else if !complete_record {
-            return Ok(Reassembled::NeedMore(body_end));
+            // The message type is checked at its first byte, its length once its 4-byte header
+            // is in.
+            let next_check = if handshake.is_empty() {
+                1
+            } else {
+                4 - handshake.len()
+            };
+            return Ok(Reassembled::NeedMore(
+                (input.len() + next_check).min(body_end),
+            ));
         }
         // The record was complete and the message continues in the next record.
         offset = body_end;

@@ -109,6 +109,8 @@
 mod client;
 pub mod client_hello;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod pem;
 mod policy;
 mod resolver;

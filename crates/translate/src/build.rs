@@ -978,7 +978,6 @@ fn build_route_config(
         let ctx = RouteCtx {
             listen_port: ms.server_port,
             gateway_names: &gateway_names,
-            server_tls: ms.server.tls.is_some(),
         };
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
@@ -990,14 +989,24 @@ fn build_route_config(
                 let mut problems = Vec::new();
                 let routes = build_http_routes(index, &ctx, vs, &mut problems);
                 for (path, p) in problems {
-                    let RouteProblem::Reject(msg) = p;
-                    diags.push(Diagnostic::new(
-                        Severity::Error,
-                        format!("VirtualService {}/{}", vs.namespace, vs.name),
-                        path,
-                        format!("{msg} (route configuration {name})"),
-                    ));
-                    rejected.get_or_insert(msg);
+                    let resource = format!("VirtualService {}/{}", vs.namespace, vs.name);
+                    match p {
+                        RouteProblem::Reject(msg) => {
+                            diags.push(Diagnostic::new(
+                                Severity::Error,
+                                resource,
+                                path,
+                                format!("{msg} (route configuration {name})"),
+                            ));
+                            rejected.get_or_insert(msg);
+                        }
+                        RouteProblem::Invalid(err) => diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            resource,
+                            path,
+                            format!("route dropped: {err} (route configuration {name})"),
+                        )),
+                    }
                 }
                 if routes.is_empty() {
                     continue;
@@ -1179,7 +1188,6 @@ fn build_sidecar(index: &Index<'_>, plan: &mut GatewayPlan) {
             let ctx = RouteCtx {
                 listen_port: port.number,
                 gateway_names: &mesh_names,
-                server_tls: false,
             };
             // Oldest VS for the host wins (no merging).
             let vs = mesh_vs
@@ -1267,27 +1275,8 @@ fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute
         HttpRoute {
             name: "default".to_owned(),
             virtual_service: None,
-            action: crate::plan::RouteAction::Forward(crate::plan::Forward {
-                destinations: vec![crate::plan::RouteDestination {
-                    cluster,
-                    weight: 100,
-                    request_headers: crate::plan::HeaderOps::default(),
-                    response_headers: crate::plan::HeaderOps::default(),
-                    host_rewrite: None,
-                }],
-                weighted: false,
-                host_rewrite: None,
-                path_rewrite: None,
-            }),
-            request_headers: crate::plan::HeaderOps::default(),
-            response_headers: crate::plan::HeaderOps::default(),
-            timeout: std::time::Duration::ZERO,
-            max_grpc_timeout: std::time::Duration::ZERO,
-            retry_policy: Some(crate::plan::RetryPolicy::istio_default()),
             hash_policy: Vec::new(),
-            fault: None,
-            cors: None,
-            mirrors: Vec::new(),
+            action: portcullis_proxy_core::ForwardAction::to_cluster(cluster).into(),
         },
     )
 }

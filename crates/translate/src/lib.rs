@@ -73,6 +73,87 @@
 //! # Ok::<(), portcullis_model::LoadErrors>(())
 //! ```
 //!
+//! # Route actions: one implementation, in `portcullis-proxy-core`
+//!
+//! Each route of a [`RouteConfig`] carries an [`HttpRoute`]:
+//!
+//! ```text
+//! HttpRoute {
+//!     name: String,                           // `<http.name>[.<match.name>]`
+//!     virtual_service: Option<ResourceRef>,   // where it came from (None: generated)
+//!     hash_policy: Vec<HashPolicy>,           // consistent hashing, for the load balancer
+//!     action: portcullis_proxy_core::RouteAction,
+//! }
+//! ```
+//!
+//! `action` is the engine's own type ([`proxy_core::RouteAction`]: `Forward`, `Redirect` or
+//! `DirectResponse`), built once here, at translation time: regular expressions (rewrites,
+//! CORS origins) are compiled and header names and values validated then, never per
+//! request. It holds every rule-level setting in Envoy's terms, as pilot writes them:
+//! destinations (cluster names, weights, per-destination header operations and authority),
+//! rule header operations, `rewrite` (authority, `uri` as a prefix rewrite of what the match
+//! block matched, `uriRegexRewrite`), `timeout` / `max_grpc_timeout`, the retry policy
+//! ([`proxy_core::RetryPolicy`], Istio's default when `retries` is unset, none for
+//! `attempts: 0`), mirrors, fault injection and CORS. [`HttpRoute::forward`] gives the
+//! forward action, where timeout, retry policy and mirrors are read.
+//!
+//! A gateway runs [`proxy_core::decide`] on it for each request; so does the
+//! [`Simulation`], which only adds listener, filter-chain and route selection around it and
+//! converts the engine's `Decision` into an [`Outcome`]. [`Simulation::decide`] is
+//! deterministic ([`SimulationRandom`]: [`Request::random`] is the stream value, fault
+//! percentages fire only when certain, an abort that fires sometimes is reported as
+//! [`Outcome::Probabilistic`]); [`Simulation::decide_with`] takes the caller's
+//! [`proxy_core::rt::RandomSource`] instead and returns one sample.
+//!
+//! A rule whose action the engine refuses ([`proxy_core::InvalidAction`]: a header name or
+//! value, a regular expression, a direct-response or abort status) is dropped with a
+//! [`Severity::Warning`] [`Diagnostic`]; the other routes are unaffected. A redirect code pilot
+//! cannot translate, or a rule whose destinations all weigh 0, makes Envoy reject the whole
+//! route configuration, as it would in Istio ([`RouteConfig::rejected`], a
+//! [`Severity::Error`] diagnostic).
+//!
+//! ```
+//! # use portcullis_model::Loader;
+//! # use portcullis_translate::{Config, MeshSettings, Proxy, ServiceRegistry, translate};
+//! use portcullis_translate::proxy_core::{decide, Decision, RequestHead, rt::SplitMix64};
+//! use http::{Method, uri::Scheme};
+//! # let yaml = r#"
+//! # apiVersion: networking.istio.io/v1
+//! # kind: Gateway
+//! # metadata: {name: public, namespace: istio-system}
+//! # spec:
+//! #   selector: {istio: ingressgateway}
+//! #   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+//! # ---
+//! # apiVersion: networking.istio.io/v1
+//! # kind: VirtualService
+//! # metadata: {name: shop, namespace: default}
+//! # spec:
+//! #   hosts: [shop.example.com]
+//! #   gateways: [istio-system/public]
+//! #   http:
+//! #   - rewrite: {uri: /v2/}
+//! #     timeout: 3s
+//! #     route: [{destination: {host: api, port: {number: 8080}}}]
+//! # "#;
+//! # let loaded = Loader::new().load_str("config.yaml", yaml)?;
+//! # let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
+//! # let mesh = MeshSettings::default();
+//! # let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+//! let plan = translate(&Config::from_objects(&objects), &registry, &Proxy::ingress_gateway(), &mesh);
+//! let table = &plan.route_configs["http.80"].table;
+//! let route = &table.virtual_hosts[0].routes[0].action;
+//! assert_eq!(route.forward().map(|f| f.timeout()), Some(std::time::Duration::from_secs(3)));
+//!
+//! let head = RequestHead::new(Method::GET, Scheme::HTTP, "shop.example.com", "/items");
+//! let Decision::Forward(fwd) = decide(&route.action, &head, &mut SplitMix64::new(1)) else {
+//!     panic!("expected a forward");
+//! };
+//! assert_eq!(&*fwd.cluster, "outbound|8080||api.default.svc.cluster.local");
+//! assert_eq!(fwd.upstream.path, "/v2/items");
+//! # Ok::<(), portcullis_model::LoadErrors>(())
+//! ```
+//!
 //! # What is implemented
 //!
 //! The rules of Istio's pilot for gateways, as written down in the project's `ROUTING.md`:
@@ -103,7 +184,8 @@ mod build;
 mod clusters;
 mod config;
 mod diag;
-mod engine;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod host;
 mod plan;
 mod proxy;
@@ -118,5 +200,10 @@ pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};
 pub use simulate::{
-    Decision, Forwarded, NotFoundReason, Outcome, Protocol, Request, Simulation, UpstreamRequest,
+    Decision, Forwarded, NotFoundReason, Outcome, Protocol, Request, Simulation, SimulationRandom,
+    UpstreamRequest,
 };
+
+/// The engine crate the route actions belong to, re-exported so that an embedder uses the
+/// same version as the plan.
+pub use portcullis_proxy_core as proxy_core;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use portcullis_model::destination_rule::ClientTlsMode;
 use portcullis_model::gateway::{ServerTlsMode, ServerTlsSettings};
+use portcullis_proxy_core::{ForwardAction, RouteAction};
 use portcullis_route_match::{RouteTable, Router};
 
 use crate::diag::Diagnostic;
@@ -154,221 +155,49 @@ pub struct RouteConfig {
     pub router: Router<HttpRoute>,
 }
 
-/// The action of one Envoy route, with the Istio names it came from.
+/// One Envoy route of a [`RouteConfig`]: the Istio names it came from, the consistent-hash
+/// policy of its destinations, and its [`portcullis_proxy_core::RouteAction`], built once at
+/// translation time (regular expressions compiled, header names and values validated) and
+/// ready for [`portcullis_proxy_core::decide`].
+///
+/// Everything a request-time decision needs is in `action`: destinations (already-named
+/// clusters, weights, per-destination header operations), rule header operations, authority
+/// and path rewrites, timeout and `max_grpc_timeout`, retry policy (in Envoy's terms), mirrors,
+/// fault injection, CORS, redirects and direct responses. The other fields are what
+/// proxy-core does not know about: the route's name, the VirtualService it came from and the
+/// hash policy the load balancer will need.
+///
+/// ```
+/// # use portcullis_translate::HttpRoute;
+/// use portcullis_proxy_core::{decide, Decision, RequestHead, rt::SplitMix64};
+///
+/// fn forward_to(route: &HttpRoute, head: &RequestHead) -> Option<String> {
+///     match decide(&route.action, head, &mut SplitMix64::new(7)) {
+///         Decision::Forward(f) => Some(f.cluster.to_string()),
+///         _ => None,
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpRoute {
     /// The route name (`<http.name>[.<match.name>]`).
     pub name: String,
-    /// The VirtualService the route came from.
+    /// The VirtualService the route came from (`None` for generated routes).
     pub virtual_service: Option<ResourceRef>,
-    /// Forward, redirect or direct response.
-    pub action: RouteAction,
-    /// Route-level request header operations.
-    pub request_headers: HeaderOps,
-    /// Route-level response header operations.
-    pub response_headers: HeaderOps,
-    /// Route timeout; zero disables it.
-    pub timeout: Duration,
-    /// `max_grpc_timeout` (the same value as `timeout`).
-    pub max_grpc_timeout: Duration,
-    /// Retry policy; `None` means no retries.
-    pub retry_policy: Option<RetryPolicy>,
     /// Consistent-hash policies from the destinations' DestinationRules.
     pub hash_policy: Vec<HashPolicy>,
-    /// Fault injection.
-    pub fault: Option<Fault>,
-    /// CORS policy.
-    pub cors: Option<CorsPolicy>,
-    /// Request mirroring.
-    pub mirrors: Vec<Mirror>,
+    /// What the route does: forward, redirect or direct response, with every rule-level
+    /// setting (header operations, rewrites, timeout, retries, mirrors, fault, CORS).
+    pub action: RouteAction,
 }
 
-/// What a route does.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum RouteAction {
-    /// Forward to a cluster (or weighted clusters).
-    Forward(Forward),
-    /// Answer with a redirect.
-    Redirect(Redirect),
-    /// Answer with a fixed response.
-    DirectResponse(DirectResponse),
-}
-
-/// Forwarding to upstream clusters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Forward {
-    /// The destinations: one plain cluster, or weighted clusters when `weighted`.
-    pub destinations: Vec<RouteDestination>,
-    /// Several destinations: Envoy `weighted_clusters`.
-    pub weighted: bool,
-    /// Route-level `host_rewrite_literal`.
-    pub host_rewrite: Option<String>,
-    /// Path rewrite.
-    pub path_rewrite: Option<PathRewrite>,
-}
-
-/// One destination of a [`Forward`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct RouteDestination {
-    /// The cluster name.
-    pub cluster: String,
-    /// The weight (only meaningful when weighted).
-    pub weight: u32,
-    /// Per-cluster request header operations (weighted only; evaluated before the route's).
-    pub request_headers: HeaderOps,
-    /// Per-cluster response header operations (weighted only).
-    pub response_headers: HeaderOps,
-    /// Per-cluster host rewrite (weighted only).
-    pub host_rewrite: Option<String>,
-}
-
-/// A path rewrite.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PathRewrite {
-    /// Envoy `prefix_rewrite`: replace as many leading bytes of the path as the route's prefix
-    /// has (the whole path when `None`, after an exact or regex match) with `replacement`;
-    /// query kept.
-    Prefix {
-        /// The prefix the route's path condition matched (`None`: exact or regex match).
-        matched_prefix: Option<String>,
-        /// The replacement.
-        replacement: String,
-    },
-    /// Envoy `regex_rewrite`: replace every match of `pattern` in the path (query excluded).
-    Regex {
-        /// The pattern.
-        pattern: String,
-        /// The substitution (`\1` capture references).
-        substitution: String,
-    },
-}
-
-/// A redirect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redirect {
-    /// 301, 302, 303, 307 or 308.
-    pub status: u16,
-    /// Scheme to use; `None` keeps the request's.
-    pub scheme: Option<String>,
-    /// Host to use (verbatim); `None` keeps the request's.
-    pub host: Option<String>,
-    /// Port to put in the URL.
-    pub port: Option<u32>,
-    /// Path change.
-    pub path: RedirectPath,
-}
-
-/// How a redirect changes the path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RedirectPath {
-    /// Keep path and query.
-    Keep,
-    /// Replace the path (and the query, if the value has a `?`).
-    Replace(String),
-    /// Replace the matched prefix.
-    Prefix {
-        /// The prefix the route matched (`None`: exact or regex match, whole path).
-        matched_prefix: Option<String>,
-        /// The replacement.
-        replacement: String,
-    },
-}
-
-/// A fixed response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectResponse {
-    /// The status.
-    pub status: u16,
-    /// The body, if any.
-    pub body: Option<String>,
-}
-
-/// Header operations of one Envoy header parser: removes, then sets, then adds.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HeaderOps {
-    /// Headers removed.
-    pub remove: Vec<String>,
-    /// Headers overwritten (or added), in order.
-    pub set: Vec<(String, String)>,
-    /// Headers appended, in order.
-    pub add: Vec<(String, String)>,
-}
-
-impl HeaderOps {
-    /// Whether there is nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
-    }
-
-    /// Appends `other`'s operations after these.
-    pub fn extend(&mut self, other: &Self) {
-        self.remove.extend(other.remove.iter().cloned());
-        self.set.extend(other.set.iter().cloned());
-        self.add.extend(other.add.iter().cloned());
-    }
-
-    /// Applies the operations to a header list (lower-case names), as Envoy's
-    /// `HeaderParser::evaluateHeaders`: removes, then sets, then adds; empty values are ignored.
-    pub fn apply(&self, headers: &mut Vec<(String, String)>) {
-        for name in &self.remove {
-            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-        }
-        for (name, value) in &self.set {
-            if value.is_empty() {
-                continue;
-            }
-            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-            headers.push((name.to_ascii_lowercase(), value.clone()));
-        }
-        for (name, value) in &self.add {
-            if value.is_empty() {
-                continue;
-            }
-            headers.push((name.to_ascii_lowercase(), value.clone()));
-        }
-    }
-}
-
-/// Envoy's route retry policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// `num_retries`.
-    pub num_retries: u32,
-    /// `retry_on`.
-    pub retry_on: String,
-    /// `retriable_status_codes`.
-    pub retriable_status_codes: Vec<u32>,
-    /// `retry_host_predicate` names.
-    pub retry_host_predicate: Vec<String>,
-    /// `host_selection_retry_max_attempts`.
-    pub host_selection_retry_max_attempts: u32,
-    /// `per_try_timeout`.
-    pub per_try_timeout: Option<Duration>,
-    /// `retry_priority` = previous_priorities (retryRemoteLocalities).
-    pub retry_remote_localities: bool,
-    /// `retry_back_off.base_interval`.
-    pub backoff_base_interval: Option<Duration>,
-}
-
-/// The built-in `previous_hosts` retry host predicate.
-pub const PREVIOUS_HOSTS_PREDICATE: &str = "envoy.retry_host_predicates.previous_hosts";
-
-impl RetryPolicy {
-    /// Istio's default retry policy (no `5xx`, 2 retries, previous hosts).
-    pub fn istio_default() -> Self {
-        Self {
-            num_retries: 2,
-            retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-                .to_owned(),
-            retriable_status_codes: Vec::new(),
-            retry_host_predicate: vec![PREVIOUS_HOSTS_PREDICATE.to_owned()],
-            host_selection_retry_max_attempts: 5,
-            per_try_timeout: None,
-            retry_remote_localities: false,
-            backoff_base_interval: None,
+impl HttpRoute {
+    /// The forward action, when the route forwards (timeout, retry policy, mirrors and
+    /// destinations live there).
+    pub fn forward(&self) -> Option<&ForwardAction> {
+        match &self.action {
+            RouteAction::Forward(forward) => Some(forward),
+            _ => None,
         }
     }
 }
@@ -394,66 +223,6 @@ pub enum HashPolicy {
     SourceIp,
     /// Hash a query parameter.
     QueryParameter(String),
-}
-
-/// Fault injection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fault {
-    /// Fixed delay and its share (per million).
-    pub delay: Option<(Duration, u32)>,
-    /// Abort and its share (per million).
-    pub abort: Option<FaultAbort>,
-}
-
-/// An injected abort.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FaultAbort {
-    /// HTTP status (for gRPC aborts, 200 with `grpc-status`).
-    pub http_status: Option<u32>,
-    /// gRPC status code.
-    pub grpc_status: Option<u32>,
-    /// Share of requests aborted, per million.
-    pub per_million: u32,
-}
-
-/// A string matcher for CORS origins.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OriginMatch {
-    /// Exact.
-    Exact(String),
-    /// Prefix.
-    Prefix(String),
-    /// Full-match regex.
-    Regex(String),
-}
-
-/// The CORS policy of a route.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CorsPolicy {
-    /// Allowed origins.
-    pub allow_origins: Vec<OriginMatch>,
-    /// `Access-Control-Allow-Methods`.
-    pub allow_methods: String,
-    /// `Access-Control-Allow-Headers`.
-    pub allow_headers: String,
-    /// `Access-Control-Expose-Headers`.
-    pub expose_headers: String,
-    /// `Access-Control-Max-Age` (seconds).
-    pub max_age: Option<String>,
-    /// `Access-Control-Allow-Credentials`.
-    pub allow_credentials: bool,
-    /// Unmatched preflights are answered locally instead of forwarded.
-    pub ignore_unmatched_preflights: bool,
-}
-
-/// A request mirror.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mirror {
-    /// The cluster copies go to.
-    pub cluster: String,
-    /// Share mirrored, per million.
-    pub per_million: u32,
 }
 
 /// An Envoy cluster with its DestinationRule policy resolved.

@@ -5,21 +5,24 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portcullis_model::StringMatch;
+use bytes::Bytes;
 use portcullis_model::virtual_service::{
-    Destination, ErrorType, Headers, HttpDelayType, HttpMatchRequest, HttpRoute as VsHttpRoute,
-    HttpRouteDestination, RedirectPort, RedirectPortSelection, UnmatchedPreflights,
+    Destination, ErrorType, HeaderOperations, Headers, HttpBody, HttpDelayType, HttpMatchRequest,
+    HttpRoute as VsHttpRoute, RedirectPort, RedirectPortSelection, UnmatchedPreflights,
+};
+use portcullis_model::{Percent, StringMatch};
+use portcullis_proxy_core::{
+    Cors, Destination as ProxyDestination, DirectResponseAction, Fault, FaultAbort, FaultDelay,
+    ForwardAction, FractionalPercent, HeaderOps, InvalidAction, Mirror, OriginMatch, PathMatchKind,
+    PathRewrite, RedirectAction, RedirectPath, RedirectPort as PortSelection, RegexRewrite,
+    RetryPolicy, RouteAction, UnmatchedPreflights as ProxyUnmatchedPreflights, grpc_status_code,
 };
 use portcullis_route_match::{
     HeaderMatch, PathMatch, QueryParamMatch, Route, RouteMatch, ValueMatch,
 };
 
 use crate::build::{Index, VsEntry};
-use crate::plan::{
-    CorsPolicy, DirectResponse, Fault, FaultAbort, Forward, HashPolicy, HeaderOps, HttpRoute,
-    Mirror, OriginMatch, PREVIOUS_HOSTS_PREDICATE, PathRewrite, Redirect, RedirectPath,
-    RetryPolicy, RouteAction, RouteDestination,
-};
+use crate::plan::{HashPolicy, HttpRoute};
 
 /// Where routes are being built: the port and gateway names the config-time conditions are
 /// evaluated against.
@@ -28,8 +31,6 @@ pub(crate) struct RouteCtx<'a> {
     pub listen_port: u32,
     /// The gateway names (`ns/name`), or `mesh` for sidecars.
     pub gateway_names: &'a [String],
-    /// Whether the server has TLS settings (redirect port elision).
-    pub server_tls: bool,
 }
 
 /// Why one rule could not be translated.
@@ -37,6 +38,15 @@ pub(crate) struct RouteCtx<'a> {
 pub(crate) enum RouteProblem {
     /// Envoy would reject the route configuration holding this route.
     Reject(String),
+    /// The rule's action cannot be built (a header, regex or status the engine refuses): the
+    /// route is dropped, the rest of the configuration is unaffected.
+    Invalid(InvalidAction),
+}
+
+impl From<InvalidAction> for RouteProblem {
+    fn from(err: InvalidAction) -> Self {
+        Self::Invalid(err)
+    }
 }
 
 /// Routes for one VirtualService at one place, with catch-all truncation. `Ok(vec![])` means the
@@ -170,15 +180,6 @@ fn to_std(d: Option<portcullis_model::Duration>) -> Option<Duration> {
     d.and_then(|d| d.to_std())
 }
 
-/// `value * 10000` per million, as Istio's `translatePercentToFractionalPercent`.
-pub(crate) fn percent_per_million(value: f64) -> u32 {
-    let v = (value * 10_000.0).clamp(0.0, f64::from(u32::MAX));
-    // Truncation toward zero, like Go's uint32(float) conversion.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let out = v as u32;
-    out
-}
-
 fn translate_route(
     index: &Index<'_>,
     ctx: &RouteCtx<'_>,
@@ -187,164 +188,13 @@ fn translate_route(
     m: Option<&HttpMatchRequest>,
 ) -> Result<Route<HttpRoute>, RouteProblem> {
     let matches = translate_match(m);
-    let matched_prefix = match &matches.path {
-        Some(PathMatch::Prefix { prefix, .. }) => Some(prefix.clone()),
-        _ => None,
+    let matched = match &matches.path {
+        Some(PathMatch::Prefix { prefix, .. }) => PathMatchKind::Prefix(prefix.clone()),
+        Some(PathMatch::Exact { path, .. }) => PathMatchKind::Exact(path.clone()),
+        _ => PathMatchKind::Regex,
     };
-    let (rule_req, rule_host) = header_ops(rule.headers.as_ref(), true);
-    let (rule_resp, _) = header_ops(rule.headers.as_ref(), false);
-    let rewrite_host = rule
-        .rewrite
-        .as_ref()
-        .map(|r| r.authority.clone())
-        .filter(|a| !a.is_empty())
-        .or(rule_host);
-
-    let mut request_headers = rule_req;
-    let mut response_headers = rule_resp;
     let mut hash_policy = Vec::new();
-    let action = if let Some(redirect) = &rule.redirect {
-        let status: u16 = match redirect.redirect_code {
-            0 | 301 => 301,
-            302 => 302,
-            303 => 303,
-            307 => 307,
-            308 => 308,
-            other => {
-                return Err(RouteProblem::Reject(format!(
-                    "redirect code {other} is not one of 301, 302, 303, 307, 308: Envoy rejects a route without action"
-                )));
-            }
-        };
-        let scheme = (!redirect.scheme.is_empty()).then(|| redirect.scheme.clone());
-        let mut port = match redirect.redirect_port {
-            Some(RedirectPort::Port(p)) => Some(p),
-            Some(RedirectPort::DerivePort(RedirectPortSelection::FromRequestPort)) => {
-                Some(ctx.listen_port)
-            }
-            _ => None,
-        };
-        if let Some(p) = port {
-            let effective_scheme =
-                scheme
-                    .as_deref()
-                    .unwrap_or(if ctx.server_tls { "https" } else { "http" });
-            if (p == 80 && effective_scheme == "http") || (p == 443 && effective_scheme == "https")
-            {
-                port = None;
-            }
-        }
-        let path = if !redirect.uri.is_empty() {
-            RedirectPath::Replace(redirect.uri.clone())
-        } else if !redirect.prefix_rewrite.is_empty() {
-            RedirectPath::Prefix {
-                matched_prefix,
-                replacement: redirect.prefix_rewrite.clone(),
-            }
-        } else {
-            RedirectPath::Keep
-        };
-        RouteAction::Redirect(Redirect {
-            status,
-            scheme,
-            host: (!redirect.authority.is_empty()).then(|| redirect.authority.clone()),
-            port,
-            path,
-        })
-    } else if let Some(dr) = &rule.direct_response {
-        let body = match &dr.body {
-            Some(portcullis_model::virtual_service::HttpBody::String(s)) => Some(s.clone()),
-            Some(portcullis_model::virtual_service::HttpBody::Bytes(b)) => {
-                Some(decode_base64(b).unwrap_or_default())
-            }
-            _ => None,
-        };
-        RouteAction::DirectResponse(DirectResponse {
-            status: u16::try_from(dr.status).unwrap_or(500),
-            body,
-        })
-    } else if !rule.route.is_empty() {
-        let dests: Vec<&HttpRouteDestination> = if rule.route.len() == 1 {
-            rule.route.iter().collect()
-        } else {
-            rule.route.iter().filter(|d| d.weight > 0).collect()
-        };
-        let weighted = rule.route.len() > 1;
-        let mut destinations = Vec::new();
-        let mut host_rewrite = rewrite_host;
-        for d in &dests {
-            let Some(dest) = &d.destination else { continue };
-            let cluster = index.cluster_name(dest, &vs.namespace, ctx.listen_port);
-            let (dreq, dhost) = header_ops(d.headers.as_ref(), true);
-            let (dresp, _) = header_ops(d.headers.as_ref(), false);
-            hash_policy.extend(index.hash_policy_for(dest, &vs.namespace));
-            if weighted {
-                destinations.push(RouteDestination {
-                    cluster,
-                    weight: u32::try_from(d.weight).unwrap_or(0),
-                    request_headers: dreq,
-                    response_headers: dresp,
-                    host_rewrite: dhost,
-                });
-            } else {
-                request_headers.extend(&dreq);
-                response_headers.extend(&dresp);
-                if host_rewrite.is_none() {
-                    host_rewrite = dhost;
-                }
-                destinations.push(RouteDestination {
-                    cluster,
-                    weight: u32::try_from(d.weight).unwrap_or(0),
-                    request_headers: HeaderOps::default(),
-                    response_headers: HeaderOps::default(),
-                    host_rewrite: None,
-                });
-            }
-        }
-        if destinations.is_empty() {
-            return Err(RouteProblem::Reject(
-                "no destination with a positive weight".to_owned(),
-            ));
-        }
-        let path_rewrite = rule.rewrite.as_ref().and_then(|r| {
-            if let Some(rr) = &r.uri_regex_rewrite {
-                Some(PathRewrite::Regex {
-                    pattern: rr.r#match.clone(),
-                    substitution: rr.rewrite.clone(),
-                })
-            } else if !r.uri.is_empty() {
-                Some(PathRewrite::Prefix {
-                    matched_prefix: matched_prefix.clone(),
-                    replacement: r.uri.clone(),
-                })
-            } else {
-                None
-            }
-        });
-        RouteAction::Forward(Forward {
-            destinations,
-            weighted,
-            host_rewrite,
-            path_rewrite,
-        })
-    } else {
-        return Err(RouteProblem::Reject(
-            "rule has no route, redirect or directResponse".to_owned(),
-        ));
-    };
-
-    let forwards = matches!(action, RouteAction::Forward(_));
-    let retry_policy = if forwards {
-        retry_policy(rule, !hash_policy.is_empty())
-    } else {
-        None
-    };
-    let timeout = to_std(rule.timeout).unwrap_or(Duration::ZERO);
-    let mirrors = if forwards {
-        mirrors(index, ctx, vs, rule)
-    } else {
-        Vec::new()
-    };
+    let action = translate_action(index, ctx, vs, rule, matched, &mut hash_policy)?;
     Ok(Route::new(
         route_name(rule, m),
         matches,
@@ -354,239 +204,290 @@ fn translate_route(
                 name: vs.name.clone(),
                 namespace: vs.namespace.clone(),
             }),
+            hash_policy,
             action,
-            request_headers,
-            response_headers,
-            timeout,
-            max_grpc_timeout: timeout,
-            retry_policy,
-            hash_policy: if forwards { hash_policy } else { Vec::new() },
-            fault: rule.fault.as_ref().map(fault),
-            cors: rule.cors_policy.as_ref().map(cors),
-            mirrors,
         },
     ))
 }
 
-/// Request (`request == true`) or response header operations, with `host`/`:authority`
-/// set/add turned into an authority rewrite (set wins) and pseudo-headers dropped.
-fn header_ops(headers: Option<&Headers>, request: bool) -> (HeaderOps, Option<String>) {
-    let ops = headers.and_then(|h| {
-        if request {
-            h.request.as_ref()
+/// `TranslateRoute` minus the match: the rule's action as a proxy-core action, built (and
+/// validated) once. Hash policies of the destinations are collected into `hash_policy`.
+fn translate_action(
+    index: &Index<'_>,
+    ctx: &RouteCtx<'_>,
+    vs: &VsEntry,
+    rule: &VsHttpRoute,
+    matched: PathMatchKind,
+    hash_policy: &mut Vec<HashPolicy>,
+) -> Result<RouteAction, RouteProblem> {
+    let request_ops = |h: Option<&Headers>| header_ops(h.and_then(|h| h.request.as_ref()), true);
+    let response_ops = |h: Option<&Headers>| header_ops(h.and_then(|h| h.response.as_ref()), false);
+    let response = response_ops(rule.headers.as_ref())?;
+    let fault = rule.fault.as_ref().map(fault).transpose()?;
+    let cors = rule.cors_policy.as_ref().map(cors).transpose()?;
+
+    let mut action: RouteAction = if let Some(redirect) = &rule.redirect {
+        let status = u16::try_from(redirect.redirect_code).unwrap_or(u16::MAX);
+        let Ok(action) = RedirectAction::new(status) else {
+            return Err(RouteProblem::Reject(format!(
+                "redirect code {} is not one of 301, 302, 303, 307, 308: Envoy rejects a route without action",
+                redirect.redirect_code
+            )));
+        };
+        // `derivePort: FROM_REQUEST_PORT` is the server port, known here.
+        let port = match redirect.redirect_port {
+            Some(RedirectPort::Port(p)) => Some(p),
+            Some(RedirectPort::DerivePort(RedirectPortSelection::FromRequestPort)) => {
+                Some(ctx.listen_port)
+            }
+            _ => None,
+        };
+        let path = if !redirect.uri.is_empty() {
+            RedirectPath::Replace(redirect.uri.clone())
+        } else if !redirect.prefix_rewrite.is_empty() {
+            RedirectPath::PrefixRewrite {
+                matched,
+                replacement: redirect.prefix_rewrite.clone(),
+            }
         } else {
-            h.response.as_ref()
+            RedirectPath::Keep
+        };
+        action
+            .with_scheme(redirect.scheme.clone())
+            .with_authority(redirect.authority.clone())
+            .with_port(
+                port.and_then(|p| u16::try_from(p).ok())
+                    .map_or(PortSelection::ProtocolDefault, PortSelection::Port),
+            )
+            .with_path(path)
+            .with_response_headers(response)
+            .into()
+    } else if let Some(dr) = &rule.direct_response {
+        let body = match &dr.body {
+            Some(HttpBody::String(s)) => Some(Bytes::from(s.clone().into_bytes())),
+            Some(HttpBody::Bytes(b)) => Some(Bytes::from(decode_base64(b).unwrap_or_default())),
+            _ => None,
+        };
+        let status = u16::try_from(dr.status).unwrap_or(u16::MAX);
+        DirectResponseAction::new(status, body)?
+            .with_response_headers(response)
+            .into()
+    } else if !rule.route.is_empty() {
+        // One destination: a plain cluster (weight ignored). Several: weighted clusters,
+        // zero weights dropped by `ForwardAction::new`.
+        let weighted = rule.route.len() > 1;
+        let mut destinations = Vec::new();
+        for d in &rule.route {
+            let Some(dest) = &d.destination else { continue };
+            if !weighted || d.weight > 0 {
+                hash_policy.extend(index.hash_policy_for(dest, &vs.namespace));
+            }
+            let cluster = index.cluster_name(dest, &vs.namespace, ctx.listen_port);
+            destinations.push(
+                ProxyDestination::new(cluster, u32::try_from(d.weight).unwrap_or(0))
+                    .with_request_headers(request_ops(d.headers.as_ref())?)
+                    .with_response_headers(response_ops(d.headers.as_ref())?),
+            );
         }
-    });
-    let Some(ops) = ops else {
-        return (HeaderOps::default(), None);
-    };
-    let is_host = |k: &str| k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case(":authority");
-    let mut host = None;
-    if request {
-        host = ops
-            .set
-            .iter()
-            .chain(ops.add.iter())
-            .find(|(k, _)| is_host(k))
-            .map(|(_, v)| v.clone());
-    }
-    let keep = |k: &str| !(k.starts_with(':') || (request && is_host(k)));
-    let out = HeaderOps {
-        remove: ops.remove.iter().filter(|k| keep(k)).cloned().collect(),
-        set: ops
-            .set
-            .iter()
-            .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        add: ops
-            .add
-            .iter()
-            .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
-    (out, host)
-}
-
-/// HTTP status codes Go's `http.StatusText` knows.
-fn is_known_status(code: u32) -> bool {
-    matches!(code,
-        100..=103 | 200..=208 | 226 | 300..=305 | 307 | 308 | 400..=418 | 421..=426 | 428 | 429
-        | 431 | 451 | 500..=508 | 510 | 511)
-}
-
-/// `retry.ConvertPolicy`.
-fn retry_policy(rule: &VsHttpRoute, hash_policy: bool) -> Option<RetryPolicy> {
-    let mut out = RetryPolicy::istio_default();
-    if hash_policy {
-        out.retry_host_predicate.clear();
-    }
-    let Some(r) = &rule.retries else {
-        return Some(out);
-    };
-    if r.attempts <= 0 {
-        return None;
-    }
-    out.num_retries = u32::try_from(r.attempts).unwrap_or(0);
-    if !r.retry_on.is_empty() {
-        let mut codes = Vec::new();
-        let mut parts = Vec::new();
-        for part in r
-            .retry_on
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            match part.parse::<u32>() {
-                Ok(code) if is_known_status(code) => codes.push(code),
-                _ => parts.push(part),
+        let forward = match ForwardAction::new(destinations) {
+            Ok(forward) => forward,
+            Err(InvalidAction::NoDestinations | InvalidAction::ZeroTotalWeight) => {
+                return Err(RouteProblem::Reject(
+                    "no destination with a positive weight".to_owned(),
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let mut forward = forward
+            .with_request_headers(request_ops(rule.headers.as_ref())?)
+            .with_response_headers(response)
+            .with_timeout(to_std(rule.timeout).unwrap_or(Duration::ZERO))
+            .with_retry_policy(retry_policy(rule, !hash_policy.is_empty()));
+        if let Some(rewrite) = &rule.rewrite {
+            forward = forward.with_authority_rewrite(rewrite.authority.clone());
+            if let Some(rr) = &rewrite.uri_regex_rewrite {
+                let regex = RegexRewrite::new(&rr.r#match, &rr.rewrite)?;
+                forward = forward.with_path_rewrite(PathRewrite::Regex(regex));
+            } else if !rewrite.uri.is_empty() {
+                forward = forward.with_path_rewrite(PathRewrite::Prefix {
+                    matched,
+                    replacement: rewrite.uri.clone(),
+                });
             }
         }
-        out.retry_on = parts.join(",");
-        if !codes.is_empty() && !out.retry_on.contains("retriable-status-codes") {
-            out.retry_on.push_str(",retriable-status-codes");
+        for mirror in mirrors(index, ctx, vs, rule) {
+            forward = forward.with_mirror(mirror);
         }
-        out.retriable_status_codes = codes;
+        forward.into()
+    } else {
+        return Err(RouteProblem::Reject(
+            "rule has no route, redirect or directResponse".to_owned(),
+        ));
+    };
+    if !matches!(action, RouteAction::Forward(_)) {
+        hash_policy.clear();
     }
-    if let Some(t) = to_std(r.per_try_timeout) {
-        out.per_try_timeout = Some(t);
+    if let Some(fault) = fault {
+        action = with_fault(action, fault);
     }
-    if let Some(ignore) = r.retry_ignore_previous_hosts {
-        out.retry_host_predicate = if ignore {
-            vec![PREVIOUS_HOSTS_PREDICATE.to_owned()]
-        } else {
-            Vec::new()
-        };
+    if let Some(cors) = cors {
+        action = with_cors(action, cors);
     }
-    out.retry_remote_localities = r.retry_remote_localities == Some(true);
-    out.backoff_base_interval = to_std(r.backoff);
-    Some(out)
+    Ok(action)
 }
 
-fn grpc_code(status: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    if let Ok(n) = status.parse::<u32>() {
-        return Some(n);
+fn with_fault(action: RouteAction, fault: Fault) -> RouteAction {
+    match action {
+        RouteAction::Forward(a) => a.with_fault(fault).into(),
+        RouteAction::Redirect(a) => a.with_fault(fault).into(),
+        RouteAction::DirectResponse(a) => a.with_fault(fault).into(),
+        other => other,
     }
-    NAMES
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(status))
-        .and_then(|p| u32::try_from(p).ok())
+}
+
+fn with_cors(action: RouteAction, cors: Cors) -> RouteAction {
+    match action {
+        RouteAction::Forward(a) => a.with_cors(cors).into(),
+        RouteAction::Redirect(a) => a.with_cors(cors).into(),
+        RouteAction::DirectResponse(a) => a.with_cors(cors).into(),
+        other => other,
+    }
+}
+
+/// Request (`request == true`) or response header operations. Pseudo-headers are dropped,
+/// except a request `:authority`, which (like `host`) becomes an authority rewrite (see
+/// [`portcullis_proxy_core::HeaderOps::take_authority`]).
+fn header_ops(ops: Option<&HeaderOperations>, request: bool) -> Result<HeaderOps, InvalidAction> {
+    let mut out = HeaderOps::new();
+    let Some(ops) = ops else {
+        return Ok(out);
+    };
+    let keep = |k: &str| !k.starts_with(':') || (request && k.eq_ignore_ascii_case(":authority"));
+    for name in &ops.remove {
+        out = out.try_remove(name)?;
+    }
+    for (name, value) in ops.set.iter().filter(|(k, _)| keep(k)) {
+        out = out.try_set(name, value)?;
+    }
+    for (name, value) in ops.add.iter().filter(|(k, _)| keep(k)) {
+        out = out.try_add(name, value)?;
+    }
+    Ok(out)
+}
+
+/// `retry.ConvertPolicy`: no `retries` gives Istio's default policy (without the
+/// `previous_hosts` predicate when the destination hashes), `attempts <= 0` no policy.
+fn retry_policy(rule: &VsHttpRoute, hash_policy: bool) -> Option<RetryPolicy> {
+    let Some(r) = &rule.retries else {
+        return Some(RetryPolicy::istio_default().with_previous_hosts(!hash_policy));
+    };
+    let mut policy = RetryPolicy::from_istio(
+        r.attempts,
+        to_std(r.per_try_timeout),
+        &r.retry_on,
+        r.retry_remote_localities == Some(true),
+    )?
+    .with_previous_hosts(r.retry_ignore_previous_hosts.unwrap_or(!hash_policy));
+    if let Some(backoff) = to_std(r.backoff) {
+        policy = policy.with_backoff(backoff);
+    }
+    Some(policy)
+}
+
+/// Pilot's `translatePercentToFractionalPercent`, or the deprecated integer percent.
+fn percentage(value: Option<Percent>, integer: Option<u32>) -> Option<FractionalPercent> {
+    match (value, integer) {
+        (Some(p), _) => Some(FractionalPercent::from_istio(p.value)),
+        (None, Some(p)) => Some(FractionalPercent::from_integer_percent(p)),
+        (None, None) => None,
+    }
 }
 
 /// `TranslateFault`.
-fn fault(f: &portcullis_model::virtual_service::HttpFaultInjection) -> Fault {
-    let delay = f.delay.as_ref().and_then(|d| {
-        let Some(HttpDelayType::FixedDelay(fixed)) = d.http_delay_type else {
-            return None;
-        };
-        let pm = match d.percentage {
-            Some(p) => percent_per_million(p.value),
-            None => u32::try_from(d.percent.max(0))
-                .unwrap_or(0)
-                .saturating_mul(10_000),
-        };
-        Some((fixed.to_std().unwrap_or(Duration::ZERO), pm))
-    });
-    let abort = f.abort.as_ref().and_then(|a| {
-        let per_million = a.percentage.map_or(0, |p| percent_per_million(p.value));
+fn fault(
+    f: &portcullis_model::virtual_service::HttpFaultInjection,
+) -> Result<Fault, InvalidAction> {
+    let mut out = Fault::new();
+    if let Some(d) = &f.delay
+        && let Some(HttpDelayType::FixedDelay(fixed)) = d.http_delay_type
+    {
+        let integer = u32::try_from(d.percent).unwrap_or(0);
+        out = out.with_delay(FaultDelay::new(
+            fixed.to_std().unwrap_or(Duration::ZERO),
+            percentage(d.percentage, Some(integer)),
+        ));
+    }
+    if let Some(a) = &f.abort {
+        let pct = percentage(a.percentage, None);
         match &a.error_type {
-            Some(ErrorType::HttpStatus(s)) => Some(FaultAbort {
-                http_status: u32::try_from(*s).ok(),
-                grpc_status: None,
-                per_million,
-            }),
-            Some(ErrorType::GrpcStatus(s)) => Some(FaultAbort {
-                http_status: None,
-                grpc_status: grpc_code(s),
-                per_million,
-            }),
-            _ => None,
-        }
-    });
-    Fault { delay, abort }
-}
-
-/// `TranslateCORSPolicy`.
-fn cors(c: &portcullis_model::virtual_service::CorsPolicy) -> CorsPolicy {
-    let mut allow_origins: Vec<OriginMatch> = c
-        .allow_origin
-        .iter()
-        .map(|o| OriginMatch::Exact(o.clone()))
-        .collect();
-    for m in &c.allow_origins {
-        match m {
-            StringMatch::Exact(s) => allow_origins.push(OriginMatch::Exact(s.clone())),
-            StringMatch::Prefix(s) => allow_origins.push(OriginMatch::Prefix(s.clone())),
-            StringMatch::Regex(s) => allow_origins.push(OriginMatch::Regex(s.clone())),
+            Some(ErrorType::HttpStatus(s)) => {
+                let status = u16::try_from(*s).unwrap_or(u16::MAX);
+                out = out.with_abort(FaultAbort::http(status, pct)?);
+            }
+            Some(ErrorType::GrpcStatus(s)) => {
+                // Pilot looks the name up in `grpc.SupportedGRPCStatus`; a miss is code 0.
+                let code = grpc_status_code(s).unwrap_or(0);
+                out = out.with_abort(FaultAbort::grpc(code, pct));
+            }
             _ => {}
         }
     }
-    CorsPolicy {
-        allow_origins,
-        allow_methods: c.allow_methods.join(","),
-        allow_headers: c.allow_headers.join(","),
-        expose_headers: c.expose_headers.join(","),
-        max_age: c
-            .max_age
-            .and_then(|d| d.to_std())
-            .map(|d| d.as_secs().to_string()),
-        allow_credentials: c.allow_credentials == Some(true),
-        ignore_unmatched_preflights: c.unmatched_preflights == Some(UnmatchedPreflights::Ignore),
-    }
+    Ok(out)
 }
 
+/// `TranslateCORSPolicy`.
+fn cors(c: &portcullis_model::virtual_service::CorsPolicy) -> Result<Cors, InvalidAction> {
+    let mut out = Cors::new();
+    for origin in &c.allow_origin {
+        out = out.allow_origin(OriginMatch::exact(origin.clone()));
+    }
+    for m in &c.allow_origins {
+        out = match m {
+            StringMatch::Exact(s) => out.allow_origin(OriginMatch::exact(s.clone())),
+            StringMatch::Prefix(s) => out.allow_origin(OriginMatch::prefix(s.clone())),
+            StringMatch::Regex(s) => out.allow_origin(OriginMatch::regex(s)?),
+            _ => out,
+        };
+    }
+    out = out
+        .allow_methods(&c.allow_methods)?
+        .allow_headers(&c.allow_headers)?
+        .expose_headers(&c.expose_headers)?
+        .allow_credentials(c.allow_credentials == Some(true))
+        .unmatched_preflights(
+            if c.unmatched_preflights == Some(UnmatchedPreflights::Ignore) {
+                ProxyUnmatchedPreflights::Ignore
+            } else {
+                ProxyUnmatchedPreflights::Forward
+            },
+        );
+    if let Some(max_age) = c.max_age.and_then(|d| d.to_std()) {
+        out = out.max_age(max_age);
+    }
+    Ok(out)
+}
+
+/// `mirror` (+ `mirrorPercentage` / `mirrorPercent`) and `mirrors`; zero percentages are
+/// dropped by `ForwardAction::with_mirror`.
 fn mirrors(index: &Index<'_>, ctx: &RouteCtx<'_>, vs: &VsEntry, rule: &VsHttpRoute) -> Vec<Mirror> {
     let mut out = Vec::new();
     if let Some(dest) = &rule.mirror {
-        let per_million = match (rule.mirror_percentage, rule.mirror_percent) {
-            (Some(p), _) => percent_per_million(p.value),
-            (None, Some(p)) => p.saturating_mul(10_000),
-            (None, None) => 1_000_000,
-        };
-        if per_million > 0 {
-            out.push(Mirror {
-                cluster: index.cluster_name(dest, &vs.namespace, ctx.listen_port),
-                per_million,
-            });
-        }
+        out.push(Mirror::new(
+            index.cluster_name(dest, &vs.namespace, ctx.listen_port),
+            percentage(rule.mirror_percentage, rule.mirror_percent),
+        ));
     }
     for m in &rule.mirrors {
         let Some(dest) = &m.destination else { continue };
-        let per_million = m
-            .percentage
-            .map_or(1_000_000, |p| percent_per_million(p.value));
-        if per_million > 0 {
-            out.push(Mirror {
-                cluster: index.cluster_name(dest, &vs.namespace, ctx.listen_port),
-                per_million,
-            });
-        }
+        out.push(Mirror::new(
+            index.cluster_name(dest, &vs.namespace, ctx.listen_port),
+            percentage(m.percentage, None),
+        ));
     }
     out
 }
 
-fn decode_base64(input: &str) -> Option<String> {
+fn decode_base64(input: &str) -> Option<Vec<u8>> {
     let mut bits: u32 = 0;
     let mut nbits = 0;
     let mut out = Vec::new();
@@ -607,7 +508,7 @@ fn decode_base64(input: &str) -> Option<String> {
             out.push(u8::try_from((bits >> nbits) & 0xff).ok()?);
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,15 +1,25 @@
 //! Simulation: what the proxy configured by a [`GatewayPlan`] does with one request, step by
 //! step (listener → filter chain → route configuration → virtual host → route → action), in the
 //! spirit of Istio's own `pilot/pkg/simulation`.
+//!
+//! Listener, filter-chain and route selection are the simulation's; what the matched route
+//! does with the request (fault, CORS, redirect, direct response, forwarding with header
+//! operations and rewrites) is decided by [`portcullis_proxy_core::decide`], the same function a
+//! gateway runs.
 
 use std::time::Duration;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::uri::Scheme;
+use http::{Method, StatusCode};
+use portcullis_proxy_core::rt::RandomSource;
+use portcullis_proxy_core::{
+    self as proxy_core, AbortStatus, Fault, FractionalPercent, RequestHead as ProxyHead,
+    apply_header_ops, pick_by_weight, require_tls_redirect,
+};
 use portcullis_route_match::{NotFound, RequestHead};
 
-use crate::plan::{
-    CorsPolicy, Fault, FilterChain, FilterChainKind, GatewayPlan, HttpRoute, OriginMatch,
-    PathRewrite, RedirectPath, RouteAction, WeightedCluster,
-};
+use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, WeightedCluster};
 
 /// How the client talks to the proxy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -57,7 +67,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// What the upstream answers with (to compute response header operations).
     pub upstream_response_headers: Vec<(String, String)>,
-    /// The random value used for weighted cluster selection.
+    /// The stream random value [`Simulation::decide`] uses: weighted cluster selection
+    /// (`random % total weight`), TCP included, and mirror percentages. See
+    /// [`SimulationRandom`].
     pub random: u64,
 }
 
@@ -179,7 +191,7 @@ pub struct Forwarded {
     /// CORS headers added to the response, when the request is a CORS request with an allowed
     /// origin.
     pub cors_response_headers: Option<Vec<(String, String)>>,
-    /// Injected delay, when it always fires.
+    /// Injected delay, when it fired ([`Simulation::decide`]: when it always fires).
     pub delay: Option<Duration>,
 }
 
@@ -244,7 +256,8 @@ pub enum Outcome {
         /// Whether TLS was terminated first.
         tls_terminated: bool,
     },
-    /// A fault that fires with some probability; otherwise the other outcome.
+    /// An abort that fires with some probability (only from [`Simulation::decide`]);
+    /// otherwise the other outcome.
     Probabilistic {
         /// The fault.
         fault: Fault,
@@ -270,6 +283,49 @@ pub struct Decision<'p> {
     pub outcome: Outcome,
 }
 
+/// The random source [`Simulation::decide`] uses, deterministic and certain-only.
+///
+/// The first draw ([`proxy_core::decide`]'s stream value: weighted cluster and mirrors) is
+/// the given stream value; every later draw (fault percentages) is [`Self::UNLIKELY`], which
+/// leaves the largest remainder for every denominator (99 of 100, 9 999 of 10 000, 999 999 of
+/// 1 000 000), so a fault percentage fires only when it always fires.
+///
+/// ```
+/// use portcullis_proxy_core::rt::RandomSource;
+/// use portcullis_translate::SimulationRandom;
+///
+/// let mut random = SimulationRandom::new(42);
+/// assert_eq!(random.next_u64(), 42);
+/// assert_eq!(random.next_u64(), SimulationRandom::UNLIKELY);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulationRandom {
+    stream: Option<u64>,
+}
+
+impl SimulationRandom {
+    /// The value of every draw after the first.
+    pub const UNLIKELY: u64 = 999_999;
+
+    /// A source whose first draw is `stream`.
+    pub const fn new(stream: u64) -> Self {
+        Self {
+            stream: Some(stream),
+        }
+    }
+}
+
+impl RandomSource for SimulationRandom {
+    fn next_u64(&mut self) -> u64 {
+        self.stream.take().unwrap_or(Self::UNLIKELY)
+    }
+}
+
+/// Whether a percentage fires for some draws and not for others.
+fn uncertain(p: FractionalPercent) -> bool {
+    p.sample(0) && !p.sample(SimulationRandom::UNLIKELY)
+}
+
 /// Simulates requests against a plan.
 #[derive(Debug)]
 pub struct Simulation<'p> {
@@ -282,8 +338,26 @@ impl<'p> Simulation<'p> {
         Self { plan }
     }
 
-    /// Runs one request through the plan.
+    /// Runs one request through the plan, deterministically: the route's action is decided
+    /// with [`SimulationRandom::new(req.random)`](SimulationRandom), and an abort that fires
+    /// only sometimes gives [`Outcome::Probabilistic`] (with what happens when it does not).
     pub fn decide(&self, req: &Request) -> Decision<'p> {
+        self.run(req, None)
+    }
+
+    /// Runs one request through the plan with the caller's random source, used for every
+    /// draw of [`proxy_core::decide`] (stream value first, then fault percentages; TCP routes
+    /// draw one value): one sample of what the proxy does, never
+    /// [`Outcome::Probabilistic`]. [`Request::random`] is not used.
+    pub fn decide_with<R: RandomSource + ?Sized>(
+        &self,
+        req: &Request,
+        mut random: &mut R,
+    ) -> Decision<'p> {
+        self.run(req, Some(&mut random))
+    }
+
+    fn run(&self, req: &Request, random: Option<&mut dyn RandomSource>) -> Decision<'p> {
         let mut d = Decision {
             listener: None,
             filter_chain: None,
@@ -315,12 +389,23 @@ impl<'p> Simulation<'p> {
                     d.outcome = Outcome::ProtocolError;
                     return d;
                 }
-                let (cluster, weighted) = pick(&tcp.destinations, req.random);
+                let weighted = tcp.destinations.len() > 1;
+                let index = if weighted {
+                    let draw = random.map_or(req.random, |r| r.next_u64());
+                    pick_by_weight(tcp.destinations.iter().map(|c| c.weight), draw).unwrap_or(0)
+                } else {
+                    0
+                };
+                let cluster = tcp
+                    .destinations
+                    .get(index)
+                    .map(|c| c.cluster.clone())
+                    .unwrap_or_default();
                 d.outcome = Outcome::TcpProxy {
                     cluster_defined: self.plan.clusters.contains_key(&cluster),
                     cluster,
-                    weighted_clusters: if tcp.destinations.len() > 1 {
-                        weighted
+                    weighted_clusters: if weighted {
+                        tcp.destinations.clone()
                     } else {
                         Vec::new()
                     },
@@ -340,12 +425,18 @@ impl<'p> Simulation<'p> {
                     return d;
                 }
                 d.route_config = Some(route_config.clone());
-                self.decide_http(route_config, req, d)
+                self.decide_http(route_config, req, d, random)
             }
         }
     }
 
-    fn decide_http(&self, name: &str, req: &Request, mut d: Decision<'p>) -> Decision<'p> {
+    fn decide_http(
+        &self,
+        name: &str,
+        req: &Request,
+        mut d: Decision<'p>,
+        random: Option<&mut dyn RandomSource>,
+    ) -> Decision<'p> {
         let Some(rc) = self.plan.route_configs.get(name) else {
             d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
             return d;
@@ -354,10 +445,10 @@ impl<'p> Simulation<'p> {
             d.outcome = Outcome::ConfigRejected(why.clone());
             return d;
         }
-        let scheme = if req.protocol == Protocol::Https {
-            "https"
+        let (scheme, proxy_scheme) = if req.protocol == Protocol::Https {
+            ("https", Scheme::HTTPS)
         } else {
-            "http"
+            ("http", Scheme::HTTP)
         };
         let raw_path = req.raw_path();
         let Some(vi) = rc.router.find_virtual_host(&req.authority) else {
@@ -365,12 +456,22 @@ impl<'p> Simulation<'p> {
             return d;
         };
         d.virtual_host = rc.table.virtual_hosts.get(vi).map(|v| v.name.clone());
-        if rc.require_tls.get(vi).copied().unwrap_or(false) && scheme != "https" {
+        let method = Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
+        let head = ProxyHead::new(
+            method,
+            proxy_scheme,
+            req.authority.clone(),
+            raw_path.clone(),
+        )
+        .with_headers(header_map(&req.headers));
+        if rc.require_tls.get(vi).copied().unwrap_or(false)
+            && let Some(redirect) = require_tls_redirect(&head)
+        {
             d.outcome = Outcome::Redirect {
-                status: 301,
-                location: format!("https://{}{raw_path}", req.authority),
+                status: redirect.status.as_u16(),
+                location: redirect.location,
                 require_tls: true,
-                response_headers: Vec::new(),
+                response_headers: header_list(&redirect.headers),
             };
             return d;
         }
@@ -379,9 +480,9 @@ impl<'p> Simulation<'p> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let head = RequestHead::new(&req.method, scheme, &req.authority, &raw_path)
+        let route_head = RequestHead::new(&req.method, scheme, &req.authority, &raw_path)
             .with_header_list(&headers);
-        let matched = match rc.router.find(&head) {
+        let matched = match rc.router.find(&route_head) {
             Ok(m) => m,
             Err(NotFound::NoVirtualHost) => {
                 d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
@@ -394,231 +495,127 @@ impl<'p> Simulation<'p> {
         };
         let route = matched.action();
         d.route = Some(route);
-        d.outcome = self.route_outcome(route, req, scheme, &raw_path);
+        d.outcome = match random {
+            Some(random) => self.route_outcome(route, &head, req, random),
+            None => {
+                let outcome =
+                    self.route_outcome(route, &head, req, &mut SimulationRandom::new(req.random));
+                match route.action.fault() {
+                    Some(fault) if fault.abort().is_some_and(|a| uncertain(a.percentage())) => {
+                        Outcome::Probabilistic {
+                            fault: *fault,
+                            otherwise: Box::new(outcome),
+                        }
+                    }
+                    _ => outcome,
+                }
+            }
+        };
         d
     }
 
+    /// [`proxy_core::decide`] for the route, as an [`Outcome`].
     fn route_outcome(
         &self,
         route: &HttpRoute,
+        head: &ProxyHead,
         req: &Request,
-        scheme: &str,
-        raw_path: &str,
+        random: &mut dyn RandomSource,
     ) -> Outcome {
-        // Fault filter first (§e.15): delay, then abort.
-        let mut delay = None;
-        if let Some(fault) = &route.fault {
-            if let Some((d, pm)) = fault.delay
-                && pm >= 1_000_000
-            {
-                delay = Some(d);
-            }
-            if let Some(abort) = &fault.abort {
-                if abort.per_million >= 1_000_000 {
-                    return Outcome::FaultAbort {
-                        status: abort.http_status,
-                        grpc_status: abort.grpc_status,
-                    };
+        match proxy_core::decide(&route.action, head, random) {
+            proxy_core::Decision::Forward(f) => {
+                let mut response = header_map(&req.upstream_response_headers);
+                for ops in f.response.header_ops() {
+                    apply_header_ops(ops, &mut response);
                 }
-                if abort.per_million > 0 {
-                    let otherwise = self.after_fault(route, req, scheme, raw_path, delay);
-                    return Outcome::Probabilistic {
-                        fault: fault.clone(),
-                        otherwise: Box::new(otherwise),
-                    };
-                }
-            }
-        }
-        self.after_fault(route, req, scheme, raw_path, delay)
-    }
-
-    fn after_fault(
-        &self,
-        route: &HttpRoute,
-        req: &Request,
-        scheme: &str,
-        raw_path: &str,
-        delay: Option<Duration>,
-    ) -> Outcome {
-        // CORS filter.
-        let origin = header(req, "origin").filter(|o| !o.is_empty());
-        let mut cors_headers = None;
-        if let (Some(cors), Some(origin)) = (&route.cors, origin) {
-            let allowed = origin_allowed(cors, origin);
-            let preflight = req.method.eq_ignore_ascii_case("OPTIONS")
-                && header(req, "access-control-request-method").is_some_and(|m| !m.is_empty());
-            if preflight && (allowed || cors.ignore_unmatched_preflights) {
-                let mut h = Vec::new();
-                if allowed {
-                    h.push(("access-control-allow-origin".to_owned(), origin.to_owned()));
-                }
-                for (k, v) in [
-                    ("access-control-allow-methods", &cors.allow_methods),
-                    ("access-control-allow-headers", &cors.allow_headers),
-                ] {
-                    if !v.is_empty() {
-                        h.push((k.to_owned(), v.clone()));
-                    }
-                }
-                if let Some(age) = &cors.max_age {
-                    h.push(("access-control-max-age".to_owned(), age.clone()));
-                }
-                if cors.allow_credentials {
-                    h.push((
-                        "access-control-allow-credentials".to_owned(),
-                        "true".to_owned(),
-                    ));
-                }
-                return Outcome::CorsPreflight {
-                    status: 200,
-                    response_headers: h,
-                };
-            }
-            if allowed {
-                let mut h = vec![("access-control-allow-origin".to_owned(), origin.to_owned())];
-                if cors.allow_credentials {
-                    h.push((
-                        "access-control-allow-credentials".to_owned(),
-                        "true".to_owned(),
-                    ));
-                }
-                if !cors.expose_headers.is_empty() {
-                    h.push((
-                        "access-control-expose-headers".to_owned(),
-                        cors.expose_headers.clone(),
-                    ));
-                }
-                cors_headers = Some(h);
-            }
-        }
-        match &route.action {
-            RouteAction::Redirect(r) => {
-                let mut response_headers = Vec::new();
-                route.response_headers.apply(&mut response_headers);
-                Outcome::Redirect {
-                    status: r.status,
-                    location: redirect_location(r, req, scheme, raw_path),
-                    require_tls: false,
-                    response_headers,
-                }
-            }
-            RouteAction::DirectResponse(dr) => {
-                let mut response_headers = Vec::new();
-                route.response_headers.apply(&mut response_headers);
-                Outcome::DirectResponse {
-                    status: dr.status,
-                    body: dr.body.clone(),
-                    response_headers,
-                }
-            }
-            RouteAction::Forward(fwd) => {
-                let chosen_index = if fwd.weighted {
-                    pick_index(fwd.destinations.iter().map(|d| d.weight), req.random)
-                } else {
-                    0
-                };
-                let Some(dest) = fwd.destinations.get(chosen_index) else {
-                    return Outcome::NotFound(NotFoundReason::NoRoute);
-                };
-                let mut headers: Vec<(String, String)> = req
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect();
-                let mut response_headers: Vec<(String, String)> = req
-                    .upstream_response_headers
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect();
-                if fwd.weighted {
-                    dest.request_headers.apply(&mut headers);
-                    dest.response_headers.apply(&mut response_headers);
-                }
-                route.request_headers.apply(&mut headers);
-                route.response_headers.apply(&mut response_headers);
-                let authority = dest
-                    .host_rewrite
-                    .clone()
-                    .or_else(|| fwd.host_rewrite.clone())
-                    .unwrap_or_else(|| req.authority.clone());
-                let path = rewrite_path(fwd.path_rewrite.as_ref(), raw_path);
-                Outcome::Forward(Box::new(Forwarded {
-                    cluster_defined: self.plan.clusters.contains_key(&dest.cluster),
-                    cluster: dest.cluster.clone(),
-                    weighted_clusters: if fwd.weighted {
-                        fwd.destinations
+                let weighted_clusters = route
+                    .forward()
+                    .filter(|a| a.is_weighted())
+                    .map(|a| {
+                        a.destinations()
                             .iter()
                             .map(|d| WeightedCluster {
-                                cluster: d.cluster.clone(),
-                                weight: d.weight,
+                                cluster: d.cluster().to_owned(),
+                                weight: d.weight(),
                             })
                             .collect()
-                    } else {
-                        Vec::new()
-                    },
+                    })
+                    .unwrap_or_default();
+                Outcome::Forward(Box::new(Forwarded {
+                    cluster_defined: self.plan.clusters.contains_key(&*f.cluster),
+                    cluster: f.cluster.to_string(),
+                    weighted_clusters,
                     upstream: UpstreamRequest {
-                        authority,
-                        path,
-                        headers,
+                        authority: f.upstream.authority,
+                        path: f.upstream.path,
+                        headers: header_list(&f.upstream.headers),
                     },
-                    response_headers,
-                    cors_response_headers: cors_headers,
-                    delay,
+                    response_headers: header_list(&response),
+                    cors_response_headers: f.response.cors_headers().map(header_list),
+                    delay: f.delay,
                 }))
             }
+            proxy_core::Decision::Redirect(r) => Outcome::Redirect {
+                status: r.status.as_u16(),
+                location: r.location,
+                require_tls: false,
+                response_headers: header_list(&r.headers),
+            },
+            proxy_core::Decision::DirectResponse(r) => Outcome::DirectResponse {
+                status: r.status.as_u16(),
+                body: r.body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                response_headers: header_list(&r.headers),
+            },
+            proxy_core::Decision::FaultAbort(a) => match a.abort {
+                AbortStatus::Grpc(code) => Outcome::FaultAbort {
+                    status: None,
+                    grpc_status: Some(code),
+                },
+                AbortStatus::Http(status) => http_abort(status),
+                _ => http_abort(StatusCode::INTERNAL_SERVER_ERROR),
+            },
+            proxy_core::Decision::CorsPreflight(c) => Outcome::CorsPreflight {
+                status: c.status.as_u16(),
+                response_headers: header_list(&c.headers),
+            },
+            other => Outcome::ConfigRejected(format!(
+                "decision not modelled by the simulation: {other:?}"
+            )),
         }
     }
 }
 
-fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn full_match(pattern: &str, value: &str) -> bool {
-    regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|r| r.is_match(value))
-}
-
-fn origin_matches(m: &OriginMatch, value: &str) -> bool {
-    match m {
-        OriginMatch::Exact(e) => e == value,
-        OriginMatch::Prefix(p) => value.starts_with(p.as_str()),
-        OriginMatch::Regex(r) => full_match(r, value),
+fn http_abort(status: StatusCode) -> Outcome {
+    Outcome::FaultAbort {
+        status: Some(u32::from(status.as_u16())),
+        grpc_status: None,
     }
 }
 
-fn origin_allowed(cors: &CorsPolicy, origin: &str) -> bool {
-    cors.allow_origins
-        .iter()
-        .any(|m| origin_matches(m, "*") || origin_matches(m, origin))
-}
-
-fn pick_index(weights: impl Iterator<Item = u32> + Clone, random: u64) -> usize {
-    let total: u64 = weights.clone().map(u64::from).sum();
-    if total == 0 {
-        return 0;
-    }
-    let r = random % total;
-    let mut acc = 0u64;
-    for (i, w) in weights.enumerate() {
-        acc += u64::from(w);
-        if r < acc {
-            return i;
+/// A header list as a map; entries that are not valid HTTP fields are skipped.
+fn header_map(list: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in list {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
         }
     }
-    0
+    map
 }
 
-fn pick(dests: &[WeightedCluster], random: u64) -> (String, Vec<WeightedCluster>) {
-    let i = if dests.len() > 1 {
-        pick_index(dests.iter().map(|d| d.weight), random)
-    } else {
-        0
-    };
-    let cluster = dests.get(i).map(|d| d.cluster.clone()).unwrap_or_default();
-    (cluster, dests.to_vec())
+/// A header map as a list (lower-case names).
+fn header_list(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Envoy filter-chain selection: exact SNI, longest wildcard, no SNI criterion; then ALPN.
@@ -678,127 +675,6 @@ fn select_chain<'c>(
     best.map(|(_, _, c)| c)
 }
 
-fn split_query(raw: &str) -> (&str, Option<&str>) {
-    match raw.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (raw, None),
-    }
-}
-
-fn with_query(path: String, query: Option<&str>) -> String {
-    match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    }
-}
-
-/// Envoy's path rewrite after route selection.
-fn rewrite_path(rewrite: Option<&PathRewrite>, raw: &str) -> String {
-    let (path, query) = split_query(raw);
-    match rewrite {
-        None => raw.to_owned(),
-        Some(PathRewrite::Prefix {
-            matched_prefix,
-            replacement,
-        }) => {
-            let rest = matched_prefix
-                .as_ref()
-                .and_then(|p| path.get(p.len()..))
-                .unwrap_or("");
-            with_query(format!("{replacement}{rest}"), query)
-        }
-        Some(PathRewrite::Regex {
-            pattern,
-            substitution,
-        }) => {
-            let Ok(re) = regex::Regex::new(pattern) else {
-                return raw.to_owned();
-            };
-            let sub = envoy_substitution(substitution);
-            with_query(re.replace_all(path, sub.as_str()).into_owned(), query)
-        }
-    }
-}
-
-/// Envoy/RE2 `\1` references → `regex` crate `${1}`.
-fn envoy_substitution(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\'
-            && let Some(d) = chars.peek().copied()
-            && d.is_ascii_digit()
-        {
-            chars.next();
-            out.push_str("${");
-            out.push(d);
-            out.push('}');
-        } else if c == '$' {
-            out.push_str("$$");
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn split_port(authority: &str) -> (&str, Option<&str>) {
-    match authority.rsplit_once(':') {
-        Some((h, p))
-            if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') =>
-        {
-            (h, Some(p))
-        }
-        _ => (authority, None),
-    }
-}
-
-/// Envoy's `newUri` for a redirect.
-fn redirect_location(r: &crate::plan::Redirect, req: &Request, scheme: &str, raw: &str) -> String {
-    let new_scheme = r.scheme.as_deref().unwrap_or(scheme);
-    let mut host = match &r.host {
-        Some(h) => h.clone(),
-        None => {
-            let (h, port) = split_port(&req.authority);
-            let default_port = if scheme == "https" { "443" } else { "80" };
-            if r.port.is_some() || (new_scheme != scheme && port == Some(default_port)) {
-                h.to_owned()
-            } else {
-                req.authority.clone()
-            }
-        }
-    };
-    if let Some(p) = r.port {
-        let (h, _) = split_port(&host);
-        host = format!("{h}:{p}");
-    }
-    let (path, query) = split_query(raw);
-    let mut new_path = match &r.path {
-        RedirectPath::Keep => raw.to_owned(),
-        RedirectPath::Replace(u) => {
-            if u.contains('?') {
-                u.clone()
-            } else {
-                with_query(u.clone(), query)
-            }
-        }
-        RedirectPath::Prefix {
-            matched_prefix,
-            replacement,
-        } => {
-            let rest = matched_prefix
-                .as_ref()
-                .and_then(|p| path.get(p.len()..))
-                .unwrap_or("");
-            with_query(format!("{replacement}{rest}"), query)
-        }
-    };
-    if !new_path.starts_with('/') {
-        new_path.insert(0, '/');
-    }
-    format!("{new_scheme}://{host}{new_path}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,18 +685,5 @@ mod tests {
         assert_eq!(normalize_path("/a/./b/"), "/a/b/");
         assert_eq!(normalize_path("/../x"), "/x");
         assert_eq!(normalize_path("/plain"), "/plain");
-    }
-
-    #[test]
-    fn substitution() {
-        assert_eq!(envoy_substitution(r"/\1/x"), "/${1}/x");
-    }
-
-    #[test]
-    fn weighted_pick() {
-        let w = [1u32, 2];
-        assert_eq!(pick_index(w.iter().copied(), 0), 0);
-        assert_eq!(pick_index(w.iter().copied(), 1), 1);
-        assert_eq!(pick_index(w.iter().copied(), 5), 1);
     }
 }

@@ -668,23 +668,14 @@ fn pitfall_14_defaults_timeout_retries_faults_mirrors_weights() {
     );
     let p = plan(&yaml);
     let d = Simulation::new(&p).decide(&Request::http(80, "example.com", "/"));
-    let r = d.route.unwrap();
-    assert_eq!(r.timeout, std::time::Duration::ZERO);
-    assert_eq!(r.max_grpc_timeout, std::time::Duration::ZERO);
-    let retry = r.retry_policy.as_ref().unwrap();
-    assert_eq!(retry.num_retries, 2);
-    assert!(!retry.retry_on.contains("5xx"));
-    assert_eq!(
-        r.fault
-            .as_ref()
-            .unwrap()
-            .abort
-            .as_ref()
-            .unwrap()
-            .per_million,
-        0
-    );
-    assert_eq!(r.mirrors[0].per_million, 1_000_000);
+    let r = d.route.unwrap().forward().unwrap();
+    assert_eq!(r.timeout(), std::time::Duration::ZERO);
+    assert_eq!(r.max_grpc_timeout(), Some(std::time::Duration::ZERO));
+    let retry = r.retry_policy().unwrap();
+    assert_eq!(retry.num_retries(), 2);
+    assert!(!retry.retry_on().contains("5xx"));
+    assert!(r.fault().unwrap().abort().unwrap().percentage().is_zero());
+    assert_eq!(r.mirrors()[0].percentage().per_million(), 1_000_000);
     let Outcome::Forward(f) = d.outcome else {
         panic!()
     };
@@ -694,7 +685,7 @@ fn pitfall_14_defaults_timeout_retries_faults_mirrors_weights() {
         "weight 0 dropped, total 3 is fine"
     );
     let d = Simulation::new(&p).decide(&Request::http(80, "example.com", "/noretry"));
-    assert!(d.route.unwrap().retry_policy.is_none());
+    assert!(d.route.unwrap().forward().unwrap().retry_policy().is_none());
 }
 
 #[test]
@@ -990,7 +981,7 @@ fn proxy_core_decision_agrees_with_simulation() {
     let p = plan(&yaml);
     let req = Request::http(80, "example.com", "/foo/x?y=1");
     let d = Simulation::new(&p).decide(&req);
-    let action = d.route.unwrap().to_proxy_core().unwrap();
+    let action = &d.route.unwrap().action;
     let head = portcullis_proxy_core::RequestHead::new(
         Method::GET,
         Scheme::HTTP,
@@ -999,7 +990,7 @@ fn proxy_core_decision_agrees_with_simulation() {
     );
     let mut random = portcullis_proxy_core::rt::SequenceRandom::new([0]);
     let portcullis_proxy_core::Decision::Forward(fwd) =
-        portcullis_proxy_core::decide(&action, &head, &mut random)
+        portcullis_proxy_core::decide(action, &head, &mut random)
     else {
         panic!()
     };
@@ -1010,4 +1001,79 @@ fn proxy_core_decision_agrees_with_simulation() {
     assert_eq!(fwd.upstream.path, sim.upstream.path);
     assert_eq!(fwd.upstream.authority, sim.upstream.authority);
     assert_eq!(fwd.upstream.headers["x-a"], "1");
+}
+
+#[test]
+fn caller_random_source_samples_probabilistic_faults() {
+    use portcullis_proxy_core::rt::SequenceRandom;
+    use portcullis_translate::SimulationRandom;
+    let yaml = format!(
+        "{GW80}{}",
+        vs(
+            "v",
+            "2010-01-01T00:00:00Z",
+            "[example.com]",
+            r#"  - fault: {abort: {httpStatus: 418, percentage: {value: 50}}}
+    route:
+    - destination: {host: a, port: {number: 80}}
+      weight: 1
+    - destination: {host: b, port: {number: 80}}
+      weight: 1"#
+        )
+    );
+    let p = plan(&yaml);
+    let sim = Simulation::new(&p);
+    let req = Request::http(80, "example.com", "/");
+    // Deterministic: the abort fires only sometimes, so both branches are reported.
+    let Outcome::Probabilistic { fault, otherwise } = sim.decide(&req).outcome else {
+        panic!()
+    };
+    assert_eq!(fault.abort().unwrap().percentage().per_million(), 500_000);
+    assert!(matches!(*otherwise, Outcome::Forward(_)));
+    // Caller's source: stream draw 1 picks `b`, the abort draw 0 fires / 999 999 does not.
+    let fired = sim.decide_with(&req, &mut SequenceRandom::new([1, 0]));
+    assert_eq!(
+        fired.outcome,
+        Outcome::FaultAbort {
+            status: Some(418),
+            grpc_status: None
+        }
+    );
+    let passed = sim.decide_with(&req, &mut SimulationRandom::new(1));
+    let Outcome::Forward(f) = passed.outcome else {
+        panic!("{passed:?}")
+    };
+    assert_eq!(f.cluster, "outbound|80||b.default.svc.cluster.local");
+}
+
+#[test]
+fn invalid_action_drops_only_its_route() {
+    let yaml = format!(
+        "{GW80}{}",
+        vs(
+            "v",
+            "2010-01-01T00:00:00Z",
+            "[example.com]",
+            r#"  - match: [{uri: {prefix: /bad}}]
+    rewrite: {uriRegexRewrite: {match: "(", rewrite: /x}}
+    route: [{destination: {host: a, port: {number: 80}}}]
+  - route: [{destination: {host: b, port: {number: 80}}}]"#
+        )
+    );
+    let p = plan(&yaml);
+    let rc = p.route_configs.get("http.80").unwrap();
+    assert!(rc.rejected.is_none());
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.severity == portcullis_translate::Severity::Warning
+                && d.path == "spec.http[0].match[0]"
+                && d.message.contains("route dropped")),
+        "{:?}",
+        p.diagnostics
+    );
+    assert_eq!(
+        cluster(&p, &Request::http(80, "example.com", "/bad/1")),
+        "outbound|80||b.default.svc.cluster.local"
+    );
 }

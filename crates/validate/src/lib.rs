@@ -30,6 +30,8 @@ pub mod common;
 mod context;
 pub mod destination_rule;
 mod diag;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gateway;
 mod path;
 pub mod service_entry;

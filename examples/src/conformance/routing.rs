@@ -26,10 +26,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use portcullis_model::{Object, from_value};
+use portcullis_translate::proxy_core::{AbortStatus, Fault};
 use portcullis_translate::{
     CaSource, ClientTls, Cluster, Config, Decision, Endpoint, GatewayPlan, HashPolicy,
     MeshSettings, NotFoundReason, Outcome, Protocol, Proxy, ProxyKind, Request, Service,
-    ServicePort, ServiceRegistry, ServiceTarget, Simulation, UpstreamTls, translate,
+    ServicePort, ServiceRegistry, ServiceTarget, Simulation, SimulationRandom, UpstreamTls,
+    translate,
 };
 use serde_json::Value;
 
@@ -382,6 +384,22 @@ fn compare_headers(
     }
 }
 
+fn fault_value(f: &Fault) -> Value {
+    let abort = f.abort();
+    let (status, grpc) = match abort.map(|a| a.status()) {
+        Some(AbortStatus::Http(s)) => (Some(s.as_u16()), None),
+        Some(AbortStatus::Grpc(code)) => (None, Some(code)),
+        _ => (None, None),
+    };
+    serde_json::json!({
+        "abort_percent_per_million": abort.map(|a| a.percentage().per_million()),
+        "abort_status": status,
+        "abort_grpc_status": grpc,
+        "delay": f.delay().map(|d| fmt_duration(d.duration())),
+        "delay_percent_per_million": f.delay().map(|d| d.percentage().per_million()),
+    })
+}
+
 fn hash_value(h: &HashPolicy) -> Value {
     match h {
         HashPolicy::Header(name) => serde_json::json!({"header": name}),
@@ -651,9 +669,7 @@ fn compare(
             "selection" => {
                 for s in want.as_array().into_iter().flatten() {
                     let random = s.get("random").and_then(Value::as_u64).unwrap_or(0);
-                    let mut r = request.clone();
-                    r.random = random;
-                    let again = sim.decide(&r);
+                    let again = sim.decide_with(request, &mut SimulationRandom::new(random));
                     check(
                         diffs,
                         &format!("selection[random={random}]"),
@@ -714,29 +730,45 @@ fn compare(
                 compare_headers(diffs, key, want, got);
             }
             "retry_policy" => {
-                let got = d.route.and_then(|r| r.retry_policy.as_ref()).map_or(Value::Null, |p| {
+                let policy = d
+                    .route
+                    .and_then(|r| r.forward())
+                    .and_then(|f| f.retry_policy());
+                let got = policy.map_or(Value::Null, |p| {
+                    let predicates: &[&str] = if p.previous_hosts() {
+                        &["envoy.retry_host_predicates.previous_hosts"]
+                    } else {
+                        &[]
+                    };
                     serde_json::json!({
-                        "num_retries": p.num_retries,
-                        "retry_on": p.retry_on,
-                        "retriable_status_codes": p.retriable_status_codes,
-                        "retry_host_predicate": p.retry_host_predicate,
-                        "host_selection_retry_max_attempts": p.host_selection_retry_max_attempts,
-                        "per_try_timeout": opt_duration(p.per_try_timeout),
-                        "retry_priority": if p.retry_remote_localities {
-                            serde_json::json!({"name": "envoy.retry_priorities.previous_priorities", "update_frequency": 2})
-                        } else {
-                            Value::Null
-                        },
+                        "num_retries": p.num_retries(),
+                        "retry_on": p.retry_on(),
+                        "retriable_status_codes": p.retriable_status_codes(),
+                        "retry_host_predicate": predicates,
+                        "host_selection_retry_max_attempts": p.host_selection_retry_max_attempts(),
+                        "per_try_timeout": opt_duration(p.per_try_timeout()),
+                        "retry_priority": p.previous_priorities_update_frequency().map_or(Value::Null, |f| {
+                            serde_json::json!({"name": "envoy.retry_priorities.previous_priorities", "update_frequency": f})
+                        }),
                     })
                 });
                 compare_subset(diffs, key, want, &got);
             }
-            "timeout" => check(diffs, key, want, &opt_duration(d.route.map(|r| r.timeout))),
+            "timeout" => check(
+                diffs,
+                key,
+                want,
+                &opt_duration(d.route.and_then(|r| r.forward()).map(|f| f.timeout())),
+            ),
             "max_grpc_timeout" => check(
                 diffs,
                 key,
                 want,
-                &opt_duration(d.route.map(|r| r.max_grpc_timeout)),
+                &opt_duration(
+                    d.route
+                        .and_then(|r| r.forward())
+                        .and_then(|f| f.max_grpc_timeout()),
+                ),
             ),
             "hash_policy" => {
                 let got: Vec<Value> = d
@@ -748,26 +780,21 @@ fn compare(
             "mirrors" => {
                 let got: Vec<Value> = d
                     .route
-                    .map(|r| {
-                        r.mirrors
+                    .and_then(|r| r.forward())
+                    .map(|f| {
+                        f.mirrors()
                             .iter()
-                            .map(|m| serde_json::json!({"cluster": m.cluster, "percent_per_million": m.per_million}))
+                            .map(|m| serde_json::json!({"cluster": m.cluster(), "percent_per_million": m.percentage().per_million()}))
                             .collect()
                     })
                     .unwrap_or_default();
                 check(diffs, key, want, &Value::Array(got));
             }
             "fault" => {
-                let f = d.route.and_then(|r| r.fault.as_ref());
-                let got = f.map_or(Value::Null, |f| {
-                    serde_json::json!({
-                        "abort_percent_per_million": f.abort.as_ref().map(|a| a.per_million),
-                        "abort_status": f.abort.as_ref().and_then(|a| a.http_status),
-                        "abort_grpc_status": f.abort.as_ref().and_then(|a| a.grpc_status),
-                        "delay": f.delay.map(|(d, _)| fmt_duration(d)),
-                        "delay_percent_per_million": f.delay.map(|(_, p)| p),
-                    })
-                });
+                let got = d
+                    .route
+                    .and_then(|r| r.action.fault())
+                    .map_or(Value::Null, fault_value);
                 compare_subset(diffs, key, want, &got);
             }
             "grpc_status" => {

@@ -188,3 +188,33 @@ fn decide_survives_odd_inputs() {
         );
     }
 }
+
+#[test]
+fn actions_compare_by_configuration() {
+    let build = |pattern: &str, origin: &str| -> RouteAction {
+        ForwardAction::to_cluster(SVC_A)
+            .with_path_rewrite(crate::PathRewrite::Regex(
+                crate::RegexRewrite::new(pattern, r"/\1").unwrap(),
+            ))
+            .with_cors(crate::Cors::new().allow_origin(crate::OriginMatch::regex(origin).unwrap()))
+            .into()
+    };
+    // Regular expressions compare by their source: equal configuration, equal actions
+    // (compiled twice), so a configuration reload can keep routes that did not change.
+    assert_eq!(
+        build("^/a/(.*)$", "https://.*"),
+        build("^/a/(.*)$", "https://.*")
+    );
+    assert_ne!(
+        build("^/a/(.*)$", "https://.*"),
+        build("^/b/(.*)$", "https://.*")
+    );
+    assert_ne!(
+        build("^/a/(.*)$", "https://.*"),
+        build("^/a/(.*)$", "http://.*")
+    );
+    assert_ne!(
+        build("^/a/(.*)$", "https://.*"),
+        RouteAction::from(ForwardAction::to_cluster(SVC_A))
+    );
+}

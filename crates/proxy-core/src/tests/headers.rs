@@ -276,3 +276,51 @@ fn concat_keeps_one_parser_order() {
     assert_eq!(values(&h, "x"), ["b"]);
     assert!(h.get("y").is_none());
 }
+
+#[test]
+fn a_full_header_map_drops_edits_instead_of_panicking() {
+    // Found by the hostile-input review of issue #6: `HeaderMap::insert`/`append` panic once the
+    // map holds `MAX_HEADER_MAP_ENTRIES` entries, and a request may arrive with that many.
+    let mut full = HeaderMap::new();
+    for i in 0.. {
+        let name = http::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap();
+        if full
+            .try_append(name, http::HeaderValue::from_static("1"))
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(full.len(), crate::MAX_HEADER_MAP_ENTRIES);
+    let ops = HeaderOps::new()
+        .try_set("x-set", "1")
+        .unwrap()
+        .try_add("x-add", "1")
+        .unwrap();
+    let action = ForwardAction::new(vec![Destination::new(SVC_A, 1)])
+        .unwrap()
+        .with_request_headers(ops.clone())
+        .with_response_headers(ops.clone())
+        .with_path_rewrite(crate::PathRewrite::Prefix {
+            matched: crate::PathMatchKind::catch_all(),
+            replacement: "/v2/".into(),
+        });
+    let mut head = get("example.com", "/a");
+    head.headers = full.clone();
+    let forward = expect_forward(decide(
+        &RouteAction::from(action),
+        &head,
+        &mut SequenceRandom::new([0]),
+    ));
+    assert_eq!(
+        forward.upstream.headers.len(),
+        crate::MAX_HEADER_MAP_ENTRIES
+    );
+    assert!(forward.upstream.headers.get("x-set").is_none());
+    assert_eq!(forward.upstream.path, "/v2/a");
+    // The upstream response may be full too.
+    let mut response = full;
+    forward.response.apply(&mut response);
+    apply_header_ops(&ops, &mut response);
+    assert!(response.get("x-add").is_none());
+}

@@ -154,6 +154,49 @@ fn every_prefix_needs_more() {
 }
 
 #[test]
+fn needed_is_a_lower_bound_of_where_the_answer_changes() {
+    // Fuzz finding (fuzz/regressions/client_hello/needed-overstated-at-record-header): after a
+    // complete record, `needed` was the end of the next record header, though its first byte
+    // alone already decides "not a handshake record".
+    let mut bytes = vec![22, 3, 1, 0, 4, 1, 1, 0, 0];
+    assert_eq!(
+        peek_client_hello(&bytes),
+        ClientHelloPeek::NeedMore { needed: 10 }
+    );
+    bytes.push(23);
+    assert_eq!(
+        peek_client_hello(&bytes),
+        ClientHelloPeek::NotTls(NotTlsReason::NotHandshakeRecord)
+    );
+    // Likewise inside a record: the handshake type is checked at its first byte, the length
+    // once the 4-byte handshake header is in.
+    assert_eq!(
+        peek_client_hello(&[22, 3, 1, 0, 100]),
+        ClientHelloPeek::NeedMore { needed: 6 }
+    );
+    assert_eq!(
+        peek_client_hello(&[22, 3, 1, 0, 100, 2]),
+        ClientHelloPeek::NotTls(NotTlsReason::NotClientHello)
+    );
+    assert_eq!(
+        peek_client_hello(&[22, 3, 1, 0, 100, 1, 0xff]),
+        ClientHelloPeek::NeedMore { needed: 9 }
+    );
+    assert_eq!(
+        peek_client_hello(&[22, 3, 1, 0, 100, 1, 0xff, 0, 0]),
+        ClientHelloPeek::NotTls(NotTlsReason::TooLarge)
+    );
+    assert_eq!(
+        peek_client_hello(&[22]),
+        ClientHelloPeek::NeedMore { needed: 2 }
+    );
+    assert_eq!(
+        peek_client_hello(&[22, 3]),
+        ClientHelloPeek::NeedMore { needed: 5 }
+    );
+}
+
+#[test]
 fn spans_several_records() {
     let hs = handshake(&body(
         0x0303,

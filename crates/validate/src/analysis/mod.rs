@@ -58,7 +58,6 @@ mod destination_rule;
 mod gateway;
 mod labels;
 mod messages;
-mod reachability;
 mod registry;
 mod schema;
 mod service_entry;

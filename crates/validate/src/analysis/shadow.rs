@@ -25,10 +25,10 @@ use portcullis_model::virtual_service::HttpMatchRequest;
 use portcullis_model::{StringMatch, VirtualService};
 
 use super::labels::{exports_to_all, host_subset_of, to_fqdn};
-use super::messages::{SHADOWED_ROUTE, SHADOWED_ROUTE_IN_VIRTUAL_SERVICE};
-use super::reachability;
+use super::messages::{MessageType, SHADOWED_ROUTE, SHADOWED_ROUTE_IN_VIRTUAL_SERVICE};
 use super::store::{Ctx, Item, source_ref};
-use super::virtual_service::MESH;
+use super::virtual_service::{MESH, server_host_for};
+use crate::virtual_service::reachability;
 
 /// One route of a route table.
 #[derive(Clone)]
@@ -317,7 +317,7 @@ pub(crate) fn shadowed_routes(ctx: &mut Ctx<'_>) {
     // Pass 1: within one VirtualService.
     let mut within: Vec<Shadow<'_>> = Vec::new();
     for (index, vs) in vss.iter().enumerate() {
-        let known = reachability::analyze(vs.spec);
+        let known = reachability(vs.spec);
         let table = translate(*vs, index, None);
         find_shadows(&table, true, false, |later, earlier| {
             let already = known.iter().any(|f| {
@@ -375,33 +375,15 @@ pub(crate) fn shadowed_routes(ctx: &mut Ctx<'_>) {
             if !routes_http(&port.protocol, mode) {
                 continue;
             }
-            let server_hosts: Vec<String> = server
-                .hosts
-                .iter()
-                .map(|h| {
-                    if let Some(rest) = h.strip_prefix("./") {
-                        format!("{}/{rest}", gw.ns())
-                    } else if h == "*/*" {
-                        "*".to_owned()
-                    } else if let Some(rest) = h.strip_prefix("*/") {
-                        rest.to_owned()
-                    } else {
-                        h.clone()
-                    }
-                })
-                .collect();
             let mut tables: BTreeMap<String, Vec<Route<'_>>> = BTreeMap::new();
             for &i in &bound {
                 let Some(vs) = vss.get(i).copied() else {
                     continue;
                 };
-                let hosts_here: Vec<&str> = server_hosts
+                let hosts_here: Vec<String> = server
+                    .hosts
                     .iter()
-                    .filter_map(|h| match h.split_once('/') {
-                        None => Some(h.as_str()),
-                        Some((ns, host)) if ns == vs.ns() || ns == "*" => Some(host),
-                        Some(_) => None,
-                    })
+                    .filter_map(|h| server_host_for(gw.ns(), vs.ns(), h))
                     .collect();
                 let vs_hosts: Vec<String> =
                     vs.spec.hosts.iter().map(|h| to_fqdn(vs.ns(), h)).collect();
@@ -409,7 +391,7 @@ pub(crate) fn shadowed_routes(ctx: &mut Ctx<'_>) {
                 for s in &hosts_here {
                     for v in &vs_hosts {
                         let domain = if host_subset_of(s, v) {
-                            (*s).to_owned()
+                            s.clone()
                         } else if host_subset_of(v, s) {
                             v.clone()
                         } else {
@@ -460,39 +442,35 @@ pub(crate) fn shadowed_routes(ctx: &mut Ctx<'_>) {
     }
 
     for s in within {
-        let (a, b) = (&s.shadowed, &s.by);
-        let related = vec![
-            source_ref(a.vs.doc, &a.path(), a.describe()),
-            source_ref(b.vs.doc, &b.path(), b.describe()),
-        ];
-        let shown_b = related.get(1).map(ToString::to_string).unwrap_or_default();
-        let shown_a = related.first().map(ToString::to_string).unwrap_or_default();
-        ctx.report_related(
+        report_shadow(
+            ctx,
             SHADOWED_ROUTE_IN_VIRTUAL_SERVICE,
-            &a.vs.at(&a.path()),
-            &[shown_a.into(), "any request".into(), shown_b.into()],
-            related,
+            &s,
+            "any request".to_owned(),
         );
     }
     for s in across {
-        let (a, b) = (&s.shadowed, &s.by);
-        let related = vec![
-            source_ref(a.vs.doc, &a.path(), a.describe()),
-            source_ref(b.vs.doc, &b.path(), b.describe()),
-        ];
-        let shown_b = related.get(1).map(ToString::to_string).unwrap_or_default();
-        let shown_a = related.first().map(ToString::to_string).unwrap_or_default();
-        ctx.report_related(
-            SHADOWED_ROUTE,
-            &a.vs.at(&a.path()),
-            &[
-                shown_a.into(),
-                format!("for {}", s.contexts.join("; ")).into(),
-                shown_b.into(),
-            ],
-            related,
-        );
+        let context = format!("for {}", s.contexts.join("; "));
+        report_shadow(ctx, SHADOWED_ROUTE, &s, context);
     }
+}
+
+/// Reports a shadowed route with `ty`: the shadowed route, `requests` (which requests the
+/// earlier route takes), the shadowing route, both as related places.
+fn report_shadow<'a>(ctx: &mut Ctx<'a>, ty: MessageType, s: &Shadow<'a>, requests: String) {
+    let (a, b) = (&s.shadowed, &s.by);
+    let related = vec![
+        source_ref(a.vs.doc, &a.path(), a.describe()),
+        source_ref(b.vs.doc, &b.path(), b.describe()),
+    ];
+    let shown_b = related.get(1).map(ToString::to_string).unwrap_or_default();
+    let shown_a = related.first().map(ToString::to_string).unwrap_or_default();
+    ctx.report_related(
+        ty,
+        &a.vs.at(&a.path()),
+        &[shown_a.into(), requests.into(), shown_b.into()],
+        related,
+    );
 }
 
 /// Whether two routes do exactly the same thing (their rules equal but for `name` and

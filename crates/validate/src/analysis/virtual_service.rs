@@ -315,6 +315,26 @@ fn gateway_ref(namespace: &str, reference: &str) -> (String, String) {
     }
 }
 
+/// A Gateway server host (`[namespace/]host`, of a Gateway in `gateway_ns`) as a
+/// VirtualService in `vs_ns` sees it: the host, or `None` when it is for another namespace
+/// (`./` stands for the Gateway's namespace, `*/` for any).
+pub(crate) fn server_host_for(gateway_ns: &str, vs_ns: &str, host: &str) -> Option<String> {
+    let host = if let Some(rest) = host.strip_prefix("./") {
+        format!("{gateway_ns}/{rest}")
+    } else if host == "*/*" {
+        "*".to_owned()
+    } else if let Some(rest) = host.strip_prefix("*/") {
+        rest.to_owned()
+    } else {
+        host.to_owned()
+    };
+    match host.split_once('/') {
+        None => Some(host),
+        Some((ns, name)) if ns == vs_ns || ns == "*" => Some(name.to_owned()),
+        Some(_) => None,
+    }
+}
+
 /// `virtualservice.GatewayAnalyzer`.
 pub(crate) fn gateways(ctx: &mut Ctx<'_>) {
     let k8s_gateways = ctx.raw_of("Gateway", Some("gateway.networking.k8s.io"));
@@ -344,24 +364,7 @@ pub(crate) fn gateways(ctx: &mut Ctx<'_>) {
             let served = if let Some(gw) = istio {
                 let gw_hosts = gw.spec.servers.iter().flat_map(|s| s.hosts.iter());
                 let kept: Vec<String> = gw_hosts
-                    .filter_map(|h| {
-                        let h = if let Some(rest) = h.strip_prefix("./") {
-                            format!("{}/{rest}", gw.ns())
-                        } else if h == "*/*" {
-                            "*".to_owned()
-                        } else if let Some(rest) = h.strip_prefix("*/") {
-                            rest.to_owned()
-                        } else {
-                            h.clone()
-                        };
-                        match h.split_once('/') {
-                            None => Some(h),
-                            Some((hns, host)) if hns == vs.ns() || hns == "*" => {
-                                Some(host.to_owned())
-                            }
-                            Some(_) => None,
-                        }
-                    })
+                    .filter_map(|h| server_host_for(gw.ns(), vs.ns(), h))
                     .collect();
                 vs.spec
                     .hosts

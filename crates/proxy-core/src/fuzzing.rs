@@ -1,0 +1,244 @@
+//! Entry points for fuzzing (feature `fuzzing`): each takes arbitrary bytes, must never panic,
+//! and asserts the properties the crate promises. `fuzz/` calls them from cargo-fuzz targets, and
+//! the regression tests replay every finding through them.
+
+use arbitrary::{Result, Unstructured};
+use http::uri::Scheme;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::rt::SequenceRandom;
+use crate::{
+    Decision, Destination, ForwardAction, HeaderOps, PathMatchKind, PathRewrite, RedirectAction,
+    RedirectPath, RedirectPort, RegexRewrite, RequestHead, RouteAction, build_redirect_location,
+    decide, https_redirect_location, prefix_rewrite, require_tls_redirect, rewrite_path,
+};
+
+const PATHS: &[&str] = &[
+    "/",
+    "",
+    "/a",
+    "/a/b",
+    "/api/v1?x=1",
+    "/a?b#c",
+    "/é/x",
+    "?q",
+    "/a//b",
+    "//",
+];
+const PREFIXES: &[&str] = &["/", "/a", "/api/", "", "/é", "/A"];
+const REPLACEMENTS: &[&str] = &["/", "", "/v2/", "/b", "x", "/$1", "/${1}", "/\\1"];
+const REGEXES: &[&str] = &[
+    "^/a(.*)$",
+    "a",
+    "",
+    "(?i)/A",
+    "^/([^/]+)(/.*)$",
+    "\\d+",
+    ".*",
+    "$",
+];
+const SUBSTITUTIONS: &[&str] = &["\\1", "/x", "", "\\0\\0", "\\\\", "$1", "\\2/\\1", "\\9"];
+const AUTHORITIES: &[&str] = &[
+    "example.com",
+    "example.com:80",
+    "example.com:443",
+    "[::1]:8080",
+    "[::1]",
+    "a:b:c",
+    "",
+    "x.com:99999",
+    ":",
+];
+const SCHEMES: &[&str] = &["", "http", "https", "ftp"];
+const NAMES: &[&str] = &["x-a", "origin", "host", ":authority", "X-B", "bad name", ""];
+const VALUES: &[&str] = &["1", "", "https://a.com", "a\u{7f}", "é"];
+
+/// One of `list`, or (one time in `one_in`) a short string from the fuzzer's bytes.
+fn text(u: &mut Unstructured<'_>, list: &[&str], one_in: u8) -> Result<String> {
+    if u.ratio(1, one_in)? {
+        let s: &str = u.arbitrary()?;
+        return Ok(s.chars().take(64).collect());
+    }
+    Ok((*u.choose(list)?).to_owned())
+}
+
+fn path_match_kind(u: &mut Unstructured<'_>) -> Result<PathMatchKind> {
+    Ok(match u.int_in_range(0..=2u8)? {
+        0 => PathMatchKind::Prefix(text(u, PREFIXES, 4)?),
+        1 => PathMatchKind::Exact(text(u, PATHS, 4)?),
+        _ => PathMatchKind::Regex,
+    })
+}
+
+fn head(u: &mut Unstructured<'_>) -> Result<RequestHead> {
+    let method = if u.arbitrary()? {
+        Method::GET
+    } else {
+        Method::OPTIONS
+    };
+    let scheme = if u.arbitrary()? {
+        Scheme::HTTP
+    } else {
+        Scheme::HTTPS
+    };
+    let mut headers = HeaderMap::new();
+    for _ in 0..u.int_in_range(0..=3u8)? {
+        let (name, value) = (text(u, NAMES, 6)?, text(u, VALUES, 6)?);
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let mut head = RequestHead::new(method, scheme, text(u, AUTHORITIES, 4)?, text(u, PATHS, 3)?)
+        .with_headers(headers);
+    if u.arbitrary()? {
+        head = head.with_server_port(u.arbitrary()?);
+    }
+    Ok(head)
+}
+
+fn header_ops(u: &mut Unstructured<'_>) -> Result<HeaderOps> {
+    let mut ops = HeaderOps::new();
+    for _ in 0..u.int_in_range(0..=2u8)? {
+        let (name, value) = (text(u, NAMES, 6)?, text(u, VALUES, 6)?);
+        let next = match u.int_in_range(0..=2u8)? {
+            0 => ops.clone().try_set(&name, &value),
+            1 => ops.clone().try_add(&name, &value),
+            _ => ops.clone().try_remove(&name),
+        };
+        if let Ok(next) = next {
+            ops = next;
+        }
+    }
+    Ok(ops)
+}
+
+fn path_rewrite(u: &mut Unstructured<'_>) -> Result<Option<PathRewrite>> {
+    Ok(if u.arbitrary()? {
+        Some(PathRewrite::Prefix {
+            matched: path_match_kind(u)?,
+            replacement: text(u, REPLACEMENTS, 4)?,
+        })
+    } else {
+        RegexRewrite::new(&text(u, REGEXES, 3)?, &text(u, SUBSTITUTIONS, 3)?)
+            .ok()
+            .map(PathRewrite::Regex)
+    })
+}
+
+fn redirect(u: &mut Unstructured<'_>) -> Result<Option<RedirectAction>> {
+    let code = *u.choose(&[0u16, 301, 302, 303, 307, 308, 200, 399])?;
+    let Ok(mut r) = RedirectAction::new(code) else {
+        return Ok(None);
+    };
+    if u.arbitrary()? {
+        r = r.with_scheme(text(u, SCHEMES, 4)?);
+    }
+    if u.arbitrary()? {
+        r = r.with_authority(text(u, AUTHORITIES, 4)?);
+    }
+    r = r.with_port(match u.int_in_range(0..=2u8)? {
+        0 => RedirectPort::ProtocolDefault,
+        1 => RedirectPort::Port(u.arbitrary()?),
+        _ => RedirectPort::FromRequestPort,
+    });
+    r = r.with_path(match u.int_in_range(0..=2u8)? {
+        0 => RedirectPath::Keep,
+        1 => RedirectPath::Replace(text(u, PATHS, 3)?),
+        _ => RedirectPath::PrefixRewrite {
+            matched: path_match_kind(u)?,
+            replacement: text(u, REPLACEMENTS, 4)?,
+        },
+    });
+    Ok(Some(r.with_response_headers(header_ops(u)?)))
+}
+
+/// Path rewrites, redirect `Location`s and whole decisions for generated actions and request
+/// heads: nothing panics; a prefix rewrite is the replacement followed by the rest of the path;
+/// a regex rewrite keeps the query; every `Location` starts with its scheme and `://`; the
+/// `require_tls` redirect answers exactly the requests that did not arrive over TLS.
+pub fn rewrite(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(head) = head(&mut u) else {
+        return;
+    };
+
+    // Prefix rewrites.
+    if let (Ok(kind), Ok(replacement)) = (path_match_kind(&mut u), text(&mut u, REPLACEMENTS, 4)) {
+        let out = prefix_rewrite(&head.path, &kind, &replacement);
+        assert!(out.starts_with(&replacement), "{out:?}");
+        if let PathMatchKind::Prefix(prefix) = &kind
+            && let Some(rest) = head.path.strip_prefix(prefix.as_str())
+        {
+            assert_eq!(out, format!("{replacement}{rest}"));
+        }
+    }
+
+    // Path rewrites of either kind.
+    if let Ok(Some(rewrite)) = path_rewrite(&mut u) {
+        let out = rewrite_path(&head.path, &rewrite);
+        if let PathRewrite::Regex(_) = rewrite
+            && let Some(q) = head.path.find(['?', '#'])
+        {
+            let tail = head.path.get(q..).unwrap_or_default();
+            assert!(out.ends_with(tail), "{out:?} lost {tail:?}");
+        }
+    }
+
+    // Redirects.
+    let redirect = redirect(&mut u).ok().flatten();
+    if let Some(r) = &redirect {
+        let location = build_redirect_location(r, &head);
+        let scheme = r.scheme().unwrap_or(head.scheme.as_str());
+        assert!(
+            location.starts_with(&format!("{scheme}://")),
+            "{location:?}"
+        );
+    }
+    let location = https_redirect_location(&head);
+    assert!(location.starts_with("https://"));
+    assert_eq!(
+        require_tls_redirect(&head).is_some(),
+        head.scheme != Scheme::HTTPS
+    );
+
+    // A whole decision.
+    let action: Option<RouteAction> = match (redirect, u.arbitrary::<bool>()) {
+        (Some(r), Ok(true)) => Some(r.into()),
+        _ => {
+            let mut destinations = Vec::new();
+            for i in 0..u.int_in_range(1..=3u8).unwrap_or(1) {
+                let weight = u.int_in_range(0..=100u32).unwrap_or(1);
+                destinations.push(
+                    Destination::new(format!("c{i}"), weight)
+                        .with_request_headers(header_ops(&mut u).unwrap_or_default()),
+                );
+            }
+            ForwardAction::new(destinations).ok().map(|mut f| {
+                f = f.with_request_headers(header_ops(&mut u).unwrap_or_default());
+                if let Ok(Some(rewrite)) = path_rewrite(&mut u) {
+                    f = f.with_path_rewrite(rewrite);
+                }
+                if let Ok(authority) = text(&mut u, AUTHORITIES, 4)
+                    && !authority.is_empty()
+                {
+                    f = f.with_authority_rewrite(authority);
+                }
+                f.into()
+            })
+        }
+    };
+    let Some(action) = action else {
+        return;
+    };
+    let draws: Vec<u64> = (0..4).map_while(|_| u.arbitrary().ok()).collect();
+    let decision = decide(&action, &head, &mut SequenceRandom::new(draws));
+    if let Decision::Forward(forward) = decision {
+        assert!(
+            !forward.upstream.headers.contains_key(http::header::HOST),
+            "the upstream authority is carried apart from the headers"
+        );
+    }
+}

@@ -1,0 +1,722 @@
+//! The per-request upstream state machine: attempts, retries, back-off and timeouts.
+//!
+//! [`RetryState`] owns nothing but bookkeeping. The runtime feeds it [`Event`]s (a response
+//! head arrived, a connection error, a timer fired, the response finished) and does what the
+//! returned [`Action`] says (send an attempt to an endpoint, wait, forward the response, answer
+//! locally, reset). It picks endpoints from the [`Cluster`] it was started with, holds that
+//! cluster's pool permits, and reports every attempt's outcome to outlier detection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use http::header::HeaderMap;
+
+use crate::cluster::{ActiveRequest, Cluster, EndpointKey, PickContext, Picked};
+use crate::outlier::Outcome;
+use crate::pool::{LocalReply, Overflow, Permit, PoolResource};
+use crate::retry::RetryPolicy;
+use crate::rt::{Instant, RandomSource};
+
+/// Envoy's default retry back-off base interval.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
+
+/// Parsed `retry_on` conditions (Envoy's `RetryPolicy::RETRY_ON_*` bits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RetryOn(u32);
+
+impl RetryOn {
+    /// `5xx`: any 5xx response, and any reset, connect failure or per-try timeout.
+    pub const FIVE_XX: Self = Self(1);
+    /// `gateway-error`: 502, 503, 504, and resets, connect failures, per-try timeouts.
+    pub const GATEWAY_ERROR: Self = Self(1 << 1);
+    /// `reset`: no response at all (disconnect, reset, connect failure, per-try timeout).
+    pub const RESET: Self = Self(1 << 2);
+    /// `connect-failure`.
+    pub const CONNECT_FAILURE: Self = Self(1 << 3);
+    /// `retriable-4xx`: 409.
+    pub const RETRIABLE_4XX: Self = Self(1 << 4);
+    /// `refused-stream`.
+    pub const REFUSED_STREAM: Self = Self(1 << 5);
+    /// `retriable-status-codes`.
+    pub const RETRIABLE_STATUS_CODES: Self = Self(1 << 6);
+    /// `envoy-ratelimited`: responses carrying `x-envoy-ratelimited`.
+    pub const ENVOY_RATELIMITED: Self = Self(1 << 7);
+    /// `cancelled` (gRPC status 1).
+    pub const CANCELLED: Self = Self(1 << 8);
+    /// `deadline-exceeded` (gRPC status 4).
+    pub const DEADLINE_EXCEEDED: Self = Self(1 << 9);
+    /// `resource-exhausted` (gRPC status 8).
+    pub const RESOURCE_EXHAUSTED: Self = Self(1 << 10);
+    /// `internal` (gRPC status 13).
+    pub const INTERNAL: Self = Self(1 << 11);
+    /// `unavailable` (gRPC status 14).
+    pub const UNAVAILABLE: Self = Self(1 << 12);
+
+    /// Parses a comma-separated `retry_on`; unknown tokens (`retriable-headers`,
+    /// `reset-before-request`, `http3-post-connect-failure`, …) are ignored.
+    ///
+    /// ```
+    /// use portcullis_proxy_core::RetryOn;
+    ///
+    /// let on = RetryOn::parse("gateway-error, unavailable,bogus");
+    /// assert!(on.contains(RetryOn::GATEWAY_ERROR) && on.contains(RetryOn::UNAVAILABLE));
+    /// assert!(!on.contains(RetryOn::FIVE_XX));
+    /// ```
+    pub fn parse(retry_on: &str) -> Self {
+        let bits = retry_on
+            .split(',')
+            .map(str::trim)
+            .map(|token| match token {
+                "5xx" => Self::FIVE_XX,
+                "gateway-error" => Self::GATEWAY_ERROR,
+                "reset" => Self::RESET,
+                "connect-failure" => Self::CONNECT_FAILURE,
+                "retriable-4xx" => Self::RETRIABLE_4XX,
+                "refused-stream" => Self::REFUSED_STREAM,
+                "retriable-status-codes" => Self::RETRIABLE_STATUS_CODES,
+                "envoy-ratelimited" => Self::ENVOY_RATELIMITED,
+                "cancelled" => Self::CANCELLED,
+                "deadline-exceeded" => Self::DEADLINE_EXCEEDED,
+                "resource-exhausted" => Self::RESOURCE_EXHAUSTED,
+                "internal" => Self::INTERNAL,
+                "unavailable" => Self::UNAVAILABLE,
+                _ => Self(0),
+            })
+            .fold(0, |acc, c| acc | c.0);
+        Self(bits)
+    }
+
+    /// Whether every bit of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    fn any(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether a response is retriable under these conditions, as Envoy's
+    /// `RetryStateImpl::wouldRetryFromHeaders` (a response carrying `x-envoy-overloaded` never
+    /// is). `codes` are the retriable status codes.
+    pub fn response_is_retriable(
+        self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        codes: &[u16],
+    ) -> bool {
+        if headers.contains_key("x-envoy-overloaded") {
+            return false;
+        }
+        let code = status.as_u16();
+        if self.contains(Self::FIVE_XX) && status.is_server_error() {
+            return true;
+        }
+        if self.contains(Self::GATEWAY_ERROR) && matches!(code, 502..=504) {
+            return true;
+        }
+        if self.contains(Self::RETRIABLE_4XX) && code == 409 {
+            return true;
+        }
+        if self.contains(Self::RETRIABLE_STATUS_CODES) && codes.contains(&code) {
+            return true;
+        }
+        if self.contains(Self::ENVOY_RATELIMITED) && headers.contains_key("x-envoy-ratelimited") {
+            return true;
+        }
+        let grpc = headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        match grpc {
+            Some(1) => self.contains(Self::CANCELLED),
+            Some(4) => self.contains(Self::DEADLINE_EXCEEDED),
+            Some(8) => self.contains(Self::RESOURCE_EXHAUSTED),
+            Some(13) => self.contains(Self::INTERNAL),
+            Some(14) => self.contains(Self::UNAVAILABLE),
+            _ => false,
+        }
+    }
+
+    /// Whether a connection error is retriable (an overflow never is).
+    pub fn error_is_retriable(self, kind: ErrorKind) -> bool {
+        match kind {
+            ErrorKind::Overflow => false,
+            _ if self.any(Self::FIVE_XX.union(Self::GATEWAY_ERROR).union(Self::RESET)) => true,
+            ErrorKind::ConnectFailure | ErrorKind::ConnectTimeout => {
+                self.contains(Self::CONNECT_FAILURE)
+            }
+            ErrorKind::RefusedStream => self.contains(Self::REFUSED_STREAM),
+            ErrorKind::Reset | ErrorKind::ProtocolError => false,
+        }
+    }
+
+    /// Whether a per-try timeout is retriable (`5xx`, `gateway-error` or `reset`).
+    pub fn timeout_is_retriable(self) -> bool {
+        self.any(Self::FIVE_XX.union(Self::GATEWAY_ERROR).union(Self::RESET))
+    }
+
+    /// Both sets of bits.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+/// How an attempt failed before a response head arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The connection could not be established (refused, unreachable, TLS failure).
+    ConnectFailure,
+    /// Connecting timed out (`connect_timeout`).
+    ConnectTimeout,
+    /// The stream was refused (HTTP/2 `REFUSED_STREAM`).
+    RefusedStream,
+    /// The connection or stream was reset or closed before a response head.
+    Reset,
+    /// The upstream spoke invalid HTTP.
+    ProtocolError,
+    /// The runtime's connection pool was full ([`Cluster::try_pending`] overflowed).
+    Overflow,
+}
+
+impl ErrorKind {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::ConnectFailure => "remote connection failure",
+            Self::ConnectTimeout => "connection timeout",
+            Self::RefusedStream => "remote refused stream reset",
+            Self::Reset => "connection termination",
+            Self::ProtocolError => "protocol error",
+            Self::Overflow => "overflow",
+        }
+    }
+}
+
+/// Something that happened to the request, reported by the runtime.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The current attempt's response head arrived (status and headers, e.g. `grpc-status`
+    /// of a trailers-only gRPC response).
+    Response {
+        /// The status.
+        status: StatusCode,
+        /// The headers.
+        headers: &'a HeaderMap,
+    },
+    /// The current attempt failed before a response head (or, after [`Action::Deliver`],
+    /// while the body was streaming).
+    Error(ErrorKind),
+    /// A timer fired: the state machine works out which deadline passed (see
+    /// [`RetryState::next_deadline`]). Early or stale timers are ignored.
+    Timer,
+    /// The per-try timer of the current attempt fired.
+    PerTryTimeout,
+    /// The request's overall timer fired.
+    GlobalTimeout,
+    /// The delivered response finished (end of stream).
+    ResponseComplete,
+}
+
+/// One upstream attempt to make.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// Where to send it.
+    pub endpoint: EndpointKey,
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub number: u32,
+    /// When to report a timer ([`Event::Timer`]): the earlier of the per-try and the overall
+    /// deadlines, if any.
+    pub deadline: Option<Instant>,
+}
+
+/// Why the state machine answered locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// A circuit breaker tripped.
+    Overflow(PoolResource),
+    /// No endpoint to pick.
+    NoHealthyUpstream,
+    /// The overall request timeout fired.
+    Timeout,
+    /// The last attempt hit its per-try timeout and no retry was left or allowed.
+    PerTryTimeout,
+    /// The last attempt failed to connect or was reset, and no retry was left or allowed.
+    Upstream(ErrorKind),
+}
+
+/// What the runtime must do next.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Abandon the current attempt, if any, and send a new one.
+    Send(Attempt),
+    /// Abandon the current attempt and report [`Event::Timer`] at `until`; a retry follows.
+    Backoff {
+        /// When the back-off ends.
+        until: Instant,
+    },
+    /// Forward the response head just reported (and then its body) downstream; report
+    /// [`Event::ResponseComplete`] at the end, and keep reporting timers: the overall timeout
+    /// still applies.
+    Deliver,
+    /// Abandon the current attempt, if any, and answer with this local reply.
+    GiveUp {
+        /// The reply.
+        reply: LocalReply,
+        /// Why.
+        reason: GiveUpReason,
+    },
+    /// The response was already being delivered and failed or timed out: reset the
+    /// downstream stream.
+    Reset,
+    /// The request is finished.
+    Done,
+    /// Nothing to do (a stale timer, or an event that does not apply now).
+    Ignore,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    picked: Picked,
+    per_try_deadline: Option<Instant>,
+    _request: Permit,
+    _active: ActiveRequest,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    InFlight(InFlight),
+    Backoff(Instant),
+    Delivering(Option<InFlight>),
+    Finished,
+}
+
+/// Envoy's jittered exponential back-off: the n-th wait is `random % interval` milliseconds,
+/// the interval starting at the base and doubling up to `10 × base`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backoff {
+    next_ms: u64,
+    max_ms: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(base: Duration) -> Self {
+        let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX).max(1);
+        Self {
+            next_ms: base_ms,
+            max_ms: base_ms.saturating_mul(10),
+        }
+    }
+
+    pub(crate) fn next<R: RandomSource + ?Sized>(&mut self, random: &mut R) -> Duration {
+        let interval = self.next_ms.max(1);
+        self.next_ms = if interval < self.max_ms / 2 {
+            interval * 2
+        } else {
+            self.max_ms
+        };
+        Duration::from_millis((random.next_u64() % interval).min(self.max_ms))
+    }
+}
+
+/// The state machine of one request's upstream attempts: retries with Envoy's semantics
+/// (conditions, status codes, back-off, `previous_hosts`, host-selection attempts, the
+/// cluster's `max_retries` budget), the per-try timeout and the overall request timeout.
+///
+/// Driving it:
+///
+/// 1. [`start`](Self::start) → usually [`Action::Send`]: connect to `attempt.endpoint` and
+///    send the request; arm a timer for `attempt.deadline`.
+/// 2. Report what happens with [`on_event`](Self::on_event): a response head, a connection
+///    error, a timer. The answer is the next [`Action`]; for [`Action::Backoff`] wait until
+///    `until` and report [`Event::Timer`], which yields the retry's [`Action::Send`].
+/// 3. After [`Action::Deliver`], stream the response and report
+///    [`Event::ResponseComplete`] → [`Action::Done`].
+///
+/// The request body must stay replayable until the response is delivered (or the runtime
+/// passes `None` as policy). Dropping the state machine releases every pool permit it holds.
+///
+/// Random draws: one per back-off, plus whatever [`Cluster::pick`] and [`Cluster::report`]
+/// draw.
+#[derive(Debug)]
+pub struct RetryState {
+    cluster: Arc<Cluster>,
+    policy: Option<Arc<RetryPolicy>>,
+    retry_on: RetryOn,
+    codes: Vec<u16>,
+    timeout: Duration,
+    hash: Option<u64>,
+    original_destination: Option<SocketAddr>,
+    deadline: Option<Instant>,
+    retries_left: u32,
+    attempts: u32,
+    tried: Vec<EndpointKey>,
+    backoff: Backoff,
+    retry_permit: Option<Permit>,
+    phase: Phase,
+}
+
+impl RetryState {
+    /// A state machine for one request to `cluster` with the route's retry `policy` (`None`:
+    /// a single attempt) and overall `timeout` (zero: none; for Istio, the forward decision's
+    /// `effective_timeout`).
+    pub fn new(cluster: Arc<Cluster>, policy: Option<Arc<RetryPolicy>>, timeout: Duration) -> Self {
+        let (retry_on, codes, retries_left, base) = match &policy {
+            Some(p) => (
+                RetryOn::parse(p.retry_on()),
+                p.retriable_status_codes().to_vec(),
+                p.num_retries(),
+                p.backoff_base_interval().unwrap_or(DEFAULT_BACKOFF_BASE),
+            ),
+            None => (RetryOn::default(), Vec::new(), 0, DEFAULT_BACKOFF_BASE),
+        };
+        Self {
+            cluster,
+            policy,
+            retry_on,
+            codes,
+            timeout,
+            hash: None,
+            original_destination: None,
+            deadline: None,
+            retries_left,
+            attempts: 0,
+            tried: Vec::new(),
+            backoff: Backoff::new(base),
+            retry_permit: None,
+            phase: Phase::Idle,
+        }
+    }
+
+    /// The request hash for consistent-hash load balancing.
+    pub fn with_hash(mut self, hash: Option<u64>) -> Self {
+        self.hash = hash;
+        self
+    }
+
+    /// The connection's original destination, for passthrough clusters.
+    pub fn with_original_destination(mut self, addr: Option<SocketAddr>) -> Self {
+        self.original_destination = addr;
+        self
+    }
+
+    /// Adds the codes of the request's `x-envoy-retriable-status-codes` header (used when
+    /// `retriable-status-codes` is among the conditions).
+    pub fn with_request_headers(mut self, headers: &HeaderMap) -> Self {
+        for value in headers.get_all("x-envoy-retriable-status-codes") {
+            let Ok(text) = value.to_str() else { continue };
+            self.codes
+                .extend(text.split(',').filter_map(|c| c.trim().parse::<u16>().ok()));
+        }
+        self
+    }
+
+    /// The cluster the request started with.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Endpoints tried so far, in order.
+    pub fn tried(&self) -> &[EndpointKey] {
+        &self.tried
+    }
+
+    /// The endpoint of the attempt in flight or being delivered.
+    pub fn current_endpoint(&self) -> Option<&EndpointKey> {
+        match &self.phase {
+            Phase::InFlight(f) | Phase::Delivering(Some(f)) => Some(f.picked.key()),
+            _ => None,
+        }
+    }
+
+    /// When the runtime should next report [`Event::Timer`], if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let phase_deadline = match &self.phase {
+            Phase::InFlight(f) => f.per_try_deadline,
+            Phase::Backoff(until) => Some(*until),
+            Phase::Delivering(_) => None,
+            Phase::Idle | Phase::Finished => return None,
+        };
+        min_opt(phase_deadline, self.deadline)
+    }
+
+    /// Starts the request: admission and the first attempt.
+    pub fn start<R: RandomSource + ?Sized>(&mut self, now: Instant, random: &mut R) -> Action {
+        if !matches!(self.phase, Phase::Idle) {
+            return Action::Ignore;
+        }
+        if !self.timeout.is_zero() {
+            self.deadline = Some(now.saturating_add(self.timeout));
+        }
+        self.send_attempt(now, random)
+    }
+
+    /// Feeds an event; see the type documentation.
+    pub fn on_event<R: RandomSource + ?Sized>(
+        &mut self,
+        event: Event<'_>,
+        now: Instant,
+        random: &mut R,
+    ) -> Action {
+        match event {
+            Event::Timer => self.on_timer(now, random),
+            Event::GlobalTimeout => self.on_global_timeout(now, random),
+            Event::PerTryTimeout => self.on_per_try_timeout(now, random),
+            Event::Response { status, headers } => self.on_response(status, headers, now, random),
+            Event::Error(kind) => self.on_error(kind, now, random),
+            Event::ResponseComplete => match self.phase {
+                Phase::Delivering(_) => {
+                    self.finish();
+                    Action::Done
+                }
+                _ => Action::Ignore,
+            },
+        }
+    }
+
+    fn on_timer<R: RandomSource + ?Sized>(&mut self, now: Instant, random: &mut R) -> Action {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return self.on_global_timeout(now, random);
+        }
+        match &self.phase {
+            Phase::InFlight(f) if f.per_try_deadline.is_some_and(|d| now >= d) => {
+                self.on_per_try_timeout(now, random)
+            }
+            Phase::Backoff(until) if now >= *until => self.send_attempt(now, random),
+            _ => Action::Ignore,
+        }
+    }
+
+    fn on_global_timeout<R: RandomSource + ?Sized>(
+        &mut self,
+        now: Instant,
+        random: &mut R,
+    ) -> Action {
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::InFlight(f) => {
+                self.cluster
+                    .report(&f.picked, Outcome::Timeout, now, random);
+                self.give_up(GiveUpReason::Timeout)
+            }
+            Phase::Backoff(_) => self.give_up(GiveUpReason::Timeout),
+            Phase::Delivering(_) => {
+                self.finish();
+                Action::Reset
+            }
+            phase @ (Phase::Idle | Phase::Finished) => {
+                self.phase = phase;
+                Action::Ignore
+            }
+        }
+    }
+
+    fn on_per_try_timeout<R: RandomSource + ?Sized>(
+        &mut self,
+        now: Instant,
+        random: &mut R,
+    ) -> Action {
+        if !matches!(self.phase, Phase::InFlight(_)) {
+            return Action::Ignore;
+        }
+        let Phase::InFlight(f) = std::mem::replace(&mut self.phase, Phase::Finished) else {
+            return Action::Ignore;
+        };
+        self.cluster
+            .report(&f.picked, Outcome::Timeout, now, random);
+        drop(f);
+        let retriable = self.retry_on.timeout_is_retriable();
+        self.retry_or(retriable, now, random, |s| {
+            s.give_up(GiveUpReason::PerTryTimeout)
+        })
+    }
+
+    fn on_response<R: RandomSource + ?Sized>(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: Instant,
+        random: &mut R,
+    ) -> Action {
+        if !matches!(self.phase, Phase::InFlight(_)) {
+            return Action::Ignore;
+        }
+        let Phase::InFlight(f) = std::mem::replace(&mut self.phase, Phase::Finished) else {
+            return Action::Ignore;
+        };
+        self.cluster
+            .report(&f.picked, Outcome::ConnectSucceeded, now, random);
+        self.cluster
+            .report(&f.picked, Outcome::Response(status.as_u16()), now, random);
+        let retriable = self
+            .retry_on
+            .response_is_retriable(status, headers, &self.codes);
+        let mut delivered = Some(f);
+        self.retry_or(retriable, now, random, |s| {
+            s.phase = Phase::Delivering(delivered.take());
+            Action::Deliver
+        })
+    }
+
+    fn on_error<R: RandomSource + ?Sized>(
+        &mut self,
+        kind: ErrorKind,
+        now: Instant,
+        random: &mut R,
+    ) -> Action {
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::InFlight(f) => {
+                let outcome = match kind {
+                    ErrorKind::ConnectFailure => Some(Outcome::ConnectFailed),
+                    ErrorKind::ConnectTimeout => Some(Outcome::Timeout),
+                    ErrorKind::RefusedStream | ErrorKind::Reset | ErrorKind::ProtocolError => {
+                        Some(Outcome::Reset)
+                    }
+                    ErrorKind::Overflow => None,
+                };
+                if let Some(outcome) = outcome {
+                    self.cluster.report(&f.picked, outcome, now, random);
+                }
+                drop(f);
+                if kind == ErrorKind::Overflow {
+                    return self.overflow(Overflow {
+                        resource: PoolResource::PendingRequests,
+                    });
+                }
+                let retriable = self.retry_on.error_is_retriable(kind);
+                self.retry_or(retriable, now, random, |s| {
+                    s.give_up(GiveUpReason::Upstream(kind))
+                })
+            }
+            Phase::Delivering(_) => {
+                self.finish();
+                Action::Reset
+            }
+            phase => {
+                self.phase = phase;
+                Action::Ignore
+            }
+        }
+    }
+
+    /// Schedules a retry if `retriable` and allowed (retries left, retry budget), else runs
+    /// `otherwise`. Envoy's `shouldRetry`: the previous retry's permit is released first.
+    fn retry_or<R: RandomSource + ?Sized>(
+        &mut self,
+        retriable: bool,
+        now: Instant,
+        random: &mut R,
+        otherwise: impl FnOnce(&mut Self) -> Action,
+    ) -> Action {
+        self.retry_permit = None;
+        if !retriable || self.retries_left == 0 {
+            return otherwise(self);
+        }
+        self.retries_left -= 1;
+        match self.cluster.try_retry() {
+            Ok(permit) => self.retry_permit = Some(permit),
+            Err(_) => return otherwise(self),
+        }
+        let until = now.saturating_add(self.backoff.next(random));
+        self.phase = Phase::Backoff(until);
+        Action::Backoff { until }
+    }
+
+    fn send_attempt<R: RandomSource + ?Sized>(&mut self, now: Instant, random: &mut R) -> Action {
+        let request = match self.cluster.try_request() {
+            Ok(permit) => permit,
+            Err(overflow) => return self.overflow(overflow),
+        };
+        let (avoid, max_attempts): (&[EndpointKey], u32) = match &self.policy {
+            Some(p) if p.previous_hosts() => (&self.tried, p.host_selection_retry_max_attempts()),
+            _ => (&[], 1),
+        };
+        let ctx = PickContext {
+            hash: self.hash,
+            original_destination: self.original_destination,
+            avoid,
+            max_attempts,
+        };
+        let Some(picked) = self.cluster.pick(&ctx, now, random) else {
+            return self.give_up(GiveUpReason::NoHealthyUpstream);
+        };
+        self.attempts = self.attempts.saturating_add(1);
+        self.tried.push(picked.key().clone());
+        let per_try_deadline = self
+            .policy
+            .as_ref()
+            .and_then(|p| p.per_try_timeout())
+            .filter(|d| !d.is_zero())
+            .map(|d| now.saturating_add(d));
+        let attempt = Attempt {
+            endpoint: picked.key().clone(),
+            number: self.attempts,
+            deadline: min_opt(per_try_deadline, self.deadline),
+        };
+        self.phase = Phase::InFlight(InFlight {
+            _active: picked.start_request(),
+            picked,
+            per_try_deadline,
+            _request: request,
+        });
+        Action::Send(attempt)
+    }
+
+    fn overflow(&mut self, overflow: Overflow) -> Action {
+        self.finish();
+        Action::GiveUp {
+            reply: overflow.local_reply(),
+            reason: GiveUpReason::Overflow(overflow.resource),
+        }
+    }
+
+    fn give_up(&mut self, reason: GiveUpReason) -> Action {
+        self.finish();
+        let reply = match reason {
+            GiveUpReason::Overflow(resource) => Overflow { resource }.local_reply(),
+            GiveUpReason::NoHealthyUpstream => {
+                LocalReply::new(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream")
+            }
+            GiveUpReason::Timeout | GiveUpReason::PerTryTimeout => {
+                LocalReply::new(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout")
+            }
+            GiveUpReason::Upstream(kind) => {
+                let retried = if self.attempts > 1 {
+                    "retried and the latest "
+                } else {
+                    ""
+                };
+                LocalReply::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "upstream connect error or disconnect/reset before headers. {retried}reset reason: {}",
+                        kind.reason()
+                    ),
+                )
+            }
+        };
+        Action::GiveUp { reply, reason }
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Finished;
+        self.retry_permit = None;
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
