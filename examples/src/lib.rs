@@ -2,6 +2,9 @@
 //!
 //! * `cargo run --release --example conformance -- <suite> <file>...` runs a conformance suite
 //!   of `../shared/conformance/` (see [`conformance`]).
+//! * `cargo run --release --example gateway -- [PATH...]` runs the example gateway (see
+//!   [`gateway`]); without arguments it serves a built-in demo.
 #![forbid(unsafe_code)]
 
 pub mod conformance;
+pub mod gateway;

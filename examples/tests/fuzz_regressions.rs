@@ -10,6 +10,14 @@ const TARGETS: &[(&str, Target)] = &[
     ("loader", portcullis_model::fuzzing::load),
     ("duration", portcullis_model::fuzzing::duration),
     ("decode", portcullis_model::fuzzing::decode),
+    ("validate", portcullis_validate::fuzzing::validate),
+    ("host", portcullis_validate::fuzzing::host),
+    ("regex", portcullis_validate::fuzzing::regex),
+    ("header", portcullis_validate::fuzzing::header),
+    ("pipeline", portcullis_translate::fuzzing::pipeline),
+    ("matcher", portcullis_route_match::fuzzing::differential),
+    ("client_hello", portcullis_tls::fuzzing::client_hello),
+    ("rewrite", portcullis_proxy_core::fuzzing::rewrite),
 ];
 
 #[test]

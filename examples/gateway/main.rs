@@ -1,0 +1,113 @@
+//! `cargo run --release --example gateway -- [OPTIONS] [PATH...]`: the example gateway.
+//! Without PATH it serves the built-in demo. See `examples/gateway/README.md`.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use portcullis_examples::gateway::{self, Gateway, Source, cli, demo};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    if cli.help {
+        print!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let mut options = cli.options.clone();
+    let demo_mode = cli.is_demo();
+    if demo_mode {
+        options.sources = vec![Source::Inline {
+            name: "demo.yaml".to_owned(),
+            text: demo::DEMO_YAML.to_owned(),
+        }];
+    }
+
+    if cli.check || cli.dump.is_some() {
+        let result = gateway::check(&options.sources, &options.identity);
+        return match result {
+            Ok(built) => {
+                for p in &built.report.problems {
+                    eprintln!("{p}");
+                }
+                if let Some(kind) = cli.dump {
+                    print!("{}", gateway::dump_text(&built, kind));
+                } else {
+                    println!(
+                        "configuration valid: {} documents, {} listeners, {} route configurations, {} clusters",
+                        built.report.documents,
+                        built.plan.listeners.len(),
+                        built.plan.route_configs.len(),
+                        built.plan.clusters.len()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(report) => {
+                for p in &report.problems {
+                    eprintln!("{p}");
+                }
+                let errors = report.problems.iter().filter(|p| p.is_error).count();
+                eprintln!("configuration invalid: {errors} error(s)");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let mut ca_file = None;
+    if demo_mode {
+        let specs: Vec<(SocketAddr, String, String)> = demo::ECHO_SERVICES
+            .iter()
+            .map(|(port, s, v)| {
+                (
+                    SocketAddr::from(([127, 0, 0, 1], *port)),
+                    (*s).to_owned(),
+                    (*v).to_owned(),
+                )
+            })
+            .collect();
+        if let Err(e) = demo::start_echo_servers(&specs) {
+            eprintln!("error: cannot start the demo upstreams: {e}");
+            return ExitCode::FAILURE;
+        }
+        match demo::credentials() {
+            Ok((store, pem)) => {
+                options.credential_stores.push(store);
+                let path = std::env::temp_dir().join("portcullis-demo-cert.pem");
+                if std::fs::write(&path, pem).is_ok() {
+                    ca_file = Some(path.display().to_string());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot generate the demo certificate: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let workers = options.workers;
+    let gw = match Gateway::start(options) {
+        Ok(gw) => gw,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addrs: Vec<String> = gw.listening().iter().map(ToString::to_string).collect();
+    eprintln!(
+        "portcullis gateway: {workers} worker(s), listening on {}{}",
+        addrs.join(", "),
+        gw.admin_addr()
+            .map(|a| format!(", admin on http://{a}/"))
+            .unwrap_or_default()
+    );
+    if demo_mode {
+        eprintln!("\n{}", demo::curl_commands(ca_file.as_deref()));
+    }
+    gw.wait();
+    ExitCode::SUCCESS
+}

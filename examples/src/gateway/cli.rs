@@ -1,0 +1,195 @@
+//! The command line of `cargo run --example gateway`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{AccessLog, DumpKind, Options, Source};
+
+/// `--help`.
+pub const USAGE: &str = "\
+usage: gateway [OPTIONS] [PATH...]
+
+Serves Istio Gateway, VirtualService, DestinationRule and ServiceEntry configuration.
+Each PATH is a YAML/JSON file or a directory (read recursively); files are watched and the
+whole configuration is swapped on change (an invalid change is refused, the old one keeps
+serving). Without PATH, serves the built-in demo (see examples/gateway/README.md).
+
+options:
+  --namespace NS         namespace of this gateway workload (default istio-system)
+  --label KEY=VALUE      a label of this gateway workload; repeatable
+                         (default istio=ingressgateway)
+  --workers N            worker threads, each a single-threaded runtime with its own
+                         SO_REUSEPORT sockets (default: one per core)
+  --check                validate the configuration, print diagnostics, exit
+                         (status 1 on errors)
+  --dump KIND            print the plan (listeners, routes, clusters or endpoints), exit
+  --admin ADDR|off       admin listener (default 127.0.0.1:15000)
+  --credentials DIR      credentials as mounted secrets: DIR/<credentialName>/tls.crt, tls.key,
+                         ca.crt (Kubernetes Secrets in the configuration work too)
+  --access-log stdout|off  access log in Envoy's default format (default stdout)
+  --seed N               seed of the random draws (weights, faults, mirrors)
+  --header-timeout SECS  time to send a request head before 408 (default 10)
+  --idle-timeout SECS    keep-alive idle time before closing (default 3600)
+  -h, --help             this text
+";
+
+/// What the command line asks for.
+#[derive(Clone, Debug)]
+pub struct Cli {
+    /// How to run (sources are the paths; empty means the demo).
+    pub options: Options,
+    /// `--check`.
+    pub check: bool,
+    /// `--dump`.
+    pub dump: Option<DumpKind>,
+    /// `--help`.
+    pub help: bool,
+}
+
+impl Cli {
+    /// Whether no path was given (the built-in demo).
+    pub fn is_demo(&self) -> bool {
+        self.options.sources.is_empty()
+    }
+}
+
+/// Parses the arguments (without the program name).
+///
+/// # Errors
+/// A message naming the bad argument.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
+    let mut options = Options::default();
+    let mut labels = BTreeMap::new();
+    let mut check = false;
+    let mut dump = None;
+    let mut help = false;
+    let mut args = args.into_iter();
+    let secs = |flag: &str, v: String| -> Result<Duration, String> {
+        v.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| format!("{flag}: expected a positive number of seconds, got {v:?}"))
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => help = true,
+            "--check" => check = true,
+            "--namespace" => options.identity.namespace = value("--namespace")?,
+            "--label" => {
+                let v = value("--label")?;
+                let (k, val) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--label: expected KEY=VALUE, got {v:?}"))?;
+                labels.insert(k.to_owned(), val.to_owned());
+            }
+            "--workers" => {
+                let v = value("--workers")?;
+                options.workers =
+                    v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--workers: expected a positive number, got {v:?}")
+                    })?;
+            }
+            "--dump" => dump = Some(value("--dump")?.parse()?),
+            "--admin" => {
+                let v = value("--admin")?;
+                options.admin = if v == "off" {
+                    None
+                } else {
+                    Some(
+                        v.parse::<SocketAddr>()
+                            .map_err(|e| format!("--admin {v:?}: {e}"))?,
+                    )
+                };
+            }
+            "--credentials" => options.credentials = Some(PathBuf::from(value("--credentials")?)),
+            "--access-log" => {
+                options.access_log = match value("--access-log")?.as_str() {
+                    "stdout" => AccessLog::Stdout,
+                    "off" => AccessLog::Off,
+                    other => {
+                        return Err(format!(
+                            "--access-log: expected stdout or off, got {other:?}"
+                        ));
+                    }
+                };
+            }
+            "--seed" => {
+                let v = value("--seed")?;
+                options.random_seed = Some(
+                    v.parse()
+                        .map_err(|_| format!("--seed: expected a number, got {v:?}"))?,
+                );
+            }
+            "--header-timeout" => {
+                options.limits.header_timeout =
+                    secs("--header-timeout", value("--header-timeout")?)?;
+            }
+            "--idle-timeout" => {
+                options.limits.idle_timeout = secs("--idle-timeout", value("--idle-timeout")?)?;
+            }
+            f if f.starts_with('-') && f.len() > 1 => {
+                return Err(format!("unknown option {f} (see --help)"));
+            }
+            _ => options.sources.push(Source::Path(PathBuf::from(arg))),
+        }
+    }
+    if !labels.is_empty() {
+        options.identity.labels = labels;
+    }
+    Ok(Cli {
+        options,
+        check,
+        dump,
+        help,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn flags_and_paths() {
+        let cli = parse(
+            [
+                "--namespace",
+                "edge",
+                "--label",
+                "app=gw",
+                "--label=tier=front",
+                "--workers",
+                "2",
+                "--dump",
+                "routes",
+                "--admin",
+                "off",
+                "conf/",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(cli.options.identity.namespace, "edge");
+        assert_eq!(cli.options.identity.labels.len(), 2);
+        assert_eq!(cli.options.workers, 2);
+        assert_eq!(cli.dump, Some(DumpKind::Routes));
+        assert!(cli.options.admin.is_none());
+        assert_eq!(cli.options.sources, vec![Source::Path("conf/".into())]);
+        assert!(parse(["--workers", "0"].map(String::from)).is_err());
+        assert!(parse(["--bogus"].map(String::from)).is_err());
+        assert!(parse(Vec::<String>::new()).unwrap().is_demo());
+    }
+}

@@ -1,0 +1,282 @@
+//! Reading the configuration: files and directories (or embedded text) → documents →
+//! validation → a [`GatewayPlan`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use portcullis_model::{Document, Loaded, Loader, Object};
+use portcullis_tls::{InMemoryCredentialStore, SecretData};
+use portcullis_translate::{
+    Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, Severity as PlanSeverity, translate,
+};
+use portcullis_validate::{Severity, validate_document};
+
+/// Where configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A YAML/JSON file, or a directory read recursively (`.yaml`, `.yml`, `.json`); watched.
+    Path(PathBuf),
+    /// Text given in memory (the embedded demo); never changes.
+    Inline {
+        /// The name used in messages (`demo.yaml`).
+        name: String,
+        /// The YAML or JSON text.
+        text: String,
+    },
+}
+
+/// The gateway's own identity: what Gateways select it and which namespace it sees from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The namespace of the gateway workload (`istio-system`).
+    pub namespace: String,
+    /// The labels of the gateway workload (`istio: ingressgateway`).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            namespace: "istio-system".to_owned(),
+            labels: BTreeMap::from([("istio".to_owned(), "ingressgateway".to_owned())]),
+        }
+    }
+}
+
+impl Identity {
+    pub(crate) fn proxy(&self) -> Proxy {
+        Proxy::gateway(
+            &self.namespace,
+            self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+    }
+}
+
+/// One problem found in the configuration, ready to print (`file:line:col: path: message`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Whether it makes the configuration unusable.
+    pub is_error: bool,
+    /// The message, with its location.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = if self.is_error { "error" } else { "warning" };
+        write!(f, "{level}: {}", self.message)
+    }
+}
+
+/// Everything a configuration check found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Load errors, validation errors and warnings, translation notes, in that order.
+    pub problems: Vec<Problem>,
+    /// How many documents were read.
+    pub documents: usize,
+}
+
+impl Report {
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.is_error)
+    }
+
+    /// The errors only, one per line.
+    pub fn errors_text(&self) -> String {
+        let mut out = String::new();
+        for p in self.problems.iter().filter(|p| p.is_error) {
+            out.push_str(&p.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A configuration that loaded and validated, translated for this gateway.
+#[derive(Debug)]
+pub struct Built {
+    /// The plan.
+    pub plan: GatewayPlan,
+    /// The documents it came from (TLS origination reads DestinationRule key files from them).
+    pub documents: Vec<Document>,
+    /// Credentials given as Kubernetes Secrets in the configuration.
+    pub secrets: Vec<(String, SecretData)>,
+    /// Warnings and translation notes.
+    pub report: Report,
+}
+
+/// Reads every source.
+pub(crate) fn load(sources: &[Source]) -> Loaded {
+    let loader = Loader::new();
+    let mut loaded = Loaded::default();
+    for source in sources {
+        match source {
+            Source::Path(p) => loaded.extend(loader.read_path(p)),
+            Source::Inline { name, text } => loaded.extend(loader.read_str(name, text)),
+        }
+    }
+    loaded
+}
+
+fn located(doc: &Document, path: &str) -> String {
+    let loc = doc.source_map.nearest(path).unwrap_or(doc.source.location);
+    let meta = doc.object.metadata();
+    format!(
+        "{}:{}:{}: {} {}/{}: {}",
+        doc.source.file,
+        loc.line,
+        loc.column,
+        doc.object.kind().as_str(),
+        if meta.namespace.is_empty() {
+            "default"
+        } else {
+            &meta.namespace
+        },
+        meta.name,
+        path
+    )
+}
+
+/// Loads, validates (Istio's webhook rules) and, when there is no error, translates.
+pub fn check(sources: &[Source], identity: &Identity) -> Result<Built, Report> {
+    let loaded = load(sources);
+    let mut report = Report::default();
+    for e in loaded.errors() {
+        report.problems.push(Problem {
+            is_error: true,
+            message: e.to_string(),
+        });
+    }
+    for w in loaded.warnings() {
+        report.problems.push(Problem {
+            is_error: false,
+            message: w.to_string(),
+        });
+    }
+    let documents = loaded.into_documents();
+    report.documents = documents.len();
+    let mut secrets = Vec::new();
+    for doc in &documents {
+        let found = validate_document(&doc.object);
+        for d in found.iter() {
+            report.problems.push(Problem {
+                is_error: d.severity == Severity::Error,
+                message: format!("{}: {}", located(doc, &d.path), d.message),
+            });
+        }
+        if let Object::Secret(secret) = &doc.object {
+            match secret_data(secret) {
+                Ok(data) => secrets.push((secret.metadata.name.clone(), data)),
+                Err(e) => report.problems.push(Problem {
+                    is_error: true,
+                    message: format!("{}: {e}", located(doc, "data")),
+                }),
+            }
+        }
+    }
+    if sources.is_empty() {
+        report.problems.push(Problem {
+            is_error: true,
+            message: "no configuration given".to_owned(),
+        });
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    let plan = translate_documents(&documents, identity);
+    for d in &plan.diagnostics {
+        report.problems.push(Problem {
+            // Translation never fails; what Envoy would reject is an error for us too.
+            is_error: d.severity == PlanSeverity::Error,
+            message: format!("translation: {d}"),
+        });
+    }
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(Built {
+        plan,
+        documents,
+        secrets,
+        report,
+    })
+}
+
+/// Translates loaded documents for this gateway.
+pub(crate) fn translate_documents(documents: &[Document], identity: &Identity) -> GatewayPlan {
+    let objects: Vec<&Object> = documents.iter().map(|d| &d.object).collect();
+    let config = Config::from_objects(objects.iter().copied());
+    let mesh = MeshSettings::default();
+    let registry = ServiceRegistry::from_objects(objects.iter().copied(), &mesh.domain_suffix);
+    translate(&config, &registry, &identity.proxy(), &mesh)
+}
+
+fn secret_data(secret: &portcullis_model::kube::Secret) -> Result<SecretData, String> {
+    let mut data = SecretData::new();
+    for (k, v) in &secret.data {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .map_err(|e| format!("data.{k} is not base64: {e}"))?;
+        data.insert(k.clone(), bytes);
+    }
+    for (k, v) in &secret.string_data {
+        data.insert(k.clone(), v.clone().into_bytes());
+    }
+    Ok(data)
+}
+
+/// Puts the Secrets of a configuration into a credential store.
+pub(crate) fn install_secrets(
+    store: &InMemoryCredentialStore,
+    secrets: &[(String, SecretData)],
+) -> Result<(), String> {
+    for (name, data) in secrets {
+        store
+            .insert_secret(name, data)
+            .map_err(|e| format!("Secret {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What the watcher compares: every file under the watched paths with its modification time
+/// and length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fingerprint(Vec<(PathBuf, Option<SystemTime>, u64)>);
+
+impl Fingerprint {
+    pub(crate) fn of(sources: &[Source]) -> Self {
+        let mut out = Vec::new();
+        for s in sources {
+            if let Source::Path(p) = s {
+                collect(p, &mut out, 0);
+            }
+        }
+        out.sort();
+        Self(out)
+    }
+}
+
+fn collect(path: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth: usize) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        out.push((path.to_owned(), None, 0));
+        return;
+    };
+    if meta.is_dir() {
+        if depth > 32 {
+            return;
+        }
+        out.push((path.to_owned(), meta.modified().ok(), 0));
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for e in entries.flatten() {
+                collect(&e.path(), out, depth + 1);
+            }
+        }
+    } else {
+        out.push((path.to_owned(), meta.modified().ok(), meta.len()));
+    }
+}

@@ -1,0 +1,384 @@
+//! Counters, sharded per worker so that the request path never shares a cache line between
+//! workers, and the Prometheus text exposition of them.
+//!
+//! Counters are keyed by name and carried over from one plan to the next (a swap keeps them
+//! monotonic, as Prometheus expects).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::worker;
+
+/// Upper bounds (milliseconds) of the upstream latency histogram buckets: Envoy's.
+pub(crate) const LATENCY_BUCKETS_MS: [u64; 19] = [
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+    600_000, 1_800_000, 3_600_000,
+];
+
+const CODE_SLOTS: usize = 8;
+
+/// Per-status-code counts in a small lock-free table (codes are claimed on first use).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CodeShard {
+    codes: [AtomicU16; CODE_SLOTS],
+    counts: [AtomicU64; CODE_SLOTS],
+    other: AtomicU64,
+}
+
+impl CodeShard {
+    fn inc(&self, code: u16) {
+        for (c, n) in self.codes.iter().zip(&self.counts) {
+            let cur = c.load(Relaxed);
+            if cur == code {
+                n.fetch_add(1, Relaxed);
+                return;
+            }
+            if cur == 0 {
+                match c.compare_exchange(0, code, Relaxed, Relaxed) {
+                    Ok(_) => {
+                        n.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    Err(now) if now == code => {
+                        n.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        self.other.fetch_add(1, Relaxed);
+    }
+}
+
+/// Requests by status code, one shard per worker.
+#[derive(Debug)]
+pub(crate) struct CodeCounter {
+    shards: Box<[CodeShard]>,
+}
+
+impl CodeCounter {
+    fn new(shards: usize) -> Self {
+        Self {
+            shards: (0..shards.max(1)).map(|_| CodeShard::default()).collect(),
+        }
+    }
+
+    /// Counts one response with `code`.
+    pub(crate) fn inc(&self, code: u16) {
+        let i = worker::index() % self.shards.len();
+        if let Some(s) = self.shards.get(i) {
+            s.inc(code);
+        }
+    }
+
+    /// Code → count, summed over the shards (`0` stands for "other codes").
+    pub(crate) fn totals(&self) -> Vec<(u16, u64)> {
+        let mut out: HashMap<u16, u64> = HashMap::new();
+        for s in self.shards.iter() {
+            for (c, n) in s.codes.iter().zip(&s.counts) {
+                let c = c.load(Relaxed);
+                if c != 0 {
+                    *out.entry(c).or_default() += n.load(Relaxed);
+                }
+            }
+            let other = s.other.load(Relaxed);
+            if other != 0 {
+                *out.entry(0).or_default() += other;
+            }
+        }
+        let mut v: Vec<_> = out.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct ClusterShard {
+    retries: AtomicU64,
+    overflow: AtomicU64,
+    connect_fail: AtomicU64,
+    timeouts: AtomicU64,
+    no_healthy: AtomicU64,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+/// One cluster's counters.
+#[derive(Debug)]
+pub(crate) struct ClusterStats {
+    shards: Box<[ClusterShard]>,
+    /// Requests by the status the upstream (or the gateway for it) answered.
+    pub(crate) codes: CodeCounter,
+}
+
+/// The kinds of per-cluster events.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ClusterEvent {
+    Retry,
+    Overflow,
+    ConnectFail,
+    Timeout,
+    NoHealthy,
+}
+
+impl ClusterStats {
+    fn new(shards: usize) -> Self {
+        Self {
+            shards: (0..shards.max(1))
+                .map(|_| ClusterShard::default())
+                .collect(),
+            codes: CodeCounter::new(shards),
+        }
+    }
+
+    fn shard(&self) -> Option<&ClusterShard> {
+        self.shards.get(worker::index() % self.shards.len())
+    }
+
+    pub(crate) fn event(&self, e: ClusterEvent) {
+        if let Some(s) = self.shard() {
+            let c = match e {
+                ClusterEvent::Retry => &s.retries,
+                ClusterEvent::Overflow => &s.overflow,
+                ClusterEvent::ConnectFail => &s.connect_fail,
+                ClusterEvent::Timeout => &s.timeouts,
+                ClusterEvent::NoHealthy => &s.no_healthy,
+            };
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn latency(&self, d: Duration) {
+        let Some(s) = self.shard() else { return };
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b)
+            && let Some(b) = s.latency_buckets.get(i)
+        {
+            b.fetch_add(1, Relaxed);
+        }
+        s.latency_count.fetch_add(1, Relaxed);
+        s.latency_sum_us
+            .fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    fn sum(&self, f: impl Fn(&ClusterShard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| f(s).load(Relaxed)).sum()
+    }
+}
+
+/// Picks one counter of a shard.
+type ShardField = fn(&ClusterShard) -> &AtomicU64;
+
+/// A route's requests for one cluster (or for no cluster: local replies).
+pub(crate) type RouteCounter = CodeCounter;
+
+/// Labels of a route counter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RouteKey {
+    pub(crate) route_config: String,
+    pub(crate) virtual_host: String,
+    pub(crate) route: String,
+    pub(crate) cluster: String,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    routes: HashMap<RouteKey, Arc<RouteCounter>>,
+    clusters: HashMap<String, Arc<ClusterStats>>,
+}
+
+/// Every counter of a gateway, by name. Only plan builds and the admin endpoint lock it.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    shards: usize,
+    registry: Mutex<Registry>,
+    /// Requests that matched no route (404 `NR`) or no listener chain.
+    pub(crate) no_route: Arc<CodeCounter>,
+    /// Downstream connections accepted.
+    pub(crate) downstream_cx: AtomicU64,
+    /// Configuration swaps that succeeded and that were refused.
+    pub(crate) config_swaps: AtomicU64,
+    pub(crate) config_rejections: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn new(shards: usize) -> Self {
+        Self {
+            shards,
+            registry: Mutex::new(Registry::default()),
+            no_route: Arc::new(CodeCounter::new(shards)),
+            downstream_cx: AtomicU64::new(0),
+            config_swaps: AtomicU64::new(0),
+            config_rejections: AtomicU64::new(0),
+        }
+    }
+
+    /// The counter for these labels, the same one as in the previous plan if there was one.
+    pub(crate) fn route(&self, key: RouteKey) -> Arc<RouteCounter> {
+        let mut reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            reg.routes
+                .entry(key)
+                .or_insert_with(|| Arc::new(CodeCounter::new(self.shards))),
+        )
+    }
+
+    /// The stats of a cluster, the same as in the previous plan if there was one.
+    pub(crate) fn cluster(&self, name: &str) -> Arc<ClusterStats> {
+        let mut reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            reg.clusters
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(ClusterStats::new(self.shards))),
+        )
+    }
+
+    /// The Prometheus text exposition format.
+    pub(crate) fn prometheus(&self) -> String {
+        let reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_requests_total Downstream requests by route, cluster and response code.\n\
+             # TYPE portcullis_requests_total counter"
+        );
+        let mut routes: Vec<_> = reg.routes.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, c) in routes {
+            for (code, n) in c.totals() {
+                let _ = writeln!(
+                    out,
+                    "portcullis_requests_total{{route_config=\"{}\",virtual_host=\"{}\",route=\"{}\",cluster=\"{}\",response_code=\"{}\"}} {n}",
+                    esc(&k.route_config),
+                    esc(&k.virtual_host),
+                    esc(&k.route),
+                    esc(&k.cluster),
+                    code_label(code)
+                );
+            }
+        }
+        for (code, n) in self.no_route.totals() {
+            let _ = writeln!(
+                out,
+                "portcullis_requests_total{{route_config=\"\",virtual_host=\"\",route=\"\",cluster=\"\",response_code=\"{}\"}} {n}",
+                code_label(code)
+            );
+        }
+        let mut clusters: Vec<_> = reg.clusters.iter().collect();
+        clusters.sort_by(|a, b| a.0.cmp(b.0));
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_cluster_upstream_rq_total Upstream requests by cluster and response code.\n\
+             # TYPE portcullis_cluster_upstream_rq_total counter"
+        );
+        for (name, c) in &clusters {
+            for (code, n) in c.codes.totals() {
+                let _ = writeln!(
+                    out,
+                    "portcullis_cluster_upstream_rq_total{{cluster=\"{}\",response_code=\"{}\"}} {n}",
+                    esc(name),
+                    code_label(code)
+                );
+            }
+        }
+        let simple: [(&str, &str, ShardField); 5] = [
+            ("upstream_rq_retry", "Retries.", |s| &s.retries),
+            (
+                "upstream_rq_pending_overflow",
+                "Requests refused by the circuit breaker (max requests).",
+                |s| &s.overflow,
+            ),
+            (
+                "upstream_cx_connect_fail",
+                "Upstream connection failures.",
+                |s| &s.connect_fail,
+            ),
+            ("upstream_rq_timeout", "Upstream request timeouts.", |s| {
+                &s.timeouts
+            }),
+            (
+                "upstream_cx_none_healthy",
+                "Requests with no endpoint to send to.",
+                |s| &s.no_healthy,
+            ),
+        ];
+        for (metric, help, f) in simple {
+            let _ = writeln!(
+                out,
+                "# HELP portcullis_cluster_{metric}_total {help}\n# TYPE portcullis_cluster_{metric}_total counter"
+            );
+            for (name, c) in &clusters {
+                let _ = writeln!(
+                    out,
+                    "portcullis_cluster_{metric}_total{{cluster=\"{}\"}} {}",
+                    esc(name),
+                    c.sum(f)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_cluster_upstream_rq_time_seconds Upstream response time (to response headers).\n\
+             # TYPE portcullis_cluster_upstream_rq_time_seconds histogram"
+        );
+        for (name, c) in &clusters {
+            let mut cumulative = 0;
+            for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+                cumulative += c.sum(|s| s.latency_buckets.get(i).unwrap_or(&s.latency_count));
+                let _ = writeln!(
+                    out,
+                    "portcullis_cluster_upstream_rq_time_seconds_bucket{{cluster=\"{}\",le=\"{}\"}} {cumulative}",
+                    esc(name),
+                    *bound as f64 / 1000.0
+                );
+            }
+            let count = c.sum(|s| &s.latency_count);
+            let _ = writeln!(
+                out,
+                "portcullis_cluster_upstream_rq_time_seconds_bucket{{cluster=\"{n}\",le=\"+Inf\"}} {count}\n\
+                 portcullis_cluster_upstream_rq_time_seconds_sum{{cluster=\"{n}\"}} {}\n\
+                 portcullis_cluster_upstream_rq_time_seconds_count{{cluster=\"{n}\"}} {count}",
+                c.sum(|s| &s.latency_sum_us) as f64 / 1e6,
+                n = esc(name),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_downstream_cx_total Downstream connections accepted.\n\
+             # TYPE portcullis_downstream_cx_total counter\n\
+             portcullis_downstream_cx_total {}\n\
+             # HELP portcullis_config_swaps_total Configurations applied.\n\
+             # TYPE portcullis_config_swaps_total counter\n\
+             portcullis_config_swaps_total {}\n\
+             # HELP portcullis_config_rejections_total Configurations refused (the previous one kept serving).\n\
+             # TYPE portcullis_config_rejections_total counter\n\
+             portcullis_config_rejections_total {}",
+            self.downstream_cx.load(Relaxed),
+            self.config_swaps.load(Relaxed),
+            self.config_rejections.load(Relaxed),
+        );
+        out
+    }
+}
+
+fn code_label(code: u16) -> String {
+    if code == 0 {
+        "other".to_owned()
+    } else {
+        code.to_string()
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,851 @@
+//! The HTTP request path: route → `decide` → forward (retries, timeouts, mirrors, upgrades) or
+//! answer locally; metrics and the access log line.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, SERVER, TE,
+    TRANSFER_ENCODING, UPGRADE, USER_AGENT,
+};
+use http::uri::{PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use portcullis_proxy_core as pc;
+use portcullis_route_match as rm;
+
+use super::body::{Payload, RespBody, UpBody};
+use super::guard::Heads;
+use super::log::PendingLog;
+use super::metrics::{ClusterEvent, RouteCounter};
+use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
+use super::worker::{self, AuxRandom, ThreadRandom};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_UPSTREAM_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const SERVER_VALUE: HeaderValue = HeaderValue::from_static("istio-envoy");
+
+/// Envoy's local reply bodies.
+const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
+const CONNECT_FAILURE: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
+const RESET: &str = "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+const UPSTREAM_TIMEOUT: &str = "upstream request timeout";
+const FAULT_ABORT: &str = "fault filter abort";
+
+/// What a connection knows when it starts serving HTTP.
+#[derive(Debug)]
+pub(crate) struct ConnCtx {
+    pub(crate) live: Arc<Live>,
+    pub(crate) scheme: Scheme,
+    /// The route configuration of the connection's chain, by index in the snapshot of
+    /// generation `generation`, and by name for later ones.
+    pub(crate) generation: u64,
+    pub(crate) route_config: usize,
+    pub(crate) route_config_name: Arc<str>,
+    /// The client address, for `x-forwarded-for`.
+    pub(crate) remote_ip: HeaderValue,
+    pub(crate) no_route: Arc<RouteCounter>,
+    /// Told when a request head has been read (for the header timeout).
+    pub(crate) heads: Arc<Heads>,
+}
+
+/// What the access log and the counters need about a request.
+struct Ctx {
+    start: Instant,
+    start_time: SystemTime,
+    version: Version,
+    method: http::Method,
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    conn: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, Infallible> {
+    conn.heads.started();
+    let ctx = Ctx {
+        start: Instant::now(),
+        start_time: SystemTime::now(),
+        version: req.version(),
+        method: req.method().clone(),
+    };
+    let local = snapshot::local(&conn.live);
+    let snap = &local.snap;
+    let rc = if snap.generation == conn.generation {
+        snap.route_configs.get(conn.route_config)
+    } else {
+        snap.route_config_index
+            .get(&*conn.route_config_name)
+            .and_then(|i| snap.route_configs.get(*i))
+    };
+    let (mut parts, body) = req.into_parts();
+    let authority = parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
+        .unwrap_or("")
+        .to_owned();
+    let raw_path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    let path = normalize_path(raw_path);
+    let Some(rc) = rc else {
+        return Ok(local_reply(
+            &conn,
+            &ctx,
+            &parts.headers,
+            &authority,
+            &path,
+            &conn.no_route,
+            StatusCode::NOT_FOUND,
+            "NR",
+            None,
+            HeaderMap::new(),
+        ));
+    };
+    let found = {
+        let head = rm::RequestHead::new(
+            parts.method.as_str(),
+            conn.scheme.as_str(),
+            &authority,
+            &path,
+        )
+        .with_header_map(&parts.headers);
+        rc.config.router.find(&head)
+    };
+    let Some((vh, route, action)) = found.ok().and_then(|m| {
+        let vh = m.virtual_host();
+        Some((vh, rc.routes.get(vh)?.get(m.route())?, &m.action().action))
+    }) else {
+        return Ok(local_reply(
+            &conn,
+            &ctx,
+            &parts.headers,
+            &authority,
+            &path,
+            &conn.no_route,
+            StatusCode::NOT_FOUND,
+            "NR",
+            None,
+            HeaderMap::new(),
+        ));
+    };
+    let mut head = pc::RequestHead::new(parts.method.clone(), conn.scheme.clone(), authority, path)
+        .with_headers(std::mem::take(&mut parts.headers));
+    if let Some(port) = rc.server_port {
+        head = head.with_server_port(port);
+    }
+    if rc.config.require_tls.get(vh).copied().unwrap_or(false)
+        && let Some(redirect) = pc::require_tls_redirect(&head)
+    {
+        return Ok(local_head_reply(
+            &conn,
+            &ctx,
+            &head,
+            &route.local_counter,
+            redirect.status,
+            "-",
+            None,
+            redirect.headers,
+        ));
+    }
+    let decision = pc::decide(action, &head, &mut ThreadRandom);
+    if let Some(delay) = decision.delay() {
+        tokio::time::sleep(delay).await;
+    }
+    let delayed = decision.delay().is_some();
+    Ok(match decision {
+        pc::Decision::Forward(forward) => {
+            forward_request(
+                &conn,
+                &ctx,
+                &local,
+                route,
+                forward,
+                head,
+                parts.extensions,
+                body,
+                delayed,
+            )
+            .await
+        }
+        pc::Decision::Redirect(r) => local_head_reply(
+            &conn,
+            &ctx,
+            &head,
+            &route.local_counter,
+            r.status,
+            if delayed { "DI" } else { "-" },
+            None,
+            r.headers,
+        ),
+        pc::Decision::DirectResponse(d) => local_head_reply(
+            &conn,
+            &ctx,
+            &head,
+            &route.local_counter,
+            d.status,
+            if delayed { "DI" } else { "-" },
+            d.body,
+            d.headers,
+        ),
+        pc::Decision::FaultAbort(a) => {
+            let mut headers = HeaderMap::new();
+            let status = match a.abort {
+                pc::AbortStatus::Http(s) => s,
+                pc::AbortStatus::Grpc(code) => {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                    headers.insert(
+                        HeaderName::from_static("grpc-status"),
+                        HeaderValue::from(code),
+                    );
+                    StatusCode::OK
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let body =
+                (status != StatusCode::OK).then(|| Bytes::from_static(FAULT_ABORT.as_bytes()));
+            local_head_reply(
+                &conn,
+                &ctx,
+                &head,
+                &route.local_counter,
+                status,
+                if delayed { "DI,FI" } else { "FI" },
+                body,
+                headers,
+            )
+        }
+        pc::Decision::CorsPreflight(c) => local_head_reply(
+            &conn,
+            &ctx,
+            &head,
+            &route.local_counter,
+            c.status,
+            "-",
+            None,
+            c.headers,
+        ),
+        _ => local_head_reply(
+            &conn,
+            &ctx,
+            &head,
+            &route.local_counter,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "-",
+            None,
+            HeaderMap::new(),
+        ),
+    })
+}
+
+/// Envoy's `normalize_path`: dot segments removed (RFC 3986 §5.2.4), query kept.
+fn normalize_path(raw: &str) -> String {
+    let (path, query) = match raw.find('?') {
+        Some(i) => (raw.get(..i).unwrap_or(raw), raw.get(i..)),
+        None => (raw, None),
+    };
+    if !path.contains("/.") {
+        return raw.to_owned();
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing = false;
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => trailing = i == last,
+            ".." => {
+                out.pop();
+                trailing = i == last;
+            }
+            s => {
+                out.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut result = String::with_capacity(raw.len());
+    for s in &out {
+        result.push('/');
+        result.push_str(s);
+    }
+    if trailing || result.is_empty() {
+        result.push('/');
+    }
+    if let Some(q) = query {
+        result.push_str(q);
+    }
+    result
+}
+
+/// A local reply for a request that never became a `pc::RequestHead`.
+#[allow(clippy::too_many_arguments)]
+fn local_reply(
+    conn: &ConnCtx,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    authority: &str,
+    path: &str,
+    counter: &RouteCounter,
+    status: StatusCode,
+    flags: &'static str,
+    body: Option<Bytes>,
+    response_headers: HeaderMap,
+) -> Response<RespBody> {
+    let log = worker::logging().then(|| {
+        Box::new(PendingLog {
+            start_time: ctx.start_time,
+            start: ctx.start,
+            method: ctx.method.clone(),
+            path: HeaderValue::from_str(path).ok(),
+            version: ctx.version,
+            status: status.as_u16(),
+            flags,
+            bytes_received: None,
+            upstream_service_time: None,
+            xff: xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip),
+            user_agent: headers.get(USER_AGENT).cloned(),
+            request_id: headers.get(X_REQUEST_ID).cloned(),
+            authority: HeaderValue::from_str(authority).ok(),
+            upstream_host: None,
+        })
+    });
+    counter.inc(status.as_u16());
+    reply(status, response_headers, body, log)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn local_head_reply(
+    conn: &ConnCtx,
+    ctx: &Ctx,
+    head: &pc::RequestHead,
+    counter: &RouteCounter,
+    status: StatusCode,
+    flags: &'static str,
+    body: Option<Bytes>,
+    response_headers: HeaderMap,
+) -> Response<RespBody> {
+    local_reply(
+        conn,
+        ctx,
+        &head.headers,
+        &head.authority,
+        &head.path,
+        counter,
+        status,
+        flags,
+        body,
+        response_headers,
+    )
+}
+
+fn xff(existing: Option<&HeaderValue>, remote: &HeaderValue) -> Option<HeaderValue> {
+    match existing {
+        None => Some(remote.clone()),
+        Some(v) => {
+            let mut joined = Vec::with_capacity(v.len() + remote.len() + 1);
+            joined.extend_from_slice(v.as_bytes());
+            joined.push(b',');
+            joined.extend_from_slice(remote.as_bytes());
+            HeaderValue::from_bytes(&joined).ok()
+        }
+    }
+}
+
+fn reply(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: Option<Bytes>,
+    log: Option<Box<PendingLog>>,
+) -> Response<RespBody> {
+    if let Some(b) = &body
+        && !b.is_empty()
+    {
+        headers
+            .entry(CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("text/plain"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(b.len()));
+    } else {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    }
+    headers.insert(SERVER, SERVER_VALUE);
+    let mut resp = Response::new(RespBody::new(Payload::Full(body), log));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// Removes hop-by-hop headers (those named by `connection` too).
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if let Some(conn) = headers.get(CONNECTION).cloned()
+        && let Ok(list) = conn.to_str()
+    {
+        for name in list.split(',').map(str::trim) {
+            if keep_upgrade && name.eq_ignore_ascii_case("upgrade") {
+                continue;
+            }
+            if let Ok(n) = HeaderName::from_bytes(name.as_bytes())
+                && n != TE
+            {
+                headers.remove(n);
+            }
+        }
+    }
+    if !keep_upgrade {
+        headers.remove(CONNECTION);
+        headers.remove(UPGRADE);
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(TRANSFER_ENCODING);
+    if headers
+        .get(TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(TE);
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
+    version == Version::HTTP_11
+        && headers.contains_key(UPGRADE)
+        && headers
+            .get(CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward_request(
+    conn: &ConnCtx,
+    ctx: &Ctx,
+    local: &Local,
+    route: &RouteRt,
+    forward: pc::ForwardDecision,
+    head: pc::RequestHead,
+    mut extensions: http::Extensions,
+    body: Incoming,
+    delayed: bool,
+) -> Response<RespBody> {
+    let di = forward.destination_index;
+    let counter = route
+        .destination_counters
+        .get(di)
+        .unwrap_or(&route.local_counter);
+    let cluster_index = route.destination_clusters.get(di).copied().flatten();
+    let Some((ci, cluster)) = cluster_index.and_then(|i| Some((i, local.snap.clusters.get(i)?)))
+    else {
+        return local_head_reply(
+            conn,
+            ctx,
+            &head,
+            counter,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NC",
+            None,
+            HeaderMap::new(),
+        );
+    };
+    let Some(client) = local.clients.get(ci) else {
+        return local_head_reply(
+            conn,
+            ctx,
+            &head,
+            counter,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NC",
+            None,
+            HeaderMap::new(),
+        );
+    };
+    if cluster.broken.is_some() {
+        cluster.stats.event(ClusterEvent::NoHealthy);
+        cluster.stats.codes.inc(503);
+        return local_head_reply(
+            conn,
+            ctx,
+            &head,
+            counter,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UH",
+            Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())),
+            HeaderMap::new(),
+        );
+    }
+
+    let upgrading = is_upgrade(&head.headers, ctx.version);
+    let downstream_upgrade = if upgrading {
+        extensions.remove::<OnUpgrade>()
+    } else {
+        None
+    };
+    let timeout = forward.effective_timeout(&head.headers);
+    let retry_policy = forward.retry_policy.clone();
+    let pc::ForwardDecision {
+        upstream,
+        response: edits,
+        mirrors,
+        ..
+    } = forward;
+    let mut headers = upstream.headers;
+    strip_hop_by_hop(&mut headers, upgrading);
+    if let Ok(host) = HeaderValue::from_str(&upstream.authority) {
+        headers.insert(HOST, host);
+    }
+    let xff_value = xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip);
+    if let Some(v) = &xff_value {
+        headers.insert(X_FORWARDED_FOR, v.clone());
+    }
+    headers.insert(
+        X_FORWARDED_PROTO,
+        if conn.scheme == Scheme::HTTPS {
+            HeaderValue::from_static("https")
+        } else {
+            HeaderValue::from_static("http")
+        },
+    );
+    if !headers.contains_key(X_REQUEST_ID) {
+        headers.insert(X_REQUEST_ID, worker::request_id());
+    }
+    let request_id = headers.get(X_REQUEST_ID).cloned();
+    let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(upstream.path))
+        .unwrap_or_else(|_| PathAndQuery::from_static("/"));
+
+    // Mirrors: fire and forget, headers only (a streamed body cannot be sent twice).
+    let body_empty = body.is_end_stream();
+    for m in mirrors.iter().filter(|m| m.mirrored) {
+        if !body_empty {
+            continue;
+        }
+        if let Some(mi) = local.snap.cluster_index.get(&*m.cluster).copied()
+            && let (Some(mc), Some(mclient)) = (local.snap.clusters.get(mi), local.clients.get(mi))
+        {
+            spawn_mirror(
+                mc,
+                mclient.clone(),
+                &upstream.method,
+                &path_and_query,
+                &headers,
+                &upstream.authority,
+            );
+        }
+    }
+
+    let bytes_received = (!body_empty).then(|| Arc::new(AtomicU64::new(0)));
+    let mut body = Some(if body_empty {
+        UpBody::empty()
+    } else {
+        UpBody::streaming(body, bytes_received.clone())
+    });
+    // Retries need the body again: only bodiless requests are retried.
+    let policy = retry_policy.filter(|_| body_empty && !upgrading);
+    let retrying = policy.is_some();
+    let scheme = if cluster.tls.is_some() {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
+    // retries with back-off, per-try and overall timeouts, outlier detection reports.
+    let mut state = pc::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
+        .with_request_headers(&headers);
+    let upstream_start = Instant::now();
+    let mut pending: Option<Response<Incoming>> = None;
+    let mut endpoint: Option<SocketAddr> = None;
+    let mut action = state.start(clock::now(), &mut AuxRandom);
+    let outcome = loop {
+        action = match action {
+            pc::Action::Send(attempt) => {
+                if attempt.number > 1 {
+                    cluster.stats.event(ClusterEvent::Retry);
+                }
+                pending = None;
+                let Some(ep) = cluster.endpoints.get(&attempt.endpoint) else {
+                    break Err((StatusCode::SERVICE_UNAVAILABLE, "UH", NO_HEALTHY_UPSTREAM));
+                };
+                endpoint = Some(ep.addr);
+                let mut parts = Uri::from_static("/").into_parts();
+                parts.scheme = Some(scheme.clone());
+                parts.authority = Some(ep.authority.clone());
+                parts.path_and_query = Some(path_and_query.clone());
+                let uri = Uri::from_parts(parts).unwrap_or_default();
+                let mut req = Request::new(body.take().unwrap_or_default());
+                *req.method_mut() = upstream.method.clone();
+                *req.uri_mut() = uri;
+                *req.version_mut() = Version::HTTP_11;
+                *req.headers_mut() = if retrying {
+                    headers.clone()
+                } else {
+                    std::mem::take(&mut headers)
+                };
+                let sent = client.request(req);
+                let result = match attempt.deadline {
+                    Some(until) => tokio::time::timeout_at(clock::to_tokio(until), sent)
+                        .await
+                        .ok(),
+                    None => Some(sent.await),
+                };
+                let now = clock::now();
+                match result {
+                    None => state.on_event(pc::Event::Timer, now, &mut AuxRandom),
+                    Some(Ok(resp)) => {
+                        let next = state.on_event(
+                            pc::Event::Response {
+                                status: resp.status(),
+                                headers: resp.headers(),
+                            },
+                            now,
+                            &mut AuxRandom,
+                        );
+                        pending = Some(resp);
+                        next
+                    }
+                    Some(Err(e)) => {
+                        let kind = if e.is_connect() {
+                            cluster.stats.event(ClusterEvent::ConnectFail);
+                            pc::ErrorKind::ConnectFailure
+                        } else {
+                            pc::ErrorKind::Reset
+                        };
+                        state.on_event(pc::Event::Error(kind), now, &mut AuxRandom)
+                    }
+                }
+            }
+            pc::Action::Backoff { until } => {
+                pending = None;
+                tokio::time::sleep_until(clock::to_tokio(until)).await;
+                state.on_event(pc::Event::Timer, clock::now(), &mut AuxRandom)
+            }
+            pc::Action::Deliver => match pending.take() {
+                Some(resp) => break Ok(resp),
+                None => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
+            },
+            pc::Action::GiveUp {
+                reply: local,
+                reason,
+            } => {
+                let retried = state.attempts() > 1;
+                let (flags, text): (&'static str, Option<&'static str>) = match reason {
+                    pc::GiveUpReason::Overflow(_) => {
+                        cluster.stats.event(ClusterEvent::Overflow);
+                        ("UO", None)
+                    }
+                    pc::GiveUpReason::NoHealthyUpstream => {
+                        cluster.stats.event(ClusterEvent::NoHealthy);
+                        ("UH", Some(NO_HEALTHY_UPSTREAM))
+                    }
+                    pc::GiveUpReason::Timeout | pc::GiveUpReason::PerTryTimeout => {
+                        cluster.stats.event(ClusterEvent::Timeout);
+                        ("UT", Some(UPSTREAM_TIMEOUT))
+                    }
+                    pc::GiveUpReason::Upstream(
+                        pc::ErrorKind::ConnectFailure | pc::ErrorKind::ConnectTimeout,
+                    ) => (if retried { "URX,UF" } else { "UF" }, Some(CONNECT_FAILURE)),
+                    _ => (if retried { "URX,UC" } else { "UC" }, Some(RESET)),
+                };
+                let status = local.status;
+                cluster.stats.codes.inc(status.as_u16());
+                counter.inc(status.as_u16());
+                let body = match text {
+                    Some(t) => Bytes::from_static(t.as_bytes()),
+                    None => local.body,
+                };
+                let log = make_log(
+                    ctx,
+                    &head,
+                    status,
+                    flags,
+                    bytes_received,
+                    None,
+                    xff_value,
+                    request_id,
+                    endpoint,
+                );
+                return reply(status, local.headers, Some(body), log);
+            }
+            pc::Action::Reset | pc::Action::Done => {
+                break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET));
+            }
+            _ => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
+        };
+    };
+    let resp = match outcome {
+        Ok(resp) => resp,
+        Err((status, flags, text)) => {
+            cluster.stats.codes.inc(status.as_u16());
+            counter.inc(status.as_u16());
+            let log = make_log(
+                ctx,
+                &head,
+                status,
+                flags,
+                bytes_received,
+                None,
+                xff_value,
+                request_id,
+                endpoint,
+            );
+            return reply(
+                status,
+                HeaderMap::new(),
+                Some(Bytes::from_static(text.as_bytes())),
+                log,
+            );
+        }
+    };
+    let flags = if delayed { "DI" } else { "-" };
+    let mut resp = resp;
+    let service_time = upstream_start.elapsed();
+    let status = resp.status();
+    cluster.stats.latency(service_time);
+    cluster.stats.codes.inc(status.as_u16());
+    counter.inc(status.as_u16());
+
+    // Upgrades (WebSocket, …): splice the two upgraded connections.
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    if switching && let Some(down) = downstream_upgrade {
+        let up = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            if let (Ok(down), Ok(up)) = (down.await, up.await) {
+                let mut down = TokioIo::new(down);
+                let mut up = TokioIo::new(up);
+                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+            }
+        });
+    }
+    let (mut parts, incoming) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers, switching);
+    edits.apply(&mut parts.headers);
+    let service_ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
+    parts
+        .headers
+        .insert(X_UPSTREAM_TIME, HeaderValue::from(service_ms));
+    parts.headers.insert(SERVER, SERVER_VALUE);
+    let log = make_log(
+        ctx,
+        &head,
+        status,
+        flags,
+        bytes_received,
+        Some(service_ms),
+        xff_value,
+        request_id,
+        endpoint,
+    );
+    let mut out = Response::from_parts(parts, RespBody::new(Payload::Upstream(incoming), log));
+    *out.version_mut() = ctx.version;
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_log(
+    ctx: &Ctx,
+    head: &pc::RequestHead,
+    status: StatusCode,
+    flags: &'static str,
+    bytes_received: Option<Arc<AtomicU64>>,
+    upstream_service_time: Option<u64>,
+    xff_value: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+    upstream_host: Option<SocketAddr>,
+) -> Option<Box<PendingLog>> {
+    worker::logging().then(|| {
+        Box::new(PendingLog {
+            start_time: ctx.start_time,
+            start: ctx.start,
+            method: ctx.method.clone(),
+            path: head
+                .headers
+                .get(pc::X_ENVOY_ORIGINAL_PATH)
+                .cloned()
+                .or_else(|| HeaderValue::from_str(&head.path).ok()),
+            version: ctx.version,
+            status: status.as_u16(),
+            flags,
+            bytes_received,
+            upstream_service_time,
+            xff: xff_value,
+            user_agent: head.headers.get(USER_AGENT).cloned(),
+            request_id,
+            authority: HeaderValue::from_str(&head.authority).ok(),
+            upstream_host,
+        })
+    })
+}
+
+fn spawn_mirror(
+    cluster: &ClusterRt,
+    client: super::upstream::UpClient,
+    method: &http::Method,
+    path: &PathAndQuery,
+    headers: &HeaderMap,
+    authority: &str,
+) {
+    let Some(ep) = cluster.pick_endpoint() else {
+        return;
+    };
+    let scheme = if cluster.tls.is_some() {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    let mut parts = Uri::from_static("/").into_parts();
+    parts.scheme = Some(scheme);
+    parts.authority = Some(ep.authority.clone());
+    parts.path_and_query = Some(path.clone());
+    let Ok(uri) = Uri::from_parts(parts) else {
+        return;
+    };
+    let mut req = Request::new(UpBody::empty());
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers.clone();
+    // Envoy appends `-shadow` to the host of mirrored requests.
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => format!("{h}-shadow:{p}"),
+        _ => format!("{authority}-shadow"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        req.headers_mut().insert(HOST, v);
+    }
+    let stats = Arc::clone(&cluster.stats);
+    tokio::spawn(async move {
+        let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req)).await;
+        match sent {
+            Ok(Ok(resp)) => {
+                stats.codes.inc(resp.status().as_u16());
+                // Drain the body so that the connection goes back to the pool.
+                let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+            }
+            _ => stats.event(ClusterEvent::ConnectFail),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_path;
+
+    #[test]
+    fn dot_segments_are_removed() {
+        assert_eq!(normalize_path("/a/./b/../c?x=/../"), "/a/c?x=/../");
+        assert_eq!(normalize_path("/public/../admin"), "/admin");
+        assert_eq!(normalize_path("/.."), "/");
+        assert_eq!(normalize_path("/a/b/.."), "/a/");
+        assert_eq!(normalize_path("/plain?q"), "/plain?q");
+    }
+}

@@ -1,0 +1,363 @@
+//! Listeners and connections: accept, pick the filter chain (peeking at a TLS ClientHello
+//! when the listener needs it), then serve HTTP (plaintext or TLS-terminated, HTTP/1.1 and
+//! HTTP/2), proxy TCP, or pass TLS through untouched.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::HeaderValue;
+use http::uri::Scheme;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use portcullis_proxy_core as pc;
+use portcullis_tls::{ClientHelloPeek, peek_client_hello};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use super::guard::{Guarded, Heads};
+use super::log::write_time;
+use super::metrics::Stats;
+use super::proxy::{self, ConnCtx};
+use super::snapshot::{self, ChainKind, ClusterRt, Live, Local};
+use super::worker;
+
+/// Limits on downstream connections.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Time to send a complete request head (HTTP/1); then `408`.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may stay idle before it is closed.
+    pub idle_timeout: Duration,
+    /// Time for a TLS handshake (and for the ClientHello to arrive on inspecting listeners).
+    pub handshake_timeout: Duration,
+    /// Largest request head (HTTP/1 read buffer; HTTP/2 header list); then `431`.
+    pub max_header_bytes: usize,
+    /// Most request headers (HTTP/1); then `431`.
+    pub max_headers: usize,
+    /// Most concurrent streams per HTTP/2 connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    /// Envoy's defaults where it has them: 60 KiB and 100 headers; 10 s handshakes; Envoy has
+    /// no header timeout by default, 10 s here; idle 1 h as Envoy's `idle_timeout`.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(3600),
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 60 * 1024,
+            max_headers: 100,
+            max_concurrent_streams: 2_147_483_647,
+        }
+    }
+}
+
+/// What every connection of a gateway shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) live: Arc<Live>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) limits: Limits,
+    pub(crate) http: Builder<TokioExecutor>,
+}
+
+impl Shared {
+    pub(crate) fn new(live: Arc<Live>, stats: Arc<Stats>, limits: Limits) -> Self {
+        let mut http = Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_headers(limits.max_headers)
+            .keep_alive(true);
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(limits.max_concurrent_streams);
+        Self {
+            live,
+            stats,
+            limits,
+            http,
+        }
+    }
+}
+
+/// Binds `addr` on the current runtime, with `SO_REUSEPORT` so that every worker has its own
+/// accept queue on the same port.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections forever.
+pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared: Arc<Shared>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                eprintln!("warning: accept on {bind}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        shared.stats.downstream_cx.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(serve(stream, remote, bind, Arc::clone(&shared)));
+    }
+}
+
+enum Peeked {
+    Tls(Option<String>),
+    NotTls,
+    Closed,
+}
+
+/// Reads the ClientHello without consuming it (the bytes stay in the socket for rustls or for
+/// the passthrough upstream).
+async fn peek_hello(stream: &TcpStream) -> Peeked {
+    let mut buf = vec![0u8; 2048];
+    let mut last = 0;
+    loop {
+        let n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return Peeked::Closed,
+            Ok(n) => n,
+        };
+        let Some(seen) = buf.get(..n) else {
+            return Peeked::Closed;
+        };
+        match peek_client_hello(seen) {
+            ClientHelloPeek::ClientHello(info) => return Peeked::Tls(info.server_name),
+            ClientHelloPeek::NotTls(_) => return Peeked::NotTls,
+            ClientHelloPeek::NeedMore { needed } => {
+                if needed > buf.len() {
+                    buf.resize(needed.min(64 * 1024 + 5), 0);
+                    if needed > buf.len() {
+                        return Peeked::NotTls;
+                    }
+                }
+                if n == last {
+                    // Nothing new yet: `peek` would return at once again.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                last = n;
+            }
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
+    let local = snapshot::local(&shared.live);
+    let Some(listener) = local.snap.listener(bind) else {
+        return;
+    };
+    let chain_index = if listener.inspect {
+        match tokio::time::timeout(shared.limits.handshake_timeout, peek_hello(&stream)).await {
+            Err(_) | Ok(Peeked::Closed) => return,
+            Ok(Peeked::Tls(sni)) => {
+                listener
+                    .sni
+                    .find(sni.as_deref())
+                    .map(|(_, i)| *i)
+                    .or_else(|| {
+                        // TLS no chain takes: only a raw TCP chain may carry it.
+                        listener.plain.filter(|p| {
+                            matches!(
+                                listener.chains.get(*p).map(|c| &c.kind),
+                                Some(ChainKind::Tcp { .. })
+                            )
+                        })
+                    })
+            }
+            Ok(Peeked::NotTls) => listener.plain,
+        }
+    } else {
+        listener.plain
+    };
+    let Some(chain) = chain_index.and_then(|i| listener.chains.get(i)) else {
+        return;
+    };
+    match (&chain.kind, &chain.tls) {
+        (ChainKind::Http { route_config }, None) => {
+            let ctx = conn_ctx(&shared, &local, *route_config, remote, Scheme::HTTP);
+            serve_http(stream, ctx, &shared).await;
+        }
+        (ChainKind::Http { route_config }, Some(tls)) => {
+            let accepting = TlsAcceptor::from(Arc::clone(tls)).accept(stream);
+            let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(shared.limits.handshake_timeout, accepting).await
+            else {
+                return;
+            };
+            let ctx = conn_ctx(&shared, &local, *route_config, remote, Scheme::HTTPS);
+            serve_http(tls_stream, ctx, &shared).await;
+        }
+        (ChainKind::Tcp { destinations }, None) => {
+            proxy_tcp(stream, destinations, &local, &shared).await;
+        }
+        (ChainKind::Tcp { destinations }, Some(tls)) => {
+            let accepting = TlsAcceptor::from(Arc::clone(tls)).accept(stream);
+            let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(shared.limits.handshake_timeout, accepting).await
+            else {
+                return;
+            };
+            proxy_tcp(tls_stream, destinations, &local, &shared).await;
+        }
+    }
+}
+
+fn conn_ctx(
+    shared: &Shared,
+    local: &Local,
+    route_config: usize,
+    remote: SocketAddr,
+    scheme: Scheme,
+) -> ConnCtx {
+    let name = local
+        .snap
+        .route_configs
+        .get(route_config)
+        .map_or("", |rc| rc.config.name.as_str());
+    ConnCtx {
+        live: Arc::clone(&shared.live),
+        scheme,
+        generation: local.snap.generation,
+        route_config,
+        route_config_name: Arc::from(name),
+        remote_ip: HeaderValue::from_str(&remote.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("-")),
+        no_route: Arc::clone(&shared.stats.no_route),
+        heads: Arc::new(Heads::default()),
+    }
+}
+
+async fn serve_http<I>(io: I, ctx: ConnCtx, shared: &Shared)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let heads = Arc::clone(&ctx.heads);
+    let io = Guarded::new(
+        io,
+        heads,
+        shared.limits.header_timeout,
+        shared.limits.idle_timeout,
+    );
+    let ctx = Arc::new(ctx);
+    let service = service_fn(move |req| proxy::handle(Arc::clone(&ctx), req));
+    let _ = shared
+        .http
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+}
+
+/// Picks an upstream for a TCP chain and splices the bytes both ways.
+async fn proxy_tcp<S>(
+    mut down: S,
+    destinations: &[(Option<usize>, u32)],
+    local: &Local,
+    shared: &Shared,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let start_time = SystemTime::now();
+    let pick = if destinations.len() == 1 {
+        Some(0)
+    } else {
+        pc::pick_by_weight(destinations.iter().map(|d| d.1), worker::aux_random())
+    };
+    let cluster = pick
+        .and_then(|i| destinations.get(i))
+        .and_then(|d| d.0)
+        .and_then(|ci| local.snap.clusters.get(ci));
+    let Some(cluster) = cluster else {
+        tcp_log(start_time, start, "NC", 0, 0, None);
+        return;
+    };
+    let Some((upstream, addr)) = connect_tcp(cluster).await else {
+        tcp_log(start_time, start, "UF", 0, 0, None);
+        return;
+    };
+    let _ = shared;
+    let result = match upstream {
+        TcpUp::Plain(mut up) => tokio::io::copy_bidirectional(&mut down, &mut up).await,
+        TcpUp::Tls(mut up) => tokio::io::copy_bidirectional(&mut down, &mut *up).await,
+    };
+    let (received, sent) = result.unwrap_or((0, 0));
+    tcp_log(start_time, start, "-", received, sent, Some(addr));
+    let _ = down.shutdown().await;
+}
+
+enum TcpUp {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+async fn connect_tcp(cluster: &ClusterRt) -> Option<(TcpUp, SocketAddr)> {
+    let ep = cluster.pick_endpoint()?;
+    let connecting = TcpStream::connect(ep.addr);
+    let Ok(Ok(stream)) = tokio::time::timeout(cluster.connect_timeout, connecting).await else {
+        {
+            cluster
+                .stats
+                .event(super::metrics::ClusterEvent::ConnectFail);
+            return None;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    match &cluster.tls {
+        None => Some((TcpUp::Plain(stream), ep.addr)),
+        Some(o) => {
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&o.config));
+            let tls = connector
+                .connect(o.server_name.clone(), stream)
+                .await
+                .ok()?;
+            Some((TcpUp::Tls(Box::new(tls)), ep.addr))
+        }
+    }
+}
+
+fn tcp_log(
+    start_time: SystemTime,
+    start: Instant,
+    flags: &str,
+    received: u64,
+    sent: u64,
+    upstream: Option<SocketAddr>,
+) {
+    use std::io::Write as _;
+    let duration = start.elapsed().as_millis();
+    worker::log_line(|out| {
+        out.push(b'[');
+        write_time(out, start_time);
+        let _ = write!(
+            out,
+            "] \"- - -\" 0 {flags} {received} {sent} {duration} - \"-\" \"-\" \"-\" \"-\" \""
+        );
+        match upstream {
+            Some(a) => {
+                let _ = write!(out, "{a}");
+            }
+            None => out.push(b'-'),
+        }
+        out.extend_from_slice(b"\"\n");
+    });
+}

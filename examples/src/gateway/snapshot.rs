@@ -1,0 +1,843 @@
+//! A plan made ready to serve: TLS configurations built, actions compiled for `decide`, cluster
+//! endpoints resolved, counters attached. A [`Snapshot`] is immutable; a configuration change
+//! builds a new one and swaps it in whole (make-before-break), while requests in flight keep
+//! the one they started with.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use portcullis_model::Object;
+use portcullis_model::destination_rule::ClientTlsSettings as DrTls;
+use portcullis_proxy_core as pc;
+use portcullis_route_match::{SniRoute, SniRouter};
+use portcullis_tls as ptls;
+use portcullis_translate::{
+    CaSource, Cluster, ClusterType, FilterChainKind, LbPolicy, Listener, RouteConfig,
+    ServerTls as PlanServerTls, UpstreamTls,
+};
+
+use super::config::Built;
+use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
+use super::upstream::{self, Connector, Endpoint, Origination, UpClient};
+
+/// Why a configuration could not be made ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// One listener (bind address and port) ready to accept.
+#[derive(Debug)]
+pub(crate) struct ListenerRt {
+    pub(crate) plan: Listener,
+    pub(crate) bind: SocketAddr,
+    pub(crate) chains: Vec<ChainRt>,
+    /// The chains a TLS ClientHello can take, by SNI.
+    pub(crate) sni: SniRouter<usize>,
+    /// The chain for anything that is not TLS (or TLS no SNI chain takes, if it is TCP).
+    pub(crate) plain: Option<usize>,
+    /// Whether the first bytes must be inspected (some chain wants TLS).
+    pub(crate) inspect: bool,
+}
+
+/// One filter chain.
+#[derive(Debug)]
+pub(crate) struct ChainRt {
+    /// Terminate TLS with this configuration.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) kind: ChainKind,
+}
+
+/// What a chain does with the (decrypted) bytes.
+#[derive(Debug)]
+pub(crate) enum ChainKind {
+    Http {
+        route_config: usize,
+    },
+    Tcp {
+        /// (cluster index, weight).
+        destinations: Vec<(Option<usize>, u32)>,
+    },
+}
+
+/// A route configuration with its compiled actions.
+#[derive(Debug)]
+pub(crate) struct RouteConfigRt {
+    pub(crate) config: RouteConfig,
+    /// By virtual host, then route: what [`RouteConfig::router`] matches.
+    pub(crate) routes: Vec<Vec<RouteRt>>,
+    /// The Gateway server port (redirects derive their port from it).
+    pub(crate) server_port: Option<u16>,
+}
+
+/// What the gateway keeps beside one route's action (the action itself is the route payload,
+/// built once by `portcullis-translate`).
+#[derive(Debug)]
+pub(crate) struct RouteRt {
+    /// Cluster index of each destination (`None`: no such cluster).
+    pub(crate) destination_clusters: Vec<Option<usize>>,
+    /// Counter per destination.
+    pub(crate) destination_counters: Vec<Arc<RouteCounter>>,
+    /// Counter for local replies.
+    pub(crate) local_counter: Arc<RouteCounter>,
+}
+
+/// One cluster: proxy-core's cluster (load balancer, pool admission, outlier detection; its
+/// live state carried over from the previous plan) and how to connect to its endpoints.
+#[derive(Debug)]
+pub(crate) struct ClusterRt {
+    pub(crate) plan: Cluster,
+    pub(crate) pc: Arc<pc::Cluster>,
+    /// Where each endpoint of `pc` is.
+    pub(crate) endpoints: HashMap<pc::EndpointKey, Endpoint>,
+    pub(crate) tls: Option<Arc<Origination>>,
+    /// Set when the cluster cannot be used (TLS it cannot originate): requests get 503.
+    pub(crate) broken: Option<String>,
+    pub(crate) stats: Arc<ClusterStats>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl ClusterRt {
+    /// Picks an endpoint (no hash, nothing to avoid): TCP proxying and mirrors.
+    pub(crate) fn pick_endpoint(&self) -> Option<&Endpoint> {
+        if self.broken.is_some() {
+            return None;
+        }
+        let picked = self.pc.pick(
+            &pc::PickContext::default(),
+            clock::now(),
+            &mut super::worker::AuxRandom,
+        )?;
+        self.endpoints.get(picked.key())
+    }
+}
+
+/// A plan ready to serve.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) listeners: Vec<ListenerRt>,
+    pub(crate) route_configs: Vec<RouteConfigRt>,
+    pub(crate) route_config_index: HashMap<String, usize>,
+    pub(crate) clusters: Vec<ClusterRt>,
+    pub(crate) cluster_index: HashMap<String, usize>,
+    /// proxy-core's clusters, kept to carry their state over to the next plan.
+    pub(crate) cluster_set: pc::ClusterSet,
+}
+
+impl Snapshot {
+    pub(crate) fn listener(&self, bind: SocketAddr) -> Option<&ListenerRt> {
+        self.listeners.iter().find(|l| l.bind == bind)
+    }
+}
+
+/// What building a snapshot needs besides the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildContext {
+    pub(crate) provider: Arc<rustls::crypto::CryptoProvider>,
+    /// Credentials from the command line (`--credentials`) and the demo.
+    pub(crate) stores: Vec<Arc<dyn ptls::CredentialStore>>,
+    pub(crate) stats: Arc<Stats>,
+    /// How long a DNS lookup may take.
+    pub(crate) dns_timeout: Duration,
+}
+
+/// Credential lookups through several stores, first hit wins.
+#[derive(Debug)]
+struct Layered(Vec<Arc<dyn ptls::CredentialStore>>);
+
+impl ptls::CredentialStore for Layered {
+    fn get(&self, name: &str) -> Option<Arc<ptls::Credential>> {
+        self.0.iter().find_map(|s| s.get(name))
+    }
+}
+
+/// Builds a snapshot: every fallible step happens here, before anything is swapped.
+pub(crate) async fn build(
+    built: Built,
+    ctx: &BuildContext,
+    generation: u64,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, BuildError> {
+    let Built {
+        mut plan,
+        documents,
+        secrets,
+        ..
+    } = built;
+
+    // Credentials: the configuration's Secrets first, then the stores given.
+    let config_store = ptls::InMemoryCredentialStore::new(Arc::clone(&ctx.provider));
+    super::config::install_secrets(&config_store, &secrets).map_err(BuildError)?;
+    let mut layers: Vec<Arc<dyn ptls::CredentialStore>> = vec![Arc::new(config_store)];
+    layers.extend(ctx.stores.iter().cloned());
+    let tls_ctx = ptls::TlsContext::with_provider(Arc::clone(&ctx.provider))
+        .credentials(Arc::new(Layered(layers)));
+
+    // Clusters.
+    let key_files = client_key_files(documents.iter().map(|d| &d.object));
+    let mut parts = Vec::with_capacity(plan.clusters.len());
+    for (_, cluster) in std::mem::take(&mut plan.clusters) {
+        parts.push(resolve_cluster(cluster, ctx, &tls_ctx, &key_files).await);
+    }
+    // Make before break: clusters that still exist adopt their live state (pool counters,
+    // round-robin position, outlier ejections) from the previous plan.
+    let specs: Vec<pc::ClusterSpec> = parts.iter().map(|p| p.spec.clone()).collect();
+    let cluster_set =
+        pc::ClusterSet::build(specs.iter(), previous.map(|p| &p.cluster_set), clock::now())
+            .map_err(|e| BuildError(format!("cluster: {e}")))?;
+    let mut clusters = Vec::with_capacity(parts.len());
+    let mut cluster_index = HashMap::with_capacity(parts.len());
+    for p in parts {
+        let Some(pc_cluster) = cluster_set.get(&p.plan.name) else {
+            return Err(BuildError(format!("cluster {} was not built", p.plan.name)));
+        };
+        cluster_index.insert(p.plan.name.clone(), clusters.len());
+        clusters.push(ClusterRt {
+            pc: Arc::clone(pc_cluster),
+            endpoints: p.endpoints,
+            tls: p.tls,
+            broken: p.broken,
+            stats: ctx.stats.cluster(&p.plan.name),
+            connect_timeout: p.plan.policy.connect_timeout,
+            plan: p.plan,
+        });
+    }
+
+    // Route configurations.
+    let mut route_configs = Vec::with_capacity(plan.route_configs.len());
+    let mut route_config_index = HashMap::new();
+    for (name, rc) in std::mem::take(&mut plan.route_configs) {
+        if let Some(reason) = &rc.rejected {
+            return Err(BuildError(format!("route configuration {name}: {reason}")));
+        }
+        let rt = build_route_config(rc, &cluster_index, &ctx.stats)?;
+        route_config_index.insert(name, route_configs.len());
+        route_configs.push(rt);
+    }
+
+    // Listeners.
+    let mut listeners = Vec::with_capacity(plan.listeners.len());
+    for l in std::mem::take(&mut plan.listeners) {
+        if let Some(reason) = &l.rejected {
+            return Err(BuildError(format!("listener {}: {reason}", l.name)));
+        }
+        listeners.push(build_listener(
+            l,
+            &tls_ctx,
+            &route_config_index,
+            &cluster_index,
+        )?);
+    }
+
+    Ok(Snapshot {
+        generation,
+        listeners,
+        route_configs,
+        route_config_index,
+        clusters,
+        cluster_index,
+        cluster_set,
+    })
+}
+
+fn build_listener(
+    plan: Listener,
+    tls_ctx: &ptls::TlsContext,
+    route_configs: &HashMap<String, usize>,
+    clusters: &HashMap<String, usize>,
+) -> Result<ListenerRt, BuildError> {
+    let ip: IpAddr = plan.address.parse().map_err(|_| {
+        BuildError(format!(
+            "listener {}: bind address {:?} is not an IP address",
+            plan.name, plan.address
+        ))
+    })?;
+    let port = u16::try_from(plan.port)
+        .map_err(|_| BuildError(format!("listener {}: port out of range", plan.name)))?;
+    let bind = SocketAddr::new(ip, port);
+
+    // TLS: every terminating chain of the port shares one SNI resolver.
+    let mut specs = Vec::new();
+    let mut spec_of_chain = Vec::with_capacity(plan.filter_chains.len());
+    for chain in &plan.filter_chains {
+        match &chain.tls {
+            Some(tls) => {
+                let protocol = match chain.kind {
+                    FilterChainKind::Http { .. } => ptls::ServerProtocol::Https,
+                    _ => ptls::ServerProtocol::Tls,
+                };
+                spec_of_chain.push(Some(specs.len()));
+                specs.push(
+                    server_spec(tls, protocol, &chain.server_names).map_err(|e| {
+                        BuildError(format!("listener {} chain {}: {e}", plan.name, chain.name))
+                    })?,
+                );
+            }
+            None => spec_of_chain.push(None),
+        }
+    }
+    let port_tls = if specs.is_empty() {
+        None
+    } else {
+        Some(
+            ptls::PortTls::build(&specs, tls_ctx)
+                .map_err(|e| BuildError(format!("listener {}: TLS: {e}", plan.name)))?,
+        )
+    };
+
+    let mut chains = Vec::with_capacity(plan.filter_chains.len());
+    let mut sni_routes = Vec::new();
+    let mut plain = None;
+    for (i, chain) in plan.filter_chains.iter().enumerate() {
+        let tls = spec_of_chain
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|s| port_tls.as_ref()?.servers().get(s)?.config().cloned());
+        let kind = match &chain.kind {
+            FilterChainKind::Http { route_config } => ChainKind::Http {
+                route_config: *route_configs.get(route_config).ok_or_else(|| {
+                    BuildError(format!(
+                        "listener {} chain {}: no route configuration {route_config}",
+                        plan.name, chain.name
+                    ))
+                })?,
+            },
+            FilterChainKind::TcpProxy(tcp) => ChainKind::Tcp {
+                destinations: tcp
+                    .destinations
+                    .iter()
+                    .map(|d| (clusters.get(&d.cluster).copied(), d.weight))
+                    .collect(),
+            },
+            _ => {
+                return Err(BuildError(format!(
+                    "listener {} chain {}: unsupported filter chain",
+                    plan.name, chain.name
+                )));
+            }
+        };
+        let takes_tls = chain.tls.is_some()
+            || (matches!(kind, ChainKind::Tcp { .. }) && !chain.server_names.is_empty());
+        if takes_tls {
+            sni_routes.push(SniRoute::new(
+                chain.name.clone(),
+                chain.server_names.clone(),
+                i,
+            ));
+        } else if plain.is_none() {
+            plain = Some(i);
+        }
+        chains.push(ChainRt { tls, kind });
+    }
+    let inspect = !sni_routes.is_empty();
+    Ok(ListenerRt {
+        plan,
+        bind,
+        chains,
+        sni: SniRouter::new(sni_routes),
+        plain,
+        inspect,
+    })
+}
+
+/// Gateway `tls` (as the model has it) → `portcullis-tls` settings.
+fn server_spec(
+    tls: &PlanServerTls,
+    protocol: ptls::ServerProtocol,
+    server_names: &[String],
+) -> Result<ptls::ServerSpec, String> {
+    let s = &tls.settings;
+    let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
+    let version =
+        |v: Option<portcullis_model::gateway::TlsProtocol>| -> Result<ptls::TlsVersion, String> {
+            match v {
+                None => Ok(ptls::TlsVersion::Auto),
+                Some(v) => v.as_str().parse().map_err(|e| format!("{e}")),
+            }
+        };
+    let settings = ptls::ServerTlsSettings {
+        https_redirect: s.https_redirect,
+        mode: tls.mode.as_str().parse().map_err(|e| format!("{e}"))?,
+        server_certificate: path(&s.server_certificate),
+        private_key: path(&s.private_key),
+        ca_certificates: path(&s.ca_certificates),
+        ca_crl: path(&s.ca_crl),
+        tls_certificates: s
+            .tls_certificates
+            .iter()
+            .map(|c| ptls::TlsCertificate {
+                server_certificate: path(&c.server_certificate),
+                private_key: path(&c.private_key),
+                ca_certificates: path(&c.ca_certificates),
+            })
+            .collect(),
+        credential_name: (!s.credential_name.is_empty()).then(|| s.credential_name.clone()),
+        credential_names: s.credential_names.clone(),
+        ca_cert_credential_name: (!s.ca_cert_credential_name.is_empty())
+            .then(|| s.ca_cert_credential_name.clone()),
+        subject_alt_names: s.subject_alt_names.clone(),
+        verify_certificate_spki: s.verify_certificate_spki.clone(),
+        verify_certificate_hash: s.verify_certificate_hash.clone(),
+        min_protocol_version: version(s.min_protocol_version)?,
+        max_protocol_version: version(s.max_protocol_version)?,
+        cipher_suites: s.cipher_suites.clone(),
+    };
+    let hosts = if tls.sni_hosts.is_empty() {
+        if server_names.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            server_names.to_vec()
+        }
+    } else {
+        tls.sni_hosts.clone()
+    };
+    Ok(ptls::ServerSpec {
+        hosts,
+        protocol,
+        tls: settings,
+    })
+}
+
+/// `clientCertificate` path → `privateKey` path, from every DestinationRule (the plan keeps the
+/// certificate but not the key).
+fn client_key_files<'a>(objects: impl Iterator<Item = &'a Object>) -> HashMap<String, String> {
+    fn visit(tls: Option<&DrTls>, out: &mut HashMap<String, String>) {
+        if let Some(t) = tls
+            && !t.client_certificate.is_empty()
+        {
+            out.insert(t.client_certificate.clone(), t.private_key.clone());
+        }
+    }
+    let mut out = HashMap::new();
+    for o in objects {
+        let Object::DestinationRule(dr) = o else {
+            continue;
+        };
+        let policies = dr.spec.traffic_policy.iter().chain(
+            dr.spec
+                .subsets
+                .iter()
+                .filter_map(|s| s.traffic_policy.as_ref()),
+        );
+        for p in policies {
+            visit(p.tls.as_ref(), &mut out);
+            for pl in &p.port_level_settings {
+                visit(pl.tls.as_ref(), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// A cluster's endpoints resolved and its TLS built, before proxy-core's cluster exists.
+struct ClusterParts {
+    plan: Cluster,
+    spec: pc::ClusterSpec,
+    endpoints: HashMap<pc::EndpointKey, Endpoint>,
+    tls: Option<Arc<Origination>>,
+    broken: Option<String>,
+}
+
+async fn resolve_cluster(
+    plan: Cluster,
+    ctx: &BuildContext,
+    tls_ctx: &ptls::TlsContext,
+    key_files: &HashMap<String, String>,
+) -> ClusterParts {
+    let mut endpoints = HashMap::with_capacity(plan.endpoints.len());
+    let mut specs = Vec::with_capacity(plan.endpoints.len());
+    for e in &plan.endpoints {
+        let Ok(port) = u16::try_from(e.port) else {
+            continue;
+        };
+        let addrs: Vec<SocketAddr> = if let Ok(ip) = e.address.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            // DNS: every address (STRICT_DNS) or the first (LOGICAL_DNS).
+            let lookup = tokio::net::lookup_host((e.address.as_str(), port));
+            match tokio::time::timeout(ctx.dns_timeout, lookup).await {
+                Ok(Ok(addrs)) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    let take = if plan.cluster_type == ClusterType::LogicalDns {
+                        1
+                    } else {
+                        addrs.len()
+                    };
+                    addrs.into_iter().take(take).collect()
+                }
+                Ok(Err(err)) => {
+                    eprintln!(
+                        "warning: cluster {}: cannot resolve {}: {err}",
+                        plan.name, e.address
+                    );
+                    Vec::new()
+                }
+                Err(_) => {
+                    eprintln!(
+                        "warning: cluster {}: resolving {} timed out",
+                        plan.name, e.address
+                    );
+                    Vec::new()
+                }
+            }
+        };
+        for addr in addrs {
+            let key = pc::EndpointKey::from(addr);
+            if endpoints.contains_key(&key) {
+                continue;
+            }
+            let mut spec = pc::EndpointSpec::new(addr.ip().to_string(), addr.port());
+            for (k, v) in &e.labels {
+                spec = spec.with_label(k.clone(), v.clone());
+            }
+            specs.push(spec);
+            endpoints.insert(key, endpoint(addr));
+        }
+    }
+    let (tls, broken) = match origination(&plan, tls_ctx, key_files) {
+        Ok(t) => (t, None),
+        Err(e) => {
+            eprintln!(
+                "warning: cluster {}: {e}; requests to it get 503",
+                plan.name
+            );
+            (None, Some(e))
+        }
+    };
+    let spec = cluster_spec(&plan, specs);
+    ClusterParts {
+        plan,
+        spec,
+        endpoints,
+        tls,
+        broken,
+    }
+}
+
+/// The plan's cluster policy in proxy-core's terms.
+fn cluster_spec(plan: &Cluster, endpoints: Vec<pc::EndpointSpec>) -> pc::ClusterSpec {
+    let p = &plan.policy;
+    let lb = match p.lb_policy {
+        LbPolicy::RoundRobin => pc::LbPolicy::RoundRobin,
+        LbPolicy::Random => pc::LbPolicy::Random,
+        LbPolicy::RingHash => pc::LbPolicy::ring_hash(p.minimum_ring_size.unwrap_or(0)),
+        LbPolicy::Maglev => {
+            pc::LbPolicy::maglev(p.maglev_table_size.unwrap_or(pc::DEFAULT_MAGLEV_TABLE_SIZE))
+        }
+        _ => pc::LbPolicy::default(),
+    };
+    let cb = &p.circuit_breakers;
+    let pool = pc::PoolLimits::default()
+        .with_max_connections(cb.max_connections)
+        .with_max_pending_requests(cb.max_pending_requests)
+        .with_max_requests(cb.max_requests)
+        .with_max_retries(cb.max_retries)
+        .with_max_requests_per_connection(p.max_requests_per_connection);
+    let mut spec = pc::ClusterSpec::new(plan.name.as_str(), endpoints)
+        .with_lb(lb)
+        .with_pool(pool)
+        .with_healthy_panic_threshold(p.healthy_panic_threshold);
+    if let Some(od) = &p.outlier_detection {
+        let mut c = pc::OutlierConfig::default();
+        let set = |v: Option<u32>, into: &mut u32| {
+            if let Some(v) = v {
+                *into = v;
+            }
+        };
+        set(od.consecutive_5xx, &mut c.consecutive_5xx);
+        set(
+            od.enforcing_consecutive_5xx,
+            &mut c.enforcing_consecutive_5xx,
+        );
+        set(
+            od.consecutive_gateway_failure,
+            &mut c.consecutive_gateway_failure,
+        );
+        set(
+            od.enforcing_consecutive_gateway_failure,
+            &mut c.enforcing_consecutive_gateway_failure,
+        );
+        set(
+            od.consecutive_local_origin_failure,
+            &mut c.consecutive_local_origin_failure,
+        );
+        set(od.max_ejection_percent, &mut c.max_ejection_percent);
+        c.split_external_local_origin_errors = od.split_external_local_origin_errors;
+        if let Some(i) = od.interval {
+            c.interval = i;
+        }
+        if let Some(b) = od.base_ejection_time {
+            c.base_ejection_time = b;
+        }
+        spec = spec.with_outlier(c);
+    }
+    spec
+}
+
+fn endpoint(addr: SocketAddr) -> Endpoint {
+    let authority = addr
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| http::uri::Authority::from_static("invalid"));
+    Endpoint { addr, authority }
+}
+
+/// The DestinationRule `tls` of a cluster, as a rustls client configuration.
+fn origination(
+    plan: &Cluster,
+    tls_ctx: &ptls::TlsContext,
+    key_files: &HashMap<String, String>,
+) -> Result<Option<Arc<Origination>>, String> {
+    // Auto mTLS needs a mesh identity this gateway does not have: plaintext, as for
+    // endpoints without the istio tlsMode label.
+    let UpstreamTls::Tls(ct) = &plan.policy.tls else {
+        return Ok(None);
+    };
+    let mode: ptls::ClientTlsMode = ct.mode.as_str().parse().map_err(|e| format!("{e}"))?;
+    if mode == ptls::ClientTlsMode::IstioMutual {
+        return Err("ISTIO_MUTUAL needs a mesh identity (not available here)".to_owned());
+    }
+    let mut settings = ptls::ClientTlsSettings {
+        mode,
+        sni: ct.sni.clone(),
+        subject_alt_names: ct.subject_alt_names.clone(),
+        ..Default::default()
+    };
+    match &ct.ca {
+        CaSource::File(f) => settings.ca_certificates = Some(PathBuf::from(f)),
+        CaSource::Credential(name) => settings.credential_name = Some(name.clone()),
+        CaSource::None => settings.insecure_skip_verify = true,
+        _ => {}
+    }
+    if let Some(cert) = &ct.client_certificate
+        && settings.credential_name.as_deref() != Some(cert.as_str())
+    {
+        match key_files.get(cert) {
+            Some(key) => {
+                settings.client_certificate = Some(PathBuf::from(cert));
+                settings.private_key = Some(PathBuf::from(key));
+            }
+            // Not a file: a credential name.
+            None => settings.credential_name = Some(cert.clone()),
+        }
+    }
+    let client = ptls::client_tls(&settings, &[b"http/1.1"], tls_ctx)
+        .map_err(|e| format!("upstream TLS: {e}"))?;
+    let Some(client) = client else {
+        return Ok(None);
+    };
+    // SNI: the `sni` setting, else the service host (Istio's auto SNI takes the request's
+    // host, which at an egress gateway is the service host).
+    let server_name = client
+        .server_name(ct.sni.as_deref().unwrap_or(&plan.host))
+        .map_err(|e| format!("upstream TLS: {e}"))?;
+    Ok(Some(Arc::new(Origination {
+        config: Arc::clone(client.config()),
+        server_name,
+        key: format!("{settings:?}|{}", plan.host),
+    })))
+}
+
+fn build_route_config(
+    config: RouteConfig,
+    clusters: &HashMap<String, usize>,
+    stats: &Stats,
+) -> Result<RouteConfigRt, BuildError> {
+    let server_port = config
+        .name
+        .split('.')
+        .nth(1)
+        .and_then(|p| p.parse::<u16>().ok());
+    let mut routes = Vec::with_capacity(config.table.virtual_hosts.len());
+    for vh in &config.table.virtual_hosts {
+        let mut vroutes = Vec::with_capacity(vh.routes.len());
+        for (ri, r) in vh.routes.iter().enumerate() {
+            let action = &r.action.action;
+            let route_label = if r.name.is_empty() {
+                format!("#{ri}")
+            } else {
+                r.name.clone()
+            };
+            let key = |cluster: &str| RouteKey {
+                route_config: config.name.clone(),
+                virtual_host: vh.name.clone(),
+                route: route_label.clone(),
+                cluster: cluster.to_owned(),
+            };
+            let (destination_clusters, destination_counters) = match action {
+                pc::RouteAction::Forward(f) => f
+                    .destinations()
+                    .iter()
+                    .map(|d| {
+                        (
+                            clusters.get(d.cluster()).copied(),
+                            stats.route(key(d.cluster())),
+                        )
+                    })
+                    .unzip(),
+                _ => (Vec::new(), Vec::new()),
+            };
+            vroutes.push(RouteRt {
+                destination_clusters,
+                destination_counters,
+                local_counter: stats.route(key("")),
+            });
+        }
+        routes.push(vroutes);
+    }
+    Ok(RouteConfigRt {
+        config,
+        routes,
+        server_port,
+    })
+}
+
+// === the live snapshot and its per-worker views ===
+
+/// The current snapshot of a gateway.
+#[derive(Debug)]
+pub(crate) struct Live {
+    current: RwLock<Arc<Snapshot>>,
+    generation: AtomicU64,
+}
+
+impl Live {
+    pub(crate) fn new(first: Snapshot) -> Self {
+        let generation = first.generation;
+        Self {
+            current: RwLock::new(Arc::new(first)),
+            generation: AtomicU64::new(generation),
+        }
+    }
+
+    /// The current snapshot (takes a read lock: for the control thread and new connections).
+    pub(crate) fn get(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Swaps in a new snapshot.
+    pub(crate) fn set(&self, next: Snapshot) {
+        let generation = next.generation;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        self.generation.store(generation, Ordering::Release);
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// A worker's view of a snapshot: the snapshot and, per cluster, the client (connection pool)
+/// of this worker to use for it.
+#[derive(Debug)]
+pub(crate) struct Local {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) clients: Vec<UpClient>,
+}
+
+#[derive(Default)]
+struct Cache {
+    owner: usize,
+    generation: u64,
+    local: Option<Arc<Local>>,
+    /// Plain clients by connect timeout: pools keyed by endpoint, kept across plans.
+    plain: HashMap<Duration, UpClient>,
+    /// TLS clients by cluster name, with the key of the settings they were built with.
+    tls: HashMap<String, (String, UpClient)>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// The calling worker's view of the live snapshot. Lock-free unless the snapshot changed since
+/// this worker last looked (one atomic load and a thread-local access per call).
+pub(crate) fn local(live: &Arc<Live>) -> Arc<Local> {
+    let owner = Arc::as_ptr(live) as usize;
+    let generation = live.generation();
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.owner == owner
+            && cache.generation == generation
+            && let Some(l) = &cache.local
+        {
+            return Arc::clone(l);
+        }
+        if cache.owner != owner {
+            *cache = Cache {
+                owner,
+                ..Cache::default()
+            };
+        }
+        let snap = live.get();
+        let mut tls = HashMap::new();
+        let mut clients = Vec::with_capacity(snap.clusters.len());
+        for c in &snap.clusters {
+            let client = match &c.tls {
+                None => cache
+                    .plain
+                    .entry(c.connect_timeout)
+                    .or_insert_with(|| upstream::client(Connector::new(c.connect_timeout, None)))
+                    .clone(),
+                Some(o) => {
+                    let reuse = cache
+                        .tls
+                        .remove(&c.plan.name)
+                        .filter(|(key, _)| *key == o.key)
+                        .map(|(_, client)| client);
+                    let client = reuse.unwrap_or_else(|| {
+                        upstream::client(Connector::new(c.connect_timeout, Some(Arc::clone(o))))
+                    });
+                    tls.insert(c.plan.name.clone(), (o.key.clone(), client.clone()));
+                    client
+                }
+            };
+            clients.push(client);
+        }
+        // TLS pools of clusters that are gone (or changed) are dropped here.
+        cache.tls = tls;
+        let local = Arc::new(Local {
+            snap: Arc::clone(&snap),
+            clients,
+        });
+        cache.generation = snap.generation;
+        cache.local = Some(Arc::clone(&local));
+        local
+    })
+}
+
+/// The monotonic clock proxy-core's state machines run on: time since the first call.
+pub(crate) mod clock {
+    use std::sync::OnceLock;
+
+    use portcullis_proxy_core::rt;
+
+    fn origin() -> std::time::Instant {
+        static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+        *ORIGIN.get_or_init(std::time::Instant::now)
+    }
+
+    /// Now, as a proxy-core instant.
+    pub(crate) fn now() -> rt::Instant {
+        rt::Instant::from_elapsed(origin().elapsed())
+    }
+
+    /// A proxy-core instant as a tokio instant (for timers).
+    pub(crate) fn to_tokio(at: rt::Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(origin() + at.elapsed_since_origin())
+    }
+}

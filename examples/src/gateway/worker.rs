@@ -1,0 +1,156 @@
+//! What belongs to one worker thread: its index (metric shards, client pools), its random
+//! source and its access-log buffer. Each worker runs a single-threaded tokio runtime, so the
+//! request path reaches all of these through thread-locals, without locks.
+
+use std::cell::{Cell, RefCell};
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use portcullis_proxy_core::rt::{RandomSource, SplitMix64};
+
+/// Where access-log lines go.
+#[derive(Clone, Debug, Default)]
+pub enum AccessLog {
+    /// Standard output (buffered per worker, flushed at least every 250 ms).
+    #[default]
+    Stdout,
+    /// Nowhere.
+    Off,
+    /// Into memory (tests read it).
+    Capture(Arc<Mutex<Vec<String>>>),
+}
+
+/// Flush the buffer past this size.
+const LOG_FLUSH_BYTES: usize = 32 * 1024;
+
+thread_local! {
+    static INDEX: Cell<usize> = const { Cell::new(0) };
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+    static RANDOM: RefCell<SplitMix64> = RefCell::new(SplitMix64::new(seed_from_time()));
+    static AUX: RefCell<SplitMix64> = RefCell::new(SplitMix64::new(seed_from_time() ^ 0x5bd1_e995));
+    static LOG: RefCell<(Vec<u8>, AccessLog)> = const { RefCell::new((Vec::new(), AccessLog::Off)) };
+}
+
+fn seed_from_time() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // Fold the 128-bit value; the thread id makes threads started together differ.
+    let id = format!("{:?}", std::thread::current().id());
+    let mut h = (nanos as u64) ^ ((nanos >> 64) as u64);
+    for b in id.bytes() {
+        h = h.rotate_left(5) ^ u64::from(b);
+    }
+    h
+}
+
+/// Marks the current thread as worker `index`, with a random seed (deterministic when given)
+/// and an access-log sink.
+pub(crate) fn init(index: usize, seed: Option<u64>, log: AccessLog) {
+    INDEX.with(|i| i.set(index));
+    IS_WORKER.with(|w| w.set(true));
+    if let Some(seed) = seed {
+        RANDOM.with(|r| *r.borrow_mut() = SplitMix64::new(seed.wrapping_add(index as u64)));
+    }
+    LOG.with(|l| l.borrow_mut().1 = log);
+}
+
+/// The current worker's index (0 on other threads).
+pub(crate) fn index() -> usize {
+    INDEX.with(Cell::get)
+}
+
+/// The worker's random source: SplitMix64, seeded per worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ThreadRandom;
+
+impl RandomSource for ThreadRandom {
+    fn next_u64(&mut self) -> u64 {
+        RANDOM.with(|r| r.borrow_mut().next_u64())
+    }
+}
+
+/// A random value for anything but `decide` (load balancing, back-off jitter, request ids), so
+/// that those draws never change which values `decide` gets.
+pub(crate) fn aux_random() -> u64 {
+    AUX.with(|r| r.borrow_mut().next_u64())
+}
+
+/// A new `x-request-id` value (UUID version 4 layout).
+pub(crate) fn request_id() -> http::HeaderValue {
+    let a = aux_random();
+    let b = aux_random();
+    let mut buf = [0u8; 36];
+    let hex = b"0123456789abcdef";
+    let mut bits = (u128::from(a) << 64) | u128::from(b);
+    // Version 4, variant 10xx.
+    bits = (bits & !(0xf_u128 << 76)) | (0x4_u128 << 76);
+    bits = (bits & !(0x3_u128 << 62)) | (0x2_u128 << 62);
+    let mut nibble = 0;
+    for (i, out) in buf.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *out = b'-';
+            continue;
+        }
+        let shift = 124 - 4 * nibble;
+        let v = ((bits >> shift) & 0xf) as usize;
+        *out = hex.get(v).copied().unwrap_or(b'0');
+        nibble += 1;
+    }
+    http::HeaderValue::from_bytes(&buf).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+}
+
+/// [`aux_random`] as a [`RandomSource`] (load balancing, back-off).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AuxRandom;
+
+impl RandomSource for AuxRandom {
+    fn next_u64(&mut self) -> u64 {
+        aux_random()
+    }
+}
+
+/// Whether access-log lines are wanted on this thread.
+pub(crate) fn logging() -> bool {
+    LOG.with(|l| !matches!(l.borrow().1, AccessLog::Off))
+}
+
+/// Appends one access-log line (written by `write`, which must end it with `\n`).
+pub(crate) fn log_line(write: impl FnOnce(&mut Vec<u8>)) {
+    let flush_now = LOG.with(|l| {
+        let mut l = l.borrow_mut();
+        if matches!(l.1, AccessLog::Off) {
+            return false;
+        }
+        write(&mut l.0);
+        l.0.len() > LOG_FLUSH_BYTES || !IS_WORKER.with(Cell::get)
+    });
+    if flush_now {
+        flush();
+    }
+}
+
+/// Writes out the buffered access-log lines of this thread.
+pub(crate) fn flush() {
+    LOG.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0.is_empty() {
+            return;
+        }
+        let (buf, sink) = &mut *l;
+        match sink {
+            AccessLog::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(buf);
+                let _ = out.flush();
+            }
+            AccessLog::Capture(lines) => {
+                let text = String::from_utf8_lossy(buf);
+                let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+                lines.extend(text.lines().map(str::to_owned));
+            }
+            AccessLog::Off => {}
+        }
+        buf.clear();
+    });
+}

@@ -1,0 +1,831 @@
+//! The example gateway, started in-process on ephemeral loopback ports in front of local echo
+//! upstreams: routing, redirects, rewrites, weights, TLS (mTLS refusal, passthrough,
+//! origination), upgrades, limits, failures and live configuration swaps.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portcullis_examples::gateway::{self, AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_proxy_core::pick_by_weight;
+use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-gateway-test-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Echo upstreams on ephemeral ports: `(service, version)` → address.
+fn echoes(specs: &[(&str, &str)]) -> Vec<SocketAddr> {
+    let specs: Vec<_> = specs
+        .iter()
+        .map(|(s, v)| {
+            (
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                (*s).to_owned(),
+                (*v).to_owned(),
+            )
+        })
+        .collect();
+    demo::start_echo_servers(&specs).unwrap()
+}
+
+fn gateway_yaml(http_port: u16) -> String {
+    format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {http_port}, name: http, protocol: HTTP}}
+    hosts: ['*']
+"
+    )
+}
+
+fn service_entry(name: &str, endpoints: &[(SocketAddr, &str)]) -> String {
+    let mut eps = String::new();
+    for (addr, version) in endpoints {
+        eps.push_str(&format!(
+            "  - {{address: {}, ports: {{http: {}}}, labels: {{version: {version}}}}}\n",
+            addr.ip(),
+            addr.port()
+        ));
+    }
+    format!(
+        r"---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+{eps}"
+    )
+}
+
+fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
+    Options {
+        sources: vec![Source::Path(dir.to_owned())],
+        identity: Identity::default(),
+        workers: 1,
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        access_log: AccessLog::Capture(Arc::clone(log)),
+        poll_interval: Duration::from_millis(100),
+        random_seed: Some(7),
+        ..Options::default()
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+async fn get(port: u16, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut req = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+        .header("host", host)
+        .body(Empty::new())
+        .unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn routes_redirects_rewrites_and_answers_locally() {
+    let up = echoes(&[("a", "v1"), ("b", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("routing");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - name: health
+    match: [{uri: {exact: /healthz}}]
+    directResponse: {status: 503, body: {string: down for maintenance}}
+  - name: moved
+    match: [{uri: {prefix: /old/}}]
+    redirect: {uri: /new, redirectCode: 308}
+  - name: api
+    match: [{uri: {prefix: /api/}}]
+    rewrite: {uri: /v2/}
+    route: [{destination: {host: a.test}}]
+  - name: beta
+    match: [{headers: {x-beta: {exact: 'yes'}}}]
+    route: [{destination: {host: b.test}}]
+    headers: {response: {set: {x-route: beta}}}
+  - name: default
+    route: [{destination: {host: a.test}}]
+" + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("b", &[(up[1], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    let r = get(port, "shop.example.com", "/healthz", &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (503, "down for maintenance"));
+
+    let r = get(port, "shop.example.com", "/old/page?x=1", &[]).await;
+    assert_eq!(r.status, 308);
+    assert_eq!(r.headers["location"], "http://shop.example.com/new?x=1");
+
+    let r = get(port, "shop.example.com", "/api/items?page=2", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("service: a\n"), "{}", r.body);
+    assert!(
+        r.body.contains("GET /v2/items?page=2 HTTP/1.1"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("x-envoy-original-path: /api/items?page=2"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("host: shop.example.com"), "{}", r.body);
+    assert!(r.headers.contains_key("x-envoy-upstream-service-time"));
+
+    let r = get(port, "shop.example.com", "/", &[("x-beta", "yes")]).await;
+    assert!(r.body.starts_with("service: b\n"), "{}", r.body);
+    assert_eq!(r.headers["x-route"], "beta");
+
+    let r = get(port, "shop.example.com", "/", &[]).await;
+    assert!(r.body.starts_with("service: a\n"), "{}", r.body);
+
+    // No virtual host for this authority: 404 NR.
+    let r = get(port, "other.example.com", "/", &[]).await;
+    assert_eq!(r.status, 404);
+
+    // Access log lines in Envoy's default format.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let lines = log.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("\"GET /api/items?page=2 HTTP/1.1\" 200 - 0 ")
+                && l.ends_with(&format!("\"shop.example.com\" \"{}\"", up[0]))
+        ),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("\" 404 NR ")), "{lines:#?}");
+
+    // Metrics by route, cluster and code.
+    let m = gw.metrics();
+    assert!(
+        m.contains("route=\"api\",cluster=\"outbound|80||a.test\",response_code=\"200\"} 1"),
+        "{m}"
+    );
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn weights_follow_the_seeded_random_source() {
+    let up = echoes(&[("a", "v1"), ("b", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("weights");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: split, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route:
+    - {destination: {host: a.test}, weight: 30}
+    - {destination: {host: b.test}, weight: 70}
+" + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("b", &[(up[1], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // Worker 0 draws from SplitMix64(seed), one value per forwarded request.
+    let mut random = SplitMix64::new(7);
+    let mut counts = [0, 0];
+    for _ in 0..40 {
+        let expected = pick_by_weight([30u32, 70].into_iter(), random.next_u64()).unwrap();
+        let r = get(port, "any", "/", &[]).await;
+        let got = usize::from(r.body.starts_with("service: b\n"));
+        assert_eq!(got, expected, "{}", r.body);
+        counts[got] += 1;
+    }
+    assert!(counts[0] > 0 && counts[1] > counts[0], "{counts:?}");
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn swaps_configuration_live_and_refuses_invalid_changes() {
+    let up = echoes(&[("a", "v1"), ("b", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("swap");
+    let vs = |path: &str, host: &str| {
+        format!(
+            r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: live, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - match: [{{uri: {{prefix: {path}}}}}]
+    route: [{{destination: {{host: {host}}}}}]
+"
+        )
+    };
+    let base = gateway_yaml(port)
+        + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("b", &[(up[1], "v1")]);
+    std::fs::write(dir.join("base.yaml"), &base).unwrap();
+    std::fs::write(dir.join("vs.yaml"), vs("/one", "a.test")).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    assert_eq!(gw.generation(), 1);
+    assert_eq!(get(port, "x", "/one", &[]).await.status, 200);
+    assert_eq!(get(port, "x", "/two", &[]).await.status, 404);
+
+    // A new route appears once the poll sees the file.
+    std::fs::write(dir.join("vs.yaml"), vs("/two", "b.test")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.generation() < 2 {
+        assert!(Instant::now() < deadline, "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = get(port, "x", "/two", &[]).await;
+    assert!(r.body.starts_with("service: b\n"), "{}", r.body);
+    assert_eq!(get(port, "x", "/one", &[]).await.status, 404);
+
+    // An invalid change is refused: the previous configuration keeps serving.
+    std::fs::write(
+        dir.join("vs.yaml"),
+        vs("/three", "b.test").replace(
+            "route:",
+            "route: [{destination: {host: b.test}, weight: -1}]\n    x-route:",
+        ),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw
+        .metrics()
+        .contains("portcullis_config_rejections_total 1")
+    {
+        assert!(Instant::now() < deadline, "the invalid change was not seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gw.generation(), 2);
+    let r = get(port, "x", "/two", &[]).await;
+    assert!(r.body.starts_with("service: b\n"), "{}", r.body);
+
+    // The admin listener shows the live plan.
+    let admin = gw.admin_addr().unwrap();
+    let r = get(admin.port(), "admin", "/routes", &[]).await;
+    assert!(r.body.contains("/two*"), "{}", r.body);
+    let r = get(admin.port(), "admin", "/config_dump", &[]).await;
+    let dump: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(dump["generation"], 2);
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn check_reports_errors_with_their_location() {
+    let dir = temp_dir("check");
+    std::fs::write(
+        dir.join("bad.yaml"),
+        gateway_yaml(8080)
+            + "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: default}
+spec:
+  hosts: ['*']
+  http:
+  - route:
+    - destination: {host: a.test}
+      weight: -1
+",
+    )
+    .unwrap();
+    let report = gateway::check(&[Source::Path(dir.clone())], &Identity::default()).unwrap_err();
+    let text = report.errors_text();
+    assert!(text.contains("bad.yaml:"), "{text}");
+    assert!(text.contains("weight"), "{text}");
+    let started = Gateway::start(Options {
+        sources: vec![Source::Path(dir)],
+        admin: None,
+        workers: 1,
+        ..Options::default()
+    });
+    assert!(matches!(started, Err(gateway::StartError::Config(_))));
+}
+
+#[tokio::test]
+async fn upstream_failures_answer_like_envoy() {
+    let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let port = free_port();
+    let dir = temp_dir("failures");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: f, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /dead}}]
+    route: [{destination: {host: dead.test}}]
+    retries: {attempts: 2, retryOn: connect-failure}
+  - match: [{uri: {prefix: /empty}}]
+    route: [{destination: {host: dead.test, subset: none}}]
+  - route: [{destination: {host: nowhere.test}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dead, namespace: default}
+spec:
+  host: dead.test
+  subsets: [{name: none, labels: {version: none}}]
+" + &service_entry("dead", &[(dead, "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    let r = get(port, "x", "/dead", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body.contains("reset reason: connection failure"),
+        "{}",
+        r.body
+    );
+    let r = get(port, "x", "/empty", &[]).await;
+    assert_eq!((r.status, r.body.as_str()), (503, "no healthy upstream"));
+    let r = get(port, "x", "/", &[]).await;
+    assert_eq!(r.status, 503);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let lines = log.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains(" 503 URX,UF ")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains(" 503 UH ")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains(" 503 NC ")), "{lines:#?}");
+    assert!(gw.metrics().contains(
+        "portcullis_cluster_upstream_rq_retry_total{cluster=\"outbound|80||dead.test\"} 2"
+    ));
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn upgrades_pass_through_and_limits_answer_408_and_431() {
+    let up = echoes(&[("a", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("upgrade");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ws, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: a.test}}]
+" + &service_entry("a", &[(up[0], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = options(&dir, &log);
+    opts.limits.header_timeout = Duration::from_millis(300);
+    let gw = Gateway::start(opts).unwrap();
+
+    // An upgrade: 101, then bytes both ways.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping through the gateway").await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 24 {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(&got[..], b"ping through the gateway");
+
+    // A client that never finishes its head: 408.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{out:?}"
+    );
+
+    // Too many headers: 431.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut req = String::from("GET / HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..150 {
+        req.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 431"),
+        "{out:?}"
+    );
+    gw.shutdown();
+}
+
+// === TLS ===
+
+struct Pki {
+    ca_pem: String,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+fn pki() -> Pki {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "portcullis test CA");
+    let cert = params.self_signed(&key).unwrap();
+    Pki {
+        ca_pem: cert.pem(),
+        ca_der: cert.der().clone(),
+        issuer: rcgen::Issuer::new(params, key),
+    }
+}
+
+/// A leaf certificate for `names` signed by the CA: (cert PEM, key PEM, cert DER, key DER).
+fn leaf(
+    pki: &Pki,
+    names: &[&str],
+) -> (
+    String,
+    String,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = params.signed_by(&key, &pki.issuer).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    (cert.pem(), key.serialize_pem(), cert.der().clone(), key_der)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn client_config(
+    pki: &Pki,
+    client_cert: Option<(
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client_cert {
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Sends one HTTP/1.1 request over TLS; the response text, or `None` if TLS failed.
+async fn tls_get(
+    port: u16,
+    sni: &str,
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+) -> Option<String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).ok()?;
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    tls.write_all(
+        format!("GET /tls HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .ok()?;
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A TLS upstream serving echo responses with a certificate for `names`.
+async fn tls_backend(pki: &Pki, names: &[&str]) -> SocketAddr {
+    let (_, _, cert, key) = leaf(pki, names);
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_port = echoes(&[("secure", "tls")])[0];
+    let addr = plain.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = plain.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(echo_port).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn mutual_tls_refuses_clients_without_a_certificate() {
+    let pki = pki();
+    let up = echoes(&[("a", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("mtls");
+    let (cert_pem, key_pem, _, _) = leaf(&pki, &["secure.example.com"]);
+    let config = format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: https, protocol: HTTPS}}
+    hosts: [secure.example.com]
+    tls: {{mode: MUTUAL, credentialName: secure-cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: a.test}}}}]
+"
+    ) + &service_entry("a", &[(up[0], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    // The credential as a mounted secret: tls.crt, tls.key and the client CA.
+    let creds = temp_dir("mtls-creds");
+    std::fs::create_dir_all(creds.join("secure-cert")).unwrap();
+    std::fs::write(creds.join("secure-cert/tls.crt"), &cert_pem).unwrap();
+    std::fs::write(creds.join("secure-cert/tls.key"), &key_pem).unwrap();
+    std::fs::write(creds.join("secure-cert/ca.crt"), &pki.ca_pem).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = options(&dir, &log);
+    opts.credentials = Some(creds);
+    let gw = Gateway::start(opts).unwrap();
+
+    let (_, _, ccert, ckey) = leaf(&pki, &["client.example.com"]);
+    let ok = tls_get(
+        port,
+        "secure.example.com",
+        client_config(&pki, Some((ccert, ckey))),
+        "secure.example.com",
+    )
+    .await;
+    let ok = ok.expect("a client with a certificate is served");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("x-forwarded-proto: https"), "{ok}");
+
+    let refused = tls_get(
+        port,
+        "secure.example.com",
+        client_config(&pki, None),
+        "secure.example.com",
+    )
+    .await;
+    assert!(
+        refused.as_deref().is_none_or(|r| !r.contains("200 OK")),
+        "served without a client certificate: {refused:?}"
+    );
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn passes_tls_through_by_sni_and_originates_tls_upstream() {
+    let pki = pki();
+    let backend = tls_backend(&pki, &["secure.test", "origin.test"]).await;
+    let ca_file = temp_dir("origin-ca").join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let tls_port = free_port();
+    let http_port = free_port();
+    let dir = temp_dir("passthrough");
+    let config = format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {tls_port}, name: tls, protocol: TLS}}
+    hosts: [secure.test]
+    tls: {{mode: PASSTHROUGH}}
+  - port: {{number: {http_port}, name: http, protocol: HTTP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: passthrough, namespace: default}}
+spec:
+  hosts: [secure.test]
+  gateways: [istio-system/gw]
+  tls:
+  - match: [{{port: {tls_port}, sniHosts: [secure.test]}}]
+    route: [{{destination: {{host: secure.test, port: {{number: 443}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: egress, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: origin.test, port: {{number: 80}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: default}}
+spec:
+  hosts: [secure.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{tls: {backend_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: origin, namespace: default}}
+spec:
+  hosts: [origin.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {backend_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: origin, namespace: default}}
+spec:
+  host: origin.test
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: {ca}}}
+",
+        backend_port = backend.port(),
+        ca = ca_file.display()
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // Passthrough: the client's TLS session ends at the backend (its certificate verifies).
+    let r = tls_get(
+        tls_port,
+        "secure.test",
+        client_config(&pki, None),
+        "secure.test",
+    )
+    .await
+    .expect("TLS through the gateway");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("service: secure"), "{r}");
+    // An unknown SNI is not routed.
+    let none = tls_get(
+        tls_port,
+        "other.test",
+        client_config(&pki, None),
+        "other.test",
+    )
+    .await;
+    assert!(none.is_none(), "{none:?}");
+
+    // Origination: plaintext in, TLS (DestinationRule SIMPLE) to the backend.
+    let r = get(http_port, "egress.example.com", "/via-tls", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("service: secure"), "{}", r.body);
+    assert!(r.body.contains("GET /via-tls HTTP/1.1"), "{}", r.body);
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn serves_http2_prior_knowledge() {
+    let up = echoes(&[("a", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("h2c");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: h2, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: a.test}}]
+" + &service_entry("a", &[(up[0], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = http::Request::get(format!("http://h2.example.com:{port}/stream"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("host: h2.example.com:"), "{body}");
+    }
+    gw.shutdown();
+}
