@@ -829,3 +829,207 @@ spec:
     }
     gw.shutdown();
 }
+
+#[tokio::test]
+async fn consistent_hash_pins_requests_and_mints_cookies() {
+    let up = echoes(&[("h", "v1"), ("h", "v2"), ("h", "v3"), ("h", "v4")]);
+    let port = free_port();
+    let dir = temp_dir("hash");
+    let endpoints: Vec<(SocketAddr, &str)> =
+        up.iter().copied().zip(["v1", "v2", "v3", "v4"]).collect();
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: hash, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /cookie}}]
+    route: [{destination: {host: cookie.test}}]
+  - route: [{destination: {host: header.test}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: header, namespace: default}
+spec:
+  host: header.test
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpHeaderName: x-user, ringHash: {minimumRingSize: 1024}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cookie, namespace: default}
+spec:
+  host: cookie.test
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpCookie: {name: sticky, path: /, ttl: 60s}, maglev: {tableSize: 65537}}}
+" + &service_entry("header", &endpoints)
+        + &service_entry("cookie", &endpoints);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let version = |r: &Reply| r.body.lines().nth(1).unwrap_or_default().to_owned();
+
+    // Ring hash on a header: one user, one endpoint; users spread over endpoints.
+    let mut seen = std::collections::BTreeSet::new();
+    for user in 0..12 {
+        let user = format!("user-{user}");
+        let first = version(&get(port, "any", "/", &[("x-user", &user)]).await);
+        for _ in 0..4 {
+            let r = get(port, "any", "/", &[("x-user", &user)]).await;
+            assert_eq!(version(&r), first, "{user}");
+        }
+        seen.insert(first);
+    }
+    assert!(seen.len() >= 2, "{seen:?}");
+
+    // Maglev on a cookie: a request without it gets one minted, and the cookie pins the
+    // endpoint.
+    let r = get(port, "any", "/cookie", &[]).await;
+    assert_eq!(r.status, 200);
+    let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.starts_with("sticky=\""), "{set_cookie}");
+    assert!(
+        set_cookie.contains("Max-Age=60; Path=/; HttpOnly"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let pinned = version(&get(port, "any", "/cookie", &[("cookie", &cookie)]).await);
+    for _ in 0..8 {
+        let r = get(port, "any", "/cookie", &[("cookie", &cookie)]).await;
+        assert!(!r.headers.contains_key("set-cookie"));
+        assert_eq!(version(&r), pinned);
+    }
+    gw.shutdown();
+}
+
+/// A TLS 1.1-only ClientHello (`openssl s_client -tls1_1`, as scripts/tls-interop.sh sends it)
+/// on a terminating port gets Envoy's `protocol_version` alert and a clean close, not rustls'
+/// `handshake_failure`.
+#[tokio::test]
+async fn refuses_tls11_with_a_protocol_version_alert() {
+    const HELLO: &[u8] = &[
+        0x16, 0x03, 0x01, 0x00, 0x7a, 0x01, 0x00, 0x00, 0x76, 0x03, 0x02, 0x27, 0x55, 0xbd, 0xa7,
+        0xcf, 0x27, 0xb9, 0xb8, 0x45, 0xb4, 0xe3, 0x93, 0x89, 0x36, 0x12, 0x31, 0xdf, 0xa9, 0xd7,
+        0x8a, 0xd3, 0x22, 0x90, 0x63, 0x84, 0x77, 0x21, 0x8a, 0x05, 0x57, 0xf4, 0x62, 0x00, 0x00,
+        0x12, 0xc0, 0x0a, 0xc0, 0x14, 0x00, 0x39, 0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x35,
+        0x00, 0x2f, 0x00, 0xff, 0x01, 0x00, 0x00, 0x3b, 0x00, 0x00, 0x00, 0x13, 0x00, 0x11, 0x00,
+        0x00, 0x0e, 0x61, 0x2e, 0x69, 0x6e, 0x74, 0x65, 0x72, 0x6f, 0x70, 0x2e, 0x74, 0x65, 0x73,
+        0x74, 0x00, 0x0b, 0x00, 0x04, 0x03, 0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x0c, 0x00, 0x0a,
+        0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00, 0x19, 0x00, 0x18, 0x00, 0x23, 0x00, 0x00, 0x00,
+        0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00,
+    ];
+    let pki = pki();
+    let port = free_port();
+    let dir = temp_dir("tls11");
+    let (cert_pem, key_pem, _, _) = leaf(&pki, &["a.interop.test"]);
+    let config = format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: https, protocol: HTTPS}}
+    hosts: [a.interop.test]
+    tls: {{mode: SIMPLE, credentialName: interop-cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: vs, namespace: default}}
+spec:
+  hosts: [a.interop.test]
+  gateways: [istio-system/gw]
+  http:
+  - directResponse: {{status: 200}}
+"
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let creds = temp_dir("tls11-creds");
+    std::fs::create_dir_all(creds.join("interop-cert")).unwrap();
+    std::fs::write(creds.join("interop-cert/tls.crt"), &cert_pem).unwrap();
+    std::fs::write(creds.join("interop-cert/tls.key"), &key_pem).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = options(&dir, &log);
+    opts.credentials = Some(creds);
+    let gw = Gateway::start(opts).unwrap();
+
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.write_all(HELLO).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer))
+        .await
+        .expect("the gateway closes the connection")
+        .expect("a clean close, not a reset");
+    // A fatal protocol_version alert (70) in a TLS 1.1 record.
+    assert_eq!(answer, [21, 3, 2, 0, 2, 2, 70]);
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn dns_refresh_keeps_unchanged_answers_and_admin_shows_ejections() {
+    let up = echoes(&[("d", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("dns");
+    let config = gateway_yaml(port)
+        + &format!(
+            r"---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: dns, namespace: default}}
+spec:
+  hosts: [dns.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: DNS
+  endpoints: [{{address: localhost, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: dns, namespace: default}}
+spec:
+  host: dns.test
+  trafficPolicy:
+    outlierDetection: {{consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: dns, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: dns.test}}}}]
+",
+            up[0].port()
+        );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(Options {
+        dns_refresh: Some(Duration::from_millis(100)),
+        ..options(&dir, &log)
+    })
+    .unwrap();
+    // The refresh looks `localhost` up again and again; the same answers swap nothing.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(gw.generation(), 1);
+    let admin = gw.admin_addr().unwrap();
+    let r = get(admin.port(), "admin", "/endpoints", &[]).await;
+    assert!(
+        r.body.contains(&format!("127.0.0.1:{}", up[0].port())),
+        "{}",
+        r.body
+    );
+    let r = get(admin.port(), "admin", "/stats/prometheus", &[]).await;
+    assert!(
+        r.body.contains(
+            "portcullis_cluster_outlier_detection_ejections_active{cluster=\"outbound|80||dns.test\"} 0"
+        ),
+        "{}",
+        r.body
+    );
+    gw.shutdown();
+}

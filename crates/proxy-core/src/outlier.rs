@@ -78,7 +78,8 @@ impl Default for OutlierConfig {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IstioOutlierDetection {
-    /// Deprecated `consecutiveErrors`.
+    /// Deprecated `consecutiveErrors`: kept so a rule can be given whole, but ignored (as
+    /// pilot ignores it).
     pub consecutive_errors: i32,
     /// `consecutive5xxErrors`.
     pub consecutive_5xx_errors: Option<u32>,
@@ -103,32 +104,26 @@ impl OutlierConfig {
     /// threshold (`Some(minHealthPercent)` when it is ≥ 0 — so panic mode is *off* unless the
     /// rule sets it — else `None`, Envoy's default 50 %).
     ///
-    /// The deprecated `consecutiveErrors` (when > 0) is applied first, as pilot does: it
-    /// counts gateway errors only (`consecutive_gateway_failure = n`, enforcing 100) and turns
-    /// the 5xx detector's enforcement off; `consecutive5xxErrors` and
-    /// `consecutiveGatewayErrors`, when set, then override (enforcing 100, or 0 for a zero
-    /// threshold).
+    /// `consecutive5xxErrors` and `consecutiveGatewayErrors`, when set, set their threshold
+    /// with enforcement 100 (0 for a zero threshold, which disables the detector); unset, they
+    /// keep Envoy's defaults (5xx: 5, enforced; gateway: 5, not enforced). The deprecated
+    /// `consecutiveErrors` is ignored, as pilot has ignored it since Istio 1.7
+    /// (istio/istio#24087; validation only warns about it).
     ///
     /// ```
     /// use portcullis_proxy_core::{IstioOutlierDetection, OutlierConfig};
     ///
     /// let mut istio = IstioOutlierDetection::default();
-    /// istio.consecutive_errors = 3;
+    /// istio.consecutive_gateway_errors = Some(3);
+    /// istio.consecutive_errors = 7; // deprecated: ignored
     /// let (config, panic) = OutlierConfig::from_istio(&istio);
     /// assert_eq!(config.consecutive_gateway_failure, 3);
     /// assert_eq!(config.enforcing_consecutive_gateway_failure, 100);
-    /// assert_eq!(config.enforcing_consecutive_5xx, 0);
+    /// assert_eq!((config.consecutive_5xx, config.enforcing_consecutive_5xx), (5, 100));
     /// assert_eq!(panic, Some(0.0));
     /// ```
     pub fn from_istio(istio: &IstioOutlierDetection) -> (Self, Option<f64>) {
         let mut out = Self::default();
-        if let Ok(n) = u32::try_from(istio.consecutive_errors)
-            && n > 0
-        {
-            out.consecutive_gateway_failure = n;
-            out.enforcing_consecutive_gateway_failure = 100;
-            out.enforcing_consecutive_5xx = 0;
-        }
         if let Some(n) = istio.consecutive_5xx_errors {
             out.consecutive_5xx = n;
             out.enforcing_consecutive_5xx = if n > 0 { 100 } else { 0 };

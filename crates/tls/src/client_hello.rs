@@ -81,7 +81,8 @@ pub struct ClientHelloInfo {
     /// The `supported_versions` extension (0x0304 is TLS 1.3). Empty when absent.
     pub supported_versions: Vec<u16>,
     /// The end offset (from the start of the input) of the record that completes the
-    /// ClientHello.
+    /// ClientHello. The answer comes as soon as the message is complete, so when that record
+    /// carries more bytes than the ClientHello, this lies beyond the bytes read so far.
     pub len: usize,
 }
 
@@ -101,7 +102,29 @@ impl ClientHelloInfo {
     pub fn offers_alpn(&self, proto: &[u8]) -> bool {
         self.alpn.iter().any(|p| p == proto)
     }
+
+    /// The record a terminating server answers this ClientHello with when it offers no
+    /// version this crate serves (only TLS 1.0 or 1.1: TLS 1.2 is the lowest
+    /// [`protocol_versions`](crate::protocol_versions) allows): a fatal `protocol_version`
+    /// alert, as Envoy (BoringSSL) sends. `None` when the client offers TLS 1.2 or later.
+    ///
+    /// rustls refuses such a hello as well, but with `handshake_failure`, because a TLS 1.0
+    /// or 1.1 ClientHello has no `signature_algorithms` extension and rustls checks that first;
+    /// clients then report a handshake failure instead of the version problem. Write these
+    /// bytes instead of handing the connection to rustls, then close. The record version is the
+    /// client's `legacy_version` (kept within TLS 1.0 to 1.2).
+    pub fn protocol_version_alert(&self) -> Option<[u8; 7]> {
+        if self.max_version() >= TLS12 {
+            return None;
+        }
+        let [major, minor] = self.legacy_version.clamp(0x0301, TLS12).to_be_bytes();
+        // ContentType alert (21), version, length 2, level fatal (2), protocol_version (70).
+        Some([21, major, minor, 0, 2, 2, 70])
+    }
 }
+
+/// The wire value of TLS 1.2.
+const TLS12: u16 = 0x0303;
 
 /// Reads a ClientHello from the first bytes of a connection.
 ///

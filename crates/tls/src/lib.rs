@@ -32,7 +32,9 @@
 //!   then `subjectAltNames`, `verifyCertificateSpki`, `verifyCertificateHash`. A failure of
 //!   the last three reads like [`PeerCertificateMismatch`]: expected versus presented.
 //! * **Passthrough.** [`peek_client_hello`] reads SNI and ALPN from the first bytes of a
-//!   connection, saying "need more" or "not TLS" otherwise. Any input is safe.
+//!   connection, saying "need more" or "not TLS" otherwise. Any input is safe. For a hello
+//!   offering only TLS 1.0/1.1, [`ClientHelloInfo::protocol_version_alert`] is Envoy's answer
+//!   (rustls' own would be `handshake_failure`).
 //! * **Upstream.** [`client_tls`] builds the configuration for `SIMPLE`, `MUTUAL`,
 //!   `ISTIO_MUTUAL` (and `None` for `DISABLE`), with `sni`, `subjectAltNames`,
 //!   `caCertificates` (or system roots), `credentialName` and `insecureSkipVerify`.

@@ -362,10 +362,7 @@ fn build_cluster(
         }
     }
     let (outlier_detection, healthy_panic_threshold) = match &eff.outlier {
-        Some(o) => (
-            Some(outlier(o)),
-            Some(f64::from(o.min_health_percent.max(0))),
-        ),
+        Some(o) => (Some(outlier(o)), panic_threshold(o)),
         None => (None, None),
     };
     let tls = upstream_tls(index, svc, port, subset_name, eff.tls.as_ref());
@@ -393,22 +390,21 @@ fn build_cluster(
     }
 }
 
-/// `applyOutlierDetection`.
+/// Pilot's `applyOutlierDetection` (`cluster_traffic_policy.go`): the fields it sets, in
+/// Envoy's terms; unset fields keep Envoy's defaults. The deprecated `consecutiveErrors` is
+/// ignored, as pilot has done since Istio 1.7 (validation warns about it).
+/// [`portcullis_proxy_core::OutlierConfig::from_istio`] applies the same rule; a test keeps
+/// the two in step.
 fn outlier(o: &DrOutlier) -> OutlierDetection {
+    let enforcing = |v: u32| if v > 0 { 100 } else { 0 };
     let mut out = OutlierDetection::default();
     if let Some(v) = o.consecutive_5xx_errors {
         out.consecutive_5xx = Some(v);
-        out.enforcing_consecutive_5xx = Some(if v > 0 { 100 } else { 0 });
+        out.enforcing_consecutive_5xx = Some(enforcing(v));
     }
     if let Some(v) = o.consecutive_gateway_errors {
         out.consecutive_gateway_failure = Some(v);
-        out.enforcing_consecutive_gateway_failure = Some(if v > 0 { 100 } else { 0 });
-    } else if o.consecutive_errors > 0 && o.consecutive_5xx_errors.is_none() {
-        // Deprecated `consecutiveErrors` counts gateway errors.
-        let v = u32::try_from(o.consecutive_errors).unwrap_or(0);
-        out.consecutive_gateway_failure = Some(v);
-        out.enforcing_consecutive_gateway_failure = Some(100);
-        out.enforcing_consecutive_5xx = Some(0);
+        out.enforcing_consecutive_gateway_failure = Some(enforcing(v));
     }
     out.interval = o.interval.and_then(|d| d.to_std());
     out.base_ejection_time = o.base_ejection_time.and_then(|d| d.to_std());
@@ -417,9 +413,17 @@ fn outlier(o: &DrOutlier) -> OutlierDetection {
     }
     if o.split_external_local_origin_errors {
         out.split_external_local_origin_errors = true;
-        out.consecutive_local_origin_failure = o.consecutive_local_origin_failures;
+        out.consecutive_local_origin_failure =
+            o.consecutive_local_origin_failures.filter(|n| *n > 0);
     }
     out
+}
+
+/// Pilot's healthy panic threshold for a cluster with outlier detection: `minHealthPercent`
+/// when it is not negative (so panic mode is off unless the rule sets it), else Envoy's
+/// default (50 %).
+fn panic_threshold(o: &DrOutlier) -> Option<f64> {
+    (o.min_health_percent >= 0).then(|| f64::from(o.min_health_percent))
 }
 
 /// `buildUpstreamTLSSettings` and auto mTLS.
@@ -444,6 +448,7 @@ fn upstream_tls(
         },
         alpn: vec!["istio-peer-exchange".to_owned(), "istio".to_owned()],
         client_certificate: None,
+        private_key: None,
     };
     let Some(tls) = tls else {
         if index.mesh.enable_auto_mtls && !svc.mesh_external {
@@ -469,6 +474,17 @@ fn upstream_tls(
                 CaSource::System
             };
             let auto_sni = tls.sni.is_empty();
+            // MUTUAL: a credential (certificate, key and CA in one Secret) wins over files.
+            let (client_certificate, private_key) = if mode != ClientTlsMode::Mutual {
+                (None, None)
+            } else if let Some(name) = nonempty(&tls.credential_name) {
+                (Some(name), None)
+            } else {
+                (
+                    nonempty(&tls.client_certificate),
+                    nonempty(&tls.private_key),
+                )
+            };
             UpstreamTls::Tls(ClientTls {
                 mode,
                 sni: nonempty(&tls.sni),
@@ -477,13 +493,138 @@ fn upstream_tls(
                 ca,
                 subject_alt_names: tls.subject_alt_names.clone(),
                 alpn: Vec::new(),
-                client_certificate: if mode == ClientTlsMode::Mutual {
-                    nonempty(&tls.credential_name).or_else(|| nonempty(&tls.client_certificate))
-                } else {
-                    None
-                },
+                client_certificate,
+                private_key,
             })
         }
         _ => UpstreamTls::Disabled,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use portcullis_model::Duration as DrDuration;
+    use portcullis_proxy_core::{IstioOutlierDetection, OutlierConfig};
+
+    use super::{DrOutlier, outlier, panic_threshold};
+
+    /// Translation's mapping and proxy-core's `from_istio` are one rule (pilot's).
+    #[test]
+    fn outlier_mapping_agrees_with_proxy_core() {
+        let mut cases = Vec::new();
+        for consecutive_errors in [0, 3] {
+            for c5xx in [None, Some(0), Some(4)] {
+                for gw in [None, Some(0), Some(2)] {
+                    for (split, local) in [
+                        (false, None),
+                        (true, None),
+                        (true, Some(0)),
+                        (true, Some(6)),
+                    ] {
+                        for (max, min) in [(0, 0), (50, -1), (100, 30)] {
+                            cases.push(DrOutlier {
+                                consecutive_errors,
+                                consecutive_5xx_errors: c5xx,
+                                consecutive_gateway_errors: gw,
+                                split_external_local_origin_errors: split,
+                                consecutive_local_origin_failures: local,
+                                interval: Some(DrDuration::from_secs(2)),
+                                base_ejection_time: (max == 50).then(|| DrDuration::from_secs(7)),
+                                max_ejection_percent: max,
+                                min_health_percent: min,
+                                ..DrOutlier::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for o in &cases {
+            let mut istio = IstioOutlierDetection::default();
+            istio.consecutive_errors = o.consecutive_errors;
+            istio.consecutive_5xx_errors = o.consecutive_5xx_errors;
+            istio.consecutive_gateway_errors = o.consecutive_gateway_errors;
+            istio.split_external_local_origin_errors = o.split_external_local_origin_errors;
+            istio.consecutive_local_origin_failures = o.consecutive_local_origin_failures;
+            istio.interval = o.interval.and_then(DrDuration::to_std);
+            istio.base_ejection_time = o.base_ejection_time.and_then(DrDuration::to_std);
+            istio.max_ejection_percent = o.max_ejection_percent;
+            istio.min_health_percent = o.min_health_percent;
+            let (want, want_panic): (OutlierConfig, Option<f64>) =
+                OutlierConfig::from_istio(&istio);
+            assert_eq!(outlier(o).to_proxy_core(), want, "{o:?}");
+            assert_eq!(panic_threshold(o), want_panic, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn deprecated_consecutive_errors_is_ignored() {
+        let o = DrOutlier {
+            consecutive_errors: 3,
+            ..DrOutlier::default()
+        };
+        let plan = outlier(&o);
+        assert_eq!(plan.consecutive_gateway_failure, None);
+        assert_eq!(plan.enforcing_consecutive_5xx, None);
+        assert_eq!(plan.to_proxy_core(), OutlierConfig::default());
+    }
+
+    fn plan_of(yaml: &str) -> crate::GatewayPlan {
+        let loaded = portcullis_model::Loader::new().read_str("test.yaml", yaml);
+        let objects: Vec<portcullis_model::Object> = loaded
+            .documents()
+            .iter()
+            .map(|d| d.object.clone())
+            .collect();
+        let config = crate::Config::from_objects(&objects);
+        let mesh = crate::MeshSettings::default();
+        let registry = crate::ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+        crate::translate(&config, &registry, &crate::Proxy::ingress_gateway(), &mesh)
+    }
+
+    const EGRESS: &str = r"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: istio-system}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: istio-system}
+spec:
+  host: api.example.com
+  trafficPolicy:
+    tls: {mode: MUTUAL, clientCertificate: /certs/client.pem, privateKey: /certs/client.key,
+          caCertificates: /certs/ca.pem}
+  subsets:
+  - name: cred
+    trafficPolicy:
+      tls: {mode: MUTUAL, credentialName: client-credential, clientCertificate: /ignored.pem}
+";
+
+    #[test]
+    fn mutual_tls_with_files_keeps_the_private_key() {
+        let plan = plan_of(EGRESS);
+        let tls = |name: &str| match plan.clusters.get(name).map(|c| &c.policy.tls) {
+            Some(crate::UpstreamTls::Tls(t)) => t.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        let files = tls("outbound|443||api.example.com");
+        assert_eq!(
+            files.client_certificate.as_deref(),
+            Some("/certs/client.pem")
+        );
+        assert_eq!(files.private_key.as_deref(), Some("/certs/client.key"));
+        let cred = tls("outbound|443|cred|api.example.com");
+        assert_eq!(
+            cred.client_certificate.as_deref(),
+            Some("client-credential")
+        );
+        assert_eq!(cred.private_key, None);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use portcullis_model::destination_rule::ClientTlsMode;
 use portcullis_model::gateway::{ServerTlsMode, ServerTlsSettings};
-use portcullis_proxy_core::{ForwardAction, RouteAction};
+use portcullis_proxy_core::{self as pc, ForwardAction, RouteAction};
 use portcullis_route_match::{RouteTable, Router};
 
 use crate::diag::Diagnostic;
@@ -225,6 +225,45 @@ pub enum HashPolicy {
     QueryParameter(String),
 }
 
+impl HashPolicy {
+    /// The policy in proxy-core's terms, ready for [`portcullis_proxy_core::hash_request`];
+    /// `None` for a header name that is not a valid HTTP header name (no request can carry
+    /// such a header, so the policy would never produce a hash).
+    pub fn to_proxy_core(&self) -> Option<pc::HashPolicy> {
+        Some(match self {
+            Self::Header(name) => {
+                pc::HashPolicy::Header(http::HeaderName::from_bytes(name.as_bytes()).ok()?)
+            }
+            Self::Cookie {
+                name,
+                path,
+                ttl,
+                attributes,
+            } => pc::HashPolicy::Cookie(pc::CookieHash {
+                name: name.clone(),
+                path: path.clone(),
+                ttl: *ttl,
+                attributes: attributes.clone(),
+            }),
+            Self::SourceIp => pc::HashPolicy::SourceIp,
+            Self::QueryParameter(name) => pc::HashPolicy::QueryParameter(name.clone()),
+        })
+    }
+}
+
+impl HttpRoute {
+    /// The route's consistent-hash policies in proxy-core's terms (see
+    /// [`HashPolicy::to_proxy_core`]): what a gateway passes to
+    /// [`portcullis_proxy_core::hash_request`] before picking an endpoint of a ring hash or
+    /// maglev cluster. Empty when no destination has a consistent-hash DestinationRule.
+    pub fn proxy_hash_policy(&self) -> Vec<pc::HashPolicy> {
+        self.hash_policy
+            .iter()
+            .filter_map(HashPolicy::to_proxy_core)
+            .collect()
+    }
+}
+
 /// An Envoy cluster with its DestinationRule policy resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
@@ -386,6 +425,48 @@ pub struct OutlierDetection {
     pub consecutive_local_origin_failure: Option<u32>,
 }
 
+impl OutlierDetection {
+    /// These settings as proxy-core's detector configuration: every field left unset takes
+    /// Envoy's default ([`portcullis_proxy_core::OutlierConfig::default`]). This is a change of
+    /// units only; the Istio rules (which DestinationRule field sets what) are applied by
+    /// translation, as pilot's `applyOutlierDetection` does, and agree with
+    /// [`portcullis_proxy_core::OutlierConfig::from_istio`].
+    pub fn to_proxy_core(&self) -> pc::OutlierConfig {
+        let mut c = pc::OutlierConfig::default();
+        let set = |v: Option<u32>, into: &mut u32| {
+            if let Some(v) = v {
+                *into = v;
+            }
+        };
+        set(self.consecutive_5xx, &mut c.consecutive_5xx);
+        set(
+            self.enforcing_consecutive_5xx,
+            &mut c.enforcing_consecutive_5xx,
+        );
+        set(
+            self.consecutive_gateway_failure,
+            &mut c.consecutive_gateway_failure,
+        );
+        set(
+            self.enforcing_consecutive_gateway_failure,
+            &mut c.enforcing_consecutive_gateway_failure,
+        );
+        set(
+            self.consecutive_local_origin_failure,
+            &mut c.consecutive_local_origin_failure,
+        );
+        set(self.max_ejection_percent, &mut c.max_ejection_percent);
+        c.split_external_local_origin_errors = self.split_external_local_origin_errors;
+        if let Some(i) = self.interval {
+            c.interval = i;
+        }
+        if let Some(b) = self.base_ejection_time {
+            c.base_ejection_time = b;
+        }
+        c
+    }
+}
+
 /// The certificate authority an upstream TLS connection verifies against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -421,6 +502,9 @@ pub struct ClientTls {
     pub alpn: Vec<String>,
     /// Client certificate source (`credentialName` or certificate file).
     pub client_certificate: Option<String>,
+    /// The client's private key file (`privateKey`), set when `client_certificate` is a
+    /// certificate file (`MUTUAL` with files) rather than a `credentialName`.
+    pub private_key: Option<String>,
 }
 
 /// How a cluster secures upstream connections.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::log::PendingLog;
+use super::upstream::UpIncoming;
 
 /// A request body on its way upstream: the client's, streamed, or none.
 #[derive(Debug, Default)]
@@ -71,7 +72,7 @@ pub(crate) enum Payload {
     /// A fixed body (local replies).
     Full(Option<Bytes>),
     /// The upstream response, streamed.
-    Upstream(Incoming),
+    Upstream(UpIncoming),
 }
 
 /// A downstream response body; the access log line is written when it ends or is dropped.

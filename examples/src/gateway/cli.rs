@@ -32,6 +32,8 @@ options:
   --seed N               seed of the random draws (weights, faults, mirrors)
   --header-timeout SECS  time to send a request head before 408 (default 10)
   --idle-timeout SECS    keep-alive idle time before closing (default 3600)
+  --poll SECS            how often the configuration files are checked for changes (default 1)
+  --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
   -h, --help             this text
 ";
 
@@ -140,6 +142,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
             "--idle-timeout" => {
                 options.limits.idle_timeout = secs("--idle-timeout", value("--idle-timeout")?)?;
             }
+            "--poll" => options.poll_interval = secs("--poll", value("--poll")?)?,
+            "--dns-refresh" => {
+                let v = value("--dns-refresh")?;
+                options.dns_refresh = if v == "off" {
+                    None
+                } else {
+                    Some(secs("--dns-refresh", v)?)
+                };
+            }
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unknown option {f} (see --help)"));
             }
@@ -191,5 +202,15 @@ mod tests {
         assert!(parse(["--workers", "0"].map(String::from)).is_err());
         assert!(parse(["--bogus"].map(String::from)).is_err());
         assert!(parse(Vec::<String>::new()).unwrap().is_demo());
+    }
+
+    #[test]
+    fn poll_and_dns_refresh() {
+        let cli = parse(["--poll", "0.1", "--dns-refresh", "off"].map(String::from)).unwrap();
+        assert_eq!(cli.options.poll_interval, Duration::from_millis(100));
+        assert_eq!(cli.options.dns_refresh, None);
+        let cli = parse(["--dns-refresh=5"].map(String::from)).unwrap();
+        assert_eq!(cli.options.dns_refresh, Some(Duration::from_secs(5)));
+        assert!(parse(["--poll", "0"].map(String::from)).is_err());
     }
 }

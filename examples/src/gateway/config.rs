@@ -102,7 +102,7 @@ impl Report {
 pub struct Built {
     /// The plan.
     pub plan: GatewayPlan,
-    /// The documents it came from (TLS origination reads DestinationRule key files from them).
+    /// The documents it came from.
     pub documents: Vec<Document>,
     /// Credentials given as Kubernetes Secrets in the configuration.
     pub secrets: Vec<(String, SecretData)>,

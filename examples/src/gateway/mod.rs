@@ -95,6 +95,10 @@ pub struct Options {
     pub access_log: AccessLog,
     /// How often the configuration files are checked for changes.
     pub poll_interval: Duration,
+    /// How often the DNS names of `resolution: DNS` endpoints are looked up again; when the
+    /// answers changed, the configuration is rebuilt and swapped like a file change. `None`:
+    /// never (names are resolved only when a configuration is applied).
+    pub dns_refresh: Option<Duration>,
     /// Seed of the per-worker random sources (`None`: from the clock). Worker `i` uses
     /// `SplitMix64(seed + i)` for `decide`'s draws, so weighted routing is reproducible.
     pub random_seed: Option<u64>,
@@ -113,6 +117,7 @@ impl Default for Options {
             credential_stores: Vec::new(),
             access_log: AccessLog::Stdout,
             poll_interval: Duration::from_secs(1),
+            dns_refresh: Some(Duration::from_secs(30)),
             random_seed: None,
             limits: Limits::default(),
         }
@@ -439,22 +444,38 @@ impl Control {
         let _ = started.send(Ok((Arc::clone(&live), admin)));
         describe(&live.get());
 
+        // Whether the files as they are now are what serves (a refused change is not): DNS
+        // refreshes rebuild from the files, so they wait for a valid configuration.
+        let mut files_serving = true;
+        let next_refresh = |now: tokio::time::Instant| self.options.dns_refresh.map(|d| now + d);
+        let mut dns_due = next_refresh(tokio::time::Instant::now());
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.options.poll_interval) => {}
                 _ = stop.changed() => break,
             }
             let now = config::Fingerprint::of(&watched);
-            if now == fingerprint {
+            if now != fingerprint {
+                fingerprint = now;
+                if let Some(store) = &self.file_store {
+                    for e in store.reload() {
+                        eprintln!("warning: credentials: {e}");
+                    }
+                }
+                files_serving = self.reload(&live, &shared, &mut listeners).await;
+                dns_due = next_refresh(tokio::time::Instant::now());
                 continue;
             }
-            fingerprint = now;
-            if let Some(store) = &self.file_store {
-                for e in store.reload() {
-                    eprintln!("warning: credentials: {e}");
+            let clock = tokio::time::Instant::now();
+            if files_serving && dns_due.is_some_and(|due| clock >= due) {
+                dns_due = next_refresh(clock);
+                if let Some(cluster) =
+                    snapshot::dns_changed(&live.get(), self.ctx.dns_timeout).await
+                {
+                    eprintln!("DNS answers changed for cluster {cluster}; rebuilding");
+                    files_serving = self.reload(&live, &shared, &mut listeners).await;
                 }
             }
-            self.reload(&live, &shared, &mut listeners).await;
         }
     }
 
@@ -465,12 +486,14 @@ impl Control {
             .unwrap_or_else(PoisonError::into_inner) = listeners.addrs();
     }
 
+    /// Loads, builds and swaps in the configuration; whether it was applied (`false`: refused,
+    /// the previous one keeps serving).
     async fn reload(
         &self,
         live: &Arc<Live>,
         shared: &Arc<server::Shared>,
         listeners: &mut Listeners,
-    ) {
+    ) -> bool {
         let current = live.generation();
         let reject = |why: String| {
             self.ctx
@@ -484,7 +507,10 @@ impl Control {
         };
         let built = match check(&self.options.sources, &self.options.identity) {
             Ok(b) => b,
-            Err(report) => return reject(report.errors_text()),
+            Err(report) => {
+                reject(report.errors_text());
+                return false;
+            }
         };
         for p in &built.report.problems {
             eprintln!("{p}");
@@ -492,7 +518,10 @@ impl Control {
         let previous = live.get();
         let snap = match snapshot::build(built, &self.ctx, current + 1, Some(&previous)).await {
             Ok(s) => s,
-            Err(e) => return reject(e.0),
+            Err(e) => {
+                reject(e.0);
+                return false;
+            }
         };
         drop(previous);
         // Make before break: the new snapshot is complete; requests in flight keep theirs.
@@ -505,6 +534,7 @@ impl Control {
         self.set_listening(listeners);
         eprintln!("configuration generation {} applied", next.generation);
         describe(&next);
+        true
     }
 }
 

@@ -25,6 +25,7 @@ use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
+use super::upstream::UpIncoming;
 use super::worker::{self, AuxRandom, ThreadRandom};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -55,6 +56,8 @@ pub(crate) struct ConnCtx {
     pub(crate) route_config_name: Arc<str>,
     /// The client address, for `x-forwarded-for`.
     pub(crate) remote_ip: HeaderValue,
+    /// The connection's addresses, for consistent hashing (source IP, minted cookies).
+    pub(crate) addresses: pc::ConnectionAddresses,
     pub(crate) no_route: Arc<RouteCounter>,
     /// Told when a request head has been read (for the header timeout).
     pub(crate) heads: Arc<Heads>,
@@ -561,10 +564,15 @@ async fn forward_request(
     };
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
+    // Consistent hashing (ring hash, maglev): the route's hash policy, evaluated once for
+    // every attempt; nothing to do for routes without one.
+    let hashed = (!route.hash_policy.is_empty())
+        .then(|| pc::hash_request(&route.hash_policy, &head, &conn.addresses));
     let mut state = pc::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
-        .with_request_headers(&headers);
+        .with_request_headers(&headers)
+        .with_hash(hashed.as_ref().and_then(|h| h.hash));
     let upstream_start = Instant::now();
-    let mut pending: Option<Response<Incoming>> = None;
+    let mut pending: Option<Response<UpIncoming>> = None;
     let mut endpoint: Option<SocketAddr> = None;
     let mut action = state.start(clock::now(), &mut AuxRandom);
     let outcome = loop {
@@ -730,6 +738,9 @@ async fn forward_request(
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, switching);
     edits.apply(&mut parts.headers);
+    if let Some(cookie) = hashed.and_then(|h| h.set_cookie) {
+        parts.headers.append(http::header::SET_COOKIE, cookie);
+    }
     let service_ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
     parts
         .headers

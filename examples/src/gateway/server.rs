@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use portcullis_proxy_core as pc;
 use portcullis_tls::{ClientHelloPeek, peek_client_hello};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -124,7 +124,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared:
 }
 
 enum Peeked {
-    Tls(Option<String>),
+    /// A ClientHello: its SNI, and the alert that refuses it if it is terminated here (it
+    /// offers only TLS 1.0 or 1.1).
+    Tls(Option<String>, Option<[u8; 7]>),
     NotTls,
     Closed,
 }
@@ -143,7 +145,10 @@ async fn peek_hello(stream: &TcpStream) -> Peeked {
             return Peeked::Closed;
         };
         match peek_client_hello(seen) {
-            ClientHelloPeek::ClientHello(info) => return Peeked::Tls(info.server_name),
+            ClientHelloPeek::ClientHello(info) => {
+                let refusal = info.protocol_version_alert();
+                return Peeked::Tls(info.server_name, refusal);
+            }
             ClientHelloPeek::NotTls(_) => return Peeked::NotTls,
             ClientHelloPeek::NeedMore { needed } => {
                 if needed > buf.len() {
@@ -163,14 +168,20 @@ async fn peek_hello(stream: &TcpStream) -> Peeked {
 }
 
 async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
+    let addresses = pc::ConnectionAddresses {
+        remote: Some(remote),
+        local: stream.local_addr().ok(),
+    };
     let local = snapshot::local(&shared.live);
     let Some(listener) = local.snap.listener(bind) else {
         return;
     };
+    let mut refusal = None;
     let chain_index = if listener.inspect {
         match tokio::time::timeout(shared.limits.handshake_timeout, peek_hello(&stream)).await {
             Err(_) | Ok(Peeked::Closed) => return,
-            Ok(Peeked::Tls(sni)) => {
+            Ok(Peeked::Tls(sni, alert)) => {
+                refusal = alert;
                 listener
                     .sni
                     .find(sni.as_deref())
@@ -193,28 +204,32 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
     let Some(chain) = chain_index.and_then(|i| listener.chains.get(i)) else {
         return;
     };
+    // TLS 1.0/1.1 only, on a terminating chain: Envoy's protocol_version alert (rustls would
+    // answer handshake_failure). Passthrough and TCP chains forward such a hello untouched.
+    if chain.tls.is_some()
+        && let Some(alert) = refusal
+    {
+        refuse_hello(stream, &alert).await;
+        return;
+    }
     match (&chain.kind, &chain.tls) {
         (ChainKind::Http { route_config }, None) => {
-            let ctx = conn_ctx(&shared, &local, *route_config, remote, Scheme::HTTP);
+            let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTP);
             serve_http(stream, ctx, &shared).await;
         }
         (ChainKind::Http { route_config }, Some(tls)) => {
-            let accepting = TlsAcceptor::from(Arc::clone(tls)).accept(stream);
-            let Ok(Ok(tls_stream)) =
-                tokio::time::timeout(shared.limits.handshake_timeout, accepting).await
+            let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
             };
-            let ctx = conn_ctx(&shared, &local, *route_config, remote, Scheme::HTTPS);
+            let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTPS);
             serve_http(tls_stream, ctx, &shared).await;
         }
         (ChainKind::Tcp { destinations }, None) => {
             proxy_tcp(stream, destinations, &local, &shared).await;
         }
         (ChainKind::Tcp { destinations }, Some(tls)) => {
-            let accepting = TlsAcceptor::from(Arc::clone(tls)).accept(stream);
-            let Ok(Ok(tls_stream)) =
-                tokio::time::timeout(shared.limits.handshake_timeout, accepting).await
+            let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
             };
@@ -227,7 +242,7 @@ fn conn_ctx(
     shared: &Shared,
     local: &Local,
     route_config: usize,
-    remote: SocketAddr,
+    addresses: pc::ConnectionAddresses,
     scheme: Scheme,
 ) -> ConnCtx {
     let name = local
@@ -241,8 +256,11 @@ fn conn_ctx(
         generation: local.snap.generation,
         route_config,
         route_config_name: Arc::from(name),
-        remote_ip: HeaderValue::from_str(&remote.ip().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("-")),
+        remote_ip: addresses
+            .remote
+            .and_then(|r| HeaderValue::from_str(&r.ip().to_string()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("-")),
+        addresses,
         no_route: Arc::clone(&shared.stats.no_route),
         heads: Arc::new(Heads::default()),
     }
@@ -360,4 +378,149 @@ fn tcp_log(
         }
         out.extend_from_slice(b"\"\n");
     });
+}
+
+/// Terminates TLS on `stream` within `timeout`.
+///
+/// When the handshake fails (a client certificate missing, untrusted or revoked; no common
+/// version or suite), rustls has written its alert; the socket is then closed gracefully
+/// ([`linger_close`]) so that the client reads that alert (`tlsv13 alert certificate
+/// required`, as from Istio's Envoy) instead of a connection reset.
+async fn accept_tls(
+    stream: TcpStream,
+    config: &Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accepting = TlsAcceptor::from(Arc::clone(config))
+        .accept(stream)
+        .into_fallible();
+    match tokio::time::timeout(timeout, accepting).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err((_, stream))) => {
+            linger_close(stream).await;
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Answers a ClientHello (still unread in the socket) with `alert` and closes.
+async fn refuse_hello(mut stream: TcpStream, alert: &[u8]) {
+    if stream.write_all(alert).await.is_ok() {
+        linger_close(stream).await;
+    }
+}
+
+/// Closes a connection without resetting it: FIN after what was written, then what the peer
+/// already sent (or sends until it sees the FIN) is read and dropped, at most 64 KiB or 1 s.
+/// Closing with unread bytes (in TLS 1.3 the client sends its Finished and first request
+/// right behind its certificate) makes the kernel send a RST, which discards the alert that
+/// the client has not read yet.
+async fn linger_close(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut budget = 64 * 1024usize;
+        while budget > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => budget = budget.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use portcullis_tls as ptls;
+
+    /// A MUTUAL server configuration (CA and certificate minted with rcgen) and the CA.
+    fn mutual_config() -> (
+        Arc<rustls::ServerConfig>,
+        rustls::pki_types::CertificateDer<'static>,
+    ) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["mtls.test".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let store = ptls::InMemoryCredentialStore::new(Arc::clone(&provider));
+        let mut secret = ptls::SecretData::new();
+        secret.insert("tls.crt".into(), cert.pem().into_bytes());
+        secret.insert("tls.key".into(), key.serialize_pem().into_bytes());
+        secret.insert("ca.crt".into(), ca.pem().into_bytes());
+        store.insert_secret("mtls", &secret).unwrap();
+        let ctx = ptls::TlsContext::with_provider(provider).credentials(Arc::new(store));
+        let spec = ptls::ServerSpec {
+            hosts: vec!["mtls.test".into()],
+            protocol: ptls::ServerProtocol::Https,
+            tls: ptls::ServerTlsSettings {
+                mode: ptls::ServerTlsMode::Mutual,
+                credential_name: Some("mtls".into()),
+                ..Default::default()
+            },
+        };
+        let server = ptls::server_tls(&spec, &ctx).unwrap();
+        (Arc::clone(server.config().unwrap()), ca.der().clone())
+    }
+
+    /// A TLS 1.3 client without a certificate finishes its handshake before the gateway has
+    /// checked its (empty) certificate, and sends its request. The gateway's alert must reach
+    /// it: the connection is closed gracefully, not reset with the alert unread.
+    #[tokio::test]
+    async fn a_refused_client_certificate_reaches_the_client_as_an_alert() {
+        let (config, ca) = mutual_config();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            accept_tls(stream, &config, Duration::from_secs(5))
+                .await
+                .is_none()
+        });
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("mtls.test").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        // The request follows the handshake at once (as curl's does), so it arrives while or
+        // after the gateway refuses the certificate.
+        let _ = tls
+            .write_all(b"GET / HTTP/1.1\r\nhost: mtls.test\r\n\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A reset connection is no longer connected: curl fails right there (`getpeername()
+        // failed with errno 107`) without reading the alert.
+        let peer = tls.get_ref().0.peer_addr();
+        assert!(peer.is_ok(), "the gateway reset the connection: {peer:?}");
+        let mut buf = Vec::new();
+        let err = tls.read_to_end(&mut buf).await.unwrap_err();
+        assert!(
+            err.to_string().contains("CertificateRequired"),
+            "expected the certificate_required alert, got {err} ({:?})",
+            err.kind()
+        );
+        drop(tls);
+        assert!(server.await.unwrap(), "the handshake was refused");
+    }
 }

@@ -4,7 +4,7 @@
 //! the one they started with.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -12,14 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use portcullis_model::Object;
-use portcullis_model::destination_rule::ClientTlsSettings as DrTls;
 use portcullis_proxy_core as pc;
 use portcullis_route_match::{SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
-    CaSource, Cluster, ClusterType, FilterChainKind, LbPolicy, Listener, RouteConfig,
-    ServerTls as PlanServerTls, UpstreamTls,
+    CaSource, Cluster, ClusterEndpoint, ClusterType, FilterChainKind, LbPolicy, Listener,
+    RouteConfig, ServerTls as PlanServerTls, UpstreamTls,
 };
 
 use super::config::Built;
@@ -92,6 +90,9 @@ pub(crate) struct RouteRt {
     pub(crate) destination_counters: Vec<Arc<RouteCounter>>,
     /// Counter for local replies.
     pub(crate) local_counter: Arc<RouteCounter>,
+    /// Consistent-hash policies of the route's destinations (empty unless a DestinationRule
+    /// asks for ring hash or maglev), for `pc::hash_request`.
+    pub(crate) hash_policy: Vec<pc::HashPolicy>,
 }
 
 /// One cluster: proxy-core's cluster (load balancer, pool admission, outlier detection; its
@@ -172,10 +173,7 @@ pub(crate) async fn build(
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, BuildError> {
     let Built {
-        mut plan,
-        documents,
-        secrets,
-        ..
+        mut plan, secrets, ..
     } = built;
 
     // Credentials: the configuration's Secrets first, then the stores given.
@@ -187,10 +185,9 @@ pub(crate) async fn build(
         .credentials(Arc::new(Layered(layers)));
 
     // Clusters.
-    let key_files = client_key_files(documents.iter().map(|d| &d.object));
     let mut parts = Vec::with_capacity(plan.clusters.len());
     for (_, cluster) in std::mem::take(&mut plan.clusters) {
-        parts.push(resolve_cluster(cluster, ctx, &tls_ctx, &key_files).await);
+        parts.push(resolve_cluster(cluster, ctx, &tls_ctx).await);
     }
     // Make before break: clusters that still exist adopt their live state (pool counters,
     // round-robin position, outlier ejections) from the previous plan.
@@ -412,37 +409,6 @@ fn server_spec(
     })
 }
 
-/// `clientCertificate` path → `privateKey` path, from every DestinationRule (the plan keeps the
-/// certificate but not the key).
-fn client_key_files<'a>(objects: impl Iterator<Item = &'a Object>) -> HashMap<String, String> {
-    fn visit(tls: Option<&DrTls>, out: &mut HashMap<String, String>) {
-        if let Some(t) = tls
-            && !t.client_certificate.is_empty()
-        {
-            out.insert(t.client_certificate.clone(), t.private_key.clone());
-        }
-    }
-    let mut out = HashMap::new();
-    for o in objects {
-        let Object::DestinationRule(dr) = o else {
-            continue;
-        };
-        let policies = dr.spec.traffic_policy.iter().chain(
-            dr.spec
-                .subsets
-                .iter()
-                .filter_map(|s| s.traffic_policy.as_ref()),
-        );
-        for p in policies {
-            visit(p.tls.as_ref(), &mut out);
-            for pl in &p.port_level_settings {
-                visit(pl.tls.as_ref(), &mut out);
-            }
-        }
-    }
-    out
-}
-
 /// A cluster's endpoints resolved and its TLS built, before proxy-core's cluster exists.
 struct ClusterParts {
     plan: Cluster,
@@ -452,63 +418,95 @@ struct ClusterParts {
     broken: Option<String>,
 }
 
-async fn resolve_cluster(
-    plan: Cluster,
-    ctx: &BuildContext,
-    tls_ctx: &ptls::TlsContext,
-    key_files: &HashMap<String, String>,
-) -> ClusterParts {
-    let mut endpoints = HashMap::with_capacity(plan.endpoints.len());
-    let mut specs = Vec::with_capacity(plan.endpoints.len());
+/// The socket addresses of a cluster's endpoints, each with the plan endpoint it came from: IP
+/// addresses as they are, DNS names looked up with tokio's resolver (every address for
+/// `STRICT_DNS`, the first for `LOGICAL_DNS`). Lookups that failed are named in the second
+/// list (their endpoints contribute no address).
+async fn resolve_addresses(
+    plan: &Cluster,
+    dns_timeout: Duration,
+) -> (Vec<(SocketAddr, &ClusterEndpoint)>, Vec<String>) {
+    let mut out = Vec::with_capacity(plan.endpoints.len());
+    let mut failures = Vec::new();
     for e in &plan.endpoints {
         let Ok(port) = u16::try_from(e.port) else {
             continue;
         };
-        let addrs: Vec<SocketAddr> = if let Ok(ip) = e.address.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            // DNS: every address (STRICT_DNS) or the first (LOGICAL_DNS).
-            let lookup = tokio::net::lookup_host((e.address.as_str(), port));
-            match tokio::time::timeout(ctx.dns_timeout, lookup).await {
-                Ok(Ok(addrs)) => {
-                    let addrs: Vec<SocketAddr> = addrs.collect();
-                    let take = if plan.cluster_type == ClusterType::LogicalDns {
-                        1
-                    } else {
-                        addrs.len()
-                    };
-                    addrs.into_iter().take(take).collect()
-                }
-                Ok(Err(err)) => {
-                    eprintln!(
-                        "warning: cluster {}: cannot resolve {}: {err}",
-                        plan.name, e.address
-                    );
-                    Vec::new()
-                }
-                Err(_) => {
-                    eprintln!(
-                        "warning: cluster {}: resolving {} timed out",
-                        plan.name, e.address
-                    );
-                    Vec::new()
-                }
+        if let Ok(ip) = e.address.parse::<IpAddr>() {
+            out.push((SocketAddr::new(ip, port), e));
+            continue;
+        }
+        let lookup = tokio::net::lookup_host((e.address.as_str(), port));
+        match tokio::time::timeout(dns_timeout, lookup).await {
+            Ok(Ok(addrs)) => {
+                let take = if plan.cluster_type == ClusterType::LogicalDns {
+                    1
+                } else {
+                    usize::MAX
+                };
+                out.extend(addrs.take(take).map(|a| (a, e)));
             }
-        };
-        for addr in addrs {
-            let key = pc::EndpointKey::from(addr);
-            if endpoints.contains_key(&key) {
-                continue;
-            }
-            let mut spec = pc::EndpointSpec::new(addr.ip().to_string(), addr.port());
-            for (k, v) in &e.labels {
-                spec = spec.with_label(k.clone(), v.clone());
-            }
-            specs.push(spec);
-            endpoints.insert(key, endpoint(addr));
+            Ok(Err(err)) => failures.push(format!("cannot resolve {}: {err}", e.address)),
+            Err(_) => failures.push(format!("resolving {} timed out", e.address)),
         }
     }
-    let (tls, broken) = match origination(&plan, tls_ctx, key_files) {
+    (out, failures)
+}
+
+/// Whether the DNS answers for a cluster of `snap` changed since it was built (periodic DNS
+/// refresh): the name of the first cluster whose `STRICT_DNS`/`LOGICAL_DNS` endpoints now
+/// resolve to other addresses. A cluster with a failed lookup is left as it is (Envoy keeps
+/// the hosts it has when a refresh fails).
+pub(crate) async fn dns_changed(snap: &Snapshot, dns_timeout: Duration) -> Option<String> {
+    for c in &snap.clusters {
+        if !matches!(
+            c.plan.cluster_type,
+            ClusterType::StrictDns | ClusterType::LogicalDns
+        ) || c
+            .plan
+            .endpoints
+            .iter()
+            .all(|e| e.address.parse::<IpAddr>().is_ok())
+        {
+            continue;
+        }
+        let (resolved, failures) = resolve_addresses(&c.plan, dns_timeout).await;
+        if !failures.is_empty() {
+            continue;
+        }
+        let now: HashSet<SocketAddr> = resolved.iter().map(|(a, _)| *a).collect();
+        let have: HashSet<SocketAddr> = c.endpoints.values().map(|e| e.addr).collect();
+        if now != have {
+            return Some(c.plan.name.clone());
+        }
+    }
+    None
+}
+
+async fn resolve_cluster(
+    plan: Cluster,
+    ctx: &BuildContext,
+    tls_ctx: &ptls::TlsContext,
+) -> ClusterParts {
+    let (resolved, failures) = resolve_addresses(&plan, ctx.dns_timeout).await;
+    for f in failures {
+        eprintln!("warning: cluster {}: {f}", plan.name);
+    }
+    let mut endpoints = HashMap::with_capacity(resolved.len());
+    let mut specs = Vec::with_capacity(resolved.len());
+    for (addr, e) in resolved {
+        let key = pc::EndpointKey::from(addr);
+        if endpoints.contains_key(&key) {
+            continue;
+        }
+        let mut spec = pc::EndpointSpec::new(addr.ip().to_string(), addr.port());
+        for (k, v) in &e.labels {
+            spec = spec.with_label(k.clone(), v.clone());
+        }
+        specs.push(spec);
+        endpoints.insert(key, endpoint(addr));
+    }
+    let (tls, broken) = match origination(&plan, tls_ctx) {
         Ok(t) => (t, None),
         Err(e) => {
             eprintln!(
@@ -552,38 +550,7 @@ fn cluster_spec(plan: &Cluster, endpoints: Vec<pc::EndpointSpec>) -> pc::Cluster
         .with_pool(pool)
         .with_healthy_panic_threshold(p.healthy_panic_threshold);
     if let Some(od) = &p.outlier_detection {
-        let mut c = pc::OutlierConfig::default();
-        let set = |v: Option<u32>, into: &mut u32| {
-            if let Some(v) = v {
-                *into = v;
-            }
-        };
-        set(od.consecutive_5xx, &mut c.consecutive_5xx);
-        set(
-            od.enforcing_consecutive_5xx,
-            &mut c.enforcing_consecutive_5xx,
-        );
-        set(
-            od.consecutive_gateway_failure,
-            &mut c.consecutive_gateway_failure,
-        );
-        set(
-            od.enforcing_consecutive_gateway_failure,
-            &mut c.enforcing_consecutive_gateway_failure,
-        );
-        set(
-            od.consecutive_local_origin_failure,
-            &mut c.consecutive_local_origin_failure,
-        );
-        set(od.max_ejection_percent, &mut c.max_ejection_percent);
-        c.split_external_local_origin_errors = od.split_external_local_origin_errors;
-        if let Some(i) = od.interval {
-            c.interval = i;
-        }
-        if let Some(b) = od.base_ejection_time {
-            c.base_ejection_time = b;
-        }
-        spec = spec.with_outlier(c);
+        spec = spec.with_outlier(od.to_proxy_core());
     }
     spec
 }
@@ -600,7 +567,6 @@ fn endpoint(addr: SocketAddr) -> Endpoint {
 fn origination(
     plan: &Cluster,
     tls_ctx: &ptls::TlsContext,
-    key_files: &HashMap<String, String>,
 ) -> Result<Option<Arc<Origination>>, String> {
     // Auto mTLS needs a mesh identity this gateway does not have: plaintext, as for
     // endpoints without the istio tlsMode label.
@@ -623,17 +589,17 @@ fn origination(
         CaSource::None => settings.insecure_skip_verify = true,
         _ => {}
     }
-    if let Some(cert) = &ct.client_certificate
-        && settings.credential_name.as_deref() != Some(cert.as_str())
-    {
-        match key_files.get(cert) {
-            Some(key) => {
-                settings.client_certificate = Some(PathBuf::from(cert));
-                settings.private_key = Some(PathBuf::from(key));
-            }
-            // Not a file: a credential name.
-            None => settings.credential_name = Some(cert.clone()),
+    // MUTUAL: certificate and key files, or a credential (translation sets the key only for
+    // files).
+    match (&ct.client_certificate, &ct.private_key) {
+        (Some(cert), Some(key)) => {
+            settings.client_certificate = Some(PathBuf::from(cert));
+            settings.private_key = Some(PathBuf::from(key));
         }
+        (Some(cert), None) if settings.credential_name.as_deref() != Some(cert.as_str()) => {
+            settings.credential_name = Some(cert.clone());
+        }
+        _ => {}
     }
     let client = ptls::client_tls(&settings, &[b"http/1.1"], tls_ctx)
         .map_err(|e| format!("upstream TLS: {e}"))?;
@@ -695,6 +661,7 @@ fn build_route_config(
                 destination_clusters,
                 destination_counters,
                 local_counter: stats.route(key("")),
+                hash_policy: r.action.proxy_hash_policy(),
             });
         }
         routes.push(vroutes);

@@ -1,20 +1,24 @@
-//! Upstream connections: a connector for hyper-util's pooling client (plain TCP with
-//! `TCP_NODELAY`, or TLS origination with a `portcullis-tls` client configuration), and
-//! endpoint selection behind a small trait.
+//! Upstream connections: a connector (plain TCP with `TCP_NODELAY`, or TLS origination with a
+//! `portcullis-tls` client configuration) and a per-worker keep-alive pool of HTTP/1.1
+//! connections over hyper's connection API.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::Uri;
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -152,16 +156,258 @@ impl tower_service::Service<Uri> for Connector {
 }
 
 /// The pooling HTTP/1.1 client of one worker for one kind of upstream connection.
-pub(crate) type UpClient = Client<Connector, UpBody>;
+///
+/// A small keep-alive pool over hyper's connection API (`hyper::client::conn::http1`), keyed
+/// by the request's authority (`ip:port`). A connection goes back to the pool when its response
+/// body has been read to the end ([`UpIncoming`]), so that reuse costs no task and no timer per
+/// request; idle connections are kept [`POOL_IDLE_TIMEOUT`] and checked for closing (the
+/// upstream's keep-alive timeout) when taken out.
+#[derive(Clone, Debug)]
+pub(crate) struct UpClient {
+    pool: Arc<Pool>,
+}
+
+/// How long an idle upstream connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Debug)]
+struct Pool {
+    connector: Connector,
+    idle: Mutex<HashMap<Box<str>, Vec<Idle>, BuildHasherDefault<Fnv>>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    tx: SendRequest<UpBody>,
+    since: Instant,
+}
+
+/// A connection taken out of the pool (or just made) for one request.
+struct Pooled {
+    tx: SendRequest<UpBody>,
+    reused: bool,
+}
+
+/// FNV-1a: the pool's keys are short `ip:port` strings, hashed once per request.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Why an upstream request failed.
+#[derive(Debug)]
+pub(crate) enum UpError {
+    /// No connection could be made (refused, timed out, TLS handshake failed).
+    Connect(BoxError),
+    /// The connection failed while the request was sent or the response head read.
+    Request(hyper::Error),
+    /// The request has no `ip:port` authority.
+    NoAuthority,
+}
+
+impl UpError {
+    /// Whether the request never reached the upstream because no connection could be made.
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::NoAuthority)
+    }
+}
+
+impl std::fmt::Display for UpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Request(e) => write!(f, "request: {e}"),
+            Self::NoAuthority => f.write_str("no authority"),
+        }
+    }
+}
+
+impl std::error::Error for UpError {}
 
 /// A keep-alive pooling client (idle connections kept 90 s, no per-host limit).
 pub(crate) fn client(connector: Connector) -> UpClient {
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .set_host(false)
-        .build(connector)
+    UpClient {
+        pool: Arc::new(Pool {
+            connector,
+            idle: Mutex::new(HashMap::default()),
+        }),
+    }
+}
+
+impl UpClient {
+    /// Sends `req` (its URI in absolute form: `scheme://ip:port/path`) on a pooled connection
+    /// or a new one. A request that a reused connection refused before sending it (the
+    /// upstream closed it meanwhile) is sent again on a new connection, as hyper-util's client
+    /// does.
+    pub(crate) async fn request(
+        &self,
+        mut req: Request<UpBody>,
+    ) -> Result<Response<UpIncoming>, UpError> {
+        let Some(authority) = req.uri().authority().cloned() else {
+            return Err(UpError::NoAuthority);
+        };
+        let key = authority.as_str();
+        let absolute = std::mem::take(req.uri_mut());
+        *req.uri_mut() = origin_form(&absolute);
+        let upgrade = req.headers().contains_key(http::header::UPGRADE);
+        let mut fresh_only = false;
+        loop {
+            let mut conn = match if fresh_only { None } else { self.checkout(key).await } {
+                Some(c) => c,
+                None => self.connect(&absolute).await?,
+            };
+            match conn.tx.try_send_request(req).await {
+                Ok(resp) => {
+                    // A switched connection is not HTTP any more: never pooled.
+                    let pooled = (!upgrade && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
+                        .then(|| (Arc::clone(&self.pool), Box::<str>::from(key), conn.tx));
+                    let (parts, inner) = resp.into_parts();
+                    let body = UpIncoming { inner, pooled };
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(back) if conn.reused => {
+                        req = back;
+                        fresh_only = true;
+                    }
+                    _ => return Err(UpError::Request(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used idle connection to `key` that is still open.
+    async fn checkout(&self, key: &str) -> Option<Pooled> {
+        loop {
+            let idle = {
+                let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                idle.get_mut(key)?.pop()?
+            };
+            if idle.tx.is_closed() || idle.since.elapsed() > POOL_IDLE_TIMEOUT {
+                continue;
+            }
+            let mut tx = idle.tx;
+            // Put back once its response was read: ready as soon as its connection task ran.
+            if tx.is_ready() || tx.ready().await.is_ok() {
+                return Some(Pooled { tx, reused: true });
+            }
+        }
+    }
+
+    async fn connect(&self, uri: &Uri) -> Result<Pooled, UpError> {
+        let mut connector = self.pool.connector.clone();
+        let io = tower_service::Service::call(&mut connector, uri.clone())
+            .await
+            .map_err(UpError::Connect)?;
+        let (mut tx, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| UpError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        // Usable once its connection task has run.
+        tx.ready().await.map_err(|e| UpError::Connect(e.into()))?;
+        Ok(Pooled { tx, reused: false })
+    }
+}
+
+impl Pool {
+    fn put(&self, key: Box<str>, tx: SendRequest<UpBody>) {
+        if tx.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.entry(key).or_default().push(Idle {
+            tx,
+            since: Instant::now(),
+        });
+    }
+}
+
+/// `/path?query` of an absolute URI (HTTP/1.1 origin form).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(p) if p.as_str() != "/" => {
+            let mut parts = http::uri::Parts::default();
+            parts.path_and_query = Some(p.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
+    }
+}
+
+/// An upstream response body; its connection goes back to the pool when the body has been
+/// read to the end (a body dropped before its end closes the connection).
+pub(crate) struct UpIncoming {
+    inner: Incoming,
+    pooled: Option<(Arc<Pool>, Box<str>, SendRequest<UpBody>)>,
+}
+
+impl std::fmt::Debug for UpIncoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpIncoming").finish_non_exhaustive()
+    }
+}
+
+impl UpIncoming {
+    fn release(&mut self) {
+        if let Some((pool, key, tx)) = self.pooled.take() {
+            pool.put(key, tx);
+        }
+    }
+}
+
+impl Drop for UpIncoming {
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
+impl Body for UpIncoming {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
+            Poll::Ready(Some(Err(_))) => this.pooled = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// One endpoint of a cluster.

@@ -150,9 +150,12 @@ fn gateway_errors_eject_only_when_enforced() {
     let p = picked(&c, 1);
     assert_eq!(fail(&c, &p, 502, 10, secs(0)), None);
 
-    // Istio's deprecated consecutiveErrors: 3 gateway errors eject, 5xx do not count.
+    // Istio's consecutiveGatewayErrors: 3 gateway errors eject; with consecutive5xxErrors 0,
+    // other 5xx do not count. The deprecated consecutiveErrors is ignored, as pilot does.
     let (config, panic) = OutlierConfig::from_istio(&IstioOutlierDetection {
-        consecutive_errors: 3,
+        consecutive_errors: 1,
+        consecutive_5xx_errors: Some(0),
+        consecutive_gateway_errors: Some(3),
         max_ejection_percent: 100,
         ..IstioOutlierDetection::default()
     });
@@ -168,7 +171,7 @@ fn gateway_errors_eject_only_when_enforced() {
 }
 
 #[test]
-fn istio_mapping_new_fields_override_deprecated_one() {
+fn istio_mapping_ignores_the_deprecated_field() {
     let (config, panic) = OutlierConfig::from_istio(&IstioOutlierDetection {
         consecutive_errors: 3,
         consecutive_5xx_errors: Some(7),
@@ -190,6 +193,13 @@ fn istio_mapping_new_fields_override_deprecated_one() {
     );
     assert_eq!(config.max_ejection_percent, 10);
     assert_eq!(panic, None);
+
+    // consecutiveErrors alone: Envoy's defaults, as pilot leaves them.
+    let (config, _) = OutlierConfig::from_istio(&IstioOutlierDetection {
+        consecutive_errors: 3,
+        ..IstioOutlierDetection::default()
+    });
+    assert_eq!(config, OutlierConfig::default());
 }
 
 #[test]

@@ -328,6 +328,89 @@ fn rustls_generated_hello() {
     assert_eq!(parsed(&bytes).server_name, None);
 }
 
+/// The ClientHello of `openssl s_client -tls1_1 -servername a.interop.test` (OpenSSL 3.0,
+/// `-cipher DEFAULT:@SECLEVEL=0`), as scripts/tls-interop.sh sends it: record version 3.1,
+/// `legacy_version` 3.2, no `supported_versions`, no `signature_algorithms`.
+const OPENSSL_TLS11_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x00, 0x7a, 0x01, 0x00, 0x00, 0x76, 0x03, 0x02, 0x27, 0x55, 0xbd, 0xa7, 0xcf,
+    0x27, 0xb9, 0xb8, 0x45, 0xb4, 0xe3, 0x93, 0x89, 0x36, 0x12, 0x31, 0xdf, 0xa9, 0xd7, 0x8a, 0xd3,
+    0x22, 0x90, 0x63, 0x84, 0x77, 0x21, 0x8a, 0x05, 0x57, 0xf4, 0x62, 0x00, 0x00, 0x12, 0xc0, 0x0a,
+    0xc0, 0x14, 0x00, 0x39, 0xc0, 0x09, 0xc0, 0x13, 0x00, 0x33, 0x00, 0x35, 0x00, 0x2f, 0x00, 0xff,
+    0x01, 0x00, 0x00, 0x3b, 0x00, 0x00, 0x00, 0x13, 0x00, 0x11, 0x00, 0x00, 0x0e, 0x61, 0x2e, 0x69,
+    0x6e, 0x74, 0x65, 0x72, 0x6f, 0x70, 0x2e, 0x74, 0x65, 0x73, 0x74, 0x00, 0x0b, 0x00, 0x04, 0x03,
+    0x00, 0x01, 0x02, 0x00, 0x0a, 0x00, 0x0c, 0x00, 0x0a, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x1e, 0x00,
+    0x19, 0x00, 0x18, 0x00, 0x23, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00,
+];
+
+/// What rustls itself answers `hello` with: the alert description of its first record.
+fn rustls_answer(hello: &[u8]) -> Option<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["a.interop.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let mut conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+    conn.read_tls(&mut &hello[..]).unwrap();
+    assert!(conn.process_new_packets().is_err());
+    let mut out = Vec::new();
+    conn.write_tls(&mut out).unwrap();
+    (out.first() == Some(&21)).then(|| out[6])
+}
+
+#[test]
+fn tls11_hello_gets_protocol_version_not_handshake_failure() {
+    let info = parsed(OPENSSL_TLS11_HELLO);
+    assert_eq!(info.server_name.as_deref(), Some("a.interop.test"));
+    assert_eq!(info.max_version(), 0x0302);
+    // rustls alone: handshake_failure (40), since the hello has no signature_algorithms.
+    assert_eq!(rustls_answer(OPENSSL_TLS11_HELLO), Some(40));
+    // What Envoy sends, and what the gateway writes instead: protocol_version (70).
+    assert_eq!(
+        info.protocol_version_alert(),
+        Some([21, 0x03, 0x02, 0, 2, 2, 70])
+    );
+}
+
+#[test]
+fn protocol_version_alert_only_below_tls12() {
+    // TLS 1.2 and 1.3 clients (GREASE ignored) are left to rustls.
+    assert_eq!(
+        parsed(&hand_built(None, &[], &[])).protocol_version_alert(),
+        None
+    );
+    let tls13 = hand_built(Some("a.test"), &[], &[0x0a0a, 0x0304]);
+    assert_eq!(parsed(&tls13).protocol_version_alert(), None);
+    let tls12 = records(&handshake(&body(0x0303, None)), 16384);
+    assert_eq!(parsed(&tls12).protocol_version_alert(), None);
+    // supported_versions decides over legacy_version.
+    let old = hand_built(Some("a.test"), &[], &[0x0302, 0x0301]);
+    assert_eq!(
+        parsed(&old).protocol_version_alert(),
+        Some([21, 0x03, 0x03, 0, 2, 2, 70])
+    );
+    // TLS 1.0, and SSL 3.0 answered with a TLS 1.0 record.
+    let tls10 = records(&handshake(&body(0x0301, None)), 16384);
+    assert_eq!(
+        parsed(&tls10).protocol_version_alert(),
+        Some([21, 0x03, 0x01, 0, 2, 2, 70])
+    );
+    let ssl3 = records(&handshake(&body(0x0300, None)), 16384);
+    assert_eq!(
+        parsed(&ssl3).protocol_version_alert(),
+        Some([21, 0x03, 0x01, 0, 2, 2, 70])
+    );
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
