@@ -268,14 +268,19 @@ impl UpClient {
         let upgrade = req.headers().contains_key(http::header::UPGRADE);
         let mut fresh_only = false;
         loop {
-            let mut conn = match if fresh_only { None } else { self.checkout(key).await } {
+            let mut conn = match if fresh_only {
+                None
+            } else {
+                self.checkout(key).await
+            } {
                 Some(c) => c,
                 None => self.connect(&absolute).await?,
             };
             match conn.tx.try_send_request(req).await {
                 Ok(resp) => {
                     // A switched connection is not HTTP any more: never pooled.
-                    let pooled = (!upgrade && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
+                    let pooled = (!upgrade
+                        && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
                         .then(|| (Arc::clone(&self.pool), Box::<str>::from(key), conn.tx));
                     let (parts, inner) = resp.into_parts();
                     let body = UpIncoming { inner, pooled };
@@ -296,7 +301,11 @@ impl UpClient {
     async fn checkout(&self, key: &str) -> Option<Pooled> {
         loop {
             let idle = {
-                let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut idle = self
+                    .pool
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
             if idle.tx.is_closed() || idle.since.elapsed() > POOL_IDLE_TIMEOUT {
