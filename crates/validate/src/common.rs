@@ -877,6 +877,16 @@ impl regex_syntax::ast::Visitor for GoSyntax {
                     if too_big {
                         return Err("invalid repeat count".to_owned());
                     }
+                    let (min, max) = match *range {
+                        RepetitionRange::Exactly(n) => (n, Some(n)),
+                        RepetitionRange::AtLeast(n) => (n, None),
+                        RepetitionRange::Bounded(m, n) => (m, Some(n)),
+                    };
+                    if (min >= 2 || max.is_some_and(|m| m >= 2))
+                        && !repeat_is_valid(ast, REGEX_MAX_REPEAT)
+                    {
+                        return Err("invalid repeat count".to_owned());
+                    }
                 }
                 Ok(())
             }
@@ -887,6 +897,35 @@ impl regex_syntax::ast::Visitor for GoSyntax {
             },
             _ => Ok(()),
         }
+    }
+}
+
+/// Go's `repeatIsValid`: counted repetitions nested in one another multiply, and the product
+/// may not exceed `n` copies of the innermost expression (`(a{100}){100}` is refused). Besides
+/// following Go, this keeps hostile patterns cheap: `(\w{777}){777}` took seconds to compile.
+fn repeat_is_valid(ast: &regex_syntax::ast::Ast, mut n: u32) -> bool {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    match ast {
+        Ast::Repetition(rep) => {
+            if let RepetitionKind::Range(range) = &rep.op.kind {
+                let m = match *range {
+                    RepetitionRange::Exactly(0) | RepetitionRange::Bounded(_, 0) => return true,
+                    RepetitionRange::Exactly(m)
+                    | RepetitionRange::AtLeast(m)
+                    | RepetitionRange::Bounded(_, m) => m,
+                };
+                if m > n {
+                    return false;
+                }
+                // `{0,}` (m = 0) leaves the budget as it is.
+                n = n.checked_div(m).unwrap_or(n);
+            }
+            repeat_is_valid(&rep.ast, n)
+        }
+        Ast::Group(group) => repeat_is_valid(&group.ast, n),
+        Ast::Alternation(alt) => alt.asts.iter().all(|a| repeat_is_valid(a, n)),
+        Ast::Concat(concat) => concat.asts.iter().all(|a| repeat_is_valid(a, n)),
+        _ => true,
     }
 }
 
@@ -924,8 +963,21 @@ fn is_go_repeat(rest: &str) -> bool {
     digits(min) && max.is_none_or(|m| m.is_empty() || digits(m))
 }
 
-/// Rewrites the Go syntax Rust's parser lacks into Rust's: `\Q…\E` literal runs, and braces
-/// that Go reads as literals.
+/// Go's (RE2's) ASCII meaning of a Perl class escape (`\w` …), as a POSIX class item.
+fn ascii_perl_class(escape: char) -> Option<&'static str> {
+    Some(match escape {
+        'w' => "[:word:]",
+        'W' => "[:^word:]",
+        'd' => "[:digit:]",
+        'D' => "[:^digit:]",
+        's' => "[:space:]",
+        'S' => "[:^space:]",
+        _ => return None,
+    })
+}
+
+/// Rewrites the Go syntax Rust's parser lacks into Rust's: `\Q…\E` literal runs, braces
+/// that Go reads as literals, and Perl classes with Go's ASCII meaning.
 fn go_to_rust_syntax(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.char_indices().peekable();
@@ -947,6 +999,16 @@ fn go_to_rust_syntax(pattern: &str) -> String {
                     let stop = i + 2 + tail;
                     while chars.peek().is_some_and(|(j, _)| *j < stop) {
                         chars.next();
+                    }
+                } else if let Some(class) = next.and_then(ascii_perl_class) {
+                    // Go's Perl classes are ASCII; Rust's Unicode ones compile hundreds of
+                    // times larger, which made repeats such as `(\w{777}){777}` take seconds.
+                    if in_class {
+                        out.push_str(class);
+                    } else {
+                        out.push('[');
+                        out.push_str(class);
+                        out.push(']');
                     }
                 } else {
                     out.push('\\');
@@ -1231,6 +1293,44 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
+    }
+
+    #[test]
+    fn perl_classes_are_ascii_and_cheap() {
+        // Fuzz finding (fuzz/regressions/regex/nested-unicode-word-repeats): Unicode `\w`
+        // repeated 777 × 777 times took seconds to reach the compiled-size limit.
+        let start = std::time::Instant::now();
+        for hostile in [
+            r"(?:\w{777}){777}",
+            r"(?:[\w\d]{777}){777}",
+            r"(?:\S{777}){777}",
+        ] {
+            let _ = check_regex(hostile);
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        for ok in [
+            r"\w+",
+            r"[\w.-]+",
+            r"\d{3}-\D",
+            r"[^\s]*\S",
+            r"\W",
+            r"[\W\d]",
+            r"\bx\B",
+        ] {
+            assert_eq!(check_regex(ok), Ok(()), "{ok}");
+        }
+        assert!(check_regex(r"\pX").is_err());
+        // Go's repeatIsValid: nested counts multiply.
+        assert!(check_regex("(?:a{100}){10}").is_ok());
+        assert!(check_regex("(?:a{100}){11}").is_err());
+        assert!(check_regex("(?:(?:a{10}){10}){11}").is_err());
+        assert!(check_regex("(?:a{2,}){500}").is_ok());
+        assert!(check_regex("(?:a{0}){1000}").is_ok());
+        assert!(check_regex("(?:a*){1000}").is_ok());
     }
 
     #[test]
