@@ -827,17 +827,22 @@ impl Cluster {
         }
         self.tick(now);
         let total = self.endpoints.len();
-        let usable: Vec<usize> = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.is_ejected())
-            .map(|(i, _)| i)
-            .collect();
-        let candidates: Vec<usize> = if self.panic_for(usable.len(), total) {
-            (0..total).collect()
+        // No allocation in the usual case (nobody ejected): the candidates are all endpoints.
+        let candidates = if self.endpoints.iter().any(Endpoint::is_ejected) {
+            let usable: Vec<usize> = self
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.is_ejected())
+                .map(|(i, _)| i)
+                .collect();
+            if self.panic_for(usable.len(), total) {
+                Candidates::All(total)
+            } else {
+                Candidates::Some(usable)
+            }
         } else {
-            usable
+            Candidates::All(total)
         };
         if candidates.is_empty() {
             return None;
@@ -847,7 +852,7 @@ impl Cluster {
             let index = self.pick_once(&candidates, ctx.hash, attempt, now, random)?;
             let endpoint = self.endpoints.get(index)?;
             last = Some(endpoint);
-            if !ctx.avoid.contains(endpoint.key()) {
+            if ctx.avoid.is_empty() || !ctx.avoid.contains(endpoint.key()) {
                 break;
             }
         }
@@ -859,18 +864,14 @@ impl Cluster {
 
     fn pick_once<R: RandomSource + ?Sized>(
         &self,
-        candidates: &[usize],
+        candidates: &Candidates,
         hash: Option<u64>,
         attempt: u32,
         now: Instant,
         random: &mut R,
     ) -> Option<usize> {
         let len = candidates.len() as u64;
-        let nth = |n: u64| {
-            candidates
-                .get(usize::try_from(n % len).unwrap_or(0))
-                .copied()
-        };
+        let nth = |n: u64| candidates.get(usize::try_from(n % len).unwrap_or(0));
         match self.lb {
             LbPolicy::RoundRobin => {
                 if self.uniform(candidates, now) {
@@ -901,12 +902,13 @@ impl Cluster {
             LbPolicy::Passthrough => None,
             LbPolicy::RingHash { .. } | LbPolicy::Maglev { .. } => {
                 let hash = hash.unwrap_or_else(|| random.next_u64());
-                let mut walk: Box<dyn Iterator<Item = usize> + '_> = match &self.table {
-                    Table::Ring(ring) => Box::new(ring.walk(hash, attempt)),
-                    Table::Maglev(table) => Box::new(table.walk(hash, attempt)),
-                    Table::None => Box::new(std::iter::empty()),
-                };
-                walk.find(|i| candidates.contains(i))
+                match &self.table {
+                    Table::Ring(ring) => ring.walk(hash, attempt).find(|i| candidates.contains(*i)),
+                    Table::Maglev(table) => {
+                        table.walk(hash, attempt).find(|i| candidates.contains(*i))
+                    }
+                    Table::None => None,
+                }
             }
         }
     }
@@ -918,12 +920,12 @@ impl Cluster {
     }
 
     /// Whether plain (unweighted) selection applies: equal weights and nobody warming up.
-    fn uniform(&self, candidates: &[usize], now: Instant) -> bool {
+    fn uniform(&self, candidates: &Candidates, now: Instant) -> bool {
         self.equal_weights
             && self.slow_start.is_none_or(|_| {
                 candidates.iter().all(|i| {
                     self.endpoints
-                        .get(*i)
+                        .get(i)
                         .is_none_or(|e| self.warm_factor(e, now) >= 1.0)
                 })
             })
@@ -944,14 +946,14 @@ impl Cluster {
     /// weight, the largest wins (first on ties) and loses the total.
     fn smooth_weighted(
         &self,
-        candidates: &[usize],
+        candidates: &Candidates,
         weight: impl Fn(&Endpoint) -> f64,
     ) -> Option<usize> {
         let _guard = lock(&self.state.swrr);
         let mut total: i64 = 0;
         let mut best: Option<(usize, i64)> = None;
-        for index in candidates {
-            let Some(endpoint) = self.endpoints.get(*index) else {
+        for index in candidates.iter() {
+            let Some(endpoint) = self.endpoints.get(index) else {
                 continue;
             };
             let w = (weight(endpoint) * 1000.0).round().clamp(1.0, 1e12) as i64;
@@ -962,7 +964,7 @@ impl Cluster {
                 .fetch_add(w, Ordering::AcqRel)
                 .saturating_add(w);
             if best.is_none_or(|(_, b)| current > b) {
-                best = Some((*index, current));
+                best = Some((index, current));
             }
         }
         let (index, _) = best?;
@@ -993,6 +995,45 @@ impl Cluster {
             Table::Maglev(table) => table.len(),
             Table::None => 0,
         }
+    }
+}
+
+/// The endpoints a pick chooses among, by index: all of them (the usual case, without an
+/// allocation) or the ones outlier detection left.
+enum Candidates {
+    All(usize),
+    Some(Vec<usize>),
+}
+
+impl Candidates {
+    fn len(&self) -> usize {
+        match self {
+            Self::All(n) => *n,
+            Self::Some(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k`-th candidate.
+    fn get(&self, k: usize) -> Option<usize> {
+        match self {
+            Self::All(n) => (k < *n).then_some(k),
+            Self::Some(v) => v.get(k).copied(),
+        }
+    }
+
+    fn contains(&self, index: usize) -> bool {
+        match self {
+            Self::All(n) => index < *n,
+            Self::Some(v) => v.contains(&index),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len()).filter_map(|k| self.get(k))
     }
 }
 

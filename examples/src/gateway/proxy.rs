@@ -389,13 +389,50 @@ fn reply(
     resp
 }
 
+const HOP_CONNECTION: u8 = 1;
+const HOP_UPGRADE: u8 = 2;
+const HOP_KEEP_ALIVE: u8 = 4;
+const HOP_PROXY_CONNECTION: u8 = 8;
+const HOP_TRANSFER_ENCODING: u8 = 16;
+const HOP_TE: u8 = 32;
+
+/// Which hop-by-hop header `name` is (a bit of the `HOP_*` set), 0 for the others.
+fn hop_bit(name: &HeaderName) -> u8 {
+    if name == CONNECTION {
+        HOP_CONNECTION
+    } else if name == UPGRADE {
+        HOP_UPGRADE
+    } else if name == TRANSFER_ENCODING {
+        HOP_TRANSFER_ENCODING
+    } else if name == TE {
+        HOP_TE
+    } else if name == KEEP_ALIVE {
+        HOP_KEEP_ALIVE
+    } else if name == PROXY_CONNECTION {
+        HOP_PROXY_CONNECTION
+    } else {
+        0
+    }
+}
+
 /// Removes hop-by-hop headers (those named by `connection` too).
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if let Some(conn) = headers.get(CONNECTION).cloned()
+    // One pass over the names (cheap comparisons) instead of a hashed removal per name: most
+    // messages carry none or one of them.
+    let seen = headers.keys().fold(0, |seen, name| seen | hop_bit(name));
+    if seen == 0 {
+        return;
+    }
+    if seen & HOP_CONNECTION != 0
+        && let Some(conn) = headers.get(CONNECTION).cloned()
         && let Ok(list) = conn.to_str()
     {
         for name in list.split(',').map(str::trim) {
             if keep_upgrade && name.eq_ignore_ascii_case("upgrade") {
+                continue;
+            }
+            // `keep-alive` (the usual value) is removed below anyway.
+            if name.eq_ignore_ascii_case("keep-alive") || name.eq_ignore_ascii_case("close") {
                 continue;
             }
             if let Ok(n) = HeaderName::from_bytes(name.as_bytes())
@@ -406,15 +443,26 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
     }
     if !keep_upgrade {
-        headers.remove(CONNECTION);
-        headers.remove(UPGRADE);
+        if seen & HOP_CONNECTION != 0 {
+            headers.remove(CONNECTION);
+        }
+        if seen & HOP_UPGRADE != 0 {
+            headers.remove(UPGRADE);
+        }
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(TRANSFER_ENCODING);
-    if headers
-        .get(TE)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    if seen & HOP_KEEP_ALIVE != 0 {
+        headers.remove(KEEP_ALIVE);
+    }
+    if seen & HOP_PROXY_CONNECTION != 0 {
+        headers.remove(PROXY_CONNECTION);
+    }
+    if seen & HOP_TRANSFER_ENCODING != 0 {
+        headers.remove(TRANSFER_ENCODING);
+    }
+    if seen & HOP_TE != 0
+        && headers
+            .get(TE)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
     {
         headers.remove(TE);
     }
@@ -506,6 +554,8 @@ async fn forward_request(
     } = forward;
     let mut headers = upstream.headers;
     strip_hop_by_hop(&mut headers, upgrading);
+    // host (usually there), x-forwarded-for, x-forwarded-proto, x-request-id: grow once.
+    headers.reserve(4);
     if let Ok(host) = HeaderValue::from_str(&upstream.authority) {
         headers.insert(HOST, host);
     }
@@ -737,6 +787,7 @@ async fn forward_request(
     }
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, switching);
+    parts.headers.reserve(2);
     edits.apply(&mut parts.headers);
     if let Some(cookie) = hashed.and_then(|h| h.set_cookie) {
         parts.headers.append(http::header::SET_COOKIE, cookie);

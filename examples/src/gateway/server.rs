@@ -58,6 +58,9 @@ impl Default for Limits {
     }
 }
 
+/// hyper's default limit on HTTP/1 request headers.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// What every connection of a gateway shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -74,8 +77,12 @@ impl Shared {
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .max_buf_size(limits.max_header_bytes.max(8192))
-            .max_headers(limits.max_headers)
             .keep_alive(true);
+        // hyper's own limit is 100 headers, parsed into a stack array; setting any limit (even
+        // 100) makes it fill a new array per request instead.
+        if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+            http.http1().max_headers(limits.max_headers);
+        }
         http.http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))

@@ -268,19 +268,17 @@ impl UpClient {
         let upgrade = req.headers().contains_key(http::header::UPGRADE);
         let mut fresh_only = false;
         loop {
-            let mut conn = match if fresh_only {
-                None
-            } else {
-                self.checkout(key).await
-            } {
+            let pooled = if fresh_only { None } else { self.checkout(key) };
+            let mut conn = match pooled {
                 Some(c) => c,
                 None => self.connect(&absolute).await?,
             };
             match conn.tx.try_send_request(req).await {
                 Ok(resp) => {
                     // A switched connection is not HTTP any more: never pooled.
-                    let pooled = (!upgrade
-                        && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS)
+                    let switched =
+                        upgrade || resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+                    let pooled = (!switched)
                         .then(|| (Arc::clone(&self.pool), Box::<str>::from(key), conn.tx));
                     let (parts, inner) = resp.into_parts();
                     let body = UpIncoming { inner, pooled };
@@ -298,7 +296,7 @@ impl UpClient {
     }
 
     /// The most recently used idle connection to `key` that is still open.
-    async fn checkout(&self, key: &str) -> Option<Pooled> {
+    fn checkout(&self, key: &str) -> Option<Pooled> {
         loop {
             let idle = {
                 let mut idle = self
@@ -308,13 +306,13 @@ impl UpClient {
                     .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
-            if idle.tx.is_closed() || idle.since.elapsed() > POOL_IDLE_TIMEOUT {
-                continue;
-            }
-            let mut tx = idle.tx;
-            // Put back once its response was read: ready as soon as its connection task ran.
-            if tx.is_ready() || tx.ready().await.is_ok() {
-                return Some(Pooled { tx, reused: true });
+            // Pooled connections were ready when put back; one that is not any more is
+            // closing (the upstream's keep-alive timeout).
+            if idle.tx.is_ready() && idle.since.elapsed() <= POOL_IDLE_TIMEOUT {
+                return Some(Pooled {
+                    tx: idle.tx,
+                    reused: true,
+                });
             }
         }
     }
@@ -376,9 +374,23 @@ impl std::fmt::Debug for UpIncoming {
 }
 
 impl UpIncoming {
+    /// Puts the connection back: at once when it is ready for the next request (the usual
+    /// case: its task has seen the end of the response), or from a small task once it is (a
+    /// request body still being sent, an upstream that answered early).
     fn release(&mut self) {
-        if let Some((pool, key, tx)) = self.pooled.take() {
+        let Some((pool, key, mut tx)) = self.pooled.take() else {
+            return;
+        };
+        if tx.is_ready() {
             pool.put(key, tx);
+        } else if !tx.is_closed()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if tx.ready().await.is_ok() {
+                    pool.put(key, tx);
+                }
+            });
         }
     }
 }
@@ -426,4 +438,99 @@ pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
     /// `ip:port`, ready for request URIs.
     pub(crate) authority: http::uri::Authority,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::service::service_fn;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// An upstream that counts its connections and answers `ok`, closing the connection after
+    /// the response when the request asks for `/close`.
+    async fn upstream(connections: Arc<AtomicUsize>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let service = service_fn(|req: Request<Incoming>| async move {
+                        let mut resp = Response::new(Full::new(Bytes::from_static(b"ok\n")));
+                        if req.uri().path() == "/close" {
+                            resp.headers_mut().insert(
+                                http::header::CONNECTION,
+                                http::HeaderValue::from_static("close"),
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn get(client: &UpClient, addr: SocketAddr, path: &str) -> Bytes {
+        let mut req = Request::new(UpBody::empty());
+        *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+        let resp = client.request(req).await.unwrap();
+        let body = resp.into_body().collect().await;
+        body.unwrap().to_bytes()
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_once_the_response_is_read() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = upstream(Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        for _ in 0..5 {
+            assert_eq!(get(&client, addr, "/").await, "ok\n");
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_not_reused() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = upstream(Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        assert_eq!(get(&client, addr, "/close").await, "ok\n");
+        assert_eq!(get(&client, addr, "/").await, "ok\n");
+        assert_eq!(get(&client, addr, "/").await, "ok\n");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_closes_the_connection() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = upstream(Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        let mut req = Request::new(UpBody::empty());
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = client.request(req).await.unwrap();
+        drop(resp);
+        assert_eq!(get(&client, addr, "/").await, "ok\n");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_connect_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        let mut req = Request::new(UpBody::empty());
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let err = client.request(req).await.err();
+        assert!(err.is_some_and(|e| e.is_connect()));
+    }
 }

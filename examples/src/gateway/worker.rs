@@ -78,24 +78,27 @@ pub(crate) fn aux_random() -> u64 {
 
 /// A new `x-request-id` value (UUID version 4 layout).
 pub(crate) fn request_id() -> http::HeaderValue {
-    let a = aux_random();
-    let b = aux_random();
-    let mut buf = [0u8; 36];
-    let hex = b"0123456789abcdef";
-    let mut bits = (u128::from(a) << 64) | u128::from(b);
-    // Version 4, variant 10xx.
-    bits = (bits & !(0xf_u128 << 76)) | (0x4_u128 << 76);
-    bits = (bits & !(0x3_u128 << 62)) | (0x2_u128 << 62);
-    let mut nibble = 0;
-    for (i, out) in buf.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            *out = b'-';
-            continue;
+    let (a, b) = AUX.with(|r| {
+        let mut r = r.borrow_mut();
+        (r.next_u64(), r.next_u64())
+    });
+    // Version 4 (bits 12..16 of the high half), variant 10xx (bits 62..64 of the low half).
+    let hi = (a & !(0xf << 12)) | (0x4 << 12);
+    let lo = (b & !(0x3 << 62)) | (0x2 << 62);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Where each of the 32 hex digits goes in `8-4-4-4-12`.
+    const POS: [u8; 32] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28,
+        29, 30, 31, 32, 33, 34, 35,
+    ];
+    let mut buf = [b'-'; 36];
+    for (k, pos) in POS.iter().enumerate() {
+        let word = if k < 16 { hi } else { lo };
+        let nibble = (word >> (60 - 4 * (k % 16))) & 0xf;
+        if let (Some(out), Some(digit)) = (buf.get_mut(usize::from(*pos)), HEX.get(nibble as usize))
+        {
+            *out = *digit;
         }
-        let shift = 124 - 4 * nibble;
-        let v = ((bits >> shift) & 0xf) as usize;
-        *out = hex.get(v).copied().unwrap_or(b'0');
-        nibble += 1;
     }
     http::HeaderValue::from_bytes(&buf).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
 }
@@ -153,4 +156,29 @@ pub(crate) fn flush() {
         }
         buf.clear();
     });
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::request_id;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let a = request_id();
+        let b = request_id();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let s = id.to_str().unwrap();
+            assert_eq!(s.len(), 36, "{s}");
+            for (i, c) in s.chars().enumerate() {
+                match i {
+                    8 | 13 | 18 | 23 => assert_eq!(c, '-', "{s}"),
+                    14 => assert_eq!(c, '4', "{s}"),
+                    19 => assert!("89ab".contains(c), "{s}"),
+                    _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{s}"),
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Benchmark: the example gateway against nginx as a reverse proxy, on loopback, one worker each
+# (Portcullis issue #7, "Proof"; /work/shared/notes/PERF.md design B1).
+#
+#   scripts/bench-vs-nginx.sh            # 10 s per measurement, about 2.5 minutes in all
+#   DURATION=5 scripts/bench-vs-nginx.sh
+#
+# What it does:
+#   * installs nginx (nginx-light) and wrk from Debian packages when they are missing
+#     (`apt-get update` once, then `apt-get install -y`), and builds the gateway in release;
+#   * generates a self-signed certificate with openssl (the same one for both proxies);
+#   * starts ONE upstream: nginx, 1 worker, `return 200 "ok\n"`, access log off
+#     (scripts/bench/nginx-backend.conf);
+#   * starts the proxies under test, each with ONE worker and upstream keep-alive:
+#     nginx (scripts/bench/nginx-proxy.conf) and the gateway (`--workers 1`,
+#     scripts/bench/gateway.yaml, `--credentials` for the certificate); the access log is off for
+#     both (ACCESS_LOG=on turns it on for both: buffered to a file);
+#   * measures with `wrk -t1 --latency`, HTTP/1.1 keep-alive: direct to the backend, then
+#     through each proxy, at c=1 and c=64, plain HTTP and with TLS terminated at the proxy;
+#   * prints requests/s, p50 and p99 for each, the CPU time each proxy used per request, and
+#     the ratios against the targets:
+#       R_tput = rps(gateway) / rps(nginx) at c=64                       target >= 1.0
+#       R_lat  = (p50(gateway) - p50(direct)) / (p50(nginx) - p50(direct)) at c=1   target <= 1.2
+#
+# By default (PIN=1, with at least 2 CPUs) the proxy under test runs on CPU 1 and wrk and the
+# backend on CPU 0 (`taskset`), which cuts the noise of a 2-core machine: the proxy has a core of
+# its own and the comparison is about its cost per request.
+#
+# Everything listens on 127.0.0.1 only; every process the script starts is killed on exit
+# (trap), and each wrk run is bounded by `timeout`.
+#
+# Settings (environment): DURATION (s, default 10), WARMUP (s, default 2), CONNS ("1 64"),
+# PIN (1), ACCESS_LOG (off|on), SKIP_BUILD (0), RUN_DIR (a fresh temp dir), and the ports
+# BACKEND_PORT (18080), NGINX_HTTP_PORT (18081), NGINX_HTTPS_PORT (18443) — the gateway's ports
+# (18180, 18543) and its upstream port are in scripts/bench/gateway.yaml.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-"1 64"}
+PIN=${PIN:-1}
+ACCESS_LOG=${ACCESS_LOG:-off}
+SKIP_BUILD=${SKIP_BUILD:-0}
+BACKEND_PORT=${BACKEND_PORT:-18080}
+NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18081}
+NGINX_HTTPS_PORT=${NGINX_HTTPS_PORT:-18443}
+GW_HTTP_PORT=18180
+GW_HTTPS_PORT=18543
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/scripts/bench"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+GATEWAY="$TARGET_DIR/release/examples/gateway"
+
+case "$ACCESS_LOG" in on | off) ;; *) echo "ACCESS_LOG must be on or off" >&2; exit 2 ;; esac
+[[ "$DURATION" =~ ^[0-9]+$ && "$WARMUP" =~ ^[0-9]+$ ]] || { echo "DURATION and WARMUP are whole seconds" >&2; exit 2; }
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- tools ---------------------------------------------------------------------------------
+need=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if ((${#need[@]})); then
+    log "installing ${need[*]} (Debian packages)"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    # policy-rc.d in containers keeps the packaged nginx service from starting; nothing here
+    # relies on that service.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [[ "$SKIP_BUILD" != 1 ]]; then
+    log "building the gateway (release)"
+    (cd "$ROOT" && cargo build --release -q -p portcullis-examples --example gateway)
+fi
+[[ -x "$GATEWAY" ]] || { echo "no gateway binary at $GATEWAY" >&2; exit 1; }
+
+CPUS=$(nproc)
+if [[ "$PIN" == 1 && "$CPUS" -ge 2 ]] && command -v taskset >/dev/null 2>&1; then
+    ON_LOAD=(taskset -c 0)  # wrk and the backend
+    ON_PROXY=(taskset -c 1) # the proxy under test
+    PINNING="proxy on CPU 1; wrk and backend on CPU 0"
+else
+    ON_LOAD=()
+    ON_PROXY=()
+    PINNING="none"
+fi
+
+# --- processes -----------------------------------------------------------------------------
+RUN=${RUN_DIR:-$(mktemp -d -t bench-vs-nginx.XXXXXX)}
+mkdir -p "$RUN"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    sleep 0.3
+    for pid in "${PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    [[ -n "${RUN_DIR:-}" ]] || rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1; logs in $RUN" >&2
+    return 1
+}
+for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
+    port_free "$p" || { echo "port $p is in use" >&2; exit 1; }
+done
+
+log "certificate (self-signed, EC P-256)"
+mkdir -p "$RUN/creds/bench-cert"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$RUN/creds/bench-cert/tls.key" -out "$RUN/creds/bench-cert/tls.crt" 2>/dev/null
+
+if [[ "$ACCESS_LOG" == on ]]; then
+    ACCESS_LOG_DIRECTIVE="access_log $RUN/proxy.access.log combined buffer=32k flush=250ms;"
+    GW_LOG=(--access-log stdout)
+else
+    ACCESS_LOG_DIRECTIVE="access_log off;"
+    GW_LOG=(--access-log off)
+fi
+fill() {
+    sed -e "s|@RUN@|$RUN|g" -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" \
+        -e "s|@NGINX_HTTP_PORT@|$NGINX_HTTP_PORT|g" -e "s|@NGINX_HTTPS_PORT@|$NGINX_HTTPS_PORT|g" \
+        -e "s|@ACCESS_LOG_DIRECTIVE@|$ACCESS_LOG_DIRECTIVE|g" -e "s|@ACCESS_LOG@|$ACCESS_LOG|g" "$1"
+}
+fill "$BENCH/nginx-backend.conf" >"$RUN/backend.conf"
+fill "$BENCH/nginx-proxy.conf" >"$RUN/proxy.conf"
+
+log "starting the backend (nginx, 1 worker) on :$BACKEND_PORT"
+"${ON_LOAD[@]}" "$NGINX" -e "$RUN/backend.error.log" -p "$RUN" -c "$RUN/backend.conf" &
+PIDS+=($!)
+log "starting nginx (1 worker) on :$NGINX_HTTP_PORT and :$NGINX_HTTPS_PORT"
+"${ON_PROXY[@]}" "$NGINX" -e "$RUN/proxy.error.log" -p "$RUN" -c "$RUN/proxy.conf" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+log "starting the gateway (--workers 1) on :$GW_HTTP_PORT and :$GW_HTTPS_PORT"
+"${ON_PROXY[@]}" "$GATEWAY" --workers 1 --admin off "${GW_LOG[@]}" \
+    --credentials "$RUN/creds" "$BENCH/gateway.yaml" >"$RUN/gateway.out" 2>"$RUN/gateway.err" &
+GW_PID=$!
+PIDS+=("$GW_PID")
+for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
+    wait_port "$p"
+done
+
+# CPU ticks (user + system) of a process and its children processes (nginx's workers).
+cpu_ticks() {
+    local total=0 pid f
+    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+        f=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
+        # After the command: state is field 1, utime field 12, stime field 13.
+        total=$((total + $(awk '{print $12 + $13}' <<<"$f")))
+    done
+    echo "$total"
+}
+
+# wrk output → "rps p50_us p99_us errors"
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+        if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
+        else if (u == "m") m = 60000000; else m = 1;
+        printf "%.0f", n * m }'
+}
+parse_wrk() {
+    local out=$1 rps p50 p99 errors
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    errors=$(awk '/Non-2xx|Socket errors/ {printf "%s; ", $0}' <<<"$out")
+    echo "${rps:-0} ${p50:-0} ${p99:-0} ${errors:-none}"
+}
+wrk_run() { # url conns seconds
+    local threads=1
+    timeout $(($3 + 30)) "${ON_LOAD[@]}" wrk -t"$threads" -c"$2" -d"$3s" --latency "$1" 2>&1 || true
+}
+
+declare -A RPS P50 P99 CPU_US
+measure() { # name url conns [pid]
+    local name=$1 url=$2 c=$3 pid=${4:-} before after out res
+    ((WARMUP > 0)) && wrk_run "$url" "$c" "$WARMUP" >/dev/null
+    [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
+    out=$(wrk_run "$url" "$c" "$DURATION")
+    [[ -n "$pid" ]] && after=$(cpu_ticks "$pid")
+    read -r rps p50 p99 errors <<<"$(parse_wrk "$out")"
+    RPS[$name,$c]=$rps
+    P50[$name,$c]=$p50
+    P99[$name,$c]=$p99
+    if [[ -n "$pid" && "$rps" -gt 0 ]]; then
+        local hz
+        hz=$(getconf CLK_TCK)
+        CPU_US[$name,$c]=$(awk -v t=$((after - before)) -v hz="$hz" -v n=$((rps * DURATION)) \
+            'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+    else
+        CPU_US[$name,$c]="-"
+    fi
+    [[ "$errors" == none ]] || echo "warning: $name c=$c: $errors" >&2
+    log "$(printf '%-14s c=%-3s %8s req/s  p50 %6s us  p99 %7s us' "$name" "$c" "$rps" "$p50" "$p99")"
+}
+
+# cargo fuzz runs libFuzzer binaries (fuzz/target/<triple>/release/<target> -artifact_prefix=…).
+FUZZ_PATTERN='fuzz run|-artifact_prefix='
+FUZZ_AT_START=$(pgrep -fc -- "$FUZZ_PATTERN" 2>/dev/null || true)
+FUZZ_AT_START=${FUZZ_AT_START:-0}
+log "measuring: wrk -t1 -c{${CONNS// /,}} -d${DURATION}s --latency (warm-up ${WARMUP}s), pinning: $PINNING"
+for c in $CONNS; do
+    measure direct "http://127.0.0.1:$BACKEND_PORT/" "$c"
+    measure nginx "http://127.0.0.1:$NGINX_HTTP_PORT/" "$c" "$NGINX_PID"
+    measure gateway "http://127.0.0.1:$GW_HTTP_PORT/" "$c" "$GW_PID"
+    measure nginx-tls "https://127.0.0.1:$NGINX_HTTPS_PORT/" "$c" "$NGINX_PID"
+    measure gateway-tls "https://127.0.0.1:$GW_HTTPS_PORT/" "$c" "$GW_PID"
+done
+
+# --- report --------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+verdict() { awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN {
+    if (r == "-") print "n/a"; else if ((op == ">=" && r >= t) || (op == "<=" && r <= t)) print "met";
+    else print "MISSED" }'; }
+
+echo
+echo "Loopback, HTTP/1.1 keep-alive, wrk -t1, ${DURATION}s per row; one worker per proxy;"
+echo "access log $ACCESS_LOG for both; upstream keep-alive for both; pinning: $PINNING."
+echo "$(nproc) CPUs, $(uname -r), nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), $(date -u '+%Y-%m-%d %H:%M UTC')."
+echo
+printf '| %-11s | %3s | %9s | %8s | %8s | %9s | %11s |\n' path c "req/s" "p50 µs" "p99 µs" "added p50" "CPU µs/req"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------  ----- ----------- ---------- ---------- ----------- -------------
+for c in $CONNS; do
+    for name in direct nginx gateway nginx-tls gateway-tls; do
+        added=$((P50[$name,$c] - P50[direct,$c]))
+        [[ $name == direct ]] && added="-"
+        printf '| %-11s | %3s | %9s | %8s | %8s | %9s | %11s |\n' "$name" "$c" "${RPS[$name,$c]}" \
+            "${P50[$name,$c]}" "${P99[$name,$c]}" "$added" "${CPU_US[$name,$c]}"
+    done
+done
+echo
+hi=${CONNS##* }
+lo=${CONNS%% *}
+printf '| %-34s | %-5s | %-5s | %-6s |\n' ratio http https target
+printf '|%s|%s|%s|%s|\n' ------------------------------------ ------- ------- --------
+t_http=$(ratio "${RPS[gateway,$hi]}" "${RPS[nginx,$hi]}")
+t_tls=$(ratio "${RPS[gateway-tls,$hi]}" "${RPS[nginx-tls,$hi]}")
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_tput = rps(gw)/rps(nginx), c=$hi" "$t_http" "$t_tls" ">= 1.0"
+l_http=$(ratio $((P50[gateway,$lo] - P50[direct,$lo])) $((P50[nginx,$lo] - P50[direct,$lo])))
+l_tls=$(ratio $((P50[gateway-tls,$lo] - P50[direct,$lo])) $((P50[nginx-tls,$lo] - P50[direct,$lo])))
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_lat = added p50 gw/nginx, c=$lo" "$l_http" "$l_tls" "<= 1.2"
+c_http=$(ratio "${CPU_US[gateway,$hi]}" "${CPU_US[nginx,$hi]}")
+c_tls=$(ratio "${CPU_US[gateway-tls,$hi]}" "${CPU_US[nginx-tls,$hi]}")
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_cpu = CPU/req gw/nginx, c=$hi" "$c_http" "$c_tls" "-"
+echo
+echo "targets: throughput http $(verdict "$t_http" 1.0 '>='), https $(verdict "$t_tls" 1.0 '>=');" \
+    "added latency http $(verdict "$l_http" 1.2 '<='), https $(verdict "$l_tls" 1.2 '<=')"
+if [[ "$FUZZ_AT_START" != 0 ]] || pgrep -f -- "$FUZZ_PATTERN" >/dev/null 2>&1; then
+    echo "note: fuzzing processes were running during this benchmark (pgrep -f -- '$FUZZ_PATTERN')"
+fi
