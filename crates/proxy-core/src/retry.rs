@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::retry_state::RetryOn;
+
 /// Istio's default `retry_on`: no `5xx`, and `retriable-status-codes` without any code
 /// (inert unless the request carries `x-envoy-retriable-status-codes`).
 pub const ISTIO_DEFAULT_RETRY_ON: &str =
@@ -36,6 +38,8 @@ pub const ISTIO_PREVIOUS_PRIORITIES_UPDATE_FREQUENCY: u32 = 2;
 pub struct RetryPolicy {
     num_retries: u32,
     retry_on: String,
+    /// `retry_on` parsed once, when the policy is built, not per request.
+    conditions: RetryOn,
     retriable_status_codes: Vec<u16>,
     per_try_timeout: Option<Duration>,
     previous_hosts: bool,
@@ -52,6 +56,7 @@ impl RetryPolicy {
         Self {
             num_retries: ISTIO_DEFAULT_NUM_RETRIES,
             retry_on: ISTIO_DEFAULT_RETRY_ON.to_owned(),
+            conditions: RetryOn::parse(ISTIO_DEFAULT_RETRY_ON),
             retriable_status_codes: Vec::new(),
             per_try_timeout: None,
             previous_hosts: true,
@@ -92,6 +97,7 @@ impl RetryPolicy {
             {
                 policy.retry_on.push_str(",retriable-status-codes");
             }
+            policy.conditions = RetryOn::parse(&policy.retry_on);
         }
         policy.per_try_timeout = per_try_timeout;
         if retry_remote_localities {
@@ -137,6 +143,11 @@ impl RetryPolicy {
     /// Envoy's `retry_on` string, exactly as pilot builds it.
     pub fn retry_on(&self) -> &str {
         &self.retry_on
+    }
+
+    /// [`retry_on`](Self::retry_on) as Envoy's condition bits (unknown conditions ignored).
+    pub fn conditions(&self) -> RetryOn {
+        self.conditions
     }
 
     /// The non-empty comma-separated conditions of [`retry_on`](Self::retry_on).

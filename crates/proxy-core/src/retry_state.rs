@@ -11,13 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use http::header::HeaderMap;
+use http::header::{HeaderMap, HeaderName};
 
 use crate::cluster::{ActiveRequest, Cluster, EndpointKey, PickContext, Picked};
 use crate::outlier::Outcome;
 use crate::pool::{LocalReply, Overflow, Permit, PoolResource};
 use crate::retry::RetryPolicy;
 use crate::rt::{Instant, RandomSource};
+
+const X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
+const X_ENVOY_RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
+const X_ENVOY_RETRIABLE_STATUS_CODES: HeaderName =
+    HeaderName::from_static("x-envoy-retriable-status-codes");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// Envoy's default retry back-off base interval.
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
@@ -53,6 +59,15 @@ impl RetryOn {
     pub const INTERNAL: Self = Self(1 << 11);
     /// `unavailable` (gRPC status 14).
     pub const UNAVAILABLE: Self = Self(1 << 12);
+
+    /// The conditions on a response's `grpc-status`.
+    const GRPC_CONDITIONS: Self = Self(
+        Self::CANCELLED.0
+            | Self::DEADLINE_EXCEEDED.0
+            | Self::RESOURCE_EXHAUSTED.0
+            | Self::INTERNAL.0
+            | Self::UNAVAILABLE.0,
+    );
 
     /// Parses a comma-separated `retry_on`; unknown tokens (`retriable-headers`,
     /// `reset-before-request`, `http3-post-connect-failure`, …) are ignored.
@@ -106,7 +121,7 @@ impl RetryOn {
         headers: &HeaderMap,
         codes: &[u16],
     ) -> bool {
-        if headers.contains_key("x-envoy-overloaded") {
+        if headers.contains_key(X_ENVOY_OVERLOADED) {
             return false;
         }
         let code = status.as_u16();
@@ -122,11 +137,15 @@ impl RetryOn {
         if self.contains(Self::RETRIABLE_STATUS_CODES) && codes.contains(&code) {
             return true;
         }
-        if self.contains(Self::ENVOY_RATELIMITED) && headers.contains_key("x-envoy-ratelimited") {
+        if self.contains(Self::ENVOY_RATELIMITED) && headers.contains_key(X_ENVOY_RATELIMITED) {
             return true;
         }
+        // Status codes first: most responses are answered without looking at gRPC headers.
+        if !self.any(Self::GRPC_CONDITIONS) {
+            return false;
+        }
         let grpc = headers
-            .get("grpc-status")
+            .get(GRPC_STATUS)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u32>().ok());
         match grpc {
@@ -369,7 +388,7 @@ impl RetryState {
     pub fn new(cluster: Arc<Cluster>, policy: Option<Arc<RetryPolicy>>, timeout: Duration) -> Self {
         let (retry_on, codes, retries_left, base) = match &policy {
             Some(p) => (
-                RetryOn::parse(p.retry_on()),
+                p.conditions(),
                 p.retriable_status_codes().to_vec(),
                 p.num_retries(),
                 p.backoff_base_interval().unwrap_or(DEFAULT_BACKOFF_BASE),
@@ -409,7 +428,7 @@ impl RetryState {
     /// Adds the codes of the request's `x-envoy-retriable-status-codes` header (used when
     /// `retriable-status-codes` is among the conditions).
     pub fn with_request_headers(mut self, headers: &HeaderMap) -> Self {
-        for value in headers.get_all("x-envoy-retriable-status-codes") {
+        for value in headers.get_all(X_ENVOY_RETRIABLE_STATUS_CODES) {
             let Ok(text) = value.to_str() else { continue };
             self.codes
                 .extend(text.split(',').filter_map(|c| c.trim().parse::<u16>().ok()));

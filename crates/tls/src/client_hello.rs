@@ -17,6 +17,21 @@ pub const MAX_CLIENT_HELLO_LEN: usize = 64 * 1024;
 
 const RECORD_HEADER_LEN: usize = 5;
 const MAX_RECORD_LEN: usize = 16 * 1024;
+const HANDSHAKE_HEADER_LEN: usize = 4;
+
+/// The most bytes [`peek_client_hello`] can ask for: a ClientHello of
+/// [`MAX_CLIENT_HELLO_LEN`] with its handshake header, in records of the largest size, each
+/// with its record header. A reader that peeks into a buffer of this size never has to give
+/// up on a ClientHello the parser would accept.
+///
+/// ```
+/// use portcullis_tls::client_hello::{MAX_CLIENT_HELLO_LEN, MAX_CLIENT_HELLO_WIRE_LEN};
+///
+/// assert_eq!(MAX_CLIENT_HELLO_WIRE_LEN, MAX_CLIENT_HELLO_LEN + 4 + 5 * 5);
+/// ```
+pub const MAX_CLIENT_HELLO_WIRE_LEN: usize = MAX_CLIENT_HELLO_LEN
+    + HANDSHAKE_HEADER_LEN
+    + RECORD_HEADER_LEN * (MAX_CLIENT_HELLO_LEN + HANDSHAKE_HEADER_LEN).div_ceil(MAX_RECORD_LEN);
 const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
 const EXT_SERVER_NAME: u16 = 0;

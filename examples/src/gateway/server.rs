@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use portcullis_proxy_core as pc;
+use portcullis_tls::client_hello::MAX_CLIENT_HELLO_WIRE_LEN;
 use portcullis_tls::{ClientHelloPeek, peek_client_hello};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -159,7 +160,7 @@ async fn peek_hello(stream: &TcpStream) -> Peeked {
             ClientHelloPeek::NotTls(_) => return Peeked::NotTls,
             ClientHelloPeek::NeedMore { needed } => {
                 if needed > buf.len() {
-                    buf.resize(needed.min(64 * 1024 + 5), 0);
+                    buf.resize(needed.min(MAX_CLIENT_HELLO_WIRE_LEN), 0);
                     if needed > buf.len() {
                         return Peeked::NotTls;
                     }

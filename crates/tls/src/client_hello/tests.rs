@@ -196,6 +196,38 @@ fn needed_is_a_lower_bound_of_where_the_answer_changes() {
     );
 }
 
+/// A reader that grows its buffer to what `NeedMore` asks, up to `MAX_CLIENT_HELLO_WIRE_LEN`
+/// (as a listener peeking at its socket does), gets the largest ClientHello accepted.
+#[test]
+fn the_largest_hello_fits_in_the_wire_limit() {
+    let sni = sni_ext("big.example.com");
+    let base = body(0x0303, Some(sni.clone())).len();
+    // A padding extension (type 21) fills the message up to the limit exactly.
+    let pad = MAX_CLIENT_HELLO_LEN - base - 4;
+    let exts = [sni, ext(21, &vec![0u8; pad])].concat();
+    let hs = handshake(&body(0x0303, Some(exts)));
+    assert_eq!(hs.len(), MAX_CLIENT_HELLO_LEN + 4);
+    let wire = records(&hs, MAX_RECORD_LEN);
+    assert_eq!(wire.len(), MAX_CLIENT_HELLO_WIRE_LEN);
+    let mut have = 1;
+    loop {
+        match peek_client_hello(&wire[..have]) {
+            ClientHelloPeek::NeedMore { needed } => {
+                assert!(
+                    needed > have && needed <= MAX_CLIENT_HELLO_WIRE_LEN,
+                    "{needed}"
+                );
+                have = needed;
+            }
+            ClientHelloPeek::ClientHello(info) => {
+                assert_eq!(info.server_name.as_deref(), Some("big.example.com"));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[test]
 fn spans_several_records() {
     let hs = handshake(&body(
