@@ -230,6 +230,78 @@ spec:
 }
 
 #[tokio::test]
+async fn request_bodies_reach_the_upstream_whole() {
+    let up = echoes(&[("a", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("bodies");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: a.test}}]
+" + &service_entry("a", &[(up[0], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // One connection, three requests: a length-delimited body, a chunked body (sent upstream
+    // chunked: its length is unknown), and a bodiless request after them.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let payload = "x".repeat(100_000);
+    let requests = [
+        format!(
+            "POST /a HTTP/1.1\r\nhost: shop\r\ncontent-length: {}\r\n\r\n{payload}",
+            payload.len()
+        ),
+        "POST /b HTTP/1.1\r\nhost: shop\r\ntransfer-encoding: chunked\r\n\r\n\
+         4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n"
+            .to_owned(),
+        "GET /c HTTP/1.1\r\nhost: shop\r\n\r\n".to_owned(),
+    ];
+    for (request, expected) in
+        requests
+            .iter()
+            .zip(["body bytes: 100000", "body bytes: 7", "body bytes: 0"])
+    {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await;
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        assert!(response.contains(expected), "{expected}: {response}");
+    }
+    drop(gw);
+}
+
+/// Reads one HTTP/1.1 response with a `content-length` body off `stream`.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if buf.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn weights_follow_the_seeded_random_source() {
     let up = echoes(&[("a", "v1"), ("b", "v1")]);
     let port = free_port();

@@ -1,8 +1,8 @@
 //! Upstream connections: a connector (plain TCP with `TCP_NODELAY`, or TLS origination with a
 //! `portcullis-tls` client configuration) and a per-worker keep-alive pool of HTTP/1.1
-//! connections over hyper's connection API.
+//! connections, driven by the request's own task ([`super::h1`] frames the messages).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
@@ -12,19 +12,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::UpBody;
+use super::h1;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -54,26 +54,36 @@ impl Connector {
         http.set_keepalive(Some(Duration::from_secs(300)));
         Self { http, tls }
     }
-}
 
-/// An upstream connection.
-#[derive(Debug)]
-pub(crate) enum UpConn {
-    Plain(TokioIo<TcpStream>),
-    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
-}
-
-impl Connection for UpConn {
-    fn connected(&self) -> Connected {
-        Connected::new()
+    /// A new connection to the authority of `uri`, with TLS when the cluster originates it.
+    async fn connect(&self, uri: &Uri) -> Result<Stream, BoxError> {
+        let mut http = self.http.clone();
+        let tcp = tower_service::Service::call(&mut http, uri.clone())
+            .await?
+            .into_inner();
+        match &self.tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(tls) => {
+                let connector = TlsConnector::from(Arc::clone(&tls.config));
+                let stream = connector.connect(tls.server_name.clone(), tcp).await?;
+                Ok(Stream::Tls(Box::new(stream)))
+            }
+        }
     }
 }
 
-impl Read for UpConn {
+/// An upstream connection's byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
@@ -82,7 +92,7 @@ impl Read for UpConn {
     }
 }
 
-impl Write for UpConn {
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -107,61 +117,17 @@ impl Write for UpConn {
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Plain(s) => s.is_write_vectored(),
-            Self::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = UpConn;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<UpConn, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.http.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.http.call(uri);
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let tcp = connecting.await?;
-            match tls {
-                None => Ok(UpConn::Plain(tcp)),
-                Some(tls) => {
-                    let connector = TlsConnector::from(Arc::clone(&tls.config));
-                    let stream = connector
-                        .connect(tls.server_name.clone(), tcp.into_inner())
-                        .await?;
-                    Ok(UpConn::Tls(Box::new(TokioIo::new(stream))))
-                }
-            }
-        })
-    }
 }
 
 /// The pooling HTTP/1.1 client of one worker for one kind of upstream connection.
 ///
-/// A small keep-alive pool over hyper's connection API (`hyper::client::conn::http1`), keyed
-/// by the request's authority (`ip:port`). A connection goes back to the pool when its response
-/// body has been read to the end ([`UpIncoming`]), so that reuse costs no task and no timer per
-/// request; idle connections are kept [`POOL_IDLE_TIMEOUT`] and checked for closing (the
-/// upstream's keep-alive timeout) when taken out.
+/// A small keep-alive pool keyed by the request's authority (`ip:port`). The request's own
+/// task writes the request and reads the response ([`super::h1`] frames them); there is no
+/// connection task and no channel in between. A connection goes back to the pool when its
+/// response body has been read to the end and the upstream did not ask to close it; idle
+/// connections are kept [`POOL_IDLE_TIMEOUT`] and checked for closing (the upstream's
+/// keep-alive timeout) when taken out. Upgrade requests (WebSocket) go through hyper on a
+/// connection of their own, since the upgraded stream outlives the request.
 #[derive(Clone, Debug)]
 pub(crate) struct UpClient {
     pool: Arc<Pool>,
@@ -170,22 +136,26 @@ pub(crate) struct UpClient {
 /// How long an idle upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Read size for response heads and bodies.
+const READ_CHUNK: usize = 16 * 1024;
+
 #[derive(Debug)]
 struct Pool {
     connector: Connector,
     idle: Mutex<HashMap<Box<str>, Vec<Idle>, BuildHasherDefault<Fnv>>>,
 }
 
+/// An open HTTP/1.1 connection and the bytes read from it but not used yet.
 #[derive(Debug)]
-struct Idle {
-    tx: SendRequest<UpBody>,
-    since: Instant,
+struct Conn {
+    io: Stream,
+    buf: BytesMut,
 }
 
-/// A connection taken out of the pool (or just made) for one request.
-struct Pooled {
-    tx: SendRequest<UpBody>,
-    reused: bool,
+#[derive(Debug)]
+struct Idle {
+    conn: Conn,
+    since: Instant,
 }
 
 /// FNV-1a: the pool's keys are short `ip:port` strings, hashed once per request.
@@ -216,7 +186,7 @@ pub(crate) enum UpError {
     /// No connection could be made (refused, timed out, TLS handshake failed).
     Connect(BoxError),
     /// The connection failed while the request was sent or the response head read.
-    Request(hyper::Error),
+    Request(BoxError),
     /// The request has no `ip:port` authority.
     NoAuthority,
 }
@@ -250,55 +220,134 @@ pub(crate) fn client(connector: Connector) -> UpClient {
     }
 }
 
+/// How an exchange failed, and whether the upstream can have seen the request.
+struct ExchangeError {
+    error: BoxError,
+    /// Nothing came back before the connection failed: on a reused connection this is the
+    /// upstream having closed it while idle.
+    nothing_read: bool,
+}
+
+impl ExchangeError {
+    fn new(error: impl Into<BoxError>, nothing_read: bool) -> Self {
+        Self {
+            error: error.into(),
+            nothing_read,
+        }
+    }
+}
+
 impl UpClient {
     /// Sends `req` (its URI in absolute form: `scheme://ip:port/path`) on a pooled connection
-    /// or a new one. A request that a reused connection refused before sending it (the
-    /// upstream closed it meanwhile) is sent again on a new connection, as hyper-util's client
-    /// does.
+    /// or a new one, and returns the response head with its body still on the connection.
+    /// A bodiless request that a reused connection fails before any byte of a response (the
+    /// upstream closed it while idle) is sent again on a new connection, as hyper's and Go's
+    /// clients do.
     pub(crate) async fn request(
         &self,
-        mut req: Request<UpBody>,
+        req: Request<UpBody>,
     ) -> Result<Response<UpIncoming>, UpError> {
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(UpError::NoAuthority);
         };
+        if req.headers().contains_key(http::header::UPGRADE) {
+            return self.upgrade(req).await;
+        }
         let key = authority.as_str();
-        let absolute = std::mem::take(req.uri_mut());
-        *req.uri_mut() = origin_form(&absolute);
-        let upgrade = req.headers().contains_key(http::header::UPGRADE);
+        let (parts, mut body) = req.into_parts();
+        let framing = if body.is_end_stream() {
+            h1::RequestFraming::None
+        } else {
+            match body.size_hint().exact() {
+                Some(n) => h1::RequestFraming::Length(n),
+                None => h1::RequestFraming::Chunked,
+            }
+        };
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
+        h1::encode_request_head(&parts.method, target, &parts.headers, framing, &mut head);
+        let head = Bytes::from(head);
+        let replayable = framing == h1::RequestFraming::None;
         let mut fresh_only = false;
         loop {
             let pooled = if fresh_only { None } else { self.checkout(key) };
+            let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(c) => c,
-                None => self.connect(&absolute).await?,
-            };
-            match conn.tx.try_send_request(req).await {
-                Ok(resp) => {
-                    // A switched connection is not HTTP any more: never pooled.
-                    let switched =
-                        upgrade || resp.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-                    let pooled = (!switched)
-                        .then(|| (Arc::clone(&self.pool), Box::<str>::from(key), conn.tx));
-                    let (parts, inner) = resp.into_parts();
-                    let body = UpIncoming { inner, pooled };
-                    return Ok(Response::from_parts(parts, body));
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(back) if conn.reused => {
-                        req = back;
-                        fresh_only = true;
-                    }
-                    _ => return Err(UpError::Request(e.into_error())),
+                None => Conn {
+                    io: self
+                        .pool
+                        .connector
+                        .connect(&parts.uri)
+                        .await
+                        .map_err(UpError::Connect)?,
+                    buf: BytesMut::with_capacity(READ_CHUNK),
                 },
+            };
+            match exchange(&mut conn, head.clone(), &mut body, framing).await {
+                Ok((mut resp_head, body_done)) => {
+                    let (framing, reusable) = h1::response_framing(&parts.method, &mut resp_head)
+                        .map_err(|e| UpError::Request(e.into()))?;
+                    let pooled = (reusable && body_done)
+                        .then(|| (Arc::clone(&self.pool), Box::<str>::from(key)));
+                    let mut resp = Response::new(UpIncoming {
+                        conn: Some(conn),
+                        framing,
+                        pooled,
+                        hyper: None,
+                    });
+                    *resp.status_mut() = resp_head.status;
+                    *resp.version_mut() = resp_head.version;
+                    *resp.headers_mut() = resp_head.headers;
+                    return Ok(resp);
+                }
+                Err(e) if reused && replayable && e.nothing_read && !fresh_only => {
+                    fresh_only = true;
+                }
+                Err(e) => return Err(UpError::Request(e.error)),
             }
         }
     }
 
+    /// An upgrade request: hyper on a new connection, whose task hands the upgraded stream
+    /// over once the upstream switches protocols. Never pooled.
+    async fn upgrade(&self, mut req: Request<UpBody>) -> Result<Response<UpIncoming>, UpError> {
+        let absolute = std::mem::take(req.uri_mut());
+        *req.uri_mut() = origin_form(&absolute);
+        let io = self
+            .pool
+            .connector
+            .connect(&absolute)
+            .await
+            .map_err(UpError::Connect)?;
+        let (mut tx, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| UpError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let resp = tx
+            .send_request(req)
+            .await
+            .map_err(|e| UpError::Request(e.into()))?;
+        let (parts, inner) = resp.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            UpIncoming {
+                conn: None,
+                framing: h1::Framing::UntilClose,
+                pooled: None,
+                hyper: None,
+            }
+            .with_hyper(inner),
+        ))
+    }
+
     /// The most recently used idle connection to `key` that is still open.
-    fn checkout(&self, key: &str) -> Option<Pooled> {
+    fn checkout(&self, key: &str) -> Option<Conn> {
         loop {
-            let idle = {
+            let mut idle = {
                 let mut idle = self
                     .pool
                     .idle
@@ -306,43 +355,140 @@ impl UpClient {
                     .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
-            // Pooled connections were ready when put back; one that is not any more is
-            // closing (the upstream's keep-alive timeout).
-            if idle.tx.is_ready() && idle.since.elapsed() <= POOL_IDLE_TIMEOUT {
-                return Some(Pooled {
-                    tx: idle.tx,
-                    reused: true,
-                });
+            if idle.since.elapsed() <= POOL_IDLE_TIMEOUT && still_open(&mut idle.conn) {
+                return Some(idle.conn);
             }
         }
     }
+}
 
-    async fn connect(&self, uri: &Uri) -> Result<Pooled, UpError> {
-        let mut connector = self.pool.connector.clone();
-        let io = tower_service::Service::call(&mut connector, uri.clone())
-            .await
-            .map_err(UpError::Connect)?;
-        let (mut tx, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| UpError::Connect(e.into()))?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
-        // Usable once its connection task has run.
-        tx.ready().await.map_err(|e| UpError::Connect(e.into()))?;
-        Ok(Pooled { tx, reused: false })
-    }
+/// Whether an idle connection is still open: nothing to read (no end of stream, no stray
+/// bytes). The readiness the runtime keeps answers without a system call in the usual case.
+fn still_open(conn: &mut Conn) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    conn.buf.reserve(1);
+    let read = std::pin::pin!(conn.io.read_buf(&mut conn.buf));
+    matches!(read.poll(&mut cx), Poll::Pending)
+}
+
+/// Writes the request (head, then the body in its framing) and reads until a final response
+/// head has arrived. Also returns whether the request body was sent whole: an upstream may
+/// answer before it has read all of it, and then the connection is not reused.
+async fn exchange(
+    conn: &mut Conn,
+    head: Bytes,
+    body: &mut UpBody,
+    framing: h1::RequestFraming,
+) -> Result<(h1::ResponseHead, bool), ExchangeError> {
+    let mut out: VecDeque<Bytes> = VecDeque::with_capacity(4);
+    out.push_back(head);
+    let mut body_open = framing != h1::RequestFraming::None;
+    let mut flushed = false;
+    let mut read_any = false;
+    std::future::poll_fn(|cx| {
+        // Write what can be written now; the upstream may answer before it has all of it.
+        loop {
+            if let Some(front) = out.front_mut() {
+                match Pin::new(&mut conn.io).poll_write(cx, front) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(ExchangeError::new(
+                            io::Error::from(io::ErrorKind::WriteZero),
+                            !read_any,
+                        )));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        if n >= front.len() {
+                            out.pop_front();
+                        } else {
+                            let _ = front.split_to(n);
+                        }
+                        flushed = false;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if body_open {
+                match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data()
+                            && !data.is_empty()
+                        {
+                            if framing == h1::RequestFraming::Chunked {
+                                out.push_back(h1::chunk_header(data.len()));
+                                out.push_back(data);
+                                out.push_back(Bytes::from_static(b"\r\n"));
+                            } else {
+                                out.push_back(data);
+                            }
+                        }
+                        continue;
+                    }
+                    Poll::Ready(None) => {
+                        body_open = false;
+                        if framing == h1::RequestFraming::Chunked {
+                            out.push_back(Bytes::from_static(h1::LAST_CHUNK));
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        return Poll::Ready(Err(ExchangeError::new(e, false)));
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !flushed {
+                match Pin::new(&mut conn.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => flushed = true,
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            break;
+        }
+        // Read until a final response head is in.
+        loop {
+            match h1::parse_response_head(&mut conn.buf) {
+                Ok(Some(head)) if head.status.is_informational() => {
+                    // 100 Continue, 103 Early Hints: not forwarded; the final head follows.
+                    continue;
+                }
+                Ok(Some(head)) => {
+                    return Poll::Ready(Ok((head, !body_open && out.is_empty())));
+                }
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(ExchangeError::new(e, false))),
+            }
+            conn.buf.reserve(READ_CHUNK);
+            let read = std::pin::pin!(conn.io.read_buf(&mut conn.buf));
+            match read.poll(cx) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(ExchangeError::new(
+                        io::Error::from(io::ErrorKind::UnexpectedEof),
+                        !read_any,
+                    )));
+                }
+                Poll::Ready(Ok(_)) => read_any = true,
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
 }
 
 impl Pool {
-    fn put(&self, key: Box<str>, tx: SendRequest<UpBody>) {
-        if tx.is_closed() {
-            return;
-        }
+    fn put(&self, key: Box<str>, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         idle.entry(key).or_default().push(Idle {
-            tx,
+            conn,
             since: Instant::now(),
         });
     }
@@ -360,11 +506,15 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-/// An upstream response body; its connection goes back to the pool when the body has been
-/// read to the end (a body dropped before its end closes the connection).
+/// An upstream response body, read from its connection as the downstream side asks for it.
+/// The connection goes back to the pool when the body has been read to the end (a body
+/// dropped before its end closes the connection).
 pub(crate) struct UpIncoming {
-    inner: Incoming,
-    pooled: Option<(Arc<Pool>, Box<str>, SendRequest<UpBody>)>,
+    conn: Option<Conn>,
+    framing: h1::Framing,
+    pooled: Option<(Arc<Pool>, Box<str>)>,
+    /// The body of an upgrade response (hyper's connection).
+    hyper: Option<Incoming>,
 }
 
 impl std::fmt::Debug for UpIncoming {
@@ -374,30 +524,26 @@ impl std::fmt::Debug for UpIncoming {
 }
 
 impl UpIncoming {
-    /// Puts the connection back: at once when it is ready for the next request (the usual
-    /// case: its task has seen the end of the response), or from a small task once it is (a
-    /// request body still being sent, an upstream that answered early).
+    fn with_hyper(mut self, body: Incoming) -> Self {
+        self.hyper = Some(body);
+        self
+    }
+
+    /// Puts the connection back if it can carry another request: the body is complete, the
+    /// upstream did not ask to close, and nothing beyond the response was received.
     fn release(&mut self) {
-        let Some((pool, key, mut tx)) = self.pooled.take() else {
+        let (Some(conn), Some((pool, key))) = (self.conn.take(), self.pooled.take()) else {
             return;
         };
-        if tx.is_ready() {
-            pool.put(key, tx);
-        } else if !tx.is_closed()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if tx.ready().await.is_ok() {
-                    pool.put(key, tx);
-                }
-            });
+        if conn.buf.is_empty() {
+            pool.put(key, conn);
         }
     }
 }
 
 impl Drop for UpIncoming {
     fn drop(&mut self) {
-        if self.inner.is_end_stream() {
+        if self.framing.is_done() {
             self.release();
         }
     }
@@ -405,29 +551,74 @@ impl Drop for UpIncoming {
 
 impl Body for UpIncoming {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
-            Poll::Ready(Some(Err(_))) => this.pooled = None,
-            _ => {}
+        if let Some(body) = &mut this.hyper {
+            return Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(Into::into)));
         }
-        polled
+        loop {
+            let Some(conn) = &mut this.conn else {
+                return Poll::Ready(None);
+            };
+            match this.framing.decode(&mut conn.buf) {
+                Ok(h1::Decoded::Data(data)) => {
+                    if this.framing.is_done() {
+                        this.release();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(h1::Decoded::Done) => {
+                    this.release();
+                    return Poll::Ready(None);
+                }
+                Ok(h1::Decoded::NeedMore) => {}
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            conn.buf.reserve(READ_CHUNK);
+            let read = std::pin::pin!(conn.io.read_buf(&mut conn.buf));
+            match read.poll(cx) {
+                Poll::Ready(Ok(0)) => {
+                    this.conn = None;
+                    return Poll::Ready(match this.framing {
+                        h1::Framing::UntilClose => None,
+                        _ => Some(Err(h1::ProtocolError::Truncated.into())),
+                    });
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.hyper {
+            Some(body) => body.is_end_stream(),
+            None => self.framing.is_done() || self.conn.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.hyper {
+            Some(body) => body.size_hint(),
+            None => self
+                .framing
+                .remaining()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
+        }
     }
 }
 
@@ -441,12 +632,18 @@ pub(crate) struct Endpoint {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http_body_util::{BodyExt as _, Full};
     use hyper::service::service_fn;
+    use tokio::io::AsyncReadExt as _;
     use tokio::net::TcpListener;
 
     use super::*;
@@ -520,6 +717,82 @@ mod tests {
         drop(resp);
         assert_eq!(get(&client, addr, "/").await, "ok\n");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    /// A hand-written upstream: answers every request on a connection with `response`, and
+    /// closes each connection after `per_conn` requests (without saying so).
+    async fn raw_upstream(
+        response: &'static [u8],
+        per_conn: usize,
+        connections: Arc<AtomicUsize>,
+    ) -> SocketAddr {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut served = 0;
+                    let mut buf = [0u8; 1024];
+                    while served < per_conn {
+                        let Ok(n) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            stream.write_all(response).await.unwrap();
+                            served += 1;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn chunked_responses_are_decoded_and_the_connection_reused() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let response: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+            5;ext\r\nhello\r\n6\r\n world\r\n0\r\ntrailer: t\r\n\r\n";
+        let addr = raw_upstream(response, usize::MAX, Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        for _ in 0..3 {
+            assert_eq!(get(&client, addr, "/").await, "hello world");
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closed_while_idle_is_replaced() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let response: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
+        let addr = raw_upstream(response, 1, Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        for _ in 0..3 {
+            assert_eq!(get(&client, addr, "/").await, "ok\n");
+            // Let the close reach this side before the next request, or not: both must work.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_body_is_an_error() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let response: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort";
+        let addr = raw_upstream(response, 1, Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        let mut req = Request::new(UpBody::empty());
+        *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert!(resp.into_body().collect().await.is_err());
     }
 
     #[tokio::test]

@@ -1,0 +1,675 @@
+//! HTTP/1.1 towards upstreams, as a proxy needs it: the request head written straight from
+//! the request's parts, the response head parsed with `httparse` into a header map whose values
+//! share the read buffer, and the message body framing of RFC 9112 §6 (length, chunked, until
+//! close). No I/O here: [`super::upstream`] moves the bytes.
+//!
+//! hyper's client would do this too, but through a connection task and two channels per
+//! request; a proxy that already owns the connection and the request's task does not need them
+//! (about a quarter of the gateway's instructions per request went there).
+
+use std::io::Write as _;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+/// Largest response head accepted (Envoy's default for headers is 60 KiB).
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most response headers accepted (hyper's and Envoy's default).
+pub(crate) const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line (with extensions) or trailer line.
+const MAX_LINE: usize = 4096;
+
+/// Why an upstream response could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProtocolError {
+    /// The response head is not HTTP/1.x.
+    Head(&'static str),
+    /// The head is larger than [`MAX_HEAD_BYTES`] or has more than [`MAX_HEADERS`] headers.
+    HeadTooLarge,
+    /// `content-length` is not a number, or its values disagree.
+    ContentLength,
+    /// The chunked body is malformed.
+    Chunk(&'static str),
+    /// The connection ended before the body did.
+    Truncated,
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Head(what) => write!(f, "malformed response head: {what}"),
+            Self::HeadTooLarge => write!(
+                f,
+                "response head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers"
+            ),
+            Self::ContentLength => f.write_str("invalid content-length"),
+            Self::Chunk(what) => write!(f, "malformed chunked body: {what}"),
+            Self::Truncated => f.write_str("connection closed before the end of the body"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// How the request body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFraming {
+    /// No body; a `content-length` the client sent (`0`) is kept.
+    None,
+    /// `content-length: n`.
+    Length(u64),
+    /// `transfer-encoding: chunked` (length unknown: a chunked or HTTP/2 client body).
+    Chunked,
+}
+
+/// Writes `METHOD target HTTP/1.1`, the headers and the framing header into `out`. The
+/// caller has removed hop-by-hop headers (so no `transfer-encoding` is left) and set `host`.
+pub(crate) fn encode_request_head(
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH && framing != RequestFraming::None {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => {
+            // Writing into a `Vec` cannot fail.
+            let _ = write!(out, "content-length: {n}\r\n");
+        }
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A response head taken off the read buffer.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+}
+
+/// Parses a response head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
+/// the head's bytes are removed from `buf` (header values keep sharing them).
+pub(crate) fn parse_response_head(
+    buf: &mut BytesMut,
+) -> Result<Option<ResponseHead>, ProtocolError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_HEAD_BYTES {
+                Err(ProtocolError::HeadTooLarge)
+            } else {
+                Ok(None)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ProtocolError::HeadTooLarge),
+        Err(e) => return Err(ProtocolError::Head(error_text(e))),
+    };
+    if len > MAX_HEAD_BYTES {
+        return Err(ProtocolError::HeadTooLarge);
+    }
+    let status = response
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ProtocolError::Head("status code"))?;
+    let version = if response.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    // Offsets of every name and value in `buf`, so that the values can share its bytes once
+    // the head is split off.
+    let base = buf.as_ptr() as usize;
+    let mut spans = Vec::with_capacity(response.headers.len());
+    for h in response.headers.iter() {
+        let name = (h.name.as_ptr() as usize).wrapping_sub(base);
+        let value = (h.value.as_ptr() as usize).wrapping_sub(base);
+        spans.push((name, h.name.len(), value, h.value.len()));
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (name_at, name_len, value_at, value_len) in spans {
+        let name = name_at
+            .checked_add(name_len)
+            .and_then(|end| head.get(name_at..end))
+            .ok_or(ProtocolError::Head("header name"))?;
+        let name = HeaderName::from_bytes(name).map_err(|_| ProtocolError::Head("header name"))?;
+        let value = value_at
+            .checked_add(value_len)
+            .filter(|end| *end <= head.len() && value_at <= *end)
+            .map(|end| head.slice(value_at..end))
+            .ok_or(ProtocolError::Head("header value"))?;
+        let value = HeaderValue::from_maybe_shared(value)
+            .map_err(|_| ProtocolError::Head("header value"))?;
+        headers.append(name, value);
+    }
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+    }))
+}
+
+fn error_text(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "header name",
+        httparse::Error::HeaderValue => "header value",
+        httparse::Error::NewLine => "line ending",
+        httparse::Error::Status => "status",
+        httparse::Error::Token => "token",
+        httparse::Error::Version => "version",
+        _ => "syntax",
+    }
+}
+
+/// How a response body ends (RFC 9112 §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Exactly this many bytes remain.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked(Chunked),
+    /// Until the upstream closes the connection.
+    UntilClose,
+}
+
+/// The body framing of a response to `method`, and whether the connection can carry another
+/// request afterwards. Removes `content-length` when `transfer-encoding` overrides it.
+pub(crate) fn response_framing(
+    method: &Method,
+    head: &mut ResponseHead,
+) -> Result<(Framing, bool), ProtocolError> {
+    let mut reusable = head.version == Version::HTTP_11 && !has_token(&head.headers, "close");
+    let status = head.status.as_u16();
+    if *method == Method::HEAD || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Ok((Framing::Length(0), reusable));
+    }
+    if let Some(te) = last_token(&head.headers, http::header::TRANSFER_ENCODING) {
+        if head.headers.remove(CONTENT_LENGTH).is_some() {
+            // Both: the transfer coding wins, and the connection is not trusted again.
+            reusable = false;
+        }
+        return Ok(if te.eq_ignore_ascii_case("chunked") {
+            (Framing::Chunked(Chunked::default()), reusable)
+        } else {
+            (Framing::UntilClose, false)
+        });
+    }
+    let mut length = None;
+    for value in head.headers.get_all(CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let n = parse_decimal(part.trim_ascii()).ok_or(ProtocolError::ContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ProtocolError::ContentLength);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Framing::Length(n), reusable),
+        None => (Framing::UntilClose, false),
+    })
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// Whether a `connection` header lists `token`.
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// The last transfer coding listed, if the header is present.
+fn last_token(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let mut last = None;
+    for value in headers.get_all(name) {
+        for t in value.as_bytes().split(|b| *b == b',') {
+            let t = t.trim_ascii();
+            if !t.is_empty() {
+                last = Some(String::from_utf8_lossy(t).into_owned());
+            }
+        }
+    }
+    last.or_else(|| {
+        headers
+            .contains_key(http::header::TRANSFER_ENCODING)
+            .then(String::new)
+    })
+}
+
+/// What the body decoder got out of the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// Body bytes.
+    Data(Bytes),
+    /// The buffer holds no more of the body: read from the connection.
+    NeedMore,
+    /// The body is complete.
+    Done,
+}
+
+impl Framing {
+    /// Takes the next piece of the body out of `buf`. For [`Framing::UntilClose`], the end
+    /// is the connection's: the caller reports it.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ProtocolError> {
+        match self {
+            Self::Length(0) => Ok(Decoded::Done),
+            Self::Length(remaining) => {
+                if buf.is_empty() {
+                    return Ok(Decoded::NeedMore);
+                }
+                let n = usize::try_from(*remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                *remaining -= n as u64;
+                Ok(Decoded::Data(buf.split_to(n).freeze()))
+            }
+            Self::Chunked(chunked) => chunked.decode(buf),
+            Self::UntilClose => {
+                if buf.is_empty() {
+                    Ok(Decoded::NeedMore)
+                } else {
+                    Ok(Decoded::Data(buf.split().freeze()))
+                }
+            }
+        }
+    }
+
+    /// Whether nothing more will come.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(
+            self,
+            Self::Length(0)
+                | Self::Chunked(Chunked {
+                    state: ChunkState::Done,
+                    ..
+                })
+        )
+    }
+
+    /// Bytes left, when known.
+    pub(crate) fn remaining(&self) -> Option<u64> {
+        match self {
+            Self::Length(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// The chunked-coding decoder (RFC 9112 §7.1). Chunk extensions and trailers are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Chunked {
+    state: ChunkState,
+    trailer_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+impl Chunked {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, ProtocolError> {
+        loop {
+            match &mut self.state {
+                ChunkState::Size => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Decoded::NeedMore);
+                    };
+                    let size = chunk_size(&line)?;
+                    self.state = if size == 0 {
+                        ChunkState::Trailers
+                    } else {
+                        ChunkState::Data(size)
+                    };
+                }
+                ChunkState::Data(remaining) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let n = usize::try_from(*remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = ChunkState::DataEnd;
+                    }
+                    return Ok(Decoded::Data(buf.split_to(n).freeze()));
+                }
+                ChunkState::DataEnd => {
+                    let crlf = b"\r\n".as_slice();
+                    let seen = crlf.len().min(buf.len());
+                    if buf.get(..seen) != crlf.get(..seen) {
+                        return Err(ProtocolError::Chunk("no CRLF after chunk data"));
+                    }
+                    if seen < crlf.len() {
+                        return Ok(Decoded::NeedMore);
+                    }
+                    let _ = buf.split_to(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Decoded::NeedMore);
+                    };
+                    if line.is_empty() {
+                        self.state = ChunkState::Done;
+                        return Ok(Decoded::Done);
+                    }
+                    self.trailer_bytes += line.len();
+                    if self.trailer_bytes > MAX_HEAD_BYTES {
+                        return Err(ProtocolError::Chunk("trailers too large"));
+                    }
+                }
+                ChunkState::Done => return Ok(Decoded::Done),
+            }
+        }
+    }
+}
+
+/// Takes one line (without its CRLF) off `buf`; `None` when the buffer holds no full line.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, ProtocolError> {
+    let Some(end) = buf.iter().position(|b| *b == b'\n') else {
+        return if buf.len() > MAX_LINE {
+            Err(ProtocolError::Chunk("line too long"))
+        } else {
+            Ok(None)
+        };
+    };
+    if end > MAX_LINE {
+        return Err(ProtocolError::Chunk("line too long"));
+    }
+    let mut line = buf.split_to(end + 1);
+    line.truncate(end);
+    if line.last() != Some(&b'\r') {
+        return Err(ProtocolError::Chunk("bare LF"));
+    }
+    line.truncate(end - 1);
+    Ok(Some(line))
+}
+
+/// The hexadecimal size at the start of a chunk-size line (extensions after `;` ignored).
+fn chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
+    let digits = line
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii_end();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(ProtocolError::Chunk("chunk size"));
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return Err(ProtocolError::Chunk("chunk size")),
+        };
+        Ok(n << 4 | u64::from(v))
+    })
+}
+
+/// The chunk header for `len` bytes of data.
+pub(crate) fn chunk_header(len: usize) -> Bytes {
+    Bytes::from(format!("{len:x}\r\n"))
+}
+
+/// The end of a chunked body (no trailers).
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> (ResponseHead, BytesMut) {
+        let mut buf = BytesMut::from(text.as_bytes());
+        let head = parse_response_head(&mut buf).unwrap().expect("complete");
+        (head, buf)
+    }
+
+    fn body(framing: &mut Framing, input: &[u8]) -> Result<(Vec<u8>, bool), ProtocolError> {
+        // Fed one byte at a time: every split point of the input is exercised.
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for b in input {
+            buf.extend_from_slice(&[*b]);
+            loop {
+                match framing.decode(&mut buf)? {
+                    Decoded::Data(d) => out.extend_from_slice(&d),
+                    Decoded::NeedMore => break,
+                    Decoded::Done => return Ok((out, true)),
+                }
+            }
+        }
+        Ok((out, framing.is_done()))
+    }
+
+    #[test]
+    fn request_heads_carry_their_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("b:80"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("9"));
+        let mut out = Vec::new();
+        encode_request_head(
+            &Method::POST,
+            "/p?q",
+            &headers,
+            RequestFraming::Length(3),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            b"POST /p?q HTTP/1.1\r\nhost: b:80\r\ncontent-length: 3\r\n\r\n"
+        );
+        out.clear();
+        encode_request_head(
+            &Method::GET,
+            "/",
+            &headers,
+            RequestFraming::Chunked,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nhost: b:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_head_is_parsed_only_when_complete() {
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nserver: x\r\n"[..]);
+        assert!(parse_response_head(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(b"content-length: 2\r\n\r\nok");
+        let head = parse_response_head(&mut buf).unwrap().unwrap();
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.headers["server"], "x");
+        assert_eq!(&buf[..], b"ok");
+    }
+
+    #[test]
+    fn oversized_and_malformed_heads_are_errors() {
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\n"[..]);
+        buf.extend_from_slice(&vec![b'a'; MAX_HEAD_BYTES]);
+        assert_eq!(
+            parse_response_head(&mut buf).unwrap_err(),
+            ProtocolError::HeadTooLarge
+        );
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
+        let mut buf = BytesMut::from(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes());
+        assert_eq!(
+            parse_response_head(&mut buf).unwrap_err(),
+            ProtocolError::HeadTooLarge
+        );
+        let mut buf = BytesMut::from(&b"HTTP/1.1 2x0 OK\r\n\r\n"[..]);
+        assert!(parse_response_head(&mut buf).is_err());
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let (mut h, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            response_framing(&Method::HEAD, &mut h),
+            Ok((Framing::Length(0), true))
+        );
+        let (mut h, _) = head("HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::Length(0), true))
+        );
+        let (mut h, _) = head("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::UntilClose, false))
+        );
+        let (mut h, _) = head("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::Length(1), false))
+        );
+        let (mut h, _) =
+            head("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::Chunked(Chunked::default()), false))
+        );
+        assert!(!h.headers.contains_key(CONTENT_LENGTH));
+        let (mut h, _) = head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::UntilClose, false))
+        );
+        let (mut h, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, &mut h),
+            Ok((Framing::Length(3), true))
+        );
+        for bad in ["3, 4", "-1", "", "1e3", "99999999999999999999"] {
+            let (mut h, _) = head(&format!("HTTP/1.1 200 OK\r\ncontent-length: {bad}\r\n\r\n"));
+            assert_eq!(
+                response_framing(&Method::GET, &mut h),
+                Err(ProtocolError::ContentLength),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn length_bodies_stop_at_their_length() {
+        let mut f = Framing::Length(3);
+        assert_eq!(body(&mut f, b"abcdef"), Ok((b"abc".to_vec(), true)));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_at_every_split() {
+        let mut f = Framing::Chunked(Chunked::default());
+        let wire = b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nx-trailer: t\r\n\r\n";
+        assert_eq!(body(&mut f, wire), Ok((b"abc0123456789".to_vec(), true)));
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        for wire in [
+            &b"g\r\n"[..],
+            b"3\r\nabcX",
+            b"3\nabc\r\n",
+            b"ffffffffffffffff\r\n",
+            b";\r\n",
+        ] {
+            let mut f = Framing::Chunked(Chunked::default());
+            assert!(
+                body(&mut f, wire).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let mut f = Framing::Chunked(Chunked::default());
+        let long = vec![b'1'; MAX_LINE + 2];
+        assert!(body(&mut f, &long).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever an upstream sends, reading it is an answer or an error, never a panic, and
+        /// a body decodes the same however the bytes are split.
+        #[test]
+        fn any_bytes_and_any_split(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            chunked_prefix in proptest::bool::ANY,
+            splits in proptest::collection::vec(0usize..512, 0..8),
+        ) {
+            let mut buf = BytesMut::from(&input[..]);
+            if let Ok(Some(mut head)) = parse_response_head(&mut buf) {
+                let _ = response_framing(&Method::GET, &mut head);
+            }
+            let wire: Vec<u8> = if chunked_prefix {
+                [b"5\r\nhello\r\n".as_slice(), &input].concat()
+            } else {
+                input
+            };
+            let whole = decode_all(&wire, &[]);
+            let mut cuts = splits;
+            cuts.sort_unstable();
+            proptest::prop_assert_eq!(decode_all(&wire, &cuts), whole);
+        }
+    }
+
+    /// Decodes a chunked body fed in pieces cut at `cuts`: the data and how it ended.
+    fn decode_all(wire: &[u8], cuts: &[usize]) -> (Vec<u8>, Result<bool, ProtocolError>) {
+        let mut framing = Framing::Chunked(Chunked::default());
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for end in cuts.iter().copied().chain([wire.len()]) {
+            let end = end.clamp(start, wire.len());
+            buf.extend_from_slice(&wire[start..end]);
+            start = end;
+            loop {
+                match framing.decode(&mut buf) {
+                    Ok(Decoded::Data(d)) => out.extend_from_slice(&d),
+                    Ok(Decoded::NeedMore) => break,
+                    Ok(Decoded::Done) => return (out, Ok(true)),
+                    Err(e) => return (out, Err(e)),
+                }
+            }
+        }
+        (out, Ok(false))
+    }
+}
