@@ -10,7 +10,7 @@
 use std::io::Write as _;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 /// Largest response head accepted (Envoy's default for headers is 60 KiB).
@@ -102,6 +102,53 @@ pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
+    /// What the framing depends on, noted while the head was parsed.
+    facts: FramingFacts,
+}
+
+/// The headers that decide a response's framing and persistence, read once during parsing.
+#[derive(Debug)]
+struct FramingFacts {
+    /// `content-length` values agree (or there are none): the length, if any.
+    content_length: Result<Option<u64>, ProtocolError>,
+    /// `transfer-encoding` is present; whether its last coding is `chunked`.
+    transfer_encoding: Option<bool>,
+    /// `connection` lists `close`.
+    close: bool,
+    /// `connection` lists `keep-alive` (HTTP/1.0 persistence).
+    keep_alive: bool,
+}
+
+impl FramingFacts {
+    fn note(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for part in value.split(|b| *b == b',') {
+                let n = parse_decimal(part.trim_ascii());
+                self.content_length = match (&self.content_length, n) {
+                    (Err(e), _) => Err(*e),
+                    (_, None) => Err(ProtocolError::ContentLength),
+                    (Ok(Some(l)), Some(n)) if *l != n => Err(ProtocolError::ContentLength),
+                    (Ok(_), Some(n)) => Ok(Some(n)),
+                };
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .rfind(|t| !t.is_empty());
+            match last {
+                Some(t) => self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked")),
+                None => {
+                    self.transfer_encoding.get_or_insert(false);
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
 }
 
 /// Parses a response head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
@@ -109,9 +156,14 @@ pub(crate) struct ResponseHead {
 pub(crate) fn parse_response_head(
     buf: &mut BytesMut,
 ) -> Result<Option<ResponseHead>, ProtocolError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let len = match response.parse(buf) {
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut slots,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= MAX_HEAD_BYTES {
@@ -138,8 +190,15 @@ pub(crate) fn parse_response_head(
     // Offsets of every name and value in `buf`, so that the values can share its bytes once
     // the head is split off.
     let base = buf.as_ptr() as usize;
+    let mut facts = FramingFacts {
+        content_length: Ok(None),
+        transfer_encoding: None,
+        close: false,
+        keep_alive: false,
+    };
     let mut spans = Vec::with_capacity(response.headers.len());
     for h in response.headers.iter() {
+        facts.note(h.name.as_bytes(), h.value);
         let name = (h.name.as_ptr() as usize).wrapping_sub(base);
         let value = (h.value.as_ptr() as usize).wrapping_sub(base);
         spans.push((name, h.name.len(), value, h.value.len()));
@@ -165,6 +224,7 @@ pub(crate) fn parse_response_head(
         status,
         version,
         headers,
+        facts,
     }))
 }
 
@@ -197,33 +257,24 @@ pub(crate) fn response_framing(
     method: &Method,
     head: &mut ResponseHead,
 ) -> Result<(Framing, bool), ProtocolError> {
-    let mut reusable = head.version == Version::HTTP_11 && !has_token(&head.headers, "close");
+    let facts = &head.facts;
+    let mut reusable = !facts.close && (head.version == Version::HTTP_11 || facts.keep_alive);
     let status = head.status.as_u16();
     if *method == Method::HEAD || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok((Framing::Length(0), reusable));
     }
-    if let Some(te) = last_token(&head.headers, http::header::TRANSFER_ENCODING) {
+    if let Some(chunked) = facts.transfer_encoding {
         if head.headers.remove(CONTENT_LENGTH).is_some() {
             // Both: the transfer coding wins, and the connection is not trusted again.
             reusable = false;
         }
-        return Ok(if te.eq_ignore_ascii_case("chunked") {
+        return Ok(if chunked {
             (Framing::Chunked(Chunked::default()), reusable)
         } else {
             (Framing::UntilClose, false)
         });
     }
-    let mut length = None;
-    for value in head.headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let n = parse_decimal(part.trim_ascii()).ok_or(ProtocolError::ContentLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ProtocolError::ContentLength);
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
+    Ok(match facts.content_length? {
         Some(n) => (Framing::Length(n), reusable),
         None => (Framing::UntilClose, false),
     })
@@ -235,33 +286,6 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     }
     digits.iter().try_fold(0u64, |n, d| {
         d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
-/// Whether a `connection` header lists `token`.
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
-/// The last transfer coding listed, if the header is present.
-fn last_token(headers: &HeaderMap, name: HeaderName) -> Option<String> {
-    let mut last = None;
-    for value in headers.get_all(name) {
-        for t in value.as_bytes().split(|b| *b == b',') {
-            let t = t.trim_ascii();
-            if !t.is_empty() {
-                last = Some(String::from_utf8_lossy(t).into_owned());
-            }
-        }
-    }
-    last.or_else(|| {
-        headers
-            .contains_key(http::header::TRANSFER_ENCODING)
-            .then(String::new)
     })
 }
 

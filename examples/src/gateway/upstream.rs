@@ -385,6 +385,7 @@ async fn exchange(
     let mut body_open = framing != h1::RequestFraming::None;
     let mut flushed = false;
     let mut read_any = false;
+    let mut unparsed = !conn.buf.is_empty();
     std::future::poll_fn(|cx| {
         // Write what can be written now; the upstream may answer before it has all of it.
         loop {
@@ -451,18 +452,22 @@ async fn exchange(
             }
             break;
         }
-        // Read until a final response head is in.
+        // Read until a final response head is in; parse only bytes not tried yet.
         loop {
-            match h1::parse_response_head(&mut conn.buf) {
-                Ok(Some(head)) if head.status.is_informational() => {
-                    // 100 Continue, 103 Early Hints: not forwarded; the final head follows.
-                    continue;
+            if unparsed {
+                unparsed = false;
+                match h1::parse_response_head(&mut conn.buf) {
+                    Ok(Some(head)) if head.status.is_informational() => {
+                        // 100 Continue, 103 Early Hints: not forwarded; the final head follows.
+                        unparsed = !conn.buf.is_empty();
+                        continue;
+                    }
+                    Ok(Some(head)) => {
+                        return Poll::Ready(Ok((head, !body_open && out.is_empty())));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Err(ExchangeError::new(e, false))),
                 }
-                Ok(Some(head)) => {
-                    return Poll::Ready(Ok((head, !body_open && out.is_empty())));
-                }
-                Ok(None) => {}
-                Err(e) => return Poll::Ready(Err(ExchangeError::new(e, false))),
             }
             conn.buf.reserve(READ_CHUNK);
             let read = std::pin::pin!(conn.io.read_buf(&mut conn.buf));
@@ -473,7 +478,10 @@ async fn exchange(
                         !read_any,
                     )));
                 }
-                Poll::Ready(Ok(_)) => read_any = true,
+                Poll::Ready(Ok(_)) => {
+                    read_any = true;
+                    unparsed = true;
+                }
                 Poll::Ready(Err(e)) => {
                     return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
                 }
