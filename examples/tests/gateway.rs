@@ -276,6 +276,83 @@ spec:
     drop(gw);
 }
 
+#[tokio::test]
+async fn retries_replay_request_bodies_on_another_endpoint() {
+    let up = echoes(&[("a", "v1")]);
+    // An endpoint that takes the whole request, then answers 503.
+    let failing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = failing.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = failing.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 20];
+                // Read until the client has been quiet for a moment: the body is in.
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(50), conn.read(&mut buf)).await
+                {
+                    if n == 0 {
+                        return;
+                    }
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let port = free_port();
+    let dir = temp_dir("replay");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: a.test}}]
+    retries: {attempts: 2, retryOn: 5xx}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a.test
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+" + &service_entry("a", &[(dead, "v1"), (up[0], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // Round robin sends every other first attempt to the failing endpoint, which reads the
+    // whole body before its 503; the retry must send the same body to the live one.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let payload = "y".repeat(70_000);
+    for i in 0..4 {
+        let request = if i % 2 == 0 {
+            format!(
+                "POST /r HTTP/1.1\r\nhost: shop\r\ncontent-length: {}\r\n\r\n{payload}",
+                payload.len()
+            )
+        } else {
+            "POST /r HTTP/1.1\r\nhost: shop\r\ntransfer-encoding: chunked\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+                .to_owned()
+        };
+        let expected = if i % 2 == 0 {
+            "body bytes: 70000"
+        } else {
+            "body bytes: 5"
+        };
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await;
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{i}: {response}");
+        assert!(response.contains(expected), "{i}: {response}");
+    }
+    drop(gw);
+}
+
 /// Reads one HTTP/1.1 response with a `content-length` body off `stream`.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();

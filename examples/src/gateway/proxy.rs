@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use portcullis_proxy_core as pc;
 use portcullis_route_match as rm;
 
-use super::body::{Payload, RespBody, UpBody};
+use super::body::{Payload, Replayable, RespBody, UpBody};
 use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
@@ -599,13 +599,18 @@ async fn forward_request(
     }
 
     let bytes_received = (!body_empty).then(|| Arc::new(AtomicU64::new(0)));
-    let mut body = Some(if body_empty {
-        UpBody::empty()
+    // A body is kept for retries (up to REPLAY_LIMIT) when the route retries at all; an
+    // upgrade's body is the upgraded stream and is never replayed.
+    let retries = retry_policy.is_some() && !upgrading;
+    let (mut body, replay) = if body_empty {
+        (Some(UpBody::empty()), None)
+    } else if retries {
+        let replay = Replayable::new(body, bytes_received.clone());
+        (replay.reader(), Some(replay))
     } else {
-        UpBody::streaming(body, bytes_received.clone())
-    });
-    // Retries need the body again: only bodiless requests are retried.
-    let policy = retry_policy.filter(|_| body_empty && !upgrading);
+        (Some(UpBody::streaming(body, bytes_received.clone())), None)
+    };
+    let policy = retry_policy.filter(|_| retries);
     let retrying = policy.is_some();
     let scheme = if cluster.tls.is_some() {
         Scheme::HTTPS
@@ -631,6 +636,19 @@ async fn forward_request(
                 if attempt.number > 1 {
                     cluster.stats.event(ClusterEvent::Retry);
                 }
+                // The first attempt sends the client's body; later ones replay it, unless it
+                // outgrew the replay limit: then the last answer stands.
+                let attempt_body = match (body.take(), &replay) {
+                    (Some(b), _) => b,
+                    (None, None) => UpBody::empty(),
+                    (None, Some(r)) => match r.reader() {
+                        Some(b) => b,
+                        None => match pending.take() {
+                            Some(resp) => break Ok(resp),
+                            None => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
+                        },
+                    },
+                };
                 pending = None;
                 let Some(ep) = cluster.endpoints.get(&attempt.endpoint) else {
                     break Err((StatusCode::SERVICE_UNAVAILABLE, "UH", NO_HEALTHY_UPSTREAM));
@@ -641,7 +659,7 @@ async fn forward_request(
                 parts.authority = Some(ep.authority.clone());
                 parts.path_and_query = Some(path_and_query.clone());
                 let uri = Uri::from_parts(parts).unwrap_or_default();
-                let mut req = Request::new(body.take().unwrap_or_default());
+                let mut req = Request::new(attempt_body);
                 *req.method_mut() = upstream.method.clone();
                 *req.uri_mut() = uri;
                 *req.version_mut() = Version::HTTP_11;
