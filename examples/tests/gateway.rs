@@ -979,6 +979,90 @@ spec:
     gw.shutdown();
 }
 
+/// A ServiceEntry for `name.test` whose port 80 has `protocol`.
+fn service_entry_with_protocol(name: &str, endpoint: SocketAddr, protocol: &str) -> String {
+    service_entry(name, &[(endpoint, "v1")])
+        .replace("protocol: HTTP}", &format!("protocol: {protocol}}}"))
+}
+
+#[tokio::test]
+async fn speaks_http2_upstream_when_the_cluster_does() {
+    let up = echoes(&[("g", "v1"), ("u", "v1"), ("c", "v1"), ("p", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("h2-upstream");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: h2, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /grpc}}]
+    route: [{destination: {host: g.test}}]
+  - match: [{uri: {prefix: /upgrade}}]
+    route: [{destination: {host: u.test}}]
+  - match: [{uri: {prefix: /client}}]
+    route: [{destination: {host: c.test}}]
+  - route: [{destination: {host: p.test}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: u, namespace: default}
+spec:
+  host: u.test
+  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: c, namespace: default}
+spec:
+  host: c.test
+  trafficPolicy: {connectionPool: {http: {useClientProtocol: true}}}
+" + &service_entry_with_protocol("g", up[0], "GRPC")
+        + &service_entry("u", &[(up[1], "v1")])
+        + &service_entry("c", &[(up[2], "v1")])
+        + &service_entry("p", &[(up[3], "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // From an HTTP/1.1 client: the echo's third line is `METHOD path VERSION` as it saw it.
+    for (path, version) in [
+        ("/grpc/x", "HTTP/2.0"),
+        ("/upgrade/x", "HTTP/2.0"),
+        ("/client/x", "HTTP/1.1"),
+        ("/plain/x", "HTTP/1.1"),
+    ] {
+        for _ in 0..2 {
+            let r = get(port, "shop.example.com", path, &[]).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            let line = r.body.lines().nth(2).unwrap_or_default().to_owned();
+            assert_eq!(line, format!("GET {path} {version}"), "{}", r.body);
+        }
+    }
+    // From an HTTP/2 client, `useClientProtocol` follows it.
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://shop.example.com:{port}/client/y"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(
+        body.lines().nth(2),
+        Some("GET /client/y HTTP/2.0"),
+        "{body}"
+    );
+    gw.shutdown();
+}
+
 #[tokio::test]
 async fn consistent_hash_pins_requests_and_mints_cookies() {
     let up = echoes(&[("h", "v1"), ("h", "v2"), ("h", "v3"), ("h", "v4")]);

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use portcullis_model::destination_rule::{
-    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, HashAlgorithm, LbPolicy as DrLb,
-    LoadBalancerSettings, OutlierDetection as DrOutlier, SimpleLb, Subset, TrafficPolicy,
+    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, H2UpgradePolicy, HashAlgorithm,
+    LbPolicy as DrLb, LoadBalancerSettings, OutlierDetection as DrOutlier, SimpleLb, Subset,
+    TrafficPolicy,
 };
 
 use crate::build::Index;
 use crate::host::subset_of;
 use crate::plan::{
     CaSource, CircuitBreakers, ClientTls, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType,
-    GatewayPlan, LbPolicy, OutlierDetection, UpstreamTls,
+    GatewayPlan, LbPolicy, OutlierDetection, UpstreamProtocol, UpstreamTls,
 };
 use crate::proxy::ProxyKind;
 use crate::registry::{Resolution, Service, exported_to};
@@ -366,6 +367,8 @@ fn build_cluster(
         None => (None, None),
     };
     let tls = upstream_tls(index, svc, port, subset_name, eff.tls.as_ref());
+    let protocol = svc_port.map_or("", |p| p.protocol.as_str());
+    let upstream_protocol = upstream_protocol(protocol, eff.pool.as_ref(), index.mesh.h2_upgrade);
     Cluster {
         name: format!("outbound|{port}|{subset_name}|{}", svc.hostname),
         host: svc.hostname.clone(),
@@ -386,7 +389,38 @@ fn build_cluster(
             outlier_detection,
             healthy_panic_threshold,
             tls,
+            upstream_protocol,
         },
+    }
+}
+
+/// Pilot's choice of the upstream HTTP version: `HTTP2`, `GRPC` and `GRPC-WEB` ports speak
+/// HTTP/2 (`setUpstreamProtocol`); `useClientProtocol` follows the downstream request and
+/// wins over everything (`applyConnectionPool`, applied last); otherwise `h2UpgradePolicy`
+/// `UPGRADE` upgrades (any port: the user vouches for HTTP), `DO_NOT_UPGRADE` does not, and
+/// the mesh-wide policy decides for other HTTP ports (`shouldH2Upgrade`).
+fn upstream_protocol(
+    port_protocol: &str,
+    pool: Option<&ConnectionPoolSettings>,
+    mesh_upgrade: bool,
+) -> UpstreamProtocol {
+    let http = pool.and_then(|p| p.http.as_ref());
+    if http.is_some_and(|h| h.use_client_protocol) {
+        return UpstreamProtocol::UseDownstream;
+    }
+    let protocol = port_protocol.to_ascii_uppercase();
+    if matches!(protocol.as_str(), "HTTP2" | "GRPC" | "GRPC-WEB") {
+        return UpstreamProtocol::Http2;
+    }
+    let upgrade = match http.and_then(|h| h.h2_upgrade_policy) {
+        Some(H2UpgradePolicy::Upgrade) => true,
+        Some(H2UpgradePolicy::DoNotUpgrade) => false,
+        _ => matches!(protocol.as_str(), "HTTP" | "HTTP_PROXY") && mesh_upgrade,
+    };
+    if upgrade {
+        UpstreamProtocol::Http2
+    } else {
+        UpstreamProtocol::Http1
     }
 }
 
@@ -507,7 +541,51 @@ mod tests {
     use portcullis_model::Duration as DrDuration;
     use portcullis_proxy_core::{IstioOutlierDetection, OutlierConfig};
 
-    use super::{DrOutlier, outlier, panic_threshold};
+    use portcullis_model::destination_rule::{
+        ConnectionPoolSettings, H2UpgradePolicy, HttpSettings,
+    };
+
+    use super::{DrOutlier, UpstreamProtocol, outlier, panic_threshold, upstream_protocol};
+
+    fn http_pool(policy: Option<H2UpgradePolicy>, use_client: bool) -> ConnectionPoolSettings {
+        ConnectionPoolSettings {
+            http: Some(HttpSettings {
+                h2_upgrade_policy: policy,
+                use_client_protocol: use_client,
+                ..HttpSettings::default()
+            }),
+            ..ConnectionPoolSettings::default()
+        }
+    }
+
+    /// Pilot's `setUpstreamProtocol`, `shouldH2Upgrade` and `useClientProtocol`, case by case.
+    #[test]
+    fn upstream_protocol_follows_pilot() {
+        use H2UpgradePolicy::{DoNotUpgrade, Upgrade};
+        use UpstreamProtocol::{Http1, Http2, UseDownstream};
+        let cases = [
+            ("HTTP", None, false, false, Http1),
+            ("GRPC", None, false, false, Http2),
+            ("grpc-web", None, false, false, Http2),
+            ("HTTP2", Some(DoNotUpgrade), false, false, Http2),
+            ("HTTP", Some(Upgrade), false, false, Http2),
+            ("TCP", Some(Upgrade), false, false, Http2),
+            ("HTTP", None, false, true, Http2),
+            ("HTTP", Some(DoNotUpgrade), false, true, Http1),
+            ("TCP", None, false, true, Http1),
+            ("HTTP", Some(Upgrade), true, false, UseDownstream),
+            ("GRPC", None, true, false, UseDownstream),
+        ];
+        for (port, policy, use_client, mesh, want) in cases {
+            let pool = http_pool(policy, use_client);
+            assert_eq!(
+                upstream_protocol(port, Some(&pool), mesh),
+                want,
+                "{port} {policy:?} useClientProtocol={use_client} mesh upgrade={mesh}"
+            );
+        }
+        assert_eq!(upstream_protocol("HTTP", None, false), Http1);
+    }
 
     /// Translation's mapping and proxy-core's `from_istio` are one rule (pilot's).
     #[test]

@@ -547,4 +547,21 @@ pub struct ClusterPolicy {
     pub healthy_panic_threshold: Option<f64>,
     /// Upstream TLS.
     pub tls: UpstreamTls,
+    /// The HTTP version spoken to the endpoints.
+    pub upstream_protocol: UpstreamProtocol,
+}
+
+/// The HTTP version a cluster speaks to its endpoints, as pilot sets it
+/// (`cluster_builder.go: setUpstreamProtocol, shouldH2Upgrade`, `useClientProtocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (Envoy's default).
+    #[default]
+    Http1,
+    /// HTTP/2: the port's protocol is `HTTP2`, `GRPC` or `GRPC-WEB`, or the DestinationRule
+    /// (or the mesh) asks for `h2UpgradePolicy: UPGRADE`.
+    Http2,
+    /// The downstream request's version (`connectionPool.http.useClientProtocol`).
+    UseDownstream,
 }

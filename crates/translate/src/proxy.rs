@@ -104,6 +104,9 @@ pub struct MeshSettings {
     pub enable_auto_mtls: bool,
     /// `connectTimeout` in milliseconds (default 10 s).
     pub connect_timeout_ms: u64,
+    /// `h2UpgradePolicy: UPGRADE` (default `DO_NOT_UPGRADE`): HTTP ports speak HTTP/2 to
+    /// their endpoints unless a DestinationRule says otherwise.
+    pub h2_upgrade: bool,
 }
 
 impl Default for MeshSettings {
@@ -113,6 +116,7 @@ impl Default for MeshSettings {
             root_namespace: "istio-system".to_owned(),
             enable_auto_mtls: true,
             connect_timeout_ms: 10_000,
+            h2_upgrade: false,
         }
     }
 }

@@ -19,6 +19,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use portcullis_proxy_core as pc;
 use portcullis_route_match as rm;
+use portcullis_translate::UpstreamProtocol;
 
 use super::body::{Payload, Replayable, RespBody, UpBody};
 use super::guard::Heads;
@@ -590,6 +591,7 @@ async fn forward_request(
             spawn_mirror(
                 mc,
                 mclient.clone(),
+                speaks_http2(mc, ctx.version),
                 &upstream.method,
                 &path_and_query,
                 &headers,
@@ -617,6 +619,7 @@ async fn forward_request(
     } else {
         Scheme::HTTP
     };
+    let http2 = speaks_http2(cluster, ctx.version);
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
     // Consistent hashing (ring hash, maglev): the route's hash policy, evaluated once for
@@ -668,7 +671,7 @@ async fn forward_request(
                 } else {
                     std::mem::take(&mut headers)
                 };
-                let sent = client.request(req);
+                let sent = client.request(req, http2);
                 let result = match attempt.deadline {
                     Some(until) => tokio::time::timeout_at(clock::to_tokio(until), sent)
                         .await
@@ -867,9 +870,20 @@ fn make_log(
     })
 }
 
+/// Whether requests to `cluster` go upstream over HTTP/2 (the cluster's protocol, or the
+/// downstream request's `version` under `useClientProtocol`).
+fn speaks_http2(cluster: &ClusterRt, version: Version) -> bool {
+    match cluster.plan.policy.upstream_protocol {
+        UpstreamProtocol::Http2 => true,
+        UpstreamProtocol::UseDownstream => version == Version::HTTP_2,
+        _ => false,
+    }
+}
+
 fn spawn_mirror(
     cluster: &ClusterRt,
     client: super::upstream::UpClient,
+    http2: bool,
     method: &http::Method,
     path: &PathAndQuery,
     headers: &HeaderMap,
@@ -904,7 +918,7 @@ fn spawn_mirror(
     }
     let stats = Arc::clone(&cluster.stats);
     tokio::spawn(async move {
-        let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req)).await;
+        let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req, http2)).await;
         match sent {
             Ok(Ok(resp)) => {
                 stats.codes.inc(resp.status().as_u16());

@@ -17,7 +17,7 @@ use portcullis_route_match::{SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
     CaSource, Cluster, ClusterEndpoint, ClusterType, FilterChainKind, LbPolicy, Listener,
-    RouteConfig, ServerTls as PlanServerTls, UpstreamTls,
+    RouteConfig, ServerTls as PlanServerTls, UpstreamProtocol, UpstreamTls,
 };
 
 use super::config::Built;
@@ -606,6 +606,14 @@ fn origination(
     let Some(client) = client else {
         return Ok(None);
     };
+    // HTTP/2 clusters offer `h2` (Envoy sets ALPN h2 only for them); a cluster that follows
+    // the downstream version needs both.
+    let config_h2 = match plan.policy.upstream_protocol {
+        UpstreamProtocol::Http1 => None,
+        _ => ptls::client_tls(&settings, &[b"h2"], tls_ctx)
+            .map_err(|e| format!("upstream TLS: {e}"))?
+            .map(|c| Arc::clone(c.config())),
+    };
     // SNI: the `sni` setting, else the service host (Istio's auto SNI takes the request's
     // host, which at an egress gateway is the service host).
     let server_name = client
@@ -613,6 +621,7 @@ fn origination(
         .map_err(|e| format!("upstream TLS: {e}"))?;
     Ok(Some(Arc::new(Origination {
         config: Arc::clone(client.config()),
+        config_h2,
         server_name,
         key: format!("{settings:?}|{}", plan.host),
     })))

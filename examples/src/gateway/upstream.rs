@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -31,7 +32,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// TLS origination settings of a cluster, built once per plan.
 #[derive(Clone, Debug)]
 pub(crate) struct Origination {
+    /// ALPN `http/1.1`.
     pub(crate) config: Arc<rustls::ClientConfig>,
+    /// ALPN `h2`, for clusters that may speak HTTP/2.
+    pub(crate) config_h2: Option<Arc<rustls::ClientConfig>>,
     pub(crate) server_name: ServerName<'static>,
     /// A description of the settings it was built from: equal keys mean the same TLS
     /// behaviour, so pooled connections can be kept across plans.
@@ -55,8 +59,9 @@ impl Connector {
         Self { http, tls }
     }
 
-    /// A new connection to the authority of `uri`, with TLS when the cluster originates it.
-    async fn connect(&self, uri: &Uri) -> Result<Stream, BoxError> {
+    /// A new connection to the authority of `uri`, with TLS when the cluster originates it
+    /// (offering `h2` for an HTTP/2 connection).
+    async fn connect(&self, uri: &Uri, http2: bool) -> Result<Stream, BoxError> {
         let mut http = self.http.clone();
         let tcp = tower_service::Service::call(&mut http, uri.clone())
             .await?
@@ -64,7 +69,11 @@ impl Connector {
         match &self.tls {
             None => Ok(Stream::Plain(tcp)),
             Some(tls) => {
-                let connector = TlsConnector::from(Arc::clone(&tls.config));
+                let config = match (&tls.config_h2, http2) {
+                    (Some(h2), true) => h2,
+                    _ => &tls.config,
+                };
+                let connector = TlsConnector::from(Arc::clone(config));
                 let stream = connector.connect(tls.server_name.clone(), tcp).await?;
                 Ok(Stream::Tls(Box::new(stream)))
             }
@@ -143,6 +152,8 @@ const READ_CHUNK: usize = 16 * 1024;
 struct Pool {
     connector: Connector,
     idle: Mutex<HashMap<Box<str>, Vec<Idle>, BuildHasherDefault<Fnv>>>,
+    /// One multiplexed HTTP/2 connection per endpoint (hyper's, with its own task).
+    h2: Mutex<HashMap<Box<str>, http2::SendRequest<UpBody>, BuildHasherDefault<Fnv>>>,
 }
 
 /// An open HTTP/1.1 connection and the bytes read from it but not used yet.
@@ -216,6 +227,7 @@ pub(crate) fn client(connector: Connector) -> UpClient {
         pool: Arc::new(Pool {
             connector,
             idle: Mutex::new(HashMap::default()),
+            h2: Mutex::new(HashMap::default()),
         }),
     }
 }
@@ -243,15 +255,22 @@ impl UpClient {
     /// A bodiless request that a reused connection fails before any byte of a response (the
     /// upstream closed it while idle) is sent again on a new connection, as hyper's and Go's
     /// clients do.
+    ///
+    /// With `http2`, the request goes on the endpoint's HTTP/2 connection instead (upgrade
+    /// requests always use HTTP/1.1).
     pub(crate) async fn request(
         &self,
         req: Request<UpBody>,
+        http2: bool,
     ) -> Result<Response<UpIncoming>, UpError> {
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(UpError::NoAuthority);
         };
         if req.headers().contains_key(http::header::UPGRADE) {
             return self.upgrade(req).await;
+        }
+        if http2 {
+            return self.request_h2(req, authority).await;
         }
         let key = authority.as_str();
         let (parts, mut body) = req.into_parts();
@@ -278,7 +297,7 @@ impl UpClient {
                     io: self
                         .pool
                         .connector
-                        .connect(&parts.uri)
+                        .connect(&parts.uri, false)
                         .await
                         .map_err(UpError::Connect)?,
                     buf: BytesMut::with_capacity(READ_CHUNK),
@@ -309,6 +328,69 @@ impl UpClient {
         }
     }
 
+    /// A request on the endpoint's HTTP/2 connection (made on first use, again once closed).
+    /// The `host` header becomes the `:authority`.
+    async fn request_h2(
+        &self,
+        mut req: Request<UpBody>,
+        endpoint: http::uri::Authority,
+    ) -> Result<Response<UpIncoming>, UpError> {
+        let key = endpoint.as_str();
+        let pooled = {
+            let map = self.pool.h2.lock().unwrap_or_else(PoisonError::into_inner);
+            map.get(key).filter(|tx| !tx.is_closed()).cloned()
+        };
+        let mut tx = match pooled {
+            Some(tx) => tx,
+            None => {
+                let io = self
+                    .pool
+                    .connector
+                    .connect(req.uri(), true)
+                    .await
+                    .map_err(UpError::Connect)?;
+                let (tx, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .handshake(TokioIo::new(io))
+                    .await
+                    .map_err(|e| UpError::Connect(e.into()))?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                self.pool
+                    .h2
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(Box::from(key), tx.clone());
+                tx
+            }
+        };
+        if let Some(host) = req.headers_mut().remove(http::header::HOST)
+            && let Ok(authority) = http::uri::Authority::try_from(host.as_bytes())
+        {
+            let mut parts = std::mem::take(req.uri_mut()).into_parts();
+            parts.authority = Some(authority);
+            *req.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
+        }
+        *req.version_mut() = http::Version::HTTP_2;
+        tx.ready().await.map_err(|e| UpError::Request(e.into()))?;
+        let resp = tx
+            .send_request(req)
+            .await
+            .map_err(|e| UpError::Request(e.into()))?;
+        let (parts, inner) = resp.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            UpIncoming {
+                conn: None,
+                framing: h1::Framing::UntilClose,
+                pooled: None,
+                hyper: None,
+            }
+            .with_hyper(inner),
+        ))
+    }
+
     /// An upgrade request: hyper on a new connection, whose task hands the upgraded stream
     /// over once the upstream switches protocols. Never pooled.
     async fn upgrade(&self, mut req: Request<UpBody>) -> Result<Response<UpIncoming>, UpError> {
@@ -317,7 +399,7 @@ impl UpClient {
         let io = self
             .pool
             .connector
-            .connect(&absolute)
+            .connect(&absolute, false)
             .await
             .map_err(UpError::Connect)?;
         let (mut tx, conn) = hyper::client::conn::http1::Builder::new()
@@ -687,7 +769,7 @@ mod tests {
     async fn get(client: &UpClient, addr: SocketAddr, path: &str) -> Bytes {
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
-        let resp = client.request(req).await.unwrap();
+        let resp = client.request(req, false).await.unwrap();
         let body = resp.into_body().collect().await;
         body.unwrap().to_bytes()
     }
@@ -721,7 +803,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let resp = client.request(req).await.unwrap();
+        let resp = client.request(req, false).await.unwrap();
         drop(resp);
         assert_eq!(get(&client, addr, "/").await, "ok\n");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
@@ -799,7 +881,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let resp = client.request(req).await.unwrap();
+        let resp = client.request(req, false).await.unwrap();
         assert!(resp.into_body().collect().await.is_err());
     }
 
@@ -811,7 +893,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let err = client.request(req).await.err();
+        let err = client.request(req, false).await.err();
         assert!(err.is_some_and(|e| e.is_connect()));
     }
 }
