@@ -353,6 +353,85 @@ spec:
     drop(gw);
 }
 
+#[tokio::test]
+async fn mirrors_get_the_request_body_too() {
+    let up = echoes(&[("a", "v1")]);
+    // The mirror upstream reports each request's host and body length.
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(String, usize)>();
+    let mirror = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mirror_addr = mirror.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = mirror.accept().await {
+            let seen_tx = seen_tx.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let seen_tx = seen_tx.clone();
+                        async move {
+                            let host = req
+                                .headers()
+                                .get("host")
+                                .map(|h| h.to_str().unwrap().to_owned())
+                                .unwrap_or_default();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let _ = seen_tx.send((host, body.len()));
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                Empty::<Bytes>::new(),
+                            ))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(conn), service)
+                    .await;
+            });
+        }
+    });
+    let port = free_port();
+    let dir = temp_dir("mirror-body");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: a.test}}]
+    mirror: {host: m.test}
+" + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("m", &[(mirror_addr, "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let payload = "z".repeat(50_000);
+    let requests = [
+        format!(
+            "POST /m HTTP/1.1\r\nhost: shop\r\ncontent-length: {}\r\n\r\n{payload}",
+            payload.len()
+        ),
+        "POST /m HTTP/1.1\r\nhost: shop\r\ntransfer-encoding: chunked\r\n\r\n\
+         4\r\nabcd\r\n0\r\n\r\n"
+            .to_owned(),
+    ];
+    for (request, len) in requests.iter().zip([50_000, 4]) {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await;
+        assert!(
+            response.contains(&format!("body bytes: {len}")),
+            "{response}"
+        );
+        let (host, mirrored) = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((host.as_str(), mirrored), ("shop-shadow", len));
+    }
+    drop(gw);
+}
+
 /// Reads one HTTP/1.1 response with a `content-length` body off `stream`.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -13,11 +13,13 @@ use super::log::PendingLog;
 use super::upstream::UpIncoming;
 
 /// A request body on its way upstream: none, the client's streamed once, or the client's
-/// recorded for retries.
+/// recorded for retries and mirrors.
 #[derive(Debug, Default)]
 pub(crate) struct UpBody {
     inner: Source,
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Default)]
 enum Source {
@@ -25,18 +27,30 @@ enum Source {
     Empty,
     /// Streamed once, counting its bytes into the counter if given.
     Streaming(Incoming, Option<Arc<AtomicU64>>),
-    /// One attempt's reader of a [`Replayable`] body.
-    Replay(Arc<Mutex<Recorded>>, usize, SizeHint),
+    /// A reader of a [`Replayable`] body.
+    Replay(Reader),
 }
 
-/// The most request body bytes kept for retries; a longer body is streamed on and its request
-/// is not retried (Envoy's per-request buffer limit, 1 MiB by default, plays this part).
+#[derive(Debug)]
+struct Reader {
+    shared: Arc<Mutex<Recorded>>,
+    /// Data frames this reader has had.
+    cursor: usize,
+    hint: SizeHint,
+    /// The request's own attempt, which pulls from the client; a mirror only replays what
+    /// the attempt pulled, so it never slows or fails the request.
+    primary: bool,
+}
+
+/// The most request body bytes kept for retries and mirrors; past it the kept frames are
+/// dropped: the request is not retried and a mirror that has not sent them yet is abandoned
+/// (Envoy's per-request buffer limit, 1 MiB by default, plays this part).
 pub(crate) const REPLAY_LIMIT: usize = 1 << 20;
 
-/// A client body that later attempts of the same request can send again. The first reader
-/// pulls from the client and keeps the frames (shared `Bytes`, not copies) up to
-/// [`REPLAY_LIMIT`]; the next readers send the kept frames, then whatever the client has not
-/// sent yet.
+/// A client body that later attempts of the same request, and mirrors, can send again. The
+/// request's attempt pulls from the client and keeps the data frames (shared `Bytes`, not
+/// copies) up to [`REPLAY_LIMIT`]; a retry sends the kept frames, then pulls the rest; a
+/// mirror sends the kept frames as the attempt pulls them.
 #[derive(Debug, Clone)]
 pub(crate) struct Replayable {
     shared: Arc<Mutex<Recorded>>,
@@ -48,10 +62,64 @@ struct Recorded {
     source: Incoming,
     received: Option<Arc<AtomicU64>>,
     frames: Vec<Bytes>,
+    /// Data frames pulled from the client so far (kept or not).
+    pulled: usize,
     kept: usize,
-    /// Past the limit: frames were dropped, no new reader can start.
+    /// Past the limit: the frames were dropped.
     overflowed: bool,
     done: bool,
+    /// Mirrors waiting for the attempt to pull more.
+    waiting: Vec<Waker>,
+    /// Attempt readers alive: with none, nothing pulls from the client, and a mirror that
+    /// has sent everything recorded gives up rather than hold the client's body.
+    primaries: usize,
+}
+
+impl Recorded {
+    fn wake_waiting(&mut self) {
+        for waker in self.waiting.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// A mirror that fell behind the replay limit.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "request body longer than {REPLAY_LIMIT} bytes: not replayed"
+        )
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// A mirror whose request stopped reading the client's body.
+#[derive(Debug)]
+struct Abandoned;
+
+impl std::fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request stopped reading its body")
+    }
+}
+
+impl std::error::Error for Abandoned {}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if self.primary {
+            let mut rec = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+            rec.primaries = rec.primaries.saturating_sub(1);
+            if rec.primaries == 0 {
+                rec.wake_waiting();
+            }
+        }
+    }
 }
 
 impl Replayable {
@@ -63,25 +131,44 @@ impl Replayable {
                 source: body,
                 received,
                 frames: Vec::new(),
+                pulled: 0,
                 kept: 0,
                 overflowed: false,
                 done: false,
+                waiting: Vec::new(),
+                primaries: 0,
             })),
             hint,
         }
     }
 
-    /// A body for the next attempt, from the start; `None` once the body outgrew
+    fn new_reader(&self, primary: bool) -> Option<UpBody> {
+        let mut rec = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if rec.overflowed {
+            return None;
+        }
+        if primary {
+            rec.primaries += 1;
+        }
+        Some(UpBody {
+            inner: Source::Replay(Reader {
+                shared: Arc::clone(&self.shared),
+                cursor: 0,
+                hint: self.hint,
+                primary,
+            }),
+        })
+    }
+
+    /// The body for the request's next attempt, from the start; `None` once the body outgrew
     /// [`REPLAY_LIMIT`].
     pub(crate) fn reader(&self) -> Option<UpBody> {
-        let overflowed = self
-            .shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .overflowed;
-        (!overflowed).then(|| UpBody {
-            inner: Source::Replay(Arc::clone(&self.shared), 0, self.hint),
-        })
+        self.new_reader(true)
+    }
+
+    /// The body for a mirror; `None` once the body outgrew [`REPLAY_LIMIT`].
+    pub(crate) fn mirror(&self) -> Option<UpBody> {
+        self.new_reader(false)
     }
 }
 
@@ -105,14 +192,70 @@ fn count(counter: Option<&Arc<AtomicU64>>, frame: &Frame<Bytes>) {
     }
 }
 
+impl Reader {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut rec = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.cursor < rec.pulled {
+            // Behind the attempt (a retry, a mirror): from the recording.
+            let Some(frame) = rec.frames.get(self.cursor).cloned() else {
+                return Poll::Ready(Some(Err(Box::new(Dropped))));
+            };
+            self.cursor += 1;
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
+        if rec.done {
+            return Poll::Ready(None);
+        }
+        if !self.primary {
+            if rec.primaries == 0 {
+                return Poll::Ready(Some(Err(Box::new(Abandoned))));
+            }
+            if !rec.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                rec.waiting.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        let polled = Pin::new(&mut rec.source).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                count(rec.received.as_ref(), frame);
+                if let Some(data) = frame.data_ref() {
+                    rec.pulled += 1;
+                    self.cursor += 1;
+                    if !rec.overflowed && rec.kept + data.len() <= REPLAY_LIMIT {
+                        rec.kept += data.len();
+                        rec.frames.push(data.clone());
+                    } else {
+                        rec.overflowed = true;
+                        rec.frames = Vec::new();
+                    }
+                }
+                rec.wake_waiting();
+            }
+            Poll::Ready(None) => {
+                rec.done = true;
+                rec.wake_waiting();
+            }
+            Poll::Ready(Some(Err(_))) => rec.wake_waiting(),
+            Poll::Pending => {}
+        }
+        polled.map(|f| f.map(|f| f.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let rec = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cursor >= rec.pulled && (rec.done || rec.source.is_end_stream())
+    }
+}
+
 impl Body for UpBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().inner {
             Source::Empty => Poll::Ready(None),
             Source::Streaming(inner, received) => {
@@ -120,39 +263,9 @@ impl Body for UpBody {
                 if let Poll::Ready(Some(Ok(frame))) = &polled {
                     count(received.as_ref(), frame);
                 }
-                polled
+                polled.map(|f| f.map(|f| f.map_err(Into::into)))
             }
-            Source::Replay(shared, cursor, _) => {
-                let mut rec = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(frame) = rec.frames.get(*cursor) {
-                    *cursor += 1;
-                    return Poll::Ready(Some(Ok(Frame::data(frame.clone()))));
-                }
-                if rec.done {
-                    return Poll::Ready(None);
-                }
-                let polled = Pin::new(&mut rec.source).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        count(rec.received.as_ref(), frame);
-                        if let Some(data) = frame.data_ref()
-                            && !rec.overflowed
-                        {
-                            if rec.kept + data.len() <= REPLAY_LIMIT {
-                                rec.kept += data.len();
-                                rec.frames.push(data.clone());
-                                *cursor += 1;
-                            } else {
-                                rec.overflowed = true;
-                                rec.frames = Vec::new();
-                            }
-                        }
-                    }
-                    Poll::Ready(None) => rec.done = true,
-                    _ => {}
-                }
-                polled
-            }
+            Source::Replay(reader) => reader.poll_frame(cx),
         }
     }
 
@@ -160,10 +273,7 @@ impl Body for UpBody {
         match &self.inner {
             Source::Empty => true,
             Source::Streaming(inner, _) => inner.is_end_stream(),
-            Source::Replay(shared, cursor, _) => {
-                let rec = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                *cursor >= rec.frames.len() && (rec.done || rec.source.is_end_stream())
-            }
+            Source::Replay(reader) => reader.is_end_stream(),
         }
     }
 
@@ -171,7 +281,7 @@ impl Body for UpBody {
         match &self.inner {
             Source::Empty => SizeHint::with_exact(0),
             Source::Streaming(inner, _) => inner.size_hint(),
-            Source::Replay(_, _, hint) => *hint,
+            Source::Replay(reader) => reader.hint,
         }
     }
 }

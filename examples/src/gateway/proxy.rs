@@ -579,12 +579,30 @@ async fn forward_request(
     let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(upstream.path))
         .unwrap_or_else(|_| PathAndQuery::from_static("/"));
 
-    // Mirrors: fire and forget, headers only (a streamed body cannot be sent twice).
     let body_empty = body.is_end_stream();
-    for m in mirrors.iter().filter(|m| m.mirrored) {
-        if !body_empty {
-            continue;
-        }
+    let bytes_received = (!body_empty).then(|| Arc::new(AtomicU64::new(0)));
+    // A body is kept (up to REPLAY_LIMIT) when the route retries or mirrors this request; an
+    // upgrade's body is the upgraded stream and is never replayed.
+    let retries = retry_policy.is_some() && !upgrading;
+    let mirroring = !upgrading && mirrors.iter().any(|m| m.mirrored);
+    let (mut body, replay) = if body_empty {
+        (Some(UpBody::empty()), None)
+    } else if retries || mirroring {
+        let replay = Replayable::new(body, bytes_received.clone());
+        (replay.reader(), Some(replay))
+    } else {
+        (Some(UpBody::streaming(body, bytes_received.clone())), None)
+    };
+
+    // Mirrors: fire and forget; a body is replayed to them as the request's attempt reads it.
+    for m in mirrors.iter().filter(|m| m.mirrored && !upgrading) {
+        let mirror_body = match &replay {
+            None => UpBody::empty(),
+            Some(r) => match r.mirror() {
+                Some(b) => b,
+                None => continue,
+            },
+        };
         if let Some(mi) = local.snap.cluster_index.get(&*m.cluster).copied()
             && let (Some(mc), Some(mclient)) = (local.snap.clusters.get(mi), local.clients.get(mi))
         {
@@ -592,6 +610,7 @@ async fn forward_request(
                 mc,
                 mclient.clone(),
                 speaks_http2(mc, ctx.version),
+                mirror_body,
                 &upstream.method,
                 &path_and_query,
                 &headers,
@@ -599,19 +618,6 @@ async fn forward_request(
             );
         }
     }
-
-    let bytes_received = (!body_empty).then(|| Arc::new(AtomicU64::new(0)));
-    // A body is kept for retries (up to REPLAY_LIMIT) when the route retries at all; an
-    // upgrade's body is the upgraded stream and is never replayed.
-    let retries = retry_policy.is_some() && !upgrading;
-    let (mut body, replay) = if body_empty {
-        (Some(UpBody::empty()), None)
-    } else if retries {
-        let replay = Replayable::new(body, bytes_received.clone());
-        (replay.reader(), Some(replay))
-    } else {
-        (Some(UpBody::streaming(body, bytes_received.clone())), None)
-    };
     let policy = retry_policy.filter(|_| retries);
     let retrying = policy.is_some();
     let scheme = if cluster.tls.is_some() {
@@ -880,10 +886,12 @@ fn speaks_http2(cluster: &ClusterRt, version: Version) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn_mirror(
     cluster: &ClusterRt,
     client: super::upstream::UpClient,
     http2: bool,
+    body: UpBody,
     method: &http::Method,
     path: &PathAndQuery,
     headers: &HeaderMap,
@@ -904,7 +912,7 @@ fn spawn_mirror(
     let Ok(uri) = Uri::from_parts(parts) else {
         return;
     };
-    let mut req = Request::new(UpBody::empty());
+    let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers.clone();
