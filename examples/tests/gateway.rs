@@ -916,7 +916,7 @@ spec:
 #[tokio::test]
 async fn passes_tls_through_by_sni_and_originates_tls_upstream() {
     let pki = pki();
-    let backend = tls_backend(&pki, &["secure.test", "origin.test"]).await;
+    let backend = tls_backend(&pki, &["secure.test", "origin.test", "origin-h2.test"]).await;
     let ca_file = temp_dir("origin-ca").join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
     let tls_port = free_port();
@@ -953,7 +953,27 @@ spec:
   hosts: ['*']
   gateways: [istio-system/gw]
   http:
+  - match: [{{uri: {{prefix: /h2}}}}]
+    route: [{{destination: {{host: origin-h2.test, port: {{number: 80}}}}}}]
   - route: [{{destination: {{host: origin.test, port: {{number: 80}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: origin-h2, namespace: default}}
+spec:
+  hosts: [origin-h2.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: grpc, protocol: GRPC}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {backend_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: origin-h2, namespace: default}}
+spec:
+  host: origin-h2.test
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: {ca}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -1016,6 +1036,12 @@ spec:
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("service: secure"), "{}", r.body);
     assert!(r.body.contains("GET /via-tls HTTP/1.1"), "{}", r.body);
+    // A GRPC port: HTTP/2 inside the originated TLS (ALPN h2 offered).
+    for _ in 0..2 {
+        let r = get(http_port, "egress.example.com", "/h2/x", &[]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("GET /h2/x HTTP/2.0"), "{}", r.body);
+    }
     gw.shutdown();
 }
 
