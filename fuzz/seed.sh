@@ -108,6 +108,17 @@ for sni in (None, "example.com", "A.Example.COM", "x" * 200):
             except (ssl.SSLError, ValueError):
                 pass
 
+# Upstream responses for h1_response: 9 control bytes (method, split sizes), then the wire.
+for control in (bytes(9), bytes([1, 3, 7, 1, 200, 5, 2, 9, 64])):
+    for wire in (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\nt: 1\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 204 No Content\r\nconnection: keep-alive\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nuntil close",
+    ):
+        put("h1_response", control + wire)
+
 # The structure-aware targets read their input through `arbitrary`: any bytes are a valid
 # configuration, so a few deterministic random inputs of varied sizes give them a start.
 rng = random.Random(6)

@@ -18,6 +18,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("matcher", portcullis_route_match::fuzzing::differential),
     ("client_hello", portcullis_tls::fuzzing::client_hello),
     ("rewrite", portcullis_proxy_core::fuzzing::rewrite),
+    ("h1_response", portcullis_proxy_core::fuzzing::h1_response),
 ];
 
 #[test]

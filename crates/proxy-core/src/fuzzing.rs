@@ -242,3 +242,76 @@ pub fn rewrite(data: &[u8]) {
         );
     }
 }
+
+/// An upstream's bytes through [`crate::h1`]: the response head read in pieces of arbitrary
+/// sizes, its framing, then the body decoded whole and in pieces. Never panics; the two body
+/// decodings agree (data, and whether and how it ended).
+pub fn h1_response(data: &[u8]) {
+    use bytes::BytesMut;
+
+    use crate::h1::{Decoded, Framing, ProtocolError, parse_response_head, response_framing};
+
+    let (control, wire) = data.split_at(data.len().min(9));
+    let method = if control.first().is_some_and(|b| b & 1 == 1) {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
+    let cuts: Vec<usize> = control.iter().skip(1).map(|b| usize::from(*b)).collect();
+
+    // The head, fed in pieces.
+    let mut buf = BytesMut::new();
+    let mut rest = wire;
+    let mut piece = cuts.iter().copied().cycle().map(|c| c.max(1));
+    let head = loop {
+        match parse_response_head(&mut buf) {
+            Ok(Some(head)) => break Some(head),
+            Ok(None) if rest.is_empty() => break None,
+            Ok(None) => {
+                let n = piece.next().unwrap_or(1).min(rest.len());
+                let (now, later) = rest.split_at(n);
+                buf.extend_from_slice(now);
+                rest = later;
+            }
+            Err(_) => break None,
+        }
+    };
+    let Some(mut head) = head else { return };
+    let Ok((framing, _reusable)) = response_framing(&method, &mut head) else {
+        return;
+    };
+    buf.extend_from_slice(rest);
+    let body = buf.freeze();
+
+    fn decode(
+        mut framing: Framing,
+        body: &[u8],
+        cuts: &[usize],
+    ) -> (Vec<u8>, Result<bool, ProtocolError>) {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for end in cuts.iter().copied().chain([body.len()]) {
+            let end = end.clamp(start, body.len());
+            buf.extend_from_slice(body.get(start..end).unwrap_or_default());
+            start = end;
+            loop {
+                match framing.decode(&mut buf) {
+                    Ok(Decoded::Data(d)) => out.extend_from_slice(&d),
+                    Ok(Decoded::NeedMore) => break,
+                    Ok(Decoded::Done) => return (out, Ok(true)),
+                    Err(e) => return (out, Err(e)),
+                }
+            }
+        }
+        (out, Ok(framing.is_done()))
+    }
+    let mut sorted = cuts.clone();
+    sorted.sort_unstable();
+    let whole = decode(framing.clone(), &body, &[]);
+    let split = decode(framing, &body, &sorted);
+    assert_eq!(
+        whole, split,
+        "body decoding depends on how the bytes arrive"
+    );
+}

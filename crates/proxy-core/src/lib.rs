@@ -42,6 +42,9 @@
 //! virtual-host-level `httpsRedirect`), [`evaluate_cors`] / [`cors_preflight`],
 //! [`parse_retry_on`], [`effective_timeout`].
 //!
+//! [`h1`] is the HTTP/1.1 codec a proxy needs towards its upstreams (request heads, response
+//! heads, RFC 9112 body framing), also without I/O.
+//!
 //! # Example
 //!
 //! A weighted route that rewrites `/api/` to `/v2/`, adds a header and sets a timeout:
@@ -168,6 +171,7 @@ mod error;
 mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod h1;
 mod headers;
 mod lb;
 mod outlier;

@@ -45,7 +45,6 @@ mod config;
 pub mod demo;
 pub mod dump;
 mod guard;
-mod h1;
 mod log;
 mod metrics;
 mod proxy;

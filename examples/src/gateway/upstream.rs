@@ -1,6 +1,6 @@
 //! Upstream connections: a connector (plain TCP with `TCP_NODELAY`, or TLS origination with a
 //! `portcullis-tls` client configuration) and a per-worker keep-alive pool of HTTP/1.1
-//! connections, driven by the request's own task ([`super::h1`] frames the messages).
+//! connections, driven by the request's own task (`portcullis_proxy_core::h1` frames the messages).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -25,7 +25,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::UpBody;
-use super::h1;
+use portcullis_proxy_core::h1;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -131,7 +131,7 @@ impl AsyncWrite for Stream {
 /// The pooling HTTP/1.1 client of one worker for one kind of upstream connection.
 ///
 /// A small keep-alive pool keyed by the request's authority (`ip:port`). The request's own
-/// task writes the request and reads the response ([`super::h1`] frames them); there is no
+/// task writes the request and reads the response ([`h1`] frames them); there is no
 /// connection task and no channel in between. A connection goes back to the pool when its
 /// response body has been read to the end and the upstream did not ask to close it; idle
 /// connections are kept [`POOL_IDLE_TIMEOUT`] and checked for closing (the upstream's
