@@ -10,6 +10,8 @@ use portcullis_model::destination_rule::{
     TrafficPolicy,
 };
 
+use portcullis_proxy_core::SlowStart;
+
 use crate::build::Index;
 use crate::host::subset_of;
 use crate::plan::{
@@ -367,6 +369,10 @@ fn build_cluster(
         None => (None, None),
     };
     let tls = upstream_tls(index, svc, port, subset_name, eff.tls.as_ref());
+    let slow_start = match lb_policy {
+        LbPolicy::RoundRobin | LbPolicy::LeastRequest => eff.lb.as_ref().and_then(slow_start),
+        _ => None,
+    };
     let protocol = svc_port.map_or("", |p| p.protocol.as_str());
     let upstream_protocol = upstream_protocol(protocol, eff.pool.as_ref(), index.mesh.h2_upgrade);
     Cluster {
@@ -390,8 +396,27 @@ fn build_cluster(
             healthy_panic_threshold,
             tls,
             upstream_protocol,
+            slow_start,
         },
     }
+}
+
+/// Pilot's `setWarmup` (aggression 1 and a 10 % floor unless set) and the deprecated
+/// `setSlowStartConfig` (`warmupDurationSecs`: Envoy's defaults), `warmup` first.
+fn slow_start(lb: &LoadBalancerSettings) -> Option<SlowStart> {
+    if let Some(w) = &lb.warmup {
+        let mut s = SlowStart::new(w.duration.and_then(|d| d.to_std()).unwrap_or_default());
+        if let Some(a) = w.aggression {
+            s.aggression = a;
+        }
+        if let Some(m) = w.minimum_percent {
+            s.min_weight_percent = m;
+        }
+        return Some(s);
+    }
+    lb.warmup_duration_secs
+        .and_then(|d| d.to_std())
+        .map(SlowStart::new)
 }
 
 /// Pilot's choice of the upstream HTTP version: `HTTP2`, `GRPC` and `GRPC-WEB` ports speak
@@ -545,7 +570,52 @@ mod tests {
         ConnectionPoolSettings, H2UpgradePolicy, HttpSettings,
     };
 
-    use super::{DrOutlier, UpstreamProtocol, outlier, panic_threshold, upstream_protocol};
+    use portcullis_model::destination_rule::{LoadBalancerSettings, WarmupConfiguration};
+    use portcullis_proxy_core::SlowStart;
+
+    use super::{
+        DrOutlier, UpstreamProtocol, outlier, panic_threshold, slow_start, upstream_protocol,
+    };
+
+    /// Pilot's `setWarmup` and `setSlowStartConfig`.
+    #[test]
+    fn warmup_maps_to_slow_start() {
+        let secs = |n| Some(DrDuration::from_secs(n));
+        let lb = LoadBalancerSettings {
+            warmup: Some(WarmupConfiguration {
+                duration: secs(30),
+                ..WarmupConfiguration::default()
+            }),
+            ..LoadBalancerSettings::default()
+        };
+        assert_eq!(
+            slow_start(&lb),
+            Some(SlowStart::new(std::time::Duration::from_secs(30)))
+        );
+        let lb = LoadBalancerSettings {
+            warmup: Some(WarmupConfiguration {
+                duration: secs(10),
+                minimum_percent: Some(25.0),
+                aggression: Some(2.0),
+            }),
+            warmup_duration_secs: secs(99),
+            ..LoadBalancerSettings::default()
+        };
+        let s = slow_start(&lb).unwrap_or_else(|| panic!("warmup set"));
+        assert_eq!(
+            (s.window.as_secs(), s.aggression, s.min_weight_percent),
+            (10, 2.0, 25.0)
+        );
+        let lb = LoadBalancerSettings {
+            warmup_duration_secs: secs(5),
+            ..LoadBalancerSettings::default()
+        };
+        assert_eq!(
+            slow_start(&lb),
+            Some(SlowStart::new(std::time::Duration::from_secs(5)))
+        );
+        assert_eq!(slow_start(&LoadBalancerSettings::default()), None);
+    }
 
     fn http_pool(policy: Option<H2UpgradePolicy>, use_client: bool) -> ConnectionPoolSettings {
         ConnectionPoolSettings {

@@ -549,6 +549,9 @@ pub struct ClusterPolicy {
     pub tls: UpstreamTls,
     /// The HTTP version spoken to the endpoints.
     pub upstream_protocol: UpstreamProtocol,
+    /// Slow start of new endpoints (`loadBalancer.warmup`, or the deprecated
+    /// `warmupDurationSecs`), for round robin and least request only.
+    pub slow_start: Option<portcullis_proxy_core::SlowStart>,
 }
 
 /// The HTTP version a cluster speaks to its endpoints, as pilot sets it

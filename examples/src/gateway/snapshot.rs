@@ -552,6 +552,9 @@ fn cluster_spec(plan: &Cluster, endpoints: Vec<pc::EndpointSpec>) -> pc::Cluster
     if let Some(od) = &p.outlier_detection {
         spec = spec.with_outlier(od.to_proxy_core());
     }
+    if let Some(slow_start) = p.slow_start {
+        spec = spec.with_slow_start(slow_start);
+    }
     spec
 }
 
