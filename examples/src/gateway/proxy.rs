@@ -26,7 +26,7 @@ use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
-use super::upstream::UpIncoming;
+use super::upstream::{UpIncoming, UpOptions};
 use super::worker::{self, AuxRandom, ThreadRandom};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -609,7 +609,7 @@ async fn forward_request(
             spawn_mirror(
                 mc,
                 mclient.clone(),
-                speaks_http2(mc, ctx.version),
+                up_options(mc, ctx.version),
                 mirror_body,
                 &upstream.method,
                 &path_and_query,
@@ -625,7 +625,7 @@ async fn forward_request(
     } else {
         Scheme::HTTP
     };
-    let http2 = speaks_http2(cluster, ctx.version);
+    let options = up_options(cluster, ctx.version);
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
     // Consistent hashing (ring hash, maglev): the route's hash policy, evaluated once for
@@ -677,7 +677,7 @@ async fn forward_request(
                 } else {
                     std::mem::take(&mut headers)
                 };
-                let sent = client.request(req, http2);
+                let sent = client.request(req, options);
                 let result = match attempt.deadline {
                     Some(until) => tokio::time::timeout_at(clock::to_tokio(until), sent)
                         .await
@@ -876,13 +876,19 @@ fn make_log(
     })
 }
 
-/// Whether requests to `cluster` go upstream over HTTP/2 (the cluster's protocol, or the
-/// downstream request's `version` under `useClientProtocol`).
-fn speaks_http2(cluster: &ClusterRt, version: Version) -> bool {
-    match cluster.plan.policy.upstream_protocol {
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::UseDownstream => version == Version::HTTP_2,
-        _ => false,
+/// How requests to `cluster` go upstream: over HTTP/2 when the cluster's protocol says so (or,
+/// under `useClientProtocol`, when the downstream request's `version` is HTTP/2), and with its
+/// connection-pool limits.
+fn up_options(cluster: &ClusterRt, version: Version) -> UpOptions {
+    let policy = &cluster.plan.policy;
+    UpOptions {
+        http2: match policy.upstream_protocol {
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::UseDownstream => version == Version::HTTP_2,
+            _ => false,
+        },
+        max_requests_per_connection: policy.max_requests_per_connection,
+        idle_timeout: policy.idle_timeout,
     }
 }
 
@@ -890,7 +896,7 @@ fn speaks_http2(cluster: &ClusterRt, version: Version) -> bool {
 fn spawn_mirror(
     cluster: &ClusterRt,
     client: super::upstream::UpClient,
-    http2: bool,
+    options: UpOptions,
     body: UpBody,
     method: &http::Method,
     path: &PathAndQuery,
@@ -926,7 +932,8 @@ fn spawn_mirror(
     }
     let stats = Arc::clone(&cluster.stats);
     tokio::spawn(async move {
-        let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req, http2)).await;
+        let sent =
+            tokio::time::timeout(Duration::from_secs(30), client.request(req, options)).await;
         match sent {
             Ok(Ok(resp)) => {
                 stats.codes.inc(resp.status().as_u16());

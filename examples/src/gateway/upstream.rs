@@ -161,6 +161,22 @@ struct Pool {
 struct Conn {
     io: Stream,
     buf: BytesMut,
+    /// Requests it has carried.
+    requests: u32,
+}
+
+/// A cluster's settings for its upstream requests (pilot's translation of the DestinationRule
+/// `connectionPool` and the port protocol).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UpOptions {
+    /// Speak HTTP/2 (one multiplexed connection per endpoint).
+    pub(crate) http2: bool,
+    /// `maxRequestsPerConnection`: a connection that has carried this many requests is closed
+    /// after the last one (1 turns keep-alive off).
+    pub(crate) max_requests_per_connection: Option<u32>,
+    /// `idleTimeout`: a pooled connection idle longer than this is not used again (default
+    /// [`POOL_IDLE_TIMEOUT`]).
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -256,12 +272,12 @@ impl UpClient {
     /// upstream closed it while idle) is sent again on a new connection, as hyper's and Go's
     /// clients do.
     ///
-    /// With `http2`, the request goes on the endpoint's HTTP/2 connection instead (upgrade
-    /// requests always use HTTP/1.1).
+    /// With `options.http2`, the request goes on the endpoint's HTTP/2 connection instead
+    /// (upgrade requests always use HTTP/1.1).
     pub(crate) async fn request(
         &self,
         req: Request<UpBody>,
-        http2: bool,
+        options: UpOptions,
     ) -> Result<Response<UpIncoming>, UpError> {
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(UpError::NoAuthority);
@@ -269,9 +285,10 @@ impl UpClient {
         if req.headers().contains_key(http::header::UPGRADE) {
             return self.upgrade(req).await;
         }
-        if http2 {
+        if options.http2 {
             return self.request_h2(req, authority).await;
         }
+        let idle_limit = options.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT);
         let key = authority.as_str();
         let (parts, mut body) = req.into_parts();
         let framing = if body.is_end_stream() {
@@ -289,7 +306,11 @@ impl UpClient {
         let replayable = framing == h1::RequestFraming::None;
         let mut fresh_only = false;
         loop {
-            let pooled = if fresh_only { None } else { self.checkout(key) };
+            let pooled = if fresh_only {
+                None
+            } else {
+                self.checkout(key, idle_limit)
+            };
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(c) => c,
@@ -301,13 +322,18 @@ impl UpClient {
                         .await
                         .map_err(UpError::Connect)?,
                     buf: BytesMut::with_capacity(READ_CHUNK),
+                    requests: 0,
                 },
             };
             match exchange(&mut conn, head.clone(), &mut body, framing).await {
                 Ok((mut resp_head, body_done)) => {
                     let (framing, reusable) = h1::response_framing(&parts.method, &mut resp_head)
                         .map_err(|e| UpError::Request(e.into()))?;
-                    let pooled = (reusable && body_done)
+                    conn.requests = conn.requests.saturating_add(1);
+                    let spent = options
+                        .max_requests_per_connection
+                        .is_some_and(|max| conn.requests >= max);
+                    let pooled = (reusable && body_done && !spent)
                         .then(|| (Arc::clone(&self.pool), Box::<str>::from(key)));
                     let mut resp = Response::new(UpIncoming {
                         conn: Some(conn),
@@ -426,8 +452,9 @@ impl UpClient {
         ))
     }
 
-    /// The most recently used idle connection to `key` that is still open.
-    fn checkout(&self, key: &str) -> Option<Conn> {
+    /// The most recently used idle connection to `key` that is still open and has not been
+    /// idle longer than `idle_limit`.
+    fn checkout(&self, key: &str, idle_limit: Duration) -> Option<Conn> {
         loop {
             let mut idle = {
                 let mut idle = self
@@ -437,7 +464,7 @@ impl UpClient {
                     .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
-            if idle.since.elapsed() <= POOL_IDLE_TIMEOUT && still_open(&mut idle.conn) {
+            if idle.since.elapsed() <= idle_limit && still_open(&mut idle.conn) {
                 return Some(idle.conn);
             }
         }
@@ -769,7 +796,7 @@ mod tests {
     async fn get(client: &UpClient, addr: SocketAddr, path: &str) -> Bytes {
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
-        let resp = client.request(req, false).await.unwrap();
+        let resp = client.request(req, UpOptions::default()).await.unwrap();
         let body = resp.into_body().collect().await;
         body.unwrap().to_bytes()
     }
@@ -783,6 +810,24 @@ mod tests {
             assert_eq!(get(&client, addr, "/").await, "ok\n");
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn max_requests_per_connection_closes_spent_connections() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = upstream(Arc::clone(&connections)).await;
+        let client = client(Connector::new(Duration::from_secs(1), None));
+        let options = UpOptions {
+            max_requests_per_connection: Some(2),
+            ..UpOptions::default()
+        };
+        for _ in 0..5 {
+            let mut req = Request::new(UpBody::empty());
+            *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
+            let resp = client.request(req, options).await.unwrap();
+            assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "ok\n");
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -803,7 +848,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let resp = client.request(req, false).await.unwrap();
+        let resp = client.request(req, UpOptions::default()).await.unwrap();
         drop(resp);
         assert_eq!(get(&client, addr, "/").await, "ok\n");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
@@ -881,7 +926,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let resp = client.request(req, false).await.unwrap();
+        let resp = client.request(req, UpOptions::default()).await.unwrap();
         assert!(resp.into_body().collect().await.is_err());
     }
 
@@ -893,7 +938,7 @@ mod tests {
         let client = client(Connector::new(Duration::from_secs(1), None));
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
-        let err = client.request(req, false).await.err();
+        let err = client.request(req, UpOptions::default()).await.err();
         assert!(err.is_some_and(|e| e.is_connect()));
     }
 }
