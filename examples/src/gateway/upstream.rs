@@ -404,17 +404,7 @@ impl UpClient {
             .send_request(req)
             .await
             .map_err(|e| UpError::Request(e.into()))?;
-        let (parts, inner) = resp.into_parts();
-        Ok(Response::from_parts(
-            parts,
-            UpIncoming {
-                conn: None,
-                framing: h1::Framing::UntilClose,
-                pooled: None,
-                hyper: None,
-            }
-            .with_hyper(inner),
-        ))
+        Ok(UpIncoming::from_hyper(resp))
     }
 
     /// An upgrade request: hyper on a new connection, whose task hands the upgraded stream
@@ -439,17 +429,7 @@ impl UpClient {
             .send_request(req)
             .await
             .map_err(|e| UpError::Request(e.into()))?;
-        let (parts, inner) = resp.into_parts();
-        Ok(Response::from_parts(
-            parts,
-            UpIncoming {
-                conn: None,
-                framing: h1::Framing::UntilClose,
-                pooled: None,
-                hyper: None,
-            }
-            .with_hyper(inner),
-        ))
+        Ok(UpIncoming::from_hyper(resp))
     }
 
     /// The most recently used idle connection to `key` that is still open and has not been
@@ -641,9 +621,14 @@ impl std::fmt::Debug for UpIncoming {
 }
 
 impl UpIncoming {
-    fn with_hyper(mut self, body: Incoming) -> Self {
-        self.hyper = Some(body);
-        self
+    /// A response whose body hyper's connection reads (HTTP/2, upgrades); never pooled here.
+    fn from_hyper(resp: Response<Incoming>) -> Response<Self> {
+        resp.map(|body| Self {
+            conn: None,
+            framing: h1::Framing::UntilClose,
+            pooled: None,
+            hyper: Some(body),
+        })
     }
 
     /// Puts the connection back if it can carry another request: the body is complete, the
