@@ -55,29 +55,11 @@ GATEWAY="$TARGET_DIR/release/examples/gateway"
 case "$ACCESS_LOG" in on | off) ;; *) echo "ACCESS_LOG must be on or off" >&2; exit 2 ;; esac
 [[ "$DURATION" =~ ^[0-9]+$ && "$WARMUP" =~ ^[0-9]+$ ]] || { echo "DURATION and WARMUP are whole seconds" >&2; exit 2; }
 
-log() { printf '== %s\n' "$*" >&2; }
+source "$ROOT/scripts/lib.sh"
 
 # --- tools ---------------------------------------------------------------------------------
-need=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if ((${#need[@]})); then
-    log "installing ${need[*]} (Debian packages)"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    # policy-rc.d in containers keeps the packaged nginx service from starting; nothing here
-    # relies on that service.
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-if [[ "$SKIP_BUILD" != 1 ]]; then
-    log "building the gateway (release)"
-    (cd "$ROOT" && cargo build --release -q -p portcullis-examples --example gateway)
-fi
-[[ -x "$GATEWAY" ]] || { echo "no gateway binary at $GATEWAY" >&2; exit 1; }
+install_missing nginx:nginx-light wrk:wrk openssl:openssl
+build_gateway
 
 CPUS=$(nproc)
 if [[ "$PIN" == 1 && "$CPUS" -ge 2 ]] && command -v taskset >/dev/null 2>&1; then
@@ -109,7 +91,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() {
     local i
     for i in $(seq 100); do

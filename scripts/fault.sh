@@ -51,27 +51,11 @@ for v in DURATION KILL_AT CONNS THREADS WORKERS GW_PORT ADMIN_PORT UPSTREAM_PORT
 done
 ((KILL_AT < DURATION)) || { echo "KILL_AT must be less than DURATION" >&2; exit 2; }
 
-log() { printf '== %s\n' "$*" >&2; }
+source "$ROOT/scripts/lib.sh"
 
 # --- tools ---------------------------------------------------------------------------------
-need=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-if ((${#need[@]})); then
-    log "installing ${need[*]} (Debian packages)"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-if [[ "$SKIP_BUILD" != 1 ]]; then
-    log "building the gateway (release)"
-    (cd "$ROOT" && cargo build --release -q -p portcullis-examples --example gateway)
-fi
-[[ -x "$GATEWAY" ]] || { echo "no gateway binary at $GATEWAY" >&2; exit 1; }
+install_missing nginx:nginx-light wrk:wrk curl:curl
+build_gateway
 
 # --- processes -----------------------------------------------------------------------------
 RUN=${RUN_DIR:-$(mktemp -d -t fault.XXXXXX)}
@@ -97,7 +81,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$GW_PORT" "$ADMIN_PORT" $(seq "$UPSTREAM_PORT" $((UPSTREAM_PORT + 2))); do
     port_free "$p" || { echo "port $p is in use (set GW_PORT, ADMIN_PORT, UPSTREAM_PORT)" >&2; exit 1; }
 done
