@@ -455,7 +455,11 @@ impl Control {
                 _ = stop.changed() => break,
             }
             let now = config::Fingerprint::of(&watched);
-            if now != fingerprint {
+            // A file renamed into place while the fingerprint was taken can leave it torn
+            // (the directory seen before the rename, the file after): then the reload would
+            // read the new files and the next poll would see a change again, swapping the same
+            // configuration twice. Only a fingerprint that a second look confirms is acted on.
+            if now != fingerprint && now == config::Fingerprint::of(&watched) {
                 fingerprint = now;
                 if let Some(store) = &self.file_store {
                     for e in store.reload() {
