@@ -119,6 +119,18 @@ for control in (bytes(9), bytes([1, 3, 7, 1, 200, 5, 2, 9, 64])):
     ):
         put("h1_response", control + wire)
 
+# Client requests for h1_request: 9 control bytes (header limit, split sizes), then the wire.
+for control in (bytes([100]) + bytes(8), bytes([2, 3, 7, 1, 200, 5, 2, 9, 64])):
+    for wire in (
+        b"GET / HTTP/1.1\r\nhost: a\r\n\r\n",
+        b"GET http://a.example/p?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /next",
+        b"POST /up HTTP/1.1\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\nhello",
+        b"PUT / HTTP/1.0\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n\r\n0\r\n\r\n",
+        b"GET /chat HTTP/1.1\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    ):
+        put("h1_request", control + wire)
+
 # The structure-aware targets read their input through `arbitrary`: any bytes are a valid
 # configuration, so a few deterministic random inputs of varied sizes give them a start.
 rng = random.Random(6)

@@ -19,6 +19,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("client_hello", portcullis_tls::fuzzing::client_hello),
     ("rewrite", portcullis_proxy_core::fuzzing::rewrite),
     ("h1_response", portcullis_proxy_core::fuzzing::h1_response),
+    ("h1_request", portcullis_proxy_core::fuzzing::h1_request),
 ];
 
 #[test]

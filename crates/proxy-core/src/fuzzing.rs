@@ -315,3 +315,69 @@ pub fn h1_response(data: &[u8]) {
         "body decoding depends on how the bytes arrive"
     );
 }
+
+/// A client's bytes through [`crate::h1::parse_request_head`], fed in pieces of arbitrary
+/// sizes with a header limit from the input. Never panics; while a head is incomplete or
+/// refused, the buffer holds exactly what was fed (nothing a server hands on to another HTTP
+/// implementation is lost); a parsed head's raw bytes and what is left are what was fed; and
+/// parsing everything at once gives the same outcome as parsing in pieces.
+pub fn h1_request(data: &[u8]) {
+    use bytes::BytesMut;
+
+    use crate::h1::{RequestHead, parse_request_head};
+
+    let (control, wire) = data.split_at(data.len().min(9));
+    let max_headers = control.first().map_or(100, |b| usize::from(*b));
+    let cuts: Vec<usize> = control.iter().skip(1).map(|b| usize::from(*b)).collect();
+
+    fn summary(head: &RequestHead) -> (String, String, usize, Vec<(String, Vec<u8>)>) {
+        (
+            head.method.to_string(),
+            head.target.to_string(),
+            head.raw().len(),
+            head.headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let mut piece = cuts.iter().copied().cycle().map(|c| c.max(1));
+    let in_pieces = loop {
+        let before = buf.clone();
+        let parsed = parse_request_head(&mut buf, max_headers);
+        assert!(
+            matches!(parsed, Ok(Some(_))) || buf == before,
+            "a refused or partial head changed the buffer"
+        );
+        match parsed {
+            Ok(Some(head)) => {
+                let mut again = head.raw().to_vec();
+                again.extend_from_slice(&buf);
+                assert_eq!(again, before, "a parsed head lost or changed bytes");
+                let _ = head.body_framing();
+                let _ = (head.keep_alive(), head.switches_protocol(), head.expects());
+                break Some(Ok(summary(&head)));
+            }
+            Err(e) => break Some(Err(e)),
+            Ok(None) if fed == wire.len() => break None,
+            Ok(None) => {
+                let n = piece.next().unwrap_or(1).min(wire.len() - fed);
+                buf.extend_from_slice(wire.get(fed..fed + n).unwrap_or_default());
+                fed += n;
+            }
+        }
+    };
+    let mut whole = BytesMut::from(wire.get(..fed).unwrap_or_default());
+    let at_once = match parse_request_head(&mut whole, max_headers) {
+        Ok(Some(head)) => Some(Ok(summary(&head))),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    };
+    assert_eq!(
+        in_pieces, at_once,
+        "parsing depends on how the bytes arrive"
+    );
+}

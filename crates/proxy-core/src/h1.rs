@@ -1,8 +1,9 @@
-//! HTTP/1.1 towards upstreams, as a proxy needs it, with no I/O: the request head written
-//! straight from a request's parts, the response head parsed with `httparse` into a header
-//! map whose values share the read buffer, and the message body framing of RFC 9112 §6
-//! (length, chunked, until close). The embedder moves the bytes; the example gateway drives it
-//! from the request's own task, without a connection task or channels in between.
+//! HTTP/1.1 as a proxy needs it, with no I/O, both ways: heads parsed with `httparse` into
+//! header maps whose values share the read buffer (responses from upstreams, requests from
+//! clients), heads written straight from a message's parts, and the message body framing of
+//! RFC 9112 §6 (length, chunked, until close). The embedder moves the bytes; the example
+//! gateway drives it from the request's own task, without connection tasks or channels in
+//! between.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -23,21 +24,21 @@
 use std::io::Write as _;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Version};
+use http::header::{CONTENT_LENGTH, DATE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
 
-/// Largest response head accepted (Envoy's default for headers is 60 KiB).
+/// Largest head accepted (Envoy's default for headers is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most response headers accepted (hyper's and Envoy's default).
+/// Most headers accepted in a head (hyper's and Envoy's default).
 pub const MAX_HEADERS: usize = 100;
 /// Longest chunk-size line (with extensions) or trailer line.
 const MAX_LINE: usize = 4096;
 
-/// Why an upstream response could not be read.
+/// Why a message could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// The response head is not HTTP/1.x.
+    /// The head is not HTTP/1.x.
     Head(&'static str),
     /// The head is larger than [`MAX_HEAD_BYTES`] or has more than [`MAX_HEADERS`] headers.
     HeadTooLarge,
@@ -52,10 +53,10 @@ pub enum ProtocolError {
 impl std::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Head(what) => write!(f, "malformed response head: {what}"),
+            Self::Head(what) => write!(f, "malformed head: {what}"),
             Self::HeadTooLarge => write!(
                 f,
-                "response head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers"
+                "head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers"
             ),
             Self::ContentLength => f.write_str("invalid content-length"),
             Self::Chunk(what) => write!(f, "malformed chunked body: {what}"),
@@ -66,15 +67,43 @@ impl std::fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
-/// How the request body is framed on the wire.
+/// How a body is framed on the wire, for the heads written here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestFraming {
-    /// No body; a `content-length` the client sent (`0`) is kept.
+pub enum BodyFraming {
+    /// No framing header is added: the headers are written as they are (no body, or a
+    /// `content-length` already among them, as in answers to `HEAD`).
     None,
     /// `content-length: n`.
     Length(u64),
-    /// `transfer-encoding: chunked` (length unknown: a chunked or HTTP/2 client body).
+    /// `transfer-encoding: chunked` (length unknown: a chunked or HTTP/2 body).
     Chunked,
+}
+
+impl BodyFraming {
+    fn write_header(self, out: &mut Vec<u8>) {
+        match self {
+            Self::None => {}
+            Self::Length(n) => {
+                // Writing into a `Vec` cannot fail.
+                let _ = write!(out, "content-length: {n}\r\n");
+            }
+            Self::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        }
+    }
+}
+
+/// Writes every header but `content-length` when `framing` replaces it.
+fn write_headers(headers: &HeaderMap, framing: BodyFraming, out: &mut Vec<u8>) {
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH && framing != BodyFraming::None {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    framing.write_header(out);
 }
 
 /// Writes `METHOD target HTTP/1.1`, the headers and the framing header into `out`. The
@@ -83,29 +112,54 @@ pub fn encode_request_head(
     method: &Method,
     target: &str,
     headers: &HeaderMap,
-    framing: RequestFraming,
+    framing: BodyFraming,
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == CONTENT_LENGTH && framing != RequestFraming::None {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+    write_headers(headers, framing, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an HTTP/1.1 status line, the headers and the framing header into `out`. `date` is
+/// written as the `date` header when `headers` has none (origin servers must send one, RFC
+/// 9110 §6.6.1, and a proxy answering locally is one); `close` adds `connection: close`,
+/// telling the client that this connection ends after the response. The caller has removed
+/// hop-by-hop headers.
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use portcullis_proxy_core::h1::{BodyFraming, encode_response_head};
+///
+/// let mut out = Vec::new();
+/// encode_response_head(StatusCode::OK, &HeaderMap::new(), BodyFraming::Length(2), None, false, &mut out);
+/// assert_eq!(out, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
+/// ```
+pub fn encode_response_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: BodyFraming,
+    date: Option<&[u8]>,
+    close: bool,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    write_headers(headers, framing, out);
+    if let Some(date) = date
+        && !headers.contains_key(DATE)
+    {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");
     }
-    match framing {
-        RequestFraming::None => {}
-        RequestFraming::Length(n) => {
-            // Writing into a `Vec` cannot fail.
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
-        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -123,102 +177,86 @@ pub struct ResponseHead {
     facts: FramingFacts,
 }
 
-/// The headers that decide a response's framing and persistence, read once during parsing.
-#[derive(Debug)]
+/// The headers that decide a message's framing and persistence, read once during parsing.
+#[derive(Debug, Default)]
 struct FramingFacts {
     /// `content-length` values agree (or there are none): the length, if any.
-    content_length: Result<Option<u64>, ProtocolError>,
+    content_length: Option<Result<u64, ProtocolError>>,
     /// `transfer-encoding` is present; whether its last coding is `chunked`.
     transfer_encoding: Option<bool>,
     /// `connection` lists `close`.
     close: bool,
     /// `connection` lists `keep-alive` (HTTP/1.0 persistence).
     keep_alive: bool,
+    /// `upgrade` is present.
+    upgrade: bool,
+    /// `expect` is present.
+    expect: bool,
 }
 
 impl FramingFacts {
     fn note(&mut self, name: &[u8], value: &[u8]) {
-        if name.eq_ignore_ascii_case(b"content-length") {
-            for part in value.split(|b| *b == b',') {
-                let n = parse_decimal(part.trim_ascii());
-                self.content_length = match (&self.content_length, n) {
-                    (Err(e), _) => Err(*e),
-                    (_, None) => Err(ProtocolError::ContentLength),
-                    (Ok(Some(l)), Some(n)) if *l != n => Err(ProtocolError::ContentLength),
-                    (Ok(_), Some(n)) => Ok(Some(n)),
-                };
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value
-                .split(|b| *b == b',')
-                .map(<[u8]>::trim_ascii)
-                .rfind(|t| !t.is_empty());
-            match last {
-                Some(t) => self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked")),
-                None => {
-                    self.transfer_encoding.get_or_insert(false);
+        // By length first: most headers are none of these, and most lengths rule them out.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                for part in value.split(|b| *b == b',') {
+                    let n = parse_decimal(part.trim_ascii());
+                    self.content_length = Some(match (self.content_length, n) {
+                        (Some(Err(e)), _) => Err(e),
+                        (_, None) => Err(ProtocolError::ContentLength),
+                        (Some(Ok(l)), Some(n)) if l != n => Err(ProtocolError::ContentLength),
+                        (_, Some(n)) => Ok(n),
+                    });
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                self.close |= t.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                let last = value
+                    .split(|b| *b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .rfind(|t| !t.is_empty());
+                match last {
+                    Some(t) => self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked")),
+                    None => {
+                        self.transfer_encoding.get_or_insert(false);
+                    }
+                }
             }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    self.close |= t.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade = true,
+            6 if name.eq_ignore_ascii_case(b"expect") => self.expect = true,
+            _ => {}
         }
+    }
+
+    /// Whether the connection may carry another message after this one.
+    fn persistent(&self, version: Version) -> bool {
+        !self.close && (version == Version::HTTP_11 || self.keep_alive)
     }
 }
 
-/// Parses a response head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
-/// the head's bytes are removed from `buf` (header values keep sharing them).
-pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, ProtocolError> {
-    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut slots,
-    );
-    let len = match parsed {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() >= MAX_HEAD_BYTES {
-                Err(ProtocolError::HeadTooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(ProtocolError::HeadTooLarge),
-        Err(e) => return Err(ProtocolError::Head(error_text(e))),
-    };
-    if len > MAX_HEAD_BYTES {
-        return Err(ProtocolError::HeadTooLarge);
-    }
-    let status = response
-        .code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or(ProtocolError::Head("status code"))?;
-    let version = if response.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    // Offsets of every name and value in `buf`, so that the values can share its bytes once
-    // the head is split off.
-    let base = buf.as_ptr() as usize;
-    let mut facts = FramingFacts {
-        content_length: Ok(None),
-        transfer_encoding: None,
-        close: false,
-        keep_alive: false,
-    };
-    let mut spans = Vec::with_capacity(response.headers.len());
-    for h in response.headers.iter() {
+/// Where each header's name and value lie in the head, as offsets from its first byte.
+type Spans = Vec<(usize, usize, usize, usize)>;
+
+/// Notes the framing facts of `headers` and where they lie relative to `base`.
+fn spans_of(headers: &[httparse::Header<'_>], base: *const u8, facts: &mut FramingFacts) -> Spans {
+    let base = base as usize;
+    let mut spans = Vec::with_capacity(headers.len());
+    for h in headers {
         facts.note(h.name.as_bytes(), h.value);
         let name = (h.name.as_ptr() as usize).wrapping_sub(base);
         let value = (h.value.as_ptr() as usize).wrapping_sub(base);
         spans.push((name, h.name.len(), value, h.value.len()));
     }
-    let head = buf.split_to(len).freeze();
+    spans
+}
+
+/// The header map of a head split off the buffer; the values share its bytes.
+fn header_map(head: &Bytes, spans: Spans) -> Result<HeaderMap, ProtocolError> {
     let mut headers = HeaderMap::with_capacity(spans.len());
     for (name_at, name_len, value_at, value_len) in spans {
         let name = name_at
@@ -235,12 +273,198 @@ pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, P
             .map_err(|_| ProtocolError::Head("header value"))?;
         headers.append(name, value);
     }
+    Ok(headers)
+}
+
+/// The length of a complete head, `None` while incomplete, or why it is refused.
+fn head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+) -> Result<Option<usize>, ProtocolError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
+            Err(ProtocolError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) if buffered >= MAX_HEAD_BYTES => {
+            Err(ProtocolError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ProtocolError::HeadTooLarge),
+        Err(e) => Err(ProtocolError::Head(error_text(e))),
+    }
+}
+
+/// Parses a response head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
+/// the head's bytes are removed from `buf` (header values keep sharing them).
+pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, ProtocolError> {
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut slots,
+    );
+    let Some(len) = head_len(parsed, buf.len())? else {
+        return Ok(None);
+    };
+    let status = response
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ProtocolError::Head("status code"))?;
+    let version = if response.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut facts = FramingFacts::default();
+    let spans = spans_of(response.headers, buf.as_ptr(), &mut facts);
+    let head = buf.split_to(len).freeze();
+    let headers = header_map(&head, spans)?;
     Ok(Some(ResponseHead {
         status,
         version,
         headers,
         facts,
     }))
+}
+
+/// A request head taken off the read buffer.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The request target as sent (origin form `/path?query`, absolute form, `*`, or an
+    /// authority for `CONNECT`).
+    pub target: Uri,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: Version,
+    /// The headers, in order; values share the bytes read.
+    pub headers: HeaderMap,
+    /// The head's bytes as read.
+    raw: Bytes,
+    facts: FramingFacts,
+}
+
+impl RequestHead {
+    /// How the request body is framed (RFC 9112 §6.3): chunked when the last transfer coding
+    /// is, by `content-length` otherwise ([`BodyFraming::None`] for none or `0`). A transfer
+    /// coding other than chunked last, and a bad or disagreeing `content-length`, are errors
+    /// (the server answers 400 and closes).
+    pub fn body_framing(&self) -> Result<BodyFraming, ProtocolError> {
+        match self.facts.transfer_encoding {
+            Some(true) => Ok(BodyFraming::Chunked),
+            Some(false) => Err(ProtocolError::Head("transfer-encoding")),
+            None => match self.facts.content_length {
+                None | Some(Ok(0)) => Ok(BodyFraming::None),
+                Some(Ok(n)) => Ok(BodyFraming::Length(n)),
+                Some(Err(e)) => Err(e),
+            },
+        }
+    }
+
+    /// Whether the client lets the connection carry another request after this one
+    /// (HTTP/1.1 unless `connection: close`; HTTP/1.0 only with `connection: keep-alive`).
+    pub fn keep_alive(&self) -> bool {
+        self.facts.persistent(self.version)
+    }
+
+    /// Whether the request asks to leave HTTP/1.1 on this connection: an `upgrade` header
+    /// (WebSocket, h2c) or the `CONNECT` method.
+    pub fn switches_protocol(&self) -> bool {
+        self.facts.upgrade || self.method == Method::CONNECT
+    }
+
+    /// Whether the request has an `expect` header (`100-continue`).
+    pub fn expects(&self) -> bool {
+        self.facts.expect
+    }
+
+    /// The head's bytes as read: what another HTTP/1 implementation needs to take the
+    /// connection over from this request on.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+}
+
+/// Parses a request head at the start of `buf`, with at most `max_headers` headers (up to
+/// [`MAX_HEADERS`]) and [`MAX_HEAD_BYTES`]. `Ok(None)`: incomplete, read more. On success the
+/// head's bytes are removed from `buf` (header values and the target keep sharing them); on an
+/// error `buf` holds what it held before.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use portcullis_proxy_core::h1::{BodyFraming, parse_request_head};
+///
+/// let mut buf = BytesMut::from(&b"GET /a?b HTTP/1.1\r\nhost: shop\r\n\r\nGET /next"[..]);
+/// let head = parse_request_head(&mut buf, 100)?.expect("a complete head");
+/// assert_eq!(head.target.path(), "/a");
+/// assert_eq!(head.headers["host"], "shop");
+/// assert_eq!(head.body_framing()?, BodyFraming::None);
+/// assert!(head.keep_alive());
+/// assert_eq!(&buf[..], b"GET /next");
+/// # Ok::<(), portcullis_proxy_core::h1::ProtocolError>(())
+/// ```
+pub fn parse_request_head(
+    buf: &mut BytesMut,
+    max_headers: usize,
+) -> Result<Option<RequestHead>, ProtocolError> {
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let slots = slots
+        .get_mut(..max_headers.min(MAX_HEADERS))
+        .unwrap_or_default();
+    let mut request = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut request,
+        buf,
+        slots,
+    );
+    let Some(len) = head_len(parsed, buf.len())? else {
+        return Ok(None);
+    };
+    let method = request
+        .method
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .ok_or(ProtocolError::Head("method"))?;
+    let version = if request.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let base = buf.as_ptr() as usize;
+    let target_span = request
+        .path
+        .map(|p| ((p.as_ptr() as usize).wrapping_sub(base), p.len()))
+        .ok_or(ProtocolError::Head("request target"))?;
+    let mut facts = FramingFacts::default();
+    let spans = spans_of(request.headers, buf.as_ptr(), &mut facts);
+    let raw = buf.split_to(len).freeze();
+    let parts = target_span
+        .0
+        .checked_add(target_span.1)
+        .filter(|end| *end <= raw.len() && target_span.0 <= *end)
+        .map(|end| raw.slice(target_span.0..end))
+        .and_then(|t| Uri::from_maybe_shared(t).ok())
+        .ok_or(ProtocolError::Head("request target"))
+        .and_then(|target| Ok((target, header_map(&raw, spans)?)));
+    match parts {
+        Ok((target, headers)) => Ok(Some(RequestHead {
+            method,
+            target,
+            version,
+            headers,
+            raw,
+            facts,
+        })),
+        Err(e) => {
+            // Put the head back: whoever handles the error sees the bytes as they came.
+            let mut whole = BytesMut::with_capacity(raw.len() + buf.len());
+            whole.extend_from_slice(&raw);
+            whole.extend_from_slice(buf);
+            *buf = whole;
+            Err(e)
+        }
+    }
 }
 
 fn error_text(e: httparse::Error) -> &'static str {
@@ -273,7 +497,7 @@ pub fn response_framing(
     head: &mut ResponseHead,
 ) -> Result<(Framing, bool), ProtocolError> {
     let facts = &head.facts;
-    let mut reusable = !facts.close && (head.version == Version::HTTP_11 || facts.keep_alive);
+    let mut reusable = facts.persistent(head.version);
     let status = head.status.as_u16();
     if *method == Method::HEAD || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok((Framing::Length(0), reusable));
@@ -289,7 +513,7 @@ pub fn response_framing(
             (Framing::UntilClose, false)
         });
     }
-    Ok(match facts.content_length? {
+    Ok(match facts.content_length.transpose()? {
         Some(n) => (Framing::Length(n), reusable),
         None => (Framing::UntilClose, false),
     })
@@ -528,7 +752,7 @@ mod tests {
             &Method::POST,
             "/p?q",
             &headers,
-            RequestFraming::Length(3),
+            BodyFraming::Length(3),
             &mut out,
         );
         assert_eq!(
@@ -536,16 +760,131 @@ mod tests {
             b"POST /p?q HTTP/1.1\r\nhost: b:80\r\ncontent-length: 3\r\n\r\n"
         );
         out.clear();
-        encode_request_head(
-            &Method::GET,
-            "/",
-            &headers,
-            RequestFraming::Chunked,
-            &mut out,
-        );
+        encode_request_head(&Method::GET, "/", &headers, BodyFraming::Chunked, &mut out);
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nhost: b:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    fn request(text: &str) -> Result<RequestHead, ProtocolError> {
+        let mut buf = BytesMut::from(text.as_bytes());
+        parse_request_head(&mut buf, MAX_HEADERS).map(|h| h.expect("complete"))
+    }
+
+    #[test]
+    fn request_heads_say_how_their_body_is_framed() {
+        let framing = |extra: &str| {
+            request(&format!("POST / HTTP/1.1\r\nhost: a\r\n{extra}\r\n"))
+                .and_then(|h| h.body_framing())
+        };
+        assert_eq!(framing(""), Ok(BodyFraming::None));
+        assert_eq!(framing("content-length: 0\r\n"), Ok(BodyFraming::None));
+        assert_eq!(
+            framing("content-length: 12\r\n"),
+            Ok(BodyFraming::Length(12))
+        );
+        assert_eq!(
+            framing("content-length: 12\r\ncontent-length: 12\r\n"),
+            Ok(BodyFraming::Length(12))
+        );
+        assert_eq!(
+            framing("Content-Length: 1\r\ncontent-length: 2\r\n"),
+            Err(ProtocolError::ContentLength)
+        );
+        assert_eq!(
+            framing("content-length: -1\r\n"),
+            Err(ProtocolError::ContentLength)
+        );
+        assert_eq!(
+            framing("transfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        assert_eq!(
+            framing("transfer-encoding: chunked, gzip\r\n"),
+            Err(ProtocolError::Head("transfer-encoding"))
+        );
+    }
+
+    #[test]
+    fn request_heads_know_persistence_and_protocol_switches() {
+        let head = |text: &str| request(text).unwrap();
+        assert!(head("GET / HTTP/1.1\r\n\r\n").keep_alive());
+        assert!(!head("GET / HTTP/1.1\r\nconnection: x, Close\r\n\r\n").keep_alive());
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
+        assert!(head("GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n").keep_alive());
+        assert!(head("GET / HTTP/1.1\r\nupgrade: websocket\r\n\r\n").switches_protocol());
+        assert!(head("CONNECT a:443 HTTP/1.1\r\n\r\n").switches_protocol());
+        assert!(!head("GET / HTTP/1.1\r\n\r\n").switches_protocol());
+        assert!(head("PUT / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").expects());
+        let absolute = head("GET http://a.example/p?q HTTP/1.1\r\n\r\n");
+        assert_eq!(absolute.target.host(), Some("a.example"));
+        assert_eq!(absolute.target.path(), "/p");
+    }
+
+    #[test]
+    fn request_heads_refused_leave_the_buffer_as_it_was() {
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nhost: a\r\n"[..]);
+        assert!(parse_request_head(&mut buf, MAX_HEADERS).unwrap().is_none());
+        assert_eq!(buf.len(), 25);
+        for bad in [
+            &b"GET / HTTP/2.0\r\n\r\n"[..],
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\n\r\n",
+            // httparse takes this target; `Uri` does not.
+            b"GET http:// HTTP/1.1\r\n\r\nrest",
+        ] {
+            let mut buf = BytesMut::from(bad);
+            assert!(
+                parse_request_head(&mut buf, MAX_HEADERS).is_err(),
+                "{bad:?}"
+            );
+            assert_eq!(&buf[..], bad);
+        }
+        let mut buf = BytesMut::from(&b"GET http:// HTTP/1.1\r\n\r\n"[..]);
+        assert_eq!(
+            parse_request_head(&mut buf, MAX_HEADERS).unwrap_err(),
+            ProtocolError::Head("request target")
+        );
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\n\r\n"[..]);
+        assert_eq!(
+            parse_request_head(&mut buf, 1).unwrap_err(),
+            ProtocolError::HeadTooLarge
+        );
+    }
+
+    #[test]
+    fn response_heads_are_written_with_date_and_close_when_asked() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("7"));
+        headers.insert("x-a", HeaderValue::from_static("b"));
+        let mut out = Vec::new();
+        encode_response_head(
+            StatusCode::NOT_FOUND,
+            &headers,
+            BodyFraming::Chunked,
+            Some(b"Sun, 22 Nov 2026 06:00:00 GMT"),
+            true,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nx-a: b\r\ntransfer-encoding: chunked\r\n\
+             date: Sun, 22 Nov 2026 06:00:00 GMT\r\nconnection: close\r\n\r\n"
+        );
+        headers.insert(DATE, HeaderValue::from_static("upstream's"));
+        let mut out = Vec::new();
+        encode_response_head(
+            StatusCode::OK,
+            &headers,
+            BodyFraming::None,
+            Some(b"now"),
+            false,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nx-a: b\r\ndate: upstream's\r\n\r\n"
         );
     }
 

@@ -292,18 +292,18 @@ impl UpClient {
         let key = authority.as_str();
         let (parts, mut body) = req.into_parts();
         let framing = if body.is_end_stream() {
-            h1::RequestFraming::None
+            h1::BodyFraming::None
         } else {
             match body.size_hint().exact() {
-                Some(n) => h1::RequestFraming::Length(n),
-                None => h1::RequestFraming::Chunked,
+                Some(n) => h1::BodyFraming::Length(n),
+                None => h1::BodyFraming::Chunked,
             }
         };
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
         h1::encode_request_head(&parts.method, target, &parts.headers, framing, &mut head);
         let head = Bytes::from(head);
-        let replayable = framing == h1::RequestFraming::None;
+        let replayable = framing == h1::BodyFraming::None;
         let mut fresh_only = false;
         loop {
             let pooled = if fresh_only {
@@ -467,11 +467,11 @@ async fn exchange(
     conn: &mut Conn,
     head: Bytes,
     body: &mut UpBody,
-    framing: h1::RequestFraming,
+    framing: h1::BodyFraming,
 ) -> Result<(h1::ResponseHead, bool), ExchangeError> {
     let mut out: VecDeque<Bytes> = VecDeque::with_capacity(4);
     out.push_back(head);
-    let mut body_open = framing != h1::RequestFraming::None;
+    let mut body_open = framing != h1::BodyFraming::None;
     let mut flushed = false;
     let mut read_any = false;
     let mut unparsed = !conn.buf.is_empty();
@@ -507,7 +507,7 @@ async fn exchange(
                         if let Ok(data) = frame.into_data()
                             && !data.is_empty()
                         {
-                            if framing == h1::RequestFraming::Chunked {
+                            if framing == h1::BodyFraming::Chunked {
                                 out.push_back(h1::chunk_header(data.len()));
                                 out.push_back(data);
                                 out.push_back(Bytes::from_static(b"\r\n"));
@@ -519,7 +519,7 @@ async fn exchange(
                     }
                     Poll::Ready(None) => {
                         body_open = false;
-                        if framing == h1::RequestFraming::Chunked {
+                        if framing == h1::BodyFraming::Chunked {
                             out.push_back(Bytes::from_static(h1::LAST_CHUNK));
                         }
                         continue;
