@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_examples::gateway::{self, AccessLog, Gateway, Identity, Options, Source, demo};
-use portcullis_proxy_core::pick_by_weight;
 use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
+use portcullis_proxy_core::{h1, pick_by_weight};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -455,6 +456,164 @@ async fn read_response(stream: &mut TcpStream) -> String {
             }
         }
     }
+}
+
+/// Reads one response off `stream` (bytes past it stay in `buf`): head, and the body as its
+/// framing says (decoded by `portcullis_proxy_core::h1`, which has tests of its own).
+async fn next_response(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    method: &Method,
+) -> (h1::ResponseHead, Vec<u8>) {
+    let mut head = loop {
+        if let Some(head) = h1::parse_response_head(buf).unwrap() {
+            break head;
+        }
+        assert!(
+            stream.read_buf(buf).await.unwrap() > 0,
+            "closed before a head"
+        );
+    };
+    let (mut framing, _) = h1::response_framing(method, &mut head).unwrap();
+    let mut body = Vec::new();
+    loop {
+        match framing.decode(buf).unwrap() {
+            h1::Decoded::Data(d) => body.extend_from_slice(&d),
+            h1::Decoded::Done => return (head, body),
+            h1::Decoded::NeedMore => {
+                assert!(stream.read_buf(buf).await.unwrap() > 0, "closed mid-body");
+            }
+        }
+    }
+}
+
+/// An upstream that answers every request on a connection with a chunked body.
+async fn chunked_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                while s.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
+                    while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let _ = buf.split_to(at + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                            5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn serves_http1_itself_and_hands_other_requests_to_hyper() {
+    let up = echoes(&[("a", "v1")]);
+    let chunked = chunked_upstream().await;
+    let port = free_port();
+    let dir = temp_dir("downstream");
+    let config = gateway_yaml(port)
+        + r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /chunked}}]
+    route: [{destination: {host: c.test}}]
+  - route: [{destination: {host: a.test}}]
+" + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("c", &[(chunked, "v1")]);
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let get = Method::GET;
+
+    // Two requests in one write (pipelined): two answers, in order, each with a date.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = BytesMut::new();
+    s.write_all(b"GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    for path in ["/one", "/two"] {
+        let (head, body) = next_response(&mut s, &mut buf, &get).await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers["server"], "istio-envoy");
+        assert!(head.headers.contains_key("date"));
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.contains(&format!("GET {path} HTTP/1.1")), "{body}");
+    }
+    // A request with a body on the same connection: hyper takes the connection over from
+    // that request on, with the bytes already read, and keeps serving it.
+    s.write_all(b"POST /three HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    let (head, body) = next_response(&mut s, &mut buf, &Method::POST).await;
+    assert_eq!(head.status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("body bytes: 5"));
+    s.write_all(b"GET /four HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = next_response(&mut s, &mut buf, &get).await;
+    assert_eq!(head.status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("GET /four"));
+
+    // HEAD: the upstream's content-length, no body; the connection carries on.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = BytesMut::new();
+    s.write_all(b"HEAD /h HTTP/1.1\r\nhost: x\r\n\r\nGET /after-head HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = next_response(&mut s, &mut buf, &Method::HEAD).await;
+    assert_eq!(head.status, 200);
+    assert!(body.is_empty());
+    let (head, body) = next_response(&mut s, &mut buf, &get).await;
+    assert_eq!(head.status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("GET /after-head"));
+
+    // A chunked upstream body goes out chunked, and the connection is reused after it.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = BytesMut::new();
+    for _ in 0..2 {
+        s.write_all(b"GET /chunked HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = next_response(&mut s, &mut buf, &get).await;
+        assert_eq!(head.headers["transfer-encoding"], "chunked");
+        assert_eq!(body, b"hello world");
+    }
+
+    // `connection: close`: said back, and the connection ends after the response.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = BytesMut::new();
+    s.write_all(b"GET /last HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = next_response(&mut s, &mut buf, &get).await;
+    assert_eq!(head.headers["connection"], "close");
+    assert_eq!(s.read_buf(&mut buf).await.unwrap(), 0);
+
+    // HTTP/1.0 (hyper's): answered, then closed.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(b"GET /old HTTP/1.0\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    // Upstream requests are HTTP/1.1 whatever the client spoke.
+    assert!(
+        out.starts_with("HTTP/1.0 200") && out.contains("GET /old HTTP/1.1"),
+        "{out}"
+    );
+    gw.shutdown();
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ enum Source {
     #[default]
     Empty,
     /// Streamed once, counting its bytes into the counter if given.
-    Streaming(Incoming, Option<Arc<AtomicU64>>),
+    Streaming(DownBody, Option<Arc<AtomicU64>>),
     /// A reader of a [`Replayable`] body.
     Replay(Reader),
 }
@@ -59,7 +59,7 @@ pub(crate) struct Replayable {
 
 #[derive(Debug)]
 struct Recorded {
-    source: Incoming,
+    source: DownBody,
     received: Option<Arc<AtomicU64>>,
     frames: Vec<Bytes>,
     /// Data frames pulled from the client so far (kept or not).
@@ -124,7 +124,7 @@ impl Drop for Reader {
 
 impl Replayable {
     /// Starts recording `body`.
-    pub(crate) fn new(body: Incoming, received: Option<Arc<AtomicU64>>) -> Self {
+    pub(crate) fn new(body: DownBody, received: Option<Arc<AtomicU64>>) -> Self {
         let hint = body.size_hint();
         Self {
             shared: Arc::new(Mutex::new(Recorded {
@@ -179,7 +179,7 @@ impl UpBody {
     }
 
     /// The client's body, counting its bytes into `received` if given.
-    pub(crate) fn streaming(body: Incoming, received: Option<Arc<AtomicU64>>) -> Self {
+    pub(crate) fn streaming(body: DownBody, received: Option<Arc<AtomicU64>>) -> Self {
         Self {
             inner: Source::Streaming(body, received),
         }
@@ -282,6 +282,45 @@ impl Body for UpBody {
             Source::Empty => SizeHint::with_exact(0),
             Source::Streaming(inner, _) => inner.size_hint(),
             Source::Replay(reader) => reader.hint,
+        }
+    }
+}
+
+/// A request body as the downstream connection delivers it: none (the gateway's own HTTP/1.1
+/// server serves bodiless requests itself, see `downstream`) or read by hyper.
+#[derive(Debug)]
+pub(crate) enum DownBody {
+    /// No body.
+    Empty,
+    /// The body hyper's connection reads.
+    Hyper(Incoming),
+}
+
+impl Body for DownBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Hyper(inner) => Pin::new(inner).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Hyper(inner) => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Hyper(inner) => inner.size_hint(),
         }
     }
 }

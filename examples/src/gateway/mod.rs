@@ -43,6 +43,7 @@ mod body;
 pub mod cli;
 mod config;
 pub mod demo;
+mod downstream;
 pub mod dump;
 mod guard;
 mod log;

@@ -14,14 +14,14 @@ use http::header::{
 };
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use portcullis_proxy_core as pc;
 use portcullis_route_match as rm;
 use portcullis_translate::UpstreamProtocol;
 
-use super::body::{Payload, Replayable, RespBody, UpBody};
+use super::body::{DownBody, Payload, Replayable, RespBody, UpBody};
 use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
@@ -75,7 +75,7 @@ struct Ctx {
 /// Serves one request.
 pub(crate) async fn handle(
     conn: Arc<ConnCtx>,
-    req: Request<Incoming>,
+    req: Request<DownBody>,
 ) -> Result<Response<RespBody>, Infallible> {
     conn.heads.started();
     let ctx = Ctx {
@@ -490,7 +490,7 @@ async fn forward_request(
     forward: pc::ForwardDecision,
     head: pc::RequestHead,
     mut extensions: http::Extensions,
-    body: Incoming,
+    body: DownBody,
     delayed: bool,
 ) -> Response<RespBody> {
     let di = forward.destination_index;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::HeaderValue;
 use http::uri::Scheme;
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -20,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::body::DownBody;
+use super::downstream;
 use super::guard::{Guarded, Heads};
 use super::log::write_time;
 use super::metrics::Stats;
@@ -285,8 +288,18 @@ where
         shared.limits.header_timeout,
         shared.limits.idle_timeout,
     );
-    let ctx = Arc::new(ctx);
-    let service = service_fn(move |req| proxy::handle(Arc::clone(&ctx), req));
+    downstream::serve(io, Arc::new(ctx), shared).await;
+}
+
+/// Serves the rest of a connection with hyper: HTTP/2, and the HTTP/1 requests the gateway's
+/// own server leaves to it (see `downstream`).
+pub(crate) async fn serve_hyper<I>(io: I, ctx: Arc<ConnCtx>, shared: &Shared)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper))
+    });
     let _ = shared
         .http
         .serve_connection_with_upgrades(TokioIo::new(io), service)

@@ -1,0 +1,301 @@
+//! The gateway's own HTTP/1.1 server for the common case: a keep-alive connection carrying
+//! requests without a body (GET, HEAD, DELETE, … with no `content-length` or `0`). Heads are
+//! parsed by `portcullis_proxy_core::h1` into a reusable read buffer, the request runs on the
+//! connection's own task, and the response head and the first part of the body leave in one
+//! write. hyper's server connection (a dispatcher, a body channel and a second buffer per
+//! connection) costs about as many instructions per request as routing and forwarding
+//! together, and most edge traffic is bodiless.
+//!
+//! Everything else goes to hyper, which takes the connection over from that request on with
+//! the bytes already read put back in front of the stream: request bodies, `expect`, protocol
+//! switches (WebSocket, h2c, `CONNECT`), HTTP/1.0, HTTP/2 (its preface does not parse as
+//! HTTP/1), heads too large or malformed (hyper answers 431 or 400, as before). So every
+//! behaviour hyper had stays hyper's, and this path only has to be right for the requests it
+//! keeps.
+
+use std::future::poll_fn;
+use std::io::{self, Write as _};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::{Method, Request, StatusCode, Version};
+use hyper::body::Body as _;
+use portcullis_proxy_core::h1::{self, BodyFraming};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+
+use super::body::{DownBody, RespBody};
+use super::guard::Guarded;
+use super::proxy::{self, ConnCtx};
+use super::server::{self, Shared};
+
+/// The read buffer's size, and the most response bytes gathered before a write.
+const BUF: usize = 8 * 1024;
+/// Body data up to this size is copied behind the head (one write); larger data is written
+/// on its own.
+const COALESCE: usize = 16 * 1024;
+
+/// Serves HTTP/1.1 on `io` until the client or the idle timeout closes it, or hyper takes it
+/// over.
+pub(crate) async fn serve<I>(mut io: Guarded<I>, ctx: Arc<ConnCtx>, shared: &Shared)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.limits;
+    let mut buf = BytesMut::with_capacity(BUF);
+    let mut out = Vec::with_capacity(1024);
+    loop {
+        let head = loop {
+            match h1::parse_request_head(&mut buf, limits.max_headers) {
+                Ok(Some(head)) => break head,
+                Ok(None) if buf.len() < limits.max_header_bytes => {}
+                // Malformed, too large, or not HTTP/1 at all (the HTTP/2 preface): hyper's.
+                Ok(None) | Err(_) => {
+                    return server::serve_hyper(Rewind::new(buf.freeze(), io), ctx, shared).await;
+                }
+            }
+            if buf.capacity() - buf.len() < BUF / 4 {
+                buf.reserve(BUF);
+            }
+            match io.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        if !served_here(&head, limits.max_header_bytes) {
+            let mut read = BytesMut::with_capacity(head.raw().len() + buf.len());
+            read.extend_from_slice(head.raw());
+            read.extend_from_slice(&buf);
+            return server::serve_hyper(Rewind::new(read.freeze(), io), ctx, shared).await;
+        }
+        let keep_alive = head.keep_alive();
+        let head_request = head.method == Method::HEAD;
+        let h1::RequestHead {
+            method,
+            target,
+            version,
+            headers,
+            ..
+        } = head;
+        let mut req = Request::new(DownBody::Empty);
+        *req.method_mut() = method;
+        *req.uri_mut() = target;
+        *req.version_mut() = version;
+        *req.headers_mut() = headers;
+        let resp = match proxy::handle(Arc::clone(&ctx), req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+        let reusable = write_response(&mut io, &mut out, resp, head_request, !keep_alive).await;
+        if !reusable {
+            let _ = io.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Whether this server answers the request itself (see the module's documentation).
+fn served_here(head: &h1::RequestHead, max_header_bytes: usize) -> bool {
+    head.version == Version::HTTP_11
+        && !head.switches_protocol()
+        && !head.expects()
+        && head.body_framing() == Ok(BodyFraming::None)
+        && head.raw().len() <= max_header_bytes
+}
+
+/// Writes `resp` (head and body); `true` when the connection can carry another request.
+async fn write_response<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    out: &mut Vec<u8>,
+    resp: http::Response<RespBody>,
+    head_request: bool,
+    close: bool,
+) -> bool {
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let bodiless = head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    // What the head says the body is, and how many bytes that promises.
+    let (framing, promised) = if bodiless {
+        (BodyFraming::None, Some(0))
+    } else if let Some(declared) = parts.headers.get(CONTENT_LENGTH) {
+        let n = declared.to_str().ok().and_then(|v| v.trim().parse().ok());
+        (BodyFraming::None, n)
+    } else if body.is_end_stream() {
+        (BodyFraming::Length(0), Some(0))
+    } else if let Some(n) = body.size_hint().exact() {
+        (BodyFraming::Length(n), Some(n))
+    } else {
+        (BodyFraming::Chunked, None)
+    };
+    out.clear();
+    h1::encode_response_head(
+        status,
+        &parts.headers,
+        framing,
+        Some(&http_date()),
+        close,
+        out,
+    );
+    drop(parts);
+    if bodiless {
+        drop(body);
+        return send(io, out).await.is_ok() && !close;
+    }
+    let chunked = framing == BodyFraming::Chunked;
+    let mut sent = 0u64;
+    let mut intact = true;
+    loop {
+        // A frame that is ready joins what is gathered; only a wait for the body sends it.
+        let frame = match poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                if send(io, out).await.is_err() {
+                    return false;
+                }
+                poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            }
+        };
+        let mut data = match frame {
+            None => break,
+            Some(Err(_)) => {
+                // The upstream failed mid-body: what was sent stands, and closing the
+                // connection tells the client the body is incomplete.
+                intact = false;
+                break;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                // Trailers are not sent to HTTP/1.1 clients.
+                _ => continue,
+            },
+        };
+        if let Some(limit) = promised {
+            let room = usize::try_from(limit.saturating_sub(sent)).unwrap_or(usize::MAX);
+            if data.len() > room {
+                data.truncate(room);
+                intact = false;
+            }
+        }
+        sent += data.len() as u64;
+        if chunked {
+            // Writing into a `Vec` cannot fail.
+            let _ = write!(out, "{:x}\r\n", data.len());
+        }
+        if out.len() + data.len() <= COALESCE {
+            out.extend_from_slice(&data);
+        } else if send(io, out).await.is_err() || io.write_all(&data).await.is_err() {
+            return false;
+        }
+        if chunked {
+            out.extend_from_slice(b"\r\n");
+        }
+        if !intact {
+            break;
+        }
+    }
+    if chunked && intact {
+        out.extend_from_slice(h1::LAST_CHUNK);
+    }
+    if promised.is_some_and(|n| n != sent) {
+        intact = false;
+    }
+    drop(body);
+    // A body neither chunked nor of a known length ends only with the connection.
+    let delimited = chunked || promised.is_some();
+    send(io, out).await.is_ok() && intact && delimited && !close
+}
+
+/// Writes and empties `out`, then flushes (TLS streams hold records until then).
+async fn send<W: AsyncWrite + Unpin>(io: &mut W, out: &mut Vec<u8>) -> io::Result<()> {
+    if !out.is_empty() {
+        io.write_all(out).await?;
+        out.clear();
+    }
+    io.flush().await
+}
+
+/// The `date` header's value for now, formatted once a second per thread.
+fn http_date() -> Bytes {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, Bytes)> = const {
+            std::cell::RefCell::new((u64::MAX, Bytes::new()))
+        };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, Bytes::from(httpdate::fmt_http_date(now)));
+        }
+        cached.1.clone()
+    })
+}
+
+/// A stream with bytes already read from it put back in front.
+#[derive(Debug)]
+pub(crate) struct Rewind<T> {
+    read: Bytes,
+    inner: T,
+}
+
+impl<T> Rewind<T> {
+    pub(crate) fn new(read: Bytes, inner: T) -> Self {
+        Self { read, inner }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.read.len().min(buf.remaining());
+        if let Some(part) = this.read.get(..n) {
+            buf.put_slice(part);
+        }
+        this.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
