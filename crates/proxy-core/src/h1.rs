@@ -195,7 +195,9 @@ struct FramingFacts {
 }
 
 impl FramingFacts {
-    fn note(&mut self, name: &[u8], value: &[u8]) {
+    /// Notes what `name: value` says about framing; `false` for a header that only speaks to
+    /// this connection and is left out of the map (see [`parse_request_head`]).
+    fn note(&mut self, name: &[u8], value: &[u8]) -> bool {
         // By length first: most headers are none of these, and most lengths rule them out.
         match name.len() {
             14 if name.eq_ignore_ascii_case(b"content-length") => {
@@ -222,15 +224,24 @@ impl FramingFacts {
                 }
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
+                let mut names_others = false;
                 for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                    self.close |= t.eq_ignore_ascii_case(b"close");
-                    self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    let close = t.eq_ignore_ascii_case(b"close");
+                    let keep_alive = t.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= close;
+                    self.keep_alive |= keep_alive;
+                    names_others |= !(close || keep_alive || t.is_empty());
                 }
+                // Kept only when it names other headers (or `upgrade`), which a proxy must
+                // see to remove them or to pass an upgrade on.
+                return names_others;
             }
+            10 if name.eq_ignore_ascii_case(b"keep-alive") => return false,
             7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade = true,
             6 if name.eq_ignore_ascii_case(b"expect") => self.expect = true,
             _ => {}
         }
+        true
     }
 
     /// Whether the connection may carry another message after this one.
@@ -247,7 +258,9 @@ fn spans_of(headers: &[httparse::Header<'_>], base: *const u8, facts: &mut Frami
     let base = base as usize;
     let mut spans = Vec::with_capacity(headers.len());
     for h in headers {
-        facts.note(h.name.as_bytes(), h.value);
+        if !facts.note(h.name.as_bytes(), h.value) {
+            continue;
+        }
         let name = (h.name.as_ptr() as usize).wrapping_sub(base);
         let value = (h.value.as_ptr() as usize).wrapping_sub(base);
         spans.push((name, h.name.len(), value, h.value.len()));
@@ -296,7 +309,9 @@ fn head_len(
 }
 
 /// Parses a response head at the start of `buf`. `Ok(None)`: incomplete, read more. On success
-/// the head's bytes are removed from `buf` (header values keep sharing them).
+/// the head's bytes are removed from `buf` (header values keep sharing them). As in
+/// [`parse_request_head`], `keep-alive` and a `connection` header saying only `close` or
+/// `keep-alive` are read but left out of the map.
 pub fn parse_response_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, ProtocolError> {
     let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
@@ -391,6 +406,11 @@ impl RequestHead {
 /// [`MAX_HEADERS`]) and [`MAX_HEAD_BYTES`]. `Ok(None)`: incomplete, read more. On success the
 /// head's bytes are removed from `buf` (header values and the target keep sharing them); on an
 /// error `buf` holds what it held before.
+///
+/// The connection-only headers a proxy removes anyway — `keep-alive`, and a `connection` that
+/// says nothing but `close` or `keep-alive` — are read (see [`RequestHead::keep_alive`]) but
+/// left out of the map; a `connection` naming other headers, or `upgrade`, stays, because the
+/// proxy needs it to remove them or to pass the upgrade on.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -886,6 +906,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nx-a: b\r\ndate: upstream's\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn connection_only_headers_stay_out_of_the_map() {
+        let (h, _) = head(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nx: 1\r\n\r\n",
+        );
+        assert_eq!(h.headers.len(), 1);
+        let (mut h, _) = head("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        assert!(!h.headers.contains_key("connection"));
+        assert!(
+            !response_framing(&Method::GET, &mut h).unwrap().1,
+            "close still counts"
+        );
+        let (h, _) =
+            head("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ws\r\n\r\n");
+        assert_eq!(h.headers["connection"], "Upgrade");
+        let r = request("GET / HTTP/1.1\r\nconnection: close, x-secret\r\nx-secret: 1\r\n\r\n")
+            .unwrap();
+        assert_eq!(r.headers["connection"], "close, x-secret");
+        assert!(!r.keep_alive());
+        let r = request("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
+        assert!(r.headers.is_empty());
+        assert!(r.keep_alive());
     }
 
     #[test]
