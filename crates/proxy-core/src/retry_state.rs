@@ -121,9 +121,17 @@ impl RetryOn {
         headers: &HeaderMap,
         codes: &[u16],
     ) -> bool {
-        if headers.contains_key(X_ENVOY_OVERLOADED) {
-            return false;
-        }
+        // `x-envoy-overloaded` vetoes a retry; looked up only when there would be one.
+        self.retriable_unless_overloaded(status, headers, codes)
+            && !headers.contains_key(X_ENVOY_OVERLOADED)
+    }
+
+    fn retriable_unless_overloaded(
+        self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        codes: &[u16],
+    ) -> bool {
         let code = status.as_u16();
         if self.contains(Self::FIVE_XX) && status.is_server_error() {
             return true;

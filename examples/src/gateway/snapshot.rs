@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use foldhash::fast::FixedState;
 use portcullis_proxy_core as pc;
 use portcullis_route_match::{SniRoute, SniRouter};
 use portcullis_tls as ptls;
@@ -102,7 +103,8 @@ pub(crate) struct ClusterRt {
     pub(crate) plan: Cluster,
     pub(crate) pc: Arc<pc::Cluster>,
     /// Where each endpoint of `pc` is.
-    pub(crate) endpoints: HashMap<pc::EndpointKey, Endpoint>,
+    /// By key (foldhash: looked up on every request; the keys come from the configuration).
+    pub(crate) endpoints: HashMap<pc::EndpointKey, Endpoint, FixedState>,
     pub(crate) tls: Option<Arc<Origination>>,
     /// Set when the cluster cannot be used (TLS it cannot originate): requests get 503.
     pub(crate) broken: Option<String>,
@@ -413,7 +415,7 @@ fn server_spec(
 struct ClusterParts {
     plan: Cluster,
     spec: pc::ClusterSpec,
-    endpoints: HashMap<pc::EndpointKey, Endpoint>,
+    endpoints: HashMap<pc::EndpointKey, Endpoint, FixedState>,
     tls: Option<Arc<Origination>>,
     broken: Option<String>,
 }
@@ -492,7 +494,7 @@ async fn resolve_cluster(
     for f in failures {
         eprintln!("warning: cluster {}: {f}", plan.name);
     }
-    let mut endpoints = HashMap::with_capacity(resolved.len());
+    let mut endpoints = HashMap::with_capacity_and_hasher(resolved.len(), FixedState::default());
     let mut specs = Vec::with_capacity(resolved.len());
     for (addr, e) in resolved {
         let key = pc::EndpointKey::from(addr);

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -13,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use foldhash::fast::FixedState;
 use http::{Request, Response, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http2;
@@ -151,9 +151,9 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug)]
 struct Pool {
     connector: Connector,
-    idle: Mutex<HashMap<Box<str>, Vec<Idle>, BuildHasherDefault<Fnv>>>,
+    idle: Mutex<HashMap<Box<str>, Vec<Idle>, FixedState>>,
     /// One multiplexed HTTP/2 connection per endpoint (hyper's, with its own task).
-    h2: Mutex<HashMap<Box<str>, http2::SendRequest<UpBody>, BuildHasherDefault<Fnv>>>,
+    h2: Mutex<HashMap<Box<str>, http2::SendRequest<UpBody>, FixedState>>,
 }
 
 /// An open HTTP/1.1 connection and the bytes read from it but not used yet.
@@ -183,28 +183,6 @@ pub(crate) struct UpOptions {
 struct Idle {
     conn: Conn,
     since: Instant,
-}
-
-/// FNV-1a: the pool's keys are short `ip:port` strings, hashed once per request.
-#[derive(Debug)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 /// Why an upstream request failed.

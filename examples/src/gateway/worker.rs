@@ -76,31 +76,18 @@ pub(crate) fn aux_random() -> u64 {
     AUX.with(|r| r.borrow_mut().next_u64())
 }
 
-/// A new `x-request-id` value (UUID version 4 layout).
+/// A new `x-request-id` value: a version 4 UUID from the worker's generator.
 pub(crate) fn request_id() -> http::HeaderValue {
-    let (a, b) = AUX.with(|r| {
+    let random = AUX.with(|r| {
         let mut r = r.borrow_mut();
-        (r.next_u64(), r.next_u64())
+        (u128::from(r.next_u64()) << 64 | u128::from(r.next_u64())).to_be_bytes()
     });
-    // Version 4 (bits 12..16 of the high half), variant 10xx (bits 62..64 of the low half).
-    let hi = (a & !(0xf << 12)) | (0x4 << 12);
-    let lo = (b & !(0x3 << 62)) | (0x2 << 62);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Where each of the 32 hex digits goes in `8-4-4-4-12`.
-    const POS: [u8; 32] = [
-        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28,
-        29, 30, 31, 32, 33, 34, 35,
-    ];
-    let mut buf = [b'-'; 36];
-    for (k, pos) in POS.iter().enumerate() {
-        let word = if k < 16 { hi } else { lo };
-        let nibble = (word >> (60 - 4 * (k % 16))) & 0xf;
-        if let (Some(out), Some(digit)) = (buf.get_mut(usize::from(*pos)), HEX.get(nibble as usize))
-        {
-            *out = *digit;
-        }
-    }
-    http::HeaderValue::from_bytes(&buf).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Builder::from_random_bytes(random)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut text);
+    http::HeaderValue::from_str(id).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
 }
 
 /// [`aux_random`] as a [`RandomSource`] (load balancing, back-off).
