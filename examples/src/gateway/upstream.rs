@@ -280,7 +280,6 @@ impl UpClient {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
         h1::encode_request_head(&parts.method, target, &parts.headers, framing, &mut head);
-        let head = Bytes::from(head);
         let replayable = framing == h1::BodyFraming::None;
         let mut fresh_only = false;
         loop {
@@ -303,7 +302,7 @@ impl UpClient {
                     requests: 0,
                 },
             };
-            match exchange(&mut conn, head.clone(), &mut body, framing).await {
+            match exchange(&mut conn, &head, &mut body, framing).await {
                 Ok((mut resp_head, body_done)) => {
                     let (framing, reusable) = h1::response_framing(&parts.method, &mut resp_head)
                         .map_err(|e| UpError::Request(e.into()))?;
@@ -312,7 +311,7 @@ impl UpClient {
                         .max_requests_per_connection
                         .is_some_and(|max| conn.requests >= max);
                     let pooled = (reusable && body_done && !spent)
-                        .then(|| (Arc::clone(&self.pool), Box::<str>::from(key)));
+                        .then(|| (Arc::clone(&self.pool), authority.clone()));
                     let mut resp = Response::new(UpIncoming {
                         conn: Some(conn),
                         framing,
@@ -443,12 +442,13 @@ fn still_open(conn: &mut Conn) -> bool {
 /// answer before it has read all of it, and then the connection is not reused.
 async fn exchange(
     conn: &mut Conn,
-    head: Bytes,
+    head: &[u8],
     body: &mut UpBody,
     framing: h1::BodyFraming,
 ) -> Result<(h1::ResponseHead, bool), ExchangeError> {
-    let mut out: VecDeque<Bytes> = VecDeque::with_capacity(4);
-    out.push_back(head);
+    // The head first, then the body's pieces as they come.
+    let mut unsent_head = head;
+    let mut out: VecDeque<Bytes> = VecDeque::new();
     let mut body_open = framing != h1::BodyFraming::None;
     let mut flushed = false;
     let mut read_any = false;
@@ -456,6 +456,25 @@ async fn exchange(
     std::future::poll_fn(|cx| {
         // Write what can be written now; the upstream may answer before it has all of it.
         loop {
+            if !unsent_head.is_empty() {
+                match Pin::new(&mut conn.io).poll_write(cx, unsent_head) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(ExchangeError::new(
+                            io::Error::from(io::ErrorKind::WriteZero),
+                            !read_any,
+                        )));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        unsent_head = unsent_head.get(n..).unwrap_or_default();
+                        flushed = false;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
+                    }
+                    Poll::Pending => break,
+                }
+            }
             if let Some(front) = out.front_mut() {
                 match Pin::new(&mut conn.io).poll_write(cx, front) {
                     Poll::Ready(Ok(0)) => {
@@ -530,7 +549,8 @@ async fn exchange(
                         continue;
                     }
                     Ok(Some(head)) => {
-                        return Poll::Ready(Ok((head, !body_open && out.is_empty())));
+                        let sent = unsent_head.is_empty() && !body_open && out.is_empty();
+                        return Poll::Ready(Ok((head, sent)));
                     }
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Err(ExchangeError::new(e, false))),
@@ -560,12 +580,19 @@ async fn exchange(
 }
 
 impl Pool {
-    fn put(&self, key: Box<str>, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.entry(key).or_default().push(Idle {
+    fn put(&self, key: &str, conn: Conn) {
+        let idle = Idle {
             conn,
             since: Instant::now(),
-        });
+        };
+        let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // The key is allocated once per endpoint, not per request.
+        match pool.get_mut(key) {
+            Some(list) => list.push(idle),
+            None => {
+                pool.insert(Box::from(key), vec![idle]);
+            }
+        }
     }
 }
 
@@ -587,7 +614,7 @@ fn origin_form(uri: &Uri) -> Uri {
 pub(crate) struct UpIncoming {
     conn: Option<Conn>,
     framing: h1::Framing,
-    pooled: Option<(Arc<Pool>, Box<str>)>,
+    pooled: Option<(Arc<Pool>, http::uri::Authority)>,
     /// The body of an upgrade response (hyper's connection).
     hyper: Option<Incoming>,
 }
@@ -616,7 +643,7 @@ impl UpIncoming {
             return;
         };
         if conn.buf.is_empty() {
-            pool.put(key, conn);
+            pool.put(key.as_str(), conn);
         }
     }
 }
