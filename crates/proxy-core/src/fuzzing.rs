@@ -276,8 +276,10 @@ pub fn h1_response(data: &[u8]) {
             Err(_) => break None,
         }
     };
-    let Some(mut head) = head else { return };
-    let Ok((framing, _reusable)) = response_framing(&method, &mut head) else {
+    let Some(head) = head else { return };
+    let _ = head.header_map();
+    forwarded_head_reparses(&head);
+    let Ok((framing, _reusable)) = response_framing(&method, &head) else {
         return;
     };
     buf.extend_from_slice(rest);
@@ -314,6 +316,53 @@ pub fn h1_response(data: &[u8]) {
         whole, split,
         "body decoding depends on how the bytes arrive"
     );
+}
+
+/// A head written on by [`crate::h1::encode_forwarded_response_head`] parses again (unless
+/// the additions pushed it past the limits), with the same status, the proxy's headers, and no
+/// connection-only header but the framing one it wrote.
+fn forwarded_head_reparses(head: &crate::h1::ResponseHead) {
+    use bytes::BytesMut;
+
+    use crate::h1::{
+        BodyFraming, ProtocolError, encode_forwarded_response_head, parse_response_head,
+    };
+
+    let mut out = Vec::new();
+    encode_forwarded_response_head(
+        head,
+        &[("server", b"istio-envoy")],
+        BodyFraming::Chunked,
+        Some(b"Sun, 22 Nov 2026 06:00:00 GMT"),
+        true,
+        &mut out,
+    );
+    let mut again = BytesMut::from(&out[..]);
+    let parsed = parse_response_head(&mut again);
+    if matches!(parsed, Err(ProtocolError::HeadTooLarge)) {
+        return;
+    }
+    assert!(
+        matches!(parsed, Ok(Some(_))),
+        "a forwarded head does not parse again: {parsed:?}"
+    );
+    let Ok(Some(forwarded)) = parsed else { return };
+    assert!(again.is_empty(), "a forwarded head has bytes after its end");
+    assert_eq!(forwarded.status, head.status);
+    assert_eq!(forwarded.get("server"), Some(&b"istio-envoy"[..]));
+    let mut framing = 0;
+    for (name, _) in forwarded.fields() {
+        let name = name.to_ascii_lowercase();
+        assert!(
+            !matches!(
+                &name[..],
+                b"keep-alive" | b"proxy-connection" | b"te" | b"upgrade" | b"content-length"
+            ),
+            "{name:?} was forwarded"
+        );
+        framing += usize::from(name == b"transfer-encoding");
+    }
+    assert_eq!(framing, 1, "one framing header");
 }
 
 /// A client's bytes through [`crate::h1::parse_request_head`], fed in pieces of arbitrary

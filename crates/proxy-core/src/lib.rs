@@ -228,7 +228,8 @@ pub use pool::{
     ConnectionPermit, LocalReply, Overflow, Permit, PoolLimits, PoolResource, X_ENVOY_OVERLOADED,
 };
 pub use retry_state::{
-    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RetryOn, RetryState,
+    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RETRY_RESPONSE_HEADERS,
+    RetryOn, RetryState,
 };
 pub use swap::{ClusterSet, Swap};
 

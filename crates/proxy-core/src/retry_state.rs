@@ -25,6 +25,11 @@ const X_ENVOY_RETRIABLE_STATUS_CODES: HeaderName =
     HeaderName::from_static("x-envoy-retriable-status-codes");
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
+/// Every response header [`RetryState::on_event`] reads: a runtime that keeps response heads
+/// unparsed (see [`crate::h1::ResponseHead::header_map_of`]) can hand it a map of just these.
+pub const RETRY_RESPONSE_HEADERS: [HeaderName; 3] =
+    [X_ENVOY_OVERLOADED, X_ENVOY_RATELIMITED, GRPC_STATUS];
+
 /// Envoy's default retry back-off base interval.
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
 

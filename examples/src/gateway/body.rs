@@ -11,6 +11,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::log::PendingLog;
 use super::upstream::UpIncoming;
+use portcullis_proxy_core::h1;
 
 /// A request body on its way upstream: none, the client's streamed once, or the client's
 /// recorded for retries and mirrors.
@@ -326,6 +327,9 @@ impl Body for DownBody {
 }
 
 /// What a downstream response carries.
+// Boxing the upstream variant would cost an allocation on every proxied response to save a
+// few bytes on local replies.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Payload {
     /// A fixed body (local replies).
@@ -340,6 +344,8 @@ pub struct RespBody {
     payload: Payload,
     sent: u64,
     log: Option<Box<PendingLog>>,
+    /// `x-envoy-upstream-service-time`, for a head the writer forwards as read.
+    service_ms: Option<u64>,
 }
 
 impl RespBody {
@@ -348,6 +354,22 @@ impl RespBody {
             payload,
             sent: 0,
             log,
+            service_ms: None,
+        }
+    }
+
+    /// Notes the upstream service time that the writer adds to a head forwarded as read.
+    pub(crate) fn set_upstream_service_ms(&mut self, ms: u64) {
+        self.service_ms = Some(ms);
+    }
+
+    /// The upstream's response head as read, with the service time to add, when the
+    /// response's header map was left empty for the writer to forward it (see
+    /// `downstream::write_response`).
+    pub(crate) fn forwarded_head(&self) -> Option<(&h1::ResponseHead, u64)> {
+        match &self.payload {
+            Payload::Upstream(b) => Some((b.raw_head()?, self.service_ms?)),
+            Payload::Full(_) => None,
         }
     }
 

@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 
 use super::body::{DownBody, RespBody};
 use super::guard::Guarded;
-use super::proxy::{self, ConnCtx};
+use super::proxy::{self, ConnCtx, Writer};
 use super::server::{self, Shared};
 
 /// The read buffer's size, and the most response bytes gathered before a write.
@@ -85,7 +85,7 @@ where
         *req.uri_mut() = target;
         *req.version_mut() = version;
         *req.headers_mut() = headers;
-        let resp = match proxy::handle(Arc::clone(&ctx), req).await {
+        let resp = match proxy::handle(Arc::clone(&ctx), req, Writer::Own).await {
             Ok(resp) => resp,
             Err(never) => match never {},
         };
@@ -120,10 +120,15 @@ async fn write_response<W: AsyncWrite + Unpin>(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
+    let forwarded = body.forwarded_head();
     // What the head says the body is, and how many bytes that promises.
     let (framing, promised) = if bodiless {
         (BodyFraming::None, Some(0))
-    } else if let Some(declared) = parts.headers.get(CONTENT_LENGTH) {
+    } else if let Some(declared) = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .filter(|_| forwarded.is_none())
+    {
         let n = declared.to_str().ok().and_then(|v| v.trim().parse().ok());
         (BodyFraming::None, n)
     } else if body.is_end_stream() {
@@ -134,14 +139,23 @@ async fn write_response<W: AsyncWrite + Unpin>(
         (BodyFraming::Chunked, None)
     };
     out.clear();
-    h1::encode_response_head(
-        status,
-        &parts.headers,
-        framing,
-        Some(&http_date()),
-        close,
-        out,
-    );
+    let date = http_date();
+    match forwarded {
+        // An upstream's head as read: the writer drops what must not be forwarded and adds
+        // what Envoy adds (the upstream's content-length gives way to the framing).
+        Some((head, service_ms)) => {
+            let mut ms = itoa::Buffer::new();
+            let set: [(&str, &[u8]); 2] = [
+                ("server", b"istio-envoy"),
+                (
+                    "x-envoy-upstream-service-time",
+                    ms.format(service_ms).as_bytes(),
+                ),
+            ];
+            h1::encode_forwarded_response_head(head, &set, framing, Some(&date), close, out);
+        }
+        None => h1::encode_response_head(status, &parts.headers, framing, Some(&date), close, out),
+    }
     drop(parts);
     if bodiless {
         drop(body);

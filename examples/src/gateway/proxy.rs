@@ -70,12 +70,25 @@ struct Ctx {
     start_time: SystemTime,
     version: Version,
     method: http::Method,
+    /// The response goes out through the gateway's own HTTP/1.1 writer, which takes an
+    /// upstream's response head as read (see `downstream`).
+    raw_heads: bool,
+}
+
+/// How the response to a request will be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// By hyper: every header in the response's map.
+    Hyper,
+    /// By the gateway's own HTTP/1.1 loop, which can write an upstream's head as read.
+    Own,
 }
 
 /// Serves one request.
 pub(crate) async fn handle(
     conn: Arc<ConnCtx>,
     req: Request<DownBody>,
+    writer: Writer,
 ) -> Result<Response<RespBody>, Infallible> {
     conn.heads.started();
     let ctx = Ctx {
@@ -83,6 +96,7 @@ pub(crate) async fn handle(
         start_time: SystemTime::now(),
         version: req.version(),
         method: req.method().clone(),
+        raw_heads: writer == Writer::Own,
     };
     let local = snapshot::local(&conn.live);
     let snap = &local.snap;
@@ -688,10 +702,22 @@ async fn forward_request(
                 match result {
                     None => state.on_event(pc::Event::Timer, now, &mut AuxRandom),
                     Some(Ok(resp)) => {
+                        // A head kept as read: the retry decision gets the few headers it
+                        // reads (usually none, and then no map is built).
+                        let kept;
+                        let headers = match resp.body().raw_head() {
+                            Some(head) => {
+                                kept = head
+                                    .header_map_of(&pc::RETRY_RESPONSE_HEADERS)
+                                    .unwrap_or_default();
+                                &kept
+                            }
+                            None => resp.headers(),
+                        };
                         let next = state.on_event(
                             pc::Event::Response {
                                 status: resp.status(),
-                                headers: resp.headers(),
+                                headers,
                             },
                             now,
                             &mut AuxRandom,
@@ -802,6 +828,24 @@ async fn forward_request(
 
     // Upgrades (WebSocket, …): splice the two upgraded connections.
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    let set_cookie = hashed.and_then(|h| h.set_cookie);
+    // The head goes on as read unless something must change in it beyond what the writer
+    // does itself (hop-by-hop headers, `server`, the service time).
+    let raw = ctx.raw_heads && !switching && edits.is_empty() && set_cookie.is_none();
+    if !raw && UpIncoming::into_headers(&mut resp).is_err() {
+        let log = make_log(
+            ctx,
+            &head,
+            StatusCode::BAD_GATEWAY,
+            "UPE",
+            bytes_received,
+            None,
+            xff_value,
+            request_id,
+            endpoint,
+        );
+        return reply(StatusCode::BAD_GATEWAY, HeaderMap::new(), None, log);
+    }
     if switching && let Some(down) = downstream_upgrade {
         let up = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
@@ -813,17 +857,19 @@ async fn forward_request(
         });
     }
     let (mut parts, incoming) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers, switching);
-    parts.headers.reserve(2);
-    edits.apply(&mut parts.headers);
-    if let Some(cookie) = hashed.and_then(|h| h.set_cookie) {
-        parts.headers.append(http::header::SET_COOKIE, cookie);
-    }
     let service_ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
-    parts
-        .headers
-        .insert(X_UPSTREAM_TIME, HeaderValue::from(service_ms));
-    parts.headers.insert(SERVER, SERVER_VALUE);
+    if !raw {
+        strip_hop_by_hop(&mut parts.headers, switching);
+        parts.headers.reserve(2);
+        edits.apply(&mut parts.headers);
+        if let Some(cookie) = set_cookie {
+            parts.headers.append(http::header::SET_COOKIE, cookie);
+        }
+        parts
+            .headers
+            .insert(X_UPSTREAM_TIME, HeaderValue::from(service_ms));
+        parts.headers.insert(SERVER, SERVER_VALUE);
+    }
     let log = make_log(
         ctx,
         &head,
@@ -835,7 +881,11 @@ async fn forward_request(
         request_id,
         endpoint,
     );
-    let mut out = Response::from_parts(parts, RespBody::new(Payload::Upstream(incoming), log));
+    let mut body = RespBody::new(Payload::Upstream(incoming), log);
+    if raw {
+        body.set_upstream_service_ms(service_ms);
+    }
+    let mut out = Response::from_parts(parts, body);
     *out.version_mut() = ctx.version;
     out
 }

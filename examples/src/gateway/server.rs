@@ -26,7 +26,7 @@ use super::downstream;
 use super::guard::{Guarded, Heads};
 use super::log::write_time;
 use super::metrics::Stats;
-use super::proxy::{self, ConnCtx};
+use super::proxy::{self, ConnCtx, Writer};
 use super::snapshot::{self, ChainKind, ClusterRt, Live, Local};
 use super::worker;
 
@@ -298,7 +298,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req: Request<Incoming>| {
-        proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper))
+        proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper), Writer::Hyper)
     });
     let _ = shared
         .http

@@ -303,8 +303,8 @@ impl UpClient {
                 },
             };
             match exchange(&mut conn, &head, &mut body, framing).await {
-                Ok((mut resp_head, body_done)) => {
-                    let (framing, reusable) = h1::response_framing(&parts.method, &mut resp_head)
+                Ok((resp_head, body_done)) => {
+                    let (framing, reusable) = h1::response_framing(&parts.method, &resp_head)
                         .map_err(|e| UpError::Request(e.into()))?;
                     conn.requests = conn.requests.saturating_add(1);
                     let spent = options
@@ -317,10 +317,11 @@ impl UpClient {
                         framing,
                         pooled,
                         hyper: None,
+                        head: None,
                     });
                     *resp.status_mut() = resp_head.status;
                     *resp.version_mut() = resp_head.version;
-                    *resp.headers_mut() = resp_head.headers;
+                    resp.body_mut().head = Some(resp_head);
                     return Ok(resp);
                 }
                 Err(e) if reused && replayable && e.nothing_read && !fresh_only => {
@@ -615,6 +616,9 @@ pub(crate) struct UpIncoming {
     conn: Option<Conn>,
     framing: h1::Framing,
     pooled: Option<(Arc<Pool>, http::uri::Authority)>,
+    /// The response head as read, while the response's header map is still empty (see
+    /// [`UpIncoming::raw_head`]).
+    head: Option<h1::ResponseHead>,
     /// The body of an upgrade response (hyper's connection).
     hyper: Option<Incoming>,
 }
@@ -626,6 +630,22 @@ impl std::fmt::Debug for UpIncoming {
 }
 
 impl UpIncoming {
+    /// The head of an HTTP/1.1 response as read from the upstream. While it is here the
+    /// response's header map is empty: the gateway writes the head on to an HTTP/1.1 client
+    /// without building one ([`h1::encode_forwarded_response_head`]), or builds it with
+    /// [`UpIncoming::into_headers`].
+    pub(crate) fn raw_head(&self) -> Option<&h1::ResponseHead> {
+        self.head.as_ref()
+    }
+
+    /// Fills `resp`'s header map from its raw head, if it has one.
+    pub(crate) fn into_headers(resp: &mut Response<Self>) -> Result<(), h1::ProtocolError> {
+        if let Some(head) = resp.body_mut().head.take() {
+            *resp.headers_mut() = head.header_map()?;
+        }
+        Ok(())
+    }
+
     /// A response whose body hyper's connection reads (HTTP/2, upgrades); never pooled here.
     fn from_hyper(resp: Response<Incoming>) -> Response<Self> {
         resp.map(|body| Self {
@@ -633,6 +653,7 @@ impl UpIncoming {
             framing: h1::Framing::UntilClose,
             pooled: None,
             hyper: Some(body),
+            head: None,
         })
     }
 
