@@ -21,8 +21,6 @@
 //! # Ok::<(), portcullis_proxy_core::h1::ProtocolError>(())
 //! ```
 
-use std::io::Write as _;
-
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, DATE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
@@ -84,8 +82,9 @@ impl BodyFraming {
         match self {
             Self::None => {}
             Self::Length(n) => {
-                // Writing into a `Vec` cannot fail.
-                let _ = write!(out, "content-length: {n}\r\n");
+                out.extend_from_slice(b"content-length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                out.extend_from_slice(b"\r\n");
             }
             Self::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         }
@@ -164,19 +163,24 @@ pub fn encode_response_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Headers that only speak to one connection (RFC 9110 §7.6.1), which a proxy does not pass on.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Whether `name` is a header that only speaks to one connection (RFC 9110 §7.6.1), which a
+/// proxy does not pass on: `connection`, `keep-alive`, `proxy-connection`, `te`,
+/// `transfer-encoding`, `upgrade`.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    // By length first: one comparison at most for most names.
+    match name.len() {
+        2 => name.eq_ignore_ascii_case(b"te"),
+        7 => name.eq_ignore_ascii_case(b"upgrade"),
+        10 => name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive"),
+        16 => name.eq_ignore_ascii_case(b"proxy-connection"),
+        17 => name.eq_ignore_ascii_case(b"transfer-encoding"),
+        _ => false,
+    }
+}
 
 /// Writes an upstream's response head on to an HTTP/1.1 client, straight from the lines read:
-/// the status line; every header but the connection-only ones (those of [`HOP_BY_HOP`] and
-/// the ones `connection` names), `content-length` when `framing` replaces it (or
+/// the status line; every header but the connection-only ones (`connection`, `keep-alive`,
+/// `proxy-connection`, `te`, `transfer-encoding`, `upgrade`, and those `connection` names), `content-length` when `framing` replaces it (or
 /// `transfer-encoding` overrode it), and the headers `set` replaces; then `set`, `date` when
 /// the upstream sent none, the framing header, and `connection: close` when `close`. Names
 /// are written in lower case, as Envoy writes them.
@@ -217,11 +221,13 @@ pub fn encode_forwarded_response_head(
     };
     let skip_length = framing != BodyFraming::None || head.facts.transfer_encoding.is_some();
     let mut has_date = false;
+    out.reserve(head.raw.len() + 192);
     for (name, value) in head.fields() {
-        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        if HOP_BY_HOP.iter().any(|h| is(h))
-            || (skip_length && is("content-length"))
-            || set.iter().any(|(n, _)| is(n))
+        if is_hop_by_hop(name)
+            || (skip_length && name.eq_ignore_ascii_case(b"content-length"))
+            || set
+                .iter()
+                .any(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
             || (!named.is_empty()
                 && named
                     .split(|b| *b == b',')
@@ -229,8 +235,12 @@ pub fn encode_forwarded_response_head(
         {
             continue;
         }
-        has_date |= is("date");
-        out.extend(name.iter().map(u8::to_ascii_lowercase));
+        has_date |= name.eq_ignore_ascii_case(b"date");
+        let at = out.len();
+        out.extend_from_slice(name);
+        if let Some(written) = out.get_mut(at..) {
+            written.make_ascii_lowercase();
+        }
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
@@ -286,7 +296,7 @@ impl ResponseHead {
     /// `content-length` when `transfer-encoding` overrides it.
     pub fn header_map(&self) -> Result<HeaderMap, ProtocolError> {
         let skip_length = self.facts.transfer_encoding.is_some();
-        header_map(&self.raw, &self.spans, |name| {
+        header_map(&self.raw, &self.spans, self.spans.len(), |name| {
             skip_length && name.eq_ignore_ascii_case(b"content-length")
         })
     }
@@ -294,7 +304,8 @@ impl ResponseHead {
     /// A map of only the headers named in `names` (lower case): what a decision that reads a
     /// few headers needs, for the price of the ones present.
     pub fn header_map_of(&self, names: &[HeaderName]) -> Result<HeaderMap, ProtocolError> {
-        header_map(&self.raw, &self.spans, |name| {
+        // No capacity up front: usually none of them is there, and then nothing is allocated.
+        header_map(&self.raw, &self.spans, 0, |name| {
             !names
                 .iter()
                 .any(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes()))
@@ -413,9 +424,10 @@ fn spans_of(headers: &[httparse::Header<'_>], base: *const u8, facts: &mut Frami
 fn header_map(
     head: &Bytes,
     spans: &[Span],
+    capacity: usize,
     skip: impl Fn(&[u8]) -> bool,
 ) -> Result<HeaderMap, ProtocolError> {
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = HeaderMap::with_capacity(capacity);
     for &(name_at, name_len, value_at, value_len) in spans {
         let name = name_at
             .checked_add(name_len)
@@ -614,7 +626,7 @@ pub fn parse_request_head(
         .map(|end| raw.slice(target_span.0..end))
         .and_then(|t| Uri::from_maybe_shared(t).ok())
         .ok_or(ProtocolError::Head("request target"))
-        .and_then(|target| Ok((target, header_map(&raw, &spans, |_| false)?)));
+        .and_then(|target| Ok((target, header_map(&raw, &spans, spans.len(), |_| false)?)));
     match parts {
         Ok((target, headers)) => Ok(Some(RequestHead {
             method,
