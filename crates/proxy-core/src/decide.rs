@@ -1,5 +1,6 @@
 //! The per-request decision: from a route action and a request head to what happens.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,12 +135,86 @@ pub fn decide<R: RandomSource + ?Sized>(
     head: &RequestHead,
     random: &mut R,
 ) -> Decision {
+    match before_action(action, head, random) {
+        ControlFlow::Break(decided) => decided,
+        ControlFlow::Continue((stream_random, delay, cors)) => match action {
+            RouteAction::Forward(forward) => decide_forward(
+                forward,
+                head,
+                head.headers.clone(),
+                stream_random,
+                delay,
+                cors,
+            ),
+            RouteAction::Redirect(redirect) => {
+                Decision::Redirect(decide_redirect(redirect, head, delay, cors.as_ref()))
+            }
+            RouteAction::DirectResponse(direct) => {
+                Decision::DirectResponse(decide_direct(direct, delay, cors.as_ref()))
+            }
+        },
+    }
+}
+
+/// [`decide`] for a caller done with the request's headers once it forwards: a
+/// [`Decision::Forward`] takes `head.headers` for the upstream request (edited in place, as
+/// Envoy edits the downstream header map) instead of copying them, and leaves `head.headers`
+/// empty; every other decision leaves `head` as it was. The same draws, the same decision.
+///
+/// ```
+/// use http::{HeaderValue, Method, uri::Scheme};
+/// use portcullis_proxy_core::{
+///     Decision, Destination, ForwardAction, RequestHead, RouteAction, decide_taking_headers,
+/// };
+/// use portcullis_proxy_core::rt::SplitMix64;
+///
+/// let forward = ForwardAction::new(vec![Destination::new("outbound|80||reviews", 100)])?;
+/// let action = RouteAction::Forward(forward);
+/// let mut head = RequestHead::new(Method::GET, Scheme::HTTP, "shop.example", "/cart");
+/// head.headers.insert("x-user", HeaderValue::from_static("jason"));
+/// let Decision::Forward(forward) = decide_taking_headers(&action, &mut head, &mut SplitMix64::new(1))
+/// else {
+///     unreachable!("a forward action forwards")
+/// };
+/// assert_eq!(forward.upstream.headers["x-user"], "jason");
+/// assert!(head.headers.is_empty());
+/// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
+/// ```
+pub fn decide_taking_headers<R: RandomSource + ?Sized>(
+    action: &RouteAction,
+    head: &mut RequestHead,
+    random: &mut R,
+) -> Decision {
+    match before_action(action, head, random) {
+        ControlFlow::Break(decided) => decided,
+        ControlFlow::Continue((stream_random, delay, cors)) => match action {
+            RouteAction::Forward(forward) => {
+                let headers = std::mem::take(&mut head.headers);
+                decide_forward(forward, head, headers, stream_random, delay, cors)
+            }
+            RouteAction::Redirect(redirect) => {
+                Decision::Redirect(decide_redirect(redirect, head, delay, cors.as_ref()))
+            }
+            RouteAction::DirectResponse(direct) => {
+                Decision::DirectResponse(decide_direct(direct, delay, cors.as_ref()))
+            }
+        },
+    }
+}
+
+/// Steps 1–3 of [`decide`]: the stream value, the fault, CORS; `Break` when one of them
+/// decides.
+fn before_action<R: RandomSource + ?Sized>(
+    action: &RouteAction,
+    head: &RequestHead,
+    random: &mut R,
+) -> ControlFlow<Decision, (u64, Option<Duration>, Option<HeaderMap>)> {
     let stream_random = random.next_u64();
 
     let mut delay = None;
     if let Some(fault) = action.fault() {
         match apply_fault(fault, random) {
-            FaultOutcome::Abort(abort) => return Decision::FaultAbort(abort),
+            FaultOutcome::Abort(abort) => return ControlFlow::Break(Decision::FaultAbort(abort)),
             FaultOutcome::Continue(d) => delay = d,
         }
     }
@@ -148,31 +223,17 @@ pub fn decide<R: RandomSource + ?Sized>(
     if let Some(cors) = action.cors() {
         match evaluate_cors(cors, head) {
             CorsOutcome::Preflight(headers) => {
-                return Decision::CorsPreflight(CorsPreflightDecision {
+                return ControlFlow::Break(Decision::CorsPreflight(CorsPreflightDecision {
                     status: StatusCode::OK,
                     headers,
                     delay,
-                });
+                }));
             }
             CorsOutcome::Allowed(headers) => cors_headers = Some(headers),
             CorsOutcome::Pass => {}
         }
     }
-
-    match action {
-        RouteAction::Forward(forward) => {
-            decide_forward(forward, head, stream_random, delay, cors_headers)
-        }
-        RouteAction::Redirect(redirect) => Decision::Redirect(decide_redirect(
-            redirect,
-            head,
-            delay,
-            cors_headers.as_ref(),
-        )),
-        RouteAction::DirectResponse(direct) => {
-            Decision::DirectResponse(decide_direct(direct, delay, cors_headers.as_ref()))
-        }
-    }
+    ControlFlow::Continue((stream_random, delay, cors_headers))
 }
 
 enum FaultOutcome {
@@ -243,6 +304,7 @@ fn decide_direct(
 fn decide_forward(
     action: &ForwardAction,
     head: &RequestHead,
+    mut headers: HeaderMap,
     stream_random: u64,
     delay: Option<Duration>,
     cors: Option<HeaderMap>,
@@ -263,7 +325,6 @@ fn decide_forward(
         });
     };
 
-    let mut headers = head.headers.clone();
     headers.remove(HOST);
     let mut authority = head.authority.clone();
     let response_ops = if action.weighted {

@@ -197,7 +197,7 @@ pub use cors::{
 };
 pub use decide::{
     Decision, DirectResponseDecision, ForwardDecision, MirrorDecision, X_ENVOY_ORIGINAL_PATH,
-    decide, effective_timeout, is_grpc_request, parse_grpc_timeout,
+    decide, decide_taking_headers, effective_timeout, is_grpc_request, parse_grpc_timeout,
 };
 pub use error::InvalidAction;
 pub use fault::{AbortStatus, Fault, FaultAbort, FaultAbortDecision, FaultDelay, grpc_status_code};

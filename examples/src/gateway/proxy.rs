@@ -177,7 +177,13 @@ pub(crate) async fn handle(
             redirect.headers,
         ));
     }
-    let decision = pc::decide(action, &head, &mut ThreadRandom);
+    // Consistent hashing (ring hash, maglev) on the request as it came, before the route's
+    // header edits, as Envoy's router picks the host before it finalizes the headers; nothing
+    // to do for routes without a hash policy.
+    let hashed = (!route.hash_policy.is_empty())
+        .then(|| pc::hash_request(&route.hash_policy, &head, &conn.addresses));
+    // A forward takes the request's headers for the upstream request (no copy).
+    let decision = pc::decide_taking_headers(action, &mut head, &mut ThreadRandom);
     if let Some(delay) = decision.delay() {
         tokio::time::sleep(delay).await;
     }
@@ -191,6 +197,7 @@ pub(crate) async fn handle(
                 route,
                 forward,
                 head,
+                hashed,
                 parts.extensions,
                 body,
                 delayed,
@@ -502,7 +509,8 @@ async fn forward_request(
     local: &Local,
     route: &RouteRt,
     forward: pc::ForwardDecision,
-    head: pc::RequestHead,
+    mut head: pc::RequestHead,
+    hashed: Option<pc::RequestHash>,
     mut extensions: http::Extensions,
     body: DownBody,
     delayed: bool,
@@ -515,10 +523,12 @@ async fn forward_request(
     let cluster_index = route.destination_clusters.get(di).copied().flatten();
     let Some((ci, cluster)) = cluster_index.and_then(|i| Some((i, local.snap.clusters.get(i)?)))
     else {
-        return local_head_reply(
+        return local_reply(
             conn,
             ctx,
-            &head,
+            &forward.upstream.headers,
+            &head.authority,
+            &head.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "NC",
@@ -527,10 +537,12 @@ async fn forward_request(
         );
     };
     let Some(client) = local.clients.get(ci) else {
-        return local_head_reply(
+        return local_reply(
             conn,
             ctx,
-            &head,
+            &forward.upstream.headers,
+            &head.authority,
+            &head.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "NC",
@@ -541,10 +553,12 @@ async fn forward_request(
     if cluster.broken.is_some() {
         cluster.stats.event(ClusterEvent::NoHealthy);
         cluster.stats.codes.inc(503);
-        return local_head_reply(
+        return local_reply(
             conn,
             ctx,
-            &head,
+            &forward.upstream.headers,
+            &head.authority,
+            &head.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "UH",
@@ -553,13 +567,14 @@ async fn forward_request(
         );
     }
 
-    let upgrading = is_upgrade(&head.headers, ctx.version);
+    // The request's headers are the upstream request's now (see `decide_taking_headers`).
+    let upgrading = is_upgrade(&forward.upstream.headers, ctx.version);
     let downstream_upgrade = if upgrading {
         extensions.remove::<OnUpgrade>()
     } else {
         None
     };
-    let timeout = forward.effective_timeout(&head.headers);
+    let timeout = forward.effective_timeout(&forward.upstream.headers);
     let retry_policy = forward.retry_policy.clone();
     let pc::ForwardDecision {
         upstream,
@@ -569,6 +584,15 @@ async fn forward_request(
     } = forward;
     let mut headers = upstream.headers;
     strip_hop_by_hop(&mut headers, upgrading);
+    if worker::logging() {
+        // The access log reads these from the request (as Envoy's does, after the route's
+        // edits); the headers themselves go upstream.
+        for name in [USER_AGENT, pc::X_ENVOY_ORIGINAL_PATH] {
+            if let Some(v) = headers.get(&name) {
+                head.headers.insert(name, v.clone());
+            }
+        }
+    }
     // host (usually there), x-forwarded-for, x-forwarded-proto, x-request-id: grow once.
     headers.reserve(4);
     if let Ok(host) = HeaderValue::from_str(&upstream.authority) {
@@ -642,10 +666,7 @@ async fn forward_request(
     let options = up_options(cluster, ctx.version);
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
-    // Consistent hashing (ring hash, maglev): the route's hash policy, evaluated once for
-    // every attempt; nothing to do for routes without one.
-    let hashed = (!route.hash_policy.is_empty())
-        .then(|| pc::hash_request(&route.hash_policy, &head, &conn.addresses));
+    // The request hash, if the route has a hash policy, picks the endpoint of every attempt.
     let mut state = pc::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
         .with_request_headers(&headers)
         .with_hash(hashed.as_ref().and_then(|h| h.hash));

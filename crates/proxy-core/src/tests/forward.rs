@@ -218,3 +218,37 @@ fn actions_compare_by_configuration() {
         RouteAction::from(ForwardAction::to_cluster(SVC_A))
     );
 }
+
+#[test]
+fn taking_the_headers_decides_the_same_and_empties_the_head_only_for_forwards() {
+    use super::with_headers;
+    use crate::{Destination, decide_taking_headers};
+
+    let forward = RouteAction::from(
+        ForwardAction::new(vec![
+            Destination::new(SVC_A, 3)
+                .with_request_headers(HeaderOps::new().try_set("x-dest", "a").unwrap()),
+            Destination::new(SVC_M, 1),
+        ])
+        .unwrap()
+        .with_mirror(Mirror::new(
+            SHADOW,
+            Some(FractionalPercent::from_istio(50.0)),
+        )),
+    );
+    let direct = RouteAction::from(DirectResponseAction::new(204, None).unwrap());
+    let request = with_headers(
+        get("example.com", "/p"),
+        &[("x-user", "jason"), ("host", "h")],
+    );
+    for action in [&forward, &direct] {
+        for seed in [0, 400_000, 999_999] {
+            let copied = decide(action, &request, &mut SequenceRandom::new([seed]));
+            let mut head = request.clone();
+            let taken = decide_taking_headers(action, &mut head, &mut SequenceRandom::new([seed]));
+            assert_eq!(format!("{copied:?}"), format!("{taken:?}"), "seed {seed}");
+            let forwarded = matches!(taken, Decision::Forward(_));
+            assert_eq!(head.headers.is_empty(), forwarded, "seed {seed}");
+        }
+    }
+}
