@@ -494,7 +494,8 @@ fn closes(head: &h1::ResponseHead) -> bool {
     !h1::response_framing(&Method::GET, head).unwrap().1
 }
 
-/// An upstream that answers every request on a connection with a chunked body.
+/// An upstream that answers `/chunked…` with a chunked body and anything else with 100 000
+/// bytes of `x` by length, every request of a connection.
 async fn chunked_upstream() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -504,10 +505,18 @@ async fn chunked_upstream() -> SocketAddr {
                 let mut buf = BytesMut::new();
                 while s.read_buf(&mut buf).await.is_ok_and(|n| n > 0) {
                     while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let _ = buf.split_to(at + 4);
-                        let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-                            5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-                        if s.write_all(answer).await.is_err() {
+                        let head = buf.split_to(at + 4);
+                        let answer = if head.starts_with(b"GET /chunked") {
+                            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                                .to_vec()
+                        } else {
+                            let mut big =
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n".to_vec();
+                            big.resize(big.len() + 100_000, b'x');
+                            big
+                        };
+                        if s.write_all(&answer).await.is_err() {
                             return;
                         }
                     }
@@ -533,7 +542,7 @@ spec:
   hosts: ['*']
   gateways: [istio-system/gw]
   http:
-  - match: [{uri: {prefix: /chunked}}]
+  - match: [{uri: {prefix: /chunked}}, {uri: {prefix: /big}}]
     route: [{destination: {host: c.test}}]
   - route: [{destination: {host: a.test}}]
 " + &service_entry("a", &[(up[0], "v1")])
@@ -596,6 +605,18 @@ spec:
         let (head, body) = next_response(&mut s, &mut buf, &get).await;
         assert_eq!(head.get("transfer-encoding"), Some(&b"chunked"[..]));
         assert_eq!(body, b"hello world");
+    }
+
+    // A body larger than what the writer gathers behind the head, twice on one connection.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = BytesMut::new();
+    for _ in 0..2 {
+        s.write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = next_response(&mut s, &mut buf, &get).await;
+        assert_eq!(head.get("content-length"), Some(&b"100000"[..]));
+        assert!(body.len() == 100_000 && body.iter().all(|b| *b == b'x'));
     }
 
     // `connection: close`: said back, and the connection ends after the response.
