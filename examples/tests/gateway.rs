@@ -1333,6 +1333,12 @@ spec:
             assert_eq!(r.status, 200, "{path}: {}", r.body);
             let line = r.body.lines().nth(2).unwrap_or_default().to_owned();
             assert_eq!(line, format!("GET {path} {version}"), "{}", r.body);
+            // What the gateway adds, whichever protocol the upstream spoke.
+            assert_eq!(r.headers["server"], "istio-envoy", "{path}");
+            assert!(
+                r.headers.contains_key("x-envoy-upstream-service-time"),
+                "{path}"
+            );
         }
     }
     // From an HTTP/2 client, `useClientProtocol` follows it.

@@ -852,7 +852,11 @@ async fn forward_request(
     let set_cookie = hashed.and_then(|h| h.set_cookie);
     // The head goes on as read unless something must change in it beyond what the writer
     // does itself (hop-by-hop headers, `server`, the service time).
-    let raw = ctx.raw_heads && !switching && edits.is_empty() && set_cookie.is_none();
+    let raw = ctx.raw_heads
+        && resp.body().raw_head().is_some()
+        && !switching
+        && edits.is_empty()
+        && set_cookie.is_none();
     if !raw && UpIncoming::into_headers(&mut resp).is_err() {
         let log = make_log(
             ctx,
