@@ -234,21 +234,34 @@ async fn send<W: AsyncWrite + Unpin>(io: &mut W, out: &mut Vec<u8>) -> io::Resul
     io.flush().await
 }
 
-/// The `date` header's value for now, formatted once a second per thread.
+thread_local! {
+    /// This worker's `date` value and the second it is for.
+    static DATE: std::cell::RefCell<(u64, Bytes)> = const {
+        std::cell::RefCell::new((u64::MAX, Bytes::new()))
+    };
+}
+
+/// The `date` header's value: the worker's cached one, which [`refresh_date`] keeps current,
+/// so answering reads no clock (nginx caches its time per event-loop turn the same way).
 fn http_date() -> Bytes {
-    thread_local! {
-        static CACHED: std::cell::RefCell<(u64, Bytes)> = const {
-            std::cell::RefCell::new((u64::MAX, Bytes::new()))
-        };
-    }
+    let cached = DATE.with(|d| {
+        let d = d.borrow();
+        (d.0 != u64::MAX).then(|| d.1.clone())
+    });
+    cached.unwrap_or_else(refresh_date)
+}
+
+/// Formats the `date` value again when the second has changed; the worker calls it on its
+/// housekeeping tick (every 250 ms), so a date is at most that late.
+pub(crate) fn refresh_date() -> Bytes {
     let now = SystemTime::now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHED.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        if cached.0 != second {
-            *cached = (second, Bytes::from(httpdate::fmt_http_date(now)));
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != second {
+            *d = (second, Bytes::from(httpdate::fmt_http_date(now)));
         }
-        cached.1.clone()
+        d.1.clone()
     })
 }
 

@@ -278,7 +278,10 @@ impl Gateway {
                     rt.block_on(async move {
                         loop {
                             tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_millis(250)) => worker::flush(),
+                                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                                    worker::flush();
+                                    let _ = downstream::refresh_date();
+                                }
                                 _ = stop.changed() => break,
                             }
                         }

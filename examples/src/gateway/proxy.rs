@@ -67,7 +67,8 @@ pub(crate) struct ConnCtx {
 /// What the access log and the counters need about a request.
 struct Ctx {
     start: Instant,
-    start_time: SystemTime,
+    /// Wall-clock start, read only when the access log is on.
+    start_time: Option<SystemTime>,
     version: Version,
     method: http::Method,
     /// The response goes out through the gateway's own HTTP/1.1 writer, which takes an
@@ -93,7 +94,7 @@ pub(crate) async fn handle(
     conn.heads.started();
     let ctx = Ctx {
         start: Instant::now(),
-        start_time: SystemTime::now(),
+        start_time: worker::logging().then(SystemTime::now),
         version: req.version(),
         method: req.method().clone(),
         raw_heads: writer == Writer::Own,
@@ -330,7 +331,7 @@ fn local_reply(
 ) -> Response<RespBody> {
     let log = worker::logging().then(|| {
         Box::new(PendingLog {
-            start_time: ctx.start_time,
+            start_time: ctx.start_time.unwrap_or_else(SystemTime::now),
             start: ctx.start,
             method: ctx.method.clone(),
             path: HeaderValue::from_str(path).ok(),
@@ -929,7 +930,7 @@ fn make_log(
 ) -> Option<Box<PendingLog>> {
     worker::logging().then(|| {
         Box::new(PendingLog {
-            start_time: ctx.start_time,
+            start_time: ctx.start_time.unwrap_or_else(SystemTime::now),
             start: ctx.start,
             method: ctx.method.clone(),
             path: head
