@@ -260,11 +260,13 @@ impl UpClient {
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(UpError::NoAuthority);
         };
+        // The rarer paths are boxed: this future is moved into its caller's on every request,
+        // and their futures would make it several times larger.
         if req.headers().contains_key(http::header::UPGRADE) {
-            return self.upgrade(req).await;
+            return Box::pin(self.upgrade(req)).await;
         }
         if options.http2 {
-            return self.request_h2(req, authority).await;
+            return Box::pin(self.request_h2(req, authority)).await;
         }
         let idle_limit = options.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT);
         let key = authority.as_str();
@@ -292,10 +294,7 @@ impl UpClient {
             let mut conn = match pooled {
                 Some(c) => c,
                 None => Conn {
-                    io: self
-                        .pool
-                        .connector
-                        .connect(&parts.uri, false)
+                    io: Box::pin(self.pool.connector.connect(&parts.uri, false))
                         .await
                         .map_err(UpError::Connect)?,
                     buf: BytesMut::with_capacity(READ_CHUNK),
