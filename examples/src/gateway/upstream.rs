@@ -456,8 +456,14 @@ async fn exchange(
     std::future::poll_fn(|cx| {
         // Write what can be written now; the upstream may answer before it has all of it.
         loop {
-            if !unsent_head.is_empty() {
-                match Pin::new(&mut conn.io).poll_write(cx, unsent_head) {
+            // The head first, then the queued pieces of the body.
+            let next = if unsent_head.is_empty() {
+                out.front().map_or(&[][..], |b| &b[..])
+            } else {
+                unsent_head
+            };
+            if !next.is_empty() {
+                match Pin::new(&mut conn.io).poll_write(cx, next) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Err(ExchangeError::new(
                             io::Error::from(io::ErrorKind::WriteZero),
@@ -465,29 +471,14 @@ async fn exchange(
                         )));
                     }
                     Poll::Ready(Ok(n)) => {
-                        unsent_head = unsent_head.get(n..).unwrap_or_default();
-                        flushed = false;
-                        continue;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        return Poll::Ready(Err(ExchangeError::new(e, !read_any)));
-                    }
-                    Poll::Pending => break,
-                }
-            }
-            if let Some(front) = out.front_mut() {
-                match Pin::new(&mut conn.io).poll_write(cx, front) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(ExchangeError::new(
-                            io::Error::from(io::ErrorKind::WriteZero),
-                            !read_any,
-                        )));
-                    }
-                    Poll::Ready(Ok(n)) => {
-                        if n >= front.len() {
-                            out.pop_front();
-                        } else {
-                            let _ = front.split_to(n);
+                        if !unsent_head.is_empty() {
+                            unsent_head = unsent_head.get(n..).unwrap_or_default();
+                        } else if let Some(front) = out.front_mut() {
+                            if n >= front.len() {
+                                out.pop_front();
+                            } else {
+                                let _ = front.split_to(n);
+                            }
                         }
                         flushed = false;
                         continue;
