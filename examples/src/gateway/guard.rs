@@ -4,8 +4,9 @@
 //!
 //! hyper's own `header_read_timeout` closes the connection without a reply and also runs while
 //! the connection is idle, so the gateway uses this wrapper instead. It checks its deadlines on
-//! a coarse per-connection tick (so a timeout fires up to one tick late), which keeps timers off
-//! the request path.
+//! a coarse per-connection tick, and a head or an idle spell is timed from the first tick after
+//! it began (so a timeout fires up to two ticks late), which keeps timers and the clock off the
+//! request path.
 
 use std::io;
 use std::pin::Pin;
@@ -32,10 +33,12 @@ impl Heads {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Waiting for a request (since the instant given).
-    Idle(Instant),
-    /// Some bytes of a request head arrived at this instant; the head is not complete.
-    ReadingHead(Instant),
+    /// Waiting for a request since the instant given (`None`: since about now; the next tick
+    /// stamps it).
+    Idle(Option<Instant>),
+    /// Some bytes of a request head arrived at the instant given (`None`: about now; the next
+    /// tick stamps it), and the head is not complete.
+    ReadingHead(Option<Instant>),
     /// A request is being served.
     Busy,
     /// Writing the 408 reply (bytes written so far).
@@ -74,7 +77,7 @@ impl<T> Guarded<T> {
         let now = Instant::now();
         Self {
             inner,
-            state: State::Idle(now),
+            state: State::Idle(Some(now)),
             active: false,
             heads,
             heads_seen: 0,
@@ -108,15 +111,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
             if std::mem::take(&mut self.active)
                 && let State::Idle(_) = self.state
             {
-                self.state = State::Idle(now);
+                self.state = State::Idle(Some(now));
             }
-            match self.state {
-                State::Idle(since) if now.duration_since(since) >= self.idle_timeout => {
+            // A state entered since the last tick is stamped now rather than when it was
+            // entered, which keeps the clock off the request path: a timeout fires between
+            // one and two ticks late at most.
+            match &mut self.state {
+                State::Idle(since @ None) | State::ReadingHead(since @ None) => {
+                    *since = Some(now);
+                }
+                State::Idle(Some(since)) if now.duration_since(*since) >= self.idle_timeout => {
                     self.state = State::Closed;
                     return true;
                 }
-                State::ReadingHead(since)
-                    if !self.h2 && now.duration_since(since) >= self.header_timeout =>
+                State::ReadingHead(Some(since))
+                    if !self.h2 && now.duration_since(*since) >= self.header_timeout =>
                 {
                     self.state = State::Replying(0);
                     return true;
@@ -176,7 +185,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
                         }
                         this.sync_heads();
                         if let State::Idle(_) = this.state {
-                            this.state = State::ReadingHead(Instant::now());
+                            this.state = State::ReadingHead(None);
                         }
                     }
                     return Poll::Ready(Ok(()));
@@ -237,7 +246,7 @@ impl<T> Guarded<T> {
             if self.state == State::Busy {
                 // The response is going out: the connection is idle again once it is sent
                 // (measured from the next tick at the latest).
-                self.state = State::Idle(Instant::now());
+                self.state = State::Idle(None);
             }
         }
     }

@@ -23,8 +23,8 @@ use super::worker;
 /// when the response body ends (or is dropped).
 #[derive(Debug)]
 pub(crate) struct PendingLog {
-    pub(crate) start_time: SystemTime,
-    pub(crate) start: Instant,
+    /// When the request started (for its duration), and the wall-clock time then.
+    pub(crate) start: (Instant, SystemTime),
     pub(crate) method: Method,
     /// `x-envoy-original-path` if the route rewrote the path, else `:path`.
     pub(crate) path: Option<HeaderValue>,
@@ -44,10 +44,10 @@ pub(crate) struct PendingLog {
 impl PendingLog {
     /// Writes the line with the response body's size.
     pub(crate) fn finish(&self, bytes_sent: u64) {
-        let duration = self.start.elapsed().as_millis();
+        let duration = self.start.0.elapsed().as_millis();
         worker::log_line(|out| {
             out.push(b'[');
-            write_time(out, self.start_time);
+            write_time(out, self.start.1);
             out.extend_from_slice(b"] \"");
             out.extend_from_slice(self.method.as_str().as_bytes());
             out.push(b' ');

@@ -281,6 +281,7 @@ impl Gateway {
                                 _ = tokio::time::sleep(Duration::from_millis(250)) => {
                                     worker::flush();
                                     let _ = downstream::refresh_date();
+                                    upstream::tick_coarse_clock();
                                 }
                                 _ = stop.changed() => break,
                             }

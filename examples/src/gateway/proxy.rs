@@ -26,7 +26,7 @@ use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
-use super::upstream::{UpIncoming, UpOptions};
+use super::upstream::{UpHead, UpIncoming, UpOptions};
 use super::worker::{self, AuxRandom, ThreadRandom};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -66,14 +66,21 @@ pub(crate) struct ConnCtx {
 
 /// What the access log and the counters need about a request.
 struct Ctx {
-    start: Instant,
-    /// Wall-clock start, read only when the access log is on.
-    start_time: Option<SystemTime>,
+    /// The start, and the wall-clock start, both read only when the access log is on.
+    start: Option<(Instant, SystemTime)>,
     version: Version,
     method: http::Method,
     /// The response goes out through the gateway's own HTTP/1.1 writer, which takes an
     /// upstream's response head as read (see `downstream`).
     raw_heads: bool,
+}
+
+impl Ctx {
+    /// The start and wall-clock start for the access log (read now if they were not then).
+    fn log_start(&self) -> (Instant, SystemTime) {
+        self.start
+            .unwrap_or_else(|| (Instant::now(), SystemTime::now()))
+    }
 }
 
 /// How the response to a request will be written.
@@ -93,8 +100,7 @@ pub(crate) async fn handle(
 ) -> Result<Response<RespBody>, Infallible> {
     conn.heads.started();
     let ctx = Ctx {
-        start: Instant::now(),
-        start_time: worker::logging().then(SystemTime::now),
+        start: worker::logging().then(|| (Instant::now(), SystemTime::now())),
         version: req.version(),
         method: req.method().clone(),
         raw_heads: writer == Writer::Own,
@@ -331,8 +337,7 @@ fn local_reply(
 ) -> Response<RespBody> {
     let log = worker::logging().then(|| {
         Box::new(PendingLog {
-            start_time: ctx.start_time.unwrap_or_else(SystemTime::now),
-            start: ctx.start,
+            start: ctx.log_start(),
             method: ctx.method.clone(),
             path: HeaderValue::from_str(path).ok(),
             version: ctx.version,
@@ -658,7 +663,6 @@ async fn forward_request(
         }
     }
     let policy = retry_policy.filter(|_| retries);
-    let retrying = policy.is_some();
     let scheme = if cluster.tls.is_some() {
         Scheme::HTTPS
     } else {
@@ -671,10 +675,13 @@ async fn forward_request(
     let mut state = pc::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
         .with_request_headers(&headers)
         .with_hash(hashed.as_ref().and_then(|h| h.hash));
-    let upstream_start = Instant::now();
+    // The upstream service time runs from here to the last event (the clock the retry state
+    // reads anyway).
+    let upstream_start = clock::now();
+    let mut last_event = upstream_start;
     let mut pending: Option<Response<UpIncoming>> = None;
     let mut endpoint: Option<SocketAddr> = None;
-    let mut action = state.start(clock::now(), &mut AuxRandom);
+    let mut action = state.start(upstream_start, &mut AuxRandom);
     let outcome = loop {
         action = match action {
             pc::Action::Send(attempt) => {
@@ -699,21 +706,15 @@ async fn forward_request(
                     break Err((StatusCode::SERVICE_UNAVAILABLE, "UH", NO_HEALTHY_UPSTREAM));
                 };
                 endpoint = Some(ep.addr);
-                let mut parts = Uri::from_static("/").into_parts();
-                parts.scheme = Some(scheme.clone());
-                parts.authority = Some(ep.authority.clone());
-                parts.path_and_query = Some(path_and_query.clone());
-                let uri = Uri::from_parts(parts).unwrap_or_default();
-                let mut req = Request::new(attempt_body);
-                *req.method_mut() = upstream.method.clone();
-                *req.uri_mut() = uri;
-                *req.version_mut() = Version::HTTP_11;
-                *req.headers_mut() = if retrying {
-                    headers.clone()
-                } else {
-                    std::mem::take(&mut headers)
+                // Every attempt sends the same head (borrowed, not copied).
+                let up_head = UpHead {
+                    method: &upstream.method,
+                    scheme: &scheme,
+                    endpoint: &ep.authority,
+                    path: &path_and_query,
+                    headers: &headers,
                 };
-                let sent = client.request(req, options);
+                let sent = client.send(up_head, attempt_body, options);
                 let result = match attempt.deadline {
                     Some(until) => tokio::time::timeout_at(clock::to_tokio(until), sent)
                         .await
@@ -721,6 +722,7 @@ async fn forward_request(
                     None => Some(sent.await),
                 };
                 let now = clock::now();
+                last_event = now;
                 match result {
                     None => state.on_event(pc::Event::Timer, now, &mut AuxRandom),
                     Some(Ok(resp)) => {
@@ -842,7 +844,7 @@ async fn forward_request(
     };
     let flags = if delayed { "DI" } else { "-" };
     let mut resp = resp;
-    let service_time = upstream_start.elapsed();
+    let service_time = last_event.saturating_duration_since(upstream_start);
     let status = resp.status();
     cluster.stats.latency(service_time);
     cluster.stats.codes.inc(status.as_u16());
@@ -930,8 +932,7 @@ fn make_log(
 ) -> Option<Box<PendingLog>> {
     worker::logging().then(|| {
         Box::new(PendingLog {
-            start_time: ctx.start_time.unwrap_or_else(SystemTime::now),
-            start: ctx.start,
+            start: ctx.log_start(),
             method: ctx.method.clone(),
             path: head
                 .headers

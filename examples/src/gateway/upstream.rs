@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use foldhash::fast::FixedState;
-use http::{Request, Response, Uri};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -243,34 +244,97 @@ impl ExchangeError {
     }
 }
 
+/// The head of an upstream request, borrowed from the request being forwarded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UpHead<'a> {
+    pub(crate) method: &'a Method,
+    /// `http` or `https` (the cluster originates TLS).
+    pub(crate) scheme: &'a Scheme,
+    /// The endpoint's `ip:port`.
+    pub(crate) endpoint: &'a Authority,
+    pub(crate) path: &'a PathAndQuery,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl UpHead<'_> {
+    /// `scheme://endpoint/`, what the connector dials.
+    fn origin(&self) -> Result<Uri, UpError> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.endpoint.clone())
+            .path_and_query(PathAndQuery::from_static("/"))
+            .build()
+            .map_err(|_| UpError::NoAuthority)
+    }
+
+    /// An owned request (URI in absolute form), for the paths that hand it to hyper.
+    fn to_request(self, body: UpBody) -> Result<Request<UpBody>, UpError> {
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.endpoint.clone())
+            .path_and_query(self.path.clone())
+            .build()
+            .map_err(|_| UpError::NoAuthority)?;
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = self.headers.clone();
+        Ok(req)
+    }
+}
+
 impl UpClient {
-    /// Sends `req` (its URI in absolute form: `scheme://ip:port/path`) on a pooled connection
-    /// or a new one, and returns the response head with its body still on the connection.
+    /// Sends `req` (its URI in absolute form: `scheme://ip:port/path`); see [`UpClient::send`].
+    pub(crate) async fn request(
+        &self,
+        req: Request<UpBody>,
+        options: UpOptions,
+    ) -> Result<Response<UpIncoming>, UpError> {
+        let (parts, body) = req.into_parts();
+        let (Some(scheme), Some(endpoint)) = (parts.uri.scheme(), parts.uri.authority()) else {
+            return Err(UpError::NoAuthority);
+        };
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let head = UpHead {
+            method: &parts.method,
+            scheme,
+            endpoint,
+            path: &path,
+            headers: &parts.headers,
+        };
+        self.send(head, body, options).await
+    }
+
+    /// Sends a request to `head.endpoint` on a pooled connection or a new one, and returns
+    /// the response head with its body still on the connection. The head is borrowed: a
+    /// request that may be retried keeps its headers for the next attempt without a copy.
     /// A bodiless request that a reused connection fails before any byte of a response (the
     /// upstream closed it while idle) is sent again on a new connection, as hyper's and Go's
     /// clients do.
     ///
     /// With `options.http2`, the request goes on the endpoint's HTTP/2 connection instead
     /// (upgrade requests always use HTTP/1.1).
-    pub(crate) async fn request(
+    pub(crate) async fn send(
         &self,
-        req: Request<UpBody>,
+        head: UpHead<'_>,
+        mut body: UpBody,
         options: UpOptions,
     ) -> Result<Response<UpIncoming>, UpError> {
-        let Some(authority) = req.uri().authority().cloned() else {
-            return Err(UpError::NoAuthority);
-        };
         // The rarer paths are boxed: this future is moved into its caller's on every request,
         // and their futures would make it several times larger.
-        if req.headers().contains_key(http::header::UPGRADE) {
-            return Box::pin(self.upgrade(req)).await;
+        if head.headers.contains_key(http::header::UPGRADE) {
+            return Box::pin(self.upgrade(head.to_request(body)?)).await;
         }
         if options.http2 {
-            return Box::pin(self.request_h2(req, authority)).await;
+            let endpoint = head.endpoint.clone();
+            return Box::pin(self.request_h2(head.to_request(body)?, endpoint)).await;
         }
         let idle_limit = options.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT);
-        let key = authority.as_str();
-        let (parts, mut body) = req.into_parts();
+        let key = head.endpoint.as_str();
         let framing = if body.is_end_stream() {
             h1::BodyFraming::None
         } else {
@@ -279,9 +343,14 @@ impl UpClient {
                 None => h1::BodyFraming::Chunked,
             }
         };
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut head = Vec::with_capacity(256 + 64 * parts.headers.len());
-        h1::encode_request_head(&parts.method, target, &parts.headers, framing, &mut head);
+        let mut encoded = Vec::with_capacity(256 + 64 * head.headers.len());
+        h1::encode_request_head(
+            head.method,
+            head.path.as_str(),
+            head.headers,
+            framing,
+            &mut encoded,
+        );
         let replayable = framing == h1::BodyFraming::None;
         let mut fresh_only = false;
         loop {
@@ -294,23 +363,23 @@ impl UpClient {
             let mut conn = match pooled {
                 Some(c) => c,
                 None => Conn {
-                    io: Box::pin(self.pool.connector.connect(&parts.uri, false))
+                    io: Box::pin(self.pool.connector.connect(&head.origin()?, false))
                         .await
                         .map_err(UpError::Connect)?,
                     buf: BytesMut::with_capacity(READ_CHUNK),
                     requests: 0,
                 },
             };
-            match exchange(&mut conn, &head, &mut body, framing).await {
+            match exchange(&mut conn, &encoded, &mut body, framing).await {
                 Ok((resp_head, body_done)) => {
-                    let (framing, reusable) = h1::response_framing(&parts.method, &resp_head)
+                    let (framing, reusable) = h1::response_framing(head.method, &resp_head)
                         .map_err(|e| UpError::Request(e.into()))?;
                     conn.requests = conn.requests.saturating_add(1);
                     let spent = options
                         .max_requests_per_connection
                         .is_some_and(|max| conn.requests >= max);
                     let pooled = (reusable && body_done && !spent)
-                        .then(|| (Arc::clone(&self.pool), authority.clone()));
+                        .then(|| (Arc::clone(&self.pool), head.endpoint.clone()));
                     let mut resp = Response::new(UpIncoming {
                         conn: Some(conn),
                         framing,
@@ -336,7 +405,7 @@ impl UpClient {
     async fn request_h2(
         &self,
         mut req: Request<UpBody>,
-        endpoint: http::uri::Authority,
+        endpoint: Authority,
     ) -> Result<Response<UpIncoming>, UpError> {
         let key = endpoint.as_str();
         let pooled = {
@@ -369,7 +438,7 @@ impl UpClient {
             }
         };
         if let Some(host) = req.headers_mut().remove(http::header::HOST)
-            && let Ok(authority) = http::uri::Authority::try_from(host.as_bytes())
+            && let Ok(authority) = Authority::try_from(host.as_bytes())
         {
             let mut parts = std::mem::take(req.uri_mut()).into_parts();
             parts.authority = Some(authority);
@@ -421,11 +490,31 @@ impl UpClient {
                     .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
-            if idle.since.elapsed() <= idle_limit && still_open(&mut idle.conn) {
+            if coarse_now().saturating_duration_since(idle.since) <= idle_limit
+                && still_open(&mut idle.conn)
+            {
                 return Some(idle.conn);
             }
         }
     }
+}
+
+thread_local! {
+    /// The worker's coarse clock: set on its housekeeping tick, so idle times are measured to
+    /// within that tick (250 ms) without reading the clock per request.
+    static COARSE_NOW: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Sets this thread's coarse clock (the worker's housekeeping tick calls it).
+pub(crate) fn tick_coarse_clock() {
+    COARSE_NOW.with(|c| c.set(Some(Instant::now())));
+}
+
+/// This thread's coarse clock, or the clock itself on a thread without a tick.
+fn coarse_now() -> Instant {
+    COARSE_NOW
+        .with(std::cell::Cell::get)
+        .unwrap_or_else(Instant::now)
 }
 
 /// Whether an idle connection is still open: nothing to read (no end of stream, no stray
@@ -574,7 +663,7 @@ impl Pool {
     fn put(&self, key: &str, conn: Conn) {
         let idle = Idle {
             conn,
-            since: Instant::now(),
+            since: coarse_now(),
         };
         let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // The key is allocated once per endpoint, not per request.
@@ -605,7 +694,7 @@ fn origin_form(uri: &Uri) -> Uri {
 pub(crate) struct UpIncoming {
     conn: Option<Conn>,
     framing: h1::Framing,
-    pooled: Option<(Arc<Pool>, http::uri::Authority)>,
+    pooled: Option<(Arc<Pool>, Authority)>,
     /// The response head as read, while the response's header map is still empty (see
     /// [`UpIncoming::raw_head`]).
     head: Option<h1::ResponseHead>,
@@ -746,7 +835,7 @@ pub(crate) struct Endpoint {
     /// Where to connect.
     pub(crate) addr: SocketAddr,
     /// `ip:port`, ready for request URIs.
-    pub(crate) authority: http::uri::Authority,
+    pub(crate) authority: Authority,
 }
 
 #[cfg(test)]
