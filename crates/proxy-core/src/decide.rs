@@ -11,7 +11,7 @@ use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, LOCAT
 use crate::action::{DirectResponseAction, ForwardAction, RouteAction, pick_weighted};
 use crate::cors::{CorsOutcome, CorsPreflightDecision, evaluate_cors};
 use crate::fault::{Fault, FaultAbortDecision};
-use crate::headers::{ResponseEdits, apply_header_ops, set_all};
+use crate::headers::{HeaderBlocks, ResponseEdits, apply_header_ops, set_all};
 use crate::redirect::{RedirectAction, RedirectDecision, build_redirect_location};
 use crate::retry::RetryPolicy;
 use crate::rewrite::rewrite_path;
@@ -336,10 +336,10 @@ fn decide_forward(
         if let Some(a) = action.authority_rewrite() {
             a.clone_into(&mut authority);
         }
-        vec![
+        HeaderBlocks::Two([
             Arc::clone(destination.response_ops()),
             Arc::clone(action.response_ops()),
-        ]
+        ])
     } else {
         apply_header_ops(&action.merged_request, &mut headers);
         if let Some(a) = action
@@ -348,7 +348,7 @@ fn decide_forward(
         {
             a.clone_into(&mut authority);
         }
-        vec![Arc::clone(&action.merged_response)]
+        HeaderBlocks::One([Arc::clone(&action.merged_response)])
     };
 
     let path = match &action.path_rewrite {

@@ -206,18 +206,32 @@ pub const MAX_HEADER_MAP_ENTRIES: usize = 24_576;
 /// request are set, overwriting (the CORS filter encodes after the router).
 #[derive(Debug, Clone, Default)]
 pub struct ResponseEdits {
-    header_ops: Vec<Arc<HeaderOps>>,
+    header_ops: HeaderBlocks,
     cors: Option<HeaderMap>,
 }
 
+/// The response header blocks of a forward: the rule's, or a weighted destination's and the
+/// rule's. Kept inline, so deciding a forward allocates nothing for them.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum HeaderBlocks {
+    #[default]
+    None,
+    One([Arc<HeaderOps>; 1]),
+    Two([Arc<HeaderOps>; 2]),
+}
+
 impl ResponseEdits {
-    pub(crate) fn new(header_ops: Vec<Arc<HeaderOps>>, cors: Option<HeaderMap>) -> Self {
+    pub(crate) fn new(header_ops: HeaderBlocks, cors: Option<HeaderMap>) -> Self {
         Self { header_ops, cors }
     }
 
     /// The header blocks, in the order they run.
     pub fn header_ops(&self) -> &[Arc<HeaderOps>] {
-        &self.header_ops
+        match &self.header_ops {
+            HeaderBlocks::None => &[],
+            HeaderBlocks::One(blocks) => blocks,
+            HeaderBlocks::Two(blocks) => blocks,
+        }
     }
 
     /// The CORS response headers (`access-control-allow-origin`, `…-allow-credentials`,
@@ -228,12 +242,12 @@ impl ResponseEdits {
 
     /// Whether applying would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.header_ops.iter().all(|ops| ops.is_empty()) && self.cors.is_none()
+        self.header_ops().iter().all(|ops| ops.is_empty()) && self.cors.is_none()
     }
 
     /// Applies every edit to the upstream response's headers.
     pub fn apply(&self, headers: &mut HeaderMap) {
-        for ops in &self.header_ops {
+        for ops in self.header_ops() {
             apply_header_ops(ops, headers);
         }
         if let Some(cors) = &self.cors {
