@@ -205,6 +205,46 @@ spec:
     let r = get(port, "shop.example.com", "/", &[]).await;
     assert!(r.body.starts_with("service: a\n"), "{}", r.body);
 
+    // What the gateway adds upstream: x-forwarded-for appended to the client's, its own
+    // x-forwarded-proto, the host, and an x-request-id (a UUID) when the client sent none.
+    let r = get(
+        port,
+        "shop.example.com",
+        "/",
+        &[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "ftp"),
+        ],
+    )
+    .await;
+    let sent: Vec<&str> = r.body.lines().collect();
+    assert!(
+        sent.contains(&"x-forwarded-for: 10.0.0.1,127.0.0.1"),
+        "{}",
+        r.body
+    );
+    assert!(sent.contains(&"x-forwarded-proto: http"), "{}", r.body);
+    assert!(!r.body.contains("ftp"), "{}", r.body);
+    assert!(sent.contains(&"host: shop.example.com"), "{}", r.body);
+    let ids: Vec<&str> = sent
+        .iter()
+        .filter_map(|l| l.strip_prefix("x-request-id: "))
+        .collect();
+    assert!(matches!(ids[..], [id] if id.len() == 36), "{}", r.body);
+    let r = get(
+        port,
+        "shop.example.com",
+        "/",
+        &[("x-request-id", "given-7")],
+    )
+    .await;
+    let ids: Vec<&str> = r
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("x-request-id: "))
+        .collect();
+    assert_eq!(ids, ["given-7"], "{}", r.body);
+
     // No virtual host for this authority: 404 NR.
     let r = get(port, "other.example.com", "/", &[]).await;
     assert_eq!(r.status, 404);
@@ -357,8 +397,8 @@ spec:
 #[tokio::test]
 async fn mirrors_get_the_request_body_too() {
     let up = echoes(&[("a", "v1")]);
-    // The mirror upstream reports each request's host and body length.
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(String, usize)>();
+    // The mirror upstream reports each request's host, x-forwarded-proto and body length.
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(String, String, usize)>();
     let mirror = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mirror_addr = mirror.local_addr().unwrap();
     tokio::spawn(async move {
@@ -369,13 +409,15 @@ async fn mirrors_get_the_request_body_too() {
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let seen_tx = seen_tx.clone();
                         async move {
-                            let host = req
-                                .headers()
-                                .get("host")
-                                .map(|h| h.to_str().unwrap().to_owned())
-                                .unwrap_or_default();
+                            let header = |name| {
+                                req.headers()
+                                    .get(name)
+                                    .map(|h| h.to_str().unwrap().to_owned())
+                                    .unwrap_or_default()
+                            };
+                            let (host, proto) = (header("host"), header("x-forwarded-proto"));
                             let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let _ = seen_tx.send((host, body.len()));
+                            let _ = seen_tx.send((host, proto, body.len()));
                             Ok::<_, std::convert::Infallible>(http::Response::new(
                                 Empty::<Bytes>::new(),
                             ))
@@ -424,11 +466,14 @@ spec:
             response.contains(&format!("body bytes: {len}")),
             "{response}"
         );
-        let (host, mirrored) = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        let (host, proto, mirrored) = tokio::time::timeout(Duration::from_secs(5), seen.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((host.as_str(), mirrored), ("shop-shadow", len));
+        assert_eq!(
+            (host.as_str(), proto.as_str(), mirrored),
+            ("shop-shadow", "http", len)
+        );
     }
     drop(gw);
 }

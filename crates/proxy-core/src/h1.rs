@@ -105,12 +105,28 @@ fn write_headers(headers: &HeaderMap, framing: BodyFraming, out: &mut Vec<u8>) {
     framing.write_header(out);
 }
 
-/// Writes `METHOD target HTTP/1.1`, the headers and the framing header into `out`. The
-/// caller has removed hop-by-hop headers (so no `transfer-encoding` is left) and set `host`.
+/// Writes `METHOD target HTTP/1.1`, the headers, the headers `set` gives (names in lower
+/// case; they replace the map's of the same name) and the framing header into `out`. A proxy
+/// sets what it adds (`host`, forwarding headers) this way without inserting it into the map.
+/// The caller has removed hop-by-hop headers (so no `transfer-encoding` is left), and checked
+/// that the values it sets hold no line breaks.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Method};
+/// use portcullis_proxy_core::h1::{BodyFraming, encode_request_head};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-forwarded-proto", HeaderValue::from_static("ftp"));
+/// let mut out = Vec::new();
+/// let set: [(&str, &[u8]); 2] = [("host", b"shop:80"), ("x-forwarded-proto", b"http")];
+/// encode_request_head(&Method::GET, "/", &headers, &set, BodyFraming::None, &mut out);
+/// assert_eq!(out, b"GET / HTTP/1.1\r\nhost: shop:80\r\nx-forwarded-proto: http\r\n\r\n");
+/// ```
 pub fn encode_request_head(
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    set: &[(&str, &[u8])],
     framing: BodyFraming,
     out: &mut Vec<u8>,
 ) {
@@ -118,7 +134,24 @@ pub fn encode_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    write_headers(headers, framing, out);
+    for (name, value) in set {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        if (name == CONTENT_LENGTH && framing != BodyFraming::None)
+            || set.iter().any(|(n, _)| name.as_str() == *n)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    framing.write_header(out);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -942,6 +975,7 @@ mod tests {
             &Method::POST,
             "/p?q",
             &headers,
+            &[],
             BodyFraming::Length(3),
             &mut out,
         );
@@ -950,10 +984,32 @@ mod tests {
             b"POST /p?q HTTP/1.1\r\nhost: b:80\r\ncontent-length: 3\r\n\r\n"
         );
         out.clear();
-        encode_request_head(&Method::GET, "/", &headers, BodyFraming::Chunked, &mut out);
+        encode_request_head(
+            &Method::GET,
+            "/",
+            &headers,
+            &[],
+            BodyFraming::Chunked,
+            &mut out,
+        );
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nhost: b:80\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        out.clear();
+        // What the proxy sets replaces the client's, and comes first.
+        let set: [(&str, &[u8]); 2] = [("host", b"up:9"), ("x-forwarded-for", b"1.2.3.4")];
+        encode_request_head(
+            &Method::GET,
+            "/",
+            &headers,
+            &set,
+            BodyFraming::None,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nhost: up:9\r\nx-forwarded-for: 1.2.3.4\r\ncontent-length: 9\r\n\r\n"
         );
     }
 

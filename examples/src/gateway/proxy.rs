@@ -30,7 +30,6 @@ use super::upstream::{UpHead, UpIncoming, UpOptions};
 use super::worker::{self, AuxRandom, ThreadRandom};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_UPSTREAM_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -599,27 +598,38 @@ async fn forward_request(
             }
         }
     }
-    // host (usually there), x-forwarded-for, x-forwarded-proto, x-request-id: grow once.
-    headers.reserve(4);
-    if let Ok(host) = HeaderValue::from_str(&upstream.authority) {
-        headers.insert(HOST, host);
-    }
+    // What the gateway adds — host, x-forwarded-for, x-forwarded-proto, x-request-id when
+    // the client sent none — is written into the upstream head as it is encoded, replacing
+    // the client's, rather than inserted into the map (see `h1::encode_request_head`).
     let xff_value = xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip);
-    if let Some(v) = &xff_value {
-        headers.insert(X_FORWARDED_FOR, v.clone());
+    let mut id_text: worker::RequestIdText = [0; 36];
+    let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker::request_id(&mut id_text));
+    let request_id = worker::logging()
+        .then(|| match minted_id {
+            Some(id) => HeaderValue::from_str(id).ok(),
+            None => headers.get(X_REQUEST_ID).cloned(),
+        })
+        .flatten();
+    let mut added = Added::default();
+    // The authority comes from the client's `host` or the route's rewrite: a value with a
+    // line break must not reach the wire (nor would it have made a header value).
+    if is_field_value(upstream.authority.as_bytes()) {
+        added.push("host", upstream.authority.as_bytes());
     }
-    headers.insert(
-        X_FORWARDED_PROTO,
+    if let Some(v) = &xff_value {
+        added.push("x-forwarded-for", v.as_bytes());
+    }
+    added.push(
+        "x-forwarded-proto",
         if conn.scheme == Scheme::HTTPS {
-            HeaderValue::from_static("https")
+            b"https"
         } else {
-            HeaderValue::from_static("http")
+            b"http"
         },
     );
-    if !headers.contains_key(X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID, worker::request_id());
+    if let Some(id) = minted_id {
+        added.push("x-request-id", id.as_bytes());
     }
-    let request_id = headers.get(X_REQUEST_ID).cloned();
     let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(upstream.path))
         .unwrap_or_else(|_| PathAndQuery::from_static("/"));
 
@@ -658,6 +668,7 @@ async fn forward_request(
                 &upstream.method,
                 &path_and_query,
                 &headers,
+                added.fields(),
                 &upstream.authority,
             );
         }
@@ -713,6 +724,7 @@ async fn forward_request(
                     endpoint: &ep.authority,
                     path: &path_and_query,
                     headers: &headers,
+                    set: added.fields(),
                 };
                 let sent = client.send(up_head, attempt_body, options);
                 let result = match attempt.deadline {
@@ -918,6 +930,34 @@ async fn forward_request(
     out
 }
 
+/// The headers the gateway sets on an upstream request (see `forward_request`).
+#[derive(Debug, Default)]
+struct Added<'a> {
+    fields: [(&'static str, &'a [u8]); 4],
+    len: usize,
+}
+
+impl<'a> Added<'a> {
+    fn push(&mut self, name: &'static str, value: &'a [u8]) {
+        if let Some(slot) = self.fields.get_mut(self.len) {
+            *slot = (name, value);
+            self.len += 1;
+        }
+    }
+
+    fn fields(&self) -> &[(&'static str, &'a [u8])] {
+        self.fields.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// Whether `value` may be a header field value as `HeaderValue` takes it: visible ASCII,
+/// spaces, tabs and obs-text, no control characters (so no line breaks).
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn make_log(
     ctx: &Ctx,
@@ -978,6 +1018,7 @@ fn spawn_mirror(
     method: &http::Method,
     path: &PathAndQuery,
     headers: &HeaderMap,
+    set: &[(&str, &[u8])],
     authority: &str,
 ) {
     let Some(ep) = cluster.pick_endpoint() else {
@@ -999,6 +1040,7 @@ fn spawn_mirror(
     *req.method_mut() = method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers.clone();
+    super::upstream::set_fields(req.headers_mut(), set);
     // Envoy appends `-shadow` to the host of mirrored requests.
     let host = match authority.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => format!("{h}-shadow:{p}"),

@@ -254,6 +254,9 @@ pub(crate) struct UpHead<'a> {
     pub(crate) endpoint: &'a Authority,
     pub(crate) path: &'a PathAndQuery,
     pub(crate) headers: &'a HeaderMap,
+    /// Headers that replace the map's of the same name (what the proxy adds; names in lower
+    /// case, values checked to be header values).
+    pub(crate) set: &'a [(&'a str, &'a [u8])],
 }
 
 impl UpHead<'_> {
@@ -279,7 +282,21 @@ impl UpHead<'_> {
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = uri;
         *req.headers_mut() = self.headers.clone();
+        set_fields(req.headers_mut(), self.set);
         Ok(req)
+    }
+}
+
+/// Inserts each of `set` into `headers`, replacing what is there (for the paths that need a
+/// whole map: HTTP/2, upgrades, mirrors).
+pub(crate) fn set_fields(headers: &mut HeaderMap, set: &[(&str, &[u8])]) {
+    for (name, value) in set {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -305,6 +322,7 @@ impl UpClient {
             endpoint,
             path: &path,
             headers: &parts.headers,
+            set: &[],
         };
         self.send(head, body, options).await
     }
@@ -348,6 +366,7 @@ impl UpClient {
             head.method,
             head.path.as_str(),
             head.headers,
+            head.set,
             framing,
             &mut encoded,
         );

@@ -76,18 +76,20 @@ pub(crate) fn aux_random() -> u64 {
     AUX.with(|r| r.borrow_mut().next_u64())
 }
 
-/// A new `x-request-id` value: a version 4 UUID from the worker's generator.
-pub(crate) fn request_id() -> http::HeaderValue {
+/// The text of an `x-request-id` value.
+pub(crate) type RequestIdText = [u8; uuid::fmt::Hyphenated::LENGTH];
+
+/// A new `x-request-id` value, written into `text`: a version 4 UUID from the worker's
+/// generator.
+pub(crate) fn request_id(text: &mut RequestIdText) -> &str {
     let random = AUX.with(|r| {
         let mut r = r.borrow_mut();
         (u128::from(r.next_u64()) << 64 | u128::from(r.next_u64())).to_be_bytes()
     });
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = uuid::Builder::from_random_bytes(random)
+    uuid::Builder::from_random_bytes(random)
         .into_uuid()
         .hyphenated()
-        .encode_lower(&mut text);
-    http::HeaderValue::from_str(id).unwrap_or_else(|_| http::HeaderValue::from_static("-"))
+        .encode_lower(text)
 }
 
 /// [`aux_random`] as a [`RandomSource`] (load balancing, back-off).
@@ -152,11 +154,11 @@ mod tests {
 
     #[test]
     fn request_ids_are_uuid_v4() {
-        let a = request_id();
-        let b = request_id();
+        let (mut a, mut b) = ([0; 36], [0; 36]);
+        let a = request_id(&mut a);
+        let b = request_id(&mut b);
         assert_ne!(a, b);
-        for id in [a, b] {
-            let s = id.to_str().unwrap();
+        for s in [a, b] {
             assert_eq!(s.len(), 36, "{s}");
             for (i, c) in s.chars().enumerate() {
                 match i {
