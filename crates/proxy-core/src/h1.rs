@@ -337,7 +337,14 @@ impl ResponseHead {
     /// A map of only the headers named in `names` (lower case): what a decision that reads a
     /// few headers needs, for the price of the ones present.
     pub fn header_map_of(&self, names: &[HeaderName]) -> Result<HeaderMap, ProtocolError> {
-        // No capacity up front: usually none of them is there, and then nothing is allocated.
+        // Usually none of them is there: a look at the lengths tells, and nothing is built.
+        if !self
+            .spans
+            .iter()
+            .any(|span| names.iter().any(|n| n.as_str().len() == span.1))
+        {
+            return Ok(HeaderMap::new());
+        }
         header_map(&self.raw, &self.spans, 0, |name| {
             !names
                 .iter()
