@@ -49,7 +49,13 @@ where
     let mut out = Vec::with_capacity(1024);
     loop {
         let head = loop {
-            match h1::parse_request_head(&mut buf, limits.max_headers) {
+            // Between requests the buffer is usually empty: nothing to parse before reading.
+            let parsed = if buf.is_empty() {
+                Ok(None)
+            } else {
+                h1::parse_request_head(&mut buf, limits.max_headers)
+            };
+            match parsed {
                 Ok(Some(head)) => break head,
                 Ok(None) if buf.len() < limits.max_header_bytes => {}
                 // Malformed, too large, or not HTTP/1 at all (the HTTP/2 preface): hyper's.
