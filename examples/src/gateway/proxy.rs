@@ -195,14 +195,16 @@ pub(crate) async fn handle(
     }
     let delayed = decision.delay().is_some();
     Ok(match decision {
-        pc::Decision::Forward(forward) => {
+        pc::Decision::Forward(mut forward) => {
+            // Borrowed, not moved: the decision and the head are large, and an async call
+            // copies what it takes by value into its future.
             forward_request(
                 &conn,
                 &ctx,
                 &local,
                 route,
-                forward,
-                head,
+                &mut forward,
+                &mut head,
                 hashed,
                 parts.extensions,
                 body,
@@ -513,8 +515,8 @@ async fn forward_request(
     ctx: &Ctx,
     local: &Local,
     route: &RouteRt,
-    forward: pc::ForwardDecision,
-    mut head: pc::RequestHead,
+    forward: &mut pc::ForwardDecision,
+    head: &mut pc::RequestHead,
     hashed: Option<pc::RequestHash>,
     mut extensions: http::Extensions,
     body: DownBody,
@@ -587,7 +589,7 @@ async fn forward_request(
         mirrors,
         ..
     } = forward;
-    let mut headers = upstream.headers;
+    let mut headers = std::mem::take(&mut upstream.headers);
     strip_hop_by_hop(&mut headers, upgrading);
     if worker::logging() {
         // The access log reads these from the request (as Envoy's does, after the route's
@@ -630,8 +632,9 @@ async fn forward_request(
     if let Some(id) = minted_id {
         added.push("x-request-id", id.as_bytes());
     }
-    let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(upstream.path))
-        .unwrap_or_else(|_| PathAndQuery::from_static("/"));
+    let path_and_query =
+        PathAndQuery::from_maybe_shared(Bytes::from(std::mem::take(&mut upstream.path)))
+            .unwrap_or_else(|_| PathAndQuery::from_static("/"));
 
     let body_empty = body.is_end_stream();
     let bytes_received = (!body_empty).then(|| Arc::new(AtomicU64::new(0)));
@@ -726,12 +729,16 @@ async fn forward_request(
                     headers: &headers,
                     set: added.fields(),
                 };
-                let sent = client.send(up_head, attempt_body, options);
+                // Each branch makes its own future where it is awaited (a future made
+                // before the branch would be copied into place).
                 let result = match attempt.deadline {
-                    Some(until) => tokio::time::timeout_at(clock::to_tokio(until), sent)
-                        .await
-                        .ok(),
-                    None => Some(sent.await),
+                    Some(until) => tokio::time::timeout_at(
+                        clock::to_tokio(until),
+                        client.send(up_head, attempt_body, options),
+                    )
+                    .await
+                    .ok(),
+                    None => Some(client.send(up_head, attempt_body, options).await),
                 };
                 let now = clock::now();
                 last_event = now;
@@ -813,7 +820,7 @@ async fn forward_request(
                 };
                 let log = make_log(
                     ctx,
-                    &head,
+                    head,
                     status,
                     flags,
                     bytes_received,
@@ -837,7 +844,7 @@ async fn forward_request(
             counter.inc(status.as_u16());
             let log = make_log(
                 ctx,
-                &head,
+                head,
                 status,
                 flags,
                 bytes_received,
@@ -875,7 +882,7 @@ async fn forward_request(
     if !raw && UpIncoming::into_headers(&mut resp).is_err() {
         let log = make_log(
             ctx,
-            &head,
+            head,
             StatusCode::BAD_GATEWAY,
             "UPE",
             bytes_received,
@@ -912,7 +919,7 @@ async fn forward_request(
     }
     let log = make_log(
         ctx,
-        &head,
+        head,
         status,
         flags,
         bytes_received,
