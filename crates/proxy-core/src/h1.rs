@@ -1200,6 +1200,21 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_header_lines_come_out_as_name_colon_space_value_whatever_their_spelling() {
+        let (h, _) = head(
+            "HTTP/1.1 200 OK\r\nX-Tight:1\r\nX-Wide:   2\r\nX-Trailing: 3  \r\nX-Usual: 4\r\n\
+             X-Bare: 5\nX-Empty:\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        encode_forwarded_response_head(&h, &[], BodyFraming::None, None, false, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nx-tight: 1\r\nx-wide: 2\r\nx-trailing: 3\r\nx-usual: 4\r\n\
+             x-bare: 5\r\nx-empty: \r\n\r\n"
+        );
+    }
+
+    #[test]
     fn forwarded_heads_keep_the_length_of_bodiless_answers() {
         let (h, _) = head("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
         let mut out = Vec::new();
