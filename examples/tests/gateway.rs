@@ -909,7 +909,29 @@ spec:
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut opts = options(&dir, &log);
     opts.limits.header_timeout = Duration::from_millis(300);
+    opts.limits.idle_timeout = Duration::from_millis(600);
     let gw = Gateway::start(opts).unwrap();
+
+    // A keep-alive connection carries requests while they come, and is closed once it has
+    // been idle for the idle timeout (give or take two ticks).
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for _ in 0..3 {
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let response = read_response(&mut s).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let idle_since = Instant::now();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "{closed:?} {out:?}");
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(200) && idle < Duration::from_secs(2),
+        "{idle:?}"
+    );
 
     // An upgrade: 101, then bytes both ways.
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();

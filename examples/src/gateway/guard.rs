@@ -12,7 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -63,6 +63,9 @@ pub(crate) struct Guarded<T> {
     /// HTTP/2: no 408 (streams are multiplexed); only the idle timeout.
     h2: bool,
     first_read: bool,
+    /// The task the tick will wake: while it has not fired, a read that waits again in the
+    /// same task need not poll it.
+    tick_waker: Option<Waker>,
 }
 
 impl<T> Guarded<T> {
@@ -87,6 +90,7 @@ impl<T> Guarded<T> {
             idle_timeout,
             h2: false,
             first_read: true,
+            tick_waker: None,
         }
     }
 
@@ -104,6 +108,15 @@ impl<T> Guarded<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
     /// Checks the deadlines when the tick fires; `true` when the connection must end.
     fn on_tick(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.tick.is_elapsed()
+            && self
+                .tick_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return false;
+        }
+        self.tick_waker = Some(cx.waker().clone());
         while self.tick.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             self.tick.as_mut().reset(now + self.tick_every);
