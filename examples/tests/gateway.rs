@@ -163,6 +163,10 @@ spec:
     match: [{uri: {prefix: /api/}}]
     rewrite: {uri: /v2/}
     route: [{destination: {host: a.test}}]
+  - name: renamed
+    match: [{uri: {prefix: /renamed}}]
+    rewrite: {authority: inside.example.com}
+    route: [{destination: {host: a.test}}]
   - name: beta
     match: [{headers: {x-beta: {exact: 'yes'}}}]
     route: [{destination: {host: b.test}}]
@@ -197,6 +201,11 @@ spec:
     );
     assert!(r.body.contains("host: shop.example.com"), "{}", r.body);
     assert!(r.headers.contains_key("x-envoy-upstream-service-time"));
+
+    // An authority rewrite: the upstream and the access log see the new host (Envoy's
+    // router rewrites the request's :authority, which its access log then reads).
+    let r = get(port, "shop.example.com", "/renamed", &[]).await;
+    assert!(r.body.contains("host: inside.example.com"), "{}", r.body);
 
     let r = get(port, "shop.example.com", "/", &[("x-beta", "yes")]).await;
     assert!(r.body.starts_with("service: b\n"), "{}", r.body);
@@ -260,6 +269,13 @@ spec:
         "{lines:#?}"
     );
     assert!(lines.iter().any(|l| l.contains("\" 404 NR ")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /renamed HTTP/1.1\" 200 ")
+                && l.ends_with(&format!("\"inside.example.com\" \"{}\"", up[0]))),
+        "{lines:#?}"
+    );
 
     // Metrics by route, cluster and code.
     let m = gw.metrics();

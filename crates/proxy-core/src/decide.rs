@@ -141,7 +141,11 @@ pub fn decide<R: RandomSource + ?Sized>(
             RouteAction::Forward(forward) => decide_forward(
                 forward,
                 head,
-                head.headers.clone(),
+                Sent {
+                    headers: head.headers.clone(),
+                    authority: head.authority.clone(),
+                    path: head.path.clone(),
+                },
                 stream_random,
                 delay,
                 cors,
@@ -157,9 +161,10 @@ pub fn decide<R: RandomSource + ?Sized>(
 }
 
 /// [`decide`] for a caller done with the request's headers once it forwards: a
-/// [`Decision::Forward`] takes `head.headers` for the upstream request (edited in place, as
-/// Envoy edits the downstream header map) instead of copying them, and leaves `head.headers`
-/// empty; every other decision leaves `head` as it was. The same draws, the same decision.
+/// [`Decision::Forward`] takes `head.headers`, `head.authority` and `head.path` for the
+/// upstream request (edited in place, as Envoy edits the downstream request) instead of
+/// copying them, and leaves them empty; every other decision leaves `head` as it was. The
+/// same draws, the same decision.
 ///
 /// ```
 /// use http::{HeaderValue, Method, uri::Scheme};
@@ -177,7 +182,8 @@ pub fn decide<R: RandomSource + ?Sized>(
 ///     unreachable!("a forward action forwards")
 /// };
 /// assert_eq!(forward.upstream.headers["x-user"], "jason");
-/// assert!(head.headers.is_empty());
+/// assert_eq!(forward.upstream.path, "/cart");
+/// assert!(head.headers.is_empty() && head.path.is_empty());
 /// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
 /// ```
 pub fn decide_taking_headers<R: RandomSource + ?Sized>(
@@ -189,8 +195,12 @@ pub fn decide_taking_headers<R: RandomSource + ?Sized>(
         ControlFlow::Break(decided) => decided,
         ControlFlow::Continue((stream_random, delay, cors)) => match action {
             RouteAction::Forward(forward) => {
-                let headers = std::mem::take(&mut head.headers);
-                decide_forward(forward, head, headers, stream_random, delay, cors)
+                let sent = Sent {
+                    headers: std::mem::take(&mut head.headers),
+                    authority: std::mem::take(&mut head.authority),
+                    path: std::mem::take(&mut head.path),
+                };
+                decide_forward(forward, head, sent, stream_random, delay, cors)
             }
             RouteAction::Redirect(redirect) => {
                 Decision::Redirect(decide_redirect(redirect, head, delay, cors.as_ref()))
@@ -301,10 +311,18 @@ fn decide_direct(
     }
 }
 
+/// What a forward sends on of the request: copies, or the head's own (see
+/// [`decide_taking_headers`]).
+struct Sent {
+    headers: HeaderMap,
+    authority: String,
+    path: String,
+}
+
 fn decide_forward(
     action: &ForwardAction,
     head: &RequestHead,
-    mut headers: HeaderMap,
+    sent: Sent,
     stream_random: u64,
     delay: Option<Duration>,
     cors: Option<HeaderMap>,
@@ -325,8 +343,12 @@ fn decide_forward(
         });
     };
 
+    let Sent {
+        mut headers,
+        mut authority,
+        path: original_path,
+    } = sent;
     headers.remove(HOST);
-    let mut authority = head.authority.clone();
     let response_ops = if action.weighted {
         apply_header_ops(destination.request_ops(), &mut headers);
         if let Some(a) = destination.authority() {
@@ -354,14 +376,14 @@ fn decide_forward(
     let path = match &action.path_rewrite {
         Some(rewrite) => {
             if action.original_path_header
-                && let Ok(original) = HeaderValue::from_str(&head.path)
+                && let Ok(original) = HeaderValue::from_str(&original_path)
             {
                 // A full map drops it (see `MAX_HEADER_MAP_ENTRIES`).
                 let _ = headers.try_insert(X_ENVOY_ORIGINAL_PATH, original);
             }
-            rewrite_path(&head.path, rewrite)
+            rewrite_path(&original_path, rewrite)
         }
-        None => head.path.clone(),
+        None => original_path,
     };
 
     let mirrors = action

@@ -534,8 +534,8 @@ async fn forward_request(
             conn,
             ctx,
             &forward.upstream.headers,
-            &head.authority,
-            &head.path,
+            &forward.upstream.authority,
+            &forward.upstream.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "NC",
@@ -548,8 +548,8 @@ async fn forward_request(
             conn,
             ctx,
             &forward.upstream.headers,
-            &head.authority,
-            &head.path,
+            &forward.upstream.authority,
+            &forward.upstream.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "NC",
@@ -564,8 +564,8 @@ async fn forward_request(
             conn,
             ctx,
             &forward.upstream.headers,
-            &head.authority,
-            &head.path,
+            &forward.upstream.authority,
+            &forward.upstream.path,
             counter,
             StatusCode::SERVICE_UNAVAILABLE,
             "UH",
@@ -574,7 +574,8 @@ async fn forward_request(
         );
     }
 
-    // The request's headers are the upstream request's now (see `decide_taking_headers`).
+    // The request's headers, authority and path are the upstream request's now (see
+    // `decide_taking_headers`).
     let upgrading = is_upgrade(&forward.upstream.headers, ctx.version);
     let downstream_upgrade = if upgrading {
         extensions.remove::<OnUpgrade>()
@@ -592,13 +593,15 @@ async fn forward_request(
     let mut headers = std::mem::take(&mut upstream.headers);
     strip_hop_by_hop(&mut headers, upgrading);
     if worker::logging() {
-        // The access log reads these from the request (as Envoy's does, after the route's
-        // edits); the headers themselves go upstream.
+        // The access log reads these from the request as Envoy's does, after the route's
+        // edits (the forward took them from the head for the upstream request).
         for name in [USER_AGENT, pc::X_ENVOY_ORIGINAL_PATH] {
             if let Some(v) = headers.get(&name) {
                 head.headers.insert(name, v.clone());
             }
         }
+        head.authority.clone_from(&upstream.authority);
+        head.path.clone_from(&upstream.path);
     }
     // What the gateway adds — host, x-forwarded-for, x-forwarded-proto, x-request-id when
     // the client sent none — is written into the upstream head as it is encoded, replacing

@@ -220,7 +220,7 @@ fn actions_compare_by_configuration() {
 }
 
 #[test]
-fn taking_the_headers_decides_the_same_and_empties_the_head_only_for_forwards() {
+fn taking_the_head_decides_the_same_and_empties_it_only_for_forwards() {
     use super::with_headers;
     use crate::{Destination, decide_taking_headers};
 
@@ -249,6 +249,8 @@ fn taking_the_headers_decides_the_same_and_empties_the_head_only_for_forwards() 
             assert_eq!(format!("{copied:?}"), format!("{taken:?}"), "seed {seed}");
             let forwarded = matches!(taken, Decision::Forward(_));
             assert_eq!(head.headers.is_empty(), forwarded, "seed {seed}");
+            assert_eq!(head.authority.is_empty(), forwarded, "seed {seed}");
+            assert_eq!(head.path.is_empty(), forwarded, "seed {seed}");
         }
     }
 }
