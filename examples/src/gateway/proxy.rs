@@ -284,13 +284,19 @@ pub(crate) async fn handle(
 
 /// Envoy's `normalize_path`: dot segments removed (RFC 3986 §5.2.4), query kept.
 fn normalize_path(raw: &str) -> String {
-    let (path, query) = match raw.find('?') {
-        Some(i) => (raw.get(..i).unwrap_or(raw), raw.get(i..)),
-        None => (raw, None),
-    };
-    if !path.contains("/.") {
+    // One pass over the bytes for the usual case: no `/.` before the query.
+    let bytes = raw.as_bytes();
+    let path_end = bytes.iter().position(|&b| b == b'?').unwrap_or(bytes.len());
+    let dotted = bytes
+        .get(..path_end)
+        .is_some_and(|p| p.windows(2).any(|w| w == b"/."));
+    if !dotted {
         return raw.to_owned();
     }
+    let (path, query) = (
+        raw.get(..path_end).unwrap_or(raw),
+        raw.get(path_end..).filter(|q| !q.is_empty()),
+    );
     let mut out: Vec<&str> = Vec::new();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let last = segments.len().saturating_sub(1);
@@ -606,7 +612,17 @@ async fn forward_request(
     // What the gateway adds — host, x-forwarded-for, x-forwarded-proto, x-request-id when
     // the client sent none — is written into the upstream head as it is encoded, replacing
     // the client's, rather than inserted into the map (see `h1::encode_request_head`).
-    let xff_value = xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip);
+    // x-forwarded-for: the client's address, appended to what the client sent if anything
+    // (the common case borrows the connection's value: no copy, no reference count).
+    let client_xff = headers.get(X_FORWARDED_FOR);
+    let joined_xff = client_xff.and_then(|existing| xff(Some(existing), &conn.remote_ip));
+    let xff_bytes = match (client_xff, &joined_xff) {
+        (None, _) => Some(conn.remote_ip.as_bytes()),
+        (Some(_), joined) => joined.as_ref().map(HeaderValue::as_bytes),
+    };
+    let xff_value = worker::logging()
+        .then(|| xff_bytes.and_then(|b| HeaderValue::from_bytes(b).ok()))
+        .flatten();
     let mut id_text: worker::RequestIdText = [0; 36];
     let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker::request_id(&mut id_text));
     let request_id = worker::logging()
@@ -621,8 +637,8 @@ async fn forward_request(
     if is_field_value(upstream.authority.as_bytes()) {
         added.push("host", upstream.authority.as_bytes());
     }
-    if let Some(v) = &xff_value {
-        added.push("x-forwarded-for", v.as_bytes());
+    if let Some(v) = xff_bytes {
+        added.push("x-forwarded-for", v);
     }
     added.push(
         "x-forwarded-proto",
@@ -1085,5 +1101,10 @@ mod tests {
         assert_eq!(normalize_path("/.."), "/");
         assert_eq!(normalize_path("/a/b/.."), "/a/");
         assert_eq!(normalize_path("/plain?q"), "/plain?q");
+        // Dots after the query, in names, or a bare `?` leave the target as it came.
+        assert_eq!(normalize_path("/plain?/./x"), "/plain?/./x");
+        assert_eq!(normalize_path("/file.txt"), "/file.txt");
+        assert_eq!(normalize_path("/a/./b?"), "/a/b?");
+        assert_eq!(normalize_path("/a/.hidden"), "/a/.hidden");
     }
 }
