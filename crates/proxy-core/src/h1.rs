@@ -91,16 +91,36 @@ impl BodyFraming {
     }
 }
 
-/// Writes every header but `content-length` when `framing` replaces it.
-fn write_headers(headers: &HeaderMap, framing: BodyFraming, out: &mut Vec<u8>) {
+/// Writes `name: value` and the line end.
+fn write_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `set`'s headers.
+fn write_set(set: &[(&str, &[u8])], out: &mut Vec<u8>) {
+    for (name, value) in set {
+        write_field(name.as_bytes(), value, out);
+    }
+}
+
+/// Writes every header but those `set` replaces and `content-length` when `framing` replaces
+/// it, then the framing header.
+fn write_headers(
+    headers: &HeaderMap,
+    set: &[(&str, &[u8])],
+    framing: BodyFraming,
+    out: &mut Vec<u8>,
+) {
     for (name, value) in headers {
-        if name == CONTENT_LENGTH && framing != BodyFraming::None {
+        if (name == CONTENT_LENGTH && framing != BodyFraming::None)
+            || set.iter().any(|(n, _)| name.as_str() == *n)
+        {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_field(name.as_str().as_bytes(), value.as_bytes(), out);
     }
     framing.write_header(out);
 }
@@ -134,24 +154,8 @@ pub fn encode_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in set {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in headers {
-        if (name == CONTENT_LENGTH && framing != BodyFraming::None)
-            || set.iter().any(|(n, _)| name.as_str() == *n)
-        {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    framing.write_header(out);
+    write_set(set, out);
+    write_headers(headers, set, framing, out);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -182,13 +186,11 @@ pub fn encode_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    write_headers(headers, framing, out);
+    write_headers(headers, &[], framing, out);
     if let Some(date) = date
         && !headers.contains_key(DATE)
     {
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n");
+        write_field(b"date", date, out);
     }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
@@ -270,24 +272,14 @@ pub fn encode_forwarded_response_head(
         }
         has_date |= name.eq_ignore_ascii_case(b"date");
         let at = out.len();
-        out.extend_from_slice(name);
-        if let Some(written) = out.get_mut(at..) {
+        write_field(name, value, out);
+        if let Some(written) = out.get_mut(at..at + name.len()) {
             written.make_ascii_lowercase();
         }
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in set {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
+    write_set(set, out);
     if let Some(date) = date.filter(|_| !has_date) {
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n");
+        write_field(b"date", date, out);
     }
     framing.write_header(out);
     if close {
