@@ -95,6 +95,29 @@ fn main() -> ExitCode {
         }
     }
     let workers = options.workers;
+    let announce = |listening: &[SocketAddr], admin: Option<SocketAddr>| {
+        let addrs: Vec<String> = listening.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "portcullis gateway: {workers} worker(s), listening on {}{}",
+            addrs.join(", "),
+            admin
+                .map(|a| format!(", admin on http://{a}/"))
+                .unwrap_or_default()
+        );
+        if demo_mode {
+            eprintln!("\n{}", demo::curl_commands(ca_file.as_deref()));
+        }
+    };
+    // One worker: the whole gateway on this thread (see `Gateway::serve_on_this_thread`).
+    if workers <= 1 {
+        return match Gateway::serve_on_this_thread(options, announce) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let gw = match Gateway::start(options) {
         Ok(gw) => gw,
         Err(e) => {
@@ -102,17 +125,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addrs: Vec<String> = gw.listening().iter().map(ToString::to_string).collect();
-    eprintln!(
-        "portcullis gateway: {workers} worker(s), listening on {}{}",
-        addrs.join(", "),
-        gw.admin_addr()
-            .map(|a| format!(", admin on http://{a}/"))
-            .unwrap_or_default()
-    );
-    if demo_mode {
-        eprintln!("\n{}", demo::curl_commands(ca_file.as_deref()));
-    }
+    announce(&gw.listening(), gw.admin_addr());
     gw.wait();
     ExitCode::SUCCESS
 }

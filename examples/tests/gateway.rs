@@ -816,6 +816,84 @@ spec:
     gw.shutdown();
 }
 
+/// `--workers 1` runs the whole gateway on the calling thread: it serves, picks up a file
+/// change there (the control work is a task on the same runtime), and returns the start error
+/// of a configuration it cannot serve.
+#[tokio::test]
+async fn serves_and_swaps_on_the_calling_thread() {
+    let up = echoes(&[("a", "v1"), ("b", "v1")]);
+    let port = free_port();
+    let dir = temp_dir("one-thread");
+    let route = |host: &str| {
+        format!(
+            r"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: live, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: {host}}}}}]
+"
+        )
+    };
+    let base = gateway_yaml(port)
+        + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("b", &[(up[1], "v1")]);
+    std::fs::write(dir.join("base.yaml"), &base).unwrap();
+    std::fs::write(dir.join("vs.yaml"), route("a.test")).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let opts = options(&dir, &log);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The thread serves until the test process ends.
+    std::thread::spawn(move || {
+        let outcome = Gateway::serve_on_this_thread(opts, |listening, admin| {
+            let _ = tx.send((listening.to_vec(), admin));
+        });
+        panic!("the gateway stopped serving: {outcome:?}");
+    });
+    let (listening, admin) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(listening, [SocketAddr::from(([0, 0, 0, 0], port))]);
+    assert!(admin.is_some());
+    let r = get(port, "x", "/", &[]).await;
+    assert!(r.body.starts_with("service: a\n"), "{}", r.body);
+
+    std::fs::write(dir.join("vs.yaml"), route("b.test")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(port, "x", "/", &[]).await;
+        assert_eq!(
+            r.status, 200,
+            "a request failed during the swap: {}",
+            r.body
+        );
+        if r.body.starts_with("service: b\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A configuration with errors: no thread left serving, the error returned.
+    let bad = temp_dir("one-thread-bad");
+    std::fs::write(
+        bad.join("vs.yaml"),
+        route("a.test").replace(
+            "route:",
+            "route: [{destination: {host: a.test}, weight: -1}]\n    x-route:",
+        ),
+    )
+    .unwrap();
+    let outcome = Gateway::serve_on_this_thread(options(&bad, &log), |_, _| {
+        panic!("an invalid configuration was served")
+    });
+    assert!(
+        matches!(outcome, Err(gateway::StartError::Config(_))),
+        "{outcome:?}"
+    );
+}
+
 #[tokio::test]
 async fn check_reports_errors_with_their_location() {
     let dir = temp_dir("check");

@@ -21,7 +21,8 @@ options:
   --label KEY=VALUE      a label of this gateway workload; repeatable
                          (default istio=ingressgateway)
   --workers N            worker threads, each a single-threaded runtime with its own
-                         SO_REUSEPORT sockets (default: one per core)
+                         SO_REUSEPORT sockets (default: one per core); with 1, the
+                         whole gateway runs on the main thread
   --check                validate the configuration, print diagnostics, exit
                          (status 1 on errors)
   --dump KIND            print the plan (listeners, routes, clusters or endpoints), exit

@@ -29,7 +29,9 @@
 //!   Request bodies stream; upgrades (WebSocket) are spliced; retries and timeouts follow
 //!   the decision; mirrors are spawned and never delay the request.
 //! * **Control thread**: polls the configuration files' modification times every second and
-//!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps).
+//!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
+//!   worker, [`Gateway::serve_on_this_thread`] runs this control work as tasks on the worker's
+//!   own runtime instead, and the process has a single thread.
 //!
 //! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
 //! two short hops per request (downstream connection task → upstream connection task); on a
@@ -221,6 +223,62 @@ fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
         .map_err(|e| StartError::Io(format!("cannot start a runtime: {e}")))
 }
 
+/// What both ways of running a gateway build before serving.
+struct Prepared {
+    built: Built,
+    stats: Arc<Stats>,
+    ctx: BuildContext,
+    file_store: Option<Arc<FileCredentialStore>>,
+}
+
+fn prepare(options: &Options) -> Result<Prepared, StartError> {
+    let built = check(&options.sources, &options.identity)
+        .map_err(|report| StartError::Config(report.errors_text()))?;
+    for p in &built.report.problems {
+        eprintln!("{p}");
+    }
+    let stats = Arc::new(Stats::new(options.workers.max(1)));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut stores = options.credential_stores.clone();
+    let file_store = options.credentials.as_ref().map(|dir| {
+        let (store, errors) = FileCredentialStore::open(dir.clone(), Arc::clone(&provider));
+        for e in errors {
+            eprintln!("warning: credentials: {e}");
+        }
+        Arc::new(store)
+    });
+    if let Some(s) = &file_store {
+        stores.push(Arc::clone(s) as Arc<dyn CredentialStore>);
+    }
+    let ctx = BuildContext {
+        provider,
+        stores,
+        stats: Arc::clone(&stats),
+        dns_timeout: Duration::from_secs(5),
+    };
+    Ok(Prepared {
+        built,
+        stats,
+        ctx,
+        file_store,
+    })
+}
+
+/// A worker's housekeeping until `stop`: the access-log buffer flushed, the cached `date`
+/// and the coarse clock refreshed, every 250 ms.
+async fn worker_ticks(mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                worker::flush();
+                let _ = downstream::refresh_date();
+                upstream::tick_coarse_clock();
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
 impl Gateway {
     /// Loads and validates the configuration, binds every listener and starts serving.
     ///
@@ -228,31 +286,13 @@ impl Gateway {
     /// A configuration with errors, TLS material that cannot be loaded, or a port that cannot
     /// be bound.
     pub fn start(options: Options) -> Result<Self, StartError> {
-        let built = check(&options.sources, &options.identity)
-            .map_err(|report| StartError::Config(report.errors_text()))?;
-        for p in &built.report.problems {
-            eprintln!("{p}");
-        }
+        let Prepared {
+            built,
+            stats,
+            ctx,
+            file_store,
+        } = prepare(&options)?;
         let workers = options.workers.max(1);
-        let stats = Arc::new(Stats::new(workers));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut stores = options.credential_stores.clone();
-        let file_store = options.credentials.as_ref().map(|dir| {
-            let (store, errors) = FileCredentialStore::open(dir.clone(), Arc::clone(&provider));
-            for e in errors {
-                eprintln!("warning: credentials: {e}");
-            }
-            Arc::new(store)
-        });
-        if let Some(s) = &file_store {
-            stores.push(Arc::clone(s) as Arc<dyn CredentialStore>);
-        }
-        let ctx = BuildContext {
-            provider,
-            stores,
-            stats: Arc::clone(&stats),
-            dns_timeout: Duration::from_secs(5),
-        };
         let (shutdown, _) = watch::channel(false);
 
         // Workers.
@@ -260,7 +300,7 @@ impl Gateway {
         let mut handles = Vec::new();
         for i in 0..workers {
             let (tx, rx) = mpsc::channel();
-            let mut stop = shutdown.subscribe();
+            let stop = shutdown.subscribe();
             let seed = options.random_seed;
             let log = options.access_log.clone();
             let t = std::thread::Builder::new()
@@ -275,18 +315,7 @@ impl Gateway {
                     };
                     worker::init(i, seed, log);
                     let _ = tx.send(Ok(rt.handle().clone()));
-                    rt.block_on(async move {
-                        loop {
-                            tokio::select! {
-                                _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                                    worker::flush();
-                                    let _ = downstream::refresh_date();
-                                    upstream::tick_coarse_clock();
-                                }
-                                _ = stop.changed() => break,
-                            }
-                        }
-                    });
+                    rt.block_on(worker_ticks(stop));
                     worker::flush();
                 })
                 .map_err(|e| StartError::Io(format!("cannot start a worker: {e}")))?;
@@ -301,7 +330,7 @@ impl Gateway {
         let (tx, rx) = mpsc::channel();
         let listening = Arc::new(Mutex::new(Vec::new()));
         let control = Control {
-            options: options.clone(),
+            options,
             ctx,
             workers: handles,
             listening: Arc::clone(&listening),
@@ -318,7 +347,13 @@ impl Gateway {
                         return;
                     }
                 };
-                rt.block_on(control.run(built, tx, stop));
+                rt.block_on(control.run(
+                    built,
+                    |started| {
+                        let _ = tx.send(started);
+                    },
+                    stop,
+                ));
             })
             .map_err(|e| StartError::Io(format!("cannot start the control thread: {e}")))?;
         threads.push(t);
@@ -343,6 +378,65 @@ impl Gateway {
             threads,
             listening,
         })
+    }
+
+    /// Serves with one worker on the calling thread, starting no thread at all, and returns
+    /// only if the gateway cannot start. `ready` is called once it serves, with the addresses
+    /// listened on and the admin listener's.
+    ///
+    /// The control work — watching the files, building a new snapshot, the admin listener —
+    /// runs as tasks on the worker's own runtime, so a configuration build pauses serving
+    /// for as long as it takes (requests are delayed, never failed: the swap is still make
+    /// before break). In exchange the process stays single-threaded, which the kernel and
+    /// the C library reward on every system call: a file-descriptor lookup takes no
+    /// reference when no other thread shares the table, and glibc's socket calls skip the
+    /// switch to asynchronous cancellation that a multi-threaded process pays around each.
+    /// It is the layout of a one-worker nginx (whose master process is a process apart), and
+    /// what the command line runs for `--workers 1`.
+    ///
+    /// # Errors
+    /// As [`Gateway::start`].
+    pub fn serve_on_this_thread(
+        options: Options,
+        ready: impl FnOnce(&[SocketAddr], Option<SocketAddr>),
+    ) -> Result<(), StartError> {
+        let Prepared {
+            built,
+            stats: _,
+            ctx,
+            file_store,
+        } = prepare(&options)?;
+        let rt = runtime()?;
+        worker::init(0, options.random_seed, options.access_log.clone());
+        // Never sent: the process ends with a signal, as with the threaded gateway's `wait`.
+        let (_shutdown, stop) = watch::channel(false);
+        let listening = Arc::new(Mutex::new(Vec::new()));
+        let control = Control {
+            options,
+            ctx,
+            workers: vec![rt.handle().clone()],
+            listening: Arc::clone(&listening),
+            file_store,
+        };
+        let mut failed = None;
+        rt.block_on(async {
+            tokio::spawn(worker_ticks(stop.clone()));
+            control
+                .run(
+                    built,
+                    |started| match started {
+                        Ok((_, admin)) => {
+                            let addrs = listening.lock().unwrap_or_else(PoisonError::into_inner);
+                            ready(&addrs, admin);
+                        }
+                        Err(e) => failed = Some(e),
+                    },
+                    stop,
+                )
+                .await;
+        });
+        worker::flush();
+        failed.map_or(Ok(()), Err)
     }
 
     /// The admin listener's address, if there is one.
@@ -395,10 +489,12 @@ struct Control {
 }
 
 impl Control {
+    /// Builds the first snapshot, binds its listeners and the admin listener, reports the
+    /// outcome to `started`, then watches the files until `stop`.
     async fn run(
         self,
         built: Built,
-        started: mpsc::Sender<Started>,
+        started: impl FnOnce(Started),
         mut stop: watch::Receiver<bool>,
     ) {
         let mut watched = self.options.sources.clone();
@@ -409,8 +505,7 @@ impl Control {
         let first = match snapshot::build(built, &self.ctx, 1, None).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = started.send(Err(StartError::Build(e.0)));
-                return;
+                return started(Err(StartError::Build(e.0)));
             }
         };
         let live = Arc::new(Live::new(first));
@@ -422,8 +517,7 @@ impl Control {
         let mut listeners = Listeners::default();
         let errors = listeners.reconcile(&live.get(), &self.workers, &shared);
         if !errors.is_empty() {
-            let _ = started.send(Err(StartError::Io(errors.join("\n"))));
-            return;
+            return started(Err(StartError::Io(errors.join("\n"))));
         }
         self.set_listening(&listeners);
         let admin = match self.options.admin {
@@ -439,14 +533,13 @@ impl Control {
                     bound
                 }
                 Err(e) => {
-                    let _ = started.send(Err(StartError::Io(format!(
+                    return started(Err(StartError::Io(format!(
                         "cannot listen on the admin address {addr}: {e}"
                     ))));
-                    return;
                 }
             },
         };
-        let _ = started.send(Ok((Arc::clone(&live), admin)));
+        started(Ok((Arc::clone(&live), admin)));
         describe(&live.get());
 
         // Whether the files as they are now are what serves (a refused change is not): DNS
