@@ -24,6 +24,7 @@
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, DATE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
+use smallvec::SmallVec;
 
 /// Largest head accepted (Envoy's default for headers is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -330,11 +331,11 @@ impl ResponseHead {
     /// few headers needs, for the price of the ones present.
     pub fn header_map_of(&self, names: &[HeaderName]) -> Result<HeaderMap, ProtocolError> {
         // Usually none of them is there: a look at the lengths tells, and nothing is built.
-        if !self
-            .spans
-            .iter()
-            .any(|span| names.iter().any(|n| n.as_str().len() == span.1))
-        {
+        if !self.spans.iter().any(|span| {
+            names
+                .iter()
+                .any(|n| u32::try_from(n.as_str().len()) == Ok(span.name_len))
+        }) {
             return Ok(HeaderMap::new());
         }
         header_map(&self.raw, &self.spans, 0, |name| {
@@ -346,13 +347,10 @@ impl ResponseHead {
 }
 
 /// A header line's name and value in `raw`.
-fn field<'a>(
-    raw: &'a Bytes,
-    &(name_at, name_len, value_at, value_len): &Span,
-) -> Option<(&'a [u8], &'a [u8])> {
-    let name = raw.get(name_at..name_at.checked_add(name_len)?)?;
-    let value = raw.get(value_at..value_at.checked_add(value_len)?)?;
-    Some((name, value))
+fn field<'a>(raw: &'a Bytes, span: &Span) -> Option<(&'a [u8], &'a [u8])> {
+    let (name_at, name_end) = span.name(raw)?;
+    let (value_at, value_end) = span.value(raw)?;
+    Some((raw.get(name_at..name_end)?, raw.get(value_at..value_end)?))
 }
 
 /// The headers that decide a message's framing and persistence, read once during parsing.
@@ -431,22 +429,59 @@ impl FramingFacts {
     }
 }
 
-/// Where a header's name and value lie in the head, as offsets from its first byte.
-type Span = (usize, usize, usize, usize);
-/// The spans of a head's headers, in order.
-type Spans = Vec<Span>;
+/// Where a header's name and value lie in the head, as offsets from its first byte. A head is
+/// at most [`MAX_HEAD_BYTES`], so 32 bits hold any offset; a span that does not fit reads as
+/// out of range (and the header as malformed) rather than wrapping.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    name_at: u32,
+    name_len: u32,
+    value_at: u32,
+    value_len: u32,
+}
+
+impl Span {
+    fn new(name_at: usize, name_len: usize, value_at: usize, value_len: usize) -> Self {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            name_at: narrow(name_at),
+            name_len: narrow(name_len),
+            value_at: narrow(value_at),
+            value_len: narrow(value_len),
+        }
+    }
+
+    /// `raw[at..at + len]`, if it lies within `raw`.
+    fn slice(raw: &[u8], at: u32, len: u32) -> Option<(usize, usize)> {
+        let at = usize::try_from(at).ok()?;
+        let end = at.checked_add(usize::try_from(len).ok()?)?;
+        (end <= raw.len()).then_some((at, end))
+    }
+
+    fn name(self, raw: &[u8]) -> Option<(usize, usize)> {
+        Self::slice(raw, self.name_at, self.name_len)
+    }
+
+    fn value(self, raw: &[u8]) -> Option<(usize, usize)> {
+        Self::slice(raw, self.value_at, self.value_len)
+    }
+}
+
+/// The spans of a head's headers, in order: inline up to a dozen (a typical head has fewer),
+/// so parsing a head allocates nothing for them.
+type Spans = SmallVec<[Span; 12]>;
 
 /// Notes the framing facts of `headers` and where they lie relative to `base`.
 fn spans_of(headers: &[httparse::Header<'_>], base: *const u8, facts: &mut FramingFacts) -> Spans {
     let base = base as usize;
-    let mut spans = Vec::with_capacity(headers.len());
+    let mut spans = Spans::new();
     for h in headers {
         if !facts.note(h.name.as_bytes(), h.value) {
             continue;
         }
         let name = (h.name.as_ptr() as usize).wrapping_sub(base);
         let value = (h.value.as_ptr() as usize).wrapping_sub(base);
-        spans.push((name, h.name.len(), value, h.value.len()));
+        spans.push(Span::new(name, h.name.len(), value, h.value.len()));
     }
     spans
 }
@@ -460,19 +495,18 @@ fn header_map(
     skip: impl Fn(&[u8]) -> bool,
 ) -> Result<HeaderMap, ProtocolError> {
     let mut headers = HeaderMap::with_capacity(capacity);
-    for &(name_at, name_len, value_at, value_len) in spans {
-        let name = name_at
-            .checked_add(name_len)
-            .and_then(|end| head.get(name_at..end))
+    for span in spans {
+        let name = span
+            .name(head)
+            .and_then(|(at, end)| head.get(at..end))
             .ok_or(ProtocolError::Head("header name"))?;
         if skip(name) {
             continue;
         }
         let name = HeaderName::from_bytes(name).map_err(|_| ProtocolError::Head("header name"))?;
-        let value = value_at
-            .checked_add(value_len)
-            .filter(|end| *end <= head.len() && value_at <= *end)
-            .map(|end| head.slice(value_at..end))
+        let value = span
+            .value(head)
+            .map(|(at, end)| head.slice(at..end))
             .ok_or(ProtocolError::Head("header value"))?;
         let value = HeaderValue::from_maybe_shared(value)
             .map_err(|_| ProtocolError::Head("header value"))?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use http::header::{HeaderMap, HeaderName};
+use smallvec::SmallVec;
 
 use crate::cluster::{ActiveRequest, Cluster, EndpointKey, PickContext, Picked};
 use crate::outlier::Outcome;
@@ -381,14 +382,16 @@ pub struct RetryState {
     cluster: Arc<Cluster>,
     policy: Option<Arc<RetryPolicy>>,
     retry_on: RetryOn,
-    codes: Vec<u16>,
+    /// The policy's retriable codes and the request header's: inline, as there are few.
+    codes: SmallVec<[u16; 4]>,
     timeout: Duration,
     hash: Option<u64>,
     original_destination: Option<SocketAddr>,
     deadline: Option<Instant>,
     retries_left: u32,
     attempts: u32,
-    tried: Vec<EndpointKey>,
+    /// Inline for the first attempt and one retry: most requests make one.
+    tried: SmallVec<[EndpointKey; 2]>,
     backoff: Backoff,
     retry_permit: Option<Permit>,
     phase: Phase,
@@ -402,11 +405,11 @@ impl RetryState {
         let (retry_on, codes, retries_left, base) = match &policy {
             Some(p) => (
                 p.conditions(),
-                p.retriable_status_codes().to_vec(),
+                SmallVec::from_slice(p.retriable_status_codes()),
                 p.num_retries(),
                 p.backoff_base_interval().unwrap_or(DEFAULT_BACKOFF_BASE),
             ),
-            None => (RetryOn::default(), Vec::new(), 0, DEFAULT_BACKOFF_BASE),
+            None => (RetryOn::default(), SmallVec::new(), 0, DEFAULT_BACKOFF_BASE),
         };
         Self {
             cluster,
@@ -419,7 +422,7 @@ impl RetryState {
             deadline: None,
             retries_left,
             attempts: 0,
-            tried: Vec::new(),
+            tried: SmallVec::new(),
             backoff: Backoff::new(base),
             retry_permit: None,
             phase: Phase::Idle,
