@@ -2,8 +2,8 @@
 # Benchmark: the example gateway against nginx as a reverse proxy, on loopback, one worker each
 # (Portcullis issue #7, "Proof"; /work/shared/notes/PERF.md design B1).
 #
-#   scripts/bench-vs-nginx.sh            # 10 s per measurement, about 2.5 minutes in all
-#   DURATION=5 scripts/bench-vs-nginx.sh
+#   scripts/bench-vs-nginx.sh            # 3 runs of 10 s per measurement, about 9 minutes
+#   RUNS=1 DURATION=5 scripts/bench-vs-nginx.sh
 #
 # What it does:
 #   * installs nginx (nginx-light) and wrk from Debian packages when they are missing
@@ -14,13 +14,19 @@
 #   * starts the proxies under test, each with ONE worker and upstream keep-alive:
 #     nginx (scripts/bench/nginx-proxy.conf) and the gateway (`--workers 1`,
 #     scripts/bench/gateway.yaml, `--credentials` for the certificate); the access log is off for
-#     both (ACCESS_LOG=on turns it on for both: buffered to a file);
+#     both (ACCESS_LOG=on turns it on for both: buffered to a file). nginx serves twice:
+#     "nginx" adds to each upstream request what the gateway adds, as an Istio gateway (Envoy)
+#     does and ingress-nginx does by default (X-Forwarded-For appended, X-Forwarded-Proto,
+#     X-Request-Id kept or minted; the client's Host), so the two do the same work; "nginx-bare"
+#     only forwards, and is reported for reference;
 #   * measures with `wrk -t1 --latency`, HTTP/1.1 keep-alive: direct to the backend, then
-#     through each proxy, at c=1 and c=64, plain HTTP and with TLS terminated at the proxy;
-#   * prints requests/s, p50 and p99 for each, the CPU time each proxy used per request, and
-#     the ratios against the targets:
+#     through each proxy, at c=1 and c=64, plain HTTP and with TLS terminated at the proxy,
+#     RUNS times over (rounds interleave the proxies, so drift of the machine hits all alike);
+#   * prints the median over the runs of requests/s, p50 and p99 for each, the CPU time each
+#     proxy used per request, and the ratios against the targets:
 #       R_tput = rps(gateway) / rps(nginx) at c=64                       target >= 1.0
 #       R_lat  = (p50(gateway) - p50(direct)) / (p50(nginx) - p50(direct)) at c=1   target <= 1.2
+#     and the same ratios against nginx-bare (no target: it does less).
 #
 # By default (PIN=1, with at least 2 CPUs) the proxy under test runs on CPU 1 and wrk and the
 # backend on CPU 0 (`taskset`), which cuts the noise of a 2-core machine: the proxy has a core of
@@ -29,12 +35,14 @@
 # Everything listens on 127.0.0.1 only; every process the script starts is killed on exit
 # (trap), and each wrk run is bounded by `timeout`.
 #
-# Settings (environment): DURATION (s, default 10), WARMUP (s, default 2), CONNS ("1 64"),
-# PIN (1), ACCESS_LOG (off|on), SKIP_BUILD (0), RUN_DIR (a fresh temp dir), and the ports
-# BACKEND_PORT (18080), NGINX_HTTP_PORT (18081), NGINX_HTTPS_PORT (18443) — the gateway's ports
-# (18180, 18543) and its upstream port are in scripts/bench/gateway.yaml.
+# Settings (environment): RUNS (3; PERF.md B1 reports the median of 3), DURATION (s, default
+# 10), WARMUP (s, default 2), CONNS ("1 64"), PIN (1), ACCESS_LOG (off|on), SKIP_BUILD (0),
+# RUN_DIR (a fresh temp dir), and the ports BACKEND_PORT (18080), NGINX_HTTP_PORT (18081),
+# NGINX_HTTPS_PORT (18443), NGINX_BARE_HTTP_PORT (18082), NGINX_BARE_HTTPS_PORT (18444) — the
+# gateway's ports (18180, 18543) and its upstream port are in scripts/bench/gateway.yaml.
 set -euo pipefail
 
+RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-"1 64"}
@@ -44,6 +52,8 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 BACKEND_PORT=${BACKEND_PORT:-18080}
 NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18081}
 NGINX_HTTPS_PORT=${NGINX_HTTPS_PORT:-18443}
+NGINX_BARE_HTTP_PORT=${NGINX_BARE_HTTP_PORT:-18082}
+NGINX_BARE_HTTPS_PORT=${NGINX_BARE_HTTPS_PORT:-18444}
 GW_HTTP_PORT=18180
 GW_HTTPS_PORT=18543
 
@@ -54,6 +64,7 @@ GATEWAY="$TARGET_DIR/release/examples/gateway"
 
 case "$ACCESS_LOG" in on | off) ;; *) echo "ACCESS_LOG must be on or off" >&2; exit 2 ;; esac
 [[ "$DURATION" =~ ^[0-9]+$ && "$WARMUP" =~ ^[0-9]+$ ]] || { echo "DURATION and WARMUP are whole seconds" >&2; exit 2; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "RUNS is a positive whole number" >&2; exit 2; }
 
 source "$ROOT/scripts/lib.sh"
 
@@ -100,7 +111,8 @@ wait_port() {
     echo "nothing listens on 127.0.0.1:$1; logs in $RUN" >&2
     return 1
 }
-for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
+for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$NGINX_BARE_HTTP_PORT" \
+    "$NGINX_BARE_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
     port_free "$p" || { echo "port $p is in use" >&2; exit 1; }
 done
 
@@ -120,6 +132,8 @@ fi
 fill() {
     sed -e "s|@RUN@|$RUN|g" -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" \
         -e "s|@NGINX_HTTP_PORT@|$NGINX_HTTP_PORT|g" -e "s|@NGINX_HTTPS_PORT@|$NGINX_HTTPS_PORT|g" \
+        -e "s|@NGINX_BARE_HTTP_PORT@|$NGINX_BARE_HTTP_PORT|g" \
+        -e "s|@NGINX_BARE_HTTPS_PORT@|$NGINX_BARE_HTTPS_PORT|g" \
         -e "s|@ACCESS_LOG_DIRECTIVE@|$ACCESS_LOG_DIRECTIVE|g" -e "s|@ACCESS_LOG@|$ACCESS_LOG|g" "$1"
 }
 fill "$BENCH/nginx-backend.conf" >"$RUN/backend.conf"
@@ -128,7 +142,8 @@ fill "$BENCH/nginx-proxy.conf" >"$RUN/proxy.conf"
 log "starting the backend (nginx, 1 worker) on :$BACKEND_PORT"
 "${ON_LOAD[@]}" "$NGINX" -e "$RUN/backend.error.log" -p "$RUN" -c "$RUN/backend.conf" &
 PIDS+=($!)
-log "starting nginx (1 worker) on :$NGINX_HTTP_PORT and :$NGINX_HTTPS_PORT"
+log "starting nginx (1 worker) on :$NGINX_HTTP_PORT, :$NGINX_HTTPS_PORT (the gateway's work)" \
+    "and :$NGINX_BARE_HTTP_PORT, :$NGINX_BARE_HTTPS_PORT (bare)"
 "${ON_PROXY[@]}" "$NGINX" -e "$RUN/proxy.error.log" -p "$RUN" -c "$RUN/proxy.conf" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
@@ -137,7 +152,8 @@ log "starting the gateway (--workers 1) on :$GW_HTTP_PORT and :$GW_HTTPS_PORT"
     --credentials "$RUN/creds" "$BENCH/gateway.yaml" >"$RUN/gateway.out" 2>"$RUN/gateway.err" &
 GW_PID=$!
 PIDS+=("$GW_PID")
-for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
+for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$NGINX_BARE_HTTP_PORT" \
+    "$NGINX_BARE_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
     wait_port "$p"
 done
 
@@ -174,39 +190,62 @@ wrk_run() { # url conns seconds
 }
 
 declare -A RPS P50 P99 CPU_US
-measure() { # name url conns [pid]
-    local name=$1 url=$2 c=$3 pid=${4:-} before after out res
+measure() { # name url conns run [pid]
+    local name=$1 url=$2 c=$3 r=$4 pid=${5:-} before after out res
     ((WARMUP > 0)) && wrk_run "$url" "$c" "$WARMUP" >/dev/null
     [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
     out=$(wrk_run "$url" "$c" "$DURATION")
     [[ -n "$pid" ]] && after=$(cpu_ticks "$pid")
     read -r rps p50 p99 errors <<<"$(parse_wrk "$out")"
-    RPS[$name,$c]=$rps
-    P50[$name,$c]=$p50
-    P99[$name,$c]=$p99
+    RPS[$name,$c,$r]=$rps
+    P50[$name,$c,$r]=$p50
+    P99[$name,$c,$r]=$p99
     if [[ -n "$pid" && "$rps" -gt 0 ]]; then
         local hz
         hz=$(getconf CLK_TCK)
-        CPU_US[$name,$c]=$(awk -v t=$((after - before)) -v hz="$hz" -v n=$((rps * DURATION)) \
+        CPU_US[$name,$c,$r]=$(awk -v t=$((after - before)) -v hz="$hz" -v n=$((rps * DURATION)) \
             'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
     else
-        CPU_US[$name,$c]="-"
+        CPU_US[$name,$c,$r]="-"
     fi
-    [[ "$errors" == none ]] || echo "warning: $name c=$c: $errors" >&2
-    log "$(printf '%-14s c=%-3s %8s req/s  p50 %6s us  p99 %7s us' "$name" "$c" "$rps" "$p50" "$p99")"
+    [[ "$errors" == none ]] || echo "warning: $name c=$c run $r: $errors" >&2
+    log "$(printf 'run %s/%s  %-14s c=%-3s %8s req/s  p50 %6s us  p99 %7s us' "$r" "$RUNS" "$name" "$c" "$rps" "$p50" "$p99")"
+}
+
+# The median of one figure over the runs (the lower of the middle two for an even count, so
+# whole numbers stay whole): `median ARRAY name c`.
+median() {
+    local -n figures=$1
+    local r values=()
+    for ((r = 1; r <= RUNS; r++)); do values+=("${figures[$2,$3,$r]}"); done
+    printf '%s\n' "${values[@]}" | sort -g | awk '{v[NR] = $1} END {
+        if (v[1] == "-") print "-"; else print v[int((NR + 1) / 2)] }'
 }
 
 # cargo fuzz runs libFuzzer binaries (fuzz/target/<triple>/release/<target> -artifact_prefix=…).
 FUZZ_PATTERN='fuzz run|-artifact_prefix='
 FUZZ_AT_START=$(pgrep -fc -- "$FUZZ_PATTERN" 2>/dev/null || true)
 FUZZ_AT_START=${FUZZ_AT_START:-0}
-log "measuring: wrk -t1 -c{${CONNS// /,}} -d${DURATION}s --latency (warm-up ${WARMUP}s), pinning: $PINNING"
+log "measuring: $RUNS runs of wrk -t1 -c{${CONNS// /,}} -d${DURATION}s --latency (warm-up ${WARMUP}s), pinning: $PINNING"
+NAMES="direct nginx nginx-bare gateway nginx-tls nginx-bare-tls gateway-tls"
+for ((r = 1; r <= RUNS; r++)); do
+    for c in $CONNS; do
+        measure direct "http://127.0.0.1:$BACKEND_PORT/" "$c" "$r"
+        measure nginx "http://127.0.0.1:$NGINX_HTTP_PORT/" "$c" "$r" "$NGINX_PID"
+        measure nginx-bare "http://127.0.0.1:$NGINX_BARE_HTTP_PORT/" "$c" "$r" "$NGINX_PID"
+        measure gateway "http://127.0.0.1:$GW_HTTP_PORT/" "$c" "$r" "$GW_PID"
+        measure nginx-tls "https://127.0.0.1:$NGINX_HTTPS_PORT/" "$c" "$r" "$NGINX_PID"
+        measure nginx-bare-tls "https://127.0.0.1:$NGINX_BARE_HTTPS_PORT/" "$c" "$r" "$NGINX_PID"
+        measure gateway-tls "https://127.0.0.1:$GW_HTTPS_PORT/" "$c" "$r" "$GW_PID"
+    done
+done
 for c in $CONNS; do
-    measure direct "http://127.0.0.1:$BACKEND_PORT/" "$c"
-    measure nginx "http://127.0.0.1:$NGINX_HTTP_PORT/" "$c" "$NGINX_PID"
-    measure gateway "http://127.0.0.1:$GW_HTTP_PORT/" "$c" "$GW_PID"
-    measure nginx-tls "https://127.0.0.1:$NGINX_HTTPS_PORT/" "$c" "$NGINX_PID"
-    measure gateway-tls "https://127.0.0.1:$GW_HTTPS_PORT/" "$c" "$GW_PID"
+    for name in $NAMES; do
+        RPS[$name,$c]=$(median RPS "$name" "$c")
+        P50[$name,$c]=$(median P50 "$name" "$c")
+        P99[$name,$c]=$(median P99 "$name" "$c")
+        CPU_US[$name,$c]=$(median CPU_US "$name" "$c")
+    done
 done
 
 # --- report --------------------------------------------------------------------------------
@@ -216,17 +255,17 @@ verdict() { awk -v r="$1" -v t="$2" -v op="$3" 'BEGIN {
     else print "MISSED" }'; }
 
 echo
-echo "Loopback, HTTP/1.1 keep-alive, wrk -t1, ${DURATION}s per row; one worker per proxy;"
+echo "Loopback, HTTP/1.1 keep-alive, wrk -t1, ${DURATION}s per row, median of $RUNS runs; one worker per proxy;"
 echo "access log $ACCESS_LOG for both; upstream keep-alive for both; pinning: $PINNING."
 echo "$(nproc) CPUs, $(uname -r), nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'), $(date -u '+%Y-%m-%d %H:%M UTC')."
 echo
-printf '| %-11s | %3s | %9s | %8s | %8s | %9s | %11s |\n' path c "req/s" "p50 µs" "p99 µs" "added p50" "CPU µs/req"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------  ----- ----------- ---------- ---------- ----------- -------------
+printf '| %-14s | %3s | %9s | %8s | %8s | %9s | %11s |\n' path c "req/s" "p50 µs" "p99 µs" "added p50" "CPU µs/req"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ----------------  ----- ----------- ---------- ---------- ----------- -------------
 for c in $CONNS; do
-    for name in direct nginx gateway nginx-tls gateway-tls; do
+    for name in $NAMES; do
         added=$((P50[$name,$c] - P50[direct,$c]))
         [[ $name == direct ]] && added="-"
-        printf '| %-11s | %3s | %9s | %8s | %8s | %9s | %11s |\n' "$name" "$c" "${RPS[$name,$c]}" \
+        printf '| %-14s | %3s | %9s | %8s | %8s | %9s | %11s |\n' "$name" "$c" "${RPS[$name,$c]}" \
             "${P50[$name,$c]}" "${P99[$name,$c]}" "$added" "${CPU_US[$name,$c]}"
     done
 done
@@ -244,6 +283,16 @@ printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_lat = added p50 gw/nginx, c=$lo" "$
 c_http=$(ratio "${CPU_US[gateway,$hi]}" "${CPU_US[nginx,$hi]}")
 c_tls=$(ratio "${CPU_US[gateway-tls,$hi]}" "${CPU_US[nginx-tls,$hi]}")
 printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_cpu = CPU/req gw/nginx, c=$hi" "$c_http" "$c_tls" "-"
+# Against nginx forwarding only (it does less than the gateway): for reference, no target.
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_tput vs nginx-bare, c=$hi" \
+    "$(ratio "${RPS[gateway,$hi]}" "${RPS[nginx-bare,$hi]}")" \
+    "$(ratio "${RPS[gateway-tls,$hi]}" "${RPS[nginx-bare-tls,$hi]}")" "-"
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_lat vs nginx-bare, c=$lo" \
+    "$(ratio $((P50[gateway,$lo] - P50[direct,$lo])) $((P50[nginx-bare,$lo] - P50[direct,$lo])))" \
+    "$(ratio $((P50[gateway-tls,$lo] - P50[direct,$lo])) $((P50[nginx-bare-tls,$lo] - P50[direct,$lo])))" "-"
+printf '| %-34s | %-5s | %-5s | %-6s |\n' "R_cpu vs nginx-bare, c=$hi" \
+    "$(ratio "${CPU_US[gateway,$hi]}" "${CPU_US[nginx-bare,$hi]}")" \
+    "$(ratio "${CPU_US[gateway-tls,$hi]}" "${CPU_US[nginx-bare-tls,$hi]}")" "-"
 echo
 echo "targets: throughput http $(verdict "$t_http" 1.0 '>='), https $(verdict "$t_tls" 1.0 '>=');" \
     "added latency http $(verdict "$l_http" 1.2 '<='), https $(verdict "$l_tls" 1.2 '<=')"
