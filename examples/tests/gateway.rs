@@ -743,14 +743,24 @@ spec:
     gw.shutdown();
 }
 
-#[tokio::test]
-async fn swaps_configuration_live_and_refuses_invalid_changes() {
+/// A directory holding a Gateway on a free port and two ServiceEntries, `a.test` and `b.test`,
+/// each with an echo upstream; the port and the directory.
+fn two_services(name: &str) -> (u16, PathBuf) {
     let up = echoes(&[("a", "v1"), ("b", "v1")]);
     let port = free_port();
-    let dir = temp_dir("swap");
-    let vs = |path: &str, host: &str| {
-        format!(
-            r"---
+    let dir = temp_dir(name);
+    let base = gateway_yaml(port)
+        + &service_entry("a", &[(up[0], "v1")])
+        + &service_entry("b", &[(up[1], "v1")]);
+    std::fs::write(dir.join("base.yaml"), &base).unwrap();
+    (port, dir)
+}
+
+/// The VirtualService `live`, bound to the test gateway, with `http` rules given as YAML list
+/// items.
+fn live_routes(http: &str) -> String {
+    format!(
+        r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: live, namespace: default}}
@@ -758,15 +768,18 @@ spec:
   hosts: ['*']
   gateways: [istio-system/gw]
   http:
-  - match: [{{uri: {{prefix: {path}}}}}]
-    route: [{{destination: {{host: {host}}}}}]
-"
-        )
+{http}"
+    )
+}
+
+#[tokio::test]
+async fn swaps_configuration_live_and_refuses_invalid_changes() {
+    let (port, dir) = two_services("swap");
+    let vs = |path: &str, host: &str| {
+        live_routes(&format!(
+            "  - match: [{{uri: {{prefix: {path}}}}}]\n    route: [{{destination: {{host: {host}}}}}]\n"
+        ))
     };
-    let base = gateway_yaml(port)
-        + &service_entry("a", &[(up[0], "v1")])
-        + &service_entry("b", &[(up[1], "v1")]);
-    std::fs::write(dir.join("base.yaml"), &base).unwrap();
     std::fs::write(dir.join("vs.yaml"), vs("/one", "a.test")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
@@ -821,27 +834,9 @@ spec:
 /// of a configuration it cannot serve.
 #[tokio::test]
 async fn serves_and_swaps_on_the_calling_thread() {
-    let up = echoes(&[("a", "v1"), ("b", "v1")]);
-    let port = free_port();
-    let dir = temp_dir("one-thread");
-    let route = |host: &str| {
-        format!(
-            r"---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: live, namespace: default}}
-spec:
-  hosts: ['*']
-  gateways: [istio-system/gw]
-  http:
-  - route: [{{destination: {{host: {host}}}}}]
-"
-        )
-    };
-    let base = gateway_yaml(port)
-        + &service_entry("a", &[(up[0], "v1")])
-        + &service_entry("b", &[(up[1], "v1")]);
-    std::fs::write(dir.join("base.yaml"), &base).unwrap();
+    let (port, dir) = two_services("one-thread");
+    let route =
+        |host: &str| live_routes(&format!("  - route: [{{destination: {{host: {host}}}}}]\n"));
     std::fs::write(dir.join("vs.yaml"), route("a.test")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let opts = options(&dir, &log);
