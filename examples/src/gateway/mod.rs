@@ -392,7 +392,8 @@ impl Gateway {
     /// reference when no other thread shares the table, and glibc's socket calls skip the
     /// switch to asynchronous cancellation that a multi-threaded process pays around each.
     /// It is the layout of a one-worker nginx (whose master process is a process apart), and
-    /// what the command line runs for `--workers 1`.
+    /// what the command line runs for `--workers 1`. (Resolving `resolution: DNS` endpoints
+    /// does start threads: tokio runs the system resolver on its blocking pool.)
     ///
     /// # Errors
     /// As [`Gateway::start`].
