@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Fills fuzz/corpus/<target>/ with seed inputs taken from the shared corpus and conformance suites
-# (PORTCULLIS_SHARED, default ../shared next to the repository), and with real ClientHellos.
+# Fills fuzz/corpus/<target>/ with seed inputs taken from the corpus and conformance suites
+# (PORTCULLIS_SHARED, else ../shared next to the repository when present, else the repository's
+# testdata/), and with real ClientHellos.
 # Idempotent: seeds are named by content, so running it twice adds nothing. fuzz/corpus is
 # git-ignored. Needs python3; PyYAML, when present, also turns YAML documents into JSON seeds
 # for `decode`.
 set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 shared="${PORTCULLIS_SHARED:-$fuzz/../../shared}"
+if [ -z "${PORTCULLIS_SHARED:-}" ] && [ ! -d "$shared/conformance" ]; then
+    shared="$fuzz/../testdata"
+fi
 if ! command -v python3 >/dev/null 2>&1; then
     echo "seed.sh: python3 not found; corpora left as they are" >&2
     exit 0

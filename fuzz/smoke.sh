@@ -16,7 +16,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-# Seeds from the shared corpus (best effort: needs python3 and ../shared).
+# Seeds from the corpus and conformance data (best effort: needs python3).
 ./seed.sh || true
 
 echo "== cargo fuzz build -s none"

@@ -1,7 +1,7 @@
 //! Runnable programs built on the Portcullis crates, and the code they share.
 //!
 //! * `cargo run --release --example conformance -- <suite> <file>...` runs a conformance suite
-//!   of `../shared/conformance/` (see [`conformance`]).
+//!   of `testdata/conformance/` (see [`conformance`]).
 //! * `cargo run --release --example gateway -- [PATH...]` runs the example gateway (see
 //!   [`gateway`]); without arguments it serves a built-in demo.
 #![forbid(unsafe_code)]

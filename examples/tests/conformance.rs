@@ -1,55 +1,25 @@
-//! `cargo test` runs the conformance suites whose implementations have landed, on the data in
-//! `../shared/conformance/`. A case may fail only if it is listed below with the reason Portcullis
+//! `cargo test` runs every conformance suite on the data [`data_dir`] finds (`../shared/` or
+//! `$PORTCULLIS_SHARED` when present, else the repository's `testdata/`). A case may fail only
+//! if it is listed in `examples/src/conformance/known.rs` with the reason Portcullis
 //! deliberately differs; a new failure, or a listed case that starts passing, fails the test.
+//! Missing data fails too: nothing here is ever skipped.
 
 #![allow(clippy::panic)]
 
-use portcullis_examples::conformance::{Suite, run, shared_dir};
-
-/// Cases that fail on purpose, and why.
-const KNOWN_DEVIATIONS: &[(&str, &str)] = &[
-    (
-        "serviceentry/derived/unknown-resolution-int",
-        "Istio's decoder accepts any integer for an enum (`resolution: 7`) and its webhook then \
-         says \"unsupported resolution type\"; Portcullis rejects unknown enum values when loading, \
-         listing the accepted names, as issue #2 requires. The verdict (error) agrees, the message \
-         differs.",
-    ),
-    (
-        "authorizationpolicies",
-        "auth.AuthorizationPoliciesAnalyzer concerns AuthorizationPolicy, not the four networking \
-         kinds this project covers.",
-    ),
-    (
-        "istioctl analyze TestRunSpecificAnalyzer",
-        "the case describes three istioctl runs with different expectations in one entry \
-         (all analyzers / schema.ValidationAnalyzer.Gateway must fail, \
-         gateway.ConflictingGatewayAnalyzer must pass); each part is covered by other cases.",
-    ),
-];
+use portcullis_examples::conformance::{Suite, data_dir, run};
 
 fn check(suite: Suite, file: &str) {
-    let Some(shared) = shared_dir() else {
-        eprintln!("skipped: ../shared (or $PORTCULLIS_SHARED) is not present");
-        return;
-    };
-    let report = match run(suite, &[shared.join("conformance").join(file)]) {
-        Ok(report) => report,
-        Err(err) => panic!("{file}: {err}"),
-    };
-    let unexpected: Vec<String> = report
-        .failures
-        .iter()
-        .filter(|f| !KNOWN_DEVIATIONS.iter().any(|(id, _)| *id == f.id))
-        .map(ToString::to_string)
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "{}\n{}",
-        unexpected.join("\n"),
-        report.summary()
+    let data = data_dir().unwrap_or_else(|err| panic!("{err}"));
+    let path = data.path.join("conformance").join(file);
+    let report = run(suite, std::slice::from_ref(&path)).unwrap_or_else(|err| panic!("{err}"));
+    let verdict = report.against_known(suite);
+    println!(
+        "conformance {file} from {data}: {}, {} of them known deviations",
+        report.summary(),
+        verdict.known.len()
     );
-    assert!(report.passed > 0, "{file}: no case ran");
+    assert!(verdict.is_clean(), "{verdict}{}", report.summary());
+    assert!(report.passed > 0, "{}: no case ran", path.display());
 }
 
 #[test]

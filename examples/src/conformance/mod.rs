@@ -1,11 +1,13 @@
 //! The conformance runner: Istio's behaviour, written down as data, replayed against Portcullis.
 //!
-//! The runner contract (`../shared/conformance/README.md`): every case is run, one line is
+//! The data is Istio's (`testdata/conformance/`, kept in the repository, or a newer copy in
+//! `../shared/`, see [`data_dir`]). The runner contract (`testdata/conformance/README.md`): every case is run, one line is
 //! printed per failing case (its id and what differed), and the run ends with the plain line
 //! `N passed, M failed`.
 
 mod analysis;
 mod corpus;
+mod known;
 mod routing;
 mod validation;
 
@@ -13,8 +15,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use corpus::run_corpus;
+pub use known::{KNOWN_DEVIATIONS, KnownDeviation, Verdict};
 
-/// The suites of `../shared/conformance/`.
+/// The suites of `testdata/conformance/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suite {
     /// `validation.yaml`: one resource or sub-object judged by one Istio validation entry point.
@@ -106,14 +109,82 @@ pub fn run(suite: Suite, paths: &[PathBuf]) -> Result<Report, String> {
     Ok(report)
 }
 
-/// The `../shared/` directory beside the repository (or `$PORTCULLIS_SHARED`), if present.
-pub fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("PORTCULLIS_SHARED") {
-        return Some(PathBuf::from(dir));
+/// Where the conformance data and the corpus were found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataOrigin {
+    /// `$PORTCULLIS_SHARED`.
+    Env,
+    /// `../shared/` beside the repository.
+    Shared,
+    /// The copy kept in the repository, `testdata/`.
+    InRepo,
+}
+
+/// The directory holding `conformance/` and `corpus/`, and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Which of the places it is.
+    pub origin: DataOrigin,
+}
+
+impl fmt::Display for DataDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = match self.origin {
+            DataOrigin::Env => "$PORTCULLIS_SHARED",
+            DataOrigin::Shared => "../shared beside the repository",
+            DataOrigin::InRepo => "the repository's copy",
+        };
+        write!(f, "{} ({origin})", self.path.display())
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    let shared = repo.parent()?.join("shared");
-    shared.is_dir().then_some(shared)
+}
+
+/// The conformance data to run: `$PORTCULLIS_SHARED` when set, else `../shared/` beside the
+/// repository when present (either may be newer than the copy), else the repository's own copy
+/// in `testdata/`.
+///
+/// # Errors
+/// When `$PORTCULLIS_SHARED` names a directory without `conformance/` and `corpus/`, or no
+/// place holds the data: a missing data set is an error, never a reason to skip.
+pub fn data_dir() -> Result<DataDir, String> {
+    let has_data = |dir: &Path| dir.join("conformance").is_dir() && dir.join("corpus").is_dir();
+    if let Some(dir) = std::env::var_os("PORTCULLIS_SHARED") {
+        let path = PathBuf::from(dir);
+        return if has_data(&path) {
+            Ok(DataDir {
+                path,
+                origin: DataOrigin::Env,
+            })
+        } else {
+            Err(format!(
+                "$PORTCULLIS_SHARED is {}, which has no conformance/ and corpus/",
+                path.display()
+            ))
+        };
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("the examples package has no parent directory")?;
+    if let Some(shared) = repo.parent().map(|p| p.join("shared"))
+        && has_data(&shared)
+    {
+        return Ok(DataDir {
+            path: shared,
+            origin: DataOrigin::Shared,
+        });
+    }
+    let in_repo = repo.join("testdata");
+    if has_data(&in_repo) {
+        return Ok(DataDir {
+            path: in_repo,
+            origin: DataOrigin::InRepo,
+        });
+    }
+    Err(format!(
+        "no conformance data: neither $PORTCULLIS_SHARED, ../shared nor {} holds conformance/ and corpus/",
+        in_repo.display()
+    ))
 }
 
 /// Reads a YAML file into a generic value.
