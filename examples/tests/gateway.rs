@@ -9,8 +9,10 @@
     clippy::indexing_slicing
 )]
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +21,24 @@ use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{self, AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::gateway::{
+    self, AccessLog, Gateway, Identity, Lookup, Options, Resolver, Source, demo,
+};
 use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
 use portcullis_proxy_core::{h1, pick_by_weight};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+/// Waits until `done` holds, checking every 20 ms, for at most 10 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A port nothing listens on: for upstreams that must refuse connections.
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
@@ -104,6 +118,11 @@ fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
         workers: 1,
         admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         access_log: AccessLog::Capture(Arc::clone(log)),
+        // Every Gateway port the tests use, on a free loopback port.
+        port_bindings: [80, 443]
+            .into_iter()
+            .map(|p| (p, SocketAddr::from(([127, 0, 0, 1], 0))))
+            .collect(),
         poll_interval: Duration::from_millis(100),
         random_seed: Some(7),
         ..Options::default()
@@ -142,9 +161,8 @@ async fn get(port: u16, host: &str, path: &str, headers: &[(&str, &str)]) -> Rep
 #[tokio::test]
 async fn routes_redirects_rewrites_and_answers_locally() {
     let up = echoes(&[("a", "v1"), ("b", "v1")]);
-    let port = free_port();
     let dir = temp_dir("routing");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -178,6 +196,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     let r = get(port, "shop.example.com", "/healthz", &[]).await;
     assert_eq!((r.status, r.body.as_str()), (503, "down for maintenance"));
@@ -258,8 +277,11 @@ spec:
     let r = get(port, "other.example.com", "/", &[]).await;
     assert_eq!(r.status, 404);
 
-    // Access log lines in Envoy's default format.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Access log lines in Envoy's default format, once the worker has flushed them.
+    eventually("the access log of the 404", || {
+        log.lock().unwrap().iter().any(|l| l.contains("\" 404 NR "))
+    })
+    .await;
     let lines = log.lock().unwrap().clone();
     assert!(
         lines.iter().any(
@@ -289,9 +311,8 @@ spec:
 #[tokio::test]
 async fn request_bodies_reach_the_upstream_whole() {
     let up = echoes(&[("a", "v1")]);
-    let port = free_port();
     let dir = temp_dir("bodies");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -305,6 +326,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // One connection, three requests: a length-delimited body, a chunked body (sent upstream
     // chunked: its length is unknown), and a bodiless request after them.
@@ -357,9 +379,8 @@ async fn retries_replay_request_bodies_on_another_endpoint() {
             });
         }
     });
-    let port = free_port();
     let dir = temp_dir("replay");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -381,6 +402,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // Round robin sends every other first attempt to the failing endpoint, which reads the
     // whole body before its 503; the retry must send the same body to the live one.
@@ -445,9 +467,8 @@ async fn mirrors_get_the_request_body_too() {
             });
         }
     });
-    let port = free_port();
     let dir = temp_dir("mirror-body");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -463,6 +484,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let payload = "z".repeat(50_000);
@@ -592,9 +614,8 @@ async fn chunked_upstream() -> SocketAddr {
 async fn serves_http1_itself_and_hands_other_requests_to_hyper() {
     let up = echoes(&[("a", "v1")]);
     let chunked = chunked_upstream().await;
-    let port = free_port();
     let dir = temp_dir("downstream");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -611,6 +632,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     let get = Method::GET;
 
     // Two requests in one write (pipelined): two answers, in order, each with a date.
@@ -709,9 +731,8 @@ spec:
 #[tokio::test]
 async fn weights_follow_the_seeded_random_source() {
     let up = echoes(&[("a", "v1"), ("b", "v1")]);
-    let port = free_port();
     let dir = temp_dir("weights");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -728,6 +749,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // Worker 0 draws from SplitMix64(seed), one value per forwarded request.
     let mut random = SplitMix64::new(7);
@@ -743,17 +765,16 @@ spec:
     gw.shutdown();
 }
 
-/// A directory holding a Gateway on a free port and two ServiceEntries, `a.test` and `b.test`,
-/// each with an echo upstream; the port and the directory.
-fn two_services(name: &str) -> (u16, PathBuf) {
+/// A directory holding a Gateway on port 80 and two ServiceEntries, `a.test` and `b.test`,
+/// each with an echo upstream.
+fn two_services(name: &str) -> PathBuf {
     let up = echoes(&[("a", "v1"), ("b", "v1")]);
-    let port = free_port();
     let dir = temp_dir(name);
-    let base = gateway_yaml(port)
+    let base = gateway_yaml(80)
         + &service_entry("a", &[(up[0], "v1")])
         + &service_entry("b", &[(up[1], "v1")]);
     std::fs::write(dir.join("base.yaml"), &base).unwrap();
-    (port, dir)
+    dir
 }
 
 /// The VirtualService `live`, bound to the test gateway, with `http` rules given as YAML list
@@ -774,7 +795,7 @@ spec:
 
 #[tokio::test]
 async fn swaps_configuration_live_and_refuses_invalid_changes() {
-    let (port, dir) = two_services("swap");
+    let dir = two_services("swap");
     let vs = |path: &str, host: &str| {
         live_routes(&format!(
             "  - match: [{{uri: {{prefix: {path}}}}}]\n    route: [{{destination: {{host: {host}}}}}]\n"
@@ -783,6 +804,7 @@ async fn swaps_configuration_live_and_refuses_invalid_changes() {
     std::fs::write(dir.join("vs.yaml"), vs("/one", "a.test")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     assert_eq!(gw.generation(), 1);
     assert_eq!(get(port, "x", "/one", &[]).await.status, 200);
     assert_eq!(get(port, "x", "/two", &[]).await.status, 404);
@@ -834,7 +856,7 @@ async fn swaps_configuration_live_and_refuses_invalid_changes() {
 /// of a configuration it cannot serve.
 #[tokio::test]
 async fn serves_and_swaps_on_the_calling_thread() {
-    let (port, dir) = two_services("one-thread");
+    let dir = two_services("one-thread");
     let route =
         |host: &str| live_routes(&format!("  - route: [{{destination: {{host: {host}}}}}]\n"));
     std::fs::write(dir.join("vs.yaml"), route("a.test")).unwrap();
@@ -849,7 +871,11 @@ async fn serves_and_swaps_on_the_calling_thread() {
         panic!("the gateway stopped serving: {outcome:?}");
     });
     let (listening, admin) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(listening, [SocketAddr::from(([0, 0, 0, 0], port))]);
+    // The Gateway's port 80, bound where `port_bindings` says: a free loopback port.
+    assert_eq!(listening.len(), 1);
+    assert_eq!(listening[0].ip(), std::net::Ipv4Addr::LOCALHOST);
+    let port = listening[0].port();
+    assert_ne!(port, 0);
     assert!(admin.is_some());
     let r = get(port, "x", "/", &[]).await;
     assert!(r.body.starts_with("service: a\n"), "{}", r.body);
@@ -924,9 +950,8 @@ spec:
 #[tokio::test]
 async fn upstream_failures_answer_like_envoy() {
     let dead = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let port = free_port();
     let dir = temp_dir("failures");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -952,6 +977,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     let r = get(port, "x", "/dead", &[]).await;
     assert_eq!(r.status, 503);
@@ -964,7 +990,10 @@ spec:
     assert_eq!((r.status, r.body.as_str()), (503, "no healthy upstream"));
     let r = get(port, "x", "/", &[]).await;
     assert_eq!(r.status, 503);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    eventually("the access log of the last request", || {
+        log.lock().unwrap().iter().any(|l| l.contains(" 503 NC "))
+    })
+    .await;
     let lines = log.lock().unwrap().clone();
     assert!(
         lines.iter().any(|l| l.contains(" 503 URX,UF ")),
@@ -981,9 +1010,8 @@ spec:
 #[tokio::test]
 async fn upgrades_pass_through_and_limits_answer_408_and_431() {
     let up = echoes(&[("a", "v1")]);
-    let port = free_port();
     let dir = temp_dir("upgrade");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -1000,6 +1028,7 @@ spec:
     opts.limits.header_timeout = Duration::from_millis(300);
     opts.limits.idle_timeout = Duration::from_millis(600);
     let gw = Gateway::start(opts).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // A keep-alive connection carries requests while they come, and is closed once it has
     // been idle for the idle timeout (give or take two ticks).
@@ -1194,7 +1223,6 @@ async fn tls_backend(pki: &Pki, names: &[&str]) -> SocketAddr {
 async fn mutual_tls_refuses_clients_without_a_certificate() {
     let pki = pki();
     let up = echoes(&[("a", "v1")]);
-    let port = free_port();
     let dir = temp_dir("mtls");
     let (cert_pem, key_pem, _, _) = leaf(&pki, &["secure.example.com"]);
     let config = format!(
@@ -1205,7 +1233,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: {port}, name: https, protocol: HTTPS}}
+  - port: {{number: 443, name: https, protocol: HTTPS}}
     hosts: [secure.example.com]
     tls: {{mode: MUTUAL, credentialName: secure-cert}}
 ---
@@ -1230,6 +1258,7 @@ spec:
     let mut opts = options(&dir, &log);
     opts.credentials = Some(creds);
     let gw = Gateway::start(opts).unwrap();
+    let port = gw.local_addr(443).unwrap().port();
 
     let (_, _, ccert, ckey) = leaf(&pki, &["client.example.com"]);
     let ok = tls_get(
@@ -1263,8 +1292,7 @@ async fn passes_tls_through_by_sni_and_originates_tls_upstream() {
     let backend = tls_backend(&pki, &["secure.test", "origin.test", "origin-h2.test"]).await;
     let ca_file = temp_dir("origin-ca").join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let tls_port = free_port();
-    let http_port = free_port();
+    let (tls_port, http_port) = (443, 80);
     let dir = temp_dir("passthrough");
     let config = format!(
         r"
@@ -1353,6 +1381,12 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    // Routing sees the Gateway's ports (443 in the TLS match above); clients connect to the
+    // free ports they are bound to.
+    let (tls_port, http_port) = (
+        gw.local_addr(tls_port).unwrap().port(),
+        gw.local_addr(http_port).unwrap().port(),
+    );
 
     // Passthrough: the client's TLS session ends at the backend (its certificate verifies).
     let r = tls_get(
@@ -1392,9 +1426,8 @@ spec:
 #[tokio::test]
 async fn serves_http2_prior_knowledge() {
     let up = echoes(&[("a", "v1")]);
-    let port = free_port();
     let dir = temp_dir("h2c");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -1408,6 +1441,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut send, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
@@ -1437,9 +1471,8 @@ fn service_entry_with_protocol(name: &str, endpoint: SocketAddr, protocol: &str)
 #[tokio::test]
 async fn speaks_http2_upstream_when_the_cluster_does() {
     let up = echoes(&[("g", "v1"), ("u", "v1"), ("c", "v1"), ("p", "v1")]);
-    let port = free_port();
     let dir = temp_dir("h2-upstream");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -1476,6 +1509,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // From an HTTP/1.1 client: the echo's third line is `METHOD path VERSION` as it saw it.
     for (path, version) in [
@@ -1521,11 +1555,10 @@ spec:
 #[tokio::test]
 async fn consistent_hash_pins_requests_and_mints_cookies() {
     let up = echoes(&[("h", "v1"), ("h", "v2"), ("h", "v3"), ("h", "v4")]);
-    let port = free_port();
     let dir = temp_dir("hash");
     let endpoints: Vec<(SocketAddr, &str)> =
         up.iter().copied().zip(["v1", "v2", "v3", "v4"]).collect();
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + r"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -1558,6 +1591,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     let version = |r: &Reply| r.body.lines().nth(1).unwrap_or_default().to_owned();
 
     // Ring hash on a header: one user, one endpoint; users spread over endpoints.
@@ -1610,7 +1644,6 @@ async fn refuses_tls11_with_a_protocol_version_alert() {
         0x16, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00,
     ];
     let pki = pki();
-    let port = free_port();
     let dir = temp_dir("tls11");
     let (cert_pem, key_pem, _, _) = leaf(&pki, &["a.interop.test"]);
     let config = format!(
@@ -1621,7 +1654,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: {port}, name: https, protocol: HTTPS}}
+  - port: {{number: 443, name: https, protocol: HTTPS}}
     hosts: [a.interop.test]
     tls: {{mode: SIMPLE, credentialName: interop-cert}}
 ---
@@ -1644,6 +1677,7 @@ spec:
     let mut opts = options(&dir, &log);
     opts.credentials = Some(creds);
     let gw = Gateway::start(opts).unwrap();
+    let port = gw.local_addr(443).unwrap().port();
 
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     tcp.write_all(HELLO).await.unwrap();
@@ -1657,12 +1691,61 @@ spec:
     gw.shutdown();
 }
 
+/// A resolver whose answers the test sets, counting the lookups.
+#[derive(Debug, Default)]
+struct TestResolver {
+    answers: Mutex<HashMap<String, Vec<SocketAddr>>>,
+    lookups: AtomicUsize,
+}
+
+impl TestResolver {
+    fn answer(&self, host: &str, addrs: &[SocketAddr]) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(host.to_owned(), addrs.to_vec());
+    }
+}
+
+impl Resolver for TestResolver {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> Lookup<'a> {
+        self.lookups.fetch_add(1, AtomicOrdering::SeqCst);
+        let answer = self.answers.lock().unwrap().get(host).cloned();
+        Box::pin(async move {
+            let addrs = answer.ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no answer for {host}"),
+                )
+            })?;
+            Ok(addrs
+                .into_iter()
+                .map(|a| SocketAddr::new(a.ip(), port))
+                .collect())
+        })
+    }
+}
+
 #[tokio::test]
-async fn dns_refresh_keeps_unchanged_answers_and_admin_shows_ejections() {
-    let up = echoes(&[("d", "v1")]);
-    let port = free_port();
+async fn dns_refresh_swaps_on_changed_answers_only_and_admin_shows_ejections() {
+    // Two echo upstreams on one port each; the name resolves to one, then to the other. The
+    // port of an endpoint comes from the ServiceEntry, so both listen on loopback addresses
+    // that differ only in IP: 127.0.0.1 and 127.0.0.2 on the same port.
+    let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let shared_port = first.local_addr().unwrap().port();
+    let second = std::net::TcpListener::bind(("127.0.0.2", shared_port)).unwrap();
+    let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
+    for (listener, version) in [(first, "v1"), (second, "v2")] {
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        tokio::spawn(demo::echo_server(
+            listener,
+            "d".to_owned(),
+            version.to_owned(),
+        ));
+    }
     let dir = temp_dir("dns");
-    let config = gateway_yaml(port)
+    let config = gateway_yaml(80)
         + &format!(
             r"---
 apiVersion: networking.istio.io/v1
@@ -1673,7 +1756,7 @@ spec:
   location: MESH_EXTERNAL
   ports: [{{number: 80, name: http, protocol: HTTP}}]
   resolution: DNS
-  endpoints: [{{address: localhost, ports: {{http: {}}}}}]
+  endpoints: [{{address: upstream.dns.test, ports: {{http: {shared_port}}}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -1691,26 +1774,32 @@ spec:
   gateways: [istio-system/gw]
   http:
   - route: [{{destination: {{host: dns.test}}}}]
-",
-            up[0].port()
+"
         );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let resolver = Arc::new(TestResolver::default());
+    resolver.answer("upstream.dns.test", &[a]);
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(Options {
         dns_refresh: Some(Duration::from_millis(100)),
+        resolver: Arc::clone(&resolver) as Arc<dyn Resolver>,
         ..options(&dir, &log)
     })
     .unwrap();
-    // The refresh looks `localhost` up again and again; the same answers swap nothing.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let port = gw.local_addr(80).unwrap().port();
+    let r = get(port, "x", "/", &[]).await;
+    assert!(r.body.contains("version: v1"), "{}", r.body);
+
+    // The same answers, looked up again and again, swap nothing.
+    let looked_up = resolver.lookups.load(AtomicOrdering::SeqCst);
+    eventually("three more lookups", || {
+        resolver.lookups.load(AtomicOrdering::SeqCst) >= looked_up + 3
+    })
+    .await;
     assert_eq!(gw.generation(), 1);
     let admin = gw.admin_addr().unwrap();
     let r = get(admin.port(), "admin", "/endpoints", &[]).await;
-    assert!(
-        r.body.contains(&format!("127.0.0.1:{}", up[0].port())),
-        "{}",
-        r.body
-    );
+    assert!(r.body.contains(&a.to_string()), "{}", r.body);
     let r = get(admin.port(), "admin", "/stats/prometheus", &[]).await;
     assert!(
         r.body.contains(
@@ -1719,5 +1808,14 @@ spec:
         "{}",
         r.body
     );
+
+    // A changed answer is a new configuration: swapped in, and requests go to the new address.
+    resolver.answer("upstream.dns.test", &[b]);
+    eventually("a swap after the answer changed", || gw.generation() == 2).await;
+    let r = get(port, "x", "/", &[]).await;
+    assert!(r.body.contains("version: v2"), "{}", r.body);
+    let r = get(admin.port(), "admin", "/endpoints", &[]).await;
+    assert!(r.body.contains(&b.to_string()), "{}", r.body);
+    assert!(!r.body.contains(&a.to_string()), "{}", r.body);
     gw.shutdown();
 }

@@ -12,7 +12,7 @@
 //!   port (one SNI resolver per port), upstream TLS origination per cluster
 //!   (DestinationRule `tls` `SIMPLE`/`MUTUAL`), route actions compiled once for
 //!   `portcullis_proxy_core::decide`, cluster endpoints (STATIC addresses, DNS names resolved
-//!   with `tokio::net::lookup_host`), counters. Every fallible step happens before the swap;
+//!   with a [`Resolver`], the system's by default), counters. Every fallible step happens before the swap;
 //!   a configuration that fails is refused and the previous snapshot keeps serving.
 //! * **Workers**: `--workers N` single-threaded tokio runtimes, one thread each, every one
 //!   with its own `SO_REUSEPORT` socket per listener (the kernel spreads connections), its own
@@ -45,6 +45,7 @@ mod body;
 pub mod cli;
 mod config;
 pub mod demo;
+mod dns;
 mod downstream;
 pub mod dump;
 mod guard;
@@ -71,6 +72,7 @@ use tokio::sync::watch;
 
 pub use body::RespBody;
 pub use config::{Built, Identity, Problem, Report, Source, check};
+pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
 pub use server::Limits;
 pub use snapshot::BuildError;
@@ -90,6 +92,11 @@ pub struct Options {
     pub workers: usize,
     /// Admin listener address (`None`: no admin listener).
     pub admin: Option<SocketAddr>,
+    /// Where the listener of a Gateway server's port binds instead of `0.0.0.0:<port>`, by
+    /// port, as a Kubernetes Service maps a gateway's port to the pod's target port; routing
+    /// still sees the Gateway's port. Port 0 takes a free port ([`Gateway::local_addr`] tells
+    /// which).
+    pub port_bindings: HashMap<u16, SocketAddr>,
     /// A directory of credentials laid out like mounted secrets (`<dir>/<name>/tls.crt`).
     pub credentials: Option<PathBuf>,
     /// More credential stores (the demo's generated certificate).
@@ -102,6 +109,8 @@ pub struct Options {
     /// answers changed, the configuration is rebuilt and swapped like a file change. `None`:
     /// never (names are resolved only when a configuration is applied).
     pub dns_refresh: Option<Duration>,
+    /// Who answers DNS lookups ([`SystemResolver`] by default).
+    pub resolver: Arc<dyn Resolver>,
     /// Seed of the per-worker random sources (`None`: from the clock). Worker `i` uses
     /// `SplitMix64(seed + i)` for `decide`'s draws, so weighted routing is reproducible.
     pub random_seed: Option<u64>,
@@ -116,11 +125,13 @@ impl Default for Options {
             identity: Identity::default(),
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 15000))),
+            port_bindings: HashMap::new(),
             credentials: None,
             credential_stores: Vec::new(),
             access_log: AccessLog::Stdout,
             poll_interval: Duration::from_secs(1),
             dns_refresh: Some(Duration::from_secs(30)),
+            resolver: Arc::new(SystemResolver),
             random_seed: None,
             limits: Limits::default(),
         }
@@ -158,23 +169,33 @@ pub struct Gateway {
     admin: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
-    listening: Arc<Mutex<Vec<SocketAddr>>>,
+    listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
 }
 
-/// The accept loops of every listener on every worker.
+/// The accept loops of every listener on every worker, by the plan's listener address.
 #[derive(Debug, Default)]
 struct Listeners {
-    active: HashMap<SocketAddr, Vec<tokio::task::JoinHandle<()>>>,
+    active: HashMap<SocketAddr, BoundListener>,
+}
+
+/// One listener as bound: the address it got and its accept loops (one per worker).
+#[derive(Debug)]
+struct BoundListener {
+    local: SocketAddr,
+    loops: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Listeners {
     /// Binds the listeners of `snap` that are not bound yet (on every worker) and stops the
-    /// ones `snap` no longer has. Returns the bind errors.
+    /// ones `snap` no longer has. A listener binds its plan address (`0.0.0.0:<port>`) unless
+    /// `port_bindings` names another for its port; port 0 there takes a free port, which
+    /// every worker then shares. Returns the bind errors.
     fn reconcile(
         &mut self,
         snap: &Snapshot,
         workers: &[Handle],
         shared: &Arc<server::Shared>,
+        port_bindings: &HashMap<u16, SocketAddr>,
     ) -> Vec<String> {
         let mut errors = Vec::new();
         let wanted: Vec<SocketAddr> = snap.listeners.iter().map(|l| l.bind).collect();
@@ -182,35 +203,43 @@ impl Listeners {
             if self.active.contains_key(addr) {
                 continue;
             }
+            let mut local = port_bindings.get(&addr.port()).copied().unwrap_or(*addr);
             let mut loops = Vec::new();
             for h in workers {
                 let _guard = h.enter();
-                match server::bind(*addr) {
-                    Ok(l) => loops.push(h.spawn(server::accept_loop(l, *addr, Arc::clone(shared)))),
+                match server::bind(local) {
+                    Ok(l) => {
+                        // With port 0, the first worker's port is every other worker's.
+                        if let Ok(bound) = l.local_addr() {
+                            local = bound;
+                        }
+                        loops.push(h.spawn(server::accept_loop(l, *addr, Arc::clone(shared))));
+                    }
                     Err(e) => {
-                        errors.push(format!("cannot listen on {addr}: {e}"));
+                        errors.push(format!("cannot listen on {local}: {e}"));
                         break;
                     }
                 }
             }
             if loops.len() == workers.len() {
-                self.active.insert(*addr, loops);
+                self.active.insert(*addr, BoundListener { local, loops });
             } else {
                 loops.iter().for_each(tokio::task::JoinHandle::abort);
             }
         }
-        self.active.retain(|addr, loops| {
+        self.active.retain(|addr, bound| {
             let keep = wanted.contains(addr);
             if !keep {
-                loops.iter().for_each(tokio::task::JoinHandle::abort);
+                bound.loops.iter().for_each(tokio::task::JoinHandle::abort);
             }
             keep
         });
         errors
     }
 
-    fn addrs(&self) -> Vec<SocketAddr> {
-        let mut v: Vec<_> = self.active.keys().copied().collect();
+    /// `(plan address, bound address)` of every listener, sorted.
+    fn addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        let mut v: Vec<_> = self.active.iter().map(|(a, b)| (*a, b.local)).collect();
         v.sort();
         v
     }
@@ -255,6 +284,7 @@ fn prepare(options: &Options) -> Result<Prepared, StartError> {
         stores,
         stats: Arc::clone(&stats),
         dns_timeout: Duration::from_secs(5),
+        resolver: Arc::clone(&options.resolver),
     };
     Ok(Prepared {
         built,
@@ -427,7 +457,12 @@ impl Gateway {
                     built,
                     |started| match started {
                         Ok((_, admin)) => {
-                            let addrs = listening.lock().unwrap_or_else(PoisonError::into_inner);
+                            let addrs: Vec<SocketAddr> = listening
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .iter()
+                                .map(|(_, local)| *local)
+                                .collect();
                             ready(&addrs, admin);
                         }
                         Err(e) => failed = Some(e),
@@ -455,7 +490,20 @@ impl Gateway {
         self.listening
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .map(|(_, local)| *local)
+            .collect()
+    }
+
+    /// The address the listener of a Gateway server's `port` is bound to: `0.0.0.0:<port>`, or
+    /// what [`Options::port_bindings`] made of it (with port 0, the port the system gave).
+    pub fn local_addr(&self, port: u16) -> Option<SocketAddr> {
+        self.listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(plan, _)| plan.port() == port)
+            .map(|(_, local)| *local)
     }
 
     /// The metrics, in the Prometheus text format.
@@ -485,7 +533,7 @@ struct Control {
     options: Options,
     ctx: BuildContext,
     workers: Vec<Handle>,
-    listening: Arc<Mutex<Vec<SocketAddr>>>,
+    listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
     file_store: Option<Arc<FileCredentialStore>>,
 }
 
@@ -516,7 +564,12 @@ impl Control {
             self.options.limits.clone(),
         ));
         let mut listeners = Listeners::default();
-        let errors = listeners.reconcile(&live.get(), &self.workers, &shared);
+        let errors = listeners.reconcile(
+            &live.get(),
+            &self.workers,
+            &shared,
+            &self.options.port_bindings,
+        );
         if !errors.is_empty() {
             return started(Err(StartError::Io(errors.join("\n"))));
         }
@@ -573,7 +626,8 @@ impl Control {
             if files_serving && dns_due.is_some_and(|due| clock >= due) {
                 dns_due = next_refresh(clock);
                 if let Some(cluster) =
-                    snapshot::dns_changed(&live.get(), self.ctx.dns_timeout).await
+                    snapshot::dns_changed(&live.get(), &*self.ctx.resolver, self.ctx.dns_timeout)
+                        .await
                 {
                     eprintln!("DNS answers changed for cluster {cluster}; rebuilding");
                     files_serving = self.reload(&live, &shared, &mut listeners).await;
@@ -631,7 +685,7 @@ impl Control {
         live.set(snap);
         self.ctx.stats.config_swaps.fetch_add(1, Ordering::Relaxed);
         let next = live.get();
-        for e in listeners.reconcile(&next, &self.workers, shared) {
+        for e in listeners.reconcile(&next, &self.workers, shared, &self.options.port_bindings) {
             eprintln!("error: {e}");
         }
         self.set_listening(listeners);

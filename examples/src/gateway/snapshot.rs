@@ -22,6 +22,7 @@ use portcullis_translate::{
 };
 
 use super::config::Built;
+use super::dns::Resolver;
 use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
 use super::upstream::{self, Connector, Endpoint, Origination, UpClient};
 
@@ -155,6 +156,8 @@ pub(crate) struct BuildContext {
     pub(crate) stats: Arc<Stats>,
     /// How long a DNS lookup may take.
     pub(crate) dns_timeout: Duration,
+    /// Who answers DNS lookups.
+    pub(crate) resolver: Arc<dyn Resolver>,
 }
 
 /// Credential lookups through several stores, first hit wins.
@@ -421,13 +424,14 @@ struct ClusterParts {
 }
 
 /// The socket addresses of a cluster's endpoints, each with the plan endpoint it came from: IP
-/// addresses as they are, DNS names looked up with tokio's resolver (every address for
+/// addresses as they are, DNS names looked up with `resolver` (every address for
 /// `STRICT_DNS`, the first for `LOGICAL_DNS`). Lookups that failed are named in the second
 /// list (their endpoints contribute no address).
-async fn resolve_addresses(
-    plan: &Cluster,
+async fn resolve_addresses<'p>(
+    plan: &'p Cluster,
+    resolver: &dyn Resolver,
     dns_timeout: Duration,
-) -> (Vec<(SocketAddr, &ClusterEndpoint)>, Vec<String>) {
+) -> (Vec<(SocketAddr, &'p ClusterEndpoint)>, Vec<String>) {
     let mut out = Vec::with_capacity(plan.endpoints.len());
     let mut failures = Vec::new();
     for e in &plan.endpoints {
@@ -438,7 +442,7 @@ async fn resolve_addresses(
             out.push((SocketAddr::new(ip, port), e));
             continue;
         }
-        let lookup = tokio::net::lookup_host((e.address.as_str(), port));
+        let lookup = resolver.lookup(&e.address, port);
         match tokio::time::timeout(dns_timeout, lookup).await {
             Ok(Ok(addrs)) => {
                 let take = if plan.cluster_type == ClusterType::LogicalDns {
@@ -446,7 +450,7 @@ async fn resolve_addresses(
                 } else {
                     usize::MAX
                 };
-                out.extend(addrs.take(take).map(|a| (a, e)));
+                out.extend(addrs.into_iter().take(take).map(|a| (a, e)));
             }
             Ok(Err(err)) => failures.push(format!("cannot resolve {}: {err}", e.address)),
             Err(_) => failures.push(format!("resolving {} timed out", e.address)),
@@ -459,7 +463,11 @@ async fn resolve_addresses(
 /// refresh): the name of the first cluster whose `STRICT_DNS`/`LOGICAL_DNS` endpoints now
 /// resolve to other addresses. A cluster with a failed lookup is left as it is (Envoy keeps
 /// the hosts it has when a refresh fails).
-pub(crate) async fn dns_changed(snap: &Snapshot, dns_timeout: Duration) -> Option<String> {
+pub(crate) async fn dns_changed(
+    snap: &Snapshot,
+    resolver: &dyn Resolver,
+    dns_timeout: Duration,
+) -> Option<String> {
     for c in &snap.clusters {
         if !matches!(
             c.plan.cluster_type,
@@ -472,7 +480,7 @@ pub(crate) async fn dns_changed(snap: &Snapshot, dns_timeout: Duration) -> Optio
         {
             continue;
         }
-        let (resolved, failures) = resolve_addresses(&c.plan, dns_timeout).await;
+        let (resolved, failures) = resolve_addresses(&c.plan, resolver, dns_timeout).await;
         if !failures.is_empty() {
             continue;
         }
@@ -490,7 +498,7 @@ async fn resolve_cluster(
     ctx: &BuildContext,
     tls_ctx: &ptls::TlsContext,
 ) -> ClusterParts {
-    let (resolved, failures) = resolve_addresses(&plan, ctx.dns_timeout).await;
+    let (resolved, failures) = resolve_addresses(&plan, &*ctx.resolver, ctx.dns_timeout).await;
     for f in failures {
         eprintln!("warning: cluster {}: {f}", plan.name);
     }
