@@ -1225,28 +1225,28 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
     let up = echoes(&[("a", "v1")]);
     let dir = temp_dir("mtls");
     let (cert_pem, key_pem, _, _) = leaf(&pki, &["secure.example.com"]);
-    let config = format!(
-        r"
+    let config = r"
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
+metadata: {name: gw, namespace: istio-system}
 spec:
-  selector: {{istio: ingressgateway}}
+  selector: {istio: ingressgateway}
   servers:
-  - port: {{number: 443, name: https, protocol: HTTPS}}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [secure.example.com]
-    tls: {{mode: MUTUAL, credentialName: secure-cert}}
+    tls: {mode: MUTUAL, credentialName: secure-cert}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {{name: secure, namespace: default}}
+metadata: {name: secure, namespace: default}
 spec:
   hosts: [secure.example.com]
   gateways: [istio-system/gw]
   http:
-  - route: [{{destination: {{host: a.test}}}}]
+  - route: [{destination: {host: a.test}}]
 "
-    ) + &service_entry("a", &[(up[0], "v1")]);
+    .to_owned()
+        + &service_entry("a", &[(up[0], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     // The credential as a mounted secret: tls.crt, tls.key and the client CA.
     let creds = temp_dir("mtls-creds");
@@ -1646,28 +1646,27 @@ async fn refuses_tls11_with_a_protocol_version_alert() {
     let pki = pki();
     let dir = temp_dir("tls11");
     let (cert_pem, key_pem, _, _) = leaf(&pki, &["a.interop.test"]);
-    let config = format!(
-        r"
+    let config = r"
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
+metadata: {name: gw, namespace: istio-system}
 spec:
-  selector: {{istio: ingressgateway}}
+  selector: {istio: ingressgateway}
   servers:
-  - port: {{number: 443, name: https, protocol: HTTPS}}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [a.interop.test]
-    tls: {{mode: SIMPLE, credentialName: interop-cert}}
+    tls: {mode: SIMPLE, credentialName: interop-cert}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {{name: vs, namespace: default}}
+metadata: {name: vs, namespace: default}
 spec:
   hosts: [a.interop.test]
   gateways: [istio-system/gw]
   http:
-  - directResponse: {{status: 200}}
+  - directResponse: {status: 200}
 "
-    );
+    .to_owned();
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let creds = temp_dir("tls11-creds");
     std::fs::create_dir_all(creds.join("interop-cert")).unwrap();
