@@ -42,12 +42,16 @@
 //! `serde_yaml` directly; the loader adds the locations, the `kind` dispatch and the limits.
 //! See [`common`] for the conventions the types follow.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod common;
 pub mod destination_rule;
 mod duration;
 mod error;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
 pub mod kube;
@@ -72,3 +76,8 @@ pub use output::{to_json, to_yaml};
 pub use service_entry::ServiceEntry;
 pub use source_map::{Location, SourceMap};
 pub use virtual_service::VirtualService;
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -162,6 +162,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
 mod cluster;
@@ -169,7 +170,10 @@ mod cors;
 mod decide;
 mod error;
 mod fault;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod h1;
 mod headers;
@@ -185,6 +189,7 @@ mod rewrite;
 pub mod rt;
 mod swap;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
 pub use action::{
@@ -237,3 +242,8 @@ pub use swap::{ClusterSet, Swap};
 mod state_tests;
 #[cfg(test)]
 mod tests;
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

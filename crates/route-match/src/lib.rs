@@ -96,11 +96,15 @@
 //! [`SniRouter`] selects among [`SniRoute`]s (Envoy filter chains) by the server name a TLS
 //! client sent: exact name, then the longest `*.` wildcard, then a route without SNI criterion.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod compile;
 mod error;
 mod explain;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 mod host;
 mod reference;
@@ -123,3 +127,8 @@ pub use sni::{SniRoute, SniRouter};
 pub use table::{
     HeaderMatch, PathMatch, QueryParamMatch, Route, RouteMatch, RouteTable, ValueMatch, VirtualHost,
 };
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -107,11 +107,15 @@
 //! `httpsRedirect` is the routing layer's job; SNI routing of passthrough connections (VirtualService
 //! `tls` rules) is too. This crate has no async runtime dependency.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 pub mod client_hello;
 mod error;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod pem;
 mod policy;
@@ -139,3 +143,8 @@ pub use verifier::{IstioClientVerifier, IstioServerVerifier, PeerCertificateMism
 // Re-exported so that embedders use the same versions.
 pub use rustls;
 pub use rustls_pki_types as pki_types;
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

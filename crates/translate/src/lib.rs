@@ -179,12 +179,16 @@
 //! configuration or listener Envoy would reject carries `rejected`), and reported as a
 //! [`Diagnostic`] in [`GatewayPlan::diagnostics`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod build;
 mod clusters;
 mod config;
 mod diag;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
 mod plan;
@@ -207,3 +211,8 @@ pub use simulate::{
 /// The engine crate the route actions belong to, re-exported so that an embedder uses the
 /// same version as the plan.
 pub use portcullis_proxy_core as proxy_core;
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

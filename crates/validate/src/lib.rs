@@ -24,13 +24,17 @@
 //! # Ok::<(), portcullis_model::LoadErrors>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod analysis;
 pub mod common;
 mod context;
 pub mod destination_rule;
 mod diag;
+// Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
+// not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
 mod path;
@@ -166,3 +170,8 @@ mod tests {
         assert!(!is_dns1123_subdomain(&"a".repeat(254)));
     }
 }
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
