@@ -42,6 +42,11 @@
 //! virtual-host-level `httpsRedirect`), [`evaluate_cors`] / [`cors_preflight`],
 //! [`parse_retry_on`], [`effective_timeout`].
 //!
+//! Before routing, [`hygiene::check_request_head`] applies Envoy's request-head checks —
+//! [`authority`] (`Host`, `:authority`), [`framing`] (`content-length`, `transfer-encoding`),
+//! [`upgrade`] (which protocol switches go on) — and [`header`] has the field name and value
+//! character checks; a failure is a [`hygiene::Rejection`] with Envoy's status and details.
+//!
 //! [`h1`] is the HTTP/1.1 codec a proxy needs towards its upstreams (request heads, response
 //! heads, RFC 9112 body framing), also without I/O.
 //!
@@ -164,15 +169,19 @@
 #![forbid(unsafe_code)]
 
 mod action;
+pub mod authority;
 mod cluster;
 mod cors;
 mod decide;
 mod error;
 mod fault;
+pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod h1;
+pub mod header;
 mod headers;
+pub mod hygiene;
 mod lb;
 mod outlier;
 mod percent;
@@ -186,6 +195,7 @@ pub mod rt;
 mod swap;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod upgrade;
 
 pub use action::{
     Destination, DirectResponseAction, ForwardAction, MAX_DIRECT_RESPONSE_BODY, Mirror,
