@@ -1053,9 +1053,11 @@ spec:
 
     // An upgrade: 101, then bytes both ways.
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.write_all(b"GET /chat HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut buf = vec![0u8; 1024];
     let n = s.read(&mut buf).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]).into_owned();

@@ -47,6 +47,9 @@ pub enum ProtocolError {
     Chunk(&'static str),
     /// The connection ended before the body did.
     Truncated,
+    /// The request head breaks one of the rules of [`hygiene`](crate::hygiene) (its body
+    /// framing, for [`RequestHead::body_framing`]).
+    Request(crate::hygiene::Rejection),
 }
 
 impl std::fmt::Display for ProtocolError {
@@ -60,6 +63,7 @@ impl std::fmt::Display for ProtocolError {
             Self::ContentLength => f.write_str("invalid content-length"),
             Self::Chunk(what) => write!(f, "malformed chunked body: {what}"),
             Self::Truncated => f.write_str("connection closed before the end of the body"),
+            Self::Request(r) => write!(f, "request refused: {r}"),
         }
     }
 }
@@ -588,20 +592,15 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// How the request body is framed (RFC 9112 §6.3): chunked when the last transfer coding
-    /// is, by `content-length` otherwise ([`BodyFraming::None`] for none or `0`). A transfer
-    /// coding other than chunked last, and a bad or disagreeing `content-length`, are errors
-    /// (the server answers 400 and closes).
+    /// How the request body is framed (RFC 9112 §6.3), by the rules of
+    /// [`framing::request_body_framing`](crate::framing::request_body_framing): chunked for
+    /// one `transfer-encoding: chunked`, by `content-length` otherwise
+    /// ([`BodyFraming::None`] for none or `0`). Both together, another transfer coding and a
+    /// bad or repeated `content-length` are [`ProtocolError::Request`] errors (the server
+    /// answers with the rejection's status and closes).
     pub fn body_framing(&self) -> Result<BodyFraming, ProtocolError> {
-        match self.facts.transfer_encoding {
-            Some(true) => Ok(BodyFraming::Chunked),
-            Some(false) => Err(ProtocolError::Head("transfer-encoding")),
-            None => match self.facts.content_length {
-                None | Some(Ok(0)) => Ok(BodyFraming::None),
-                Some(Ok(n)) => Ok(BodyFraming::Length(n)),
-                Some(Err(e)) => Err(e),
-            },
-        }
+        crate::framing::request_body_framing(&self.method, &self.headers)
+            .map_err(ProtocolError::Request)
     }
 
     /// Whether the client lets the connection carry another request after this one
@@ -1044,35 +1043,47 @@ mod tests {
 
     #[test]
     fn request_heads_say_how_their_body_is_framed() {
+        use crate::hygiene::Rejection;
         let framing = |extra: &str| {
             request(&format!("POST / HTTP/1.1\r\nhost: a\r\n{extra}\r\n"))
                 .and_then(|h| h.body_framing())
         };
+        let refused = |r| Err(ProtocolError::Request(r));
         assert_eq!(framing(""), Ok(BodyFraming::None));
         assert_eq!(framing("content-length: 0\r\n"), Ok(BodyFraming::None));
         assert_eq!(
             framing("content-length: 12\r\n"),
             Ok(BodyFraming::Length(12))
         );
+        // Repeated or listed lengths are refused, even when they agree, as Envoy's parser
+        // refuses them (framing.rs has the rules).
         assert_eq!(
             framing("content-length: 12\r\ncontent-length: 12\r\n"),
-            Ok(BodyFraming::Length(12))
+            refused(Rejection::InvalidContentLength)
+        );
+        assert_eq!(
+            framing("content-length: 0, 0\r\n"),
+            refused(Rejection::InvalidContentLength)
         );
         assert_eq!(
             framing("Content-Length: 1\r\ncontent-length: 2\r\n"),
-            Err(ProtocolError::ContentLength)
+            refused(Rejection::InvalidContentLength)
         );
         assert_eq!(
             framing("content-length: -1\r\n"),
-            Err(ProtocolError::ContentLength)
+            refused(Rejection::InvalidContentLength)
         );
         assert_eq!(
-            framing("transfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n"),
+            framing("transfer-encoding: chunked\r\n"),
             Ok(BodyFraming::Chunked)
         );
         assert_eq!(
+            framing("transfer-encoding: gzip, chunked\r\ncontent-length: 3\r\n"),
+            refused(Rejection::ContentLengthAndChunked)
+        );
+        assert_eq!(
             framing("transfer-encoding: chunked, gzip\r\n"),
-            Err(ProtocolError::Head("transfer-encoding"))
+            refused(Rejection::InvalidTransferEncoding)
         );
     }
 

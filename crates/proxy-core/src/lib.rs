@@ -42,6 +42,11 @@
 //! virtual-host-level `httpsRedirect`), [`evaluate_cors`] / [`cors_preflight`],
 //! [`parse_retry_on`], [`effective_timeout`].
 //!
+//! Before routing, [`hygiene::check_request_head`] applies Envoy's request-head checks —
+//! [`authority`] (`Host`, `:authority`), [`framing`] (`content-length`, `transfer-encoding`),
+//! [`upgrade`] (which protocol switches go on) — and [`header`] has the field name and value
+//! character checks; a failure is a [`hygiene::Rejection`] with Envoy's status and details.
+//!
 //! [`h1`] is the HTTP/1.1 codec a proxy needs towards its upstreams (request heads, response
 //! heads, RFC 9112 body framing), also without I/O.
 //!
@@ -165,18 +170,22 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod action;
+pub mod authority;
 mod cluster;
 mod cors;
 mod decide;
 mod error;
 mod fault;
+pub mod framing;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod h1;
+pub mod header;
 mod headers;
+pub mod hygiene;
 mod lb;
 mod outlier;
 mod percent;
@@ -191,6 +200,7 @@ mod swap;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
+pub mod upgrade;
 
 pub use action::{
     Destination, DirectResponseAction, ForwardAction, MAX_DIRECT_RESPONSE_BODY, Mirror,

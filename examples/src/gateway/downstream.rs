@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf as _, Bytes, BytesMut};
-use http::header::CONTENT_LENGTH;
+use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::{Method, Request, StatusCode, Version};
 use hyper::body::Body as _;
 use portcullis_proxy_core::h1::{self, BodyFraming};
@@ -91,11 +91,24 @@ where
         *req.uri_mut() = target;
         *req.version_mut() = version;
         *req.headers_mut() = headers;
-        let resp = match proxy::handle(Arc::clone(&ctx), req, Writer::Own).await {
+        let mut resp = match proxy::handle(Arc::clone(&ctx), req, Writer::Own).await {
             Ok(resp) => resp,
             Err(never) => match never {},
         };
-        let reusable = write_response(&mut io, &mut out, resp, head_request, !keep_alive).await;
+        // A refused request's reply says `connection: close` (its framing is in doubt); the
+        // writer says it itself.
+        let refused = resp
+            .headers_mut()
+            .remove(CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let reusable = write_response(
+            &mut io,
+            &mut out,
+            resp,
+            head_request,
+            !keep_alive || refused,
+        )
+        .await;
         if !reusable {
             let _ = io.shutdown().await;
             return;
@@ -103,13 +116,18 @@ where
     }
 }
 
-/// Whether this server answers the request itself (see the module's documentation).
+/// Whether this server answers the request itself (see the module's documentation). A head
+/// whose framing is refused (`content-length` with `transfer-encoding`, repeated lengths, …)
+/// is answered here too, from the lines as received: hyper would drop a repeated
+/// `content-length` before the gateway could see it.
 fn served_here(head: &h1::RequestHead, max_header_bytes: usize) -> bool {
-    head.version == Version::HTTP_11
-        && !head.switches_protocol()
-        && !head.expects()
-        && head.body_framing() == Ok(BodyFraming::None)
-        && head.raw().len() <= max_header_bytes
+    let framing = head.body_framing();
+    (framing.is_err() && head.raw().len() <= max_header_bytes)
+        || (head.version == Version::HTTP_11
+            && !head.switches_protocol()
+            && !head.expects()
+            && framing == Ok(BodyFraming::None)
+            && head.raw().len() <= max_header_bytes)
 }
 
 /// Writes `resp` (head and body); `true` when the connection can carry another request.

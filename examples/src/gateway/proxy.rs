@@ -114,13 +114,25 @@ pub(crate) async fn handle(
             .and_then(|i| snap.route_configs.get(*i))
     };
     let (mut parts, body) = req.into_parts();
-    let authority = parts
-        .headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
-        .unwrap_or("")
-        .to_owned();
+    // Envoy's request-head checks (framing, authority, upgrade policy) before routing; the
+    // authority is the absolute-form target's, or the one `Host`.
+    let checked = pc::hygiene::check_request_head(
+        &parts.method,
+        &parts.uri,
+        parts.version,
+        &parts.headers,
+        &pc::upgrade::UpgradePolicy::ISTIO,
+    )
+    .map(|c| (c.authority.to_owned(), c.upgrade));
+    let authority = match checked {
+        Ok((authority, upgrade)) => {
+            if upgrade == pc::upgrade::UpgradeDecision::StripH2c {
+                pc::upgrade::strip_h2c(&mut parts.headers);
+            }
+            authority
+        }
+        Err(rejection) => return Ok(rejected(&conn, &ctx, &parts, rejection)),
+    };
     let raw_path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
     let path = normalize_path(raw_path);
     let Some(rc) = rc else {
@@ -361,6 +373,42 @@ fn local_reply(
     });
     counter.inc(status.as_u16());
     reply(status, response_headers, body, log)
+}
+
+/// The local reply to a request refused before routing: Envoy's status, its body for codec
+/// errors, and `connection: close` on HTTP/1 when the framing is in doubt.
+fn rejected(
+    conn: &ConnCtx,
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    rejection: pc::hygiene::Rejection,
+) -> Response<RespBody> {
+    use pc::hygiene::Rejection;
+    let status = rejection.status();
+    // Envoy's codec errors carry the downstream protocol error flag and the status text as
+    // body; the connection manager's own refusals (no host, upgrade) neither.
+    let codec_error = !matches!(rejection, Rejection::MissingHost | Rejection::UpgradeFailed);
+    let mut headers = HeaderMap::new();
+    if rejection.closes_connection() && ctx.version < Version::HTTP_2 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let authority = parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    local_reply(
+        conn,
+        ctx,
+        &parts.headers,
+        authority,
+        parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+        &conn.no_route,
+        status,
+        if codec_error { "DPE" } else { "-" },
+        codec_error.then(|| Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes())),
+        headers,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -634,7 +682,7 @@ async fn forward_request(
     let mut added = Added::default();
     // The authority comes from the client's `host` or the route's rewrite: a value with a
     // line break must not reach the wire (nor would it have made a header value).
-    if is_field_value(upstream.authority.as_bytes()) {
+    if pc::header::header_value_is_valid(upstream.authority.as_bytes()) {
         added.push("host", upstream.authority.as_bytes());
     }
     if let Some(v) = xff_bytes {
@@ -974,14 +1022,6 @@ impl<'a> Added<'a> {
     fn fields(&self) -> &[(&'static str, &'a [u8])] {
         self.fields.get(..self.len).unwrap_or_default()
     }
-}
-
-/// Whether `value` may be a header field value as `HeaderValue` takes it: visible ASCII,
-/// spaces, tabs and obs-text, no control characters (so no line breaks).
-fn is_field_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 #[allow(clippy::too_many_arguments)]
