@@ -15,7 +15,7 @@
     clippy::indexing_slicing
 )]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,14 +28,6 @@ use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source
 use portcullis_proxy_core::h1;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Everything the upstream received, over all its connections, in arrival order.
 #[derive(Clone, Default)]
@@ -128,7 +120,6 @@ fn start(name: &str) -> (Gateway, u16, Recorder, tokio::runtime::Handle) {
     let (up, recorder) = tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(recording_upstream())
     });
-    let port = free_port();
     let dir: PathBuf =
         std::env::temp_dir().join(format!("portcullis-hostile-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -141,7 +132,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
+  - port: {{number: 80, name: http, protocol: HTTP}}
     hosts: ['*']
 ---
 apiVersion: networking.istio.io/v1
@@ -174,12 +165,14 @@ spec:
         identity: Identity::default(),
         workers: 1,
         admin: None,
+        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
         access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
         poll_interval: Duration::from_millis(100),
         random_seed: Some(7),
         ..Options::default()
     })
     .unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     (gw, port, recorder, tokio::runtime::Handle::current())
 }
 
