@@ -20,6 +20,10 @@ const TARGETS: &[(&str, Target)] = &[
     ("rewrite", portcullis_proxy_core::fuzzing::rewrite),
     ("h1_response", portcullis_proxy_core::fuzzing::h1_response),
     ("h1_request", portcullis_proxy_core::fuzzing::h1_request),
+    (
+        "proxy_protocol",
+        portcullis_proxy_core::fuzzing::proxy_protocol,
+    ),
 ];
 
 #[test]

@@ -430,3 +430,15 @@ pub fn h1_request(data: &[u8]) {
         "parsing depends on how the bytes arrive"
     );
 }
+
+/// [`crate::proxy_protocol::parse`] on arbitrary bytes: never panics, a complete header is
+/// within the data and the protocol's limits, and the header alone parses the same.
+pub fn proxy_protocol(data: &[u8]) {
+    use crate::proxy_protocol::{MAX_V2_LEN, ProxyHeader, parse};
+    let parsed = parse(data);
+    if let ProxyHeader::Complete { consumed, .. } = &parsed {
+        assert!(*consumed <= data.len() && *consumed <= MAX_V2_LEN);
+        let alone = data.get(..*consumed).map(parse);
+        assert_eq!(alone.as_ref(), Some(&parsed));
+    }
+}

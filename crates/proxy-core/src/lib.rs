@@ -171,6 +171,7 @@
 
 mod action;
 pub mod authority;
+pub mod client_address;
 mod cluster;
 mod cors;
 mod decide;
@@ -190,6 +191,7 @@ mod lb;
 mod outlier;
 mod percent;
 mod pool;
+pub mod proxy_protocol;
 mod redirect;
 mod request;
 mod retry;
