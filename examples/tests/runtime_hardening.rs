@@ -1,0 +1,233 @@
+//! The example gateway against misbehaving clients, started in-process on ephemeral loopback
+//! ports with short timeouts: client failures that must not count against upstreams, stalled
+//! TLS ClientHellos that must cost nothing while they wait, and HTTP/2 connections that must
+//! time out like HTTP/1 ones.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-hardening-test-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An echo upstream on an ephemeral port.
+fn echo() -> SocketAddr {
+    let spec = (
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        "a".to_owned(),
+        "v1".to_owned(),
+    );
+    demo::start_echo_servers(&[spec]).unwrap()[0]
+}
+
+/// A gateway listening for HTTP on `port`, routing everything to `a.test` at `upstream`,
+/// followed by `more` configuration.
+fn http_config(port: u16, upstream: SocketAddr, more: &str) -> String {
+    format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: a, namespace: default}}
+spec:
+  hosts: ['*']
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: a.test}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: a, namespace: default}}
+spec:
+  hosts: [a.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints: [{{address: {}, ports: {{http: {}}}}}]
+{more}",
+        upstream.ip(),
+        upstream.port()
+    )
+}
+
+fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
+    Options {
+        sources: vec![Source::Path(dir.to_owned())],
+        identity: Identity::default(),
+        workers: 1,
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        access_log: AccessLog::Capture(Arc::clone(log)),
+        poll_interval: Duration::from_millis(100),
+        random_seed: Some(7),
+        ..Options::default()
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `limit`.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let req = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+        .header("host", "x")
+        .body(Empty::new())
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Reads until the peer closes (or resets) the connection, within `limit`; `None` if it
+/// stays open.
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let reading = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, reading).await.ok()?;
+    Some(out)
+}
+
+async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(limit, f).await.ok()
+}
+
+// === Client failures are the client's ===
+
+#[tokio::test]
+async fn client_failures_do_not_eject_a_healthy_upstream() {
+    let up = echo();
+    let port = free_port();
+    let dir = temp_dir("client-failures");
+    let config = http_config(
+        port,
+        up,
+        r"---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a.test
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}
+",
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+
+    // Three bodies with an invalid chunk-size line: the client's protocol error, 400.
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(
+            b"POST /upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
+              5\r\nhello\r\nzz\r\n",
+        )
+        .await
+        .unwrap();
+        let out = read_until_closed(&mut s, Duration::from_secs(5))
+            .await
+            .expect("the gateway closes the connection");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    }
+    // Three uploads abandoned mid-body: the client went away.
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nhello")
+            .await
+            .unwrap();
+        s.shutdown().await.unwrap();
+        let _ = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    }
+    // Each failure is logged as the client's before the next request goes out.
+    let logged = eventually(Duration::from_secs(5), || {
+        let lines = log.lock().unwrap();
+        lines.iter().filter(|l| l.contains(" 400 DPE ")).count() == 3
+            && lines.iter().filter(|l| l.contains(" 0 DC ")).count() == 3
+    })
+    .await;
+    assert!(logged, "{:#?}", log.lock().unwrap());
+
+    // The endpoint is healthy and still serves.
+    let (status, body) = get(port, "/after").await;
+    assert_eq!(status, 200, "{body}");
+
+    let admin = gw.admin_addr().unwrap();
+    let (_, metrics) = get(admin.port(), "/stats/prometheus").await;
+    assert!(
+        metrics.contains(
+            "portcullis_cluster_outlier_detection_ejections_enforced_total{cluster=\"outbound|80||a.test\"} 0"
+        ),
+        "{metrics}"
+    );
+    // No upstream response or failure counted for the client's failures.
+    assert!(
+        !metrics.contains("portcullis_cluster_upstream_rq_total{cluster=\"outbound|80||a.test\",response_code=\"503\"}")
+            && !metrics.contains("portcullis_cluster_upstream_rq_total{cluster=\"outbound|80||a.test\",response_code=\"400\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "portcullis_cluster_upstream_rq_total{cluster=\"outbound|80||a.test\",response_code=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    gw.shutdown();
+}
