@@ -152,6 +152,7 @@ async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T> {
 
 #[tokio::test]
 async fn client_failures_do_not_eject_a_healthy_upstream() {
+    let _shared = CPU.read().await;
     let up = echo();
     let port = free_port();
     let dir = temp_dir("client-failures");
@@ -230,4 +231,221 @@ spec:
         "{metrics}"
     );
     gw.shutdown();
+}
+
+// === Stalled ClientHellos ===
+
+/// Tests that measure the process's CPU time run alone; the others share.
+static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// CPU time (user + system) of this whole process, from `/proc/self/stat` (clock ticks of
+/// 10 ms).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime): 11 and 12 after the name and state.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+struct Tls {
+    port: u16,
+    client: Arc<rustls::ClientConfig>,
+    gw: Gateway,
+}
+
+/// A gateway terminating TLS for `tls.test` on a fresh port and answering `tls ok`.
+fn tls_gateway(name: &str) -> Tls {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["tls.test".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let port = free_port();
+    let dir = temp_dir(name);
+    let config = format!(
+        r"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: https, protocol: HTTPS}}
+    hosts: [tls.test]
+    tls: {{mode: SIMPLE, credentialName: tls-cert}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: vs, namespace: default}}
+spec:
+  hosts: [tls.test]
+  gateways: [istio-system/gw]
+  http:
+  - directResponse: {{status: 200, body: {{string: tls ok}}}}
+"
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let creds = temp_dir(&format!("{name}-creds"));
+    std::fs::create_dir_all(creds.join("tls-cert")).unwrap();
+    std::fs::write(creds.join("tls-cert/tls.crt"), cert.pem()).unwrap();
+    std::fs::write(creds.join("tls-cert/tls.key"), key.serialize_pem()).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = options(&dir, &log);
+    opts.credentials = Some(creds);
+    opts.limits.handshake_timeout = Duration::from_secs(30);
+    let gw = Gateway::start(opts).unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Tls {
+        port,
+        client: Arc::new(client),
+        gw,
+    }
+}
+
+#[tokio::test]
+async fn stalled_client_hellos_cost_no_cpu() {
+    let _alone = CPU.write().await;
+    let tls = tls_gateway("stalled-hellos");
+    // The start of a ClientHello record announcing 512 bytes, and then nothing.
+    const PARTIAL: &[u8] = &[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(("127.0.0.1", tls.port)).await.unwrap();
+        s.write_all(PARTIAL).await.unwrap();
+        stalled.push(s);
+    }
+    let accepted = eventually(Duration::from_secs(10), || {
+        tls.gw
+            .metrics()
+            .contains("portcullis_downstream_cx_total 200")
+    })
+    .await;
+    assert!(accepted, "{}", tls.gw.metrics());
+    // Let the first reads happen, then measure a quiet second.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = process_cpu();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = process_cpu() - before;
+    eprintln!("CPU over one second with 200 stalled ClientHellos: {spent:?}");
+    assert!(
+        spent < Duration::from_millis(100),
+        "200 stalled ClientHellos took {spent:?} of CPU in one second"
+    );
+    // They are all still waiting, not closed.
+    for s in &mut stalled {
+        let mut byte = [0u8; 1];
+        assert!(
+            within(Duration::from_millis(1), s.read(&mut byte))
+                .await
+                .is_none(),
+            "a stalled connection was closed early"
+        );
+    }
+    drop(stalled);
+    tls.gw.shutdown();
+}
+
+/// Writes the first `first` bytes alone, waits `pause`, then writes the rest as asked.
+struct SplitFirstWrite {
+    inner: TcpStream,
+    first: Option<usize>,
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl tokio::io::AsyncRead for SplitFirstWrite {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for SplitFirstWrite {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if let Some(first) = self.first {
+            let n = first.min(buf.len());
+            let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, &buf[..n]);
+            if let Poll::Ready(Ok(_)) = written {
+                self.first = None;
+                self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(300))));
+            }
+            return written;
+        }
+        if let Some(pause) = &mut self.pause {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pause = None;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_client_hello_split_over_two_writes_still_handshakes() {
+    let _shared = CPU.read().await;
+    let tls = tls_gateway("split-hello");
+    for first in [3, 40] {
+        let tcp = TcpStream::connect(("127.0.0.1", tls.port)).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let io = SplitFirstWrite {
+            inner: tcp,
+            first: Some(first),
+            pause: None,
+        };
+        let name = rustls::pki_types::ServerName::try_from("tls.test").unwrap();
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client))
+            .connect(name, io)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: tls.test\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out).await;
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.ends_with("tls ok"), "{out}");
+    }
+    tls.gw.shutdown();
 }

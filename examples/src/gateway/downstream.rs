@@ -282,6 +282,11 @@ impl<T> Rewind<T> {
     pub(crate) fn new(read: Bytes, inner: T) -> Self {
         Self { read, inner }
     }
+
+    /// The stream, without the bytes not read yet.
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::{Bytes, BytesMut};
 use http::uri::Scheme;
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
@@ -22,7 +23,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::body::DownBody;
-use super::downstream;
+use super::downstream::{self, Rewind};
 use super::guard::{Guarded, Heads};
 use super::log::write_time;
 use super::metrics::Stats;
@@ -142,43 +143,35 @@ enum Peeked {
     Closed,
 }
 
-/// Reads the ClientHello without consuming it (the bytes stay in the socket for rustls or for
-/// the passthrough upstream).
-async fn peek_hello(stream: &TcpStream) -> Peeked {
-    let mut buf = vec![0u8; 2048];
-    let mut last = 0;
+/// Reads until the ClientHello is complete (or the bytes are not TLS), and returns what was
+/// read with the verdict: the bytes go on in front of the stream (see [`Rewind`]) to rustls,
+/// to the passthrough upstream or to the HTTP server. A client that sends part of a hello and
+/// stops costs nothing while it waits: the task sleeps until the socket has more to read.
+async fn read_hello(stream: &mut TcpStream) -> (Peeked, Bytes) {
+    // A ClientHello usually fits one segment; a post-quantum key share makes it about 1.3 KiB.
+    let mut buf = BytesMut::with_capacity(2048);
     loop {
-        let n = match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return Peeked::Closed,
-            Ok(n) => n,
-        };
-        let Some(seen) = buf.get(..n) else {
-            return Peeked::Closed;
-        };
-        match peek_client_hello(seen) {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return (Peeked::Closed, Bytes::new()),
+            Ok(_) => {}
+        }
+        let verdict = match peek_client_hello(&buf) {
             ClientHelloPeek::ClientHello(info) => {
                 let refusal = info.protocol_version_alert();
-                return Peeked::Tls(info.server_name, refusal);
+                Peeked::Tls(info.server_name, refusal)
             }
-            ClientHelloPeek::NotTls(_) => return Peeked::NotTls,
-            ClientHelloPeek::NeedMore { needed } => {
-                if needed > buf.len() {
-                    buf.resize(needed.min(MAX_CLIENT_HELLO_WIRE_LEN), 0);
-                    if needed > buf.len() {
-                        return Peeked::NotTls;
-                    }
-                }
-                if n == last {
-                    // Nothing new yet: `peek` would return at once again.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                last = n;
+            ClientHelloPeek::NotTls(_) => Peeked::NotTls,
+            ClientHelloPeek::NeedMore { needed } if needed <= MAX_CLIENT_HELLO_WIRE_LEN => {
+                buf.reserve(needed.saturating_sub(buf.len()));
+                continue;
             }
-        }
+            ClientHelloPeek::NeedMore { .. } => Peeked::NotTls,
+        };
+        return (verdict, buf.freeze());
     }
 }
 
-async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
+async fn serve(mut stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
     let addresses = pc::ConnectionAddresses {
         remote: Some(remote),
         local: stream.local_addr().ok(),
@@ -188,10 +181,17 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
         return;
     };
     let mut refusal = None;
+    // What inspecting the ClientHello read: it goes on in front of the stream.
+    let mut read = Bytes::new();
     let chain_index = if listener.inspect {
-        match tokio::time::timeout(shared.limits.handshake_timeout, peek_hello(&stream)).await {
-            Err(_) | Ok(Peeked::Closed) => return,
-            Ok(Peeked::Tls(sni, alert)) => {
+        let peeked = tokio::time::timeout(shared.limits.handshake_timeout, read_hello(&mut stream));
+        let Ok((peeked, hello)) = peeked.await else {
+            return;
+        };
+        read = hello;
+        match peeked {
+            Peeked::Closed => return,
+            Peeked::Tls(sni, alert) => {
                 refusal = alert;
                 listener
                     .sni
@@ -207,7 +207,7 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
                         })
                     })
             }
-            Ok(Peeked::NotTls) => listener.plain,
+            Peeked::NotTls => listener.plain,
         }
     } else {
         listener.plain
@@ -226,9 +226,14 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
     match (&chain.kind, &chain.tls) {
         (ChainKind::Http { route_config }, None) => {
             let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTP);
-            serve_http(stream, ctx, &shared).await;
+            if read.is_empty() {
+                serve_http(stream, ctx, &shared).await;
+            } else {
+                serve_http(Rewind::new(read, stream), ctx, &shared).await;
+            }
         }
         (ChainKind::Http { route_config }, Some(tls)) => {
+            let stream = Rewind::new(read, stream);
             let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
@@ -237,9 +242,10 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
             serve_http(tls_stream, ctx, &shared).await;
         }
         (ChainKind::Tcp { destinations }, None) => {
-            proxy_tcp(stream, destinations, &local, &shared).await;
+            proxy_tcp(Rewind::new(read, stream), destinations, &local, &shared).await;
         }
         (ChainKind::Tcp { destinations }, Some(tls)) => {
+            let stream = Rewind::new(read, stream);
             let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
@@ -401,24 +407,25 @@ fn tcp_log(
     });
 }
 
-/// Terminates TLS on `stream` within `timeout`.
+/// Terminates TLS on `stream` (the bytes read while inspecting the ClientHello in front)
+/// within `timeout`.
 ///
 /// When the handshake fails (a client certificate missing, untrusted or revoked; no common
 /// version or suite), rustls has written its alert; the socket is then closed gracefully
 /// ([`linger_close`]) so that the client reads that alert (`tlsv13 alert certificate
 /// required`, as from Istio's Envoy) instead of a connection reset.
 async fn accept_tls(
-    stream: TcpStream,
+    stream: Rewind<TcpStream>,
     config: &Arc<rustls::ServerConfig>,
     timeout: Duration,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> Option<tokio_rustls::server::TlsStream<Rewind<TcpStream>>> {
     let accepting = TlsAcceptor::from(Arc::clone(config))
         .accept(stream)
         .into_fallible();
     match tokio::time::timeout(timeout, accepting).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err((_, stream))) => {
-            linger_close(stream).await;
+            linger_close(stream.into_inner()).await;
             None
         }
         Err(_) => None,
@@ -506,9 +513,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            accept_tls(stream, &config, Duration::from_secs(5))
-                .await
-                .is_none()
+            accept_tls(
+                Rewind::new(Bytes::new(), stream),
+                &config,
+                Duration::from_secs(5),
+            )
+            .await
+            .is_none()
         });
 
         let mut roots = rustls::RootCertStore::empty();
