@@ -449,3 +449,209 @@ async fn a_client_hello_split_over_two_writes_still_handshakes() {
     }
     tls.gw.shutdown();
 }
+
+// === HTTP/2 connections time out ===
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const SETTINGS: u8 = 0x4;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const GOAWAY: u8 = 0x7;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// An HTTP/2 frame.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `GET /` for host `x`, HPACK-encoded with the static table only.
+const GET_BLOCK: &[u8] = &[0x82, 0x86, 0x84, 0x41, 0x01, b'x'];
+
+/// The frames in `bytes` (complete ones): type, flags, stream, payload.
+fn frames(bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        if rest.len() < 9 + len {
+            break;
+        }
+        let stream = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff;
+        out.push((rest[3], rest[4], stream, rest[9..9 + len].to_vec()));
+        rest = &rest[9 + len..];
+    }
+    out
+}
+
+/// A gateway in front of an echo upstream with these HTTP/2 timeouts.
+fn h2_gateway(name: &str, header: Duration, idle: Duration) -> (u16, Gateway) {
+    let up = echo();
+    let port = free_port();
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("config.yaml"), http_config(port, up, "")).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = options(&dir, &log);
+    opts.limits.header_timeout = header;
+    opts.limits.idle_timeout = idle;
+    opts.limits.drain_timeout = Duration::from_millis(300);
+    (port, Gateway::start(opts).unwrap())
+}
+
+#[tokio::test]
+async fn an_h2_connection_without_requests_closes_at_the_idle_timeout() {
+    let _shared = CPU.read().await;
+    let (port, gw) = h2_gateway(
+        "h2-idle",
+        Duration::from_millis(300),
+        Duration::from_millis(600),
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let start = Instant::now();
+    s.write_all(PREFACE).await.unwrap();
+    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let out = read_until_closed(&mut s, Duration::from_secs(10))
+        .await
+        .expect("the idle HTTP/2 connection is closed");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(500), "closed after {took:?}");
+    let got = frames(&out);
+    assert!(
+        got.iter().any(|f| f.0 == GOAWAY),
+        "no GOAWAY before the close: {got:?}"
+    );
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn an_unfinished_h2_header_block_closes_at_the_header_timeout() {
+    let _shared = CPU.read().await;
+    // The idle timeout is long: only the header timeout can end this connection.
+    let (port, gw) = h2_gateway(
+        "h2-headers",
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(PREFACE).await.unwrap();
+    s.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    // A HEADERS frame without END_HEADERS: its CONTINUATION never comes.
+    s.write_all(&frame(HEADERS, END_STREAM, 1, &GET_BLOCK[..3]))
+        .await
+        .unwrap();
+    let closed = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert!(
+        closed.is_some(),
+        "the unfinished header block kept the connection"
+    );
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn an_h2_connection_quiet_after_a_request_closes_at_the_idle_timeout() {
+    let _shared = CPU.read().await;
+    let (port, gw) = h2_gateway(
+        "h2-quiet",
+        Duration::from_millis(300),
+        Duration::from_millis(600),
+    );
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // The client pings every 100 ms: pings do not make a connection busy.
+    let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_while_idle(true)
+        .handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("http://x:{port}/one"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let _ = resp.into_body().collect().await.unwrap();
+    let quiet_since = Instant::now();
+    let ended = within(Duration::from_secs(10), conn).await;
+    assert!(ended.is_some(), "the quiet HTTP/2 connection stayed open");
+    let quiet = quiet_since.elapsed();
+    assert!(
+        quiet >= Duration::from_millis(500),
+        "closed after {quiet:?}"
+    );
+    gw.shutdown();
+}
+
+#[tokio::test]
+async fn h2_streams_past_the_limit_are_refused() {
+    let _shared = CPU.read().await;
+    let up = echo();
+    let port = free_port();
+    let dir = temp_dir("h2-streams");
+    std::fs::write(dir.join("config.yaml"), http_config(port, up, "")).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // The default limits.
+    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let limit = gw_limit();
+    assert!(
+        limit <= 1000,
+        "no practical limit on HTTP/2 streams: {limit}"
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(PREFACE).await.unwrap();
+    let mut out = frame(SETTINGS, 0, 0, &[]);
+    // Requests whose bodies never come: each stream stays open.
+    for i in 0..=limit {
+        out.extend(frame(HEADERS, END_HEADERS, 2 * i + 1, GET_BLOCK));
+    }
+    s.write_all(&out).await.unwrap();
+    let last = 2 * limit + 1;
+    let mut read = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let refused = within(Duration::from_secs(10), async {
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {:?}", frames(&read));
+            read.extend_from_slice(&buf[..n]);
+            if frames(&read)
+                .iter()
+                .any(|f| f.0 == RST_STREAM && f.2 == last && f.3 == [0, 0, 0, 7])
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    let got = frames(&read);
+    assert!(
+        refused.is_some(),
+        "stream {last} was not refused: {:?}",
+        got.iter().map(|f| (f.0, f.2)).collect::<Vec<_>>()
+    );
+    // The server's SETTINGS say so (MAX_CONCURRENT_STREAMS, id 3).
+    let settings = got
+        .iter()
+        .find(|f| f.0 == SETTINGS && f.1 == 0)
+        .expect("server SETTINGS");
+    let advertised = settings
+        .3
+        .chunks(6)
+        .find(|c| c[..2] == [0, 3])
+        .map(|c| u32::from_be_bytes([c[2], c[3], c[4], c[5]]));
+    assert_eq!(advertised, Some(limit));
+    // No stream below the limit was refused.
+    assert!(
+        !got.iter().any(|f| f.0 == RST_STREAM && f.2 < last),
+        "{got:?}"
+    );
+    gw.shutdown();
+}
+
+/// The default limit on concurrent HTTP/2 streams.
+fn gw_limit() -> u32 {
+    portcullis_examples::gateway::Limits::default().max_concurrent_streams
+}

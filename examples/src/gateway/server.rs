@@ -2,6 +2,7 @@
 //! when the listener needs it), then serve HTTP (plaintext or TLS-terminated, HTTP/1.1 and
 //! HTTP/2), proxy TCP, or pass TLS through untouched.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::body::DownBody;
 use super::downstream::{self, Rewind};
-use super::guard::{Guarded, Heads};
+use super::guard::{Guarded, Heads, OpenStream, Tracked};
 use super::log::write_time;
 use super::metrics::Stats;
 use super::proxy::{self, ConnCtx, Writer};
@@ -34,31 +35,46 @@ use super::worker;
 /// Limits on downstream connections.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Time to send a complete request head (HTTP/1); then `408`.
+    /// Time to send a complete request head: HTTP/1 gets `408`; an HTTP/2 connection whose
+    /// header block stays unfinished this long is drained and closed.
     pub header_timeout: Duration,
-    /// Time a keep-alive connection may stay idle before it is closed.
+    /// Time a connection may stay idle before it is closed: a keep-alive HTTP/1 connection
+    /// between requests, an HTTP/2 connection without an open stream (Envoy's
+    /// `idle_timeout`).
     pub idle_timeout: Duration,
+    /// Most time a connection may live (Envoy's `max_connection_duration`; `None`: no limit,
+    /// Envoy's default). HTTP/1 connections close once idle past it, HTTP/2 ones drain.
+    pub max_connection_duration: Option<Duration>,
+    /// How long a draining HTTP/2 connection (GOAWAY sent) may take to finish its streams
+    /// before it is closed (Envoy's `drain_timeout`, 5 s).
+    pub drain_timeout: Duration,
     /// Time for a TLS handshake (and for the ClientHello to arrive on inspecting listeners).
     pub handshake_timeout: Duration,
     /// Largest request head (HTTP/1 read buffer; HTTP/2 header list); then `431`.
     pub max_header_bytes: usize,
     /// Most request headers (HTTP/1); then `431`.
     pub max_headers: usize,
-    /// Most concurrent streams per HTTP/2 connection.
+    /// Most concurrent streams per HTTP/2 connection (advertised in SETTINGS; a stream past
+    /// it is refused with `REFUSED_STREAM`).
     pub max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
-    /// Envoy's defaults where it has them: 60 KiB and 100 headers; 10 s handshakes; Envoy has
-    /// no header timeout by default, 10 s here; idle 1 h as Envoy's `idle_timeout`.
+    /// Envoy's defaults where it has them: 60 KiB and 100 headers; 10 s handshakes; idle 1 h
+    /// as Envoy's `idle_timeout`; no `max_connection_duration`; 5 s `drain_timeout`. Envoy has
+    /// no header timeout by default, 10 s here. Envoy's own limit on concurrent HTTP/2 streams
+    /// is 2³¹ − 1; 100 here, the value Envoy's guide to edge deployments recommends (a
+    /// client cannot make one connection carry unbounded work).
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(3600),
+            max_connection_duration: None,
+            drain_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 60 * 1024,
             max_headers: 100,
-            max_concurrent_streams: 2_147_483_647,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -293,6 +309,7 @@ where
         heads,
         shared.limits.header_timeout,
         shared.limits.idle_timeout,
+        shared.limits.max_connection_duration,
     );
     downstream::serve(io, Arc::new(ctx), shared).await;
 }
@@ -303,13 +320,27 @@ pub(crate) async fn serve_hyper<I>(io: I, ctx: Arc<ConnCtx>, shared: &Shared)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let heads = Arc::clone(&ctx.heads);
     let service = service_fn(move |req: Request<Incoming>| {
-        proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper), Writer::Hyper)
+        // Counted open until its response has been sent (for HTTP/2's idle timeout).
+        let open = OpenStream::new(&ctx.heads);
+        let handled = proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper), Writer::Hyper);
+        async move {
+            let Ok(resp) = handled.await;
+            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, open)))
+        }
     });
-    let _ = shared
+    let conn = shared
         .http
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await;
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = heads.drained() => {}
+    }
+    // An HTTP/2 limit passed (see `guard`): GOAWAY, then the open streams may finish.
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(shared.limits.drain_timeout, conn).await;
 }
 
 /// Picks an upstream for a TCP chain and splices the bytes both ways.
