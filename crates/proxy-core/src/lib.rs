@@ -112,6 +112,9 @@
 //!   [`Cluster::tick`] (also run lazily) returns endpoints after `base × n` (capped).
 //! * [`RetryState`] is the per-request machine: retries, back-off, per-try and overall
 //!   timeouts, driven by [`Event`]s, answering with [`Action`]s.
+//! * [`FailureOrigin`] and [`DownstreamFailure`] keep the client's failures (bad framing,
+//!   a disconnect mid-upload: Envoy's `DPE`, `DC`) apart from the upstream's, so that they
+//!   never count against an endpoint's health, the retry policy or the retry budget.
 //! * [`Swap`] and [`ClusterSet`] publish a new configuration atomically, adopting the live
 //!   [`ClusterState`] of clusters and endpoints that still exist.
 //! * With the `tower` feature, `tower::RouteService` runs decisions in front of a
@@ -176,6 +179,7 @@ mod cluster;
 mod cors;
 mod decide;
 mod error;
+mod failure;
 mod fault;
 pub mod framing;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
@@ -217,6 +221,7 @@ pub use decide::{
     decide, decide_taking_headers, effective_timeout, is_grpc_request, parse_grpc_timeout,
 };
 pub use error::InvalidAction;
+pub use failure::{DownstreamFailure, FailureOrigin};
 pub use fault::{AbortStatus, Fault, FaultAbort, FaultAbortDecision, FaultDelay, grpc_status_code};
 pub use headers::{HeaderOps, MAX_HEADER_MAP_ENTRIES, ResponseEdits, apply_header_ops};
 pub use percent::{Denominator, FractionalPercent};

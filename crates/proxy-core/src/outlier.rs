@@ -21,6 +21,10 @@
 //!   max(base, max_ejection_time))`, and the sweep returns it once that has elapsed, resetting
 //!   its counters;
 //! * a sweep lowers `m` by one for an endpoint that has been back for at least one interval.
+//!
+//! Only the upstream's failures count: [`RetryState`](crate::RetryState) never reports an
+//! attempt that the client failed ([`ErrorKind::Downstream`](crate::ErrorKind::Downstream):
+//! bad framing, a disconnect mid-upload), so no client can get a healthy endpoint ejected.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

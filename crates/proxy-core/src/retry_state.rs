@@ -15,6 +15,7 @@ use http::header::{HeaderMap, HeaderName};
 use smallvec::SmallVec;
 
 use crate::cluster::{ActiveRequest, Cluster, EndpointKey, PickContext, Picked};
+use crate::failure::{DownstreamFailure, FailureOrigin};
 use crate::outlier::Outcome;
 use crate::pool::{LocalReply, Overflow, Permit, PoolResource};
 use crate::retry::RetryPolicy;
@@ -172,10 +173,11 @@ impl RetryOn {
         }
     }
 
-    /// Whether a connection error is retriable (an overflow never is).
+    /// Whether a connection error is retriable (an overflow never is, nor a failure of the
+    /// client's).
     pub fn error_is_retriable(self, kind: ErrorKind) -> bool {
         match kind {
-            ErrorKind::Overflow => false,
+            ErrorKind::Overflow | ErrorKind::Downstream(_) => false,
             _ if self.any(Self::FIVE_XX.union(Self::GATEWAY_ERROR).union(Self::RESET)) => true,
             ErrorKind::ConnectFailure | ErrorKind::ConnectTimeout => {
                 self.contains(Self::CONNECT_FAILURE)
@@ -196,7 +198,8 @@ impl RetryOn {
     }
 }
 
-/// How an attempt failed before a response head arrived.
+/// How an attempt failed before a response head arrived: the upstream's failures, and the
+/// client's ([`ErrorKind::Downstream`]; see [`ErrorKind::origin`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -212,11 +215,25 @@ pub enum ErrorKind {
     ProtocolError,
     /// The runtime's connection pool was full ([`Cluster::try_pending`] overflowed).
     Overflow,
+    /// The client failed the request while the attempt was in flight (its body's framing
+    /// was invalid, it disconnected mid-upload): not the upstream's fault, so not reported
+    /// to outlier detection and never retried.
+    Downstream(DownstreamFailure),
 }
 
 impl ErrorKind {
+    /// Whose fault the failure is: [`FailureOrigin::Downstream`] for
+    /// [`ErrorKind::Downstream`], the upstream's for every other kind.
+    pub const fn origin(self) -> FailureOrigin {
+        match self {
+            Self::Downstream(_) => FailureOrigin::Downstream,
+            _ => FailureOrigin::Upstream,
+        }
+    }
+
     fn reason(self) -> &'static str {
         match self {
+            Self::Downstream(_) => "downstream failure",
             Self::ConnectFailure => "remote connection failure",
             Self::ConnectTimeout => "connection timeout",
             Self::RefusedStream => "remote refused stream reset",
@@ -280,6 +297,9 @@ pub enum GiveUpReason {
     PerTryTimeout,
     /// The last attempt failed to connect or was reset, and no retry was left or allowed.
     Upstream(ErrorKind),
+    /// The client failed the request (see [`DownstreamFailure`]); the reply is
+    /// [`DownstreamFailure::local_reply`].
+    Downstream(DownstreamFailure),
 }
 
 /// What the runtime must do next.
@@ -611,13 +631,19 @@ impl RetryState {
     ) -> Action {
         match std::mem::replace(&mut self.phase, Phase::Finished) {
             Phase::InFlight(f) => {
+                if let ErrorKind::Downstream(failure) = kind {
+                    // The client's fault: the endpoint's health, the retry budget and the
+                    // retry policy are not the client's to spend.
+                    drop(f);
+                    return self.give_up(GiveUpReason::Downstream(failure));
+                }
                 let outcome = match kind {
                     ErrorKind::ConnectFailure => Some(Outcome::ConnectFailed),
                     ErrorKind::ConnectTimeout => Some(Outcome::Timeout),
                     ErrorKind::RefusedStream | ErrorKind::Reset | ErrorKind::ProtocolError => {
                         Some(Outcome::Reset)
                     }
-                    ErrorKind::Overflow => None,
+                    ErrorKind::Overflow | ErrorKind::Downstream(_) => None,
                 };
                 if let Some(outcome) = outcome {
                     self.cluster.report(&f.picked, outcome, now, random);
@@ -725,6 +751,7 @@ impl RetryState {
             GiveUpReason::Timeout | GiveUpReason::PerTryTimeout => {
                 LocalReply::new(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout")
             }
+            GiveUpReason::Downstream(failure) => failure.local_reply(),
             GiveUpReason::Upstream(kind) => {
                 let retried = if self.attempts > 1 {
                     "retried and the latest "

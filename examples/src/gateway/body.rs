@@ -11,7 +11,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::log::PendingLog;
 use super::upstream::UpIncoming;
-use portcullis_proxy_core::h1;
+use portcullis_proxy_core::{DownstreamFailure, h1};
 
 /// A request body on its way upstream: none, the client's streamed once, or the client's
 /// recorded for retries and mirrors.
@@ -110,6 +110,77 @@ impl std::fmt::Display for Abandoned {
 }
 
 impl std::error::Error for Abandoned {}
+
+/// The client's request body failed as the upstream request sent it: invalid framing, the
+/// client gone mid-upload. The upstream side reports it as the client's failure (see
+/// [`downstream_failure`]), never as the upstream's.
+#[derive(Debug)]
+pub(crate) struct DownstreamError {
+    failure: DownstreamFailure,
+    source: hyper::Error,
+}
+
+impl DownstreamError {
+    fn new(source: hyper::Error) -> Self {
+        Self {
+            failure: classify(&source),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for DownstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "downstream request body: {}", self.source)
+    }
+}
+
+impl std::error::Error for DownstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// What the client did, from the error hyper's connection gave its request body: the I/O
+/// error under it (hyper reports an invalid chunk as `InvalidInput`, a body cut short as
+/// `UnexpectedEof`), the HTTP/2 error code of a reset stream, or a disconnect.
+fn classify(error: &hyper::Error) -> DownstreamFailure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return DownstreamFailure::from_io_error_kind(io.kind());
+        }
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            if let Some(io) = h2.get_io() {
+                return DownstreamFailure::from_io_error_kind(io.kind());
+            }
+            if let Some(reason) = h2.reason() {
+                return DownstreamFailure::from_h2_error_code(reason.into());
+            }
+        }
+        cause = e.source();
+    }
+    DownstreamFailure::Disconnect
+}
+
+/// The client's failure behind an upstream request's error, if it is one (a
+/// [`DownstreamError`] anywhere in its chain of causes).
+pub(crate) fn downstream_failure(
+    error: &(dyn std::error::Error + 'static),
+) -> Option<DownstreamFailure> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(d) = e.downcast_ref::<DownstreamError>() {
+            return Some(d.failure);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+fn client_error(error: hyper::Error) -> BoxError {
+    Box::new(DownstreamError::new(error))
+}
 
 impl Drop for Reader {
     fn drop(&mut self) {
@@ -240,7 +311,7 @@ impl Reader {
             Poll::Ready(Some(Err(_))) => rec.wake_waiting(),
             Poll::Pending => {}
         }
-        polled.map(|f| f.map(|f| f.map_err(Into::into)))
+        polled.map(|f| f.map(|f| f.map_err(client_error)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -264,7 +335,7 @@ impl Body for UpBody {
                 if let Poll::Ready(Some(Ok(frame))) = &polled {
                     count(received.as_ref(), frame);
                 }
-                polled.map(|f| f.map(|f| f.map_err(Into::into)))
+                polled.map(|f| f.map(|f| f.map_err(client_error)))
             }
             Source::Replay(reader) => reader.poll_frame(cx),
         }

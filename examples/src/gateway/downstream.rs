@@ -60,6 +60,9 @@ where
                 Ok(None) if buf.len() < limits.max_header_bytes => {}
                 // Malformed, too large, or not HTTP/1 at all (the HTTP/2 preface): hyper's.
                 Ok(None) | Err(_) => {
+                    if buf.starts_with(b"PRI * HTTP/2") {
+                        io.start_h2(&buf);
+                    }
                     return server::serve_hyper(Rewind::new(buf.freeze(), io), ctx, shared).await;
                 }
             }
@@ -299,6 +302,11 @@ pub(crate) struct Rewind<T> {
 impl<T> Rewind<T> {
     pub(crate) fn new(read: Bytes, inner: T) -> Self {
         Self { read, inner }
+    }
+
+    /// The stream, without the bytes not read yet.
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
     }
 }
 

@@ -19,8 +19,9 @@
 //!   upstream connection pools, metric shards, random source and access-log buffer. Nothing
 //!   on the request path takes a lock or touches another worker's cache lines: a worker sees
 //!   the live snapshot through a thread-local cache checked with one atomic load per request.
-//! * **Connections**: a listener whose chains need it peeks at the ClientHello
-//!   (`portcullis_tls::peek_client_hello`, nothing consumed) and picks a chain by SNI
+//! * **Connections**: a listener whose chains need it reads the ClientHello
+//!   (`portcullis_tls::peek_client_hello` on what has arrived; the task sleeps until more
+//!   does, and the bytes read go on in front of the stream) and picks a chain by SNI
 //!   (`portcullis_route_match::SniRouter`): TLS termination (rustls, mTLS), passthrough
 //!   (bytes spliced to the upstream untouched) or TCP proxying; plaintext HTTP goes straight
 //!   to hyper-util's auto builder (HTTP/1.1 and h2c prior knowledge; ALPN `h2` over TLS).

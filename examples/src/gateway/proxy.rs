@@ -836,7 +836,9 @@ async fn forward_request(
                         next
                     }
                     Some(Err(e)) => {
-                        let kind = if e.is_connect() {
+                        let kind = if let Some(failure) = e.downstream() {
+                            pc::ErrorKind::Downstream(failure)
+                        } else if e.is_connect() {
                             cluster.stats.event(ClusterEvent::ConnectFail);
                             pc::ErrorKind::ConnectFailure
                         } else {
@@ -855,6 +857,32 @@ async fn forward_request(
                 Some(resp) => break Ok(resp),
                 None => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
             },
+            pc::Action::GiveUp {
+                reply: local,
+                reason: pc::GiveUpReason::Downstream(failure),
+            } => {
+                // The client's failure: the route counts it, the cluster does not.
+                let status = local.status;
+                counter.inc(status.as_u16());
+                let mut log = make_log(
+                    ctx,
+                    head,
+                    status,
+                    failure.response_flag(),
+                    bytes_received,
+                    None,
+                    xff_value,
+                    request_id,
+                    endpoint,
+                );
+                if failure == pc::DownstreamFailure::Disconnect
+                    && let Some(log) = &mut log
+                {
+                    // Nothing reaches a client that is gone: Envoy logs response code 0.
+                    log.status = 0;
+                }
+                return reply(status, local.headers, Some(local.body), log);
+            }
             pc::Action::GiveUp {
                 reply: local,
                 reason,

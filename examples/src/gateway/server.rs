@@ -2,12 +2,14 @@
 //! when the listener needs it), then serve HTTP (plaintext or TLS-terminated, HTTP/1.1 and
 //! HTTP/2), proxy TCP, or pass TLS through untouched.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::{Bytes, BytesMut};
 use http::uri::Scheme;
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
@@ -22,8 +24,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::body::DownBody;
-use super::downstream;
-use super::guard::{Guarded, Heads};
+use super::downstream::{self, Rewind};
+use super::guard::{Guarded, Heads, OpenStream, Tracked};
 use super::log::write_time;
 use super::metrics::Stats;
 use super::proxy::{self, ConnCtx, Writer};
@@ -33,31 +35,46 @@ use super::worker;
 /// Limits on downstream connections.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Time to send a complete request head (HTTP/1); then `408`.
+    /// Time to send a complete request head: HTTP/1 gets `408`; an HTTP/2 connection whose
+    /// header block stays unfinished this long is drained and closed.
     pub header_timeout: Duration,
-    /// Time a keep-alive connection may stay idle before it is closed.
+    /// Time a connection may stay idle before it is closed: a keep-alive HTTP/1 connection
+    /// between requests, an HTTP/2 connection without an open stream (Envoy's
+    /// `idle_timeout`).
     pub idle_timeout: Duration,
+    /// Most time a connection may live (Envoy's `max_connection_duration`; `None`: no limit,
+    /// Envoy's default). HTTP/1 connections close once idle past it, HTTP/2 ones drain.
+    pub max_connection_duration: Option<Duration>,
+    /// How long a draining HTTP/2 connection (GOAWAY sent) may take to finish its streams
+    /// before it is closed (Envoy's `drain_timeout`, 5 s).
+    pub drain_timeout: Duration,
     /// Time for a TLS handshake (and for the ClientHello to arrive on inspecting listeners).
     pub handshake_timeout: Duration,
     /// Largest request head (HTTP/1 read buffer; HTTP/2 header list); then `431`.
     pub max_header_bytes: usize,
     /// Most request headers (HTTP/1); then `431`.
     pub max_headers: usize,
-    /// Most concurrent streams per HTTP/2 connection.
+    /// Most concurrent streams per HTTP/2 connection (advertised in SETTINGS; a stream past
+    /// it is refused with `REFUSED_STREAM`).
     pub max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
-    /// Envoy's defaults where it has them: 60 KiB and 100 headers; 10 s handshakes; Envoy has
-    /// no header timeout by default, 10 s here; idle 1 h as Envoy's `idle_timeout`.
+    /// Envoy's defaults where it has them: 60 KiB and 100 headers; 10 s handshakes; idle 1 h
+    /// as Envoy's `idle_timeout`; no `max_connection_duration`; 5 s `drain_timeout`. Envoy has
+    /// no header timeout by default, 10 s here. Envoy's own limit on concurrent HTTP/2 streams
+    /// is 2³¹ − 1; 100 here, the value Envoy's guide to edge deployments recommends (a
+    /// client cannot make one connection carry unbounded work).
     fn default() -> Self {
         Self {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(3600),
+            max_connection_duration: None,
+            drain_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 60 * 1024,
             max_headers: 100,
-            max_concurrent_streams: 2_147_483_647,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -142,43 +159,35 @@ enum Peeked {
     Closed,
 }
 
-/// Reads the ClientHello without consuming it (the bytes stay in the socket for rustls or for
-/// the passthrough upstream).
-async fn peek_hello(stream: &TcpStream) -> Peeked {
-    let mut buf = vec![0u8; 2048];
-    let mut last = 0;
+/// Reads until the ClientHello is complete (or the bytes are not TLS), and returns what was
+/// read with the verdict: the bytes go on in front of the stream (see [`Rewind`]) to rustls,
+/// to the passthrough upstream or to the HTTP server. A client that sends part of a hello and
+/// stops costs nothing while it waits: the task sleeps until the socket has more to read.
+async fn read_hello(stream: &mut TcpStream) -> (Peeked, Bytes) {
+    // A ClientHello usually fits one segment; a post-quantum key share makes it about 1.3 KiB.
+    let mut buf = BytesMut::with_capacity(2048);
     loop {
-        let n = match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return Peeked::Closed,
-            Ok(n) => n,
-        };
-        let Some(seen) = buf.get(..n) else {
-            return Peeked::Closed;
-        };
-        match peek_client_hello(seen) {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return (Peeked::Closed, Bytes::new()),
+            Ok(_) => {}
+        }
+        let verdict = match peek_client_hello(&buf) {
             ClientHelloPeek::ClientHello(info) => {
                 let refusal = info.protocol_version_alert();
-                return Peeked::Tls(info.server_name, refusal);
+                Peeked::Tls(info.server_name, refusal)
             }
-            ClientHelloPeek::NotTls(_) => return Peeked::NotTls,
-            ClientHelloPeek::NeedMore { needed } => {
-                if needed > buf.len() {
-                    buf.resize(needed.min(MAX_CLIENT_HELLO_WIRE_LEN), 0);
-                    if needed > buf.len() {
-                        return Peeked::NotTls;
-                    }
-                }
-                if n == last {
-                    // Nothing new yet: `peek` would return at once again.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                last = n;
+            ClientHelloPeek::NotTls(_) => Peeked::NotTls,
+            ClientHelloPeek::NeedMore { needed } if needed <= MAX_CLIENT_HELLO_WIRE_LEN => {
+                buf.reserve(needed.saturating_sub(buf.len()));
+                continue;
             }
-        }
+            ClientHelloPeek::NeedMore { .. } => Peeked::NotTls,
+        };
+        return (verdict, buf.freeze());
     }
 }
 
-async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
+async fn serve(mut stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
     let addresses = pc::ConnectionAddresses {
         remote: Some(remote),
         local: stream.local_addr().ok(),
@@ -188,10 +197,17 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
         return;
     };
     let mut refusal = None;
+    // What inspecting the ClientHello read: it goes on in front of the stream.
+    let mut read = Bytes::new();
     let chain_index = if listener.inspect {
-        match tokio::time::timeout(shared.limits.handshake_timeout, peek_hello(&stream)).await {
-            Err(_) | Ok(Peeked::Closed) => return,
-            Ok(Peeked::Tls(sni, alert)) => {
+        let peeked = tokio::time::timeout(shared.limits.handshake_timeout, read_hello(&mut stream));
+        let Ok((peeked, hello)) = peeked.await else {
+            return;
+        };
+        read = hello;
+        match peeked {
+            Peeked::Closed => return,
+            Peeked::Tls(sni, alert) => {
                 refusal = alert;
                 listener
                     .sni
@@ -207,7 +223,7 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
                         })
                     })
             }
-            Ok(Peeked::NotTls) => listener.plain,
+            Peeked::NotTls => listener.plain,
         }
     } else {
         listener.plain
@@ -226,9 +242,14 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
     match (&chain.kind, &chain.tls) {
         (ChainKind::Http { route_config }, None) => {
             let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTP);
-            serve_http(stream, ctx, &shared).await;
+            if read.is_empty() {
+                serve_http(stream, ctx, &shared).await;
+            } else {
+                serve_http(Rewind::new(read, stream), ctx, &shared).await;
+            }
         }
         (ChainKind::Http { route_config }, Some(tls)) => {
+            let stream = Rewind::new(read, stream);
             let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
@@ -237,9 +258,10 @@ async fn serve(stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: 
             serve_http(tls_stream, ctx, &shared).await;
         }
         (ChainKind::Tcp { destinations }, None) => {
-            proxy_tcp(stream, destinations, &local, &shared).await;
+            proxy_tcp(Rewind::new(read, stream), destinations, &local, &shared).await;
         }
         (ChainKind::Tcp { destinations }, Some(tls)) => {
+            let stream = Rewind::new(read, stream);
             let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
             else {
                 return;
@@ -287,6 +309,7 @@ where
         heads,
         shared.limits.header_timeout,
         shared.limits.idle_timeout,
+        shared.limits.max_connection_duration,
     );
     downstream::serve(io, Arc::new(ctx), shared).await;
 }
@@ -297,13 +320,27 @@ pub(crate) async fn serve_hyper<I>(io: I, ctx: Arc<ConnCtx>, shared: &Shared)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let heads = Arc::clone(&ctx.heads);
     let service = service_fn(move |req: Request<Incoming>| {
-        proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper), Writer::Hyper)
+        // Counted open until its response has been sent (for HTTP/2's idle timeout).
+        let open = OpenStream::new(&ctx.heads);
+        let handled = proxy::handle(Arc::clone(&ctx), req.map(DownBody::Hyper), Writer::Hyper);
+        async move {
+            let Ok(resp) = handled.await;
+            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, open)))
+        }
     });
-    let _ = shared
+    let conn = shared
         .http
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .await;
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = heads.drained() => {}
+    }
+    // An HTTP/2 limit passed (see `guard`): GOAWAY, then the open streams may finish.
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(shared.limits.drain_timeout, conn).await;
 }
 
 /// Picks an upstream for a TCP chain and splices the bytes both ways.
@@ -401,24 +438,25 @@ fn tcp_log(
     });
 }
 
-/// Terminates TLS on `stream` within `timeout`.
+/// Terminates TLS on `stream` (the bytes read while inspecting the ClientHello in front)
+/// within `timeout`.
 ///
 /// When the handshake fails (a client certificate missing, untrusted or revoked; no common
 /// version or suite), rustls has written its alert; the socket is then closed gracefully
 /// ([`linger_close`]) so that the client reads that alert (`tlsv13 alert certificate
 /// required`, as from Istio's Envoy) instead of a connection reset.
 async fn accept_tls(
-    stream: TcpStream,
+    stream: Rewind<TcpStream>,
     config: &Arc<rustls::ServerConfig>,
     timeout: Duration,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> Option<tokio_rustls::server::TlsStream<Rewind<TcpStream>>> {
     let accepting = TlsAcceptor::from(Arc::clone(config))
         .accept(stream)
         .into_fallible();
     match tokio::time::timeout(timeout, accepting).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err((_, stream))) => {
-            linger_close(stream).await;
+            linger_close(stream.into_inner()).await;
             None
         }
         Err(_) => None,
@@ -506,9 +544,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            accept_tls(stream, &config, Duration::from_secs(5))
-                .await
-                .is_none()
+            accept_tls(
+                Rewind::new(Bytes::new(), stream),
+                &config,
+                Duration::from_secs(5),
+            )
+            .await
+            .is_none()
         });
 
         let mut roots = rustls::RootCertStore::empty();

@@ -25,8 +25,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::body::UpBody;
-use portcullis_proxy_core::h1;
+use super::body::{UpBody, downstream_failure};
+use portcullis_proxy_core::{DownstreamFailure, h1};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -195,12 +195,32 @@ pub(crate) enum UpError {
     Request(BoxError),
     /// The request has no `ip:port` authority.
     NoAuthority,
+    /// The client failed the request while it was sent (its body's framing was invalid, it
+    /// disconnected mid-upload): not the upstream's failure.
+    Downstream(DownstreamFailure),
 }
 
 impl UpError {
     /// Whether the request never reached the upstream because no connection could be made.
     pub(crate) fn is_connect(&self) -> bool {
         matches!(self, Self::Connect(_) | Self::NoAuthority)
+    }
+
+    /// The client's failure, when the request failed because of the client.
+    pub(crate) fn downstream(&self) -> Option<DownstreamFailure> {
+        match self {
+            Self::Downstream(failure) => Some(*failure),
+            _ => None,
+        }
+    }
+
+    /// A request error, or the client's failure if that is what it is (a request sent by
+    /// hyper reports its body's error as its own).
+    fn request(error: hyper::Error) -> Self {
+        match downstream_failure(&error) {
+            Some(failure) => Self::Downstream(failure),
+            None => Self::Request(error.into()),
+        }
     }
 }
 
@@ -210,6 +230,9 @@ impl std::fmt::Display for UpError {
             Self::Connect(e) => write!(f, "connect: {e}"),
             Self::Request(e) => write!(f, "request: {e}"),
             Self::NoAuthority => f.write_str("no authority"),
+            Self::Downstream(failure) => {
+                write!(f, "downstream failure ({})", failure.response_flag())
+            }
         }
     }
 }
@@ -414,7 +437,12 @@ impl UpClient {
                 Err(e) if reused && replayable && e.nothing_read && !fresh_only => {
                     fresh_only = true;
                 }
-                Err(e) => return Err(UpError::Request(e.error)),
+                Err(e) => {
+                    return Err(match downstream_failure(&*e.error) {
+                        Some(failure) => UpError::Downstream(failure),
+                        None => UpError::Request(e.error),
+                    });
+                }
             }
         }
     }
@@ -465,10 +493,7 @@ impl UpClient {
         }
         *req.version_mut() = http::Version::HTTP_2;
         tx.ready().await.map_err(|e| UpError::Request(e.into()))?;
-        let resp = tx
-            .send_request(req)
-            .await
-            .map_err(|e| UpError::Request(e.into()))?;
+        let resp = tx.send_request(req).await.map_err(UpError::request)?;
         Ok(UpIncoming::from_hyper(resp))
     }
 
@@ -490,10 +515,7 @@ impl UpClient {
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let resp = tx
-            .send_request(req)
-            .await
-            .map_err(|e| UpError::Request(e.into()))?;
+        let resp = tx.send_request(req).await.map_err(UpError::request)?;
         Ok(UpIncoming::from_hyper(resp))
     }
 

@@ -393,3 +393,95 @@ fn request_header_adds_retriable_status_codes() {
         Action::Backoff { .. }
     ));
 }
+
+#[test]
+fn downstream_failures_are_not_retried_nor_counted_against_the_endpoint() {
+    use crate::{DownstreamFailure, FailureOrigin, OutlierConfig};
+    let config = OutlierConfig {
+        consecutive_5xx: 3,
+        max_ejection_percent: 100,
+        ..OutlierConfig::default()
+    };
+    let c = build(
+        &ClusterSpec::new("r", endpoints(1))
+            .with_lb(LbPolicy::RoundRobin)
+            .with_outlier(config)
+            .with_healthy_panic_threshold(Some(0.0)),
+    );
+    let mut r = SequenceRandom::new([0]);
+    for failure in [
+        DownstreamFailure::ProtocolError,
+        DownstreamFailure::Disconnect,
+        DownstreamFailure::ProtocolError,
+        DownstreamFailure::Disconnect,
+    ] {
+        let kind = ErrorKind::Downstream(failure);
+        assert_eq!(kind.origin(), FailureOrigin::Downstream);
+        // A policy that retries everything upstream-side: still no retry.
+        let mut sm = RetryState::new(
+            Arc::clone(&c),
+            policy(3, None, "5xx,reset,connect-failure"),
+            Duration::ZERO,
+        );
+        expect_send(sm.start(Instant::ZERO, &mut r));
+        let Action::GiveUp { reply, reason } =
+            sm.on_event(Event::Error(kind), Instant::ZERO, &mut r)
+        else {
+            panic!("expected give-up");
+        };
+        assert_eq!(reason, GiveUpReason::Downstream(failure));
+        assert_eq!(reply.status, failure.status());
+        assert_eq!(sm.attempts(), 1);
+    }
+    let status = c.endpoints()[0].outlier_status();
+    assert!(!status.ejected);
+    assert_eq!(
+        (status.consecutive_5xx, status.num_ejections),
+        (0, 0),
+        "{status:?}"
+    );
+    // The endpoint still serves, and upstream resets still count.
+    for _ in 0..3 {
+        let mut sm = RetryState::new(Arc::clone(&c), None, Duration::ZERO);
+        expect_send(sm.start(Instant::ZERO, &mut r));
+        sm.on_event(Event::Error(ErrorKind::Reset), Instant::ZERO, &mut r);
+    }
+    assert!(c.endpoints()[0].outlier_status().ejected);
+}
+
+#[test]
+fn downstream_failures_classify_like_envoy() {
+    use crate::DownstreamFailure;
+    use std::io::ErrorKind as Io;
+    assert_eq!(
+        DownstreamFailure::from_io_error_kind(Io::InvalidData),
+        DownstreamFailure::ProtocolError
+    );
+    for kind in [
+        Io::UnexpectedEof,
+        Io::ConnectionReset,
+        Io::BrokenPipe,
+        Io::Other,
+    ] {
+        assert_eq!(
+            DownstreamFailure::from_io_error_kind(kind),
+            DownstreamFailure::Disconnect
+        );
+    }
+    assert_eq!(
+        DownstreamFailure::from_io_error_kind(Io::TimedOut).response_flag(),
+        "SI"
+    );
+    assert_eq!(
+        DownstreamFailure::from_h2_error_code(0x8),
+        DownstreamFailure::Disconnect
+    );
+    assert_eq!(
+        DownstreamFailure::from_h2_error_code(0x1),
+        DownstreamFailure::ProtocolError
+    );
+    assert!(
+        !RetryOn::parse("5xx,reset,gateway-error,connect-failure")
+            .error_is_retriable(ErrorKind::Downstream(DownstreamFailure::Disconnect))
+    );
+}
