@@ -512,8 +512,6 @@ async fn tolerated_spellings_reach_the_upstream_in_one_reading() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a downstream body that fails mid-forward is still reported as an upstream reset \
-            (503); it belongs to the downstream-failure handling in upstream.rs and body.rs"]
 async fn bad_chunk_sizes_are_client_errors() {
     let (gw, port, recorder, _) = start("chunks");
     // A chunk size that overflows 64 bits (2^64 + 5) or is not hex digits (`0x5`) is the

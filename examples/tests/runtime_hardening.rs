@@ -11,7 +11,7 @@
 )]
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,14 +23,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -96,6 +88,11 @@ fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
         identity: Identity::default(),
         workers: 1,
         admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        // The Gateway's ports (80, 443) on free loopback ports.
+        port_bindings: [80, 443]
+            .into_iter()
+            .map(|p| (p, SocketAddr::from(([127, 0, 0, 1], 0))))
+            .collect(),
         access_log: AccessLog::Capture(Arc::clone(log)),
         poll_interval: Duration::from_millis(100),
         random_seed: Some(7),
@@ -154,10 +151,9 @@ async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T> {
 async fn client_failures_do_not_eject_a_healthy_upstream() {
     let _shared = CPU.read().await;
     let up = echo();
-    let port = free_port();
     let dir = temp_dir("client-failures");
     let config = http_config(
-        port,
+        80,
         up,
         r"---
 apiVersion: networking.istio.io/v1
@@ -172,6 +168,7 @@ spec:
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
 
     // Three bodies with an invalid chunk-size line: the client's protocol error, 400.
     for _ in 0..3 {
@@ -268,30 +265,27 @@ fn tls_gateway(name: &str) -> Tls {
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let port = free_port();
     let dir = temp_dir(name);
-    let config = format!(
-        r"
+    let config = r"
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
+metadata: {name: gw, namespace: istio-system}
 spec:
-  selector: {{istio: ingressgateway}}
+  selector: {istio: ingressgateway}
   servers:
-  - port: {{number: {port}, name: https, protocol: HTTPS}}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [tls.test]
-    tls: {{mode: SIMPLE, credentialName: tls-cert}}
+    tls: {mode: SIMPLE, credentialName: tls-cert}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {{name: vs, namespace: default}}
+metadata: {name: vs, namespace: default}
 spec:
   hosts: [tls.test]
   gateways: [istio-system/gw]
   http:
-  - directResponse: {{status: 200, body: {{string: tls ok}}}}
-"
-    );
+  - directResponse: {status: 200, body: {string: tls ok}}
+";
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let creds = temp_dir(&format!("{name}-creds"));
     std::fs::create_dir_all(creds.join("tls-cert")).unwrap();
@@ -302,6 +296,7 @@ spec:
     opts.credentials = Some(creds);
     opts.limits.handshake_timeout = Duration::from_secs(30);
     let gw = Gateway::start(opts).unwrap();
+    let port = gw.local_addr(443).unwrap().port();
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
@@ -491,15 +486,15 @@ fn frames(bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
 /// A gateway in front of an echo upstream with these HTTP/2 timeouts.
 fn h2_gateway(name: &str, header: Duration, idle: Duration) -> (u16, Gateway) {
     let up = echo();
-    let port = free_port();
     let dir = temp_dir(name);
-    std::fs::write(dir.join("config.yaml"), http_config(port, up, "")).unwrap();
+    std::fs::write(dir.join("config.yaml"), http_config(80, up, "")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut opts = options(&dir, &log);
     opts.limits.header_timeout = header;
     opts.limits.idle_timeout = idle;
     opts.limits.drain_timeout = Duration::from_millis(300);
-    (port, Gateway::start(opts).unwrap())
+    let gw = Gateway::start(opts).unwrap();
+    (gw.local_addr(80).unwrap().port(), gw)
 }
 
 #[tokio::test]
@@ -590,12 +585,12 @@ async fn an_h2_connection_quiet_after_a_request_closes_at_the_idle_timeout() {
 async fn h2_streams_past_the_limit_are_refused() {
     let _shared = CPU.read().await;
     let up = echo();
-    let port = free_port();
     let dir = temp_dir("h2-streams");
-    std::fs::write(dir.join("config.yaml"), http_config(port, up, "")).unwrap();
+    std::fs::write(dir.join("config.yaml"), http_config(80, up, "")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     // The default limits.
     let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let port = gw.local_addr(80).unwrap().port();
     let limit = gw_limit();
     assert!(
         limit <= 1000,
