@@ -29,6 +29,72 @@ pub struct LoadOptions {
     /// The deepest nesting of mappings and sequences accepted. Default: 64 (Istio documents
     /// nest about 12 deep).
     pub max_depth: usize,
+    /// The namespace of documents that name none, as `kubectl apply` would put them. Every
+    /// namespaced document (the kinds this crate reads but `Namespace`, and skipped documents
+    /// of kinds not known to be cluster-scoped) without `metadata.namespace`, or with it null
+    /// or empty, gets this one when it is loaded, so no later stage sees an empty namespace.
+    /// Default: [`DEFAULT_NAMESPACE`]. An empty string leaves such documents without one.
+    pub default_namespace: String,
+}
+
+/// The namespace Kubernetes gives objects applied without one: `default`.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Kinds that have no namespace (Kubernetes' and its common extensions' cluster-scoped kinds).
+/// The loader fills the default namespace into every other document without one.
+const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterTrustBundle",
+    "ComponentStatus",
+    "CustomResourceDefinition",
+    "FlowSchema",
+    "GatewayClass",
+    "IngressClass",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "StorageClass",
+    "SubjectAccessReview",
+    "TokenReview",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
+/// Gives a namespaced document without `metadata.namespace` (or with it null or empty) the
+/// namespace `namespace`. A `metadata` that is not a mapping is left for the decoder to refuse.
+fn default_namespace(map: &mut serde_json::Map<String, Value>, kind: &str, namespace: &str) {
+    if namespace.is_empty() || CLUSTER_SCOPED_KINDS.contains(&kind) {
+        return;
+    }
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if metadata.is_null() {
+        *metadata = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(metadata) = metadata else {
+        return;
+    };
+    let slot = metadata.entry("namespace").or_insert(Value::Null);
+    if slot.is_null() || slot.as_str() == Some("") {
+        *slot = Value::String(namespace.to_owned());
+    }
 }
 
 impl Default for LoadOptions {
@@ -38,6 +104,7 @@ impl Default for LoadOptions {
             max_bytes: 16 << 20,
             max_documents: 10_000,
             max_depth: 64,
+            default_namespace: DEFAULT_NAMESPACE.to_owned(),
         }
     }
 }
@@ -231,6 +298,33 @@ impl Loader {
     /// A loader with these options.
     pub fn with_options(options: LoadOptions) -> Self {
         Self { options }
+    }
+
+    /// The same loader putting documents without a namespace in `namespace` (see
+    /// [`LoadOptions::default_namespace`]).
+    ///
+    /// ```
+    /// use portcullis_model::{Loader, Object};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let text = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+    ///             metadata: {name: cnn}\nspec: {hosts: [edition.cnn.com]}\n";
+    /// let loaded = Loader::new().load_str("se.yaml", text)?;
+    /// assert_eq!(loaded.documents()[0].object.metadata().namespace, "default");
+    /// let loaded = Loader::new().with_default_namespace("egress").load_str("se.yaml", text)?;
+    /// assert_eq!(loaded.documents()[0].object.metadata().namespace, "egress");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.options.default_namespace = namespace.into();
+        self
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
     }
 
     /// Loads one stream; fails with every error if any document does not load.
@@ -475,8 +569,14 @@ impl DocContext<'_> {
             .push(LoadError::new(place, kind, message));
     }
 
-    fn load_value(&mut self, value: Value, budget: &mut usize) {
+    fn load_value(&mut self, mut value: Value, budget: &mut usize) {
         *budget = budget.saturating_sub(1);
+        if let Value::Object(map) = &mut value
+            && let Some(kind) = map.get("kind").and_then(Value::as_str).map(str::to_owned)
+            && kind != "List"
+        {
+            default_namespace(map, &kind, &self.options.default_namespace);
+        }
         let Value::Object(map) = &value else {
             self.error(
                 "",

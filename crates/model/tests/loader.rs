@@ -389,3 +389,73 @@ spec:
     assert_eq!(err.path(), "spec.http[0].match[0].headers.x-user");
     assert_eq!(err.line(), Some(8));
 }
+
+#[test]
+fn documents_without_a_namespace_land_in_the_default_namespace() {
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn}
+spec: {hosts: [edition.cnn.com]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cnn, namespace: null}
+spec: {host: edition.cnn.com}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec: {}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: egress}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: reviews}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: sc}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+";
+    let namespaces = |loader: Loader| {
+        let loaded = loader.load_str("ns.yaml", text).unwrap();
+        let typed: Vec<String> = loaded
+            .documents()
+            .iter()
+            .map(|d| d.object.metadata().namespace.clone())
+            .collect();
+        let skipped: Vec<Option<String>> = loaded
+            .skipped()
+            .iter()
+            .map(|s| {
+                s.value["metadata"]
+                    .get("namespace")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_owned)
+            })
+            .collect();
+        (typed, skipped)
+    };
+    let (typed, skipped) = namespaces(Loader::new());
+    // ServiceEntry, DestinationRule (null), Gateway (as written), Namespace (cluster-scoped), Service (List item).
+    assert_eq!(typed, ["default", "default", "istio-system", "", "default"]);
+    // Sidecar (namespaced), Node (cluster-scoped).
+    assert_eq!(skipped, [Some("default".to_owned()), None]);
+
+    let (typed, _) = namespaces(Loader::new().with_default_namespace("egress"));
+    assert_eq!(typed, ["egress", "egress", "istio-system", "", "egress"]);
+    let (typed, skipped) = namespaces(Loader::new().with_default_namespace(""));
+    assert_eq!(typed, ["", "", "istio-system", "", ""]);
+    assert_eq!(skipped, [None, None]);
+    assert_eq!(LoadOptions::default().default_namespace, "default");
+}

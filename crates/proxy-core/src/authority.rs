@@ -343,8 +343,12 @@ mod tests {
                 prop_assert!(authority_chars_are_valid(&value));
                 prop_assert!(!value.contains(&b'@'));
                 prop_assert!(!value.is_empty());
-                // The authority round-trips through `http`'s parser as an authority.
-                prop_assert!(http::uri::Authority::try_from(&value[..]).is_ok(), "{:?}", value);
+                // The authority round-trips through `http`'s parser as an authority, except
+                // for `%`, which Envoy's character table admits anywhere and `http` only in
+                // a percent-encoded triplet.
+                if !value.contains(&b'%') {
+                    prop_assert!(http::uri::Authority::try_from(&value[..]).is_ok(), "{:?}", value);
+                }
             }
         }
 

@@ -10,6 +10,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, SignatureScheme};
 use crate::resolver::MeshIdentity;
 use crate::store::{CredentialStore, resolve_client_ca};
 use crate::verifier::{IstioServerVerifier, NameCheck, PeerChecks};
+use crate::x509v1::{Purpose, V1Verifier};
 use crate::{ClientTlsMode, ClientTlsSettings, Error, TlsContext, pem, policy};
 
 /// The ALPN Istio offers for `ISTIO_MUTUAL` when the caller gives none.
@@ -237,6 +238,12 @@ pub fn client_tls(
         if let Some(path) = &settings.ca_crl {
             crls.extend(pem::load_crls("caCrl", path)?);
         }
+        let v1 = V1Verifier::new(
+            Arc::clone(&roots),
+            crls.clone(),
+            provider.signature_verification_algorithms,
+            Purpose::ServerAuth,
+        );
         let mut builder = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider));
         if !crls.is_empty() {
             builder = builder
@@ -244,10 +251,11 @@ pub fn client_tls(
                 .only_check_end_entity_revocation()
                 .allow_unknown_revocation_status();
         }
-        Some(builder.build().map_err(|source| Error::Verifier {
+        let webpki = builder.build().map_err(|source| Error::Verifier {
             context: "server certificate verifier (caCertificates / caCrl)",
             source,
-        })?)
+        })?;
+        Some((webpki, v1))
     };
     // Istio's auto SAN validation applies to SIMPLE and MUTUAL without `sni`; ISTIO_MUTUAL
     // checks the mesh chain and `subjectAltNames` (the service accounts) only.

@@ -31,6 +31,9 @@
 //! * **Client certificates** (`MUTUAL`, `OPTIONAL_MUTUAL`): chain to `caCertificates`, CRLs,
 //!   then `subjectAltNames`, `verifyCertificateSpki`, `verifyCertificateHash`. A failure of
 //!   the last three reads like [`PeerCertificateMismatch`]: expected versus presented.
+//! * **X.509 version 1.** Certificates made by `openssl x509 -req` without extensions (Istio's
+//!   docs make them so) are served, accepted from clients and from upstream servers, with the
+//!   chain, validity, signature and CRL checks webpki applies to version 3: see [`x509v1`].
 //! * **Passthrough.** [`peek_client_hello`] reads SNI and ALPN from the first bytes of a
 //!   connection, saying "need more" or "not TLS" otherwise. Any input is safe. For a hello
 //!   offering only TLS 1.0/1.1, [`ClientHelloInfo::protocol_version_alert`] is Envoy's answer
@@ -124,6 +127,7 @@ mod server;
 mod settings;
 pub mod store;
 mod verifier;
+pub mod x509v1;
 
 pub use client::{ClientTls, ISTIO_MUTUAL_ALPN, client_tls, istio_mutual_sni};
 pub use client_hello::{ClientHelloInfo, ClientHelloPeek, NotTlsReason, peek_client_hello};

@@ -12,7 +12,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
-use crate::Error;
+use crate::{Error, x509v1};
 
 /// Reads a whole file, naming `setting` in the error.
 pub fn read_file(setting: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
@@ -132,18 +132,45 @@ pub fn load_crls(
 
 /// Turns a chain and a key into a rustls [`CertifiedKey`], checking that the key can sign with
 /// `provider` and that it matches the leaf certificate.
+///
+/// A version-1 or version-2 leaf (as `openssl x509 -req` makes without an extension file),
+/// which rustls' own consistency check cannot parse, is compared with the key here: the
+/// certificate's SubjectPublicKeyInfo must equal the key's.
 pub fn certified_key(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     provider: &CryptoProvider,
     origin: &str,
 ) -> Result<Arc<CertifiedKey>, Error> {
-    CertifiedKey::from_der(chain, key, provider)
-        .map(Arc::new)
-        .map_err(|e| Error::InvalidKey {
-            origin: origin.to_owned(),
-            reason: e.to_string(),
-        })
+    let invalid = |reason: String| Error::InvalidKey {
+        origin: origin.to_owned(),
+        reason,
+    };
+    let pre_v3 = chain
+        .first()
+        .is_some_and(|leaf| x509v1::is_pre_v3(leaf.as_ref()));
+    if !pre_v3 {
+        return CertifiedKey::from_der(chain, key, provider)
+            .map(Arc::new)
+            .map_err(|e| invalid(e.to_string()));
+    }
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| invalid(e.to_string()))?;
+    let cert_spki = chain
+        .first()
+        .and_then(|leaf| x509v1::subject_public_key_info(leaf.as_ref()))
+        .ok_or_else(|| invalid("the version-1 certificate cannot be parsed".to_owned()))?;
+    // As rustls does: a key that cannot tell its public half is not checked.
+    if let Some(key_spki) = signing_key.public_key()
+        && key_spki.as_ref() != cert_spki
+    {
+        return Err(invalid(
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch).to_string(),
+        ));
+    }
+    Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
 }
 
 /// Loads a certificate chain file and a key file into a [`CertifiedKey`].

@@ -13,6 +13,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use crate::resolver::{CertSource, MeshIdentity, SniEntry, SniResolver};
 use crate::store::{CredentialStore, resolve_client_ca};
 use crate::verifier::{IstioClientVerifier, PeerChecks, StoreClientVerifier};
+use crate::x509v1::{Purpose, V1Verifier};
 use crate::{Error, ServerProtocol, ServerTlsMode, ServerTlsSettings, pem, policy};
 
 /// What the embedder supplies besides the settings: the crypto provider, the credential
@@ -385,7 +386,7 @@ fn store_client_verifier(
     // per handshake.
     let ca_name = tls.ca_cert_credential_name.clone();
     let credential = resolve_client_ca(store.as_ref(), name, ca_name.as_deref())?;
-    StoreClientVerifier::webpki_for(&credential, provider, optional)?;
+    StoreClientVerifier::verifiers_for(&credential, provider, optional)?;
     let checks = PeerChecks::new(
         &tls.subject_alt_names,
         &tls.verify_certificate_spki,
@@ -466,8 +467,14 @@ fn client_verifier(
             return Ok(WebPkiClientVerifier::no_client_auth());
         }
     };
-    let mut builder =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let roots = Arc::new(roots);
+    let v1 = V1Verifier::new(
+        Arc::clone(&roots),
+        crls.clone(),
+        provider.signature_verification_algorithms,
+        Purpose::ClientAuth,
+    );
+    let mut builder = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(provider));
     if !crls.is_empty() {
         // Envoy checks the leaf against the CRLs and does not fail when a CRL for an
         // intermediate is missing.
@@ -489,7 +496,9 @@ fn client_verifier(
         &tls.verify_certificate_hash,
         provider,
     )?;
-    Ok(Arc::new(IstioClientVerifier::new(inner, checks)))
+    Ok(Arc::new(IstioClientVerifier::new(
+        inner, v1, checks, provider,
+    )))
 }
 
 fn build_one(

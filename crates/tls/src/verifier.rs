@@ -16,6 +16,7 @@ use rustls::{SignatureScheme, SupportedCipherSuite};
 
 use crate::Error;
 use crate::store::{Credential, CredentialStore, resolve_client_ca};
+use crate::x509v1::{self, Purpose, V1Verifier};
 
 /// A peer certificate that chains correctly but fails one of Istio's extra checks.
 ///
@@ -210,6 +211,9 @@ impl PeerChecks {
         if self.is_empty() {
             return Ok(());
         }
+        if x509v1::is_pre_v3(end_entity.as_ref()) {
+            return self.check_pre_v3(end_entity);
+        }
         let cert = webpki::EndEntityCert::try_from(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if !self.subject_alt_names.is_empty() {
@@ -236,9 +240,30 @@ impl PeerChecks {
                 }));
             }
         }
+        self.check_pins(end_entity.as_ref(), cert.subject_public_key_info().as_ref())
+    }
+
+    /// The checks for a version-1 or -2 certificate: it has no subjectAltName extension, so
+    /// `subjectAltNames` cannot match; the pins work as for any certificate.
+    fn check_pre_v3(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        if !self.subject_alt_names.is_empty() {
+            return Err(mismatch(PeerCertificateMismatch {
+                setting: "subjectAltNames",
+                expected: self.subject_alt_names.clone(),
+                presented: Vec::new(),
+            }));
+        }
+        let spki = x509v1::subject_public_key_info(end_entity.as_ref()).ok_or(
+            rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+        )?;
+        self.check_pins(end_entity.as_ref(), spki)
+    }
+
+    /// `verifyCertificateSpki` and `verifyCertificateHash`: either may match.
+    fn check_pins(&self, end_entity: &[u8], spki: &[u8]) -> Result<(), rustls::Error> {
         if let Some(sha) = self.sha256 {
-            let spki = sha.digest(cert.subject_public_key_info().as_ref());
-            let hash = sha.digest(end_entity.as_ref());
+            let spki = sha.digest(spki);
+            let hash = sha.digest(end_entity);
             if !self.spki.contains(&spki) && !self.cert_hashes.contains(&hash) {
                 let expected = self
                     .spki
@@ -266,15 +291,63 @@ impl PeerChecks {
 
 /// A client-certificate verifier: rustls' WebPKI verifier (chain, CRLs) followed by Istio's
 /// `subjectAltNames`, `verifyCertificateSpki` and `verifyCertificateHash` checks.
+///
+/// Version-1 and version-2 client certificates, which webpki refuses, are verified against the
+/// same trust anchors and CRLs by [`x509v1`] instead.
 #[derive(Debug)]
 pub struct IstioClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    v1: V1Verifier,
     checks: PeerChecks,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl IstioClientVerifier {
-    pub(crate) fn new(inner: Arc<dyn ClientCertVerifier>, checks: PeerChecks) -> Self {
-        Self { inner, checks }
+    pub(crate) fn new(
+        inner: Arc<dyn ClientCertVerifier>,
+        v1: V1Verifier,
+        checks: PeerChecks,
+        provider: &CryptoProvider,
+    ) -> Self {
+        Self {
+            inner,
+            v1,
+            checks,
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+}
+
+/// Chain verification for a client certificate: webpki for version 3, [`x509v1`] otherwise.
+fn verify_client_chain(
+    webpki: &dyn ClientCertVerifier,
+    v1: &V1Verifier,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<ClientCertVerified, rustls::Error> {
+    if x509v1::is_pre_v3(end_entity.as_ref()) {
+        v1.verify(end_entity, intermediates, now)?;
+        Ok(ClientCertVerified::assertion())
+    } else {
+        webpki.verify_client_cert(end_entity, intermediates, now)
+    }
+}
+
+/// A handshake signature check that also reads version-1 and version-2 certificates.
+fn verify_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+    tls13: bool,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    if x509v1::is_pre_v3(cert.as_ref()) {
+        x509v1::verify_handshake_signature(message, cert, dss, algorithms, tls13)
+    } else if tls13 {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    } else {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 }
 
@@ -297,9 +370,13 @@ impl ClientCertVerifier for IstioClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+        let verified = verify_client_chain(
+            self.inner.as_ref(),
+            &self.v1,
+            end_entity,
+            intermediates,
+            now,
+        )?;
         self.checks.check(end_entity)?;
         Ok(verified)
     }
@@ -310,6 +387,9 @@ impl ClientCertVerifier for IstioClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if x509v1::is_pre_v3(cert.as_ref()) {
+            return verify_signature(message, cert, dss, &self.algorithms, false);
+        }
         self.inner.verify_tls12_signature(message, cert, dss)
     }
 
@@ -319,6 +399,9 @@ impl ClientCertVerifier for IstioClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if x509v1::is_pre_v3(cert.as_ref()) {
+            return verify_signature(message, cert, dss, &self.algorithms, true);
+        }
         self.inner.verify_tls13_signature(message, cert, dss)
     }
 
@@ -344,7 +427,7 @@ pub(crate) struct StoreClientVerifier {
     cache: RwLock<Option<CachedVerifier>>,
 }
 
-type CachedVerifier = (Arc<Credential>, Arc<dyn ClientCertVerifier>);
+type CachedVerifier = (Arc<Credential>, Arc<dyn ClientCertVerifier>, V1Verifier);
 
 impl StoreClientVerifier {
     pub(crate) fn new(
@@ -366,12 +449,12 @@ impl StoreClientVerifier {
         }
     }
 
-    /// Builds the WebPKI verifier for a CA credential.
-    pub(crate) fn webpki_for(
+    /// Builds the WebPKI verifier, and the one for version-1 certificates, for a CA credential.
+    pub(crate) fn verifiers_for(
         credential: &Credential,
         provider: &Arc<CryptoProvider>,
         optional: bool,
-    ) -> Result<Arc<dyn ClientCertVerifier>, Error> {
+    ) -> Result<(Arc<dyn ClientCertVerifier>, V1Verifier), Error> {
         let mut roots = RootCertStore::empty();
         for ca in credential.ca_certificates() {
             roots.add(ca.clone()).map_err(|source| Error::Rustls {
@@ -379,8 +462,14 @@ impl StoreClientVerifier {
                 source,
             })?;
         }
-        let mut builder =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+        let roots = Arc::new(roots);
+        let v1 = V1Verifier::new(
+            Arc::clone(&roots),
+            credential.crls().to_vec(),
+            provider.signature_verification_algorithms,
+            Purpose::ClientAuth,
+        );
+        let mut builder = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(provider));
         if !credential.crls().is_empty() {
             builder = builder
                 .with_crls(credential.crls().iter().cloned())
@@ -390,27 +479,28 @@ impl StoreClientVerifier {
         if optional {
             builder = builder.allow_unauthenticated();
         }
-        builder.build().map_err(|source| Error::Verifier {
+        let webpki = builder.build().map_err(|source| Error::Verifier {
             context: "client certificate verifier (client CA credential)",
             source,
-        })
+        })?;
+        Ok((webpki, v1))
     }
 
-    fn current(&self) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+    fn current(&self) -> Result<(Arc<dyn ClientCertVerifier>, V1Verifier), rustls::Error> {
         let credential =
             resolve_client_ca(self.store.as_ref(), &self.name, self.ca_name.as_deref())
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-        if let Some((cached, verifier)) =
+        if let Some((cached, verifier, v1)) =
             &*self.cache.read().unwrap_or_else(PoisonError::into_inner)
             && Arc::ptr_eq(cached, &credential)
         {
-            return Ok(Arc::clone(verifier));
+            return Ok((Arc::clone(verifier), v1.clone()));
         }
-        let verifier = Self::webpki_for(&credential, &self.provider, self.optional)
+        let (verifier, v1) = Self::verifiers_for(&credential, &self.provider, self.optional)
             .map_err(|e| rustls::Error::General(e.to_string()))?;
         *self.cache.write().unwrap_or_else(PoisonError::into_inner) =
-            Some((credential, Arc::clone(&verifier)));
-        Ok(verifier)
+            Some((credential, Arc::clone(&verifier), v1.clone()));
+        Ok((verifier, v1))
     }
 }
 
@@ -433,9 +523,8 @@ impl ClientCertVerifier for StoreClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self
-            .current()?
-            .verify_client_cert(end_entity, intermediates, now)?;
+        let (webpki, v1) = self.current()?;
+        let verified = verify_client_chain(webpki.as_ref(), &v1, end_entity, intermediates, now)?;
         self.checks.check(end_entity)?;
         Ok(verified)
     }
@@ -446,11 +535,12 @@ impl ClientCertVerifier for StoreClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        verify_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            false,
         )
     }
 
@@ -460,11 +550,12 @@ impl ClientCertVerifier for StoreClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        verify_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
+            true,
         )
     }
 
@@ -488,9 +579,13 @@ pub(crate) enum NameCheck {
 /// A server-certificate verifier for upstream TLS: chain (and CRLs) through rustls' WebPKI
 /// verifier, then either the server name or Istio's `subjectAltNames`. With
 /// `insecureSkipVerify` nothing about the certificate is checked (handshake signatures still are).
+///
+/// A version-1 or version-2 server certificate is verified by [`x509v1`] against the same
+/// trust anchors and CRLs. It has no subjectAltName, so it is accepted only when the name is not
+/// checked (`sni` set, no `subjectAltNames`).
 #[derive(Debug)]
 pub struct IstioServerVerifier {
-    inner: Option<Arc<WebPkiServerVerifier>>,
+    inner: Option<(Arc<WebPkiServerVerifier>, V1Verifier)>,
     name_check: NameCheck,
     checks: PeerChecks,
     algorithms: WebPkiSupportedAlgorithms,
@@ -498,7 +593,7 @@ pub struct IstioServerVerifier {
 
 impl IstioServerVerifier {
     pub(crate) fn new(
-        inner: Option<Arc<WebPkiServerVerifier>>,
+        inner: Option<(Arc<WebPkiServerVerifier>, V1Verifier)>,
         name_check: NameCheck,
         checks: PeerChecks,
         provider: &CryptoProvider,
@@ -521,9 +616,22 @@ impl ServerCertVerifier for IstioServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(inner) = &self.inner else {
+        let Some((inner, v1)) = &self.inner else {
             return Ok(ServerCertVerified::assertion());
         };
+        if x509v1::is_pre_v3(end_entity.as_ref()) {
+            v1.verify(end_entity, intermediates, now)?;
+            if self.name_check == NameCheck::ServerName {
+                return Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForNameContext {
+                        expected: server_name.to_owned(),
+                        presented: Vec::new(),
+                    },
+                ));
+            }
+            self.checks.check(end_entity)?;
+            return Ok(ServerCertVerified::assertion());
+        }
         match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Ok(_) => {}
             // WebPKI checks the name after the chain and revocation, so this error means
@@ -543,7 +651,7 @@ impl ServerCertVerifier for IstioServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        verify_signature(message, cert, dss, &self.algorithms, false)
     }
 
     fn verify_tls13_signature(
@@ -552,7 +660,7 @@ impl ServerCertVerifier for IstioServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        verify_signature(message, cert, dss, &self.algorithms, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

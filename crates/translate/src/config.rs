@@ -2,7 +2,8 @@
 //! orders them.
 
 use portcullis_model::{
-    DestinationRule, Document, Gateway, Object, Resource, ServiceEntry, VirtualService,
+    DEFAULT_NAMESPACE, DestinationRule, Document, Gateway, Object, Resource, ServiceEntry,
+    VirtualService,
 };
 
 /// The Istio networking resources of one configuration.
@@ -54,9 +55,11 @@ impl Config {
     }
 }
 
+/// Objects the [`Loader`](portcullis_model::Loader) read already have a namespace; objects built
+/// in code without one get [`DEFAULT_NAMESPACE`], as the loader would give them.
 fn with_namespace<S>(mut r: Resource<S>) -> Resource<S> {
     if r.metadata.namespace.is_empty() {
-        "default".clone_into(&mut r.metadata.namespace);
+        DEFAULT_NAMESPACE.clone_into(&mut r.metadata.namespace);
     }
     r
 }

@@ -9,7 +9,7 @@ use portcullis_model::kube::{IntOrString, Service as KubeService};
 use portcullis_model::service_entry::{
     ServiceEntryLocation, ServiceEntryResolution, WorkloadEntry,
 };
-use portcullis_model::{Object, ServiceEntry};
+use portcullis_model::{DEFAULT_NAMESPACE, Object, ServiceEntry};
 
 use crate::host::resolve_short_name;
 
@@ -178,7 +178,11 @@ impl ServiceRegistry {
             match object {
                 Object::Service(svc) => registry.add_kube_service(svc, domain_suffix),
                 Object::ServiceEntry(se) => {
-                    registry.add_service_entry(&se.spec, &se.metadata.namespace, domain_suffix);
+                    registry.add_service_entry(
+                        &se.spec,
+                        namespace_or_default(&se.metadata.namespace),
+                        domain_suffix,
+                    );
                 }
                 _ => {}
             }
@@ -188,11 +192,7 @@ impl ServiceRegistry {
 
     /// Adds a Kubernetes `Service` as `<name>.<namespace>.svc.<domain_suffix>`.
     pub fn add_kube_service(&mut self, svc: &KubeService, domain_suffix: &str) {
-        let namespace = if svc.metadata.namespace.is_empty() {
-            "default"
-        } else {
-            svc.metadata.namespace.as_str()
-        };
+        let namespace = namespace_or_default(&svc.metadata.namespace);
         let mut service = Service::new(
             format!("{}.{namespace}.svc.{domain_suffix}", svc.metadata.name),
             namespace,
@@ -327,5 +327,15 @@ pub(crate) fn protocol_from_port_name(name: &str) -> &'static str {
         "mysql" => "MySQL",
         "tcp" => "TCP",
         _ => "UnsupportedProtocol",
+    }
+}
+
+/// The namespace of an object: the one it names, or [`DEFAULT_NAMESPACE`] for an object built in
+/// code without one (the [`Loader`](portcullis_model::Loader) fills it in for loaded objects).
+fn namespace_or_default(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        DEFAULT_NAMESPACE
+    } else {
+        namespace
     }
 }

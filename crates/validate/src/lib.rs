@@ -71,7 +71,7 @@ pub fn validate_document_with(object: &Object, environment: &Context) -> Diagnos
         // `istioctl validate`, judge it there (`default` unless the caller says otherwise).
         if ctx.namespace.is_empty() {
             ctx.namespace = if environment.namespace.is_empty() {
-                "default".to_owned()
+                portcullis_model::DEFAULT_NAMESPACE.to_owned()
             } else {
                 environment.namespace.clone()
             };

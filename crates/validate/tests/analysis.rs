@@ -205,8 +205,8 @@ spec:
     assert_eq!(
         found,
         [
-            ("IST0145".into(), "Gateway a".into()),
-            ("IST0145".into(), "Gateway c".into())
+            ("IST0145".into(), "Gateway default/a".into()),
+            ("IST0145".into(), "Gateway default/c".into())
         ]
     );
 }
@@ -296,7 +296,7 @@ spec:
     let mut config = config(yaml);
     assert_eq!(
         keys(&config, Analyzer::ServiceEntryAddresses),
-        [("IST0134".into(), "ServiceEntry se".into())]
+        [("IST0134".into(), "ServiceEntry default/se".into())]
     );
     config.set_mesh_config(MeshConfig::from_value(&serde_json::json!({
         "defaultConfig": {"proxyMetadata": {
@@ -314,4 +314,101 @@ fn analyzer_names_round_trip() {
         Analyzer::from_name("gateway.ConflictingGatewayAnalyzer"),
         Some(Analyzer::ConflictingGateway)
     );
+}
+
+/// Istio's egress TLS-origination task (the egress gateway's part) as published: no namespaces.
+const EGRESS_WITHOUT_NAMESPACES: &str = "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn}
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 443, name: https, protocol: HTTPS}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: https-port-for-tls-origination, protocol: HTTPS}
+    hosts: [edition.cnn.com]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway]
+  http:
+  - match:
+    - {gateways: [istio-egressgateway], port: 80}
+    route:
+    - destination: {host: edition.cnn.com, port: {number: 443}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-tls-for-edition-cnn-com}
+spec:
+  host: edition.cnn.com
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE}
+";
+
+#[test]
+fn documents_without_a_namespace_are_analysed_in_default() {
+    let config = config(EGRESS_WITHOUT_NAMESPACES);
+    let found = portcullis_validate::analysis::analyze_all(&config);
+    let keys: Vec<String> = found
+        .iter()
+        .map(|m| format!("{} {}", m.code, m.resource))
+        .collect();
+    // The VirtualService's short gateway name resolves in its namespace, `default`, where the
+    // Gateway is; its destination is the ServiceEntry's host, also in `default`.
+    assert!(
+        !found.iter().any(|m| m.name == "ReferencedResourceNotFound"),
+        "{keys:?}"
+    );
+    // Messages name the objects in `default`.
+    assert!(
+        keys.contains(
+            &"IST0129 DestinationRule default/originate-tls-for-edition-cnn-com".to_owned()
+        ),
+        "{keys:?}"
+    );
+    for message in &found {
+        assert!(
+            message.resource.namespace == "default" || message.resource.namespace == "istio-system",
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn documents_without_a_namespace_are_validated_in_the_loaders_default_namespace() {
+    use portcullis_validate::{Context, validate_document_with};
+    // A `configmap://` CA must be in the DestinationRule's own namespace.
+    let text = "
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cnn}
+spec:
+  host: edition.cnn.com
+  trafficPolicy:
+    tls: {mode: SIMPLE, credentialName: 'configmap://default/cnn-ca'}
+";
+    let validate = |loader: Loader| {
+        let loaded = loader.load_str("dr.yaml", text).unwrap();
+        validate_document_with(&loaded.documents()[0].object, &Context::default())
+    };
+    let diagnostics = validate(Loader::new());
+    assert!(!diagnostics.has_errors(), "{diagnostics:?}");
+    let diagnostics = validate(Loader::new().with_default_namespace("egress"));
+    assert!(diagnostics.has_errors(), "{diagnostics:?}");
 }

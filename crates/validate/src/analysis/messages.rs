@@ -121,7 +121,8 @@ catalogue! {
 pub struct ResourceRef {
     /// The kind (`Gateway`, `VirtualService`, `Sidecar`, …).
     pub kind: String,
-    /// The namespace as written; empty when the document has none.
+    /// The namespace as loaded (the loader puts a document without one in its default
+    /// namespace); empty when the document was loaded with no default namespace.
     pub namespace: String,
     /// The name.
     pub name: String,
