@@ -45,6 +45,9 @@
 //! [`h1`] is the HTTP/1.1 codec a proxy needs towards its upstreams (request heads, response
 //! heads, RFC 9112 body framing), also without I/O.
 //!
+//! [`path`] normalizes request paths before routing, as Envoy does for Istio's
+//! `pathNormalization` modes (`%2e%2e` and `\` included).
+//!
 //! # Example
 //!
 //! A weighted route that rewrites `/api/` to `/v2/`, adds a header and sets a timeout:
@@ -175,6 +178,7 @@ pub mod h1;
 mod headers;
 mod lb;
 mod outlier;
+pub mod path;
 mod percent;
 mod pool;
 mod redirect;
