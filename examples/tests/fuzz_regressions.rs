@@ -20,6 +20,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("rewrite", portcullis_proxy_core::fuzzing::rewrite),
     ("h1_response", portcullis_proxy_core::fuzzing::h1_response),
     ("h1_request", portcullis_proxy_core::fuzzing::h1_request),
+    ("path", portcullis_proxy_core::fuzzing::path),
 ];
 
 #[test]
