@@ -24,6 +24,7 @@ const TARGETS: &[(&str, Target)] = &[
         "proxy_protocol",
         portcullis_proxy_core::fuzzing::proxy_protocol,
     ),
+    ("path", portcullis_proxy_core::fuzzing::path),
 ];
 
 #[test]

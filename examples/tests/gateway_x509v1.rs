@@ -10,7 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,14 +26,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/tls/tests/data/x509v1")
         .join(name)
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -56,23 +48,15 @@ fn echo() -> SocketAddr {
 }
 
 /// A gateway with `mode` TLS and `credentialName: v1-cert` on a free port, routing to an echo
-/// upstream; the credential directory holds `files` (secret key, fixture name). Another
-/// process can take the port between probing and listening, so this tries a few.
+/// upstream; the credential directory holds `files` (secret key, fixture name).
 fn start(name: &str, mode: &str, files: &[(&str, &str)]) -> (Gateway, u16) {
-    let mut last = None;
-    for _ in 0..5 {
-        let port = free_port();
-        match try_start(name, port, mode, files) {
-            Ok(gw) => return (gw, port),
-            Err(e) => last = Some(e),
-        }
-    }
-    panic!("the gateway did not start: {last:?}");
+    let gw = try_start(name, mode, files).expect("the gateway starts");
+    let port = gw.local_addr(443).unwrap().port();
+    (gw, port)
 }
 
 fn try_start(
     name: &str,
-    port: u16,
     mode: &str,
     files: &[(&str, &str)],
 ) -> Result<Gateway, impl std::fmt::Debug> {
@@ -86,7 +70,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: {port}, name: https, protocol: HTTPS}}
+  - port: {{number: 443, name: https, protocol: HTTPS}}
     hosts: [{HOST}]
     tls: {{mode: {mode}, credentialName: v1-cert}}
 ---
@@ -128,6 +112,7 @@ fn options(dir: &Path, creds: PathBuf) -> Options {
         identity: Identity::default(),
         workers: 1,
         admin: None,
+        port_bindings: [(443, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
         access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
         poll_interval: Duration::from_millis(100),
         random_seed: Some(7),

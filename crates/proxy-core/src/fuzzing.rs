@@ -442,3 +442,74 @@ pub fn proxy_protocol(data: &[u8]) {
         assert_eq!(alone.as_ref(), Some(&parsed));
     }
 }
+
+/// A request target through [`crate::path::normalize`] in the mode the first byte picks (the
+/// rest is the target, lossily UTF-8). Never panics; in every mode but `NONE` a normalized path
+/// starts with `/`, has no `.` or `..` segment (`%2e` counted as a dot), no `%2e`, no `\` and
+/// no `#`; normalizing again changes nothing and borrows; the result borrows exactly when it
+/// equals the target without its fragment; the single-pass fast check agrees with the full
+/// canonicalizer; and where every `%` of the path starts an escape, the result is the one of a
+/// plain staged reimplementation ([`reference_normalize`]).
+pub fn path(data: &[u8]) {
+    use std::borrow::Cow;
+
+    use crate::path::{PathNormalization, normalize};
+
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let modes = PathNormalization::ALL;
+    let mode = modes
+        .get(usize::from(selector) % modes.len())
+        .copied()
+        .unwrap_or_default();
+    let target = String::from_utf8_lossy(rest);
+    let without_fragment = target.split('#').next().unwrap_or("");
+    let result = normalize(&target, mode);
+    if let Ok(out) = &result {
+        assert_eq!(
+            matches!(out, Cow::Borrowed(_)),
+            *out == without_fragment,
+            "borrowed exactly when unchanged: {target:?}"
+        );
+        let again = normalize(out, mode);
+        assert!(
+            matches!(again, Ok(Cow::Borrowed(_))),
+            "{mode}: {target:?} -> {out:?} -> {again:?}"
+        );
+        if mode != PathNormalization::None {
+            let path = out.split('?').next().unwrap_or("");
+            assert!(path.starts_with('/'), "{mode}: {target:?} -> {out:?}");
+            assert!(!path.contains('\\'), "{mode}: {target:?} -> {out:?}");
+            assert!(!out.contains('#'), "{mode}: {target:?} -> {out:?}");
+            let lower = path.to_ascii_lowercase();
+            assert!(!lower.contains("%2e"), "{mode}: {target:?} -> {out:?}");
+            assert!(
+                lower.split('/').all(|s| s != "." && s != ".."),
+                "{mode}: {target:?} -> {out:?}"
+            );
+        }
+    }
+    let path = without_fragment.split('?').next().unwrap_or("");
+    if crate::path::is_canonical(path.as_bytes()) {
+        let mut out = Vec::new();
+        assert!(crate::path::canonicalize_into(path.as_bytes(), &mut out));
+        assert_eq!(out, path.as_bytes(), "fast path disagrees on {path:?}");
+    }
+    if crate::path::reference::comparable(&target) {
+        let got = result.ok().map(Cow::into_owned);
+        assert_eq!(
+            got,
+            reference_normalize(&target, mode),
+            "{mode}: {target:?} against the reference"
+        );
+    }
+}
+
+/// The staged reimplementation of [`crate::path::normalize`] the `path` target compares with
+/// (`None`: invalid path). It does not model Chromium's nested-escape guard, so it only agrees
+/// on targets whose every `%` in the path starts an escape. Not a stable API.
+#[doc(hidden)]
+pub fn reference_normalize(target: &str, mode: crate::path::PathNormalization) -> Option<String> {
+    crate::path::reference::normalize(target, mode)
+}

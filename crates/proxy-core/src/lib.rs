@@ -50,6 +50,9 @@
 //! [`h1`] is the HTTP/1.1 codec a proxy needs towards its upstreams (request heads, response
 //! heads, RFC 9112 body framing), also without I/O.
 //!
+//! [`path`] normalizes request paths before routing, as Envoy does for Istio's
+//! `pathNormalization` modes (`%2e%2e` and `\` included).
+//!
 //! # Example
 //!
 //! A weighted route that rewrites `/api/` to `/v2/`, adds a header and sets a timeout:
@@ -193,6 +196,7 @@ mod headers;
 pub mod hygiene;
 mod lb;
 mod outlier;
+pub mod path;
 mod percent;
 mod pool;
 pub mod proxy_protocol;

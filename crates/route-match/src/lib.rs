@@ -68,6 +68,10 @@
 //! * [`PathMatch`] on the path with query and fragment removed: `Exact`, `Prefix` (a plain
 //!   string prefix, not segment-aware) or `Regex` (full match). `ignore_case` affects `Exact`
 //!   and `Prefix` (ASCII only); a regex is case-sensitive unless written with `(?i)`.
+//!   The path is matched byte for byte as given: it must already be normalized, as Envoy's
+//!   connection manager normalizes `:path` before routing (dot segments, `%2e`, `\`, …; see
+//!   `portcullis_proxy_core::path`). Matching a raw path would let `/public/%2e%2e/admin`
+//!   take a route on prefix `/public`.
 //! * [`HeaderMatch`]: names are case-insensitive; repeated headers are matched as their values
 //!   joined with `,`; a missing header never matches a value matcher unless
 //!   `treat_missing_as_empty` is set; [`ValueMatch::Present`] matches any value, even empty;

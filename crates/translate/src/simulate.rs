@@ -12,12 +12,13 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http::{Method, StatusCode};
+use portcullis_proxy_core::path::{self, PathNormalization};
 use portcullis_proxy_core::rt::RandomSource;
 use portcullis_proxy_core::{
     self as proxy_core, AbortStatus, Fault, FractionalPercent, RequestHead as ProxyHead,
     apply_header_ops, pick_by_weight, require_tls_redirect,
 };
-use portcullis_route_match::{NotFound, RequestHead};
+use portcullis_route_match::{Explanation, NotFound, RequestHead};
 
 use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, WeightedCluster};
 
@@ -59,7 +60,8 @@ pub struct Request {
     pub authority: String,
     /// HTTP method.
     pub method: String,
-    /// Path without query.
+    /// Path without query, as sent: [`Simulation`] normalizes it as the proxy would
+    /// ([`Simulation::with_path_normalization`]).
     pub path: String,
     /// Raw query, without `?`.
     pub query: Option<String>,
@@ -111,46 +113,12 @@ impl Request {
         self
     }
 
-    fn raw_path(&self) -> String {
-        let path = normalize_path(&self.path);
+    /// The request target as sent: path, then `?` and the query when there is one.
+    pub fn target(&self) -> String {
         match &self.query {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
         }
-    }
-}
-
-/// Envoy's `normalize_path`: dot segments removed (RFC 3986 §5.2.4).
-fn normalize_path(path: &str) -> String {
-    if !path.contains("/.") {
-        return path.to_owned();
-    }
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." => {
-                if i == last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                if out.len() > 1 {
-                    out.pop();
-                }
-                if i == last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let joined = out.join("/");
-    if joined.starts_with('/') {
-        joined
-    } else {
-        format!("/{joined}")
     }
 }
 
@@ -209,6 +177,11 @@ pub enum Outcome {
     ProtocolError,
     /// 404.
     NotFound(NotFoundReason),
+    /// 400: the path cannot be normalized ([`portcullis_proxy_core::path::InvalidPath`]).
+    BadRequest {
+        /// Envoy's response-code details (`path_normalization_failed`).
+        details: &'static str,
+    },
     /// A redirect.
     Redirect {
         /// Status code.
@@ -330,12 +303,68 @@ fn uncertain(p: FractionalPercent) -> bool {
 #[derive(Debug)]
 pub struct Simulation<'p> {
     plan: &'p GatewayPlan,
+    path_normalization: PathNormalization,
 }
 
 impl<'p> Simulation<'p> {
-    /// A simulation of `plan`.
+    /// A simulation of `plan`, with Istio's default path normalization (`BASE`).
     pub fn new(plan: &'p GatewayPlan) -> Self {
-        Self { plan }
+        Self {
+            plan,
+            path_normalization: PathNormalization::default(),
+        }
+    }
+
+    /// The mesh's `pathNormalization.normalization`: how request paths are normalized before
+    /// routing ([`portcullis_proxy_core::path::normalize`]); the upstream receives the
+    /// normalized path, and a path that cannot be normalized is answered `400`
+    /// ([`Outcome::BadRequest`]).
+    #[must_use]
+    pub fn with_path_normalization(mut self, mode: PathNormalization) -> Self {
+        self.path_normalization = mode;
+        self
+    }
+
+    /// The path normalization in use.
+    pub fn path_normalization(&self) -> PathNormalization {
+        self.path_normalization
+    }
+
+    /// Why the route lookup of [`decide`](Self::decide) went the way it went: the same
+    /// listener, filter chain and route configuration, the path normalized the same way, then
+    /// [`Router::explain`](portcullis_route_match::Router::explain) on that route
+    /// configuration.
+    ///
+    /// `None` when `decide` does not reach a route lookup: no listener or filter chain, a TCP
+    /// chain, a protocol mismatch, a rejected configuration, or a path answered `400`.
+    ///
+    /// ```
+    /// # use portcullis_translate::{Request, Simulation, GatewayPlan};
+    /// # fn check(plan: &GatewayPlan) {
+    /// let sim = Simulation::new(plan);
+    /// let req = Request::http(80, "example.com", "/x/../productpage");
+    /// if let Some(explained) = sim.explain(&req) {
+    ///     println!("{explained}");
+    /// }
+    /// # }
+    /// ```
+    pub fn explain(&self, req: &Request) -> Option<Explanation> {
+        let (_, name) = self.http_route_config(req).ok()?;
+        let rc = self.plan.route_configs.get(name)?;
+        if rc.rejected.is_some() {
+            return None;
+        }
+        let target = req.target();
+        let path = path::normalize(&target, self.path_normalization).ok()?;
+        let headers = header_pairs(req);
+        let scheme = if req.protocol == Protocol::Https {
+            "https"
+        } else {
+            "http"
+        };
+        let head =
+            RequestHead::new(&req.method, scheme, &req.authority, &path).with_header_list(&headers);
+        Some(rc.router.explain(&head))
     }
 
     /// Runs one request through the plan, deterministically: the route's action is decided
@@ -358,6 +387,23 @@ impl<'p> Simulation<'p> {
     }
 
     fn run(&self, req: &Request, random: Option<&mut dyn RandomSource>) -> Decision<'p> {
+        match self.front(req) {
+            Front::Done(d) => d,
+            Front::Tcp(d, chain) => self.decide_tcp(chain, req, d, random),
+            Front::Http(d, route_config) => self.decide_http(route_config, req, d, random),
+        }
+    }
+
+    /// [`front`](Self::front) when it ends on an HTTP route configuration: its name.
+    fn http_route_config(&self, req: &Request) -> Result<(Decision<'p>, &'p str), ()> {
+        match self.front(req) {
+            Front::Http(d, name) => Ok((d, name)),
+            Front::Done(_) | Front::Tcp(..) => Err(()),
+        }
+    }
+
+    /// Listener and filter-chain selection.
+    fn front(&self, req: &Request) -> Front<'p> {
         let mut d = Decision {
             listener: None,
             filter_chain: None,
@@ -370,49 +416,20 @@ impl<'p> Simulation<'p> {
             .plan
             .listener_for(req.port, req.destination_ip.as_deref())
         else {
-            return d;
+            return Front::Done(d);
         };
         d.listener = Some(listener.name.clone());
         if let Some(why) = &listener.rejected {
             d.outcome = Outcome::ConfigRejected(why.clone());
-            return d;
+            return Front::Done(d);
         }
         let Some(chain) = select_chain(&listener.filter_chains, req, listener.tls_inspector) else {
             d.outcome = Outcome::NoFilterChain;
-            return d;
+            return Front::Done(d);
         };
         d.filter_chain = Some(chain.name.clone());
         match &chain.kind {
-            FilterChainKind::TcpProxy(tcp) => {
-                let terminated = chain.tls.is_some();
-                if terminated && !req.protocol.is_tls() {
-                    d.outcome = Outcome::ProtocolError;
-                    return d;
-                }
-                let weighted = tcp.destinations.len() > 1;
-                let index = if weighted {
-                    let draw = random.map_or(req.random, |r| r.next_u64());
-                    pick_by_weight(tcp.destinations.iter().map(|c| c.weight), draw).unwrap_or(0)
-                } else {
-                    0
-                };
-                let cluster = tcp
-                    .destinations
-                    .get(index)
-                    .map(|c| c.cluster.clone())
-                    .unwrap_or_default();
-                d.outcome = Outcome::TcpProxy {
-                    cluster_defined: self.plan.clusters.contains_key(&cluster),
-                    cluster,
-                    weighted_clusters: if weighted {
-                        tcp.destinations.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    tls_terminated: terminated,
-                };
-                d
-            }
+            FilterChainKind::TcpProxy(_) => Front::Tcp(d, chain),
             FilterChainKind::Http { route_config } => {
                 let terminated = chain.tls.is_some();
                 let http_ok = match req.protocol {
@@ -422,12 +439,52 @@ impl<'p> Simulation<'p> {
                 };
                 if !http_ok {
                     d.outcome = Outcome::ProtocolError;
-                    return d;
+                    return Front::Done(d);
                 }
                 d.route_config = Some(route_config.clone());
-                self.decide_http(route_config, req, d, random)
+                Front::Http(d, route_config)
             }
         }
+    }
+
+    fn decide_tcp(
+        &self,
+        chain: &FilterChain,
+        req: &Request,
+        mut d: Decision<'p>,
+        random: Option<&mut dyn RandomSource>,
+    ) -> Decision<'p> {
+        let FilterChainKind::TcpProxy(tcp) = &chain.kind else {
+            return d;
+        };
+        let terminated = chain.tls.is_some();
+        if terminated && !req.protocol.is_tls() {
+            d.outcome = Outcome::ProtocolError;
+            return d;
+        }
+        let weighted = tcp.destinations.len() > 1;
+        let index = if weighted {
+            let draw = random.map_or(req.random, |r| r.next_u64());
+            pick_by_weight(tcp.destinations.iter().map(|c| c.weight), draw).unwrap_or(0)
+        } else {
+            0
+        };
+        let cluster = tcp
+            .destinations
+            .get(index)
+            .map(|c| c.cluster.clone())
+            .unwrap_or_default();
+        d.outcome = Outcome::TcpProxy {
+            cluster_defined: self.plan.clusters.contains_key(&cluster),
+            cluster,
+            weighted_clusters: if weighted {
+                tcp.destinations.clone()
+            } else {
+                Vec::new()
+            },
+            tls_terminated: terminated,
+        };
+        d
     }
 
     fn decide_http(
@@ -437,6 +494,17 @@ impl<'p> Simulation<'p> {
         mut d: Decision<'p>,
         random: Option<&mut dyn RandomSource>,
     ) -> Decision<'p> {
+        // Envoy's connection manager normalizes the path before any filter or route lookup.
+        let target = req.target();
+        let raw_path = match path::normalize(&target, self.path_normalization) {
+            Ok(p) => p.into_owned(),
+            Err(invalid) => {
+                d.outcome = Outcome::BadRequest {
+                    details: invalid.details(),
+                };
+                return d;
+            }
+        };
         let Some(rc) = self.plan.route_configs.get(name) else {
             d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
             return d;
@@ -450,7 +518,6 @@ impl<'p> Simulation<'p> {
         } else {
             ("http", Scheme::HTTP)
         };
-        let raw_path = req.raw_path();
         let Some(vi) = rc.router.find_virtual_host(&req.authority) else {
             d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
             return d;
@@ -475,11 +542,7 @@ impl<'p> Simulation<'p> {
             };
             return d;
         }
-        let headers: Vec<(&str, &str)> = req
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let headers = header_pairs(req);
         let route_head = RequestHead::new(&req.method, scheme, &req.authority, &raw_path)
             .with_header_list(&headers);
         let matched = match rc.router.find(&route_head) {
@@ -592,6 +655,24 @@ fn http_abort(status: StatusCode) -> Outcome {
     }
 }
 
+/// The request's headers as `(name, value)` pairs.
+fn header_pairs(req: &Request) -> Vec<(&str, &str)> {
+    req.headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// How far listener and filter-chain selection got.
+enum Front<'p> {
+    /// An outcome already (no listener, no chain, rejected, protocol mismatch).
+    Done(Decision<'p>),
+    /// A TCP proxy chain.
+    Tcp(Decision<'p>, &'p FilterChain),
+    /// An HTTP chain, with its route configuration's name.
+    Http(Decision<'p>, &'p str),
+}
+
 /// A header list as a map; entries that are not valid HTTP fields are skipped.
 fn header_map(list: &[(String, String)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -680,10 +761,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_segments() {
-        assert_eq!(normalize_path("/a/../b"), "/b");
-        assert_eq!(normalize_path("/a/./b/"), "/a/b/");
-        assert_eq!(normalize_path("/../x"), "/x");
-        assert_eq!(normalize_path("/plain"), "/plain");
+    fn target_joins_path_and_query() {
+        assert_eq!(
+            Request::http(80, "a", "/x/../y?q=1").target(),
+            "/x/../y?q=1"
+        );
+        assert_eq!(Request::http(80, "a", "/plain").target(), "/plain");
     }
 }

@@ -275,6 +275,7 @@ fn action_name(o: &Outcome) -> &'static str {
         Outcome::ConfigRejected(_) => "config_rejected",
         Outcome::ProtocolError => "protocol_error",
         Outcome::NotFound(_) => "not_found",
+        Outcome::BadRequest { .. } => "bad_request",
         Outcome::Redirect { .. } => "redirect",
         Outcome::DirectResponse { .. } => "direct_response",
         Outcome::FaultAbort { .. } => "fault_abort",
@@ -311,6 +312,7 @@ fn cluster_of(o: &Outcome) -> Option<&str> {
 fn status_of(o: &Outcome) -> Option<u64> {
     match o {
         Outcome::NotFound(_) => Some(404),
+        Outcome::BadRequest { .. } => Some(400),
         Outcome::Redirect { status, .. }
         | Outcome::DirectResponse { status, .. }
         | Outcome::CorsPreflight { status, .. } => Some(u64::from(*status)),

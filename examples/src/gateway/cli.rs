@@ -35,6 +35,9 @@ options:
   --idle-timeout SECS    keep-alive idle time before closing (default 3600)
   --poll SECS            how often the configuration files are checked for changes (default 1)
   --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
+  --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
+                         how request paths are normalized before routing, as Istio's mesh
+                         pathNormalization (default BASE)
   -h, --help             this text
 ";
 
@@ -152,6 +155,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                     Some(secs("--dns-refresh", v)?)
                 };
             }
+            "--path-normalization" => {
+                options.path_normalization = value("--path-normalization")?
+                    .parse()
+                    .map_err(|e| format!("--path-normalization: {e}"))?;
+            }
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unknown option {f} (see --help)"));
             }
@@ -213,5 +221,21 @@ mod tests {
         let cli = parse(["--dns-refresh=5"].map(String::from)).unwrap();
         assert_eq!(cli.options.dns_refresh, Some(Duration::from_secs(5)));
         assert!(parse(["--poll", "0"].map(String::from)).is_err());
+    }
+
+    #[test]
+    fn path_normalization() {
+        use portcullis_proxy_core::path::PathNormalization;
+        let default = parse(Vec::<String>::new()).unwrap();
+        assert_eq!(default.options.path_normalization, PathNormalization::Base);
+        let cli =
+            parse(["--path-normalization", "DECODE_AND_MERGE_SLASHES"].map(String::from)).unwrap();
+        assert_eq!(
+            cli.options.path_normalization,
+            PathNormalization::DecodeAndMergeSlashes
+        );
+        let cli = parse(["--path-normalization=NONE"].map(String::from)).unwrap();
+        assert_eq!(cli.options.path_normalization, PathNormalization::None);
+        assert!(parse(["--path-normalization", "base"].map(String::from)).is_err());
     }
 }

@@ -117,6 +117,11 @@ pub struct Options {
     pub random_seed: Option<u64>,
     /// Downstream connection limits.
     pub limits: Limits,
+    /// How request paths are normalized before routing: Istio's mesh setting
+    /// `pathNormalization.normalization` (default `BASE`). The route is chosen on the
+    /// normalized path and the upstream receives it; a path that cannot be normalized is
+    /// answered `400`. See [`portcullis_proxy_core::path`].
+    pub path_normalization: portcullis_proxy_core::path::PathNormalization,
 }
 
 impl Default for Options {
@@ -135,6 +140,7 @@ impl Default for Options {
             resolver: Arc::new(SystemResolver),
             random_seed: None,
             limits: Limits::default(),
+            path_normalization: portcullis_proxy_core::path::PathNormalization::default(),
         }
     }
 }
@@ -563,6 +569,7 @@ impl Control {
             Arc::clone(&live),
             Arc::clone(&self.ctx.stats),
             self.options.limits.clone(),
+            self.options.path_normalization,
         ));
         let mut listeners = Listeners::default();
         let errors = listeners.reconcile(

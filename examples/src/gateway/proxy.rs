@@ -61,6 +61,8 @@ pub(crate) struct ConnCtx {
     pub(crate) no_route: Arc<RouteCounter>,
     /// Told when a request head has been read (for the header timeout).
     pub(crate) heads: Arc<Heads>,
+    /// How request paths are normalized before routing.
+    pub(crate) path_normalization: pc::path::PathNormalization,
 }
 
 /// What the access log and the counters need about a request.
@@ -134,7 +136,25 @@ pub(crate) async fn handle(
         Err(rejection) => return Ok(rejected(&conn, &ctx, &parts, rejection)),
     };
     let raw_path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
-    let path = normalize_path(raw_path);
+    // Before anything reads the path, as Envoy's connection manager: the route is chosen on,
+    // and the upstream receives, the normalized path.
+    let path = match pc::path::normalize(raw_path, conn.path_normalization) {
+        Ok(path) => path.into_owned(),
+        Err(invalid) => {
+            return Ok(local_reply(
+                &conn,
+                &ctx,
+                &parts.headers,
+                &authority,
+                raw_path,
+                &conn.no_route,
+                invalid.status(),
+                "-",
+                None,
+                HeaderMap::new(),
+            ));
+        }
+    };
     let Some(rc) = rc else {
         return Ok(local_reply(
             &conn,
@@ -292,52 +312,6 @@ pub(crate) async fn handle(
             HeaderMap::new(),
         ),
     })
-}
-
-/// Envoy's `normalize_path`: dot segments removed (RFC 3986 §5.2.4), query kept.
-fn normalize_path(raw: &str) -> String {
-    // One pass over the bytes for the usual case: no `/.` before the query.
-    let bytes = raw.as_bytes();
-    let path_end = bytes.iter().position(|&b| b == b'?').unwrap_or(bytes.len());
-    let dotted = bytes
-        .get(..path_end)
-        .is_some_and(|p| p.windows(2).any(|w| w == b"/."));
-    if !dotted {
-        return raw.to_owned();
-    }
-    let (path, query) = (
-        raw.get(..path_end).unwrap_or(raw),
-        raw.get(path_end..).filter(|q| !q.is_empty()),
-    );
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    let mut trailing = false;
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." => trailing = i == last,
-            ".." => {
-                out.pop();
-                trailing = i == last;
-            }
-            s => {
-                out.push(s);
-                trailing = false;
-            }
-        }
-    }
-    let mut result = String::with_capacity(raw.len());
-    for s in &out {
-        result.push('/');
-        result.push_str(s);
-    }
-    if trailing || result.is_empty() {
-        result.push('/');
-    }
-    if let Some(q) = query {
-        result.push_str(q);
-    }
-    result
 }
 
 /// A local reply for a request that never became a `pc::RequestHead`.
@@ -1156,23 +1130,4 @@ fn spawn_mirror(
             _ => stats.event(ClusterEvent::ConnectFail),
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_path;
-
-    #[test]
-    fn dot_segments_are_removed() {
-        assert_eq!(normalize_path("/a/./b/../c?x=/../"), "/a/c?x=/../");
-        assert_eq!(normalize_path("/public/../admin"), "/admin");
-        assert_eq!(normalize_path("/.."), "/");
-        assert_eq!(normalize_path("/a/b/.."), "/a/");
-        assert_eq!(normalize_path("/plain?q"), "/plain?q");
-        // Dots after the query, in names, or a bare `?` leave the target as it came.
-        assert_eq!(normalize_path("/plain?/./x"), "/plain?/./x");
-        assert_eq!(normalize_path("/file.txt"), "/file.txt");
-        assert_eq!(normalize_path("/a/./b?"), "/a/b?");
-        assert_eq!(normalize_path("/a/.hidden"), "/a/.hidden");
-    }
 }

@@ -89,10 +89,17 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     pub(crate) limits: Limits,
     pub(crate) http: Builder<TokioExecutor>,
+    /// How request paths are normalized before routing (`Options::path_normalization`).
+    pub(crate) path_normalization: pc::path::PathNormalization,
 }
 
 impl Shared {
-    pub(crate) fn new(live: Arc<Live>, stats: Arc<Stats>, limits: Limits) -> Self {
+    pub(crate) fn new(
+        live: Arc<Live>,
+        stats: Arc<Stats>,
+        limits: Limits,
+        path_normalization: pc::path::PathNormalization,
+    ) -> Self {
         let mut http = Builder::new(TokioExecutor::new());
         http.http1()
             .timer(TokioTimer::new())
@@ -113,6 +120,7 @@ impl Shared {
             stats,
             limits,
             http,
+            path_normalization,
         }
     }
 }
@@ -296,6 +304,7 @@ fn conn_ctx(
         addresses,
         no_route: Arc::clone(&shared.stats.no_route),
         heads: Arc::new(Heads::default()),
+        path_normalization: shared.path_normalization,
     }
 }
 
