@@ -191,6 +191,7 @@ mod plan;
 mod proxy;
 mod registry;
 mod routes;
+mod sidecar;
 mod simulate;
 
 pub use build::translate;
