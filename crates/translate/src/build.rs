@@ -60,6 +60,8 @@ pub(crate) struct Index<'a> {
     pub drs: Vec<DrEntry<'a>>,
     /// Gateway name → VS indices in binding order (§b.3).
     pub vs_by_gateway: HashMap<String, Vec<usize>>,
+    /// For a sidecar: the services it sees, one per host name (indices into `registry`).
+    pub client_services: Vec<usize>,
 }
 
 /// Istio's `resolveGatewayName`.
@@ -206,6 +208,10 @@ impl<'a> Index<'a> {
             })
             .collect();
 
+        let client_services = match proxy.kind {
+            ProxyKind::Sidecar => crate::sidecar::client_services(&registry, &proxy.namespace),
+            _ => Vec::new(),
+        };
         Self {
             proxy,
             mesh,
@@ -213,6 +219,7 @@ impl<'a> Index<'a> {
             vs,
             drs,
             vs_by_gateway,
+            client_services,
         }
     }
 
@@ -234,8 +241,9 @@ impl<'a> Index<'a> {
         // A sidecar looks destinations up among the services of the route configuration's
         // port only (each reduced to that port), so the default port is the listener port.
         let svc = if sidecar {
-            crate::sidecar::sidecar_services(self)
-                .into_iter()
+            self.client_services
+                .iter()
+                .filter_map(|i| self.registry.services.get(*i))
                 .find(|s| s.hostname == host && s.port(listen_port).is_some())
         } else {
             self.service(&host, vs_namespace)

@@ -18,7 +18,7 @@
 //! * every service without a VirtualService gets a default route to its cluster;
 //! * unknown hosts reach `allow_any` (`*`), forwarding to `PassthroughCluster`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use portcullis_model::virtual_service::{Destination, PortSelector};
 use portcullis_route_match::{PathMatch, Route, RouteMatch, VirtualHost};
@@ -27,7 +27,7 @@ use crate::build::{Index, VsEntry, build_router};
 use crate::diag::{Diagnostic, Severity};
 use crate::host::{overlaps, subset_of};
 use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, Listener, RouteConfig};
-use crate::registry::{Service, ServicePort};
+use crate::registry::{Service, ServicePort, ServiceRegistry};
 use crate::routes::{RouteCtx, RouteProblem, build_http_routes};
 
 /// The cluster unknown destinations are forwarded to (outbound traffic policy `ALLOW_ANY`).
@@ -44,25 +44,40 @@ pub(crate) fn http_or_sniffed(protocol: &str) -> bool {
     )
 }
 
-/// The services the sidecar sees: visible from its namespace, one per host name (the one in
-/// the client's namespace, else the first).
-pub(crate) fn sidecar_services<'i>(index: &'i Index<'_>) -> Vec<&'i Service> {
-    let client_ns = index.proxy.namespace.as_str();
-    let mut out: Vec<&Service> = Vec::new();
-    for svc in &index.registry.services {
+/// The services a sidecar in `client_ns` sees (`SidecarScope` without a `Sidecar` resource):
+/// those visible from its namespace, one per host name (the one in the client's namespace,
+/// else the first), as indices into `registry`.
+pub(crate) fn client_services(registry: &ServiceRegistry, client_ns: &str) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    let mut by_host: HashMap<&str, usize> = HashMap::new();
+    for (i, svc) in registry.services.iter().enumerate() {
         if !svc.visible_to(client_ns) {
             continue;
         }
-        match out.iter_mut().find(|s| s.hostname == svc.hostname) {
-            Some(existing) => {
-                if svc.namespace == client_ns && existing.namespace != client_ns {
-                    *existing = svc;
+        match by_host.get(svc.hostname.as_str()) {
+            Some(&slot) => {
+                let Some(j) = out.get_mut(slot) else { continue };
+                let theirs = registry.services.get(*j).map(|s| s.namespace.as_str());
+                if svc.namespace == client_ns && theirs != Some(client_ns) {
+                    *j = i;
                 }
             }
-            None => out.push(svc),
+            None => {
+                by_host.insert(&svc.hostname, out.len());
+                out.push(i);
+            }
         }
     }
     out
+}
+
+/// The services the sidecar of `index` sees (see [`client_services`]).
+pub(crate) fn sidecar_services<'i>(index: &'i Index<'_>) -> Vec<&'i Service> {
+    index
+        .client_services
+        .iter()
+        .filter_map(|i| index.registry.services.get(*i))
+        .collect()
 }
 
 /// `computeWildcardHostVirtualServiceIndex` for one service: the VirtualService (position in
@@ -375,3 +390,7 @@ fn allow_any_virtual_host() -> VirtualHost<HttpRoute> {
         )],
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::panic, clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests;
