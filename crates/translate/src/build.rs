@@ -1,6 +1,6 @@
 //! The translation driver: gateway selection and server merging (`model/gateway.go`),
 //! listeners and filter chains (`core/gateway.go`), HTTP route configurations
-//! (`buildGatewayHTTPRouteConfig`), TCP/TLS chains, and the sidecar (`mesh`) view.
+//! (`buildGatewayHTTPRouteConfig`) and TCP/TLS chains; the sidecar (`mesh`) view is in `sidecar.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -423,9 +423,9 @@ const DISABLE_PORT_TRANSLATION: &str = "experimental.istio.io/disable-gateway-po
 /// Translates `config` for `proxy`.
 ///
 /// The registry is extended with the configuration's ServiceEntries. For a gateway proxy the
-/// plan holds every rule of ROUTING.md §a–g; for a sidecar, the `mesh` view: one HTTP listener
-/// and route configuration (`<port>`) per service port, where for each host only the oldest
-/// VirtualService applies.
+/// plan holds every rule of ROUTING.md §a–g; for a sidecar, the outbound `mesh` view: one HTTP
+/// listener and route configuration (`<port>`) per HTTP service port, where for each host only
+/// the oldest VirtualService applies (see the crate documentation).
 pub fn translate(
     config: &Config,
     registry: &ServiceRegistry,

@@ -326,7 +326,7 @@ fn service_domains(
     if h.ends_with(&kube_suffix)
         && let Some(svc_at) = h.find(".svc.")
         && let Some(dot) = h.find('.')
-        && dot + 1 <= svc_at
+        && dot < svc_at
         && let (Some(name), Some(ns), Some(name_ns)) =
             (h.get(..dot), h.get(dot + 1..svc_at), h.get(..svc_at))
     {

@@ -44,11 +44,8 @@ fn sidecar_plan(yaml: &str, namespace: &str, labels: &[(&str, &str)]) -> Gateway
     let objs = objects(yaml);
     let mesh = MeshSettings::default();
     let mut reg = registry();
-    reg.services.extend(
-        ServiceRegistry::from_objects(&objs, &mesh.domain_suffix)
-            .services
-            .into_iter(),
-    );
+    reg.services
+        .extend(ServiceRegistry::from_objects(&objs, &mesh.domain_suffix).services);
     let proxy = Proxy::sidecar(namespace, labels.iter().copied());
     translate(&Config::from_objects(&objs), &reg, &proxy, &mesh)
 }
