@@ -265,7 +265,8 @@ fn port_virtual_hosts(
             .iter()
             .map(|h| (h.clone(), vec![h.clone()], Vec::new()))
             .chain(w.services.iter().map(|s| {
-                let (domains, alt) = service_domains(s, &index.proxy.namespace, index);
+                let (domains, alt) =
+                    service_domains(s, &index.proxy.namespace, &index.mesh.domain_suffix);
                 (s.hostname.clone(), domains, alt)
             }));
         for (host, domains, alt) in candidates {
@@ -315,14 +316,17 @@ fn report(
 fn service_domains(
     svc: &Service,
     client_ns: &str,
-    index: &Index<'_>,
+    domain_suffix: &str,
 ) -> (Vec<String>, Vec<String>) {
     let h = svc.hostname.as_str();
     let mut alt = Vec::new();
-    if h.parse::<std::net::IpAddr>().is_err() {
-        alt.push(format!("{h}."));
+    match h.parse::<std::net::IpAddr>() {
+        // `IPv6Compliant`: an IPv6 host is matched in brackets.
+        Ok(std::net::IpAddr::V6(_)) => return (vec![format!("[{h}]")], alt),
+        Ok(std::net::IpAddr::V4(_)) => return (vec![h.to_owned()], alt),
+        Err(_) => alt.push(format!("{h}.")),
     }
-    let kube_suffix = format!(".svc.{}", index.mesh.domain_suffix);
+    let kube_suffix = format!(".svc.{domain_suffix}");
     if h.ends_with(&kube_suffix)
         && let Some(svc_at) = h.find(".svc.")
         && let Some(dot) = h.find('.')

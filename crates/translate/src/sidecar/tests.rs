@@ -501,3 +501,21 @@ fn most_specific_virtual_service_index() {
     assert_eq!(super::most_specific_vs(&list, "example.com"), Some(0));
     assert_eq!(super::most_specific_vs(&list[1..], "example.com"), None);
 }
+
+#[test]
+fn address_and_external_host_domains() {
+    let d = |host: &str| {
+        super::service_domains(&Service::new(host, "default"), "default", "cluster.local").0
+    };
+    assert_eq!(d("10.0.0.1"), ["10.0.0.1"]);
+    assert_eq!(d("2406:3003::1"), ["[2406:3003::1]"]);
+    assert_eq!(
+        d("api.example.com"),
+        ["api.example.com", "api.example.com."]
+    );
+    // Not under the mesh's Kubernetes domain: no short forms.
+    assert_eq!(
+        d("foo.default.svc.bar.baz"),
+        ["foo.default.svc.bar.baz", "foo.default.svc.bar.baz."]
+    );
+}
