@@ -36,3 +36,22 @@ fn analysis_suite_passes() {
 fn routing_suite_passes() {
     check(Suite::Routing, "routing.yaml");
 }
+
+/// The sidecar (`mesh`) view. The file lives only in the repository's `testdata/` (the shared
+/// reference data does not have it), so it is read from there whatever [`data_dir`] finds.
+#[test]
+fn routing_mesh_suite_passes() {
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/conformance/routing-mesh.yaml"
+    ));
+    let report = run(Suite::Routing, &[path.to_path_buf()]).unwrap_or_else(|err| panic!("{err}"));
+    let verdict = report.against_known(Suite::Routing);
+    println!(
+        "conformance routing-mesh.yaml: {}, {} of them known deviations",
+        report.summary(),
+        verdict.known.len()
+    );
+    assert!(verdict.is_clean(), "{verdict}{}", report.summary());
+    assert!(report.passed > 0, "{}: no case ran", path.display());
+}

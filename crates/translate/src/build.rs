@@ -1,6 +1,6 @@
 //! The translation driver: gateway selection and server merging (`model/gateway.go`),
 //! listeners and filter chains (`core/gateway.go`), HTTP route configurations
-//! (`buildGatewayHTTPRouteConfig`), TCP/TLS chains, and the sidecar (`mesh`) view.
+//! (`buildGatewayHTTPRouteConfig`) and TCP/TLS chains; the sidecar (`mesh`) view is in `sidecar.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -60,6 +60,8 @@ pub(crate) struct Index<'a> {
     pub drs: Vec<DrEntry<'a>>,
     /// Gateway name → VS indices in binding order (§b.3).
     pub vs_by_gateway: HashMap<String, Vec<usize>>,
+    /// For a sidecar: the services it sees, one per host name (indices into `registry`).
+    pub client_services: Vec<usize>,
 }
 
 /// Istio's `resolveGatewayName`.
@@ -206,6 +208,10 @@ impl<'a> Index<'a> {
             })
             .collect();
 
+        let client_services = match proxy.kind {
+            ProxyKind::Sidecar => crate::sidecar::client_services(&registry, &proxy.namespace),
+            _ => Vec::new(),
+        };
         Self {
             proxy,
             mesh,
@@ -213,6 +219,7 @@ impl<'a> Index<'a> {
             vs,
             drs,
             vs_by_gateway,
+            client_services,
         }
     }
 
@@ -230,9 +237,20 @@ impl<'a> Index<'a> {
         listen_port: u32,
     ) -> String {
         let mut host = destination_host(dest, vs_namespace, &self.mesh.domain_suffix);
-        let svc = self.service(&host, vs_namespace);
+        let sidecar = self.proxy.kind == ProxyKind::Sidecar;
+        // A sidecar looks destinations up among the services of the route configuration's
+        // port only (each reduced to that port), so the default port is the listener port.
+        let svc = if sidecar {
+            self.client_services
+                .iter()
+                .filter_map(|i| self.registry.services.get(*i))
+                .find(|s| s.hostname == host && s.port(listen_port).is_some())
+        } else {
+            self.service(&host, vs_namespace)
+        };
         let port = match &dest.port {
             Some(p) if p.number != 0 => p.number,
+            _ if sidecar => listen_port,
             _ => match svc.map(|s| s.ports.as_slice()) {
                 Some([only]) => only.number,
                 _ => listen_port,
@@ -405,9 +423,9 @@ const DISABLE_PORT_TRANSLATION: &str = "experimental.istio.io/disable-gateway-po
 /// Translates `config` for `proxy`.
 ///
 /// The registry is extended with the configuration's ServiceEntries. For a gateway proxy the
-/// plan holds every rule of ROUTING.md §a–g; for a sidecar, the `mesh` view: one HTTP listener
-/// and route configuration (`<port>`) per service port, where for each host only the oldest
-/// VirtualService applies.
+/// plan holds every rule of ROUTING.md §a–g; for a sidecar, the outbound `mesh` view: one HTTP
+/// listener and route configuration (`<port>`) per HTTP service port, where for each host only
+/// the oldest VirtualService applies (see the crate documentation).
 pub fn translate(
     config: &Config,
     registry: &ServiceRegistry,
@@ -422,10 +440,14 @@ pub fn translate(
         diagnostics: Vec::new(),
     };
     match proxy.kind {
-        ProxyKind::Sidecar => build_sidecar(&index, &mut plan),
+        ProxyKind::Sidecar => crate::sidecar::build_sidecar(&index, &mut plan),
         _ => build_gateway(config, &index, &mut plan),
     }
     crate::clusters::build_clusters(&index, &mut plan);
+    if proxy.kind == ProxyKind::Sidecar {
+        let passthrough = crate::clusters::passthrough_cluster(&index);
+        plan.clusters.insert(passthrough.name.clone(), passthrough);
+    }
     plan.listeners
         .sort_by(|a, b| (a.port, &a.address).cmp(&(b.port, &b.address)));
     plan
@@ -1165,118 +1187,4 @@ pub(crate) fn build_router(
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sidecar (mesh) view, minimal
-
-fn build_sidecar(index: &Index<'_>, plan: &mut GatewayPlan) {
-    let mesh_names = ["mesh".to_owned()];
-    // port → vhosts
-    let mut per_port: BTreeMap<u32, Vec<VirtualHost<HttpRoute>>> = BTreeMap::new();
-    let mut used_domains: HashMap<u32, HashSet<String>> = HashMap::new();
-    let mesh_vs: Vec<&VsEntry> = index
-        .vs_by_gateway
-        .get("mesh")
-        .map(|l| l.iter().filter_map(|i| index.vs.get(*i)).collect())
-        .unwrap_or_default();
-    for svc in &index.registry.services {
-        if !svc.visible_to(&index.proxy.namespace) {
-            continue;
-        }
-        for port in &svc.ports {
-            let ctx = RouteCtx {
-                listen_port: port.number,
-                gateway_names: &mesh_names,
-            };
-            // Oldest VS for the host wins (no merging).
-            let vs = mesh_vs
-                .iter()
-                .find(|v| v.hosts.iter().any(|h| subset_of(&svc.hostname, h)));
-            let mut routes = Vec::new();
-            if let Some(vs) = vs {
-                let mut problems = Vec::new();
-                routes = build_http_routes(index, &ctx, vs, &mut problems);
-            }
-            if routes.is_empty() {
-                routes.push(default_route(index, svc, port.number));
-            }
-            let domains_used = used_domains.entry(port.number).or_default();
-            let mut domains = Vec::new();
-            let short = svc.hostname.split('.').next().unwrap_or("").to_owned();
-            let ns_short = format!("{short}.{}", svc.namespace);
-            for d in [
-                svc.hostname.clone(),
-                format!("{}:{}", svc.hostname, port.number),
-                short.clone(),
-                format!("{short}:{}", port.number),
-                ns_short.clone(),
-                format!("{ns_short}:{}", port.number),
-            ] {
-                if domains_used.insert(d.clone()) && !domains.contains(&d) {
-                    domains.push(d);
-                }
-            }
-            if domains.is_empty() {
-                continue;
-            }
-            per_port
-                .entry(port.number)
-                .or_default()
-                .push(VirtualHost::new(
-                    format!("{}:{}", svc.hostname, port.number),
-                    domains,
-                    routes,
-                ));
-        }
-    }
-    for (port, vhosts) in per_port {
-        let name = port.to_string();
-        let mut require_tls = vec![false; vhosts.len()];
-        let (table, router) = build_router(&name, vhosts, &mut require_tls, &mut plan.diagnostics);
-        plan.route_configs.insert(
-            name.clone(),
-            RouteConfig {
-                name: name.clone(),
-                table,
-                require_tls,
-                rejected: None,
-                router,
-            },
-        );
-        plan.listeners.push(Listener {
-            name: format!("0.0.0.0_{port}"),
-            address: "0.0.0.0".to_owned(),
-            port,
-            filter_chains: vec![FilterChain {
-                name: name.clone(),
-                server_names: Vec::new(),
-                application_protocols: Vec::new(),
-                tls: None,
-                kind: FilterChainKind::Http { route_config: name },
-            }],
-            tls_inspector: false,
-            rejected: None,
-        });
-    }
-}
-
-fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute> {
-    let dest = Destination {
-        host: svc.hostname.clone(),
-        subset: String::new(),
-        port: Some(portcullis_model::virtual_service::PortSelector { number: port }),
-    };
-    let cluster = index.cluster_name(&dest, &svc.namespace, port);
-    Route::new(
-        "default",
-        portcullis_route_match::RouteMatch::any()
-            .with_path(portcullis_route_match::PathMatch::prefix("/")),
-        HttpRoute {
-            name: "default".to_owned(),
-            virtual_service: None,
-            hash_policy: Vec::new(),
-            action: portcullis_proxy_core::ForwardAction::to_cluster(cluster).into(),
-        },
-    )
 }

@@ -226,7 +226,13 @@ pub(crate) fn build_clusters(index: &Index<'_>, plan: &mut GatewayPlan) {
         }
     }
     let mut seen_hosts = std::collections::HashSet::new();
-    for svc in &index.registry.services {
+    // A sidecar prefers the service in its own namespace when several share a host name.
+    let services: Vec<&Service> = if index.proxy.kind == ProxyKind::Sidecar {
+        crate::sidecar::sidecar_services(index)
+    } else {
+        index.registry.services.iter().collect()
+    };
+    for svc in services {
         if !svc.visible_to(&index.proxy.namespace) || !seen_hosts.insert(svc.hostname.clone()) {
             continue;
         }
@@ -253,6 +259,19 @@ pub(crate) fn build_clusters(index: &Index<'_>, plan: &mut GatewayPlan) {
             }
         }
     }
+}
+
+/// Istio's `PassthroughCluster`: the connection's original destination, plaintext, for
+/// hosts a sidecar does not know (outbound traffic policy `ALLOW_ANY`).
+pub(crate) fn passthrough_cluster(index: &Index<'_>) -> Cluster {
+    let mut svc = Service::new(crate::sidecar::PASSTHROUGH_CLUSTER, "");
+    svc.resolution = Resolution::Passthrough;
+    svc.mesh_external = true;
+    let mut cluster = build_cluster(index, &svc, 0, None, None);
+    crate::sidecar::PASSTHROUGH_CLUSTER.clone_into(&mut cluster.name);
+    cluster.cluster_type = ClusterType::OriginalDst;
+    cluster.policy.tls = UpstreamTls::None;
+    cluster
 }
 
 fn build_cluster(

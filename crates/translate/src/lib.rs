@@ -3,7 +3,7 @@
 //! Given a [`Config`] (Gateways, VirtualServices, DestinationRules, ServiceEntries), a
 //! [`ServiceRegistry`] (Kubernetes Services and ServiceEntries with ports and endpoints) and the
 //! [`Proxy`] being configured (a gateway workload: namespace, labels, the Services selecting
-//! it), [`translate`] builds a [`GatewayPlan`]: Envoy-shaped listeners (`0.0.0.0_80`), filter
+//! it; or a sidecar, see below), [`translate`] builds a [`GatewayPlan`]: Envoy-shaped listeners (`0.0.0.0_80`), filter
 //! chains (by SNI), HTTP route configurations (`http.80`,
 //! `https.443.<port name>.<gateway>.<namespace>`) holding a
 //! [`portcullis_route_match::RouteTable`] of [`HttpRoute`] actions, and clusters
@@ -165,7 +165,26 @@
 //! merged catch-alls last), config-time match conditions (`port`, `gateways`, `sourceLabels`,
 //! `sourceNamespace`), delegation, default destination ports, redirects, rewrites, header
 //! operations, retries, timeouts, faults, mirrors, CORS, DestinationRule lookup and policy
-//! merging, and ServiceEntry clusters. The sidecar (`mesh`) view is minimal.
+//! merging, and ServiceEntry clusters.
+//!
+//! For a sidecar ([`Proxy::sidecar`]: the client's namespace and labels), the outbound `mesh`
+//! view of pilot's `BuildSidecarOutboundVirtualHosts`: a listener `0.0.0.0_<port>` and a route
+//! configuration `<port>` for each HTTP (or sniffed) port of the services visible from the
+//! client's namespace (`exportTo` of Services and ServiceEntries), holding one virtual host per
+//! service (`reviews.default.svc.cluster.local:9080`, domains: the FQDN, its absolute form with
+//! a trailing dot, and `reviews`, `reviews.default`, `reviews.default.svc` as Kubernetes DNS
+//! would resolve them from the client's namespace; ports are ignored in host matching) and
+//! one per VirtualService host that is not a service (on port 80, or beside a service the
+//! VirtualService names). VirtualServices bound to `mesh` (no `gateways`, or `mesh` listed)
+//! and visible from the client's namespace apply; short hosts are resolved in the
+//! VirtualService's namespace; a wildcard host takes the services it is the most specific
+//! VirtualService host for; for each host the oldest VirtualService wins, without merging;
+//! `sourceLabels` and `sourceNamespace` are judged against the client, and a VirtualService
+//! left without routes gives way. Services without a VirtualService get a `default` route to
+//! their cluster, and other hosts reach `allow_any`, which forwards to `PassthroughCluster`.
+//! Destinations without a port use the route configuration's port; DestinationRules are looked
+//! up from the client's namespace, then the service's, then the root namespace. `Sidecar`
+//! resources (egress listeners, `REGISTRY_ONLY`) are not read.
 //!
 //! # TLS
 //!
@@ -195,6 +214,7 @@ mod plan;
 mod proxy;
 mod registry;
 mod routes;
+mod sidecar;
 mod simulate;
 
 pub use build::translate;

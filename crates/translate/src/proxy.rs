@@ -9,7 +9,8 @@ pub enum ProxyKind {
     /// A gateway (Istio's `router` node type).
     #[default]
     Gateway,
-    /// A sidecar: the `mesh` view (minimal support, see [`crate::translate`]).
+    /// A sidecar: the outbound `mesh` view of a client workload (route configurations per
+    /// service port; see the crate documentation).
     Sidecar,
 }
 
@@ -67,7 +68,8 @@ impl Proxy {
         Self::gateway("istio-system", [("istio", "ingressgateway")])
     }
 
-    /// A sidecar proxy in `namespace` with `labels`.
+    /// A sidecar proxy of a client workload in `namespace` with `labels`: visibility,
+    /// DestinationRule lookup and `sourceNamespace` use the namespace, `sourceLabels` the labels.
     pub fn sidecar<'a>(
         namespace: &str,
         labels: impl IntoIterator<Item = (&'a str, &'a str)>,
