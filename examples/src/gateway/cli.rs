@@ -38,6 +38,14 @@ options:
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
                          how request paths are normalized before routing, as Istio's mesh
                          pathNormalization (default BASE)
+  --proxy-protocol       every connection starts with a PROXY protocol header (v1 or v2) from
+                         a TCP load balancer: its client address is the client's, and a
+                         connection without a valid header is closed
+  --num-trusted-proxies N
+                         trusted proxies in front that add to x-forwarded-for: the client
+                         address is taken from it as Envoy's xff_num_trusted_hops does
+                         (default 0: the connection's peer, whatever the header says)
+  --max-connections N    while N connections are open, close new ones at once (default: none)
   -h, --help             this text
 ";
 
@@ -159,6 +167,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                 options.path_normalization = value("--path-normalization")?
                     .parse()
                     .map_err(|e| format!("--path-normalization: {e}"))?;
+            }
+            "--proxy-protocol" => options.topology.proxy_protocol = true,
+            "--num-trusted-proxies" => {
+                let v = value("--num-trusted-proxies")?;
+                options.topology.num_trusted_proxies = v
+                    .parse()
+                    .map_err(|_| format!("--num-trusted-proxies: expected a number, got {v:?}"))?;
+            }
+            "--max-connections" => {
+                let v = value("--max-connections")?;
+                options.limits.max_connections =
+                    Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--max-connections: expected a positive number, got {v:?}")
+                    })?);
             }
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unknown option {f} (see --help)"));

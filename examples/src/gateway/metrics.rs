@@ -203,6 +203,12 @@ pub(crate) struct Stats {
     pub(crate) no_route: Arc<CodeCounter>,
     /// Downstream connections accepted.
     pub(crate) downstream_cx: AtomicU64,
+    /// Downstream connections closed at once because `max_connections` were open (Envoy's
+    /// `downstream_cx_overflow`).
+    pub(crate) downstream_cx_overflow: AtomicU64,
+    /// Downstream connections closed because their PROXY protocol header was missing, invalid
+    /// or late (Envoy's `downstream_cx_proxy_proto_error`).
+    pub(crate) downstream_cx_proxy_proto_error: AtomicU64,
     /// Configuration swaps that succeeded and that were refused.
     pub(crate) config_swaps: AtomicU64,
     pub(crate) config_rejections: AtomicU64,
@@ -215,6 +221,8 @@ impl Stats {
             registry: Mutex::new(Registry::default()),
             no_route: Arc::new(CodeCounter::new(shards)),
             downstream_cx: AtomicU64::new(0),
+            downstream_cx_overflow: AtomicU64::new(0),
+            downstream_cx_proxy_proto_error: AtomicU64::new(0),
             config_swaps: AtomicU64::new(0),
             config_rejections: AtomicU64::new(0),
         }
@@ -354,6 +362,12 @@ impl Stats {
             "# HELP portcullis_downstream_cx_total Downstream connections accepted.\n\
              # TYPE portcullis_downstream_cx_total counter\n\
              portcullis_downstream_cx_total {}\n\
+             # HELP portcullis_downstream_cx_overflow_total Downstream connections closed at once: the connection limit was reached.\n\
+             # TYPE portcullis_downstream_cx_overflow_total counter\n\
+             portcullis_downstream_cx_overflow_total {}\n\
+             # HELP portcullis_downstream_cx_proxy_proto_error_total Downstream connections closed for a missing or invalid PROXY protocol header.\n\
+             # TYPE portcullis_downstream_cx_proxy_proto_error_total counter\n\
+             portcullis_downstream_cx_proxy_proto_error_total {}\n\
              # HELP portcullis_config_swaps_total Configurations applied.\n\
              # TYPE portcullis_config_swaps_total counter\n\
              portcullis_config_swaps_total {}\n\
@@ -361,6 +375,8 @@ impl Stats {
              # TYPE portcullis_config_rejections_total counter\n\
              portcullis_config_rejections_total {}",
             self.downstream_cx.load(Relaxed),
+            self.downstream_cx_overflow.load(Relaxed),
+            self.downstream_cx_proxy_proto_error.load(Relaxed),
             self.config_swaps.load(Relaxed),
             self.config_rejections.load(Relaxed),
         );

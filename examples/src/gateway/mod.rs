@@ -75,7 +75,7 @@ pub use body::RespBody;
 pub use config::{Built, Identity, Problem, Report, Source, check};
 pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
-pub use server::Limits;
+pub use server::{Limits, Topology};
 pub use snapshot::BuildError;
 pub use worker::AccessLog;
 
@@ -122,6 +122,9 @@ pub struct Options {
     /// normalized path and the upstream receives it; a path that cannot be normalized is
     /// answered `400`. See [`portcullis_proxy_core::path`].
     pub path_normalization: portcullis_proxy_core::path::PathNormalization,
+    /// What sits in front of the gateway: a PROXY protocol header on every connection,
+    /// trusted proxies adding to `x-forwarded-for` (Istio's `gatewayTopology`).
+    pub topology: Topology,
 }
 
 impl Default for Options {
@@ -141,6 +144,7 @@ impl Default for Options {
             random_seed: None,
             limits: Limits::default(),
             path_normalization: portcullis_proxy_core::path::PathNormalization::default(),
+            topology: Topology::default(),
         }
     }
 }
@@ -570,6 +574,7 @@ impl Control {
             Arc::clone(&self.ctx.stats),
             self.options.limits.clone(),
             self.options.path_normalization,
+            self.options.topology,
         ));
         let mut listeners = Listeners::default();
         let errors = listeners.reconcile(

@@ -56,8 +56,11 @@ pub(crate) struct ConnCtx {
     pub(crate) route_config_name: Arc<str>,
     /// The client address, for `x-forwarded-for`.
     pub(crate) remote_ip: HeaderValue,
-    /// The connection's addresses, for consistent hashing (source IP, minted cookies).
+    /// The connection's addresses, for consistent hashing (source IP, minted cookies); the
+    /// remote one is the PROXY protocol header's when the listener expects one.
     pub(crate) addresses: pc::ConnectionAddresses,
+    /// Trusted proxies in front (`Topology::num_trusted_proxies`).
+    pub(crate) trusted_hops: u32,
     pub(crate) no_route: Arc<RouteCounter>,
     /// Told when a request head has been read (for the header timeout).
     pub(crate) heads: Arc<Heads>,
@@ -219,7 +222,7 @@ pub(crate) async fn handle(
     // header edits, as Envoy's router picks the host before it finalizes the headers; nothing
     // to do for routes without a hash policy.
     let hashed = (!route.hash_policy.is_empty())
-        .then(|| pc::hash_request(&route.hash_policy, &head, &conn.addresses));
+        .then(|| pc::hash_request(&route.hash_policy, &head, &request_addresses(&conn, &head)));
     // A forward takes the request's headers for the upstream request (no copy).
     let decision = pc::decide_taking_headers(action, &mut head, &mut ThreadRandom);
     if let Some(delay) = decision.delay() {
@@ -673,6 +676,14 @@ async fn forward_request(
     if let Some(id) = minted_id {
         added.push("x-request-id", id.as_bytes());
     }
+    // An edge request (from outside the trusted network) says who its client is, as Envoy's
+    // x-envoy-external-address; an internal one (an internal peer, no x-forwarded-for) does
+    // not, which is also what keeps this off the benchmark's path.
+    let external = client_address(conn, &headers).external_address();
+    let mut external_text = [0u8; 39];
+    if let Some(text) = external.and_then(|ip| ip_text(ip, &mut external_text)) {
+        added.push("x-envoy-external-address", text);
+    }
     let path_and_query =
         PathAndQuery::from_maybe_shared(Bytes::from(std::mem::take(&mut upstream.path)))
             .unwrap_or_else(|_| PathAndQuery::from_static("/"));
@@ -1006,10 +1017,63 @@ async fn forward_request(
     out
 }
 
+/// The client of a request on `conn`: the connection's peer, or with trusted proxies in front,
+/// the address they put in `x-forwarded-for` (see `portcullis_proxy_core::client_address`).
+fn client_address(conn: &ConnCtx, headers: &HeaderMap) -> pc::client_address::ClientAddress {
+    let peer = conn
+        .addresses
+        .remote
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let mut values = headers.get_all(X_FORWARDED_FOR).iter();
+    let Some(first) = values.next() else {
+        return pc::client_address::ClientAddress::resolve(peer, None, conn.trusted_hops);
+    };
+    // Several x-forwarded-for lines are one list, as Envoy joins them.
+    let joined;
+    let xff = match values.next() {
+        None => String::from_utf8_lossy(first.as_bytes()),
+        Some(second) => {
+            let mut all = Vec::from(first.as_bytes());
+            for v in std::iter::once(second).chain(values) {
+                all.push(b',');
+                all.extend_from_slice(v.as_bytes());
+            }
+            joined = all;
+            String::from_utf8_lossy(&joined)
+        }
+    };
+    pc::client_address::ClientAddress::resolve(peer, Some(&xff), conn.trusted_hops)
+}
+
+/// The connection's addresses with the request's client as the remote one (for `sourceIP`
+/// hashing): the same as the connection's without trusted proxies.
+fn request_addresses(conn: &ConnCtx, head: &pc::RequestHead) -> pc::ConnectionAddresses {
+    if conn.trusted_hops == 0 {
+        return conn.addresses;
+    }
+    let client = client_address(conn, &head.headers);
+    pc::ConnectionAddresses {
+        remote: Some(SocketAddr::new(
+            client.address,
+            conn.addresses.remote.map_or(0, |r| r.port()),
+        )),
+        local: conn.addresses.local,
+    }
+}
+
+/// `ip` as text in `buf`, without allocating.
+fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 39]) -> Option<&[u8]> {
+    use std::io::Write as _;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{ip}").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    buf.get(..len)
+}
+
 /// The headers the gateway sets on an upstream request (see `forward_request`).
 #[derive(Debug, Default)]
 struct Added<'a> {
-    fields: [(&'static str, &'a [u8]); 4],
+    fields: [(&'static str, &'a [u8]); 5],
     len: usize,
 }
 

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -57,6 +57,47 @@ pub struct Limits {
     /// Most concurrent streams per HTTP/2 connection (advertised in SETTINGS; a stream past
     /// it is refused with `REFUSED_STREAM`).
     pub max_concurrent_streams: u32,
+    /// Most downstream connections open at once, over every listener and worker (Envoy's
+    /// overload manager, `max_active_downstream_connections`). A connection past it is closed
+    /// as soon as it is accepted and counted in `portcullis_downstream_cx_overflow_total`;
+    /// the open ones are served as before. `None`: no limit.
+    pub max_connections: Option<usize>,
+}
+
+/// What sits in front of the gateway (Istio's `gatewayTopology`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Topology {
+    /// Every connection starts with a PROXY protocol header (v1 or v2), as a TCP load
+    /// balancer sends it (`gatewayTopology.proxyProtocol`): the client's address is the
+    /// header's. A connection without a valid header within the header timeout is closed.
+    pub proxy_protocol: bool,
+    /// How many trusted proxies (load balancers) add to `x-forwarded-for` in front of the
+    /// gateway (`gatewayTopology.numTrustedProxies`, Envoy's `xff_num_trusted_hops`). With 0
+    /// the client is the connection's peer, never an address from a header the client can
+    /// forge.
+    pub num_trusted_proxies: u32,
+}
+
+impl Topology {
+    /// Nothing in front: the connection's peer is the client.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Expects a PROXY protocol header on every connection.
+    #[must_use]
+    pub fn with_proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
+        self
+    }
+
+    /// Trusts `n` proxies' additions to `x-forwarded-for`.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, n: u32) -> Self {
+        self.num_trusted_proxies = n;
+        self
+    }
 }
 
 impl Default for Limits {
@@ -75,6 +116,7 @@ impl Default for Limits {
             max_header_bytes: 60 * 1024,
             max_headers: 100,
             max_concurrent_streams: 100,
+            max_connections: None,
         }
     }
 }
@@ -91,6 +133,10 @@ pub(crate) struct Shared {
     pub(crate) http: Builder<TokioExecutor>,
     /// How request paths are normalized before routing (`Options::path_normalization`).
     pub(crate) path_normalization: pc::path::PathNormalization,
+    /// What sits in front of the gateway.
+    pub(crate) topology: Topology,
+    /// Downstream connections open now (for `Limits::max_connections`).
+    pub(crate) open_connections: AtomicUsize,
 }
 
 impl Shared {
@@ -99,6 +145,7 @@ impl Shared {
         stats: Arc<Stats>,
         limits: Limits,
         path_normalization: pc::path::PathNormalization,
+        topology: Topology,
     ) -> Self {
         let mut http = Builder::new(TokioExecutor::new());
         http.http1()
@@ -121,6 +168,8 @@ impl Shared {
             limits,
             http,
             path_normalization,
+            topology,
+            open_connections: AtomicUsize::new(0),
         }
     }
 }
@@ -155,7 +204,69 @@ pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared:
         };
         let _ = stream.set_nodelay(true);
         shared.stats.downstream_cx.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve(stream, remote, bind, Arc::clone(&shared)));
+        // The connection count is kept only when there is a limit: no shared counter on the
+        // accept path otherwise.
+        if let Some(max) = shared.limits.max_connections {
+            let Some(open) = OpenConnection::admit(&shared, max) else {
+                shared
+                    .stats
+                    .downstream_cx_overflow
+                    .fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+                continue;
+            };
+            let serving = serve(stream, remote, bind, Arc::clone(&shared));
+            tokio::spawn(async move {
+                serving.await;
+                drop(open);
+            });
+        } else {
+            tokio::spawn(serve(stream, remote, bind, Arc::clone(&shared)));
+        }
+    }
+}
+
+/// One of the `Limits::max_connections` open connections, given back when dropped.
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    /// Takes a place if fewer than `max` connections are open.
+    fn admit(shared: &Arc<Shared>, max: usize) -> Option<Self> {
+        let open = &shared.open_connections;
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Self(Arc::clone(shared)))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Reads the PROXY protocol header a load balancer sends first: the client's address it
+/// carries (`None`: the socket's stands) and the bytes read past it. `None` when the
+/// connection closes or sends anything else.
+async fn read_proxy_header(stream: &mut TcpStream) -> Option<(Option<SocketAddr>, Bytes)> {
+    let mut buf = BytesMut::with_capacity(256);
+    loop {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        match pc::proxy_protocol::parse(&buf) {
+            pc::proxy_protocol::ProxyHeader::Complete {
+                consumed, source, ..
+            } => {
+                let rest = buf.split_off(consumed);
+                return Some((source, rest.freeze()));
+            }
+            pc::proxy_protocol::ProxyHeader::Incomplete => {}
+            pc::proxy_protocol::ProxyHeader::Invalid(_) => return None,
+        }
     }
 }
 
@@ -171,14 +282,19 @@ enum Peeked {
 /// read with the verdict: the bytes go on in front of the stream (see [`Rewind`]) to rustls,
 /// to the passthrough upstream or to the HTTP server. A client that sends part of a hello and
 /// stops costs nothing while it waits: the task sleeps until the socket has more to read.
-async fn read_hello(stream: &mut TcpStream) -> (Peeked, Bytes) {
+async fn read_hello(stream: &mut TcpStream, already: &[u8]) -> (Peeked, Bytes) {
     // A ClientHello usually fits one segment; a post-quantum key share makes it about 1.3 KiB.
-    let mut buf = BytesMut::with_capacity(2048);
+    let mut buf = BytesMut::with_capacity(2048.max(already.len()));
+    buf.extend_from_slice(already);
+    let mut look_first = !buf.is_empty();
     loop {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return (Peeked::Closed, Bytes::new()),
-            Ok(_) => {}
+        if !look_first {
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return (Peeked::Closed, Bytes::new()),
+                Ok(_) => {}
+            }
         }
+        look_first = false;
         let verdict = match peek_client_hello(&buf) {
             ClientHelloPeek::ClientHello(info) => {
                 let refusal = info.protocol_version_alert();
@@ -195,7 +311,30 @@ async fn read_hello(stream: &mut TcpStream) -> (Peeked, Bytes) {
     }
 }
 
-async fn serve(mut stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shared: Arc<Shared>) {
+async fn serve(
+    mut stream: TcpStream,
+    mut remote: SocketAddr,
+    bind: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    // What was read ahead (past a PROXY protocol header, or the ClientHello): it goes on in
+    // front of the stream.
+    let mut read = Bytes::new();
+    if shared.topology.proxy_protocol {
+        let header =
+            tokio::time::timeout(shared.limits.header_timeout, read_proxy_header(&mut stream));
+        let Ok(Some((source, rest))) = header.await else {
+            shared
+                .stats
+                .downstream_cx_proxy_proto_error
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if let Some(source) = source {
+            remote = source;
+        }
+        read = rest;
+    }
     let addresses = pc::ConnectionAddresses {
         remote: Some(remote),
         local: stream.local_addr().ok(),
@@ -205,10 +344,11 @@ async fn serve(mut stream: TcpStream, remote: SocketAddr, bind: SocketAddr, shar
         return;
     };
     let mut refusal = None;
-    // What inspecting the ClientHello read: it goes on in front of the stream.
-    let mut read = Bytes::new();
     let chain_index = if listener.inspect {
-        let peeked = tokio::time::timeout(shared.limits.handshake_timeout, read_hello(&mut stream));
+        let peeked = tokio::time::timeout(
+            shared.limits.handshake_timeout,
+            read_hello(&mut stream, &read),
+        );
         let Ok((peeked, hello)) = peeked.await else {
             return;
         };
@@ -302,6 +442,7 @@ fn conn_ctx(
             .and_then(|r| HeaderValue::from_str(&r.ip().to_string()).ok())
             .unwrap_or_else(|| HeaderValue::from_static("-")),
         addresses,
+        trusted_hops: shared.topology.num_trusted_proxies,
         no_route: Arc::clone(&shared.stats.no_route),
         heads: Arc::new(Heads::default()),
         path_normalization: shared.path_normalization,
