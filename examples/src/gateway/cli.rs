@@ -246,6 +246,29 @@ mod tests {
     }
 
     #[test]
+    fn topology_and_connection_cap() {
+        let default = parse(Vec::<String>::new()).unwrap();
+        assert!(!default.options.topology.proxy_protocol);
+        assert_eq!(default.options.topology.num_trusted_proxies, 0);
+        assert_eq!(default.options.limits.max_connections, None);
+        let cli = parse(
+            [
+                "--proxy-protocol",
+                "--num-trusted-proxies",
+                "2",
+                "--max-connections=100",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert!(cli.options.topology.proxy_protocol);
+        assert_eq!(cli.options.topology.num_trusted_proxies, 2);
+        assert_eq!(cli.options.limits.max_connections, Some(100));
+        assert!(parse(["--max-connections", "0"].map(String::from)).is_err());
+        assert!(parse(["--num-trusted-proxies", "-1"].map(String::from)).is_err());
+    }
+
+    #[test]
     fn path_normalization() {
         use portcullis_proxy_core::path::PathNormalization;
         let default = parse(Vec::<String>::new()).unwrap();

@@ -1023,7 +1023,9 @@ fn client_address(conn: &ConnCtx, headers: &HeaderMap) -> pc::client_address::Cl
     let peer = conn
         .addresses
         .remote
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| {
+            a.ip()
+        });
     let mut values = headers.get_all(X_FORWARDED_FOR).iter();
     let Some(first) = values.next() else {
         return pc::client_address::ClientAddress::resolve(peer, None, conn.trusted_hops);
