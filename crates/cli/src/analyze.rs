@@ -102,7 +102,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace, false);
+    let loaded = input::load(&sources, &args.common.default_namespace);
     for e in &loaded.errors {
         eprintln!("{e}");
     }
@@ -140,7 +140,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
     match args.common.output {
         Format::Log => {
             let lines: Vec<String> = shown.iter().map(|m| istioctl_line(m)).collect();
-            println!("{}", lines.join("\n"));
+            outln!("{}", lines.join("\n"));
             if shown.is_empty() && loaded.errors.is_empty() {
                 let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
                 eprintln!(

@@ -67,7 +67,7 @@ pub(crate) fn run(args: &DumpArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace, true);
+    let loaded = input::load(&sources, &args.common.default_namespace);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }
@@ -75,7 +75,7 @@ pub(crate) fn run(args: &DumpArgs) -> Outcome {
     let plan = world.plan(&view);
     let dump_view = DumpView::of_plan(plan);
     match args.common.output {
-        Format::Log => print!("{}", dump::text(&dump_view, args.kind)),
+        Format::Log => out!("{}", dump::text(&dump_view, args.kind)),
         format => print_structured(format, &dump::json(&dump_view, None)),
     }
     Outcome::Ok

@@ -159,7 +159,7 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace, true);
+    let loaded = input::load(&sources, &args.common.default_namespace);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }
@@ -218,10 +218,21 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
             None => format!("spec.http[{}]", origin.http_index),
         };
         let (line, _) = input::locate(doc, &path);
-        Some(format!(
+        let mut text = format!(
             "VirtualService {}.{} {path} ({}:{line})",
             vs.name, vs.namespace, doc.source.file
-        ))
+        );
+        if let Some(d) = &origin.delegate
+            && let Some((ddoc, _)) = index.get(&d.namespace, &d.name)
+        {
+            let path = format!("spec.http[{}]", d.http_index);
+            let (line, _) = input::locate(ddoc, &path);
+            text.push_str(&format!(
+                " delegating to VirtualService {}.{} {path} ({}:{line})",
+                d.name, d.namespace, ddoc.source.file
+            ));
+        }
+        Some(text)
     };
     let mut skipped = Vec::new();
     let mut vhost = None;
@@ -250,24 +261,26 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
     let decision_text = outcome_text(&decision.outcome);
     match args.common.output {
         Format::Log => {
-            println!(
+            outln!(
                 "request: {} {scheme}://{}{}",
-                url.method, url.authority, url.path
+                url.method,
+                url.authority,
+                url.path
             );
-            println!("proxy: {}, port {}{transport}", target.view, target.port);
-            println!(
+            outln!("proxy: {}, port {}{transport}", target.view, target.port);
+            outln!(
                 "listener: {}",
                 decision.listener.as_deref().unwrap_or("none")
             );
-            println!(
+            outln!(
                 "filter chain: {}",
                 decision.filter_chain.as_deref().unwrap_or("none")
             );
-            println!(
+            outln!(
                 "route configuration: {}",
                 decision.route_config.as_deref().unwrap_or("none")
             );
-            println!(
+            outln!(
                 "virtual host: {}",
                 vhost
                     .as_deref()
@@ -276,16 +289,16 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
             );
             for (i, name, failure, source) in &skipped {
                 match source {
-                    Some(src) => println!("  route #{i} {name:?} skipped: {failure} [{src}]"),
-                    None => println!("  route #{i} {name:?} skipped: {failure}"),
+                    Some(src) => outln!("  route #{i} {name:?} skipped: {failure} [{src}]"),
+                    None => outln!("  route #{i} {name:?} skipped: {failure}"),
                 }
             }
             match (&decision.route, &chosen) {
-                (Some(r), Some(src)) => println!("route: {:?} from {src}", r.name),
-                (Some(r), None) => println!("route: {:?} (generated)", r.name),
-                (None, _) => println!("route: none"),
+                (Some(r), Some(src)) => outln!("route: {:?} from {src}", r.name),
+                (Some(r), None) => outln!("route: {:?} (generated)", r.name),
+                (None, _) => outln!("route: none"),
             }
-            println!("decision: {decision_text}");
+            outln!("decision: {decision_text}");
         }
         format => {
             let v = json!({

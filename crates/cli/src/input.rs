@@ -93,21 +93,26 @@ impl Loaded {
     }
 }
 
-/// Loads the sources. With `skip_foreign`, documents without `apiVersion` in a stream that
-/// holds routing tests (`testCases:` or `tests:`) are not errors: they are the tests.
-pub(crate) fn load(sources: &[Source], default_namespace: &str, skip_foreign: bool) -> Loaded {
+/// Loads the sources. Documents without `apiVersion` in a stream that holds routing tests
+/// (`testCases:` or `tests:`) are not errors: they are the tests, which may sit beside the
+/// configuration.
+pub(crate) fn load(sources: &[Source], default_namespace: &str) -> Loaded {
     let loader = Loader::new();
     let mut out = Loaded::default();
     for source in sources {
         let loaded = loader.read_str(&source.name, &source.text);
-        let has_tests =
-            skip_foreign && (source.text.contains("testCases") || source.text.contains("tests:"));
-        out.errors
-            .extend(loaded.errors().iter().cloned().filter(|e| {
-                !(has_tests
-                    && e.kind() == LoadErrorKind::MissingField
-                    && matches!(e.path(), "apiVersion" | "kind"))
-            }));
+        let has_tests = source.text.contains("testCases") || source.text.contains("tests");
+        out.errors.extend(
+            loaded
+                .errors()
+                .iter()
+                .filter(|e| {
+                    !(has_tests
+                        && e.kind() == LoadErrorKind::MissingField
+                        && matches!(e.path(), "apiVersion" | "kind"))
+                })
+                .cloned(),
+        );
         out.skipped.extend(loaded.skipped().iter().cloned());
         out.documents.extend(loaded.into_documents());
     }

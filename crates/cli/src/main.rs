@@ -16,6 +16,22 @@
 //! tests, 0 otherwise.
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores a closed standard output (`portcullis … | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod analyze;
 mod context;
 mod dump;

@@ -17,11 +17,11 @@ pub(crate) enum Format {
 pub(crate) fn print_structured(format: Format, value: &Value) {
     match format {
         Format::Yaml => match portcullis_model::to_yaml(value) {
-            Ok(text) => print!("{text}"),
+            Ok(text) => out!("{text}"),
             Err(e) => eprintln!("cannot write YAML: {e}"),
         },
         _ => match serde_json::to_string_pretty(value) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => eprintln!("cannot write JSON: {e}"),
         },
     }

@@ -14,7 +14,7 @@ pub(crate) fn run(paths: &[PathBuf], common: &Common) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &common.default_namespace, false);
+    let loaded = input::load(&sources, &common.default_namespace);
     let environment = Context::new(&common.default_namespace, "");
     let mut entries = Vec::new();
     let (mut errors, mut warnings) = (0usize, 0usize);
@@ -32,7 +32,7 @@ pub(crate) fn run(paths: &[PathBuf], common: &Common) -> Outcome {
             "message": e.message(),
         }));
         if common.output == Format::Log {
-            println!("{e}");
+            outln!("{e}");
         }
     }
     for doc in &loaded.documents {
@@ -52,7 +52,7 @@ pub(crate) fn run(paths: &[PathBuf], common: &Common) -> Outcome {
             };
             let (line, column) = locate(doc, &d.path);
             if common.output == Format::Log {
-                println!(
+                outln!(
                     "{}:{line}:{column}: {severity}: {} {}/{}: {}: {}",
                     doc.source.file,
                     kind.as_str(),

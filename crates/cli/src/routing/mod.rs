@@ -273,7 +273,7 @@ pub(crate) fn run(args: &TestArgs) -> Outcome {
         Ok(p) => p,
         Err(o) => return o,
     };
-    let loaded = input::load(&config_sources, &args.common.default_namespace, true);
+    let loaded = input::load(&config_sources, &args.common.default_namespace);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }

@@ -42,25 +42,25 @@ pub(crate) fn print(results: &[Result_], format: Format) {
     for r in results {
         let verdict = if r.passed() { "PASS" } else { "FAIL" };
         if r.input.is_empty() {
-            println!("{verdict} {}: {}", r.file, r.test);
+            outln!("{verdict} {}: {}", r.file, r.test);
         } else {
-            println!("{verdict} {}: {} [{}]", r.file, r.test, r.input);
+            outln!("{verdict} {}: {} [{}]", r.file, r.test, r.input);
         }
         for (field, got, want) in &r.failures {
             if want.is_empty() {
-                println!("    {field}: {got}");
+                outln!("    {field}: {got}");
             } else {
-                println!("    {field}: got {got}, want {want}");
+                outln!("    {field}: got {got}, want {want}");
             }
         }
         if !r.passed() && !r.decided_by.is_empty() {
-            println!("    decided by {}", r.decided_by);
+            outln!("    decided by {}", r.decided_by);
         }
         for note in &r.notes {
-            println!("    note: {note}");
+            outln!("    note: {note}");
         }
     }
-    println!("{}", summary(results));
+    outln!("{}", summary(results));
 }
 
 /// XML text escaping (attributes and content).

@@ -118,6 +118,9 @@ fn conflict(root: Option<&StringMatch>, leaf: Option<&StringMatch>) -> bool {
     }
 }
 
+/// One string field of a match block.
+type MatchField = fn(&HttpMatchRequest) -> Option<&StringMatch>;
+
 /// Why Istio has no route from a rule that delegates, if it is the delegation.
 fn delegation_reason(
     vs: &Resource<VirtualService>,
@@ -138,7 +141,7 @@ fn delegation_reason(
             d.name
         ));
     };
-    let fields: [(&str, fn(&HttpMatchRequest) -> Option<&StringMatch>); 4] = [
+    let fields: [(&str, MatchField); 4] = [
         ("uri", |m| m.uri.as_ref()),
         ("method", |m| m.method.as_ref()),
         ("authority", |m| m.authority.as_ref()),
@@ -209,7 +212,7 @@ pub(crate) fn compare(
             }
         }),
         (theirs, Some((vs, j))) => {
-            if !vs.spec.hosts.iter().any(|h| *h == probe.authority) {
+            if !vs.spec.hosts.contains(&probe.authority) {
                 format!(
                     "Istio serves {} from {} (host names match case-insensitively, without the port, by wildcard and by short name); that tool needs the authority written exactly in hosts",
                     probe.authority,
