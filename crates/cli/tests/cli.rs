@@ -247,7 +247,7 @@ fn test_runs_both_formats_and_summarises() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout.lines().last(), Some("17 passed, 0 failed"));
     assert!(r.stdout.contains(
-        "PASS tests/fixtures/gateway/envoy-tests.yaml: redirect [GET shop.example.com/old"
+        "PASS tests/fixtures/gateway/envoy-tests.yaml: redirect [GET shop.example.com/old]\n"
     ));
     // The wildcard host is where istio-config-validator's exact host equality differs.
     assert!(

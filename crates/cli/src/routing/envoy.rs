@@ -131,6 +131,7 @@ pub(crate) fn probes(file: &str, doc: &Value, out: &mut Vec<Probe>) -> Result<()
                     .into_iter()
                     .map(|h| (h.key, h.value))
                     .collect();
+                let written_headers = headers.len();
                 headers.push((
                     "x-forwarded-proto".to_owned(),
                     if t.input.ssl { "https" } else { "http" }.to_owned(),
@@ -154,6 +155,7 @@ pub(crate) fn probes(file: &str, doc: &Value, out: &mut Vec<Probe>) -> Result<()
                     authority: t.input.authority,
                     uri: t.input.path,
                     headers,
+                    written_headers,
                     random: t.input.random_value,
                     context: t.context,
                     expect: match unsupported {
@@ -169,6 +171,7 @@ pub(crate) fn probes(file: &str, doc: &Value, out: &mut Vec<Probe>) -> Result<()
                 authority: String::new(),
                 uri: String::new(),
                 headers: Vec::new(),
+                written_headers: 0,
                 random: 0,
                 context: None,
                 expect: Expect::Invalid(format!("not a router check test: {e}")),

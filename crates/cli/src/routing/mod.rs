@@ -49,6 +49,9 @@ pub(crate) struct Probe {
     pub(crate) authority: String,
     pub(crate) uri: String,
     pub(crate) headers: Vec<(String, String)>,
+    /// How many of `headers` the test wrote (the rest are the format's own, such as
+    /// `x-forwarded-proto`).
+    pub(crate) written_headers: usize,
     pub(crate) random: u64,
     pub(crate) context: Option<ContextSpec>,
     pub(crate) expect: Expect,
@@ -58,7 +61,7 @@ impl Probe {
     /// `GET example.com/users x-user=1`.
     pub(crate) fn label(&self) -> String {
         let mut s = format!("{} {}{}", self.method, self.authority, self.uri);
-        for (k, v) in &self.headers {
+        for (k, v) in self.headers.iter().take(self.written_headers) {
             s.push_str(&format!(" {k}={v}"));
         }
         s
