@@ -103,7 +103,8 @@ fn name(vs: &Resource<VirtualService>) -> String {
 }
 
 /// Whether root and delegate match blocks conflict on a field, as Istio's `hasConflict`
-/// judges it (a regex on either side, different exact values, an exact outside a prefix).
+/// judges it: a regex on either side, different exact values, a prefix under an exact, a
+/// delegate's value outside the root's prefix.
 fn conflict(root: Option<&StringMatch>, leaf: Option<&StringMatch>) -> bool {
     let (Some(root), Some(leaf)) = (root, leaf) else {
         return false;
@@ -111,7 +112,7 @@ fn conflict(root: Option<&StringMatch>, leaf: Option<&StringMatch>) -> bool {
     match (root, leaf) {
         (StringMatch::Regex(_), _) | (_, StringMatch::Regex(_)) => true,
         (StringMatch::Exact(r), StringMatch::Exact(l)) => r != l,
-        (StringMatch::Exact(r), StringMatch::Prefix(l)) => !r.starts_with(l.as_str()),
+        (StringMatch::Exact(_), StringMatch::Prefix(_)) => true,
         (StringMatch::Prefix(r), StringMatch::Exact(l)) => !l.starts_with(r.as_str()),
         (StringMatch::Prefix(r), StringMatch::Prefix(l)) => !l.starts_with(r.as_str()),
         _ => false,
