@@ -279,6 +279,12 @@ impl<'l> World<'l> {
     /// VirtualService serving the host (on the port of the Gateway server for it), or the
     /// sidecar view from the VirtualService's namespace when it is bound to `mesh`.
     pub(crate) fn default_target(&self, authority: &str) -> Result<Target, String> {
+        self.default_target_over(authority, false)
+    }
+
+    /// [`World::default_target`], preferring a gateway's HTTPS server for the host when
+    /// `tls` (an `https://` URL).
+    pub(crate) fn default_target_over(&self, authority: &str, tls: bool) -> Result<Target, String> {
         let (host, explicit_port) = split_authority(authority);
         let host = host.to_ascii_lowercase();
         let Some(vs) = self.virtual_service_for(&host) else {
@@ -311,15 +317,17 @@ impl<'l> World<'l> {
                 vs.metadata.name
             )
         })?;
-        self.gateway_target(gw, &host, explicit_port)
+        self.gateway_target(gw, &host, explicit_port, tls)
     }
 
-    /// The target at a gateway: the server for the host (plain HTTP first), or `port`.
+    /// The target at a gateway: the server for the host (plain HTTP first, HTTPS first when
+    /// `prefer_tls`), or `port`.
     fn gateway_target(
         &self,
         gw: &Resource<Gateway>,
         host: &str,
         port: Option<u32>,
+        prefer_tls: bool,
     ) -> Result<Target, String> {
         let view = View::Gateway {
             namespace: gw.metadata.namespace.clone(),
@@ -351,7 +359,7 @@ impl<'l> World<'l> {
             if !covers {
                 continue;
             }
-            let rank = u8::from(tls);
+            let rank = u8::from(tls != prefer_tls);
             if best.is_none_or(|(r, _, _)| rank < r) {
                 best = Some((rank, p.number, tls));
             }

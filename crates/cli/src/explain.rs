@@ -168,16 +168,18 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
         Some(spec) if spec.gateway.is_some() || spec.mesh.is_some() => {
             world.target_from_spec(spec, &url.authority)
         }
-        _ => world.default_target(&url.authority).map(|mut t| {
-            if let Some(p) = args.port {
-                t.port = p;
-            }
-            if url.tls && !t.tls {
-                t.tls = true;
-                t.sni = Some(crate::context::split_authority(&url.authority).0.to_owned());
-            }
-            t
-        }),
+        _ => world
+            .default_target_over(&url.authority, url.tls)
+            .map(|mut t| {
+                if let Some(p) = args.port {
+                    t.port = p;
+                }
+                if url.tls && !t.tls {
+                    t.tls = true;
+                    t.sni = Some(crate::context::split_authority(&url.authority).0.to_owned());
+                }
+                t
+            }),
     };
     let target = match target {
         Ok(t) => t,

@@ -269,7 +269,7 @@ fn test_failures_name_the_field_and_exit_1() {
     assert_eq!(r.code, 1);
     assert_eq!(r.stdout.lines().last(), Some("0 passed, 2 failed"));
     assert!(r.stdout.contains(
-        "FAIL tests/fixtures/gateway/failing-tests.yaml: this expectation is wrong [GET shop.example.com/api/x]\n    route: got [{\"destination\":{\"host\":\"api\",\"port\":{\"number\":8080}}}], want [{\"destination\":{\"host\":\"web\"}}]\n    decided by VirtualService shop.shop spec.http[0].match[0] (tests/fixtures/gateway/config.yaml:24)"
+        "FAIL tests/fixtures/gateway/failing-tests.yaml: this expectation is wrong [GET shop.example.com/api/x]\n    route: got [{\"destination\":{\"host\":\"api\",\"port\":{\"number\":8080}}}], want [{\"destination\":{\"host\":\"web\"}}]\n    decided by VirtualService shop.shop spec.http[0].match[0] (tests/fixtures/gateway/config.yaml:27)"
     ), "{}", r.stdout);
     assert!(
         r.stdout
@@ -360,11 +360,11 @@ listener: 0.0.0.0_80
 filter chain: http.80
 route configuration: http.80
 virtual host: *.example.com:80 (chosen by suffix wildcard *.example.com)
-  route #0 \"api\" skipped: path prefix /api/ did not match /admin/settings [VirtualService shop.shop spec.http[0].match[0] (tests/fixtures/gateway/config.yaml:24)]
-  route #1 \"canary\" skipped: header x-canary: missing [VirtualService shop.shop spec.http[1].match[0] (tests/fixtures/gateway/config.yaml:30)]
-  route #2 \"old\" skipped: path exact /old did not match /admin/settings [VirtualService shop.shop spec.http[2].match[0] (tests/fixtures/gateway/config.yaml:36)]
-  route #3 \"admin-users\" skipped: path prefix /admin/users did not match /admin/settings [VirtualService shop.shop spec.http[3] (tests/fixtures/gateway/config.yaml:38) delegating to VirtualService admin.shop spec.http[0] (tests/fixtures/gateway/config.yaml:53)]
-route: \"admin-closed\" from VirtualService shop.shop spec.http[3] (tests/fixtures/gateway/config.yaml:38) delegating to VirtualService admin.shop spec.http[1] (tests/fixtures/gateway/config.yaml:58)
+  route #0 \"api\" skipped: path prefix /api/ did not match /admin/settings [VirtualService shop.shop spec.http[0].match[0] (tests/fixtures/gateway/config.yaml:27)]
+  route #1 \"canary\" skipped: header x-canary: missing [VirtualService shop.shop spec.http[1].match[0] (tests/fixtures/gateway/config.yaml:33)]
+  route #2 \"old\" skipped: path exact /old did not match /admin/settings [VirtualService shop.shop spec.http[2].match[0] (tests/fixtures/gateway/config.yaml:39)]
+  route #3 \"admin-users\" skipped: path prefix /admin/users did not match /admin/settings [VirtualService shop.shop spec.http[3] (tests/fixtures/gateway/config.yaml:41) delegating to VirtualService admin.shop spec.http[0] (tests/fixtures/gateway/config.yaml:56)]
+route: \"admin-closed\" from VirtualService shop.shop spec.http[3] (tests/fixtures/gateway/config.yaml:41) delegating to VirtualService admin.shop spec.http[1] (tests/fixtures/gateway/config.yaml:61)
 decision: direct response 403
 ";
     assert_eq!(r.stdout, expected);
@@ -413,6 +413,22 @@ fn explain_gateway_selector_and_port() {
     );
 }
 
+#[test]
+fn explain_https_goes_to_the_https_server() {
+    let r = run(&["explain", "https://shop.example.com/api/x", GATEWAY]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("proxy: gateway istio-system/istio=ingressgateway, port 443 over TLS (SNI shop.example.com)\nlistener: 0.0.0.0_443\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.ends_with("decision: forward to outbound|8080||api.shop.svc.cluster.local as shop.example.com/v2/x\n"),
+        "{}",
+        r.stdout
+    );
+}
+
 // === dump ===
 
 #[test]
@@ -421,8 +437,15 @@ fn dump_tables_and_json() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("NAME "), "{}", r.stdout);
     assert!(
+        r.stdout.lines().any(|l| l.starts_with("http.80 ")
+            && l.contains(" *.example.com:80 ")
+            && l.contains(" /old ")
+            && l.ends_with(" shop.shop")),
+        "{}",
         r.stdout
-            .contains("http.80     *.example.com:80     *.example.com     /old "),
+    );
+    assert!(
+        r.stdout.contains("https.443.https.public.istio-system"),
         "{}",
         r.stdout
     );
