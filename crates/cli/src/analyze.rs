@@ -175,22 +175,40 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
 }
 
 /// Adds documents of kinds the model does not type (Sidecars, Nodes, …), namespace filled in.
+/// They are written back as YAML, each starting on the line where it stood in its file (its
+/// inner lines may differ from the original's).
 fn add_skipped(config: &mut Config, skipped: &[portcullis_model::SkippedDocument]) {
-    let mut by_file: Vec<(&str, String)> = Vec::new();
+    let mut by_file: Vec<(&str, String, usize)> = Vec::new();
     for doc in skipped {
-        let Ok(text) = portcullis_model::to_yaml(&doc.value) else {
+        let Ok(yaml) = portcullis_model::to_yaml(&doc.value) else {
             continue;
         };
-        match by_file.iter_mut().find(|(f, _)| *f == doc.source.file) {
-            Some((_, all)) => {
-                all.push_str("---\n");
-                all.push_str(&text);
+        let index = match by_file.iter().position(|(f, _, _)| *f == doc.source.file) {
+            Some(i) => i,
+            None => {
+                by_file.push((&doc.source.file, String::new(), 1));
+                by_file.len() - 1
             }
-            None => by_file.push((&doc.source.file, text)),
+        };
+        let Some((_, text, line)) = by_file.get_mut(index) else {
+            continue;
+        };
+        if !text.is_empty() {
+            text.push_str("---\n");
+            *line += 1;
         }
+        while *line < doc.source.location.line {
+            text.push('\n');
+            *line += 1;
+        }
+        text.push_str(&yaml);
+        if !yaml.ends_with('\n') {
+            text.push('\n');
+        }
+        *line += yaml.lines().count();
     }
     let loader = Loader::new();
-    for (file, text) in by_file {
+    for (file, text, _) in by_file {
         config.add(&loader.read_str(file, &text));
     }
 }
@@ -303,7 +321,29 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{add_skipped, glob};
+    use portcullis_model::Loader;
+    use portcullis_validate::analysis::Config;
+
+    #[test]
+    fn skipped_documents_keep_their_starting_lines() {
+        let text = "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n---\n# a comment\n\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: a\nspec:\n  egress:\n  - hosts: [\"./*\"]\n";
+        let loaded = Loader::new().read_str("f.yaml", text);
+        let lines: Vec<usize> = loaded
+            .skipped()
+            .iter()
+            .map(|d| d.source.location.line)
+            .collect();
+        assert_eq!(lines, [1, 8]);
+        let mut config = Config::new();
+        add_skipped(&mut config, loaded.skipped());
+        let again: Vec<usize> = config
+            .skipped()
+            .iter()
+            .map(|d| d.source.location.line)
+            .collect();
+        assert_eq!(again, lines);
+    }
 
     #[test]
     fn globs() {
