@@ -20,7 +20,7 @@ use crate::host::{
 };
 use crate::plan::{
     FilterChain, FilterChainKind, GatewayPlan, HashPolicy, HttpRoute, Listener, ResourceRef,
-    RouteConfig, ServerTls, TcpRoute as PlanTcpRoute, WeightedCluster,
+    RouteConfig, RouteOrigin, ServerTls, TcpRoute as PlanTcpRoute, WeightedCluster,
 };
 use crate::proxy::{MeshSettings, Proxy, ProxyKind};
 use crate::registry::{Service, ServiceRegistry};
@@ -39,6 +39,8 @@ pub(crate) struct VsEntry {
     pub gateways: Vec<String>,
     pub export_to: Vec<String>,
     pub http: Vec<VsHttpRoute>,
+    /// Where each rule of `http` was written (same index).
+    pub http_origin: Vec<RouteOrigin>,
     pub tcp: Vec<TcpRoute>,
     pub tls: Vec<TlsRoute>,
 }
@@ -123,11 +125,13 @@ impl<'a> Index<'a> {
                 }
                 Some(d.spec.http.clone())
             };
-            let mut http = if r.spec.http.iter().any(|h| h.delegate.is_some()) {
-                merge_delegates(ns, &r.spec.http, &find)
-            } else {
-                r.spec.http.clone()
-            };
+            let (mut http, http_origin): (Vec<_>, Vec<_>) =
+                if r.spec.http.iter().any(|h| h.delegate.is_some()) {
+                    merge_delegates(ns, &r.spec.http, &find).into_iter().unzip()
+                } else {
+                    let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
+                    (r.spec.http.clone(), origins)
+                };
             for rule in &mut http {
                 for m in &mut rule.r#match {
                     for g in &mut m.gateways {
@@ -172,6 +176,7 @@ impl<'a> Index<'a> {
                 gateways,
                 export_to: r.spec.export_to.clone(),
                 http,
+                http_origin,
                 tcp,
                 tls,
             });

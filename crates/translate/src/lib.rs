@@ -81,6 +81,7 @@
 //! HttpRoute {
 //!     name: String,                           // `<http.name>[.<match.name>]`
 //!     virtual_service: Option<ResourceRef>,   // where it came from (None: generated)
+//!     origin: Option<RouteOrigin>,            // which rule (and delegate rule) it was built from
 //!     hash_policy: Vec<HashPolicy>,           // consistent hashing, for the load balancer
 //!     action: portcullis_proxy_core::RouteAction,
 //! }
@@ -204,6 +205,7 @@ mod build;
 mod clusters;
 mod config;
 mod diag;
+pub mod dump;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]

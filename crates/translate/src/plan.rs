@@ -184,6 +184,9 @@ pub struct HttpRoute {
     pub name: String,
     /// The VirtualService the route came from (`None` for generated routes).
     pub virtual_service: Option<ResourceRef>,
+    /// Which rule of that VirtualService (and, for a delegated route, of which delegate) the
+    /// route was built from (`None` for generated routes).
+    pub origin: Option<RouteOrigin>,
     /// Consistent-hash policies from the destinations' DestinationRules.
     pub hash_policy: Vec<HashPolicy>,
     /// What the route does: forward, redirect or direct response, with every rule-level
@@ -198,6 +201,103 @@ impl HttpRoute {
         match &self.action {
             RouteAction::Forward(forward) => Some(forward),
             _ => None,
+        }
+    }
+}
+
+/// Where an [`HttpRoute`] was written, so that tools can point back at the rule as written.
+///
+/// Istio merges a delegate VirtualService's rules into the root rule that delegates to it; the
+/// resulting route then has two places: the root rule (`spec.http[http_index]` of
+/// [`HttpRoute::virtual_service`]) and the delegate's rule ([`RouteOrigin::delegate`]).
+///
+/// ```
+/// # use portcullis_model::Loader;
+/// # use portcullis_translate::{Config, MeshSettings, Proxy, ServiceRegistry, translate};
+/// let yaml = r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: Gateway
+/// metadata: {name: public, namespace: istio-system}
+/// spec:
+///   selector: {istio: ingressgateway}
+///   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: shop, namespace: default}
+/// spec:
+///   hosts: [shop.example.com]
+///   gateways: [istio-system/public]
+///   http:
+///   - match: [{uri: {prefix: /admin}}]
+///     delegate: {name: admin}
+///   - route: [{destination: {host: web}}]
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: admin, namespace: default}
+/// spec:
+///   http:
+///   - match: [{uri: {prefix: /admin/users}}]
+///     route: [{destination: {host: users}}]
+/// "#;
+/// let loaded = Loader::new().load_str("config.yaml", yaml)?;
+/// let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
+/// let mesh = MeshSettings::default();
+/// let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+/// let plan = translate(&Config::from_objects(&objects), &registry, &Proxy::ingress_gateway(), &mesh);
+/// let routes = &plan.route_configs["http.80"].table.virtual_hosts[0].routes;
+/// let delegated = routes[0].action.origin.as_ref().unwrap();
+/// assert_eq!(delegated.http_index, 0);
+/// let leaf = delegated.delegate.as_ref().unwrap();
+/// assert_eq!((leaf.name.as_str(), leaf.http_index), ("admin", 0));
+/// let plain = routes[1].action.origin.as_ref().unwrap();
+/// assert_eq!((plain.http_index, plain.match_index, plain.delegate.is_none()), (1, None, true));
+/// # Ok::<(), portcullis_model::LoadErrors>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RouteOrigin {
+    /// The index of the rule in the (root) VirtualService's `spec.http`.
+    pub http_index: usize,
+    /// The index of the match block in that rule's `match` list; `None` when the rule has no
+    /// match block, and for delegated routes (their match blocks are merged from both rules).
+    pub match_index: Option<usize>,
+    /// For a route merged from a delegate VirtualService: the delegate and its rule.
+    pub delegate: Option<DelegateOrigin>,
+}
+
+impl RouteOrigin {
+    /// The origin of a route built from rule `http_index` of a VirtualService, with no
+    /// delegate.
+    pub fn new(http_index: usize) -> Self {
+        Self {
+            http_index,
+            match_index: None,
+            delegate: None,
+        }
+    }
+}
+
+/// The delegate VirtualService a delegated route came from, and its rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DelegateOrigin {
+    /// The delegate's name.
+    pub name: String,
+    /// The delegate's namespace.
+    pub namespace: String,
+    /// The index of the rule in the delegate's `spec.http`.
+    pub http_index: usize,
+}
+
+impl DelegateOrigin {
+    /// A delegate origin.
+    pub fn new(name: &str, namespace: &str, http_index: usize) -> Self {
+        Self {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            http_index,
         }
     }
 }

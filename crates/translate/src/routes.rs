@@ -22,7 +22,7 @@ use portcullis_route_match::{
 };
 
 use crate::build::{Index, VsEntry};
-use crate::plan::{HashPolicy, HttpRoute};
+use crate::plan::{DelegateOrigin, HashPolicy, HttpRoute, RouteOrigin};
 
 /// Where routes are being built: the port and gateway names the config-time conditions are
 /// evaluated against.
@@ -59,8 +59,9 @@ pub(crate) fn build_http_routes(
 ) -> Vec<Route<HttpRoute>> {
     let mut out = Vec::new();
     'rules: for (ri, rule) in vs.http.iter().enumerate() {
+        let origin = vs.http_origin.get(ri);
         if rule.r#match.is_empty() {
-            match translate_route(index, ctx, vs, rule, None) {
+            match translate_route(index, ctx, vs, rule, None, origin.cloned()) {
                 Ok(route) => out.push(route),
                 Err(p) => problems.push((format!("spec.http[{ri}]"), p)),
             }
@@ -70,7 +71,14 @@ pub(crate) fn build_http_routes(
             if !keep_match(index, ctx, m) {
                 continue;
             }
-            match translate_route(index, ctx, vs, rule, Some(m)) {
+            let origin = origin.map(|o| {
+                let mut o = o.clone();
+                if o.delegate.is_none() {
+                    o.match_index = Some(mi);
+                }
+                o
+            });
+            match translate_route(index, ctx, vs, rule, Some(m), origin) {
                 Ok(route) => {
                     let catch_all = is_catch_all(&route.matches);
                     out.push(route);
@@ -186,6 +194,7 @@ fn translate_route(
     vs: &VsEntry,
     rule: &VsHttpRoute,
     m: Option<&HttpMatchRequest>,
+    origin: Option<RouteOrigin>,
 ) -> Result<Route<HttpRoute>, RouteProblem> {
     let matches = translate_match(m);
     let matched = match &matches.path {
@@ -204,6 +213,7 @@ fn translate_route(
                 name: vs.name.clone(),
                 namespace: vs.namespace.clone(),
             }),
+            origin,
             hash_policy,
             action,
         },
@@ -514,16 +524,17 @@ fn decode_base64(input: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // Delegation
 
-/// Replaces delegate rules of a root VS's `http` list in place (`mergeVirtualServices`).
+/// Replaces delegate rules of a root VS's `http` list in place (`mergeVirtualServices`), each
+/// resulting rule with where it was written.
 pub(crate) fn merge_delegates(
     root_namespace: &str,
     http: &[VsHttpRoute],
     find_delegate: &dyn Fn(&str, &str) -> Option<Vec<VsHttpRoute>>,
-) -> Vec<VsHttpRoute> {
+) -> Vec<(VsHttpRoute, RouteOrigin)> {
     let mut out = Vec::with_capacity(http.len());
-    for rule in http {
+    for (ri, rule) in http.iter().enumerate() {
         let Some(delegate) = &rule.delegate else {
-            out.push(rule.clone());
+            out.push((rule.clone(), RouteOrigin::new(ri)));
             continue;
         };
         let ns = if delegate.namespace.is_empty() {
@@ -534,9 +545,11 @@ pub(crate) fn merge_delegates(
         let Some(leaves) = find_delegate(&delegate.name, ns) else {
             continue;
         };
-        for leaf in &leaves {
+        for (li, leaf) in leaves.iter().enumerate() {
             if let Some(merged) = merge_http_route(rule, leaf) {
-                out.push(merged);
+                let mut origin = RouteOrigin::new(ri);
+                origin.delegate = Some(DelegateOrigin::new(&delegate.name, ns, li));
+                out.push((merged, origin));
             }
         }
     }

@@ -368,6 +368,7 @@ fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute
         HttpRoute {
             name: "default".to_owned(),
             virtual_service: None,
+            origin: None,
             hash_policy,
             action: portcullis_proxy_core::ForwardAction::to_cluster(cluster).into(),
         },
@@ -388,6 +389,7 @@ fn allow_any_virtual_host() -> VirtualHost<HttpRoute> {
             HttpRoute {
                 name: ALLOW_ANY.to_owned(),
                 virtual_service: None,
+                origin: None,
                 hash_policy: Vec::new(),
                 action: action.into(),
             },

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 
-use super::dump::{self, DumpKind, View};
+use super::dump::{self, DumpKind};
 use super::metrics::Stats;
 use super::snapshot::{Live, Snapshot};
 
@@ -49,7 +49,7 @@ pub(crate) async fn serve(listener: TcpListener, live: Arc<Live>, stats: Arc<Sta
 
 fn answer(req: &Request<Incoming>, live: &Live, stats: &Stats) -> Response<Full<Bytes>> {
     let snap = live.get();
-    let view = View::of_snapshot(&snap);
+    let view = dump::of_snapshot(&snap);
     let (ctype, body) = match req.uri().path() {
         "/" => ("text/plain", INDEX.to_owned()),
         "/ready" => ("text/plain", "LIVE\n".to_owned()),

@@ -489,6 +489,7 @@ fn most_specific_virtual_service_index() {
         gateways: vec!["mesh".to_owned()],
         export_to: Vec::new(),
         http: Vec::new(),
+        http_origin: Vec::new(),
         tcp: Vec::new(),
         tls: Vec::new(),
     };
