@@ -11,78 +11,18 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Limits, Options, Source, demo};
+use portcullis_examples::gateway::{Gateway, Limits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// A gateway on port 80 (a free loopback port) in front of an echo upstream.
+mod common;
+
+/// The echo gateway of `common` with `limits`.
 fn start(name: &str, limits: Limits) -> (Gateway, u16) {
-    let up = demo::start_echo_servers(&[(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        "a".to_owned(),
-        "v1".to_owned(),
-    )])
-    .unwrap()[0];
-    let dir: PathBuf = std::env::temp_dir().join(format!(
-        "portcullis-flood-test-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        r"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
-    hosts: ['*']
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: all, namespace: default}}
-spec:
-  hosts: ['*']
-  gateways: [istio-system/gw]
-  http:
-  - route: [{{destination: {{host: a.test}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: a, namespace: default}}
-spec:
-  hosts: [a.test]
-  location: MESH_EXTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints:
-  - {{address: {}, ports: {{http: {}}}}}
-",
-        up.ip(),
-        up.port()
-    );
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let gw = Gateway::start(Options {
-        sources: vec![Source::Path(dir)],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
-        poll_interval: Duration::from_secs(60),
-        limits,
-        ..Options::default()
-    })
-    .unwrap();
-    let port = gw.local_addr(80).unwrap().port();
-    (gw, port)
+    let gw = common::echo_gateway(name, |o| o.limits = limits);
+    (gw.gateway, gw.port)
 }
 
 /// An ordinary HTTP/1.1 request on a new connection is answered 200 within `limit`.
