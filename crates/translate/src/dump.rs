@@ -11,7 +11,7 @@
 //! # }
 //! ```
 //!
-//! The text tables are for people; the JSON dump ([`json`]) is the shape the example gateway
+//! The text tables are for people; the JSON dump ([`json()`]) is the shape the example gateway
 //! serves at `/config_dump`.
 
 use core::fmt;

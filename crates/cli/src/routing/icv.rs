@@ -4,7 +4,7 @@
 //! `delegate`), compared by equality; `wantMatch: false` inverts every comparison.
 //!
 //! Portcullis extensions (the format stays a superset): `context:` (see
-//! [`ContextSpec`](crate::context::ContextSpec)), query parameters in `uri`, and effective
+//! [`ContextSpec`]), query parameters in `uri`, and effective
 //! results: `cluster`, `subset`, upstream `path` and `host` after rewrites, redirect
 //! `location`, and `status` (redirect, direct response or fault abort; 404 without a route).
 
