@@ -54,6 +54,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod host;
 pub mod kube;
 mod load;
 mod meta;

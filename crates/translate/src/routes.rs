@@ -735,7 +735,7 @@ fn has_conflict(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> bool {
 
 /// The destination host of a [`Destination`] as an FQDN (short names in `namespace`).
 pub(crate) fn destination_host(dest: &Destination, namespace: &str, domain_suffix: &str) -> String {
-    crate::host::resolve_short_name(&dest.host, namespace, domain_suffix)
+    portcullis_model::host::resolve_short_name(&dest.host, namespace, domain_suffix)
 }
 
 /// Hash policy from a DestinationRule consistent hash.
