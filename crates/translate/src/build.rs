@@ -1033,6 +1033,12 @@ fn build_route_config(
                             path,
                             format!("route dropped: {err} (route configuration {name})"),
                         )),
+                        RouteProblem::Dropped(msg) => diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            resource,
+                            path,
+                            format!("route dropped: {msg} (route configuration {name})"),
+                        )),
                     }
                 }
                 if routes.is_empty() {

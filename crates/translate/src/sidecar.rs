@@ -305,6 +305,9 @@ fn report(
             RouteProblem::Invalid(err) => {
                 format!("route dropped: {err} (route configuration {port})")
             }
+            RouteProblem::Dropped(msg) => {
+                format!("route dropped: {msg} (route configuration {port})")
+            }
         };
         diags.push(Diagnostic::new(Severity::Warning, resource, path, message));
     }
