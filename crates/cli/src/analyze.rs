@@ -1,6 +1,5 @@
 //! `portcullis analyze`: the analyzers of `istioctl analyze`, printed as istioctl prints them.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -129,7 +128,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
         }
     }
 
-    let messages = dedup_and_sort(analyze_all(&config))
+    let messages = sort(analyze_all(&config))
         .into_iter()
         .filter(|m| !suppressions.iter().any(|s| suppresses(s, m)))
         .collect::<Vec<_>>();
@@ -213,16 +212,10 @@ fn add_skipped(config: &mut Config, skipped: &[portcullis_model::SkippedDocument
     }
 }
 
-/// Istio's order (level, code, resource, line), without repeats: two analyzers reporting the
-/// same code, resource and text (IST0101 from the gateway and virtual-service analyzers) give
-/// one message.
-fn dedup_and_sort(messages: Vec<Message>) -> Vec<Message> {
-    let mut seen = HashSet::new();
-    let mut out: Vec<Message> = messages
-        .into_iter()
-        .filter(|m| seen.insert((m.code, m.resource.clone(), m.text.clone())))
-        .collect();
-    out.sort_by(|a, b| {
+/// Istio's order (level, code, resource, line). Repeats from two analyzers are already gone
+/// (`analyze` reports each message once).
+fn sort(mut messages: Vec<Message>) -> Vec<Message> {
+    messages.sort_by(|a, b| {
         (rank(a.level), a.code, friendly_name(a), a.line).cmp(&(
             rank(b.level),
             b.code,
@@ -230,7 +223,7 @@ fn dedup_and_sort(messages: Vec<Message>) -> Vec<Message> {
             b.line,
         ))
     });
-    out
+    messages
 }
 
 /// Istio's `FriendlyName`: `Kind name.namespace`.

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use portcullis_model::gateway::ServerTlsMode;
+use portcullis_model::host::resolve_short_name;
 use portcullis_model::{Gateway, Object, Resource, VirtualService};
-use portcullis_translate::host::resolve_short_name;
 use portcullis_translate::{
     Config, GatewayPlan, MeshSettings, Protocol, Proxy, Request, Service, ServiceRegistry,
     translate,

@@ -308,6 +308,89 @@ pub struct WorkloadSelector {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// A protobuf `bytes` field whose text is not base64 as the decoder reading it accepts.
+///
+/// `Display` is Go's `illegal base64 data`; the text is not API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidBytes {
+    _private: (),
+}
+
+impl fmt::Display for InvalidBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("illegal base64 data")
+    }
+}
+
+impl std::error::Error for InvalidBytes {}
+
+/// Decodes base64 as Go's `encoding/base64` does with a given alphabet and padding:
+/// line breaks (`\r`, `\n`) are skipped anywhere, non-zero trailing bits are accepted, and
+/// padding is required exactly where the padded encodings put it, or refused.
+fn go_base64(text: &str, url: bool, padded: bool) -> Result<Vec<u8>, InvalidBytes> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+    let config = GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(if padded {
+            DecodePaddingMode::RequireCanonical
+        } else {
+            DecodePaddingMode::RequireNone
+        });
+    let alphabet = if url {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    };
+    let engine = GeneralPurpose::new(alphabet, config);
+    let decoded = if text.contains(['\r', '\n']) {
+        let data: Vec<u8> = text
+            .bytes()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect();
+        engine.decode(data)
+    } else {
+        engine.decode(text)
+    };
+    decoded.map_err(|_| InvalidBytes { _private: () })
+}
+
+/// Decodes a protobuf `bytes` field as protobuf JSON (`protojson`, which Istio's decoder uses)
+/// reads it: the URL-safe alphabet when the text contains `-` or `_`, the standard one
+/// otherwise; padded when the text's length is a multiple of 4, unpadded otherwise.
+///
+/// ```
+/// use portcullis_model::common::decode_proto_bytes;
+///
+/// assert_eq!(decode_proto_bytes("aGVsbG8=").unwrap(), b"hello");
+/// assert_eq!(decode_proto_bytes("aGVsbG8").unwrap(), b"hello");
+/// assert_eq!(decode_proto_bytes("-_8=").unwrap(), [0xfb, 0xff]);
+/// assert!(decode_proto_bytes("a===").is_err());
+/// assert!(decode_proto_bytes("aGVs bG8=").is_err());
+/// ```
+pub fn decode_proto_bytes(text: &str) -> Result<Vec<u8>, InvalidBytes> {
+    go_base64(
+        text,
+        text.contains(['-', '_']),
+        text.len().is_multiple_of(4),
+    )
+}
+
+/// Decodes a field of OpenAPI `format: byte` as the Kubernetes API server checks it (the CRD
+/// schema's layer): standard base64 with padding (Go's `base64.StdEncoding`).
+///
+/// ```
+/// use portcullis_model::common::decode_openapi_bytes;
+///
+/// assert_eq!(decode_openapi_bytes("aGVsbG8=").unwrap(), b"hello");
+/// assert!(decode_openapi_bytes("aGVsbG8").is_err());
+/// assert!(decode_openapi_bytes("-_8=").is_err());
+/// ```
+pub fn decode_openapi_bytes(text: &str) -> Result<Vec<u8>, InvalidBytes> {
+    go_base64(text, false, true)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 mod tests {
@@ -357,6 +440,31 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<StringMatch>(r#"{"prefix":""}"#).ok(),
             Some(StringMatch::Prefix(String::new()))
+        );
+    }
+
+    #[test]
+    fn bytes_decode_as_go_does() {
+        // Line breaks are skipped; the padding decision counts them, as protojson does.
+        assert_eq!(decode_proto_bytes("aGVs\r\n\r\nbG8=").unwrap(), b"hello");
+        assert_eq!(decode_proto_bytes("aGVs\nbG8\n").unwrap(), b"hello");
+        assert!(decode_proto_bytes("aGVs\nbG8=").is_err());
+        assert_eq!(decode_proto_bytes("aGVsbA==").unwrap(), b"hell");
+        assert_eq!(decode_proto_bytes("").unwrap(), b"");
+        // Go accepts non-zero trailing bits (`aGVsbG9=` is not canonical).
+        assert_eq!(decode_proto_bytes("aGVsbG9=").unwrap(), b"hello");
+        // Padding where the length says unpadded, or the other way round.
+        assert!(decode_proto_bytes("aGVsbG8=\n").is_err());
+        assert!(decode_proto_bytes("aGVsbG8\n").is_err());
+        assert!(decode_proto_bytes("a").is_err());
+        assert!(decode_proto_bytes("aGVsbG8==").is_err());
+        // One alphabet at a time.
+        assert!(decode_proto_bytes("+_8=").is_err());
+        assert!(decode_proto_bytes("aGVs=bG8").is_err());
+        assert_eq!(decode_openapi_bytes("aGVs\nbG8=").unwrap(), b"hello");
+        assert_eq!(
+            decode_proto_bytes("*").unwrap_err().to_string(),
+            "illegal base64 data"
         );
     }
 }

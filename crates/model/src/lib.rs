@@ -54,6 +54,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod host;
 pub mod kube;
 mod load;
 mod meta;
@@ -62,7 +63,9 @@ pub mod service_entry;
 mod source_map;
 pub mod virtual_service;
 
-pub use common::{OneofError, Percent, StringMatch, UnknownEnumValue, WorkloadSelector};
+pub use common::{
+    InvalidBytes, OneofError, Percent, StringMatch, UnknownEnumValue, WorkloadSelector,
+};
 pub use destination_rule::DestinationRule;
 pub use duration::{Duration, ParseDurationError};
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning};

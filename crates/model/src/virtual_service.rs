@@ -706,10 +706,31 @@ pub struct HttpDirectResponse {
 pub enum HttpBody {
     /// The body as text.
     String(String),
-    /// The body as bytes, in base64 exactly as written (validation checks the encoding).
+    /// The body as bytes, in base64 exactly as written ([`HttpBody::to_bytes`] decodes it).
     Bytes(String),
     /// `{}`: no branch set, an empty body.
     Unset,
+}
+
+impl HttpBody {
+    /// The body's bytes: the text of `String`, `Bytes` decoded as Istio's decoder reads a
+    /// protobuf `bytes` field ([`crate::common::decode_proto_bytes`]), nothing for `Unset`.
+    ///
+    /// ```
+    /// use portcullis_model::virtual_service::HttpBody;
+    ///
+    /// assert_eq!(&*HttpBody::Bytes("aGk=".into()).to_bytes()?, b"hi");
+    /// assert_eq!(&*HttpBody::String("hi".into()).to_bytes()?, b"hi");
+    /// assert!(HttpBody::Bytes("h!".into()).to_bytes().is_err());
+    /// # Ok::<(), portcullis_model::InvalidBytes>(())
+    /// ```
+    pub fn to_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, crate::InvalidBytes> {
+        match self {
+            Self::String(s) => Ok(s.as_bytes().into()),
+            Self::Bytes(b) => crate::common::decode_proto_bytes(b).map(Into::into),
+            Self::Unset => Ok((&[][..]).into()),
+        }
+    }
 }
 
 /// The wire shape of an [`HttpBody`].

@@ -1,7 +1,6 @@
 //! Conditions compiled once at build time, and their evaluation (the fast path).
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hasher};
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -291,66 +290,11 @@ impl CompiledQuery {
     }
 }
 
-// === FxHasher ===
+// === FastHashMap ===
 
-/// A fast, non-cryptographic hasher for the lookup maps (the multiply-rotate scheme rustc uses).
+/// The lookup maps' hash map: the workspace's `foldhash`, with a fixed seed so that builds of
+/// the same configuration are identical.
 ///
 /// The maps' keys come from configuration, not from requests; a request only picks which key to
 /// look up, which cannot lengthen probe sequences, so hash flooding is not a concern here.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FxBuildHasher;
-
-impl BuildHasher for FxBuildHasher {
-    type Hasher = FxHasher;
-
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            for (dst, src) in word.iter_mut().zip(rest) {
-                *dst = *src;
-            }
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuildHasher>;
+pub(crate) type FastHashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;

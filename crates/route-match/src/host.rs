@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::compile::FxHashMap;
+use crate::compile::FastHashMap;
 use crate::error::BuildError;
 
 /// How the chosen virtual host's domain matched the request's host.
@@ -144,12 +144,12 @@ impl HostHit<'_> {
 }
 
 /// Wildcard keys grouped by length, longest first.
-type ByLength = Vec<(usize, FxHashMap<Box<str>, usize>)>;
+type ByLength = Vec<(usize, FastHashMap<Box<str>, usize>)>;
 
 /// Exact hosts in a hash map; wildcard suffixes and prefixes in one hash map per length.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HostIndex {
-    exact: FxHashMap<Box<str>, usize>,
+    exact: FastHashMap<Box<str>, usize>,
     suffixes: ByLength,
     prefixes: ByLength,
     default: Option<usize>,
@@ -219,7 +219,7 @@ fn insert_by_len(groups: &mut ByLength, key: &str, vhost: usize) {
             map.insert(key.into(), vhost);
         }
         _ => {
-            let mut map = FxHashMap::default();
+            let mut map = FastHashMap::default();
             map.insert(key.into(), vhost);
             groups.insert(pos, (len, map));
         }

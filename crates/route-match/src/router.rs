@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::compile::{CompiledMatch, CompiledPath, FxHashMap, Options};
+use crate::compile::{CompiledMatch, CompiledPath, FastHashMap, Options};
 use crate::error::BuildError;
 use crate::host::{self, HostIndex};
 use crate::request::RequestHead;
@@ -154,9 +154,9 @@ struct Candidate {
 
 #[derive(Debug, Default)]
 struct RouteIndex {
-    exact: FxHashMap<Box<str>, Candidates>,
+    exact: FastHashMap<Box<str>, Candidates>,
     /// Prefix candidates grouped by prefix length, shortest first.
-    prefixes: Vec<(usize, FxHashMap<Box<str>, Candidates>)>,
+    prefixes: Vec<(usize, FastHashMap<Box<str>, Candidates>)>,
     /// Routes not reachable through the maps, ascending.
     scan: Box<[usize]>,
 }
@@ -297,8 +297,8 @@ impl<T> Router<T> {
 
 impl RouteIndex {
     fn new<T>(routes: &[CompiledRoute<T>]) -> Self {
-        let mut exact: FxHashMap<Box<str>, Vec<Candidate>> = FxHashMap::default();
-        let mut prefixes: FxHashMap<Box<str>, Vec<Candidate>> = FxHashMap::default();
+        let mut exact: FastHashMap<Box<str>, Vec<Candidate>> = FastHashMap::default();
+        let mut prefixes: FastHashMap<Box<str>, Vec<Candidate>> = FastHashMap::default();
         let mut scan = Vec::new();
         // Appends a candidate unless the list already ends with one that shadows everything
         // after it (its path is proven by the index and it has no other condition).
@@ -350,7 +350,7 @@ impl RouteIndex {
                 _ => scan.push(ri),
             }
         }
-        let mut by_len: Vec<(usize, FxHashMap<Box<str>, Candidates>)> = Vec::new();
+        let mut by_len: Vec<(usize, FastHashMap<Box<str>, Candidates>)> = Vec::new();
         for (prefix, list) in prefixes {
             let len = prefix.len();
             let pos = by_len.partition_point(|(l, _)| *l < len);
@@ -360,7 +360,7 @@ impl RouteIndex {
                     map.insert(prefix, list);
                 }
                 _ => {
-                    let mut map = FxHashMap::default();
+                    let mut map = FastHashMap::default();
                     map.insert(prefix, list);
                     by_len.insert(pos, (len, map));
                 }

@@ -1,6 +1,6 @@
 //! Selection by TLS server name (SNI): which filter chain a TLS connection takes.
 
-use crate::compile::FxHashMap;
+use crate::compile::FastHashMap;
 use crate::host::with_lowercase;
 
 /// One TLS route (an Envoy filter chain): the server names it serves and the action to take.
@@ -60,17 +60,17 @@ impl<T> SniRoute<T> {
 #[derive(Debug)]
 pub struct SniRouter<T> {
     routes: Box<[SniRoute<T>]>,
-    exact: FxHashMap<Box<str>, usize>,
+    exact: FastHashMap<Box<str>, usize>,
     /// Wildcards by their suffix, leading dot included (`*.a.com` is stored as `.a.com`).
-    wildcard: FxHashMap<Box<str>, usize>,
+    wildcard: FastHashMap<Box<str>, usize>,
     catch_all: Option<usize>,
 }
 
 impl<T> SniRouter<T> {
     /// Builds the router. It cannot fail: every string is a valid server name to compare with.
     pub fn new(routes: Vec<SniRoute<T>>) -> Self {
-        let mut exact = FxHashMap::default();
-        let mut wildcard = FxHashMap::default();
+        let mut exact = FastHashMap::default();
+        let mut wildcard = FastHashMap::default();
         let mut catch_all = None;
         for (i, route) in routes.iter().enumerate() {
             let names = &route.server_names;

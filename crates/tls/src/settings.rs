@@ -82,6 +82,7 @@ impl FromStr for TlsVersion {
 /// The default is `Passthrough`, as in Istio (enum value 0): a server written as
 /// `tls: {credentialName: x}` without a mode does not terminate TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ServerTlsMode {
     /// `PASSTHROUGH`: route on SNI, forward the bytes untouched.
     #[default]
@@ -256,6 +257,7 @@ pub struct ServerTlsSettings {
 
 /// The TLS mode of a DestinationRule traffic policy (`trafficPolicy.tls.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ClientTlsMode {
     /// `DISABLE`: plaintext.
     #[default]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use portcullis_model::gateway::{Server, ServerTlsMode};
+use portcullis_model::host::{intersection, names_for_namespace, resolve_short_name, subset_of};
 use portcullis_model::virtual_service::{
     Destination, HttpRoute as VsHttpRoute, RouteDestination as VsRouteDestination, TcpRoute,
     TlsRoute,
@@ -14,10 +15,7 @@ use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
 
 use crate::config::{Config, creation_order_key};
 use crate::diag::{Diagnostic, Severity};
-use crate::host::{
-    intersection, names_for_namespace, overlaps, resolve_short_name, sanitize_server_hosts,
-    strip_namespace, subset_of,
-};
+use crate::host::{sanitize_server_hosts, strip_namespace};
 use crate::plan::{
     FilterChain, FilterChainKind, GatewayPlan, HashPolicy, HttpRoute, Listener, ResourceRef,
     RouteConfig, RouteOrigin, ServerTls, TcpRoute as PlanTcpRoute, WeightedCluster,
@@ -812,9 +810,11 @@ fn bound_l4<'i>(index: &'i Index<'_>, ms: &MergedServer<'_>) -> Vec<&'i VsEntry>
         .filter_map(|i| index.vs.get(*i))
         .filter(|vs| {
             let server_hosts = names_for_namespace(&ms.hosts, &vs.namespace);
-            vs.hosts
-                .iter()
-                .any(|h| server_hosts.iter().any(|s| overlaps(s, h)))
+            vs.hosts.iter().any(|h| {
+                server_hosts
+                    .iter()
+                    .any(|s| portcullis_model::host::matches(s, h))
+            })
         })
         .collect()
 }
@@ -1032,6 +1032,12 @@ fn build_route_config(
                             resource,
                             path,
                             format!("route dropped: {err} (route configuration {name})"),
+                        )),
+                        RouteProblem::Dropped(msg) => diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            resource,
+                            path,
+                            format!("route dropped: {msg} (route configuration {name})"),
                         )),
                     }
                 }

@@ -13,13 +13,13 @@ use portcullis_model::destination_rule::{
 use portcullis_proxy_core::SlowStart;
 
 use crate::build::Index;
-use crate::host::subset_of;
 use crate::plan::{
     CaSource, CircuitBreakers, ClientTls, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType,
     GatewayPlan, LbPolicy, OutlierDetection, UpstreamProtocol, UpstreamTls,
 };
 use crate::proxy::ProxyKind;
 use crate::registry::{Resolution, Service, exported_to};
+use portcullis_model::host::subset_of;
 
 /// DestinationRules for one host merged the way Istio merges them.
 #[derive(Clone, Debug, Default)]

@@ -211,7 +211,7 @@ pub mod dump;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod host;
+mod host;
 mod plan;
 mod proxy;
 mod registry;

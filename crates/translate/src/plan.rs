@@ -13,6 +13,7 @@ use crate::diag::Diagnostic;
 
 /// Everything one proxy needs: Envoy's listeners, route configurations and clusters.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct GatewayPlan {
     /// The listeners, ordered by (port, address).
     pub listeners: Vec<Listener>,

@@ -11,7 +11,7 @@ use portcullis_model::service_entry::{
 };
 use portcullis_model::{DEFAULT_NAMESPACE, Object, ServiceEntry};
 
-use crate::host::resolve_short_name;
+use portcullis_model::host::resolve_short_name;
 
 /// How a service's endpoints are found, which decides the cluster type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use portcullis_model::common::decode_proto_bytes;
 use portcullis_model::virtual_service::{
     Destination, ErrorType, HeaderOperations, Headers, HttpBody, HttpDelayType, HttpMatchRequest,
     HttpRoute as VsHttpRoute, RedirectPort, RedirectPortSelection, UnmatchedPreflights,
@@ -41,6 +42,9 @@ pub(crate) enum RouteProblem {
     /// The rule's action cannot be built (a header, regex or status the engine refuses): the
     /// route is dropped, the rest of the configuration is unaffected.
     Invalid(InvalidAction),
+    /// The rule cannot be read as written (a `directResponse` body that is not base64): the
+    /// route is dropped, the rest of the configuration is unaffected.
+    Dropped(String),
 }
 
 impl From<InvalidAction> for RouteProblem {
@@ -275,7 +279,14 @@ fn translate_action(
     } else if let Some(dr) = &rule.direct_response {
         let body = match &dr.body {
             Some(HttpBody::String(s)) => Some(Bytes::from(s.clone().into_bytes())),
-            Some(HttpBody::Bytes(b)) => Some(Bytes::from(decode_base64(b).unwrap_or_default())),
+            Some(HttpBody::Bytes(b)) => match decode_proto_bytes(b) {
+                Ok(bytes) => Some(Bytes::from(bytes)),
+                Err(err) => {
+                    return Err(RouteProblem::Dropped(format!(
+                        "directResponse.body.bytes: {err}"
+                    )));
+                }
+            },
             _ => None,
         };
         let status = u16::try_from(dr.status).unwrap_or(u16::MAX);
@@ -497,30 +508,6 @@ fn mirrors(index: &Index<'_>, ctx: &RouteCtx<'_>, vs: &VsEntry, rule: &VsHttpRou
     out
 }
 
-fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::new();
-    for c in input.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b'\n' | b'\r' | b' ' => continue,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push(u8::try_from((bits >> nbits) & 0xff).ok()?);
-        }
-    }
-    Some(out)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Delegation
 
@@ -735,7 +722,7 @@ fn has_conflict(root: &HttpMatchRequest, leaf: &HttpMatchRequest) -> bool {
 
 /// The destination host of a [`Destination`] as an FQDN (short names in `namespace`).
 pub(crate) fn destination_host(dest: &Destination, namespace: &str, domain_suffix: &str) -> String {
-    crate::host::resolve_short_name(&dest.host, namespace, domain_suffix)
+    portcullis_model::host::resolve_short_name(&dest.host, namespace, domain_suffix)
 }
 
 /// Hash policy from a DestinationRule consistent hash.

@@ -25,10 +25,10 @@ use portcullis_route_match::{PathMatch, Route, RouteMatch, VirtualHost};
 
 use crate::build::{Index, VsEntry, build_router};
 use crate::diag::{Diagnostic, Severity};
-use crate::host::{overlaps, subset_of};
 use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, Listener, RouteConfig};
 use crate::registry::{Service, ServicePort, ServiceRegistry};
 use crate::routes::{RouteCtx, RouteProblem, build_http_routes};
+use portcullis_model::host::{self, subset_of};
 
 /// The cluster unknown destinations are forwarded to (outbound traffic policy `ALLOW_ANY`).
 pub(crate) const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
@@ -188,7 +188,7 @@ fn port_virtual_hosts(
             && !vs
                 .hosts
                 .iter()
-                .any(|h| on_port.iter().any(|(s, _)| overlaps(h, &s.hostname)))
+                .any(|h| on_port.iter().any(|(s, _)| host::matches(h, &s.hostname)))
         {
             continue;
         }
@@ -212,7 +212,7 @@ fn port_virtual_hosts(
             let h = h.to_ascii_lowercase();
             let mut found = false;
             for (s, _) in &on_port {
-                if !overlaps(&s.hostname, &h) {
+                if !host::matches(&s.hostname, &h) {
                     continue;
                 }
                 found = true;
@@ -304,6 +304,9 @@ fn report(
             }
             RouteProblem::Invalid(err) => {
                 format!("route dropped: {err} (route configuration {port})")
+            }
+            RouteProblem::Dropped(msg) => {
+                format!("route dropped: {msg} (route configuration {port})")
             }
         };
         diags.push(Diagnostic::new(Severity::Warning, resource, path, message));

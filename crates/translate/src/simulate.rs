@@ -145,6 +145,7 @@ pub struct UpstreamRequest {
 
 /// A forwarded HTTP request.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Forwarded {
     /// The cluster picked.
     pub cluster: String,
@@ -240,6 +241,8 @@ pub enum Outcome {
 }
 
 /// The whole decision chain for one request.
+// Not yet `#[non_exhaustive]`: examples/src/conformance/routing.rs builds one with struct
+// update syntax; it moves to `with_outcome` first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision<'p> {
     /// The listener name.
@@ -254,6 +257,15 @@ pub struct Decision<'p> {
     pub route: Option<&'p HttpRoute>,
     /// The outcome.
     pub outcome: Outcome,
+}
+
+impl Decision<'_> {
+    /// The same chain with another outcome (for one branch of an
+    /// [`Outcome::Probabilistic`]).
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
 }
 
 /// The random source [`Simulation::decide`] uses, deterministic and certain-only.

@@ -1077,3 +1077,42 @@ fn invalid_action_drops_only_its_route() {
         "outbound|80||b.default.svc.cluster.local"
     );
 }
+
+#[test]
+fn direct_response_bytes_that_are_not_base64_drop_the_route() {
+    let yaml = format!(
+        "{GW80}{}",
+        vs(
+            "v",
+            "2010-01-01T00:00:00Z",
+            "[example.com]",
+            r#"  - match: [{uri: {prefix: /bad}}]
+    directResponse: {status: 200, body: {bytes: "aGVs bG8="}}
+  - match: [{uri: {prefix: /good}}]
+    directResponse: {status: 200, body: {bytes: "aGVsbG8"}}
+  - route: [{destination: {host: b, port: {number: 80}}}]"#
+        )
+    );
+    let p = plan(&yaml);
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.severity == portcullis_translate::Severity::Warning
+                && d.path == "spec.http[0].match[0]"
+                && d.message
+                    .contains("route dropped: directResponse.body.bytes: illegal base64 data")),
+        "{:?}",
+        p.diagnostics
+    );
+    // The undecodable route is gone, not answering with an empty body.
+    assert_eq!(
+        cluster(&p, &Request::http(80, "example.com", "/bad/1")),
+        "outbound|80||b.default.svc.cluster.local"
+    );
+    let Outcome::DirectResponse { status, body, .. } =
+        outcome(&p, &Request::http(80, "example.com", "/good"))
+    else {
+        panic!()
+    };
+    assert_eq!((status, body.as_deref()), (200, Some("hello")));
+}

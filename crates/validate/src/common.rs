@@ -602,38 +602,9 @@ pub(crate) fn export_to_at(
     }
 }
 
-/// C-16: Istio's host-name comparisons (`host.Name`), case-sensitive string-suffix logic.
-pub mod host {
-    fn tail(name: &str) -> Option<&str> {
-        name.strip_prefix('*')
-    }
-
-    /// `host.Name(a).Matches(b)`: the two names can denote a common host.
-    pub fn matches(a: &str, b: &str) -> bool {
-        match (tail(a), tail(b)) {
-            (Some(ta), Some(tb)) => {
-                if a.len() < b.len() {
-                    tb.ends_with(ta)
-                } else {
-                    ta.ends_with(tb)
-                }
-            }
-            (Some(ta), None) => b.ends_with(ta),
-            (None, Some(tb)) => a.ends_with(tb),
-            (None, None) => a == b,
-        }
-    }
-
-    /// `host.Name(a).SubsetOf(b)`: every host `a` denotes is denoted by `b`.
-    pub fn subset_of(a: &str, b: &str) -> bool {
-        match (tail(a), tail(b)) {
-            (Some(ta), Some(tb)) => a.len() >= b.len() && ta.ends_with(tb),
-            (Some(_), None) => false,
-            (None, Some(tb)) => a.ends_with(tb),
-            (None, None) => a == b,
-        }
-    }
-}
+/// C-16: Istio's host-name comparisons (`host.Name`), case-sensitive string-suffix logic;
+/// the one implementation is [`portcullis_model::host`].
+pub use portcullis_model::host;
 
 /// C-17: a unix socket address after `unix://`.
 pub fn validate_unix_address(address: &str) -> Result<(), String> {
@@ -1346,15 +1317,6 @@ mod tests {
         assert!(errs("ns5", &["~", "ns1"], true, false) > 0);
         assert!(errs("ns5", &["*", "ns1"], false, false) > 0);
         assert!(errs("ns5", &["*"], false, true) > 0);
-    }
-
-    #[test]
-    fn host_matching_is_string_suffix() {
-        assert!(host::matches("*foo.com", "barfoo.com"));
-        assert!(host::matches("*.com", "*.foo.com"));
-        assert!(!host::matches("a.facebook.com", "*.facebook.COM"));
-        assert!(host::subset_of("", "*"));
-        assert!(!host::subset_of("*.com", "*.foo.com"));
     }
 
     #[test]

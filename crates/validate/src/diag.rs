@@ -24,6 +24,7 @@ impl fmt::Display for Severity {
 /// One finding: its severity, the field it is about, and a message close to Istio's own (tools
 /// grep for those texts).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,

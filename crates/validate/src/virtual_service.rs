@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use portcullis_model::common::{decode_openapi_bytes, decode_proto_bytes};
 use portcullis_model::virtual_service::{
     Abort, CorsPolicy, Delay, Destination, ErrorType, Headers, HttpBody, HttpDelayType,
     HttpDirectResponse, HttpFaultInjection, HttpMatchRequest, HttpMirrorPolicy, HttpRedirect,
@@ -1080,9 +1081,9 @@ fn http_direct_response(c: &mut Checker<'_>, path: &str, response: &HttpDirectRe
         let at = path::join(path, "body");
         let size = match body {
             HttpBody::String(s) => s.len(),
-            HttpBody::Bytes(b) => match protojson_bytes_len(b) {
-                Some(len) => len,
-                None => {
+            HttpBody::Bytes(b) => match decode_proto_bytes(b) {
+                Ok(bytes) => bytes.len(),
+                Err(_) => {
                     c.error(path::join(&at, "bytes"), "bad Bytes: illegal base64 data");
                     0
                 }
@@ -1104,46 +1105,6 @@ fn http_direct_response(c: &mut Checker<'_>, path: &str, response: &HttpDirectRe
     if let Err(message) = validate_http_status(i64::from(response.status)) {
         c.error(path::join(path, "status"), message);
     }
-}
-
-/// The decoded length of a `bytes` field as protobuf JSON reads it: standard or URL-safe base64
-/// (URL-safe when `-` or `_` appear), padded when the length is a multiple of 4; line breaks
-/// are skipped. `None` when it is not valid base64.
-fn protojson_bytes_len(text: &str) -> Option<usize> {
-    let url = text.contains(['-', '_']);
-    base64_len(text, url, text.len().is_multiple_of(4))
-}
-
-/// The decoded length of base64 `text` in the given alphabet, padded or not.
-fn base64_len(text: &str, url: bool, padded: bool) -> Option<usize> {
-    let data: Vec<u8> = text
-        .bytes()
-        .filter(|b| *b != b'\r' && *b != b'\n')
-        .collect();
-    let in_alphabet = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || if url {
-                b == b'-' || b == b'_'
-            } else {
-                b == b'+' || b == b'/'
-            }
-    };
-    let body = if padded {
-        if !data.len().is_multiple_of(4) {
-            return None;
-        }
-        let pad = data.iter().rev().take_while(|b| **b == b'=').count();
-        if pad > 2 {
-            return None;
-        }
-        data.get(..data.len() - pad)?
-    } else {
-        data.as_slice()
-    };
-    if !body.iter().all(|b| in_alphabet(*b)) || body.len() % 4 == 1 {
-        return None;
-    }
-    Some(body.len() / 4 * 3 + (body.len() % 4).saturating_sub(1))
 }
 
 /// Whether Go's `http.StatusText` knows the code.
@@ -1890,7 +1851,7 @@ fn crd_http_route(c: &mut Checker<'_>, path: &str, route: &HttpRoute) {
             c.error(path::join(&at, "status"), REQUIRED);
         }
         if let Some(HttpBody::Bytes(b)) = &response.body
-            && base64_len(b, false, true).is_none()
+            && decode_openapi_bytes(b).is_err()
         {
             c.error(
                 path::join(&at, "body.bytes"),
@@ -2158,11 +2119,12 @@ mod tests {
         let found = response(json!({"bytes": big}));
         assert!(found.is_valid() && found.has_warnings(), "{found}");
         assert!(!response(json!({"bytes": "a$=="})).is_valid());
-        assert_eq!(base64_len("aGVsbG8", false, false), Some(5));
-        assert_eq!(base64_len("aGVsbG8=", false, true), Some(5));
-        assert_eq!(base64_len("aGVsbA==", false, true), Some(4));
-        assert_eq!(base64_len("a===", false, true), None);
-        assert_eq!(protojson_bytes_len("_-8"), Some(2));
+        for ok in ["aGVsbG8", "aGVsbG8=", "aGVsbA==", "_-8", "aGVs\nbG8\n"] {
+            assert!(response(json!({"bytes": ok})).is_valid(), "{ok:?}");
+        }
+        for bad in ["a===", "aGVsbG8=\n", "+_8="] {
+            assert!(!response(json!({"bytes": bad})).is_valid(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -412,3 +412,24 @@ spec:
     let diagnostics = validate(Loader::new().with_default_namespace("egress"));
     assert!(diagnostics.has_errors(), "{diagnostics:?}");
 }
+
+#[test]
+fn analyze_all_reports_a_message_two_analyzers_find_once() {
+    // A Gateway whose selector selects no pod: the ingress-port and the secret analyzers both
+    // find the same IST0101.
+    let mut config = config(&GATEWAY.replace("istio: ingressgateway", "istio: nowhere"));
+    config.set_workloads_known(true);
+    let both = [Analyzer::IngressGatewayPort, Analyzer::GatewaySecret];
+    for analyzer in both {
+        assert_eq!(
+            keys(&config, analyzer),
+            [("IST0101".to_owned(), "Gateway istio-system/gw".to_owned())],
+        );
+    }
+    let found: Vec<_> = portcullis_validate::analysis::analyze_all(&config)
+        .into_iter()
+        .filter(|m| m.code == "IST0101")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(analyze(&config, &both).len(), 1);
+}

@@ -167,6 +167,7 @@ impl fmt::Display for SourceRef {
 
 /// One analysis finding.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Message {
     /// What kind of message this is.
     pub message_type: MessageType,

@@ -403,7 +403,8 @@ impl core::fmt::Display for Analyzer {
 }
 
 /// Runs `analyzers` (each once, in the order given) over the configuration and returns what they
-/// report, analyzer by analyzer.
+/// report, analyzer by analyzer. A message another analyzer already reported (the same code,
+/// resource and text) is reported once.
 pub fn analyze(config: &Config, analyzers: &[Analyzer]) -> Vec<Message> {
     let mut ctx = store::Ctx::new(config);
     let mut seen = Vec::new();

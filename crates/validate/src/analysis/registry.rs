@@ -1,9 +1,10 @@
 //! The service registry analyzers look hosts up in: every ServiceEntry host, and every
 //! Kubernetes Service as a pseudo ServiceEntry `<name>.<namespace>.svc.cluster.local`.
 
+use portcullis_model::host;
 use std::collections::{BTreeMap, HashMap};
 
-use super::labels::{exports_to_all, to_fqdn};
+use super::labels::exports_to_all;
 use super::store::Ctx;
 
 /// The scope of a host visible to every namespace.
@@ -52,7 +53,11 @@ impl<'a> Registry<'a> {
             };
             for scope in &scopes {
                 for host in &se.spec.hosts {
-                    registry.insert(scope.clone(), to_fqdn(se.ns(), host), service.clone());
+                    registry.insert(
+                        scope.clone(),
+                        host::convert_host_to_fqdn(se.ns(), host),
+                        service.clone(),
+                    );
                 }
             }
         }
@@ -66,7 +71,7 @@ impl<'a> Registry<'a> {
                     .collect(),
                 workload_labels: None,
             };
-            let fqdn = to_fqdn(svc.ns(), svc.name());
+            let fqdn = host::convert_host_to_fqdn(svc.ns(), svc.name());
             match svc.meta.annotations.get("networking.istio.io/exportTo") {
                 Some(anno) if !anno.is_empty() => {
                     for ns in anno.split(',') {
@@ -110,7 +115,7 @@ impl<'a> Registry<'a> {
         export_to: &[String],
         host: &str,
     ) -> Option<&Service<'a>> {
-        let fqdn = to_fqdn(namespace, host);
+        let fqdn = host::convert_host_to_fqdn(namespace, host);
         if let Some(s) = self.get(ALL, &fqdn) {
             return Some(s);
         }

@@ -21,10 +21,11 @@
 use std::collections::BTreeMap;
 
 use portcullis_model::gateway::ServerTlsMode;
+use portcullis_model::host;
 use portcullis_model::virtual_service::HttpMatchRequest;
 use portcullis_model::{StringMatch, VirtualService};
 
-use super::labels::{exports_to_all, host_subset_of, to_fqdn};
+use super::labels::exports_to_all;
 use super::messages::{MessageType, SHADOWED_ROUTE, SHADOWED_ROUTE_IN_VIRTUAL_SERVICE};
 use super::store::{Ctx, Item, source_ref};
 use super::virtual_service::{MESH, server_host_for};
@@ -385,14 +386,18 @@ pub(crate) fn shadowed_routes(ctx: &mut Ctx<'_>) {
                     .iter()
                     .filter_map(|h| server_host_for(gw.ns(), vs.ns(), h))
                     .collect();
-                let vs_hosts: Vec<String> =
-                    vs.spec.hosts.iter().map(|h| to_fqdn(vs.ns(), h)).collect();
+                let vs_hosts: Vec<String> = vs
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| host::convert_host_to_fqdn(vs.ns(), h))
+                    .collect();
                 let mut domains: Vec<String> = Vec::new();
                 for s in &hosts_here {
                     for v in &vs_hosts {
-                        let domain = if host_subset_of(s, v) {
+                        let domain = if host::subset_of(s, v) {
                             s.clone()
-                        } else if host_subset_of(v, s) {
+                        } else if host::subset_of(v, s) {
                             v.clone()
                         } else {
                             continue;

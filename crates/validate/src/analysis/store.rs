@@ -1,6 +1,6 @@
 //! The configuration indexed by kind, and the reporter every analyzer writes to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use portcullis_model::kube::{Secret, ServiceSpec};
 use portcullis_model::{
@@ -230,8 +230,15 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// The messages in the order reported, without repeats: two analyzers reporting the same
+    /// code, resource and text (IST0101 for a Gateway selector that selects no pod, from the
+    /// ingress-port and secret analyzers) give one message, the first.
     pub(crate) fn finish(self) -> Vec<Message> {
+        let mut seen = HashSet::new();
         self.out
+            .into_iter()
+            .filter(|m| seen.insert((m.code, m.resource.clone(), m.text.clone())))
+            .collect()
     }
 }
 

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use portcullis_model::VirtualService;
+use portcullis_model::host;
 use portcullis_model::virtual_service::Destination;
 
-use super::labels::{exports_to_all, hosts_match, selects, to_fqdn};
+use super::labels::{exports_to_all, selects};
 use super::messages::{
     Arg, CONFLICTING_MESH_GATEWAY_VIRTUAL_SERVICE_HOSTS, INGRESS_ROUTE_RULES_NOT_AFFECTED,
     JWT_CLAIM_BASED_ROUTING_WITHOUT_REQUEST_AUTHN, REFERENCED_INTERNAL_GATEWAY,
@@ -131,7 +132,7 @@ pub(crate) fn conflicting_mesh_gateway_hosts(ctx: &mut Ctx<'_>) {
         }
         for scope in &scopes {
             for host in &vs.spec.hosts {
-                let key = (scope.clone(), to_fqdn(vs.ns(), host));
+                let key = (scope.clone(), host::convert_host_to_fqdn(vs.ns(), host));
                 let group = groups.entry(key.clone()).or_default();
                 if group.is_empty() {
                     keys.push(key);
@@ -145,7 +146,7 @@ pub(crate) fn conflicting_mesh_gateway_hosts(ctx: &mut Ctx<'_>) {
         let mut list = groups.get(key).cloned().unwrap_or_default();
         if key.0 != "*" {
             for other in &keys {
-                if other.0 == "*" && hosts_match(&key.1, &other.1) {
+                if other.0 == "*" && host::matches(&key.1, &other.1) {
                     list.extend(groups.get(other).into_iter().flatten().copied());
                 }
             }
@@ -369,7 +370,7 @@ pub(crate) fn gateways(ctx: &mut Ctx<'_>) {
                 vs.spec
                     .hosts
                     .iter()
-                    .any(|vh| kept.iter().any(|gh| hosts_match(gh, vh)))
+                    .any(|vh| kept.iter().any(|gh| host::matches(gh, vh)))
             } else if let Some(gw) = k8s {
                 let listeners = gw
                     .value()
@@ -379,7 +380,7 @@ pub(crate) fn gateways(ctx: &mut Ctx<'_>) {
                 listeners.into_iter().flatten().any(|l| {
                     match l.get("hostname").and_then(serde_json::Value::as_str) {
                         None | Some("") => true,
-                        Some(h) => vs.spec.hosts.iter().any(|vh| hosts_match(h, vh)),
+                        Some(h) => vs.spec.hosts.iter().any(|vh| host::matches(h, vh)),
                     }
                 })
             } else {
