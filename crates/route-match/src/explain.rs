@@ -2,11 +2,11 @@
 
 use std::fmt;
 
+use crate::compile::CompiledMatch;
 use crate::error::Condition;
 use crate::host::HostMatchKind;
 use crate::request::RequestHead;
-use crate::router::CompiledRoute;
-use crate::table::{HeaderMatch, PathMatch, QueryParamMatch, ValueMatch};
+use crate::table::{HeaderMatch, PathMatch, QueryParamMatch, RouteMatch, ValueMatch};
 
 /// A trace of one lookup, from [`Router::explain`](crate::Router::explain).
 ///
@@ -123,14 +123,17 @@ impl Explanation {
         });
     }
 
-    pub(crate) fn push_skipped<T>(
+    /// Records that route `index` (`name`, matching `spec`, compiled as `cond`) was skipped
+    /// because `condition` failed for `req`.
+    pub(crate) fn push_skipped(
         &mut self,
         index: usize,
-        route: &CompiledRoute<T>,
+        name: &str,
+        spec: &RouteMatch,
+        cond: &CompiledMatch,
         condition: Condition,
         req: &RequestHead<'_>,
     ) {
-        let spec = &route.spec;
         let expected = match condition {
             Condition::Path => spec.path.clone().map(Expected::Path),
             Condition::Header(i) => spec.headers.get(i).cloned().map(Expected::Header),
@@ -138,13 +141,12 @@ impl Explanation {
         };
         // A failing condition always exists in the spec; skip the entry rather than panic.
         let Some(expected) = expected else { return };
-        let observed = route
-            .cond
+        let observed = cond
             .observed(condition, req, req.path_without_query())
             .map(|v| String::from_utf8_lossy(&v).into_owned());
         self.skipped.push(SkippedRoute {
             index,
-            name: route.name.clone(),
+            name: name.to_owned(),
             failure: Failure {
                 condition,
                 expected,

@@ -134,9 +134,9 @@ struct VHost<T> {
 
 #[derive(Debug)]
 pub(crate) struct CompiledRoute<T> {
-    pub(crate) name: String,
-    pub(crate) spec: RouteMatch,
-    pub(crate) cond: CompiledMatch,
+    name: String,
+    spec: RouteMatch,
+    cond: CompiledMatch,
     action: T,
 }
 
@@ -286,7 +286,9 @@ impl<T> Router<T> {
                     ex.set_chosen(ri, &route.name);
                     break;
                 }
-                Some(cond) => ex.push_skipped(ri, route, cond, req),
+                Some(cond) => {
+                    ex.push_skipped(ri, &route.name, &route.spec, &route.cond, cond, req);
+                }
             }
         }
         ex
