@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use portcullis_examples::gateway::{self, Gateway, Source, cli, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{Gateway, Source, cli};
 
 /// mimalloc: the request path's many small, short-lived allocations cost about a third less CPU
 /// per request than with glibc malloc (scripts/README.md).
@@ -34,14 +35,14 @@ fn main() -> ExitCode {
     }
 
     if cli.check || cli.dump.is_some() {
-        let result = gateway::check(&options.sources, &options.identity);
+        let result = portcullis_gateway::check(&options.sources, &options.identity);
         return match result {
             Ok(built) => {
                 for p in &built.report.problems {
                     eprintln!("{p}");
                 }
                 if let Some(kind) = cli.dump {
-                    print!("{}", gateway::dump_text(&built, kind));
+                    print!("{}", portcullis_gateway::dump_text(&built, kind));
                 } else {
                     println!(
                         "configuration valid: {} documents, {} listeners, {} route configurations, {} clusters",

@@ -16,9 +16,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_examples::gateway::{
-    AccessLog, Gateway, Identity, Limits, Options, Source, Topology, demo,
-};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, Identity, Limits, Options, Source, Topology};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 

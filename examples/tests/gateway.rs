@@ -21,9 +21,8 @@ use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{
-    self, AccessLog, Gateway, Identity, Lookup, Options, Resolver, Source, demo,
-};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, Identity, Lookup, Options, Resolver, Source};
 use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
 use portcullis_proxy_core::{h1, pick_by_weight};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -910,7 +909,7 @@ async fn serves_and_swaps_on_the_calling_thread() {
         panic!("an invalid configuration was served")
     });
     assert!(
-        matches!(outcome, Err(gateway::StartError::Config(_))),
+        matches!(outcome, Err(portcullis_gateway::StartError::Config(_))),
         "{outcome:?}"
     );
 }
@@ -934,7 +933,8 @@ spec:
 ",
     )
     .unwrap();
-    let report = gateway::check(&[Source::Path(dir.clone())], &Identity::default()).unwrap_err();
+    let report =
+        portcullis_gateway::check(&[Source::Path(dir.clone())], &Identity::default()).unwrap_err();
     let text = report.errors_text();
     assert!(text.contains("bad.yaml:"), "{text}");
     assert!(text.contains("weight"), "{text}");
@@ -944,7 +944,10 @@ spec:
         workers: 1,
         ..Options::default()
     });
-    assert!(matches!(started, Err(gateway::StartError::Config(_))));
+    assert!(matches!(
+        started,
+        Err(portcullis_gateway::StartError::Config(_))
+    ));
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, Identity, Options, Source};
 use portcullis_tls::{ClientTlsMode, ClientTlsSettings, TlsContext, client_tls, pem};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;

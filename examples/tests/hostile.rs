@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source};
+use portcullis_gateway::{AccessLog, Gateway, Identity, Options, Source};
 use portcullis_proxy_core::h1;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};

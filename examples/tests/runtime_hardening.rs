@@ -20,7 +20,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, Identity, Options, Source};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -648,5 +649,5 @@ async fn h2_streams_past_the_limit_are_refused() {
 
 /// The default limit on concurrent HTTP/2 streams.
 fn gw_limit() -> u32 {
-    portcullis_examples::gateway::Limits::default().max_concurrent_streams
+    portcullis_gateway::Limits::default().max_concurrent_streams
 }

@@ -1,6 +1,7 @@
-//! The example gateway: a real proxy on tokio, hyper 1 and tokio-rustls that embeds every
-//! Portcullis crate. `examples/gateway/main.rs` is its command line; tests start it in-process
-//! with [`Gateway::start`].
+//! An Istio ingress gateway runtime as a library: a proxy on tokio, hyper 1 and tokio-rustls
+//! that embeds every Portcullis crate. The example gateway (`examples/gateway/main.rs`) is a
+//! thin binary over it; other Rust gateways and tests start it in-process with
+//! [`Gateway::start`].
 //!
 //! # Architecture
 //!
@@ -41,11 +42,13 @@
 //! model of nginx and Envoy (one event loop per worker), so `--workers 1` compares fairly with
 //! a one-worker nginx. The cost is that a single hot connection cannot spread over cores.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod admin;
 mod body;
 pub mod cli;
 mod config;
-pub mod demo;
 mod dns;
 mod downstream;
 pub mod dump;
@@ -723,3 +726,8 @@ fn describe(snap: &Snapshot) {
 pub fn dump_text(built: &Built, kind: DumpKind) -> String {
     dump::text(&dump::View::of_plan(&built.plan), kind)
 }
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
