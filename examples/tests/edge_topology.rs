@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_examples::demo;
-use portcullis_gateway::{AccessLog, Gateway, Identity, Limits, Options, Source, Topology};
+use portcullis_gateway::{AccessLog, Gateway, Identity, Limits, Source, Topology};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -76,19 +76,18 @@ spec:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(Options {
-        sources: vec![Source::Path(dir)],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::clone(&log)),
-        poll_interval: Duration::from_secs(60),
-        topology,
-        limits,
-        ..Options::default()
-    })
-    .unwrap();
+    let gw = Gateway::builder()
+        .files([Source::Path(dir)])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(None)
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::clone(&log)))
+        .poll_interval(Duration::from_secs(60))
+        .topology(topology)
+        .limits(limits)
+        .start()
+        .unwrap();
     let port = gw.local_addr(80).unwrap().port();
     (gw, port, log)
 }
@@ -135,10 +134,7 @@ async fn proxy_protocol_headers_carry_the_client_address() {
     let (gw, port, log) = start(
         "proxy",
         Topology::new().with_proxy_protocol(true),
-        Limits {
-            header_timeout: Duration::from_millis(500),
-            ..Limits::default()
-        },
+        Limits::default().with_header_timeout(Duration::from_millis(500)),
     );
 
     // v1, then the request in the same segment.
@@ -281,10 +277,7 @@ async fn connections_past_the_cap_are_closed_and_the_others_served() {
     let (gw, port, _) = start(
         "cap",
         Topology::new(),
-        Limits {
-            max_connections: Some(2),
-            ..Limits::default()
-        },
+        Limits::default().with_max_connections(Some(2)),
     );
     let keep_alive = b"GET /x HTTP/1.1\r\nhost: shop.example.com\r\n\r\n";
     let mut open = Vec::new();

@@ -500,7 +500,7 @@ async fn resolve_cluster(
 ) -> ClusterParts {
     let (resolved, failures) = resolve_addresses(&plan, &*ctx.resolver, ctx.dns_timeout).await;
     for f in failures {
-        eprintln!("warning: cluster {}: {f}", plan.name);
+        tracing::warn!("warning: cluster {}: {f}", plan.name);
     }
     let mut endpoints = HashMap::with_capacity_and_hasher(resolved.len(), FixedState::default());
     let mut specs = Vec::with_capacity(resolved.len());
@@ -519,7 +519,7 @@ async fn resolve_cluster(
     let (tls, broken) = match origination(&plan, tls_ctx) {
         Ok(t) => (t, None),
         Err(e) => {
-            eprintln!(
+            tracing::warn!(
                 "warning: cluster {}: {e}; requests to it get 503",
                 plan.name
             );

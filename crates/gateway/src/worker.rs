@@ -10,6 +10,7 @@ use portcullis_proxy_core::rt::{RandomSource, SplitMix64};
 
 /// Where access-log lines go.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub enum AccessLog {
     /// Standard output (buffered per worker, flushed at least every 250 ms).
     #[default]
@@ -53,6 +54,34 @@ pub(crate) fn init(index: usize, seed: Option<u64>, log: AccessLog) {
         RANDOM.with(|r| *r.borrow_mut() = SplitMix64::new(seed.wrapping_add(index as u64)));
     }
     LOG.with(|l| l.borrow_mut().1 = log);
+}
+
+/// Whether this thread is one of the gateway's own workers (housekeeping ticks flush its
+/// access-log buffer and refresh its cached clock and date).
+pub(crate) fn is_worker() -> bool {
+    IS_WORKER.with(Cell::get)
+}
+
+/// On a thread that is not a worker (a caller's runtime, see `GatewayBuilder::serve`): the
+/// access-log sink of the connection about to be served. Lines are written as they are made
+/// there. A worker keeps the sink it was started with.
+pub(crate) fn adopt_sink(sink: &AccessLog) {
+    if !is_worker() {
+        LOG.with(|l| {
+            let mut l = l.borrow_mut();
+            if !same_sink(&l.1, sink) {
+                l.1 = sink.clone();
+            }
+        });
+    }
+}
+
+fn same_sink(a: &AccessLog, b: &AccessLog) -> bool {
+    match (a, b) {
+        (AccessLog::Stdout, AccessLog::Stdout) | (AccessLog::Off, AccessLog::Off) => true,
+        (AccessLog::Capture(a), AccessLog::Capture(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
 }
 
 /// The current worker's index (0 on other threads).
