@@ -71,7 +71,8 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use portcullis_tls::{CredentialStore, FileCredentialStore};
+use portcullis_tls::rustls::crypto::CryptoProvider;
+use portcullis_tls::{CredentialStore, FileCredentialStore, FileMeshIdentity, MeshIdentity};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 
@@ -82,7 +83,7 @@ pub use dump::DumpKind;
 pub use server::{Limits, Topology};
 pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
-pub use worker::AccessLog;
+pub use worker::{AccessLog, AccessLogSink};
 
 use metrics::Stats;
 use snapshot::{BuildContext, Live, Snapshot};
@@ -143,6 +144,9 @@ pub struct GatewayBuilder {
     pub(crate) topology: Topology,
     pub(crate) drain_time: Duration,
     pub(crate) drain_on_signals: bool,
+    pub(crate) mesh_identity: Option<Arc<dyn MeshIdentity>>,
+    pub(crate) mesh_identity_dir: Option<PathBuf>,
+    pub(crate) crypto_provider: Option<Arc<CryptoProvider>>,
 }
 
 impl Default for GatewayBuilder {
@@ -166,6 +170,9 @@ impl Default for GatewayBuilder {
             topology: Topology::default(),
             drain_time: Duration::from_secs(5),
             drain_on_signals: false,
+            mesh_identity: None,
+            mesh_identity_dir: None,
+            crypto_provider: None,
         }
     }
 }
@@ -301,6 +308,30 @@ impl GatewayBuilder {
     /// does. Off by default: an embedder handles its own signals.
     pub fn drain_on_signals(mut self, on: bool) -> Self {
         self.drain_on_signals = on;
+        self
+    }
+
+    /// The workload certificate and mesh roots for `ISTIO_MUTUAL` (servers and origination);
+    /// without one, `ISTIO_MUTUAL` clusters answer `503`. Replaces
+    /// [`mesh_identity_dir`](Self::mesh_identity_dir).
+    pub fn mesh_identity(mut self, identity: Arc<dyn MeshIdentity>) -> Self {
+        self.mesh_identity = Some(identity);
+        self.mesh_identity_dir = None;
+        self
+    }
+
+    /// Reads the mesh identity from a directory as istio-proxy mounts it (`cert-chain.pem`,
+    /// `key.pem`, `root-cert.pem`, see [`FileMeshIdentity`]), read again when its files
+    /// change.
+    pub fn mesh_identity_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.mesh_identity_dir = Some(dir.into());
+        self.mesh_identity = None;
+        self
+    }
+
+    /// The rustls `CryptoProvider` of every TLS configuration (ring's by default).
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.crypto_provider = Some(provider);
         self
     }
 
@@ -574,6 +605,7 @@ struct Prepared {
     stats: Arc<Stats>,
     ctx: BuildContext,
     file_store: Option<Arc<FileCredentialStore>>,
+    mesh_files: Option<Arc<FileMeshIdentity>>,
     lifecycle: Arc<Lifecycle>,
     source: Box<dyn ConfigSource>,
 }
@@ -586,7 +618,22 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
         tracing::warn!("{p}");
     }
     let stats = Arc::new(Stats::new(options.workers.max(1)));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = options
+        .crypto_provider
+        .clone()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut mesh_files = None;
+    let mesh = match (&options.mesh_identity, &options.mesh_identity_dir) {
+        (Some(identity), _) => Some(Arc::clone(identity)),
+        (None, Some(dir)) => {
+            let identity = FileMeshIdentity::open(dir.clone(), Arc::clone(&provider))
+                .map_err(|e| StartError::Build(format!("mesh identity: {e}")))?;
+            let identity = Arc::new(identity);
+            mesh_files = Some(Arc::clone(&identity));
+            Some(identity as Arc<dyn MeshIdentity>)
+        }
+        (None, None) => None,
+    };
     let mut stores = options.credential_stores.clone();
     let file_store = options.credentials.as_ref().map(|dir| {
         let (store, errors) = FileCredentialStore::open(dir.clone(), Arc::clone(&provider));
@@ -604,12 +651,14 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
         stats: Arc::clone(&stats),
         dns_timeout: Duration::from_secs(5),
         resolver: Arc::clone(&options.resolver),
+        mesh,
     };
     Ok(Prepared {
         built,
         stats,
         ctx,
         file_store,
+        mesh_files,
         lifecycle: Arc::new(Lifecycle::new(options.drain_time)),
         source,
     })
@@ -885,6 +934,7 @@ struct Control {
     workers: Vec<Handle>,
     listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
     file_store: Option<Arc<FileCredentialStore>>,
+    mesh_files: Option<Arc<FileMeshIdentity>>,
     lifecycle: Arc<Lifecycle>,
 }
 
@@ -897,6 +947,7 @@ impl Control {
             workers,
             listening: Arc::new(Mutex::new(Vec::new())),
             file_store: prepared.file_store,
+            mesh_files: prepared.mesh_files,
             lifecycle: prepared.lifecycle,
         };
         (control, prepared.built)
@@ -905,11 +956,14 @@ impl Control {
     /// Builds the first snapshot, binds its listeners and the admin listener, reports the
     /// outcome to `started`, then follows the configuration source until the gateway stops.
     async fn run(mut self, built: Built, started: impl FnOnce(Started)) {
+        // Credentials and the mesh identity's files, watched like the configuration.
         let credentials: Vec<Source> = self
             .options
             .credentials
             .iter()
-            .map(|dir| Source::Path(dir.clone()))
+            .map(PathBuf::as_path)
+            .chain(self.mesh_files.as_ref().map(|m| m.dir()))
+            .map(|dir| Source::Path(dir.to_path_buf()))
             .collect();
         let mut credentials_seen = config::Fingerprint::of(&credentials);
         let first = match snapshot::build(built, &self.ctx, 1, None).await {
@@ -1000,6 +1054,11 @@ impl Control {
                     for e in store.reload() {
                         tracing::warn!("warning: credentials: {e}");
                     }
+                }
+                if let Some(mesh) = &self.mesh_files
+                    && let Err(e) = mesh.reload()
+                {
+                    tracing::warn!("warning: mesh identity: {e}; the previous one stays");
                 }
                 reload = true;
             }

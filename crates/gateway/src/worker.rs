@@ -19,6 +19,33 @@ pub enum AccessLog {
     Off,
     /// Into memory (tests read it).
     Capture(Arc<Mutex<Vec<String>>>),
+    /// To the embedder's sink.
+    Sink(Arc<dyn AccessLogSink>),
+}
+
+/// Where an embedder takes access-log lines (Envoy's default format, see
+/// [`AccessLog::Sink`]). Workers buffer lines and hand them over in batches (past 32 KiB,
+/// and at least every 250 ms), so a sink is called rarely and off the request path.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use portcullis_gateway::{AccessLog, AccessLogSink};
+///
+/// #[derive(Debug, Default)]
+/// struct Lines(Mutex<Vec<String>>);
+///
+/// impl AccessLogSink for Lines {
+///     fn write_lines(&self, lines: &str) {
+///         self.0.lock().unwrap().extend(lines.lines().map(str::to_owned));
+///     }
+/// }
+///
+/// let sink = AccessLog::Sink(Arc::new(Lines::default()));
+/// # let _ = sink;
+/// ```
+pub trait AccessLogSink: std::fmt::Debug + Send + Sync + 'static {
+    /// Takes whole lines, each ending with `\n`.
+    fn write_lines(&self, lines: &str);
 }
 
 /// Flush the buffer past this size.
@@ -80,6 +107,7 @@ fn same_sink(a: &AccessLog, b: &AccessLog) -> bool {
     match (a, b) {
         (AccessLog::Stdout, AccessLog::Stdout) | (AccessLog::Off, AccessLog::Off) => true,
         (AccessLog::Capture(a), AccessLog::Capture(b)) => Arc::ptr_eq(a, b),
+        (AccessLog::Sink(a), AccessLog::Sink(b)) => Arc::ptr_eq(a, b),
         _ => false,
     }
 }
@@ -170,6 +198,7 @@ pub(crate) fn flush() {
                 let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
                 lines.extend(text.lines().map(str::to_owned));
             }
+            AccessLog::Sink(sink) => sink.write_lines(&String::from_utf8_lossy(buf)),
             AccessLog::Off => {}
         }
         buf.clear();
