@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use portcullis_examples::gateway::{self, Gateway, Source, cli, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{Source, cli};
 
 /// mimalloc: the request path's many small, short-lived allocations cost about a third less CPU
 /// per request than with glibc malloc (scripts/README.md).
@@ -24,24 +25,25 @@ fn main() -> ExitCode {
         print!("{}", cli::USAGE);
         return ExitCode::SUCCESS;
     }
-    let mut options = cli.options.clone();
+    // The gateway's diagnostics, on standard error.
+    let _ = tracing::subscriber::set_global_default(cli::StderrLog);
     let demo_mode = cli.is_demo();
+    let mut gateway = cli.gateway;
     if demo_mode {
-        options.sources = vec![Source::Inline {
+        gateway = gateway.files([Source::Inline {
             name: "demo.yaml".to_owned(),
             text: demo::DEMO_YAML.to_owned(),
-        }];
+        }]);
     }
 
     if cli.check || cli.dump.is_some() {
-        let result = gateway::check(&options.sources, &options.identity);
-        return match result {
+        return match gateway.check() {
             Ok(built) => {
                 for p in &built.report.problems {
                     eprintln!("{p}");
                 }
                 if let Some(kind) = cli.dump {
-                    print!("{}", gateway::dump_text(&built, kind));
+                    print!("{}", portcullis_gateway::dump_text(&built, kind));
                 } else {
                     println!(
                         "configuration valid: {} documents, {} listeners, {} route configurations, {} clusters",
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
         }
         match demo::credentials() {
             Ok((store, pem)) => {
-                options.credential_stores.push(store);
+                gateway = gateway.credential_store(store);
                 let path = std::env::temp_dir().join("portcullis-demo-cert.pem");
                 if std::fs::write(&path, pem).is_ok() {
                     ca_file = Some(path.display().to_string());
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let workers = options.workers;
+    let workers = gateway.worker_count();
     let announce = |listening: &[SocketAddr], admin: Option<SocketAddr>| {
         let addrs: Vec<String> = listening.iter().map(ToString::to_string).collect();
         eprintln!(
@@ -108,9 +110,10 @@ fn main() -> ExitCode {
             eprintln!("\n{}", demo::curl_commands(ca_file.as_deref()));
         }
     };
-    // One worker: the whole gateway on this thread (see `Gateway::serve_on_this_thread`).
+    // One worker: the whole gateway on this thread (see `GatewayBuilder::serve_on_this_thread`).
+    // Either way the gateway drains on SIGTERM or SIGINT, then returns.
     if workers <= 1 {
-        return match Gateway::serve_on_this_thread(options, announce) {
+        return match gateway.serve_on_this_thread(announce) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -118,7 +121,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let gw = match Gateway::start(options) {
+    let gw = match gateway.start() {
         Ok(gw) => gw,
         Err(e) => {
             eprintln!("error: {e}");

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_examples::gateway::{Gateway, Limits};
+use portcullis_gateway::{Gateway, Limits};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -21,7 +21,7 @@ mod common;
 
 /// The echo gateway of `common` with `limits`.
 fn start(name: &str, limits: Limits) -> (Gateway, u16) {
-    let gw = common::echo_gateway(name, |o| o.limits = limits);
+    let gw = common::echo_gateway(name, |b| b.limits(limits));
     (gw.gateway, gw.port)
 }
 
@@ -163,10 +163,7 @@ async fn continuation_floods_are_cut_off() {
 async fn settings_and_ping_floods_do_not_stall_other_clients() {
     let (gw, port) = start(
         "ping",
-        Limits {
-            idle_timeout: Duration::from_secs(1),
-            ..Limits::default()
-        },
+        Limits::default().with_idle_timeout(Duration::from_secs(1)),
     );
     // 20,000 PINGs and 20,000 SETTINGS, never reading the acknowledgements back.
     let mut data = PREFACE.to_vec();
@@ -206,10 +203,7 @@ async fn slowloris_connections_are_closed_at_the_header_timeout() {
     let header_timeout = Duration::from_millis(500);
     let (gw, port) = start(
         "slowloris",
-        Limits {
-            header_timeout,
-            ..Limits::default()
-        },
+        Limits::default().with_header_timeout(header_timeout),
     );
     // 50 clients each send a request head one header every 100 ms, never finishing it.
     let mut slow = Vec::new();

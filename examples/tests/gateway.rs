@@ -21,8 +21,9 @@ use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{
-    self, AccessLog, Gateway, Identity, Lookup, Options, Resolver, Source, demo,
+use portcullis_examples::demo;
+use portcullis_gateway::{
+    AccessLog, Gateway, GatewayBuilder, Identity, Limits, Lookup, Resolver, Source,
 };
 use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
 use portcullis_proxy_core::{h1, pick_by_weight};
@@ -111,22 +112,18 @@ spec:
     )
 }
 
-fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
-    Options {
-        sources: vec![Source::Path(dir.to_owned())],
-        identity: Identity::default(),
-        workers: 1,
-        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        access_log: AccessLog::Capture(Arc::clone(log)),
+fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> GatewayBuilder {
+    Gateway::builder()
+        .files([Source::Path(dir.to_owned())])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .access_log(AccessLog::Capture(Arc::clone(log)))
         // Every Gateway port the tests use, on a free loopback port.
-        port_bindings: [80, 443]
-            .into_iter()
-            .map(|p| (p, SocketAddr::from(([127, 0, 0, 1], 0))))
-            .collect(),
-        poll_interval: Duration::from_millis(100),
-        random_seed: Some(7),
-        ..Options::default()
-    }
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .port_binding(443, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .poll_interval(Duration::from_millis(100))
+        .random_seed(7)
 }
 
 struct Reply {
@@ -195,7 +192,7 @@ spec:
         + &service_entry("b", &[(up[1], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     let r = get(port, "shop.example.com", "/healthz", &[]).await;
@@ -325,7 +322,7 @@ spec:
 " + &service_entry("a", &[(up[0], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // One connection, three requests: a length-delimited body, a chunked body (sent upstream
@@ -401,7 +398,7 @@ spec:
 " + &service_entry("a", &[(dead, "v1"), (up[0], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // Round robin sends every other first attempt to the failing endpoint, which reads the
@@ -483,7 +480,7 @@ spec:
         + &service_entry("m", &[(mirror_addr, "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -631,7 +628,7 @@ spec:
         + &service_entry("c", &[(chunked, "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     let get = Method::GET;
 
@@ -748,7 +745,7 @@ spec:
         + &service_entry("b", &[(up[1], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // Worker 0 draws from SplitMix64(seed), one value per forwarded request.
@@ -803,7 +800,7 @@ async fn swaps_configuration_live_and_refuses_invalid_changes() {
     };
     std::fs::write(dir.join("vs.yaml"), vs("/one", "a.test")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     assert_eq!(gw.generation(), 1);
     assert_eq!(get(port, "x", "/one", &[]).await.status, 200);
@@ -865,7 +862,7 @@ async fn serves_and_swaps_on_the_calling_thread() {
     let (tx, rx) = std::sync::mpsc::channel();
     // The thread serves until the test process ends.
     std::thread::spawn(move || {
-        let outcome = Gateway::serve_on_this_thread(opts, |listening, admin| {
+        let outcome = opts.serve_on_this_thread(|listening, admin| {
             let _ = tx.send((listening.to_vec(), admin));
         });
         panic!("the gateway stopped serving: {outcome:?}");
@@ -906,11 +903,10 @@ async fn serves_and_swaps_on_the_calling_thread() {
         ),
     )
     .unwrap();
-    let outcome = Gateway::serve_on_this_thread(options(&bad, &log), |_, _| {
-        panic!("an invalid configuration was served")
-    });
+    let outcome = options(&bad, &log)
+        .serve_on_this_thread(|_, _| panic!("an invalid configuration was served"));
     assert!(
-        matches!(outcome, Err(gateway::StartError::Config(_))),
+        matches!(outcome, Err(portcullis_gateway::StartError::Config(_))),
         "{outcome:?}"
     );
 }
@@ -934,17 +930,20 @@ spec:
 ",
     )
     .unwrap();
-    let report = gateway::check(&[Source::Path(dir.clone())], &Identity::default()).unwrap_err();
+    let report =
+        portcullis_gateway::check(&[Source::Path(dir.clone())], &Identity::default()).unwrap_err();
     let text = report.errors_text();
     assert!(text.contains("bad.yaml:"), "{text}");
     assert!(text.contains("weight"), "{text}");
-    let started = Gateway::start(Options {
-        sources: vec![Source::Path(dir)],
-        admin: None,
-        workers: 1,
-        ..Options::default()
-    });
-    assert!(matches!(started, Err(gateway::StartError::Config(_))));
+    let started = Gateway::builder()
+        .files([Source::Path(dir)])
+        .admin(None)
+        .workers(1)
+        .start();
+    assert!(matches!(
+        started,
+        Err(portcullis_gateway::StartError::Config(_))
+    ));
 }
 
 #[tokio::test]
@@ -976,7 +975,7 @@ spec:
 " + &service_entry("dead", &[(dead, "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     let r = get(port, "x", "/dead", &[]).await;
@@ -1024,10 +1023,12 @@ spec:
 " + &service_entry("a", &[(up[0], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut opts = options(&dir, &log);
-    opts.limits.header_timeout = Duration::from_millis(300);
-    opts.limits.idle_timeout = Duration::from_millis(600);
-    let gw = Gateway::start(opts).unwrap();
+    let opts = options(&dir, &log).limits(
+        Limits::default()
+            .with_header_timeout(Duration::from_millis(300))
+            .with_idle_timeout(Duration::from_millis(600)),
+    );
+    let gw = opts.start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // A keep-alive connection carries requests while they come, and is closed once it has
@@ -1257,9 +1258,8 @@ spec:
     std::fs::write(creds.join("secure-cert/tls.key"), &key_pem).unwrap();
     std::fs::write(creds.join("secure-cert/ca.crt"), &pki.ca_pem).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut opts = options(&dir, &log);
-    opts.credentials = Some(creds);
-    let gw = Gateway::start(opts).unwrap();
+    let opts = options(&dir, &log).credentials_dir(creds);
+    let gw = opts.start().unwrap();
     let port = gw.local_addr(443).unwrap().port();
 
     let (_, _, ccert, ckey) = leaf(&pki, &["client.example.com"]);
@@ -1382,7 +1382,7 @@ spec:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     // Routing sees the Gateway's ports (443 in the TLS match above); clients connect to the
     // free ports they are bound to.
     let (tls_port, http_port) = (
@@ -1442,7 +1442,7 @@ spec:
 " + &service_entry("a", &[(up[0], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut send, conn) =
@@ -1510,7 +1510,7 @@ spec:
         + &service_entry("p", &[(up[3], "v1")]);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // From an HTTP/1.1 client: the echo's third line is `METHOD path VERSION` as it saw it.
@@ -1592,7 +1592,7 @@ spec:
         + &service_entry("cookie", &endpoints);
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     let version = |r: &Reply| r.body.lines().nth(1).unwrap_or_default().to_owned();
 
@@ -1675,9 +1675,8 @@ spec:
     std::fs::write(creds.join("interop-cert/tls.crt"), &cert_pem).unwrap();
     std::fs::write(creds.join("interop-cert/tls.key"), &key_pem).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut opts = options(&dir, &log);
-    opts.credentials = Some(creds);
-    let gw = Gateway::start(opts).unwrap();
+    let opts = options(&dir, &log).credentials_dir(creds);
+    let gw = opts.start().unwrap();
     let port = gw.local_addr(443).unwrap().port();
 
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -1781,12 +1780,11 @@ spec:
     let resolver = Arc::new(TestResolver::default());
     resolver.answer("upstream.dns.test", &[a]);
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(Options {
-        dns_refresh: Some(Duration::from_millis(100)),
-        resolver: Arc::clone(&resolver) as Arc<dyn Resolver>,
-        ..options(&dir, &log)
-    })
-    .unwrap();
+    let gw = options(&dir, &log)
+        .dns_refresh(Some(Duration::from_millis(100)))
+        .resolver(Arc::clone(&resolver) as Arc<dyn Resolver>)
+        .start()
+        .unwrap();
     let port = gw.local_addr(80).unwrap().port();
     let r = get(port, "x", "/", &[]).await;
     assert!(r.body.contains("version: v1"), "{}", r.body);

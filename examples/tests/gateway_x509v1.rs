@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder, Identity, Source};
 use portcullis_tls::{ClientTlsMode, ClientTlsSettings, TlsContext, client_tls, pem};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -103,22 +104,20 @@ spec:
     for (key, file) in files {
         std::fs::copy(fixture(file), creds.join("v1-cert").join(key)).unwrap();
     }
-    Gateway::start(options(&dir, creds))
+    options(&dir, creds).start()
 }
 
-fn options(dir: &Path, creds: PathBuf) -> Options {
-    Options {
-        sources: vec![Source::Path(dir.to_owned())],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(443, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
-        poll_interval: Duration::from_millis(100),
-        random_seed: Some(7),
-        credentials: Some(creds),
-        ..Options::default()
-    }
+fn options(dir: &Path, creds: PathBuf) -> GatewayBuilder {
+    Gateway::builder()
+        .files([Source::Path(dir.to_owned())])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(None)
+        .port_binding(443, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))))
+        .poll_interval(Duration::from_millis(100))
+        .random_seed(7)
+        .credentials_dir(creds)
 }
 
 /// A client trusting the fixtures' CA (`sni` set: a version-1 certificate has no

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source};
+use portcullis_gateway::{AccessLog, Gateway, Identity, Source};
 use portcullis_proxy_core::h1;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -160,18 +160,17 @@ spec:
         up.port()
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let gw = Gateway::start(Options {
-        sources: vec![Source::Path(dir)],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
-        poll_interval: Duration::from_millis(100),
-        random_seed: Some(7),
-        ..Options::default()
-    })
-    .unwrap();
+    let gw = Gateway::builder()
+        .files([Source::Path(dir)])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(None)
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))))
+        .poll_interval(Duration::from_millis(100))
+        .random_seed(7)
+        .start()
+        .unwrap();
     let port = gw.local_addr(80).unwrap().port();
     (gw, port, recorder, tokio::runtime::Handle::current())
 }

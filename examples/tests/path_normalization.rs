@@ -18,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, Identity, Source};
 use portcullis_proxy_core::path::PathNormalization;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -74,19 +75,17 @@ spec:
         up = upstream.port(),
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let options = Options {
-        sources: vec![Source::Path(dir)],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))),
-        poll_interval: Duration::from_secs(60),
-        random_seed: Some(7),
-        path_normalization: mode,
-        ..Options::default()
-    };
-    let gw = Gateway::start(options).unwrap();
+    let options = Gateway::builder()
+        .files([Source::Path(dir)])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(None)
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::new(Mutex::new(Vec::new()))))
+        .poll_interval(Duration::from_secs(60))
+        .random_seed(7)
+        .path_normalization(mode);
+    let gw = options.start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     (gw, port)
 }

@@ -20,7 +20,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder, Identity, Limits, Source};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -82,22 +83,18 @@ spec:
     )
 }
 
-fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> Options {
-    Options {
-        sources: vec![Source::Path(dir.to_owned())],
-        identity: Identity::default(),
-        workers: 1,
-        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+fn options(dir: &Path, log: &Arc<Mutex<Vec<String>>>) -> GatewayBuilder {
+    Gateway::builder()
+        .files([Source::Path(dir.to_owned())])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(Some(SocketAddr::from(([127, 0, 0, 1], 0))))
         // The Gateway's ports (80, 443) on free loopback ports.
-        port_bindings: [80, 443]
-            .into_iter()
-            .map(|p| (p, SocketAddr::from(([127, 0, 0, 1], 0))))
-            .collect(),
-        access_log: AccessLog::Capture(Arc::clone(log)),
-        poll_interval: Duration::from_millis(100),
-        random_seed: Some(7),
-        ..Options::default()
-    }
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .port_binding(443, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::clone(log)))
+        .poll_interval(Duration::from_millis(100))
+        .random_seed(7)
 }
 
 /// Polls `check` every 20 ms until it holds, for at most `limit`.
@@ -167,7 +164,7 @@ spec:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
 
     // Three bodies with an invalid chunk-size line: the client's protocol error, 400.
@@ -292,10 +289,10 @@ spec:
     std::fs::write(creds.join("tls-cert/tls.crt"), cert.pem()).unwrap();
     std::fs::write(creds.join("tls-cert/tls.key"), key.serialize_pem()).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut opts = options(&dir, &log);
-    opts.credentials = Some(creds);
-    opts.limits.handshake_timeout = Duration::from_secs(30);
-    let gw = Gateway::start(opts).unwrap();
+    let opts = options(&dir, &log)
+        .credentials_dir(creds)
+        .limits(Limits::default().with_handshake_timeout(Duration::from_secs(30)));
+    let gw = opts.start().unwrap();
     let port = gw.local_addr(443).unwrap().port();
 
     let mut roots = rustls::RootCertStore::empty();
@@ -489,11 +486,13 @@ fn h2_gateway(name: &str, header: Duration, idle: Duration) -> (u16, Gateway) {
     let dir = temp_dir(name);
     std::fs::write(dir.join("config.yaml"), http_config(80, up, "")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut opts = options(&dir, &log);
-    opts.limits.header_timeout = header;
-    opts.limits.idle_timeout = idle;
-    opts.limits.drain_timeout = Duration::from_millis(300);
-    let gw = Gateway::start(opts).unwrap();
+    let opts = options(&dir, &log).limits(
+        Limits::default()
+            .with_header_timeout(header)
+            .with_idle_timeout(idle)
+            .with_drain_timeout(Duration::from_millis(300)),
+    );
+    let gw = opts.start().unwrap();
     (gw.local_addr(80).unwrap().port(), gw)
 }
 
@@ -589,7 +588,7 @@ async fn h2_streams_past_the_limit_are_refused() {
     std::fs::write(dir.join("config.yaml"), http_config(80, up, "")).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     // The default limits.
-    let gw = Gateway::start(options(&dir, &log)).unwrap();
+    let gw = options(&dir, &log).start().unwrap();
     let port = gw.local_addr(80).unwrap().port();
     let limit = gw_limit();
     assert!(
@@ -648,5 +647,5 @@ async fn h2_streams_past_the_limit_are_refused() {
 
 /// The default limit on concurrent HTTP/2 streams.
 fn gw_limit() -> u32 {
-    portcullis_examples::gateway::Limits::default().max_concurrent_streams
+    Limits::default().max_concurrent_streams
 }

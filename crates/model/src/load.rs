@@ -204,6 +204,23 @@ pub struct Document {
     pub source_map: SourceMap,
 }
 
+impl Document {
+    /// A document made in memory rather than read from a file (a Kubernetes watcher's or a
+    /// test's object): `file` names it in messages, and it has no field locations.
+    pub fn from_object(file: impl Into<String>, index: usize, object: Object) -> Self {
+        Self {
+            source: DocumentSource {
+                file: file.into(),
+                index,
+                item: None,
+                location: Location { line: 1, column: 1 },
+            },
+            object,
+            source_map: SourceMap::default(),
+        }
+    }
+}
+
 /// A document of a kind this crate does not read (a Gateway API `Gateway`, a `Sidecar`, a
 /// `ConfigMap`, …), kept so callers can list what they ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,6 +288,16 @@ impl Loaded {
         self.skipped.extend(other.skipped);
         self.warnings.extend(other.warnings);
         self.errors.extend(other.errors);
+    }
+}
+
+/// A load of documents that are already objects (no warnings, no errors).
+impl FromIterator<Document> for Loaded {
+    fn from_iter<I: IntoIterator<Item = Document>>(documents: I) -> Self {
+        Self {
+            documents: documents.into_iter().collect(),
+            ..Self::default()
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //!   outlier-detection and pool state machines share one notion of time.
 //!
 //! Deterministic implementations for tests and simulations: [`SequenceRandom`],
-//! [`SplitMix64`] and [`ManualClock`].
+//! [`SplitMix64`] and [`ManualClock`]. For production: [`AtomicRandom`] and [`ThreadRandom`]
+//! (thread-safe, shareable, so a service cloned per request keeps drawing new values) and
+//! [`SystemClock`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -115,12 +117,138 @@ impl SplitMix64 {
 
 impl RandomSource for SplitMix64 {
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(SPLITMIX_GAMMA);
+        splitmix_mix(self.state)
     }
+}
+
+/// SplitMix64 over an atomic state: one `fetch_add` per draw, no lock, and every clone of an
+/// `Arc<AtomicRandom>` (and every `&AtomicRandom`) draws from the same sequence. Use it where a
+/// service is cloned per request or shared between threads: a [`SplitMix64`] copied into each
+/// clone would replay the same draws.
+///
+/// The values are SplitMix64's for the same seed, in the order the draws happen.
+///
+/// ```
+/// use portcullis_proxy_core::rt::{AtomicRandom, RandomSource, SplitMix64};
+///
+/// let shared = AtomicRandom::new(42);
+/// let (mut a, mut b) = (&shared, &shared);
+/// let mut reference = SplitMix64::new(42);
+/// assert_eq!(a.next_u64(), reference.next_u64());
+/// assert_eq!(b.next_u64(), reference.next_u64());
+/// ```
+#[derive(Debug, Default)]
+pub struct AtomicRandom {
+    state: AtomicU64,
+}
+
+impl AtomicRandom {
+    /// A generator from a seed.
+    pub const fn new(seed: u64) -> Self {
+        Self {
+            state: AtomicU64::new(seed),
+        }
+    }
+
+    /// A generator seeded from the system clock and the address of a stack variable (different
+    /// per process and per call).
+    pub fn from_entropy() -> Self {
+        Self::new(entropy())
+    }
+
+    /// The next value.
+    pub fn next(&self) -> u64 {
+        let state = self
+            .state
+            .fetch_add(SPLITMIX_GAMMA, Ordering::Relaxed)
+            .wrapping_add(SPLITMIX_GAMMA);
+        splitmix_mix(state)
+    }
+}
+
+impl RandomSource for AtomicRandom {
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+}
+
+impl RandomSource for &AtomicRandom {
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+}
+
+impl RandomSource for std::sync::Arc<AtomicRandom> {
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+}
+
+/// A SplitMix64 per thread, seeded from [`AtomicRandom::from_entropy`]'s sources and the
+/// thread: no shared cache line and no lock per draw, and copies on one thread share its
+/// sequence. Not reproducible (use [`SplitMix64`] or [`AtomicRandom::new`] for that).
+///
+/// ```
+/// use portcullis_proxy_core::rt::{RandomSource, ThreadRandom};
+///
+/// let (mut a, mut b) = (ThreadRandom, ThreadRandom);
+/// assert_ne!(a.next_u64(), b.next_u64());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadRandom;
+
+thread_local! {
+    static THREAD_RANDOM: std::cell::Cell<u64> = std::cell::Cell::new(entropy());
+}
+
+impl RandomSource for ThreadRandom {
+    fn next_u64(&mut self) -> u64 {
+        THREAD_RANDOM.with(|state| {
+            let next = state.get().wrapping_add(SPLITMIX_GAMMA);
+            state.set(next);
+            splitmix_mix(next)
+        })
+    }
+}
+
+impl RandomSource for &ThreadRandom {
+    fn next_u64(&mut self) -> u64 {
+        ThreadRandom.next_u64()
+    }
+}
+
+/// SplitMix64's increment.
+const SPLITMIX_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function.
+const fn splitmix_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A seed that differs between processes, threads and calls: the wall clock, a counter and a
+/// stack address, mixed.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "seeding is the one place the wall clock is read; decisions still take time from a Clock"
+)]
+fn entropy() -> u64 {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let local = 0u8;
+    let address = std::ptr::addr_of!(local) as usize as u64;
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed);
+    splitmix_mix(
+        (nanos as u64)
+            ^ ((nanos >> 64) as u64).rotate_left(17)
+            ^ address.rotate_left(32)
+            ^ calls.wrapping_mul(SPLITMIX_GAMMA),
+    )
 }
 
 // === Clock ===
@@ -215,5 +343,54 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         Instant(Duration::from_nanos(self.nanos.load(Ordering::SeqCst)))
+    }
+}
+
+/// The system's monotonic clock (`std::time::Instant`), measured from when the `SystemClock`
+/// was made; copies share that origin.
+///
+/// ```
+/// use portcullis_proxy_core::rt::{Clock, SystemClock};
+///
+/// let clock = SystemClock::new();
+/// let a = clock.now();
+/// assert!(clock.now() >= a);
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[allow(
+    clippy::disallowed_types,
+    reason = "the system clock is the one Clock implementation that reads std::time::Instant"
+)]
+pub struct SystemClock {
+    origin: std::time::Instant,
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "the system clock is the one Clock implementation that reads std::time::Instant"
+)]
+impl SystemClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the system clock is the one Clock implementation that reads std::time::Instant"
+)]
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant(self.origin.elapsed())
     }
 }

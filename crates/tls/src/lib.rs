@@ -115,6 +115,7 @@
 mod client;
 pub mod client_hello;
 mod error;
+pub mod mesh;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
 #[cfg(feature = "fuzzing")]
@@ -132,6 +133,7 @@ pub mod x509v1;
 pub use client::{ClientTls, ISTIO_MUTUAL_ALPN, client_tls, istio_mutual_sni};
 pub use client_hello::{ClientHelloInfo, ClientHelloPeek, NotTlsReason, peek_client_hello};
 pub use error::Error;
+pub use mesh::FileMeshIdentity;
 pub use policy::{protocol_versions, restrict_cipher_suites};
 pub use resolver::{CertSource, MeshIdentity, SniEntry, SniResolver};
 pub use server::{PortTls, ServerSpec, ServerTls, TlsContext, server_tls};

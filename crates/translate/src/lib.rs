@@ -218,6 +218,9 @@ mod registry;
 mod routes;
 mod sidecar;
 mod simulate;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 pub use build::translate;
 pub use config::Config;

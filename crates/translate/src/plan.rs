@@ -387,6 +387,36 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The cluster as `portcullis-proxy-core` runs it, with `endpoints` (resolved by the
+    /// caller): load balancing, circuit breakers, `maxRequestsPerConnection`, the healthy
+    /// panic threshold, outlier detection and slow start.
+    pub fn to_cluster_spec(&self, endpoints: Vec<pc::EndpointSpec>) -> pc::ClusterSpec {
+        let p = &self.policy;
+        let lb = p
+            .lb_policy
+            .to_proxy_core(p.minimum_ring_size, p.maglev_table_size);
+        let cb = &p.circuit_breakers;
+        let pool = pc::PoolLimits::default()
+            .with_max_connections(cb.max_connections)
+            .with_max_pending_requests(cb.max_pending_requests)
+            .with_max_requests(cb.max_requests)
+            .with_max_retries(cb.max_retries)
+            .with_max_requests_per_connection(p.max_requests_per_connection);
+        let mut spec = pc::ClusterSpec::new(self.name.as_str(), endpoints)
+            .with_lb(lb)
+            .with_pool(pool)
+            .with_healthy_panic_threshold(p.healthy_panic_threshold);
+        if let Some(od) = &p.outlier_detection {
+            spec = spec.with_outlier(od.to_proxy_core());
+        }
+        if let Some(slow_start) = p.slow_start {
+            spec = spec.with_slow_start(slow_start);
+        }
+        spec
+    }
+}
+
+impl Cluster {
     /// Whether connections to `endpoint` use Istio mutual TLS: always under `ISTIO_MUTUAL`, and
     /// under auto mTLS for endpoints labelled `security.istio.io/tlsMode: istio`.
     pub fn endpoint_uses_istio_mtls(&self, endpoint: &ClusterEndpoint) -> bool {
@@ -463,6 +493,26 @@ pub enum LbPolicy {
 }
 
 impl LbPolicy {
+    /// The policy as `portcullis-proxy-core` runs it. `CLUSTER_PROVIDED` (original
+    /// destination) is [`Passthrough`](pc::LbPolicy::Passthrough); the ring and table sizes
+    /// are `RING_HASH`'s and `MAGLEV`'s (0 or `None`: the defaults).
+    pub fn to_proxy_core(
+        self,
+        minimum_ring_size: Option<u64>,
+        maglev_table_size: Option<u64>,
+    ) -> pc::LbPolicy {
+        match self {
+            Self::LeastRequest => pc::LbPolicy::default(),
+            Self::RoundRobin => pc::LbPolicy::RoundRobin,
+            Self::Random => pc::LbPolicy::Random,
+            Self::RingHash => pc::LbPolicy::ring_hash(minimum_ring_size.unwrap_or(0)),
+            Self::Maglev => {
+                pc::LbPolicy::maglev(maglev_table_size.unwrap_or(pc::DEFAULT_MAGLEV_TABLE_SIZE))
+            }
+            Self::ClusterProvided => pc::LbPolicy::Passthrough,
+        }
+    }
+
     /// Envoy's name.
     pub fn as_str(self) -> &'static str {
         match self {

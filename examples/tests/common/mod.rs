@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_examples::gateway::{AccessLog, Gateway, Identity, Options, Source, demo};
+use portcullis_examples::demo;
+use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder, Identity, Source};
 
 /// The started gateway, the port its Gateway port 80 is bound to, and its access log.
 pub(crate) struct EchoGateway {
@@ -20,7 +21,10 @@ pub(crate) struct EchoGateway {
 
 /// Starts an echo upstream and a gateway in front of it; `configure` sets what the test needs
 /// on top of the defaults (one worker, no admin listener, captured access log).
-pub(crate) fn echo_gateway(name: &str, configure: impl FnOnce(&mut Options)) -> EchoGateway {
+pub(crate) fn echo_gateway(
+    name: &str,
+    configure: impl FnOnce(GatewayBuilder) -> GatewayBuilder,
+) -> EchoGateway {
     let up = demo::start_echo_servers(&[(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         "a".to_owned(),
@@ -67,18 +71,15 @@ spec:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut options = Options {
-        sources: vec![Source::Path(dir)],
-        identity: Identity::default(),
-        workers: 1,
-        admin: None,
-        port_bindings: [(80, SocketAddr::from(([127, 0, 0, 1], 0)))].into(),
-        access_log: AccessLog::Capture(Arc::clone(&log)),
-        poll_interval: Duration::from_secs(60),
-        ..Options::default()
-    };
-    configure(&mut options);
-    let gateway = Gateway::start(options).unwrap();
+    let builder = Gateway::builder()
+        .files([Source::Path(dir)])
+        .identity(Identity::default())
+        .workers(1)
+        .admin(None)
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Capture(Arc::clone(&log)))
+        .poll_interval(Duration::from_secs(60));
+    let gateway = configure(builder).start().unwrap();
     let port = gateway.local_addr(80).unwrap().port();
     EchoGateway { gateway, port, log }
 }

@@ -104,14 +104,9 @@ where
             .headers_mut()
             .remove(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let reusable = write_response(
-            &mut io,
-            &mut out,
-            resp,
-            head_request,
-            !keep_alive || refused,
-        )
-        .await;
+        // A draining gateway closes every connection after its response.
+        let close = !keep_alive || refused || shared.lifecycle.is_draining();
+        let reusable = write_response(&mut io, &mut out, resp, head_request, close).await;
         if !reusable {
             let _ = io.shutdown().await;
             return;
@@ -271,6 +266,10 @@ thread_local! {
 /// The `date` header's value: the worker's cached one, which [`refresh_date`] keeps current,
 /// so answering reads no clock (nginx caches its time per event-loop turn the same way).
 fn http_date() -> Bytes {
+    // Only a worker's housekeeping tick keeps the cache current.
+    if !super::worker::is_worker() {
+        return refresh_date();
+    }
     let cached = DATE.with(|d| {
         let d = d.borrow();
         (d.0 != u64::MAX).then(|| d.1.clone())

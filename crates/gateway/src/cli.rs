@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{AccessLog, DumpKind, Options, Source};
+use super::{AccessLog, DumpKind, GatewayBuilder, Source};
 
 /// `--help`.
 pub const USAGE: &str = "\
@@ -33,6 +33,9 @@ options:
   --seed N               seed of the random draws (weights, faults, mirrors)
   --header-timeout SECS  time to send a request head before 408 (default 10)
   --idle-timeout SECS    keep-alive idle time before closing (default 3600)
+  --drain-time SECS      on SIGTERM or SIGINT: /ready fails, listeners keep accepting and
+                         responses say connection: close (HTTP/2: GOAWAY) for at most this
+                         long, or until no connection is left; then exit 0 (default 5)
   --poll SECS            how often the configuration files are checked for changes (default 1)
   --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
@@ -50,10 +53,11 @@ options:
 ";
 
 /// What the command line asks for.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub struct Cli {
-    /// How to run (sources are the paths; empty means the demo).
-    pub options: Options,
+    /// How to run (the configuration is the paths; none means the demo).
+    pub gateway: GatewayBuilder,
     /// `--check`.
     pub check: bool,
     /// `--dump`.
@@ -65,7 +69,7 @@ pub struct Cli {
 impl Cli {
     /// Whether no path was given (the built-in demo).
     pub fn is_demo(&self) -> bool {
-        self.options.sources.is_empty()
+        !self.gateway.has_config()
     }
 }
 
@@ -74,7 +78,7 @@ impl Cli {
 /// # Errors
 /// A message naming the bad argument.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
-    let mut options = Options::default();
+    let mut options = GatewayBuilder::default().drain_on_signals(true);
     let mut labels = BTreeMap::new();
     let mut check = false;
     let mut dump = None;
@@ -154,6 +158,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
             "--idle-timeout" => {
                 options.limits.idle_timeout = secs("--idle-timeout", value("--idle-timeout")?)?;
             }
+            "--drain-time" => options.drain_time = secs("--drain-time", value("--drain-time")?)?,
             "--poll" => options.poll_interval = secs("--poll", value("--poll")?)?,
             "--dns-refresh" => {
                 let v = value("--dns-refresh")?;
@@ -192,11 +197,57 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
         options.identity.labels = labels;
     }
     Ok(Cli {
-        options,
+        gateway: options,
         check,
         dump,
         help,
     })
+}
+
+/// A `tracing` subscriber that prints the gateway's events (`info` and above, from this
+/// crate) to standard error, one message a line, as the command line shows them.
+///
+/// ```
+/// let _ = tracing::subscriber::set_global_default(portcullis_gateway::cli::StderrLog);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StderrLog;
+
+impl tracing::Subscriber for StderrLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::INFO
+            && metadata.target().starts_with("portcullis_gateway")
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        eprintln!("{}", message.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// An event's `message` field.
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -224,12 +275,12 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        assert_eq!(cli.options.identity.namespace, "edge");
-        assert_eq!(cli.options.identity.labels.len(), 2);
-        assert_eq!(cli.options.workers, 2);
+        assert_eq!(cli.gateway.identity.namespace, "edge");
+        assert_eq!(cli.gateway.identity.labels.len(), 2);
+        assert_eq!(cli.gateway.workers, 2);
         assert_eq!(cli.dump, Some(DumpKind::Routes));
-        assert!(cli.options.admin.is_none());
-        assert_eq!(cli.options.sources, vec![Source::Path("conf/".into())]);
+        assert!(cli.gateway.admin.is_none());
+        assert_eq!(cli.gateway.sources, vec![Source::Path("conf/".into())]);
         assert!(parse(["--workers", "0"].map(String::from)).is_err());
         assert!(parse(["--bogus"].map(String::from)).is_err());
         assert!(parse(Vec::<String>::new()).unwrap().is_demo());
@@ -238,19 +289,19 @@ mod tests {
     #[test]
     fn poll_and_dns_refresh() {
         let cli = parse(["--poll", "0.1", "--dns-refresh", "off"].map(String::from)).unwrap();
-        assert_eq!(cli.options.poll_interval, Duration::from_millis(100));
-        assert_eq!(cli.options.dns_refresh, None);
+        assert_eq!(cli.gateway.poll_interval, Duration::from_millis(100));
+        assert_eq!(cli.gateway.dns_refresh, None);
         let cli = parse(["--dns-refresh=5"].map(String::from)).unwrap();
-        assert_eq!(cli.options.dns_refresh, Some(Duration::from_secs(5)));
+        assert_eq!(cli.gateway.dns_refresh, Some(Duration::from_secs(5)));
         assert!(parse(["--poll", "0"].map(String::from)).is_err());
     }
 
     #[test]
     fn topology_and_connection_cap() {
         let default = parse(Vec::<String>::new()).unwrap();
-        assert!(!default.options.topology.proxy_protocol);
-        assert_eq!(default.options.topology.num_trusted_proxies, 0);
-        assert_eq!(default.options.limits.max_connections, None);
+        assert!(!default.gateway.topology.proxy_protocol);
+        assert_eq!(default.gateway.topology.num_trusted_proxies, 0);
+        assert_eq!(default.gateway.limits.max_connections, None);
         let cli = parse(
             [
                 "--proxy-protocol",
@@ -261,9 +312,9 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        assert!(cli.options.topology.proxy_protocol);
-        assert_eq!(cli.options.topology.num_trusted_proxies, 2);
-        assert_eq!(cli.options.limits.max_connections, Some(100));
+        assert!(cli.gateway.topology.proxy_protocol);
+        assert_eq!(cli.gateway.topology.num_trusted_proxies, 2);
+        assert_eq!(cli.gateway.limits.max_connections, Some(100));
         assert!(parse(["--max-connections", "0"].map(String::from)).is_err());
         assert!(parse(["--num-trusted-proxies", "-1"].map(String::from)).is_err());
     }
@@ -272,15 +323,15 @@ mod tests {
     fn path_normalization() {
         use portcullis_proxy_core::path::PathNormalization;
         let default = parse(Vec::<String>::new()).unwrap();
-        assert_eq!(default.options.path_normalization, PathNormalization::Base);
+        assert_eq!(default.gateway.path_normalization, PathNormalization::Base);
         let cli =
             parse(["--path-normalization", "DECODE_AND_MERGE_SLASHES"].map(String::from)).unwrap();
         assert_eq!(
-            cli.options.path_normalization,
+            cli.gateway.path_normalization,
             PathNormalization::DecodeAndMergeSlashes
         );
         let cli = parse(["--path-normalization=NONE"].map(String::from)).unwrap();
-        assert_eq!(cli.options.path_normalization, PathNormalization::None);
+        assert_eq!(cli.gateway.path_normalization, PathNormalization::None);
         assert!(parse(["--path-normalization", "base"].map(String::from)).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::Lifecycle;
 use super::body::DownBody;
 use super::downstream::{self, Rewind};
 use super::guard::{Guarded, Heads, OpenStream, Tracked};
@@ -32,8 +33,20 @@ use super::proxy::{self, ConnCtx, Writer};
 use super::snapshot::{self, ChainKind, ClusterRt, Live, Local};
 use super::worker;
 
-/// Limits on downstream connections.
+/// Limits and timeouts of downstream connections: [`Limits::default`] and its `with_`
+/// methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use portcullis_gateway::Limits;
+///
+/// let limits = Limits::default()
+///     .with_header_timeout(Duration::from_secs(5))
+///     .with_max_connections(Some(10_000));
+/// assert_eq!(limits.idle_timeout, Duration::from_secs(3600));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Time to send a complete request head: HTTP/1 gets `408`; an HTTP/2 connection whose
     /// header block stays unfinished this long is drained and closed.
@@ -62,6 +75,74 @@ pub struct Limits {
     /// as soon as it is accepted and counted in `portcullis_downstream_cx_overflow_total`;
     /// the open ones are served as before. `None`: no limit.
     pub max_connections: Option<usize>,
+}
+
+impl Limits {
+    /// Sets the time to send a complete request head (see the field).
+    #[must_use]
+    pub fn with_header_timeout(mut self, header_timeout: Duration) -> Self {
+        self.header_timeout = header_timeout;
+        self
+    }
+
+    /// Sets the time a connection may stay idle (see the field).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    /// Sets the most time a connection may live (see the field).
+    #[must_use]
+    pub fn with_max_connection_duration(
+        mut self,
+        max_connection_duration: Option<Duration>,
+    ) -> Self {
+        self.max_connection_duration = max_connection_duration;
+        self
+    }
+
+    /// Sets how long a draining HTTP/2 connection may take to finish its streams (see the field).
+    #[must_use]
+    pub fn with_drain_timeout(mut self, drain_timeout: Duration) -> Self {
+        self.drain_timeout = drain_timeout;
+        self
+    }
+
+    /// Sets the time for a TLS handshake (see the field).
+    #[must_use]
+    pub fn with_handshake_timeout(mut self, handshake_timeout: Duration) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// Sets the largest request head (see the field).
+    #[must_use]
+    pub fn with_max_header_bytes(mut self, max_header_bytes: usize) -> Self {
+        self.max_header_bytes = max_header_bytes;
+        self
+    }
+
+    /// Sets the most request headers (HTTP/1) (see the field).
+    #[must_use]
+    pub fn with_max_headers(mut self, max_headers: usize) -> Self {
+        self.max_headers = max_headers;
+        self
+    }
+
+    /// Sets the most concurrent streams per HTTP/2 connection (see the field).
+    #[must_use]
+    pub fn with_max_concurrent_streams(mut self, max_concurrent_streams: u32) -> Self {
+        self.max_concurrent_streams = max_concurrent_streams;
+        self
+    }
+
+    /// Sets the most downstream connections open at once (see the field).
+    #[must_use]
+    pub fn with_max_connections(mut self, max_connections: Option<usize>) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
 }
 
 /// What sits in front of the gateway (Istio's `gatewayTopology`).
@@ -135,8 +216,10 @@ pub(crate) struct Shared {
     pub(crate) path_normalization: pc::path::PathNormalization,
     /// What sits in front of the gateway.
     pub(crate) topology: Topology,
-    /// Downstream connections open now (for `Limits::max_connections`).
-    pub(crate) open_connections: AtomicUsize,
+    /// Draining and the count of open connections.
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Where access-log lines go.
+    pub(crate) access_log: worker::AccessLog,
 }
 
 impl Shared {
@@ -146,6 +229,8 @@ impl Shared {
         limits: Limits,
         path_normalization: pc::path::PathNormalization,
         topology: Topology,
+        lifecycle: Arc<Lifecycle>,
+        access_log: worker::AccessLog,
     ) -> Self {
         let mut http = Builder::new(TokioExecutor::new());
         http.http1()
@@ -169,7 +254,8 @@ impl Shared {
             http,
             path_normalization,
             topology,
-            open_connections: AtomicUsize::new(0),
+            lifecycle,
+            access_log,
         }
     }
 }
@@ -197,47 +283,50 @@ pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared:
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                eprintln!("warning: accept on {bind}: {e}");
+                tracing::warn!("warning: accept on {bind}: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         shared.stats.downstream_cx.fetch_add(1, Ordering::Relaxed);
-        // The connection count is kept only when there is a limit: no shared counter on the
-        // accept path otherwise.
-        if let Some(max) = shared.limits.max_connections {
-            let Some(open) = OpenConnection::admit(&shared, max) else {
-                shared
-                    .stats
-                    .downstream_cx_overflow
-                    .fetch_add(1, Ordering::Relaxed);
-                drop(stream);
-                continue;
-            };
-            let serving = serve(stream, remote, bind, Arc::clone(&shared));
-            tokio::spawn(async move {
-                serving.await;
-                drop(open);
-            });
-        } else {
-            tokio::spawn(serve(stream, remote, bind, Arc::clone(&shared)));
-        }
+        // Counted open (for `Limits::max_connections` and for a drain to end once none is
+        // left) until its task ends.
+        let Some(open) = OpenConnection::admit(&shared) else {
+            shared
+                .stats
+                .downstream_cx_overflow
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let serving = serve(stream, remote, bind, Arc::clone(&shared));
+        tokio::spawn(async move {
+            serving.await;
+            drop(open);
+        });
     }
 }
 
-/// One of the `Limits::max_connections` open connections, given back when dropped.
-struct OpenConnection(Arc<Shared>);
+/// An open downstream connection, counted until dropped.
+struct OpenConnection(Arc<Lifecycle>);
 
 impl OpenConnection {
-    /// Takes a place if fewer than `max` connections are open.
-    fn admit(shared: &Arc<Shared>, max: usize) -> Option<Self> {
-        let open = &shared.open_connections;
-        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .ok()
-        .map(|_| Self(Arc::clone(shared)))
+    /// Counts a connection open, unless `Limits::max_connections` are open already.
+    fn admit(shared: &Shared) -> Option<Self> {
+        let open = &shared.lifecycle.open_connections;
+        match shared.limits.max_connections {
+            Some(max) => {
+                open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                })
+                .ok()?;
+            }
+            None => {
+                open.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Some(Self(Arc::clone(&shared.lifecycle)))
     }
 }
 
@@ -317,6 +406,7 @@ async fn serve(
     bind: SocketAddr,
     shared: Arc<Shared>,
 ) {
+    worker::adopt_sink(&shared.access_log);
     // What was read ahead (past a PROXY protocol header, or the ClientHello): it goes on in
     // front of the stream.
     let mut read = Bytes::new();
@@ -457,6 +547,7 @@ where
     let io = Guarded::new(
         io,
         heads,
+        Arc::clone(&shared.lifecycle),
         shared.limits.header_timeout,
         shared.limits.idle_timeout,
         shared.limits.max_connection_duration,

@@ -10,6 +10,7 @@ use portcullis_proxy_core::rt::{RandomSource, SplitMix64};
 
 /// Where access-log lines go.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub enum AccessLog {
     /// Standard output (buffered per worker, flushed at least every 250 ms).
     #[default]
@@ -18,6 +19,33 @@ pub enum AccessLog {
     Off,
     /// Into memory (tests read it).
     Capture(Arc<Mutex<Vec<String>>>),
+    /// To the embedder's sink.
+    Sink(Arc<dyn AccessLogSink>),
+}
+
+/// Where an embedder takes access-log lines (Envoy's default format, see
+/// [`AccessLog::Sink`]). Workers buffer lines and hand them over in batches (past 32 KiB,
+/// and at least every 250 ms), so a sink is called rarely and off the request path.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use portcullis_gateway::{AccessLog, AccessLogSink};
+///
+/// #[derive(Debug, Default)]
+/// struct Lines(Mutex<Vec<String>>);
+///
+/// impl AccessLogSink for Lines {
+///     fn write_lines(&self, lines: &str) {
+///         self.0.lock().unwrap().extend(lines.lines().map(str::to_owned));
+///     }
+/// }
+///
+/// let sink = AccessLog::Sink(Arc::new(Lines::default()));
+/// # let _ = sink;
+/// ```
+pub trait AccessLogSink: std::fmt::Debug + Send + Sync + 'static {
+    /// Takes whole lines, each ending with `\n`.
+    fn write_lines(&self, lines: &str);
 }
 
 /// Flush the buffer past this size.
@@ -53,6 +81,35 @@ pub(crate) fn init(index: usize, seed: Option<u64>, log: AccessLog) {
         RANDOM.with(|r| *r.borrow_mut() = SplitMix64::new(seed.wrapping_add(index as u64)));
     }
     LOG.with(|l| l.borrow_mut().1 = log);
+}
+
+/// Whether this thread is one of the gateway's own workers (housekeeping ticks flush its
+/// access-log buffer and refresh its cached clock and date).
+pub(crate) fn is_worker() -> bool {
+    IS_WORKER.with(Cell::get)
+}
+
+/// On a thread that is not a worker (a caller's runtime, see `GatewayBuilder::serve`): the
+/// access-log sink of the connection about to be served. Lines are written as they are made
+/// there. A worker keeps the sink it was started with.
+pub(crate) fn adopt_sink(sink: &AccessLog) {
+    if !is_worker() {
+        LOG.with(|l| {
+            let mut l = l.borrow_mut();
+            if !same_sink(&l.1, sink) {
+                l.1 = sink.clone();
+            }
+        });
+    }
+}
+
+fn same_sink(a: &AccessLog, b: &AccessLog) -> bool {
+    match (a, b) {
+        (AccessLog::Stdout, AccessLog::Stdout) | (AccessLog::Off, AccessLog::Off) => true,
+        (AccessLog::Capture(a), AccessLog::Capture(b)) => Arc::ptr_eq(a, b),
+        (AccessLog::Sink(a), AccessLog::Sink(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
 }
 
 /// The current worker's index (0 on other threads).
@@ -141,6 +198,7 @@ pub(crate) fn flush() {
                 let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
                 lines.extend(text.lines().map(str::to_owned));
             }
+            AccessLog::Sink(sink) => sink.write_lines(&String::from_utf8_lossy(buf)),
             AccessLog::Off => {}
         }
         buf.clear();

@@ -30,6 +30,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use super::Lifecycle;
+
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
@@ -192,6 +194,8 @@ pub(crate) struct Guarded<T> {
     block_since: Option<Instant>,
     /// The connection was asked to drain.
     draining: bool,
+    /// The gateway's state: a gateway drain ends idle connections and drains the others.
+    lifecycle: Arc<Lifecycle>,
     /// The task the tick will wake: while it has not fired, a read that waits again in the
     /// same task need not poll it.
     tick_waker: Option<Waker>,
@@ -201,6 +205,7 @@ impl<T> Guarded<T> {
     pub(crate) fn new(
         inner: T,
         heads: Arc<Heads>,
+        lifecycle: Arc<Lifecycle>,
         header_timeout: Duration,
         idle_timeout: Duration,
         max_duration: Option<Duration>,
@@ -224,6 +229,7 @@ impl<T> Guarded<T> {
             frames: FrameScan::default(),
             block_since: None,
             draining: false,
+            lifecycle,
             tick_waker: None,
         }
     }
@@ -256,7 +262,7 @@ impl<T> Guarded<T> {
         let new_streams = std::mem::replace(&mut self.heads_seen, started) != started;
         let in_block = self.frames.in_block;
         let busy = new_streams || in_block || self.heads.open.load(Ordering::Relaxed) > 0;
-        let mut drain = self.expired(now);
+        let mut drain = self.expired(now) || self.lifecycle.is_draining();
         if in_block {
             let since = *self.block_since.get_or_insert(now);
             drain |= now.duration_since(since) >= self.header_timeout;
@@ -308,6 +314,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
                 continue;
             }
             self.sync_heads();
+            let gateway_draining = self.lifecycle.is_draining();
+            if gateway_draining && !self.draining {
+                // A connection hyper serves closes after its response (`connection: close`).
+                self.draining = true;
+                self.heads.drain.notify_one();
+            }
             if std::mem::take(&mut self.active)
                 && let State::Idle(_) = self.state
             {
@@ -321,7 +333,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
                     *since = Some(now);
                 }
                 State::Idle(Some(since))
-                    if now.duration_since(*since) >= self.idle_timeout
+                    if (gateway_draining && now.duration_since(*since) >= self.tick_every)
+                        || now.duration_since(*since) >= self.idle_timeout
                         || self
                             .max_duration
                             .is_some_and(|max| now.duration_since(self.born) >= max) =>

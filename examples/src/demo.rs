@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 /// The demo configuration (`examples/gateway/demo.yaml`).
-pub const DEMO_YAML: &str = include_str!("../../gateway/demo.yaml");
+pub const DEMO_YAML: &str = include_str!("../gateway/demo.yaml");
 
 /// The echo upstreams the demo configuration points at: port, service, version.
 pub const ECHO_SERVICES: &[(u16, &str, &str)] = &[

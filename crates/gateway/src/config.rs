@@ -144,7 +144,24 @@ fn located(doc: &Document, path: &str) -> String {
 
 /// Loads, validates (Istio's webhook rules) and, when there is no error, translates.
 pub fn check(sources: &[Source], identity: &Identity) -> Result<Built, Report> {
-    let loaded = load(sources);
+    let result = check_loaded(load(sources), identity);
+    if !sources.is_empty() {
+        return result;
+    }
+    let mut report = match result {
+        Ok(built) => built.report,
+        Err(report) => report,
+    };
+    report.problems.push(Problem {
+        is_error: true,
+        message: "no configuration given".to_owned(),
+    });
+    Err(report)
+}
+
+/// Validates (Istio's webhook rules) loaded documents and, when there is no error,
+/// translates them.
+pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built, Report> {
     let mut report = Report::default();
     for e in loaded.errors() {
         report.problems.push(Problem {
@@ -178,12 +195,6 @@ pub fn check(sources: &[Source], identity: &Identity) -> Result<Built, Report> {
                 }),
             }
         }
-    }
-    if sources.is_empty() {
-        report.problems.push(Problem {
-            is_error: true,
-            message: "no configuration given".to_owned(),
-        });
     }
     if report.has_errors() {
         return Err(report);

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 
+use super::Lifecycle;
 use super::dump::{self, DumpKind};
 use super::metrics::Stats;
 use super::snapshot::{Live, Snapshot};
@@ -25,19 +26,25 @@ admin endpoints:
   /routes             route configurations (like istioctl proxy-config routes)
   /clusters           clusters (like istioctl proxy-config clusters)
   /endpoints          endpoints (like istioctl proxy-config endpoints)
-  /ready              200 LIVE once a configuration is serving
+  /ready              200 LIVE once a configuration is serving; 503 DRAINING once a drain started
 ";
 
-pub(crate) async fn serve(listener: TcpListener, live: Arc<Live>, stats: Arc<Stats>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    live: Arc<Live>,
+    stats: Arc<Stats>,
+    lifecycle: Arc<Lifecycle>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let live = Arc::clone(&live);
         let stats = Arc::clone(&stats);
+        let lifecycle = Arc::clone(&lifecycle);
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let r = answer(&req, &live, &stats);
+                let r = answer(&req, &live, &stats, &lifecycle);
                 async move { Ok::<_, Infallible>(r) }
             });
             let _ = Builder::new(TokioExecutor::new())
@@ -47,7 +54,18 @@ pub(crate) async fn serve(listener: TcpListener, live: Arc<Live>, stats: Arc<Sta
     }
 }
 
-fn answer(req: &Request<Incoming>, live: &Live, stats: &Stats) -> Response<Full<Bytes>> {
+fn answer(
+    req: &Request<Incoming>,
+    live: &Live,
+    stats: &Stats,
+    lifecycle: &Lifecycle,
+) -> Response<Full<Bytes>> {
+    if req.uri().path() == "/ready" && lifecycle.is_draining() {
+        // Load balancers stop sending once readiness fails (Envoy answers 503 while draining).
+        let mut r = Response::new(Full::new(Bytes::from_static(b"DRAINING\n")));
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return r;
+    }
     let snap = live.get();
     let view = dump::of_snapshot(&snap);
     let (ctype, body) = match req.uri().path() {

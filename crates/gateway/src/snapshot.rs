@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -17,8 +16,8 @@ use portcullis_proxy_core as pc;
 use portcullis_route_match::{SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
-    CaSource, Cluster, ClusterEndpoint, ClusterType, FilterChainKind, LbPolicy, Listener,
-    RouteConfig, ServerTls as PlanServerTls, UpstreamProtocol, UpstreamTls,
+    Cluster, ClusterEndpoint, ClusterType, FilterChainKind, Listener, RouteConfig,
+    UpstreamProtocol, UpstreamTls,
 };
 
 use super::config::Built;
@@ -158,6 +157,8 @@ pub(crate) struct BuildContext {
     pub(crate) dns_timeout: Duration,
     /// Who answers DNS lookups.
     pub(crate) resolver: Arc<dyn Resolver>,
+    /// The workload certificate and mesh roots for `ISTIO_MUTUAL`.
+    pub(crate) mesh: Option<Arc<dyn ptls::MeshIdentity>>,
 }
 
 /// Credential lookups through several stores, first hit wins.
@@ -186,8 +187,11 @@ pub(crate) async fn build(
     super::config::install_secrets(&config_store, &secrets).map_err(BuildError)?;
     let mut layers: Vec<Arc<dyn ptls::CredentialStore>> = vec![Arc::new(config_store)];
     layers.extend(ctx.stores.iter().cloned());
-    let tls_ctx = ptls::TlsContext::with_provider(Arc::clone(&ctx.provider))
+    let mut tls_ctx = ptls::TlsContext::with_provider(Arc::clone(&ctx.provider))
         .credentials(Arc::new(Layered(layers)));
+    if let Some(mesh) = &ctx.mesh {
+        tls_ctx = tls_ctx.mesh_identity(Arc::clone(mesh));
+    }
 
     // Clusters.
     let mut parts = Vec::with_capacity(plan.clusters.len());
@@ -283,9 +287,10 @@ fn build_listener(
                 };
                 spec_of_chain.push(Some(specs.len()));
                 specs.push(
-                    server_spec(tls, protocol, &chain.server_names).map_err(|e| {
-                        BuildError(format!("listener {} chain {}: {e}", plan.name, chain.name))
-                    })?,
+                    tls.to_server_spec(protocol, &chain.server_names)
+                        .map_err(|e| {
+                            BuildError(format!("listener {} chain {}: {e}", plan.name, chain.name))
+                        })?,
                 );
             }
             None => spec_of_chain.push(None),
@@ -353,64 +358,6 @@ fn build_listener(
         sni: SniRouter::new(sni_routes),
         plain,
         inspect,
-    })
-}
-
-/// Gateway `tls` (as the model has it) → `portcullis-tls` settings.
-fn server_spec(
-    tls: &PlanServerTls,
-    protocol: ptls::ServerProtocol,
-    server_names: &[String],
-) -> Result<ptls::ServerSpec, String> {
-    let s = &tls.settings;
-    let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
-    let version =
-        |v: Option<portcullis_model::gateway::TlsProtocol>| -> Result<ptls::TlsVersion, String> {
-            match v {
-                None => Ok(ptls::TlsVersion::Auto),
-                Some(v) => v.as_str().parse().map_err(|e| format!("{e}")),
-            }
-        };
-    let settings = ptls::ServerTlsSettings {
-        https_redirect: s.https_redirect,
-        mode: tls.mode.as_str().parse().map_err(|e| format!("{e}"))?,
-        server_certificate: path(&s.server_certificate),
-        private_key: path(&s.private_key),
-        ca_certificates: path(&s.ca_certificates),
-        ca_crl: path(&s.ca_crl),
-        tls_certificates: s
-            .tls_certificates
-            .iter()
-            .map(|c| ptls::TlsCertificate {
-                server_certificate: path(&c.server_certificate),
-                private_key: path(&c.private_key),
-                ca_certificates: path(&c.ca_certificates),
-            })
-            .collect(),
-        credential_name: (!s.credential_name.is_empty()).then(|| s.credential_name.clone()),
-        credential_names: s.credential_names.clone(),
-        ca_cert_credential_name: (!s.ca_cert_credential_name.is_empty())
-            .then(|| s.ca_cert_credential_name.clone()),
-        subject_alt_names: s.subject_alt_names.clone(),
-        verify_certificate_spki: s.verify_certificate_spki.clone(),
-        verify_certificate_hash: s.verify_certificate_hash.clone(),
-        min_protocol_version: version(s.min_protocol_version)?,
-        max_protocol_version: version(s.max_protocol_version)?,
-        cipher_suites: s.cipher_suites.clone(),
-    };
-    let hosts = if tls.sni_hosts.is_empty() {
-        if server_names.is_empty() {
-            vec!["*".to_owned()]
-        } else {
-            server_names.to_vec()
-        }
-    } else {
-        tls.sni_hosts.clone()
-    };
-    Ok(ptls::ServerSpec {
-        hosts,
-        protocol,
-        tls: settings,
     })
 }
 
@@ -500,7 +447,7 @@ async fn resolve_cluster(
 ) -> ClusterParts {
     let (resolved, failures) = resolve_addresses(&plan, &*ctx.resolver, ctx.dns_timeout).await;
     for f in failures {
-        eprintln!("warning: cluster {}: {f}", plan.name);
+        tracing::warn!("warning: cluster {}: {f}", plan.name);
     }
     let mut endpoints = HashMap::with_capacity_and_hasher(resolved.len(), FixedState::default());
     let mut specs = Vec::with_capacity(resolved.len());
@@ -519,14 +466,14 @@ async fn resolve_cluster(
     let (tls, broken) = match origination(&plan, tls_ctx) {
         Ok(t) => (t, None),
         Err(e) => {
-            eprintln!(
+            tracing::warn!(
                 "warning: cluster {}: {e}; requests to it get 503",
                 plan.name
             );
             (None, Some(e))
         }
     };
-    let spec = cluster_spec(&plan, specs);
+    let spec = plan.to_cluster_spec(specs);
     ClusterParts {
         plan,
         spec,
@@ -534,38 +481,6 @@ async fn resolve_cluster(
         tls,
         broken,
     }
-}
-
-/// The plan's cluster policy in proxy-core's terms.
-fn cluster_spec(plan: &Cluster, endpoints: Vec<pc::EndpointSpec>) -> pc::ClusterSpec {
-    let p = &plan.policy;
-    let lb = match p.lb_policy {
-        LbPolicy::RoundRobin => pc::LbPolicy::RoundRobin,
-        LbPolicy::Random => pc::LbPolicy::Random,
-        LbPolicy::RingHash => pc::LbPolicy::ring_hash(p.minimum_ring_size.unwrap_or(0)),
-        LbPolicy::Maglev => {
-            pc::LbPolicy::maglev(p.maglev_table_size.unwrap_or(pc::DEFAULT_MAGLEV_TABLE_SIZE))
-        }
-        _ => pc::LbPolicy::default(),
-    };
-    let cb = &p.circuit_breakers;
-    let pool = pc::PoolLimits::default()
-        .with_max_connections(cb.max_connections)
-        .with_max_pending_requests(cb.max_pending_requests)
-        .with_max_requests(cb.max_requests)
-        .with_max_retries(cb.max_retries)
-        .with_max_requests_per_connection(p.max_requests_per_connection);
-    let mut spec = pc::ClusterSpec::new(plan.name.as_str(), endpoints)
-        .with_lb(lb)
-        .with_pool(pool)
-        .with_healthy_panic_threshold(p.healthy_panic_threshold);
-    if let Some(od) = &p.outlier_detection {
-        spec = spec.with_outlier(od.to_proxy_core());
-    }
-    if let Some(slow_start) = p.slow_start {
-        spec = spec.with_slow_start(slow_start);
-    }
-    spec
 }
 
 fn endpoint(addr: SocketAddr) -> Endpoint {
@@ -586,33 +501,9 @@ fn origination(
     let UpstreamTls::Tls(ct) = &plan.policy.tls else {
         return Ok(None);
     };
-    let mode: ptls::ClientTlsMode = ct.mode.as_str().parse().map_err(|e| format!("{e}"))?;
-    if mode == ptls::ClientTlsMode::IstioMutual {
+    let settings = ct.to_client_settings().map_err(|e| e.to_string())?;
+    if settings.mode == ptls::ClientTlsMode::IstioMutual && tls_ctx.mesh_identity.is_none() {
         return Err("ISTIO_MUTUAL needs a mesh identity (not available here)".to_owned());
-    }
-    let mut settings = ptls::ClientTlsSettings {
-        mode,
-        sni: ct.sni.clone(),
-        subject_alt_names: ct.subject_alt_names.clone(),
-        ..Default::default()
-    };
-    match &ct.ca {
-        CaSource::File(f) => settings.ca_certificates = Some(PathBuf::from(f)),
-        CaSource::Credential(name) => settings.credential_name = Some(name.clone()),
-        CaSource::None => settings.insecure_skip_verify = true,
-        _ => {}
-    }
-    // MUTUAL: certificate and key files, or a credential (translation sets the key only for
-    // files).
-    match (&ct.client_certificate, &ct.private_key) {
-        (Some(cert), Some(key)) => {
-            settings.client_certificate = Some(PathBuf::from(cert));
-            settings.private_key = Some(PathBuf::from(key));
-        }
-        (Some(cert), None) if settings.credential_name.as_deref() != Some(cert.as_str()) => {
-            settings.credential_name = Some(cert.clone());
-        }
-        _ => {}
     }
     let client = ptls::client_tls(&settings, &[b"http/1.1"], tls_ctx)
         .map_err(|e| format!("upstream TLS: {e}"))?;

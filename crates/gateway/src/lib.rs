@@ -1,0 +1,1225 @@
+//! An Istio ingress gateway runtime as a library: a proxy on tokio, hyper 1 and tokio-rustls
+//! that embeds every Portcullis crate. The example gateway (`examples/gateway/main.rs`) is a
+//! thin binary over it; other Rust gateways and tests start it in-process with
+//! [`Gateway::start`].
+//!
+//! # Architecture
+//!
+//! * **Configuration** ([`check`]): files and directories are loaded with `portcullis-model`
+//!   (errors with `file:line:col`), validated with `portcullis-validate` (Istio's webhook
+//!   rules) and translated with `portcullis-translate` for this gateway's identity (namespace
+//!   and labels) into a `GatewayPlan`.
+//! * **Snapshot**: the plan made ready to serve — `portcullis-tls` server configurations per
+//!   port (one SNI resolver per port), upstream TLS origination per cluster
+//!   (DestinationRule `tls` `SIMPLE`/`MUTUAL`), route actions compiled once for
+//!   `portcullis_proxy_core::decide`, cluster endpoints (STATIC addresses, DNS names resolved
+//!   with a [`Resolver`], the system's by default), counters. Every fallible step happens before the swap;
+//!   a configuration that fails is refused and the previous snapshot keeps serving.
+//! * **Workers**: `--workers N` single-threaded tokio runtimes, one thread each, every one
+//!   with its own `SO_REUSEPORT` socket per listener (the kernel spreads connections), its own
+//!   upstream connection pools, metric shards, random source and access-log buffer. Nothing
+//!   on the request path takes a lock or touches another worker's cache lines: a worker sees
+//!   the live snapshot through a thread-local cache checked with one atomic load per request.
+//! * **Connections**: a listener whose chains need it reads the ClientHello
+//!   (`portcullis_tls::peek_client_hello` on what has arrived; the task sleeps until more
+//!   does, and the bytes read go on in front of the stream) and picks a chain by SNI
+//!   (`portcullis_route_match::SniRouter`): TLS termination (rustls, mTLS), passthrough
+//!   (bytes spliced to the upstream untouched) or TCP proxying; plaintext HTTP goes straight
+//!   to hyper-util's auto builder (HTTP/1.1 and h2c prior knowledge; ALPN `h2` over TLS).
+//! * **Requests**: `Router::find` → the compiled action → `decide` → forward (hyper-util's
+//!   pooling client, keep-alive, `TCP_NODELAY`), redirect, direct response, fault, CORS.
+//!   Request bodies stream; upgrades (WebSocket) are spliced; retries and timeouts follow
+//!   the decision; mirrors are spawned and never delay the request.
+//! * **Control thread**: polls the configuration files' modification times every second and
+//!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
+//!   worker, [`Gateway::serve_on_this_thread`] runs this control work as tasks on the worker's
+//!   own runtime instead, and the process has a single thread.
+//!
+//! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
+//! two short hops per request (downstream connection task → upstream connection task); on a
+//! current-thread runtime both run on the same core without cross-thread wake-ups or
+//! work-stealing queues, and per-worker pools and counters need no synchronisation. It is the
+//! model of nginx and Envoy (one event loop per worker), so `--workers 1` compares fairly with
+//! a one-worker nginx. The cost is that a single hot connection cannot spread over cores.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod admin;
+mod body;
+pub mod cli;
+mod config;
+mod dns;
+mod downstream;
+pub mod dump;
+mod guard;
+mod log;
+mod metrics;
+mod proxy;
+mod server;
+mod snapshot;
+pub mod source;
+mod upstream;
+mod worker;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use portcullis_tls::rustls::crypto::CryptoProvider;
+use portcullis_tls::{CredentialStore, FileCredentialStore, FileMeshIdentity, MeshIdentity};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, watch};
+
+pub use body::RespBody;
+pub use config::{Built, Identity, Problem, Report, Source, check};
+pub use dns::{Lookup, Resolver, SystemResolver};
+pub use dump::DumpKind;
+pub use server::{Limits, Topology};
+pub use snapshot::BuildError;
+pub use source::{ConfigSource, Files};
+pub use worker::{AccessLog, AccessLogSink};
+
+use metrics::Stats;
+use snapshot::{BuildContext, Live, Snapshot};
+
+/// How to run a gateway: the configuration source, the workload identity, where listeners
+/// bind, limits and timeouts, and the extension points. Made by [`Gateway::builder`]; ends
+/// with [`start`](Self::start) (thread-per-core workers the gateway owns),
+/// [`serve`](Self::serve) (tasks on the caller's tokio runtime) or
+/// [`serve_on_this_thread`](Self::serve_on_this_thread).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use portcullis_gateway::{AccessLog, Gateway, Source};
+///
+/// let gateway = Gateway::builder()
+///     .files([Source::Inline {
+///         name: "edge.yaml".into(),
+///         text: "apiVersion: networking.istio.io/v1
+/// kind: Gateway
+/// metadata: {name: edge, namespace: istio-system}
+/// spec:
+///   selector: {istio: ingressgateway}
+///   servers:
+///   - port: {number: 8080, name: http, protocol: HTTP}
+///     hosts: ['*']
+/// "
+///         .into(),
+///     }])
+///     .workers(1)
+///     .admin(None)
+///     .port_binding(8080, SocketAddr::from(([127, 0, 0, 1], 0)))
+///     .access_log(AccessLog::Off)
+///     .start()?;
+/// assert_eq!(gateway.generation(), 1);
+/// assert!(gateway.local_addr(8080).is_some());
+/// gateway.shutdown();
+/// # Ok::<(), portcullis_gateway::StartError>(())
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct GatewayBuilder {
+    /// A source given with [`config`](Self::config); else `sources` through [`Files`].
+    pub(crate) source: Option<Box<dyn ConfigSource>>,
+    pub(crate) sources: Vec<Source>,
+    pub(crate) identity: Identity,
+    pub(crate) workers: usize,
+    pub(crate) admin: Option<SocketAddr>,
+    pub(crate) port_bindings: HashMap<u16, SocketAddr>,
+    pub(crate) credentials: Option<PathBuf>,
+    pub(crate) credential_stores: Vec<Arc<dyn CredentialStore>>,
+    pub(crate) access_log: AccessLog,
+    pub(crate) poll_interval: Duration,
+    pub(crate) dns_refresh: Option<Duration>,
+    pub(crate) resolver: Arc<dyn Resolver>,
+    pub(crate) random_seed: Option<u64>,
+    pub(crate) limits: Limits,
+    pub(crate) path_normalization: portcullis_proxy_core::path::PathNormalization,
+    pub(crate) topology: Topology,
+    pub(crate) drain_time: Duration,
+    pub(crate) drain_on_signals: bool,
+    pub(crate) mesh_identity: Option<Arc<dyn MeshIdentity>>,
+    pub(crate) mesh_identity_dir: Option<PathBuf>,
+    pub(crate) crypto_provider: Option<Arc<CryptoProvider>>,
+}
+
+impl Default for GatewayBuilder {
+    fn default() -> Self {
+        Self {
+            source: None,
+            sources: Vec::new(),
+            identity: Identity::default(),
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 15000))),
+            port_bindings: HashMap::new(),
+            credentials: None,
+            credential_stores: Vec::new(),
+            access_log: AccessLog::Stdout,
+            poll_interval: Duration::from_secs(1),
+            dns_refresh: Some(Duration::from_secs(30)),
+            resolver: Arc::new(SystemResolver),
+            random_seed: None,
+            limits: Limits::default(),
+            path_normalization: portcullis_proxy_core::path::PathNormalization::default(),
+            topology: Topology::default(),
+            drain_time: Duration::from_secs(5),
+            drain_on_signals: false,
+            mesh_identity: None,
+            mesh_identity_dir: None,
+            crypto_provider: None,
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// The defaults: no configuration yet, one worker per core, the admin listener on
+    /// `127.0.0.1:15000`, the access log on standard output, the system resolver, Envoy's
+    /// limits ([`Limits::default`]), a 5 s drain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where the configuration comes from (a [`source::Objects`] set, a [`source::channel`],
+    /// your own [`ConfigSource`]). Replaces [`files`](Self::files).
+    pub fn config(mut self, source: impl ConfigSource) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Reads the configuration from files, directories or text, watched for changes every
+    /// [`poll_interval`](Self::poll_interval) (a [`source::Files`]).
+    pub fn files(mut self, sources: impl IntoIterator<Item = Source>) -> Self {
+        self.source = None;
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// Namespace and labels of this gateway workload: which Gateways select it.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// Worker threads for [`start`](Self::start), each a single-threaded runtime (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// The admin listener's address (`None`: no admin listener).
+    pub fn admin(mut self, addr: Option<SocketAddr>) -> Self {
+        self.admin = addr;
+        self
+    }
+
+    /// Binds the listener of a Gateway server's `port` to `addr` instead of
+    /// `0.0.0.0:<port>`, as a Kubernetes Service maps a gateway's port to the pod's target
+    /// port; routing still sees the Gateway's port. Port 0 takes a free port
+    /// ([`Gateway::local_addr`] tells which).
+    pub fn port_binding(mut self, port: u16, addr: SocketAddr) -> Self {
+        self.port_bindings.insert(port, addr);
+        self
+    }
+
+    /// A directory of credentials laid out like mounted secrets
+    /// (`<dir>/<credentialName>/tls.crt`), watched like the configuration files.
+    pub fn credentials_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.credentials = Some(dir.into());
+        self
+    }
+
+    /// Another store `credentialName` is looked up in (after the configuration's Secrets).
+    pub fn credential_store(mut self, store: Arc<dyn CredentialStore>) -> Self {
+        self.credential_stores.push(store);
+        self
+    }
+
+    /// Where access-log lines go.
+    pub fn access_log(mut self, sink: AccessLog) -> Self {
+        self.access_log = sink;
+        self
+    }
+
+    /// How often the configuration files (and the credentials directory) are checked for
+    /// changes.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How often the DNS names of `resolution: DNS` endpoints are looked up again; when the
+    /// answers changed, the configuration is rebuilt and swapped. `None`: only when a
+    /// configuration is applied.
+    pub fn dns_refresh(mut self, every: Option<Duration>) -> Self {
+        self.dns_refresh = every;
+        self
+    }
+
+    /// Who answers DNS lookups ([`SystemResolver`] by default).
+    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Seeds the per-worker random sources: worker `i` uses `SplitMix64(seed + i)` for
+    /// `decide`'s draws, so weighted routing is reproducible (with [`start`](Self::start)).
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.random_seed = Some(seed);
+        self
+    }
+
+    /// Downstream connection limits and timeouts.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How request paths are normalized before routing: Istio's mesh setting
+    /// `pathNormalization.normalization` (default `BASE`). See
+    /// [`portcullis_proxy_core::path`].
+    pub fn path_normalization(
+        mut self,
+        normalization: portcullis_proxy_core::path::PathNormalization,
+    ) -> Self {
+        self.path_normalization = normalization;
+        self
+    }
+
+    /// What sits in front of the gateway (Istio's `gatewayTopology`).
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    /// How long a drain lasts at most (Istio's `terminationDrainDuration`, 5 s by default):
+    /// see [`GatewayHandle::drain`].
+    pub fn drain_time(mut self, time: Duration) -> Self {
+        self.drain_time = time;
+        self
+    }
+
+    /// Drains (see [`GatewayHandle::drain`]) on `SIGTERM` and `SIGINT`, as a gateway binary
+    /// does. Off by default: an embedder handles its own signals.
+    pub fn drain_on_signals(mut self, on: bool) -> Self {
+        self.drain_on_signals = on;
+        self
+    }
+
+    /// The workload certificate and mesh roots for `ISTIO_MUTUAL` (servers and origination);
+    /// without one, `ISTIO_MUTUAL` clusters answer `503`. Replaces
+    /// [`mesh_identity_dir`](Self::mesh_identity_dir).
+    pub fn mesh_identity(mut self, identity: Arc<dyn MeshIdentity>) -> Self {
+        self.mesh_identity = Some(identity);
+        self.mesh_identity_dir = None;
+        self
+    }
+
+    /// Reads the mesh identity from a directory as istio-proxy mounts it (`cert-chain.pem`,
+    /// `key.pem`, `root-cert.pem`, see [`FileMeshIdentity`]), read again when its files
+    /// change.
+    pub fn mesh_identity_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.mesh_identity_dir = Some(dir.into());
+        self.mesh_identity = None;
+        self
+    }
+
+    /// The rustls `CryptoProvider` of every TLS configuration (ring's by default).
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.crypto_provider = Some(provider);
+        self
+    }
+
+    /// The number of worker threads [`start`](Self::start) runs.
+    pub fn worker_count(&self) -> usize {
+        self.workers.max(1)
+    }
+
+    /// Whether no configuration was given.
+    pub fn has_config(&self) -> bool {
+        self.source.is_some() || !self.sources.is_empty()
+    }
+
+    /// Loads, validates and translates the configuration once, without starting anything
+    /// (the command line's `--check` and `--dump`).
+    ///
+    /// # Errors
+    /// The problems, when any is an error.
+    pub fn check(&mut self) -> Result<Built, Report> {
+        match &mut self.source {
+            Some(source) => config::check_loaded(source.load(), &self.identity),
+            None => check(&self.sources, &self.identity),
+        }
+    }
+
+    /// The configuration source the gateway reads.
+    fn take_source(&mut self) -> Result<Box<dyn ConfigSource>, StartError> {
+        if let Some(source) = self.source.take() {
+            return Ok(source);
+        }
+        if self.sources.is_empty() {
+            return Err(StartError::Config("no configuration given".to_owned()));
+        }
+        Ok(Box::new(
+            Files::new(self.sources.clone()).with_poll_interval(self.poll_interval),
+        ))
+    }
+}
+
+impl Gateway {
+    /// A [`GatewayBuilder`] with the defaults.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::new()
+    }
+}
+
+/// A running gateway, from [`GatewayBuilder::start`] or [`GatewayBuilder::serve`]. Dropping
+/// it leaves it running; [`shutdown`](Self::shutdown) stops it at once,
+/// [`drain`](Self::drain) gracefully, and [`handle`](Self::handle) gives a handle that other
+/// tasks and threads keep.
+#[derive(Debug)]
+pub struct Gateway {
+    handle: GatewayHandle,
+    stats: Arc<Stats>,
+    admin: Option<SocketAddr>,
+    threads: Vec<JoinHandle<()>>,
+    listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
+}
+
+/// What the gateway's tasks and its handles share: draining, stopping, reloading, and the
+/// downstream connections open.
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    /// Set once a drain starts: `/ready` fails, responses say `connection: close`, HTTP/2
+    /// connections get GOAWAY. Read once per HTTP/1 response and per connection tick.
+    pub(crate) draining: AtomicBool,
+    /// Asks the control task to drain.
+    drain: Notify,
+    /// Asks the control task to load the configuration again.
+    reload: Notify,
+    /// `true` once the gateway stops: workers and the control task end.
+    stop: watch::Sender<bool>,
+    /// Downstream connections open now, over every listener and worker.
+    pub(crate) open_connections: AtomicUsize,
+    drain_time: Duration,
+}
+
+impl Lifecycle {
+    fn new(drain_time: Duration) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            drain: Notify::new(),
+            reload: Notify::new(),
+            stop: watch::Sender::new(false),
+            open_connections: AtomicUsize::new(0),
+            drain_time,
+        }
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    fn start_drain(&self) {
+        if !self.draining.swap(true, Ordering::AcqRel) {
+            tracing::info!("draining");
+        }
+        self.drain.notify_one();
+    }
+
+    fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// A handle on a running gateway: cheap to clone, usable from any thread or task.
+#[derive(Debug, Clone)]
+pub struct GatewayHandle {
+    lifecycle: Arc<Lifecycle>,
+    live: Arc<Live>,
+}
+
+impl GatewayHandle {
+    /// Starts a graceful drain, as Istio's gateways do on `SIGTERM`, and returns at once:
+    /// the admin listener's `/ready` fails from now on (so load balancers stop sending),
+    /// listeners keep accepting, every HTTP/1.1 response carries `connection: close`, idle
+    /// connections are closed and HTTP/2 connections get GOAWAY, requests in flight finish.
+    /// When the drain time ([`GatewayBuilder::drain_time`]) has passed, or earlier once no
+    /// downstream connection is left, the gateway stops.
+    pub fn drain(&self) {
+        self.lifecycle.start_drain();
+    }
+
+    /// Stops at once: listeners close and open connections end.
+    pub fn shutdown(&self) {
+        self.lifecycle.stop();
+    }
+
+    /// Loads the configuration again now (as a change of the source would), building and
+    /// swapping it in or refusing it.
+    pub fn reload(&self) {
+        self.lifecycle.reload.notify_one();
+    }
+
+    /// Whether a drain has started.
+    pub fn is_draining(&self) -> bool {
+        self.lifecycle.is_draining()
+    }
+
+    /// The generation of the configuration serving (1 for the first, +1 per swap).
+    pub fn generation(&self) -> u64 {
+        self.live.generation()
+    }
+
+    /// Resolves once the gateway has stopped (after a drain or a shutdown).
+    pub async fn stopped(&self) {
+        let mut stop = self.lifecycle.stop.subscribe();
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// Why a gateway did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration has errors (one per line).
+    Config(String),
+    /// The configuration could not be made ready (TLS material, …).
+    Build(String),
+    /// A listener or the admin listener could not be bound, or a thread not started.
+    Io(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "invalid configuration:\n{e}"),
+            Self::Build(e) => write!(f, "configuration cannot be served: {e}"),
+            Self::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The accept loops of every listener on every worker, by the plan's listener address.
+#[derive(Debug, Default)]
+struct Listeners {
+    active: HashMap<SocketAddr, BoundListener>,
+    /// The admin listener's accept loop.
+    admin: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// One listener as bound: the address it got and its accept loops (one per worker).
+#[derive(Debug)]
+struct BoundListener {
+    local: SocketAddr,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Binds the listeners of `snap` that are not bound yet (on every worker) and stops the
+    /// ones `snap` no longer has. A listener binds its plan address (`0.0.0.0:<port>`) unless
+    /// `port_bindings` names another for its port; port 0 there takes a free port, which
+    /// every worker then shares. Returns the bind errors.
+    fn reconcile(
+        &mut self,
+        snap: &Snapshot,
+        workers: &[Handle],
+        shared: &Arc<server::Shared>,
+        port_bindings: &HashMap<u16, SocketAddr>,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        let wanted: Vec<SocketAddr> = snap.listeners.iter().map(|l| l.bind).collect();
+        for addr in &wanted {
+            if self.active.contains_key(addr) {
+                continue;
+            }
+            let mut local = port_bindings.get(&addr.port()).copied().unwrap_or(*addr);
+            let mut loops = Vec::new();
+            for h in workers {
+                let _guard = h.enter();
+                match server::bind(local) {
+                    Ok(l) => {
+                        // With port 0, the first worker's port is every other worker's.
+                        if let Ok(bound) = l.local_addr() {
+                            local = bound;
+                        }
+                        loops.push(h.spawn(server::accept_loop(l, *addr, Arc::clone(shared))));
+                    }
+                    Err(e) => {
+                        errors.push(format!("cannot listen on {local}: {e}"));
+                        break;
+                    }
+                }
+            }
+            if loops.len() == workers.len() {
+                self.active.insert(*addr, BoundListener { local, loops });
+            } else {
+                loops.iter().for_each(tokio::task::JoinHandle::abort);
+            }
+        }
+        self.active.retain(|addr, bound| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                bound.loops.iter().for_each(tokio::task::JoinHandle::abort);
+            }
+            keep
+        });
+        errors
+    }
+
+    /// Stops every accept loop (the admin listener's too).
+    fn close(&mut self) {
+        for (_, bound) in self.active.drain() {
+            bound.loops.iter().for_each(tokio::task::JoinHandle::abort);
+        }
+        if let Some(admin) = self.admin.take() {
+            admin.abort();
+        }
+    }
+
+    /// `(plan address, bound address)` of every listener, sorted.
+    fn addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        let mut v: Vec<_> = self.active.iter().map(|(a, b)| (*a, b.local)).collect();
+        v.sort();
+        v
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Io(format!("cannot start a runtime: {e}")))
+}
+
+/// What every way of running a gateway builds before serving.
+struct Prepared {
+    built: Built,
+    stats: Arc<Stats>,
+    ctx: BuildContext,
+    file_store: Option<Arc<FileCredentialStore>>,
+    mesh_files: Option<Arc<FileMeshIdentity>>,
+    lifecycle: Arc<Lifecycle>,
+    source: Box<dyn ConfigSource>,
+}
+
+fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
+    let mut source = options.take_source()?;
+    let built = config::check_loaded(source.load(), &options.identity)
+        .map_err(|report| StartError::Config(report.errors_text()))?;
+    for p in &built.report.problems {
+        tracing::warn!("{p}");
+    }
+    let stats = Arc::new(Stats::new(options.workers.max(1)));
+    let provider = options
+        .crypto_provider
+        .clone()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut mesh_files = None;
+    let mesh = match (&options.mesh_identity, &options.mesh_identity_dir) {
+        (Some(identity), _) => Some(Arc::clone(identity)),
+        (None, Some(dir)) => {
+            let identity = FileMeshIdentity::open(dir.clone(), Arc::clone(&provider))
+                .map_err(|e| StartError::Build(format!("mesh identity: {e}")))?;
+            let identity = Arc::new(identity);
+            mesh_files = Some(Arc::clone(&identity));
+            Some(identity as Arc<dyn MeshIdentity>)
+        }
+        (None, None) => None,
+    };
+    let mut stores = options.credential_stores.clone();
+    let file_store = options.credentials.as_ref().map(|dir| {
+        let (store, errors) = FileCredentialStore::open(dir.clone(), Arc::clone(&provider));
+        for e in errors {
+            tracing::warn!("warning: credentials: {e}");
+        }
+        Arc::new(store)
+    });
+    if let Some(s) = &file_store {
+        stores.push(Arc::clone(s) as Arc<dyn CredentialStore>);
+    }
+    let ctx = BuildContext {
+        provider,
+        stores,
+        stats: Arc::clone(&stats),
+        dns_timeout: Duration::from_secs(5),
+        resolver: Arc::clone(&options.resolver),
+        mesh,
+    };
+    Ok(Prepared {
+        built,
+        stats,
+        ctx,
+        file_store,
+        mesh_files,
+        lifecycle: Arc::new(Lifecycle::new(options.drain_time)),
+        source,
+    })
+}
+
+/// A worker's housekeeping until `stop`: the access-log buffer flushed, the cached `date`
+/// and the coarse clock refreshed, every 250 ms.
+async fn worker_ticks(mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                worker::flush();
+                let _ = downstream::refresh_date();
+                upstream::tick_coarse_clock();
+            }
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+    }
+}
+
+impl GatewayBuilder {
+    /// Loads and validates the configuration, binds every listener and starts serving on
+    /// [`workers`](Self::workers) threads of their own (one single-threaded runtime each) and
+    /// a control thread.
+    ///
+    /// # Errors
+    /// A configuration with errors, TLS material that cannot be loaded, or a port that cannot
+    /// be bound.
+    pub fn start(mut self) -> Result<Gateway, StartError> {
+        let prepared = prepare(&mut self)?;
+        let workers = self.workers.max(1);
+        let stop = prepared.lifecycle.stop.subscribe();
+
+        // Workers.
+        let mut threads = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..workers {
+            let (tx, rx) = mpsc::channel();
+            let stop = stop.clone();
+            let seed = self.random_seed;
+            let log = self.access_log.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("portcullis-worker-{i}"))
+                .spawn(move || {
+                    let rt = match runtime() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    worker::init(i, seed, log);
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(worker_ticks(stop));
+                    worker::flush();
+                })
+                .map_err(|e| StartError::Io(format!("cannot start a worker: {e}")))?;
+            threads.push(t);
+            let handle = rx
+                .recv()
+                .map_err(|_| StartError::Io("a worker did not start".to_owned()))??;
+            handles.push(handle);
+        }
+
+        // The control thread: first snapshot, listeners, admin, then the watcher.
+        let (tx, rx) = mpsc::channel();
+        let lifecycle = Arc::clone(&prepared.lifecycle);
+        let stats = Arc::clone(&prepared.stats);
+        let (control, built) = Control::new(self, prepared, handles);
+        let listening = Arc::clone(&control.listening);
+        let t = std::thread::Builder::new()
+            .name("portcullis-control".to_owned())
+            .spawn(move || {
+                let rt = match runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(control.run(built, |started| {
+                    let _ = tx.send(started);
+                }));
+            })
+            .map_err(|e| StartError::Io(format!("cannot start the control thread: {e}")))?;
+        threads.push(t);
+        let started = rx
+            .recv()
+            .map_err(|_| StartError::Io("the control thread stopped".to_owned()));
+        let (live, admin) = match started.and_then(|r| r) {
+            Ok(x) => x,
+            Err(e) => {
+                lifecycle.stop();
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        };
+        Ok(Gateway {
+            handle: GatewayHandle { lifecycle, live },
+            stats,
+            admin,
+            threads,
+            listening,
+        })
+    }
+
+    /// Serves on the caller's tokio runtime: binds every listener, spawns the accept loops
+    /// and the control task (watching the configuration, the admin listener) with
+    /// `tokio::spawn`, and returns once the gateway serves. The gateway's tasks stop with
+    /// [`GatewayHandle::shutdown`] or after [`GatewayHandle::drain`]
+    /// ([`GatewayHandle::stopped`] resolves then), or with the runtime.
+    ///
+    /// On a multi-threaded runtime connections move between the runtime's threads; each
+    /// thread keeps its own upstream connection pools and random source, as the gateway's
+    /// own workers do. Access-log lines are written as they are made.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn serve(mut self) -> Result<Gateway, StartError> {
+        let prepared = prepare(&mut self)?;
+        let lifecycle = Arc::clone(&prepared.lifecycle);
+        let stats = Arc::clone(&prepared.stats);
+        tokio::spawn(worker_ticks(lifecycle.stop.subscribe()));
+        let (control, built) = Control::new(self, prepared, vec![Handle::current()]);
+        let listening = Arc::clone(&control.listening);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(control.run(built, |started| {
+            let _ = tx.send(started);
+        }));
+        let (live, admin) = rx
+            .await
+            .map_err(|_| StartError::Io("the control task stopped".to_owned()))??;
+        Ok(Gateway {
+            handle: GatewayHandle { lifecycle, live },
+            stats,
+            admin,
+            threads: Vec::new(),
+            listening,
+        })
+    }
+
+    /// Serves with one worker on the calling thread, starting no thread at all, and returns
+    /// once the gateway stops (after a drain, see
+    /// [`drain_on_signals`](Self::drain_on_signals)), or if it cannot start. `ready` is
+    /// called once it serves, with the addresses listened on and the admin listener's.
+    ///
+    /// The control work — watching the files, building a new snapshot, the admin listener —
+    /// runs as tasks on the worker's own runtime, so a configuration build pauses serving
+    /// for as long as it takes (requests are delayed, never failed: the swap is still make
+    /// before break). In exchange the process stays single-threaded, which the kernel and
+    /// the C library reward on every system call: a file-descriptor lookup takes no
+    /// reference when no other thread shares the table, and glibc's socket calls skip the
+    /// switch to asynchronous cancellation that a multi-threaded process pays around each.
+    /// It is the layout of a one-worker nginx (whose master process is a process apart), and
+    /// what the command line runs for `--workers 1`. (Resolving `resolution: DNS` endpoints
+    /// does start threads: tokio runs the system resolver on its blocking pool.)
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn serve_on_this_thread(
+        mut self,
+        ready: impl FnOnce(&[SocketAddr], Option<SocketAddr>),
+    ) -> Result<(), StartError> {
+        let prepared = prepare(&mut self)?;
+        let rt = runtime()?;
+        worker::init(0, self.random_seed, self.access_log.clone());
+        let stop = prepared.lifecycle.stop.subscribe();
+        let (control, built) = Control::new(self, prepared, vec![rt.handle().clone()]);
+        let listening = Arc::clone(&control.listening);
+        let mut failed = None;
+        rt.block_on(async {
+            tokio::spawn(worker_ticks(stop));
+            control
+                .run(built, |started| match started {
+                    Ok((_, admin)) => {
+                        let addrs: Vec<SocketAddr> = listening
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .iter()
+                            .map(|(_, local)| *local)
+                            .collect();
+                        ready(&addrs, admin);
+                    }
+                    Err(e) => failed = Some(e),
+                })
+                .await;
+        });
+        worker::flush();
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+impl Gateway {
+    /// A handle to drain, shut down or reload the gateway from elsewhere.
+    pub fn handle(&self) -> GatewayHandle {
+        self.handle.clone()
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The generation of the configuration serving (1 for the first, +1 per swap).
+    pub fn generation(&self) -> u64 {
+        self.handle.generation()
+    }
+
+    /// The addresses listened on.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        self.listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, local)| *local)
+            .collect()
+    }
+
+    /// The address the listener of a Gateway server's `port` is bound to: `0.0.0.0:<port>`, or
+    /// what [`GatewayBuilder::port_binding`] made of it (with port 0, the port the system
+    /// gave).
+    pub fn local_addr(&self, port: u16) -> Option<SocketAddr> {
+        self.listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(plan, _)| plan.port() == port)
+            .map(|(_, local)| *local)
+    }
+
+    /// The metrics, in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        self.stats.prometheus()
+    }
+
+    /// Stops accepting, ends every connection and, for a gateway from
+    /// [`GatewayBuilder::start`], waits for its threads.
+    pub fn shutdown(self) {
+        self.handle.shutdown();
+        self.join();
+    }
+
+    /// Drains gracefully (see [`GatewayHandle::drain`]) and, for a gateway from
+    /// [`GatewayBuilder::start`], waits until it has stopped. On the caller's runtime
+    /// ([`GatewayBuilder::serve`]), use [`GatewayHandle::drain`] and
+    /// [`GatewayHandle::stopped`] instead.
+    pub fn drain(self) {
+        self.handle.drain();
+        self.join();
+    }
+
+    /// Blocks until a gateway from [`GatewayBuilder::start`] stops (after a drain or a
+    /// shutdown from a handle).
+    pub fn wait(self) {
+        self.join();
+    }
+
+    fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+type Started = Result<(Arc<Live>, Option<SocketAddr>), StartError>;
+
+struct Control {
+    options: GatewayBuilder,
+    source: Box<dyn ConfigSource>,
+    ctx: BuildContext,
+    workers: Vec<Handle>,
+    listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
+    file_store: Option<Arc<FileCredentialStore>>,
+    mesh_files: Option<Arc<FileMeshIdentity>>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl Control {
+    fn new(options: GatewayBuilder, prepared: Prepared, workers: Vec<Handle>) -> (Self, Built) {
+        let control = Self {
+            options,
+            source: prepared.source,
+            ctx: prepared.ctx,
+            workers,
+            listening: Arc::new(Mutex::new(Vec::new())),
+            file_store: prepared.file_store,
+            mesh_files: prepared.mesh_files,
+            lifecycle: prepared.lifecycle,
+        };
+        (control, prepared.built)
+    }
+
+    /// Builds the first snapshot, binds its listeners and the admin listener, reports the
+    /// outcome to `started`, then follows the configuration source until the gateway stops.
+    async fn run(mut self, built: Built, started: impl FnOnce(Started)) {
+        // Credentials and the mesh identity's files, watched like the configuration.
+        let credentials: Vec<Source> = self
+            .options
+            .credentials
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.mesh_files.as_ref().map(|m| m.dir()))
+            .map(|dir| Source::Path(dir.to_path_buf()))
+            .collect();
+        let mut credentials_seen = config::Fingerprint::of(&credentials);
+        let first = match snapshot::build(built, &self.ctx, 1, None).await {
+            Ok(s) => s,
+            Err(e) => {
+                return started(Err(StartError::Build(e.0)));
+            }
+        };
+        let live = Arc::new(Live::new(first));
+        let shared = Arc::new(server::Shared::new(
+            Arc::clone(&live),
+            Arc::clone(&self.ctx.stats),
+            self.options.limits.clone(),
+            self.options.path_normalization,
+            self.options.topology,
+            Arc::clone(&self.lifecycle),
+            self.options.access_log.clone(),
+        ));
+        let mut listeners = Listeners::default();
+        let errors = listeners.reconcile(
+            &live.get(),
+            &self.workers,
+            &shared,
+            &self.options.port_bindings,
+        );
+        if !errors.is_empty() {
+            listeners.close();
+            return started(Err(StartError::Io(errors.join("\n"))));
+        }
+        self.set_listening(&listeners);
+        let admin = match self.options.admin {
+            None => None,
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    let bound = l.local_addr().ok();
+                    let task = tokio::spawn(admin::serve(
+                        l,
+                        Arc::clone(&live),
+                        Arc::clone(&self.ctx.stats),
+                        Arc::clone(&self.lifecycle),
+                    ));
+                    listeners.admin = Some(task);
+                    bound
+                }
+                Err(e) => {
+                    listeners.close();
+                    return started(Err(StartError::Io(format!(
+                        "cannot listen on the admin address {addr}: {e}"
+                    ))));
+                }
+            },
+        };
+        started(Ok((Arc::clone(&live), admin)));
+        describe(&live.get());
+
+        let lifecycle = Arc::clone(&self.lifecycle);
+        let mut stop = lifecycle.stop.subscribe();
+        let mut signals = self.options.drain_on_signals.then(Signals::new).flatten();
+        // Whether the configuration as it is now is what serves (a refused change is not):
+        // DNS refreshes rebuild from the source, so they wait for a valid configuration.
+        let mut source_serving = true;
+        let dns_refresh = self.options.dns_refresh;
+        let next_refresh = |now: tokio::time::Instant| dns_refresh.map(|d| now + d);
+        let mut dns_due = next_refresh(tokio::time::Instant::now());
+        let poll_interval = self.options.poll_interval;
+        loop {
+            let mut reload = false;
+            let mut drain = false;
+            tokio::select! {
+                () = self.source.changed() => reload = true,
+                () = lifecycle.reload.notified() => reload = true,
+                () = tokio::time::sleep(poll_interval) => {}
+                () = lifecycle.drain.notified() => drain = true,
+                () = Signals::recv(&mut signals) => {
+                    lifecycle.start_drain();
+                    continue;
+                }
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            }
+            if drain {
+                self.drain(&mut stop).await;
+                break;
+            }
+            let now = config::Fingerprint::of(&credentials);
+            if now != credentials_seen && now == config::Fingerprint::of(&credentials) {
+                credentials_seen = now;
+                if let Some(store) = &self.file_store {
+                    for e in store.reload() {
+                        tracing::warn!("warning: credentials: {e}");
+                    }
+                }
+                if let Some(mesh) = &self.mesh_files
+                    && let Err(e) = mesh.reload()
+                {
+                    tracing::warn!("warning: mesh identity: {e}; the previous one stays");
+                }
+                reload = true;
+            }
+            if reload {
+                source_serving = self.reload(&live, &shared, &mut listeners).await;
+                dns_due = next_refresh(tokio::time::Instant::now());
+                continue;
+            }
+            let clock = tokio::time::Instant::now();
+            if source_serving && dns_due.is_some_and(|due| clock >= due) {
+                dns_due = next_refresh(clock);
+                if let Some(cluster) =
+                    snapshot::dns_changed(&live.get(), &*self.ctx.resolver, self.ctx.dns_timeout)
+                        .await
+                {
+                    tracing::info!("DNS answers changed for cluster {cluster}; rebuilding");
+                    source_serving = self.reload(&live, &shared, &mut listeners).await;
+                }
+            }
+        }
+        listeners.close();
+        self.lifecycle.stop();
+    }
+
+    /// Waits until the drain time has passed or no downstream connection is left.
+    async fn drain(&self, stop: &mut watch::Receiver<bool>) {
+        let deadline = tokio::time::Instant::now() + self.lifecycle.drain_time;
+        loop {
+            if self.lifecycle.open_connections.load(Ordering::Acquire) == 0
+                || tokio::time::Instant::now() >= deadline
+            {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+
+    fn set_listening(&self, listeners: &Listeners) {
+        *self
+            .listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = listeners.addrs();
+    }
+
+    /// Loads, builds and swaps in the configuration; whether it was applied (`false`: refused,
+    /// the previous one keeps serving).
+    async fn reload(
+        &mut self,
+        live: &Arc<Live>,
+        shared: &Arc<server::Shared>,
+        listeners: &mut Listeners,
+    ) -> bool {
+        let current = live.generation();
+        let reject = |why: String| {
+            self.ctx
+                .stats
+                .config_rejections
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                "configuration change refused; generation {current} keeps serving:\n{}",
+                why.trim_end()
+            );
+        };
+        let built = match config::check_loaded(self.source.load(), &self.options.identity) {
+            Ok(b) => b,
+            Err(report) => {
+                reject(report.errors_text());
+                return false;
+            }
+        };
+        for p in &built.report.problems {
+            tracing::warn!("{p}");
+        }
+        let previous = live.get();
+        let snap = match snapshot::build(built, &self.ctx, current + 1, Some(&previous)).await {
+            Ok(s) => s,
+            Err(e) => {
+                reject(e.0);
+                return false;
+            }
+        };
+        drop(previous);
+        // Make before break: the new snapshot is complete; requests in flight keep theirs.
+        live.set(snap);
+        self.ctx.stats.config_swaps.fetch_add(1, Ordering::Relaxed);
+        let next = live.get();
+        for e in listeners.reconcile(&next, &self.workers, shared, &self.options.port_bindings) {
+            tracing::error!("error: {e}");
+        }
+        self.set_listening(listeners);
+        tracing::info!("configuration generation {} applied", next.generation);
+        describe(&next);
+        true
+    }
+}
+
+/// `SIGTERM` and `SIGINT`, when the gateway drains on them.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some(Self { term, int }),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("error: cannot handle signals: {e}");
+                    None
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// Resolves at the next signal; never without signals.
+    async fn recv(signals: &mut Option<Self>) {
+        match signals {
+            #[cfg(unix)]
+            Some(s) => {
+                tokio::select! {
+                    _ = s.term.recv() => tracing::info!("SIGTERM: draining"),
+                    _ = s.int.recv() => tracing::info!("SIGINT: draining"),
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+fn describe(snap: &Snapshot) {
+    let ports: Vec<String> = snap.listeners.iter().map(|l| l.bind.to_string()).collect();
+    tracing::info!(
+        "serving generation {}: listeners [{}], {} route configurations, {} clusters",
+        snap.generation,
+        ports.join(", "),
+        snap.route_configs.len(),
+        snap.clusters.len()
+    );
+}
+
+/// The plan of a configuration as a text table (`--dump`), without starting anything.
+pub fn dump_text(built: &Built, kind: DumpKind) -> String {
+    dump::text(&dump::View::of_plan(&built.plan), kind)
+}
+
+// The README's example is compiled and run with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,212 @@
+//! Where a gateway's configuration comes from: a [`ConfigSource`].
+//!
+//! The gateway loads the source once to start, then waits on [`ConfigSource::changed`] and
+//! loads it again after each change. Every load is validated and translated, and the result
+//! replaces the serving configuration only when it is complete and valid (make before break):
+//! a load with an error is refused, counted in `portcullis_config_rejections_total`, and the
+//! previous configuration keeps serving.
+//!
+//! Three sources come with the crate:
+//!
+//! * [`Files`]: YAML/JSON files and directories, polled for changes (what the command line
+//!   serves), and text given in memory.
+//! * [`Objects`]: a fixed set of objects built in memory.
+//! * [`channel`]: snapshots pushed by the embedder (a Kubernetes watcher, an xDS client, a
+//!   test) through a [`ConfigSender`].
+//!
+//! ```
+//! use portcullis_gateway::source::{self, ConfigSource as _};
+//! use portcullis_model::Loader;
+//!
+//! let text = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+//!             metadata: {name: edge, namespace: istio-system}\n\
+//!             spec: {selector: {istio: ingressgateway}, servers: []}\n";
+//! let loaded = Loader::new().read_str("edge.yaml", text);
+//! let (sender, mut pushed) = source::channel(loaded.into_documents());
+//! assert_eq!(pushed.load().documents().len(), 1);
+//! sender.send(Vec::new());
+//! assert_eq!(pushed.load().documents().len(), 0);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_model::{Document, Loaded, Object};
+use tokio::sync::watch;
+
+use super::config::{self, Fingerprint, Source};
+
+/// The future [`ConfigSource::changed`] returns.
+pub type Changed<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Where a gateway's configuration comes from.
+///
+/// `load` is called to start, after each [`changed`](Self::changed), and again whenever the
+/// gateway rebuilds its configuration for another reason (DNS answers that changed), so it
+/// must be repeatable. It runs on the gateway's control task: a source that reads files does
+/// so there, as [`Files`] does.
+pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
+    /// The configuration as it is now. Documents that did not load are the result's errors;
+    /// any error refuses the whole configuration.
+    fn load(&mut self) -> Loaded;
+
+    /// Resolves once the configuration may have changed since the last [`load`](Self::load).
+    /// A source that never changes returns a future that never resolves.
+    fn changed(&mut self) -> Changed<'_>;
+}
+
+// === impl Files ===
+
+/// Files and directories (read recursively: `.yaml`, `.yml`, `.json`) and text given in
+/// memory, polled for changes: a change is acted on when the modification times and lengths
+/// of the files under the paths differ from the last load's, and a second look agrees (a file
+/// renamed into place while the first look was taken can leave it torn).
+#[derive(Debug, Clone)]
+pub struct Files {
+    sources: Vec<Source>,
+    poll_interval: Duration,
+    fingerprint: Fingerprint,
+}
+
+impl Files {
+    /// Reads `sources`, polled every second.
+    pub fn new(sources: impl IntoIterator<Item = Source>) -> Self {
+        Self {
+            sources: sources.into_iter().collect(),
+            poll_interval: Duration::from_secs(1),
+            fingerprint: Fingerprint::default(),
+        }
+    }
+
+    /// Reads the files and directories of `paths`.
+    pub fn paths(paths: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
+        Self::new(paths.into_iter().map(|p| Source::Path(p.into())))
+    }
+
+    /// Checks the files for changes every `interval` instead of every second.
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// What is read.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+}
+
+impl ConfigSource for Files {
+    fn load(&mut self) -> Loaded {
+        self.fingerprint = Fingerprint::of(&self.sources);
+        config::load(&self.sources)
+    }
+
+    fn changed(&mut self) -> Changed<'_> {
+        Box::pin(async move {
+            loop {
+                tokio::time::sleep(self.poll_interval).await;
+                let now = Fingerprint::of(&self.sources);
+                if now != self.fingerprint && now == Fingerprint::of(&self.sources) {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+// === impl Objects ===
+
+/// A fixed set of objects built in memory; it never changes.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    documents: Vec<Document>,
+}
+
+impl Objects {
+    /// The objects, named `memory` in messages.
+    pub fn new(objects: impl IntoIterator<Item = Object>) -> Self {
+        Self {
+            documents: documents_of(objects),
+        }
+    }
+
+    /// Documents already loaded (they keep their file names and field locations).
+    pub fn from_documents(documents: impl IntoIterator<Item = Document>) -> Self {
+        Self {
+            documents: documents.into_iter().collect(),
+        }
+    }
+}
+
+impl ConfigSource for Objects {
+    fn load(&mut self) -> Loaded {
+        self.documents.iter().cloned().collect()
+    }
+
+    fn changed(&mut self) -> Changed<'_> {
+        Box::pin(std::future::pending())
+    }
+}
+
+fn documents_of(objects: impl IntoIterator<Item = Object>) -> Vec<Document> {
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| Document::from_object("memory", i, o))
+        .collect()
+}
+
+// === impl Pushed ===
+
+/// A source of snapshots pushed through a [`ConfigSender`]; made by [`channel`].
+#[derive(Debug)]
+pub struct Pushed {
+    rx: watch::Receiver<Arc<Vec<Document>>>,
+}
+
+/// Pushes whole configurations to a gateway reading the [`Pushed`] end of its [`channel`].
+#[derive(Debug, Clone)]
+pub struct ConfigSender {
+    tx: Arc<watch::Sender<Arc<Vec<Document>>>>,
+}
+
+/// A source fed by the embedder: every [`ConfigSender::send`] is a new configuration,
+/// applied as a whole (or refused as a whole). `initial` is the configuration to start with.
+/// Snapshots sent faster than the gateway builds them are coalesced: the latest wins.
+pub fn channel(initial: Vec<Document>) -> (ConfigSender, Pushed) {
+    let (tx, rx) = watch::channel(Arc::new(initial));
+    (ConfigSender { tx: Arc::new(tx) }, Pushed { rx })
+}
+
+impl ConfigSender {
+    /// Replaces the configuration with `documents`.
+    pub fn send(&self, documents: Vec<Document>) {
+        self.tx.send_replace(Arc::new(documents));
+    }
+
+    /// Replaces the configuration with objects built in memory.
+    pub fn send_objects(&self, objects: impl IntoIterator<Item = Object>) {
+        self.send(documents_of(objects));
+    }
+}
+
+impl ConfigSource for Pushed {
+    fn load(&mut self) -> Loaded {
+        let documents = Arc::clone(&self.rx.borrow_and_update());
+        documents.iter().cloned().collect()
+    }
+
+    fn changed(&mut self) -> Changed<'_> {
+        Box::pin(async move {
+            if self.rx.changed().await.is_err() {
+                // Every sender is gone: nothing will change again.
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}

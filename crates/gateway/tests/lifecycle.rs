@@ -1,0 +1,299 @@
+//! The gateway's life from the public API: configuration sources (files, objects in memory,
+//! snapshots pushed through a channel), serving on the caller's runtime, reloads and the
+//! graceful drain.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use portcullis_gateway::source::{self, Objects};
+use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder};
+use portcullis_model::{Document, Loader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// An upstream answering `<name>`; `/slow` after two seconds.
+async fn upstream(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| async move {
+                    if req.uri().path() == "/slow" {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(name))))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A Gateway on port 80 routing everything to `shop.test`, whose endpoints are `upstreams`
+/// with their weights.
+fn config(upstreams: &[(SocketAddr, u32)]) -> Vec<Document> {
+    let mut eps = String::new();
+    let mut routes = String::new();
+    for (i, (addr, weight)) in upstreams.iter().enumerate() {
+        eps.push_str(&format!(
+            "  - {{address: {}, ports: {{http: {}}}, labels: {{version: v{i}}}}}\n",
+            addr.ip(),
+            addr.port()
+        ));
+        routes.push_str(&format!(
+            "    - destination: {{host: shop.test, subset: v{i}}}\n      weight: {weight}\n"
+        ));
+    }
+    let mut subsets = String::new();
+    for i in 0..upstreams.len() {
+        subsets.push_str(&format!("  - {{name: v{i}, labels: {{version: v{i}}}}}\n"));
+    }
+    let text = format!(
+        r"apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: shop, namespace: istio-system}}
+spec:
+  hosts: [shop.test]
+  location: MESH_EXTERNAL
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+{eps}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: shop, namespace: istio-system}}
+spec:
+  host: shop.test
+  subsets:
+{subsets}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop, namespace: istio-system}}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - route:
+{routes}"
+    );
+    let loaded = Loader::new().read_str("shop.yaml", &text);
+    assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
+    loaded.into_documents()
+}
+
+fn builder() -> GatewayBuilder {
+    Gateway::builder()
+        .workers(1)
+        .admin(Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Off)
+        .random_seed(7)
+}
+
+/// One HTTP/1.1 request on a new connection: the status, the `connection` header and body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, Option<String>, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nhost: shop.example.com\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let length: usize = header(&head, "content-length").map_or(0, |v| v.parse().unwrap());
+            if buf.len() >= end + 4 + length {
+                let status = head[9..12].parse().unwrap();
+                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
+                return (status, header(&head, "connection"), body);
+            }
+        }
+    }
+    panic!("connection closed early: {}", String::from_utf8_lossy(&buf));
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+#[tokio::test]
+async fn a_drain_fails_ready_finishes_requests_closes_connections_and_stops() {
+    let up = upstream("shop").await;
+    let gw = builder()
+        .config(Objects::from_documents(config(&[(up, 100)])))
+        .drain_time(Duration::from_secs(5))
+        .start()
+        .unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    let admin = gw.admin_addr().unwrap();
+    let (status, _, body) = get(admin, "/ready").await;
+    assert_eq!((status, body.as_str()), (200, "LIVE\n"));
+    let (status, connection, _) = get(addr, "/").await;
+    assert_eq!((status, connection), (200, None));
+
+    // A request that takes two seconds, in flight when the drain starts.
+    let slow = tokio::spawn(async move { get(addr, "/slow").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let handle = gw.handle();
+    let drain_started = Instant::now();
+    handle.drain();
+    assert!(handle.is_draining());
+
+    // Readiness fails at once; new connections are still served, and closed.
+    let (status, _, body) = get(admin, "/ready").await;
+    assert_eq!((status, body.as_str()), (503, "DRAINING\n"));
+    let (status, connection, body) = get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "shop");
+    assert_eq!(connection.as_deref(), Some("close"));
+
+    // The request in flight finishes, then the gateway stops, well within the drain time.
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "shop"));
+    tokio::task::spawn_blocking(move || gw.wait())
+        .await
+        .unwrap();
+    let took = drain_started.elapsed();
+    assert!(took < Duration::from_secs(4), "the drain took {took:?}");
+    handle.stopped().await;
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+#[tokio::test]
+async fn a_drain_ends_at_the_drain_time_with_requests_in_flight() {
+    let up = upstream("shop").await;
+    let gw = builder()
+        .config(Objects::from_documents(config(&[(up, 100)])))
+        .drain_time(Duration::from_millis(500))
+        .start()
+        .unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    let slow = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+        buf
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    tokio::task::spawn_blocking(move || gw.drain())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    // The connection ended with the gateway, before the upstream answered.
+    assert!(slow.await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_one_is_refused() {
+    let (a, b) = (upstream("a").await, upstream("b").await);
+    let (sender, pushed) = source::channel(config(&[(a, 100)]));
+    let gw = builder().config(pushed).serve().await.unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    assert_eq!(get(addr, "/").await.2, "a");
+    assert_eq!(gw.generation(), 1);
+
+    sender.send(config(&[(b, 100)]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.generation() != 2 {
+        assert!(Instant::now() < deadline, "no swap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get(addr, "/").await.2, "b");
+
+    // A VirtualService without hosts: refused, generation 2 keeps serving.
+    let mut bad = config(&[(a, 100)]);
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+                metadata: {name: bad, namespace: istio-system}\n\
+                spec: {hosts: [], gateways: [gw], http: [{route: [{destination: {host: shop.test}}]}]}\n";
+    let loaded = Loader::new().read_str("bad.yaml", text);
+    assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
+    bad.extend(loaded.into_documents());
+    sender.send(bad);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gw.generation(), 2);
+    assert_eq!(get(addr, "/").await.2, "b");
+    assert!(
+        gw.metrics()
+            .contains("portcullis_config_rejections_total 1"),
+        "{}",
+        gw.metrics()
+    );
+
+    let handle = gw.handle();
+    handle.drain();
+    tokio::time::timeout(Duration::from_secs(5), handle.stopped())
+        .await
+        .unwrap();
+    // The accept loops are gone with the gateway.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_traffic_on_the_callers_runtime() {
+    let (a, b) = (upstream("a").await, upstream("b").await);
+    let gw = builder()
+        .config(Objects::from_documents(config(&[(a, 80), (b, 20)])))
+        .serve()
+        .await
+        .unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    let mut to_a = 0;
+    let total = 2000;
+    for _ in 0..total {
+        if get(addr, "/").await.2 == "a" {
+            to_a += 1;
+        }
+    }
+    let share = f64::from(to_a) / f64::from(total) * 100.0;
+    assert!((77.0..=83.0).contains(&share), "{share}% to the 80 % side");
+    gw.handle().shutdown();
+}
