@@ -11,7 +11,7 @@ use std::pin::Pin;
 pub type Lookup<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>>;
 
 /// Looks DNS names of endpoints up. Called when a configuration is built and on every DNS
-/// refresh ([`Options::dns_refresh`](super::Options::dns_refresh)); the gateway bounds each
+/// refresh ([`GatewayBuilder::dns_refresh`](super::GatewayBuilder::dns_refresh)); the gateway bounds each
 /// lookup with its own timeout.
 pub trait Resolver: fmt::Debug + Send + Sync + 'static {
     /// The addresses of `host`, each with `port`, in the order the answer gave them (a

@@ -1,7 +1,7 @@
 //! An Istio ingress gateway runtime as a library: a proxy on tokio, hyper 1 and tokio-rustls
 //! that embeds every Portcullis crate. The example gateway (`examples/gateway/main.rs`) is a
 //! thin binary over it; other Rust gateways and tests start it in-process with
-//! [`Gateway::start`].
+//! [`GatewayBuilder::start`].
 //!
 //! # Architecture
 //!
@@ -32,7 +32,7 @@
 //!   the decision; mirrors are spawned and never delay the request.
 //! * **Control thread**: polls the configuration files' modification times every second and
 //!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
-//!   worker, [`Gateway::serve_on_this_thread`] runs this control work as tasks on the worker's
+//!   worker, [`GatewayBuilder::serve_on_this_thread`] runs this control work as tasks on the worker's
 //!   own runtime instead, and the process has a single thread.
 //!
 //! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
