@@ -212,7 +212,7 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     pub(crate) limits: Limits,
     pub(crate) http: Builder<TokioExecutor>,
-    /// How request paths are normalized before routing (`Options::path_normalization`).
+    /// How request paths are normalized before routing (`GatewayBuilder::path_normalization`).
     pub(crate) path_normalization: pc::path::PathNormalization,
     /// What sits in front of the gateway.
     pub(crate) topology: Topology,
