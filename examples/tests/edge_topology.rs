@@ -11,85 +11,25 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_examples::demo;
-use portcullis_gateway::{AccessLog, Gateway, Identity, Limits, Source, Topology};
+use portcullis_gateway::{Gateway, Limits, Topology};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// A gateway on port 80 (bound to a free loopback port) routing everything to an echo
-/// upstream, with `topology` and `limits`; the gateway, its port and its access log.
+mod common;
+
+/// The echo gateway of `common` with `topology` and `limits`; the gateway, its port and its
+/// access log.
 fn start(
     name: &str,
     topology: Topology,
     limits: Limits,
 ) -> (Gateway, u16, Arc<Mutex<Vec<String>>>) {
-    let up = demo::start_echo_servers(&[(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        "a".to_owned(),
-        "v1".to_owned(),
-    )])
-    .unwrap()[0];
-    let dir: PathBuf = std::env::temp_dir().join(format!(
-        "portcullis-topology-test-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        r"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
-    hosts: ['*']
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: all, namespace: default}}
-spec:
-  hosts: ['*']
-  gateways: [istio-system/gw]
-  http:
-  - route: [{{destination: {{host: a.test}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: a, namespace: default}}
-spec:
-  hosts: [a.test]
-  location: MESH_EXTERNAL
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints:
-  - {{address: {}, ports: {{http: {}}}}}
-",
-        up.ip(),
-        up.port()
-    );
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let gw = Gateway::builder()
-        .files([Source::Path(dir)])
-        .identity(Identity::default())
-        .workers(1)
-        .admin(None)
-        .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .access_log(AccessLog::Capture(Arc::clone(&log)))
-        .poll_interval(Duration::from_secs(60))
-        .topology(topology)
-        .limits(limits)
-        .start()
-        .unwrap();
-    let port = gw.local_addr(80).unwrap().port();
-    (gw, port, log)
+    let common::EchoGateway { gateway, port, log } =
+        common::echo_gateway(name, |b| b.topology(topology).limits(limits));
+    (gateway, port, log)
 }
 
 /// Writes `parts` with a pause between them, then reads until the gateway closes the
