@@ -158,8 +158,9 @@ pub(crate) async fn handle(
             ));
         }
     };
-    let Some(rc) = rc else {
-        return Ok(local_reply(
+    // No route configuration, or no route in it: Envoy's 404 with flag NR.
+    let no_route = || {
+        local_reply(
             &conn,
             &ctx,
             &parts.headers,
@@ -170,7 +171,10 @@ pub(crate) async fn handle(
             "NR",
             None,
             HeaderMap::new(),
-        ));
+        )
+    };
+    let Some(rc) = rc else {
+        return Ok(no_route());
     };
     let found = {
         let head = rm::RequestHead::new(
@@ -186,18 +190,7 @@ pub(crate) async fn handle(
         let vh = m.virtual_host();
         Some((vh, rc.routes.get(vh)?.get(m.route())?, &m.action().action))
     }) else {
-        return Ok(local_reply(
-            &conn,
-            &ctx,
-            &parts.headers,
-            &authority,
-            &path,
-            &conn.no_route,
-            StatusCode::NOT_FOUND,
-            "NR",
-            None,
-            HeaderMap::new(),
-        ));
+        return Ok(no_route());
     };
     let mut head = pc::RequestHead::new(parts.method.clone(), conn.scheme.clone(), authority, path)
         .with_headers(std::mem::take(&mut parts.headers));
