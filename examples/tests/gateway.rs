@@ -26,7 +26,7 @@ use portcullis_gateway::{
     AccessLog, Gateway, GatewayBuilder, Identity, Limits, Lookup, Resolver, Source,
 };
 use portcullis_proxy_core::rt::{RandomSource as _, SplitMix64};
-use portcullis_proxy_core::{h1, pick_by_weight};
+use portcullis_proxy_core::{action::pick_by_weight, h1};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 

@@ -11,7 +11,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::log::PendingLog;
 use super::upstream::UpIncoming;
-use portcullis_proxy_core::{DownstreamFailure, h1};
+use portcullis_proxy_core::{failure::DownstreamFailure, h1};
 
 /// A request body on its way upstream: none, the client's streamed once, or the client's
 /// recorded for retries and mirrors.

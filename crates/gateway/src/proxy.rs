@@ -58,7 +58,7 @@ pub(crate) struct ConnCtx {
     pub(crate) remote_ip: HeaderValue,
     /// The connection's addresses, for consistent hashing (source IP, minted cookies); the
     /// remote one is the PROXY protocol header's when the listener expects one.
-    pub(crate) addresses: pc::ConnectionAddresses,
+    pub(crate) addresses: pc::lb::ConnectionAddresses,
     /// Trusted proxies in front (`Topology::num_trusted_proxies`).
     pub(crate) trusted_hops: u32,
     pub(crate) no_route: Arc<RouteCounter>,
@@ -192,13 +192,14 @@ pub(crate) async fn handle(
     }) else {
         return Ok(no_route());
     };
-    let mut head = pc::RequestHead::new(parts.method.clone(), conn.scheme.clone(), authority, path)
-        .with_headers(std::mem::take(&mut parts.headers));
+    let mut head =
+        pc::decide::RequestHead::new(parts.method.clone(), conn.scheme.clone(), authority, path)
+            .with_headers(std::mem::take(&mut parts.headers));
     if let Some(port) = rc.server_port {
         head = head.with_server_port(port);
     }
     if rc.config.require_tls.get(vh).copied().unwrap_or(false)
-        && let Some(redirect) = pc::require_tls_redirect(&head)
+        && let Some(redirect) = pc::redirect::require_tls_redirect(&head)
     {
         return Ok(local_head_reply(
             &conn,
@@ -215,15 +216,15 @@ pub(crate) async fn handle(
     // header edits, as Envoy's router picks the host before it finalizes the headers; nothing
     // to do for routes without a hash policy.
     let hashed = (!route.hash_policy.is_empty())
-        .then(|| pc::hash_request(&route.hash_policy, &head, &request_addresses(&conn, &head)));
+        .then(|| pc::lb::hash_request(&route.hash_policy, &head, &request_addresses(&conn, &head)));
     // A forward takes the request's headers for the upstream request (no copy).
-    let decision = pc::decide_taking_headers(action, &mut head, &mut ThreadRandom);
+    let decision = pc::decide::decide_taking_headers(action, &mut head, &mut ThreadRandom);
     if let Some(delay) = decision.delay() {
         tokio::time::sleep(delay).await;
     }
     let delayed = decision.delay().is_some();
     Ok(match decision {
-        pc::Decision::Forward(mut forward) => {
+        pc::decide::Decision::Forward(mut forward) => {
             // Borrowed, not moved: the decision and the head are large, and an async call
             // copies what it takes by value into its future.
             forward_request(
@@ -240,7 +241,7 @@ pub(crate) async fn handle(
             )
             .await
         }
-        pc::Decision::Redirect(r) => local_head_reply(
+        pc::decide::Decision::Redirect(r) => local_head_reply(
             &conn,
             &ctx,
             &head,
@@ -250,7 +251,7 @@ pub(crate) async fn handle(
             None,
             r.headers,
         ),
-        pc::Decision::DirectResponse(d) => local_head_reply(
+        pc::decide::Decision::DirectResponse(d) => local_head_reply(
             &conn,
             &ctx,
             &head,
@@ -260,11 +261,11 @@ pub(crate) async fn handle(
             d.body,
             d.headers,
         ),
-        pc::Decision::FaultAbort(a) => {
+        pc::decide::Decision::FaultAbort(a) => {
             let mut headers = HeaderMap::new();
             let status = match a.abort {
-                pc::AbortStatus::Http(s) => s,
-                pc::AbortStatus::Grpc(code) => {
+                pc::fault::AbortStatus::Http(s) => s,
+                pc::fault::AbortStatus::Grpc(code) => {
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
                     headers.insert(
                         HeaderName::from_static("grpc-status"),
@@ -287,7 +288,7 @@ pub(crate) async fn handle(
                 headers,
             )
         }
-        pc::Decision::CorsPreflight(c) => local_head_reply(
+        pc::decide::Decision::CorsPreflight(c) => local_head_reply(
             &conn,
             &ctx,
             &head,
@@ -310,7 +311,7 @@ pub(crate) async fn handle(
     })
 }
 
-/// A local reply for a request that never became a `pc::RequestHead`.
+/// A local reply for a request that never became a `pc::decide::RequestHead`.
 #[allow(clippy::too_many_arguments)]
 fn local_reply(
     conn: &ConnCtx,
@@ -385,7 +386,7 @@ fn rejected(
 fn local_head_reply(
     conn: &ConnCtx,
     ctx: &Ctx,
-    head: &pc::RequestHead,
+    head: &pc::decide::RequestHead,
     counter: &RouteCounter,
     status: StatusCode,
     flags: &'static str,
@@ -539,9 +540,9 @@ async fn forward_request(
     ctx: &Ctx,
     local: &Local,
     route: &RouteRt,
-    forward: &mut pc::ForwardDecision,
-    head: &mut pc::RequestHead,
-    hashed: Option<pc::RequestHash>,
+    forward: &mut pc::decide::ForwardDecision,
+    head: &mut pc::decide::RequestHead,
+    hashed: Option<pc::lb::RequestHash>,
     mut extensions: http::Extensions,
     body: DownBody,
     delayed: bool,
@@ -608,7 +609,7 @@ async fn forward_request(
     };
     let timeout = forward.effective_timeout(&forward.upstream.headers);
     let retry_policy = forward.retry_policy.clone();
-    let pc::ForwardDecision {
+    let pc::decide::ForwardDecision {
         upstream,
         response: edits,
         mirrors,
@@ -619,7 +620,7 @@ async fn forward_request(
     if worker::logging() {
         // The access log reads these from the request as Envoy's does, after the route's
         // edits (the forward took them from the head for the upstream request).
-        for name in [USER_AGENT, pc::X_ENVOY_ORIGINAL_PATH] {
+        for name in [USER_AGENT, pc::decide::X_ENVOY_ORIGINAL_PATH] {
             if let Some(v) = headers.get(&name) {
                 head.headers.insert(name, v.clone());
             }
@@ -731,7 +732,7 @@ async fn forward_request(
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
     // The request hash, if the route has a hash policy, picks the endpoint of every attempt.
-    let mut state = pc::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
+    let mut state = pc::retry::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
         .with_request_headers(&headers)
         .with_hash(hashed.as_ref().and_then(|h| h.hash));
     // The upstream service time runs from here to the last event (the clock the retry state
@@ -743,7 +744,7 @@ async fn forward_request(
     let mut action = state.start(upstream_start, &mut AuxRandom);
     let outcome = loop {
         action = match action {
-            pc::Action::Send(attempt) => {
+            pc::retry::Action::Send(attempt) => {
                 if attempt.number > 1 {
                     cluster.stats.event(ClusterEvent::Retry);
                 }
@@ -788,7 +789,7 @@ async fn forward_request(
                 let now = clock::now();
                 last_event = now;
                 match result {
-                    None => state.on_event(pc::Event::Timer, now, &mut AuxRandom),
+                    None => state.on_event(pc::retry::Event::Timer, now, &mut AuxRandom),
                     Some(Ok(resp)) => {
                         // A head kept as read: the retry decision gets the few headers it
                         // reads (usually none, and then no map is built).
@@ -796,14 +797,14 @@ async fn forward_request(
                         let headers = match resp.body().raw_head() {
                             Some(head) => {
                                 kept = head
-                                    .header_map_of(&pc::RETRY_RESPONSE_HEADERS)
+                                    .header_map_of(&pc::retry::RETRY_RESPONSE_HEADERS)
                                     .unwrap_or_default();
                                 &kept
                             }
                             None => resp.headers(),
                         };
                         let next = state.on_event(
-                            pc::Event::Response {
+                            pc::retry::Event::Response {
                                 status: resp.status(),
                                 headers,
                             },
@@ -815,29 +816,29 @@ async fn forward_request(
                     }
                     Some(Err(e)) => {
                         let kind = if let Some(failure) = e.downstream() {
-                            pc::ErrorKind::Downstream(failure)
+                            pc::retry::ErrorKind::Downstream(failure)
                         } else if e.is_connect() {
                             cluster.stats.event(ClusterEvent::ConnectFail);
-                            pc::ErrorKind::ConnectFailure
+                            pc::retry::ErrorKind::ConnectFailure
                         } else {
-                            pc::ErrorKind::Reset
+                            pc::retry::ErrorKind::Reset
                         };
-                        state.on_event(pc::Event::Error(kind), now, &mut AuxRandom)
+                        state.on_event(pc::retry::Event::Error(kind), now, &mut AuxRandom)
                     }
                 }
             }
-            pc::Action::Backoff { until } => {
+            pc::retry::Action::Backoff { until } => {
                 pending = None;
                 tokio::time::sleep_until(clock::to_tokio(until)).await;
-                state.on_event(pc::Event::Timer, clock::now(), &mut AuxRandom)
+                state.on_event(pc::retry::Event::Timer, clock::now(), &mut AuxRandom)
             }
-            pc::Action::Deliver => match pending.take() {
+            pc::retry::Action::Deliver => match pending.take() {
                 Some(resp) => break Ok(resp),
                 None => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
             },
-            pc::Action::GiveUp {
+            pc::retry::Action::GiveUp {
                 reply: local,
-                reason: pc::GiveUpReason::Downstream(failure),
+                reason: pc::retry::GiveUpReason::Downstream(failure),
             } => {
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
@@ -853,7 +854,7 @@ async fn forward_request(
                     request_id,
                     endpoint,
                 );
-                if failure == pc::DownstreamFailure::Disconnect
+                if failure == pc::failure::DownstreamFailure::Disconnect
                     && let Some(log) = &mut log
                 {
                     // Nothing reaches a client that is gone: Envoy logs response code 0.
@@ -861,26 +862,26 @@ async fn forward_request(
                 }
                 return reply(status, local.headers, Some(local.body), log);
             }
-            pc::Action::GiveUp {
+            pc::retry::Action::GiveUp {
                 reply: local,
                 reason,
             } => {
                 let retried = state.attempts() > 1;
                 let (flags, text): (&'static str, Option<&'static str>) = match reason {
-                    pc::GiveUpReason::Overflow(_) => {
+                    pc::retry::GiveUpReason::Overflow(_) => {
                         cluster.stats.event(ClusterEvent::Overflow);
                         ("UO", None)
                     }
-                    pc::GiveUpReason::NoHealthyUpstream => {
+                    pc::retry::GiveUpReason::NoHealthyUpstream => {
                         cluster.stats.event(ClusterEvent::NoHealthy);
                         ("UH", Some(NO_HEALTHY_UPSTREAM))
                     }
-                    pc::GiveUpReason::Timeout | pc::GiveUpReason::PerTryTimeout => {
+                    pc::retry::GiveUpReason::Timeout | pc::retry::GiveUpReason::PerTryTimeout => {
                         cluster.stats.event(ClusterEvent::Timeout);
                         ("UT", Some(UPSTREAM_TIMEOUT))
                     }
-                    pc::GiveUpReason::Upstream(
-                        pc::ErrorKind::ConnectFailure | pc::ErrorKind::ConnectTimeout,
+                    pc::retry::GiveUpReason::Upstream(
+                        pc::retry::ErrorKind::ConnectFailure | pc::retry::ErrorKind::ConnectTimeout,
                     ) => (if retried { "URX,UF" } else { "UF" }, Some(CONNECT_FAILURE)),
                     _ => (if retried { "URX,UC" } else { "UC" }, Some(RESET)),
                 };
@@ -904,7 +905,7 @@ async fn forward_request(
                 );
                 return reply(status, local.headers, Some(body), log);
             }
-            pc::Action::Reset | pc::Action::Done => {
+            pc::retry::Action::Reset | pc::retry::Action::Done => {
                 break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET));
             }
             _ => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
@@ -1042,12 +1043,15 @@ fn client_address(conn: &ConnCtx, headers: &HeaderMap) -> pc::client_address::Cl
 
 /// The connection's addresses with the request's client as the remote one (for `sourceIP`
 /// hashing): the same as the connection's without trusted proxies.
-fn request_addresses(conn: &ConnCtx, head: &pc::RequestHead) -> pc::ConnectionAddresses {
+fn request_addresses(
+    conn: &ConnCtx,
+    head: &pc::decide::RequestHead,
+) -> pc::lb::ConnectionAddresses {
     if conn.trusted_hops == 0 {
         return conn.addresses;
     }
     let client = client_address(conn, &head.headers);
-    pc::ConnectionAddresses {
+    pc::lb::ConnectionAddresses {
         remote: Some(SocketAddr::new(
             client.address,
             conn.addresses.remote.map_or(0, |r| r.port()),
@@ -1088,7 +1092,7 @@ impl<'a> Added<'a> {
 #[allow(clippy::too_many_arguments)]
 fn make_log(
     ctx: &Ctx,
-    head: &pc::RequestHead,
+    head: &pc::decide::RequestHead,
     status: StatusCode,
     flags: &'static str,
     bytes_received: Option<Arc<AtomicU64>>,
@@ -1103,7 +1107,7 @@ fn make_log(
             method: ctx.method.clone(),
             path: head
                 .headers
-                .get(pc::X_ENVOY_ORIGINAL_PATH)
+                .get(pc::decide::X_ENVOY_ORIGINAL_PATH)
                 .cloned()
                 .or_else(|| HeaderValue::from_str(&head.path).ok()),
             version: ctx.version,

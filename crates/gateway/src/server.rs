@@ -425,7 +425,7 @@ async fn serve(
         }
         read = rest;
     }
-    let addresses = pc::ConnectionAddresses {
+    let addresses = pc::lb::ConnectionAddresses {
         remote: Some(remote),
         local: stream.local_addr().ok(),
     };
@@ -513,7 +513,7 @@ fn conn_ctx(
     shared: &Shared,
     local: &Local,
     route_config: usize,
-    addresses: pc::ConnectionAddresses,
+    addresses: pc::lb::ConnectionAddresses,
     scheme: Scheme,
 ) -> ConnCtx {
     let name = local
@@ -598,7 +598,7 @@ async fn proxy_tcp<S>(
     let pick = if destinations.len() == 1 {
         Some(0)
     } else {
-        pc::pick_by_weight(destinations.iter().map(|d| d.1), worker::aux_random())
+        pc::action::pick_by_weight(destinations.iter().map(|d| d.1), worker::aux_random())
     };
     let cluster = pick
         .and_then(|i| destinations.get(i))

@@ -92,8 +92,8 @@ pub(crate) struct RouteRt {
     /// Counter for local replies.
     pub(crate) local_counter: Arc<RouteCounter>,
     /// Consistent-hash policies of the route's destinations (empty unless a DestinationRule
-    /// asks for ring hash or maglev), for `pc::hash_request`.
-    pub(crate) hash_policy: Vec<pc::HashPolicy>,
+    /// asks for ring hash or maglev), for `pc::lb::hash_request`.
+    pub(crate) hash_policy: Vec<pc::lb::HashPolicy>,
 }
 
 /// One cluster: proxy-core's cluster (load balancer, pool admission, outlier detection; its
@@ -101,10 +101,10 @@ pub(crate) struct RouteRt {
 #[derive(Debug)]
 pub(crate) struct ClusterRt {
     pub(crate) plan: Cluster,
-    pub(crate) pc: Arc<pc::Cluster>,
+    pub(crate) pc: Arc<pc::cluster::Cluster>,
     /// Where each endpoint of `pc` is.
     /// By key (foldhash: looked up on every request; the keys come from the configuration).
-    pub(crate) endpoints: HashMap<pc::EndpointKey, Endpoint, FixedState>,
+    pub(crate) endpoints: HashMap<pc::cluster::EndpointKey, Endpoint, FixedState>,
     pub(crate) tls: Option<Arc<Origination>>,
     /// Set when the cluster cannot be used (TLS it cannot originate): requests get 503.
     pub(crate) broken: Option<String>,
@@ -119,7 +119,7 @@ impl ClusterRt {
             return None;
         }
         let picked = self.pc.pick(
-            &pc::PickContext::default(),
+            &pc::cluster::PickContext::default(),
             clock::now(),
             &mut super::worker::AuxRandom,
         )?;
@@ -137,7 +137,7 @@ pub(crate) struct Snapshot {
     pub(crate) clusters: Vec<ClusterRt>,
     pub(crate) cluster_index: HashMap<String, usize>,
     /// proxy-core's clusters, kept to carry their state over to the next plan.
-    pub(crate) cluster_set: pc::ClusterSet,
+    pub(crate) cluster_set: pc::cluster::ClusterSet,
 }
 
 impl Snapshot {
@@ -200,10 +200,13 @@ pub(crate) async fn build(
     }
     // Make before break: clusters that still exist adopt their live state (pool counters,
     // round-robin position, outlier ejections) from the previous plan.
-    let specs: Vec<pc::ClusterSpec> = parts.iter().map(|p| p.spec.clone()).collect();
-    let cluster_set =
-        pc::ClusterSet::build(specs.iter(), previous.map(|p| &p.cluster_set), clock::now())
-            .map_err(|e| BuildError(format!("cluster: {e}")))?;
+    let specs: Vec<pc::cluster::ClusterSpec> = parts.iter().map(|p| p.spec.clone()).collect();
+    let cluster_set = pc::cluster::ClusterSet::build(
+        specs.iter(),
+        previous.map(|p| &p.cluster_set),
+        clock::now(),
+    )
+    .map_err(|e| BuildError(format!("cluster: {e}")))?;
     let mut clusters = Vec::with_capacity(parts.len());
     let mut cluster_index = HashMap::with_capacity(parts.len());
     for p in parts {
@@ -364,8 +367,8 @@ fn build_listener(
 /// A cluster's endpoints resolved and its TLS built, before proxy-core's cluster exists.
 struct ClusterParts {
     plan: Cluster,
-    spec: pc::ClusterSpec,
-    endpoints: HashMap<pc::EndpointKey, Endpoint, FixedState>,
+    spec: pc::cluster::ClusterSpec,
+    endpoints: HashMap<pc::cluster::EndpointKey, Endpoint, FixedState>,
     tls: Option<Arc<Origination>>,
     broken: Option<String>,
 }
@@ -452,11 +455,11 @@ async fn resolve_cluster(
     let mut endpoints = HashMap::with_capacity_and_hasher(resolved.len(), FixedState::default());
     let mut specs = Vec::with_capacity(resolved.len());
     for (addr, e) in resolved {
-        let key = pc::EndpointKey::from(addr);
+        let key = pc::cluster::EndpointKey::from(addr);
         if endpoints.contains_key(&key) {
             continue;
         }
-        let mut spec = pc::EndpointSpec::new(addr.ip().to_string(), addr.port());
+        let mut spec = pc::cluster::EndpointSpec::new(addr.ip().to_string(), addr.port());
         for (k, v) in &e.labels {
             spec = spec.with_label(k.clone(), v.clone());
         }
@@ -558,7 +561,7 @@ fn build_route_config(
                 cluster: cluster.to_owned(),
             };
             let (destination_clusters, destination_counters) = match action {
-                pc::RouteAction::Forward(f) => f
+                pc::action::RouteAction::Forward(f) => f
                     .destinations()
                     .iter()
                     .map(|d| {

@@ -26,7 +26,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::{UpBody, downstream_failure};
-use portcullis_proxy_core::{DownstreamFailure, h1};
+use portcullis_proxy_core::{failure::DownstreamFailure, h1};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,5 +1,9 @@
 //! Route actions: what a matched route asks for, built once from configuration.
 
+pub use crate::error::InvalidAction;
+pub use crate::headers::{HeaderOps, MAX_HEADER_MAP_ENTRIES, apply_header_ops};
+pub use crate::percent::{Denominator, FractionalPercent};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +12,9 @@ use http::StatusCode;
 
 use crate::cors::Cors;
 use crate::fault::Fault;
-use crate::headers::HeaderOps;
 use crate::redirect::RedirectAction;
 use crate::retry::RetryPolicy;
 use crate::rewrite::PathRewrite;
-use crate::{FractionalPercent, InvalidAction};
 
 /// Largest direct-response body pilot allows (`max_direct_response_body_size_bytes`, 1 MiB).
 pub const MAX_DIRECT_RESPONSE_BODY: usize = 1024 * 1024;
@@ -109,7 +111,7 @@ impl Destination {
 /// never picked. `None` when the total weight is zero.
 ///
 /// ```
-/// use portcullis_proxy_core::{pick_weighted, Destination};
+/// use portcullis_proxy_core::{action::{pick_weighted, Destination}};
 ///
 /// let dests = [Destination::new("a", 1), Destination::new("b", 2)];
 /// assert_eq!(pick_weighted(&dests, 0), Some(0));
@@ -176,7 +178,7 @@ impl Mirror {
 
 /// A route that forwards to one of its destinations (Istio `HTTPRoute.route`).
 ///
-/// Built once from configuration; [`decide`](crate::decide) then runs per request without
+/// Built once from configuration; [`decide`](crate::decide()) then runs per request without
 /// compiling anything.
 ///
 /// Istio's distinction between one destination and several matters and is kept:

@@ -2,6 +2,8 @@
 //! connection-pool admission and outlier detection, and state that survives configuration
 //! swaps.
 
+pub use crate::swap::{ClusterSet, Swap};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -471,7 +473,7 @@ pub struct Cluster {
 /// What a pick needs besides the cluster.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PickContext<'a> {
-    /// The request hash, for consistent-hash policies ([`hash_request`](crate::hash_request));
+    /// The request hash, for consistent-hash policies ([`hash_request`](crate::lb::hash_request));
     /// without one they draw a random value.
     pub hash: Option<u64>,
     /// The connection's original destination, for [`LbPolicy::Passthrough`].

@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use regex::Regex;
 
 use crate::rewrite::compile_regex;
-use crate::{InvalidAction, RequestHead};
+use crate::{action::InvalidAction, decide::RequestHead};
 
 /// One `allowOrigins` entry (an Istio `StringMatch`).
 #[non_exhaustive]
@@ -99,7 +99,7 @@ pub enum UnmatchedPreflights {
 /// ```
 /// use std::time::Duration;
 /// use http::{HeaderMap, Method, uri::Scheme};
-/// use portcullis_proxy_core::{cors_preflight, Cors, OriginMatch, RequestHead};
+/// use portcullis_proxy_core::{cors::{cors_preflight, Cors, OriginMatch}, decide::RequestHead};
 ///
 /// let cors = Cors::new()
 ///     .allow_origin(OriginMatch::exact("https://app.example.com"))
@@ -315,7 +315,7 @@ pub fn cors_response_headers(cors: &Cors, head: &RequestHead) -> Option<HeaderMa
     }
 }
 
-/// A local CORS preflight reply: what [`decide`](crate::decide) returns for an answered
+/// A local CORS preflight reply: what [`decide`](crate::decide()) returns for an answered
 /// preflight.
 #[non_exhaustive]
 #[derive(Debug, Clone)]

@@ -1,5 +1,8 @@
 //! The per-request decision: from a route action and a request head to what happens.
 
+pub use crate::headers::ResponseEdits;
+pub use crate::request::{RequestHead, UpstreamRequest};
+
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +11,15 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
+use crate::action::FractionalPercent;
 use crate::action::{DirectResponseAction, ForwardAction, RouteAction, pick_weighted};
 use crate::cors::{CorsOutcome, CorsPreflightDecision, evaluate_cors};
 use crate::fault::{Fault, FaultAbortDecision};
-use crate::headers::{HeaderBlocks, ResponseEdits, apply_header_ops, set_all};
+use crate::headers::{HeaderBlocks, apply_header_ops, set_all};
 use crate::redirect::{RedirectAction, RedirectDecision, build_redirect_location};
 use crate::retry::RetryPolicy;
 use crate::rewrite::rewrite_path;
 use crate::rt::RandomSource;
-use crate::{FractionalPercent, RequestHead, UpstreamRequest};
 
 /// `x-envoy-original-path`, set to the original `:path` when a route rewrites the path.
 pub const X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
@@ -96,7 +99,7 @@ pub struct MirrorDecision {
     pub mirrored: bool,
 }
 
-/// A direct response: what [`decide`] returns for a direct-response route.
+/// A direct response: what [`decide`](decide()) returns for a direct-response route.
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct DirectResponseDecision {
@@ -160,7 +163,7 @@ pub fn decide<R: RandomSource + ?Sized>(
     }
 }
 
-/// [`decide`] for a caller done with the request's headers once it forwards: a
+/// [`decide`](decide()) for a caller done with the request's headers once it forwards: a
 /// [`Decision::Forward`] takes `head.headers`, `head.authority` and `head.path` for the
 /// upstream request (edited in place, as Envoy edits the downstream request) instead of
 /// copying them, and leaves them empty; every other decision leaves `head` as it was. The
@@ -168,9 +171,7 @@ pub fn decide<R: RandomSource + ?Sized>(
 ///
 /// ```
 /// use http::{HeaderValue, Method, uri::Scheme};
-/// use portcullis_proxy_core::{
-///     Decision, Destination, ForwardAction, RequestHead, RouteAction, decide_taking_headers,
-/// };
+/// use portcullis_proxy_core::{decide::{Decision, RequestHead, decide_taking_headers}, action::{Destination, ForwardAction, RouteAction}};
 /// use portcullis_proxy_core::rt::SplitMix64;
 ///
 /// let forward = ForwardAction::new(vec![Destination::new("outbound|80||reviews", 100)])?;
@@ -184,7 +185,7 @@ pub fn decide<R: RandomSource + ?Sized>(
 /// assert_eq!(forward.upstream.headers["x-user"], "jason");
 /// assert_eq!(forward.upstream.path, "/cart");
 /// assert!(head.headers.is_empty() && head.path.is_empty());
-/// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
+/// # Ok::<(), portcullis_proxy_core::action::InvalidAction>(())
 /// ```
 pub fn decide_taking_headers<R: RandomSource + ?Sized>(
     action: &RouteAction,
@@ -212,7 +213,7 @@ pub fn decide_taking_headers<R: RandomSource + ?Sized>(
     }
 }
 
-/// Steps 1–3 of [`decide`]: the stream value, the fault, CORS; `Break` when one of them
+/// Steps 1–3 of [`decide`](decide()): the stream value, the fault, CORS; `Break` when one of them
 /// decides.
 fn before_action<R: RandomSource + ?Sized>(
     action: &RouteAction,
@@ -433,7 +434,7 @@ pub fn is_grpc_request(headers: &HeaderMap) -> bool {
 /// ```
 /// use std::time::Duration;
 /// use http::HeaderValue;
-/// use portcullis_proxy_core::parse_grpc_timeout;
+/// use portcullis_proxy_core::decide::parse_grpc_timeout;
 ///
 /// assert_eq!(parse_grpc_timeout(&HeaderValue::from_static("250m")), Some(Duration::from_millis(250)));
 /// assert_eq!(parse_grpc_timeout(&HeaderValue::from_static("1x")), None);

@@ -29,7 +29,7 @@ pub enum InvalidAction {
         /// The configured code.
         code: u16,
     },
-    /// A direct-response body larger than [`MAX_DIRECT_RESPONSE_BODY`](crate::MAX_DIRECT_RESPONSE_BODY).
+    /// A direct-response body larger than [`MAX_DIRECT_RESPONSE_BODY`](crate::action::MAX_DIRECT_RESPONSE_BODY).
     DirectResponseBodyTooLarge {
         /// The body's length in bytes.
         len: usize,

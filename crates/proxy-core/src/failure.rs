@@ -10,13 +10,13 @@
 //! Envoy keeps them apart: a downstream codec error ends the stream with a local `400` and
 //! the response flag `DPE`, a downstream disconnect with `DC`, and neither reaches the
 //! router's retry state or outlier detection. This module is that classification:
-//! [`ErrorKind::origin`](crate::ErrorKind::origin) tells the two apart, and
+//! [`ErrorKind::origin`](crate::retry::ErrorKind::origin) tells the two apart, and
 //! [`DownstreamFailure`] says what the client did, classified from the I/O error or HTTP/2
 //! reset that a runtime sees.
 //!
 //! ```
 //! use std::io;
-//! use portcullis_proxy_core::{DownstreamFailure, ErrorKind, FailureOrigin};
+//! use portcullis_proxy_core::{failure::{DownstreamFailure, FailureOrigin}, retry::ErrorKind};
 //!
 //! // hyper reports a malformed chunk-size line as `InvalidInput`, a body cut short as
 //! // `UnexpectedEof`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::{FractionalPercent, InvalidAction};
+use crate::action::{FractionalPercent, InvalidAction};
 
 /// How an injected abort answers.
 #[non_exhaustive]
@@ -144,7 +144,7 @@ pub fn grpc_status_code(name: &str) -> Option<u32> {
     })
 }
 
-/// A fault-injected local reply: what [`decide`](crate::decide) returns when an abort fires.
+/// A fault-injected local reply: what [`decide`](crate::decide()) returns when an abort fires.
 ///
 /// No route header operation and no CORS header applies (the fault filter runs before CORS
 /// and the router).

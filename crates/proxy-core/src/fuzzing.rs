@@ -8,9 +8,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::rt::SequenceRandom;
 use crate::{
-    Decision, Destination, ForwardAction, HeaderOps, PathMatchKind, PathRewrite, RedirectAction,
-    RedirectPath, RedirectPort, RegexRewrite, RequestHead, RouteAction, build_redirect_location,
-    decide, https_redirect_location, prefix_rewrite, require_tls_redirect, rewrite_path,
+    action::{Destination, ForwardAction, HeaderOps, RouteAction},
+    decide,
+    decide::{Decision, RequestHead},
+    redirect::{
+        RedirectAction, RedirectPath, RedirectPort, build_redirect_location,
+        https_redirect_location, require_tls_redirect,
+    },
+    rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path},
 };
 
 const PATHS: &[&str] = &[

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 
-use crate::InvalidAction;
+use crate::action::InvalidAction;
 
 /// One block of header operations: what Envoy calls a header parser
 /// (`*_headers_to_add` + `*_headers_to_remove` of one route or one weighted cluster).
@@ -24,13 +24,13 @@ use crate::InvalidAction;
 ///
 /// `host` entries are not header operations in Envoy (it refuses to mutate `Host` that way):
 /// Istio turns a `host` / `:authority` entry of `set` (winning) or `add` into an authority
-/// rewrite, and drops it from `remove`. [`ForwardAction`](crate::ForwardAction) and
-/// [`Destination`](crate::Destination) do that automatically through
+/// rewrite, and drops it from `remove`. [`ForwardAction`](crate::action::ForwardAction) and
+/// [`Destination`](crate::action::Destination) do that automatically through
 /// [`take_authority`](Self::take_authority).
 ///
 /// ```
 /// use http::HeaderMap;
-/// use portcullis_proxy_core::{apply_header_ops, HeaderOps};
+/// use portcullis_proxy_core::{action::{apply_header_ops, HeaderOps}};
 ///
 /// let ops = HeaderOps::new()
 ///     .try_set("x-a", "1")?
@@ -200,7 +200,7 @@ pub const MAX_HEADER_MAP_ENTRIES: usize = 24_576;
 
 /// Edits to make to the upstream response before it goes back to the client.
 ///
-/// Produced by [`decide`](crate::decide) for forwarded requests: the header blocks run in
+/// Produced by [`decide`](crate::decide()) for forwarded requests: the header blocks run in
 /// order (for weighted destinations the destination's block first, then the rule's, as
 /// Envoy's weighted cluster entry does), then the CORS headers of an allowed cross-origin
 /// request are set, overwriting (the CORS filter encodes after the router).

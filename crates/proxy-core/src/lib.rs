@@ -17,30 +17,30 @@
 //! # Building actions
 //!
 //! Actions are built once, when configuration changes. Building validates and compiles
-//! (regular expressions, header names and values) and can fail with [`InvalidAction`];
+//! (regular expressions, header names and values) and can fail with [`InvalidAction`](action::InvalidAction);
 //! deciding never fails and never panics.
 //!
-//! * [`ForwardAction`] — destinations ([`Destination`]: an already-named cluster, a weight,
-//!   per-destination [`HeaderOps`]), rule-level header operations, [`PathRewrite`], authority
-//!   rewrite, timeout, [`RetryPolicy`], [`Mirror`]s;
-//! * [`RedirectAction`] — status, scheme, authority, [`RedirectPort`], [`RedirectPath`];
-//! * [`DirectResponseAction`] — status and body;
-//! * on all three: response header operations, [`Fault`], [`Cors`].
+//! * [`ForwardAction`](action::ForwardAction) — destinations ([`Destination`](action::Destination): an already-named cluster, a weight,
+//!   per-destination [`HeaderOps`](action::HeaderOps)), rule-level header operations, [`PathRewrite`](rewrite::PathRewrite), authority
+//!   rewrite, timeout, [`RetryPolicy`](retry::RetryPolicy), [`Mirror`](action::Mirror)s;
+//! * [`RedirectAction`](redirect::RedirectAction) — status, scheme, authority, [`RedirectPort`](redirect::RedirectPort), [`RedirectPath`](redirect::RedirectPath);
+//! * [`DirectResponseAction`](action::DirectResponseAction) — status and body;
+//! * on all three: response header operations, [`Fault`](fault::Fault), [`Cors`](cors::Cors).
 //!
 //! # Deciding
 //!
-//! [`decide`] follows the filter order of an Istio gateway (fault → CORS → router) and
-//! documents exactly which random values it draws. The result is a [`Decision`]:
-//! [`ForwardDecision`] (cluster, rewritten [`UpstreamRequest`], [`ResponseEdits`] to apply to
-//! the upstream response, timeouts, retry policy, mirrors), [`RedirectDecision`],
-//! [`DirectResponseDecision`], [`FaultAbortDecision`] or [`CorsPreflightDecision`]; each
+//! [`decide`](decide()) follows the filter order of an Istio gateway (fault → CORS → router) and
+//! documents exactly which random values it draws. The result is a [`Decision`](decide::Decision):
+//! [`ForwardDecision`](decide::ForwardDecision) (cluster, rewritten [`UpstreamRequest`](decide::UpstreamRequest), [`ResponseEdits`](decide::ResponseEdits) to apply to
+//! the upstream response, timeouts, retry policy, mirrors), [`RedirectDecision`](redirect::RedirectDecision),
+//! [`DirectResponseDecision`](decide::DirectResponseDecision), [`FaultAbortDecision`](fault::FaultAbortDecision) or [`CorsPreflightDecision`](cors::CorsPreflightDecision); each
 //! carries the fault delay to wait first, if one fired.
 //!
 //! Every step is also a public function that can be tested or reused on its own:
-//! [`pick_weighted`], [`apply_header_ops`], [`rewrite_path`] / [`prefix_rewrite`],
-//! [`build_redirect_location`] / [`process_request_host`], [`require_tls_redirect`] (the
-//! virtual-host-level `httpsRedirect`), [`evaluate_cors`] / [`cors_preflight`],
-//! [`parse_retry_on`], [`effective_timeout`].
+//! [`pick_weighted`](action::pick_weighted), [`apply_header_ops`](action::apply_header_ops), [`rewrite_path`](rewrite::rewrite_path) / [`prefix_rewrite`](rewrite::prefix_rewrite),
+//! [`build_redirect_location`](redirect::build_redirect_location) / [`process_request_host`](redirect::process_request_host), [`require_tls_redirect`](redirect::require_tls_redirect) (the
+//! virtual-host-level `httpsRedirect`), [`evaluate_cors`](cors::evaluate_cors) / [`cors_preflight`](cors::cors_preflight),
+//! [`parse_retry_on`](retry::parse_retry_on), [`effective_timeout`](decide::effective_timeout).
 //!
 //! Before routing, [`hygiene::check_request_head`] applies Envoy's request-head checks —
 //! [`authority`] (`Host`, `:authority`), [`framing`] (`content-length`, `transfer-encoding`),
@@ -60,10 +60,10 @@
 //! ```
 //! use std::time::Duration;
 //! use http::{Method, uri::Scheme};
-//! use portcullis_proxy_core::{
-//!     decide, Decision, Destination, ForwardAction, HeaderOps, PathMatchKind, PathRewrite,
-//!     RequestHead, RouteAction, rt::SequenceRandom,
-//! };
+//! use portcullis_proxy_core::action::{Destination, ForwardAction, HeaderOps, RouteAction};
+//! use portcullis_proxy_core::decide::{Decision, RequestHead, decide};
+//! use portcullis_proxy_core::rewrite::{PathMatchKind, PathRewrite};
+//! use portcullis_proxy_core::rt::SequenceRandom;
 //!
 //! let action: RouteAction = ForwardAction::new(vec![
 //!     Destination::new("outbound|80||a.default.svc.cluster.local", 90),
@@ -100,26 +100,26 @@
 //! without I/O, a runtime, a clock or a random generator of its own: every call takes the
 //! current [`rt::Instant`] and a [`rt::RandomSource`].
 //!
-//! * [`ClusterSpec`] → [`Cluster`]: endpoints ([`EndpointSpec`]: address, port, labels,
-//!   weight, locality; a subset selector keeps those with matching labels), a [`LbPolicy`]
+//! * [`ClusterSpec`](cluster::ClusterSpec) → [`Cluster`](cluster::Cluster): endpoints ([`EndpointSpec`](cluster::EndpointSpec): address, port, labels,
+//!   weight, locality; a subset selector keeps those with matching labels), a [`LbPolicy`](cluster::LbPolicy)
 //!   (round robin, least request with power-of-two choices, random, passthrough, ring hash,
-//!   maglev; optional [`SlowStart`]), [`PoolLimits`] and an [`OutlierConfig`] with the healthy
-//!   panic threshold. [`Cluster::pick`] balances, skipping ejected endpoints outside panic
-//!   mode; [`hash_request`] computes consistent-hash keys from a route's [`HashPolicy`]s
+//!   maglev; optional [`SlowStart`](cluster::SlowStart)), [`PoolLimits`](pool::PoolLimits) and an [`OutlierConfig`](outlier::OutlierConfig) with the healthy
+//!   panic threshold. [`Cluster::pick`](cluster::Cluster::pick) balances, skipping ejected endpoints outside panic
+//!   mode; [`hash_request`](lb::hash_request) computes consistent-hash keys from a route's [`HashPolicy`](lb::HashPolicy)s
 //!   (header, cookie — minted when absent —, source IP, query parameter).
-//! * Connection pools are admission counters: [`Cluster::try_connection`],
-//!   [`try_pending`](Cluster::try_pending), [`try_request`](Cluster::try_request),
-//!   [`try_retry`](Cluster::try_retry) return RAII permits or an [`Overflow`] whose
-//!   [`local_reply`](Overflow::local_reply) is Envoy's `503` with `x-envoy-overloaded: true`.
-//! * Outlier detection: [`Cluster::report`] counts results per endpoint and ejects;
-//!   [`Cluster::tick`] (also run lazily) returns endpoints after `base × n` (capped).
-//! * [`RetryState`] is the per-request machine: retries, back-off, per-try and overall
-//!   timeouts, driven by [`Event`]s, answering with [`Action`]s.
-//! * [`FailureOrigin`] and [`DownstreamFailure`] keep the client's failures (bad framing,
+//! * Connection pools are admission counters: [`Cluster::try_connection`](cluster::Cluster::try_connection),
+//!   [`try_pending`](cluster::Cluster::try_pending), [`try_request`](cluster::Cluster::try_request),
+//!   [`try_retry`](cluster::Cluster::try_retry) return RAII permits or an [`Overflow`](pool::Overflow) whose
+//!   [`local_reply`](pool::Overflow::local_reply) is Envoy's `503` with `x-envoy-overloaded: true`.
+//! * Outlier detection: [`Cluster::report`](cluster::Cluster::report) counts results per endpoint and ejects;
+//!   [`Cluster::tick`](cluster::Cluster::tick) (also run lazily) returns endpoints after `base × n` (capped).
+//! * [`RetryState`](retry::RetryState) is the per-request machine: retries, back-off, per-try and overall
+//!   timeouts, driven by [`Event`](retry::Event)s, answering with [`Action`](retry::Action)s.
+//! * [`FailureOrigin`](failure::FailureOrigin) and [`DownstreamFailure`](failure::DownstreamFailure) keep the client's failures (bad framing,
 //!   a disconnect mid-upload: Envoy's `DPE`, `DC`) apart from the upstream's, so that they
 //!   never count against an endpoint's health, the retry policy or the retry budget.
-//! * [`Swap`] and [`ClusterSet`] publish a new configuration atomically, adopting the live
-//!   [`ClusterState`] of clusters and endpoints that still exist.
+//! * [`Swap`](cluster::Swap) and [`ClusterSet`](cluster::ClusterSet) publish a new configuration atomically, adopting the live
+//!   [`ClusterState`](cluster::ClusterState) of clusters and endpoints that still exist.
 //! * With the `tower` feature, `tower::RouteService` runs decisions in front of a
 //!   `tower_service::Service`.
 //!
@@ -129,10 +129,9 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use http::{HeaderMap, StatusCode};
-//! use portcullis_proxy_core::{
-//!     Action, ClusterSet, ClusterSpec, EndpointSpec, Event, LbPolicy, RetryPolicy, RetryState,
-//!     Swap, rt::{Clock, ManualClock, SplitMix64},
-//! };
+//! use portcullis_proxy_core::cluster::{ClusterSet, ClusterSpec, EndpointSpec, LbPolicy, Swap};
+//! use portcullis_proxy_core::retry::{Action, Event, RetryPolicy, RetryState};
+//! use portcullis_proxy_core::rt::{Clock, ManualClock, SplitMix64};
 //!
 //! let clock = ManualClock::new();
 //! let mut random = SplitMix64::new(1);
@@ -175,15 +174,15 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod action;
+pub mod action;
 pub mod authority;
 pub mod client_address;
-mod cluster;
-mod cors;
-mod decide;
+pub mod cluster;
+pub mod cors;
+pub mod decide;
 mod error;
-mod failure;
-mod fault;
+pub mod failure;
+pub mod fault;
 pub mod framing;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
@@ -194,17 +193,17 @@ pub mod h1;
 pub mod header;
 mod headers;
 pub mod hygiene;
-mod lb;
-mod outlier;
+pub mod lb;
+pub mod outlier;
 pub mod path;
 mod percent;
-mod pool;
+pub mod pool;
 pub mod proxy_protocol;
-mod redirect;
+pub mod redirect;
 mod request;
-mod retry;
+pub mod retry;
 mod retry_state;
-mod rewrite;
+pub mod rewrite;
 pub mod rt;
 mod swap;
 #[cfg(feature = "tower")]
@@ -212,52 +211,7 @@ mod swap;
 pub mod tower;
 pub mod upgrade;
 
-pub use action::{
-    Destination, DirectResponseAction, ForwardAction, MAX_DIRECT_RESPONSE_BODY, Mirror,
-    RouteAction, pick_by_weight, pick_weighted,
-};
-pub use cors::{
-    Cors, CorsOutcome, CorsPreflightDecision, OriginMatch, UnmatchedPreflights, cors_preflight,
-    cors_response_headers, evaluate_cors,
-};
-pub use decide::{
-    Decision, DirectResponseDecision, ForwardDecision, MirrorDecision, X_ENVOY_ORIGINAL_PATH,
-    decide, decide_taking_headers, effective_timeout, is_grpc_request, parse_grpc_timeout,
-};
-pub use error::InvalidAction;
-pub use failure::{DownstreamFailure, FailureOrigin};
-pub use fault::{AbortStatus, Fault, FaultAbort, FaultAbortDecision, FaultDelay, grpc_status_code};
-pub use headers::{HeaderOps, MAX_HEADER_MAP_ENTRIES, ResponseEdits, apply_header_ops};
-pub use percent::{Denominator, FractionalPercent};
-pub use redirect::{
-    RedirectAction, RedirectDecision, RedirectPath, RedirectPort, build_redirect_location,
-    https_redirect_location, process_request_host, require_tls_redirect,
-};
-pub use request::{RequestHead, UpstreamRequest};
-pub use retry::{
-    ISTIO_DEFAULT_NUM_RETRIES, ISTIO_DEFAULT_RETRY_ON, ISTIO_HOST_SELECTION_RETRY_MAX_ATTEMPTS,
-    ISTIO_PREVIOUS_PRIORITIES_UPDATE_FREQUENCY, RetryPolicy, parse_retry_on,
-};
-pub use rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path};
-
-// The state-machine half.
-pub use cluster::{
-    ActiveRequest, Cluster, ClusterSpec, ClusterState, DEFAULT_HEALTHY_PANIC_THRESHOLD, Endpoint,
-    EndpointKey, EndpointSpec, InvalidCluster, LbPolicy, PickContext, Picked, SlowStart,
-};
-pub use lb::hash::{
-    ConnectionAddresses, CookieHash, HashPolicy, RequestHash, hash_request, xx_hash64,
-};
-pub use lb::tables::{DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_MAXIMUM_RING_SIZE, MAX_MAGLEV_TABLE_SIZE};
-pub use outlier::{EjectionKind, IstioOutlierDetection, Outcome, OutlierConfig, OutlierStatus};
-pub use pool::{
-    ConnectionPermit, LocalReply, Overflow, Permit, PoolLimits, PoolResource, X_ENVOY_OVERLOADED,
-};
-pub use retry_state::{
-    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RETRY_RESPONSE_HEADERS,
-    RetryOn, RetryState,
-};
-pub use swap::{ClusterSet, Swap};
+pub use decide::decide;
 
 #[cfg(test)]
 mod state_tests;

@@ -1,9 +1,9 @@
 //! Outlier detection (Envoy's passive health checking), consecutive-error flavours.
 //!
-//! Results are reported per endpoint ([`Cluster::report`](crate::Cluster::report), which
-//! [`RetryState`](crate::RetryState) calls for every attempt). Ejection happens inline, when
+//! Results are reported per endpoint ([`Cluster::report`](crate::cluster::Cluster::report), which
+//! [`RetryState`](crate::retry::RetryState) calls for every attempt). Ejection happens inline, when
 //! a counter reaches its threshold; un-ejection happens in the interval sweep
-//! ([`Cluster::tick`](crate::Cluster::tick), also run lazily by picks and reports).
+//! ([`Cluster::tick`](crate::cluster::Cluster::tick), also run lazily by picks and reports).
 //!
 //! The rules, as Envoy's `DetectorImpl`:
 //!
@@ -22,8 +22,8 @@
 //!   its counters;
 //! * a sweep lowers `m` by one for an endpoint that has been back for at least one interval.
 //!
-//! Only the upstream's failures count: [`RetryState`](crate::RetryState) never reports an
-//! attempt that the client failed ([`ErrorKind::Downstream`](crate::ErrorKind::Downstream):
+//! Only the upstream's failures count: [`RetryState`](crate::retry::RetryState) never reports an
+//! attempt that the client failed ([`ErrorKind::Downstream`](crate::retry::ErrorKind::Downstream):
 //! bad framing, a disconnect mid-upload), so no client can get a healthy endpoint ejected.
 
 use std::sync::Mutex;
@@ -115,7 +115,7 @@ impl OutlierConfig {
     /// (istio/istio#24087; validation only warns about it).
     ///
     /// ```
-    /// use portcullis_proxy_core::{IstioOutlierDetection, OutlierConfig};
+    /// use portcullis_proxy_core::{outlier::{IstioOutlierDetection, OutlierConfig}};
     ///
     /// let mut istio = IstioOutlierDetection::default();
     /// istio.consecutive_gateway_errors = Some(3);

@@ -35,7 +35,7 @@ impl Denominator {
 /// ([`HUNDRED_PERCENT`](Self::HUNDRED_PERCENT)).
 ///
 /// ```
-/// use portcullis_proxy_core::FractionalPercent;
+/// use portcullis_proxy_core::action::FractionalPercent;
 ///
 /// let p = FractionalPercent::from_istio(25.5);
 /// assert_eq!(p.per_million(), 255_000);

@@ -1,7 +1,7 @@
 //! Connection-pool limits (Envoy's circuit breakers) as admission decisions.
 //!
 //! Every limit is a counter shared by all requests of a cluster (and carried over when a new
-//! configuration replaces the cluster, see [`ClusterSet`](crate::ClusterSet)). Admission
+//! configuration replaces the cluster, see [`ClusterSet`](crate::cluster::ClusterSet)). Admission
 //! returns a permit that gives its slot back when dropped, or an [`Overflow`] that says which
 //! limit tripped; [`Overflow::local_reply`] is Envoy's answer: a local `503` with
 //! `x-envoy-overloaded: true`.
@@ -9,12 +9,12 @@
 //! How Envoy (and so the runtime driving this crate) uses each limit:
 //!
 //! * `max_connections` — checked before opening an upstream connection
-//!   ([`Cluster::try_connection`](crate::Cluster::try_connection)). An overflow does not fail
+//!   ([`Cluster::try_connection`](crate::cluster::Cluster::try_connection)). An overflow does not fail
 //!   the request: it waits for a connection as a pending request.
 //! * `max_pending_requests` — a request waiting for a connection holds a
-//!   [`Cluster::try_pending`](crate::Cluster::try_pending) permit; overflow answers 503.
+//!   [`Cluster::try_pending`](crate::cluster::Cluster::try_pending) permit; overflow answers 503.
 //! * `max_requests` — every upstream attempt holds a request permit
-//!   ([`RetryState`](crate::RetryState) takes it); overflow answers 503 and is never retried.
+//!   ([`RetryState`](crate::retry::RetryState) takes it); overflow answers 503 and is never retried.
 //! * `max_retries` — a retry holds a retry permit from the moment it is scheduled until its
 //!   outcome is known (Envoy's `RetryStateImpl`); overflow means "do not retry", and the last
 //!   upstream response is passed on.

@@ -10,7 +10,7 @@ use crate::cors::Cors;
 use crate::fault::Fault;
 use crate::headers::HeaderOps;
 use crate::rewrite::{PathMatchKind, prefix_rewrite};
-use crate::{InvalidAction, RequestHead};
+use crate::{action::InvalidAction, decide::RequestHead};
 
 /// The port of a redirect's `Location`.
 #[non_exhaustive]
@@ -38,7 +38,7 @@ pub enum RedirectPath {
     /// replacement has a `?` of its own, which then replaces the query.
     Replace(String),
     /// Istio `prefixRewrite`: replaces the part of the path the route matched (see
-    /// [`prefix_rewrite`](crate::prefix_rewrite)); the query is kept.
+    /// [`prefix_rewrite`]); the query is kept.
     PrefixRewrite {
         /// How the route matched the path.
         matched: PathMatchKind,
@@ -51,14 +51,14 @@ pub enum RedirectPath {
 ///
 /// ```
 /// use http::{Method, uri::Scheme};
-/// use portcullis_proxy_core::{build_redirect_location, RedirectAction, RedirectPath, RequestHead};
+/// use portcullis_proxy_core::{redirect::{build_redirect_location, RedirectAction, RedirectPath}, decide::RequestHead};
 ///
 /// let redirect = RedirectAction::new(302)?
 ///     .with_authority("other.com")
 ///     .with_path(RedirectPath::Replace("/new".into()));
 /// let head = RequestHead::new(Method::GET, Scheme::HTTP, "example.com:8080", "/old?x=1");
 /// assert_eq!(build_redirect_location(&redirect, &head), "http://other.com/new?x=1");
-/// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
+/// # Ok::<(), portcullis_proxy_core::action::InvalidAction>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedirectAction {
@@ -198,7 +198,7 @@ fn port_start(host: &str) -> Option<(usize, &str)> {
 /// (`:80` for `http`, `:443` for `https`). Otherwise `Host` is used verbatim.
 ///
 /// ```
-/// use portcullis_proxy_core::process_request_host;
+/// use portcullis_proxy_core::redirect::process_request_host;
 ///
 /// assert_eq!(process_request_host("example.com:9090", "http", "http", true), "example.com");
 /// assert_eq!(process_request_host("example.com:80", "http", "https", false), "example.com");
@@ -319,7 +319,7 @@ pub fn require_tls_redirect(head: &RequestHead) -> Option<RedirectDecision> {
     })
 }
 
-/// A redirect reply: what [`decide`](crate::decide) returns for a redirect route.
+/// A redirect reply: what [`decide`](crate::decide()) returns for a redirect route.
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct RedirectDecision {

@@ -39,7 +39,7 @@ impl RequestHead {
     ///
     /// ```
     /// use http::{Method, uri::Scheme};
-    /// use portcullis_proxy_core::RequestHead;
+    /// use portcullis_proxy_core::decide::RequestHead;
     ///
     /// let head = RequestHead::new(Method::GET, Scheme::HTTP, "example.com", "/p?x=1");
     /// assert_eq!(head.path_without_query(), "/p");

@@ -1,8 +1,11 @@
 //! Route retry policy, with Istio's defaults and its translation of `HTTPRetry`.
 
-use std::time::Duration;
+pub use crate::retry_state::{
+    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RETRY_RESPONSE_HEADERS,
+    RetryOn, RetryState,
+};
 
-use crate::retry_state::RetryOn;
+use std::time::Duration;
 
 /// Istio's default `retry_on`: no `5xx`, and `retriable-status-codes` without any code
 /// (inert unless the request carries `x-envoy-retriable-status-codes`).
@@ -25,7 +28,7 @@ pub const ISTIO_PREVIOUS_PRIORITIES_UPDATE_FREQUENCY: u32 = 2;
 ///
 /// ```
 /// use std::time::Duration;
-/// use portcullis_proxy_core::RetryPolicy;
+/// use portcullis_proxy_core::retry::RetryPolicy;
 ///
 /// let policy = RetryPolicy::from_istio(3, Some(Duration::from_secs(2)), "gateway-error,503", false)
 ///     .expect("attempts > 0");
@@ -194,7 +197,7 @@ impl RetryPolicy {
 /// to the status-code list, every other token is kept verbatim, in order.
 ///
 /// ```
-/// use portcullis_proxy_core::parse_retry_on;
+/// use portcullis_proxy_core::retry::parse_retry_on;
 ///
 /// assert_eq!(parse_retry_on(" 5xx , 404,,503"), ("5xx".to_owned(), vec![404, 503]));
 /// assert_eq!(parse_retry_on("599,reset"), ("599,reset".to_owned(), vec![]));

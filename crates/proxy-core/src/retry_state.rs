@@ -80,7 +80,7 @@ impl RetryOn {
     /// `reset-before-request`, `http3-post-connect-failure`, …) are ignored.
     ///
     /// ```
-    /// use portcullis_proxy_core::RetryOn;
+    /// use portcullis_proxy_core::retry::RetryOn;
     ///
     /// let on = RetryOn::parse("gateway-error, unavailable,bogus");
     /// assert!(on.contains(RetryOn::GATEWAY_ERROR) && on.contains(RetryOn::UNAVAILABLE));

@@ -2,7 +2,7 @@
 
 use regex::{Regex, RegexBuilder};
 
-use crate::InvalidAction;
+use crate::action::InvalidAction;
 use crate::request::path_without_query;
 
 /// Upper bound on the compiled size of one configured regular expression.
@@ -36,11 +36,11 @@ impl PathMatchKind {
 /// path (query excluded) is replaced by the substitution; `\1`…`\9` name capture groups.
 ///
 /// ```
-/// use portcullis_proxy_core::RegexRewrite;
+/// use portcullis_proxy_core::rewrite::RegexRewrite;
 ///
 /// let rewrite = RegexRewrite::new("^/service/([^/]+)(/.*)$", r"\2/instance/\1")?;
 /// assert_eq!(rewrite.apply("/service/foo/v1/api?x=1"), "/v1/api/instance/foo?x=1");
-/// # Ok::<(), portcullis_proxy_core::InvalidAction>(())
+/// # Ok::<(), portcullis_proxy_core::action::InvalidAction>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct RegexRewrite {
@@ -178,7 +178,7 @@ pub fn rewrite_path(path: &str, rewrite: &PathRewrite) -> String {
 /// only `replacement` remains.
 ///
 /// ```
-/// use portcullis_proxy_core::{prefix_rewrite, PathMatchKind};
+/// use portcullis_proxy_core::{rewrite::{prefix_rewrite, PathMatchKind}};
 ///
 /// let foo = PathMatchKind::Prefix("/foo".into());
 /// assert_eq!(prefix_rewrite("/foobar", &foo, "/bar"), "/barbar");

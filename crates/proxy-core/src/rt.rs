@@ -4,7 +4,7 @@
 //! Every function that needs one takes it as an argument, so that a test can replay exactly
 //! the same decisions and a production gateway can plug in whatever source it already has.
 //!
-//! * [`RandomSource`] is used by [`decide`](crate::decide) (weighted clusters, fault and mirror
+//! * [`RandomSource`] is used by [`decide`](crate::decide()) (weighted clusters, fault and mirror
 //!   percentages) and will be used by the load-balancing state machines.
 //! * [`Clock`] is not used by the decision half yet; it is defined here so that the retry,
 //!   outlier-detection and pool state machines share one notion of time.
@@ -22,7 +22,7 @@ use std::time::Duration;
 /// A source of uniformly distributed 64-bit values.
 ///
 /// Envoy draws one value per stream (its stream id, used for weighted-cluster selection and
-/// request mirroring) and one value per fault-percentage check; [`decide`](crate::decide)
+/// request mirroring) and one value per fault-percentage check; [`decide`](crate::decide())
 /// documents exactly which draws it makes, in which order.
 ///
 /// Implementations should return values uniformly distributed over the whole `u64` range.

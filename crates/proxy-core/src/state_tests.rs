@@ -17,8 +17,8 @@ mod tower;
 
 use std::sync::Arc;
 
+use crate::cluster::{Cluster, ClusterSpec, EndpointKey, EndpointSpec, PickContext};
 use crate::rt::{Instant, ManualClock, RandomSource, SequenceRandom};
-use crate::{Cluster, ClusterSpec, EndpointKey, EndpointSpec, PickContext};
 
 /// `n` endpoints `10.0.0.1:80`, `10.0.0.2:80`, …
 fn endpoints(n: u8) -> Vec<EndpointSpec> {

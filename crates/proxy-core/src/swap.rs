@@ -6,7 +6,7 @@
 //! the old one is freed when its last request finishes.
 //!
 //! [`ClusterSet::build`] builds the clusters of a new configuration from specs, adopting the
-//! live state ([`ClusterState`](crate::ClusterState), per-endpoint outlier state and
+//! live state ([`ClusterState`](crate::cluster::ClusterState), per-endpoint outlier state and
 //! counters) of clusters and endpoints that still exist in the previous set.
 //!
 //! `Swap` is a `std::sync::RwLock<Arc<T>>`: readers hold the lock only to clone the `Arc`
@@ -24,7 +24,7 @@ use crate::rt::Instant;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use portcullis_proxy_core::Swap;
+/// use portcullis_proxy_core::cluster::Swap;
 ///
 /// let config = Swap::new(Arc::new("v1"));
 /// let in_flight = config.load();
@@ -85,7 +85,7 @@ impl ClusterSet {
     /// of an earlier one replaces it.
     ///
     /// ```
-    /// use portcullis_proxy_core::{ClusterSet, ClusterSpec, EndpointSpec, rt::Instant};
+    /// use portcullis_proxy_core::{cluster::{ClusterSet, ClusterSpec, EndpointSpec}, rt::Instant};
     ///
     /// let v1 = ClusterSet::build(
     ///     [ClusterSpec::new("a", vec![EndpointSpec::new("10.0.0.1", 80)])].iter(),
@@ -99,7 +99,7 @@ impl ClusterSet {
     /// )?;
     /// // Same live state: pool counters, round-robin position, outlier schedule.
     /// assert!(std::sync::Arc::ptr_eq(v1.get("a").unwrap().state(), v2.get("a").unwrap().state()));
-    /// # Ok::<(), portcullis_proxy_core::InvalidCluster>(())
+    /// # Ok::<(), portcullis_proxy_core::cluster::InvalidCluster>(())
     /// ```
     pub fn build<'a>(
         specs: impl IntoIterator<Item = &'a ClusterSpec>,

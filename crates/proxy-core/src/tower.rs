@@ -2,7 +2,7 @@
 //! upstream service.
 //!
 //! [`RouteService`] looks the request's route up with a function you supply (for example
-//! backed by the `route-match` crate), runs [`crate::decide`], and then either
+//! backed by the `route-match` crate), runs [`crate::decide`](crate::decide()), and then either
 //! answers locally (redirect, direct response, fault abort, CORS preflight, no route → 404) or
 //! rewrites the request as the decision says and calls the inner service, attaching the
 //! [`ForwardDecision`] as a request extension (the inner service reads the cluster, timeouts,
@@ -12,7 +12,7 @@
 //! It is deliberately thin: it owns no timer, so fault delays are **not** applied (the
 //! delay is in the extension for a forwarded request; local replies are sent at once), and
 //! it does not load balance, retry or mirror: that is the inner service's job, for example
-//! with [`RetryState`](crate::RetryState).
+//! with [`RetryState`](crate::retry::RetryState).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +26,10 @@ use tower_service::Service;
 
 use crate::rt::RandomSource;
 use crate::{
-    AbortStatus, Decision, ForwardDecision, RequestHead, ResponseEdits, RouteAction, decide,
+    action::RouteAction,
+    decide,
+    decide::{Decision, ForwardDecision, RequestHead, ResponseEdits},
+    fault::AbortStatus,
 };
 
 /// Runs route decisions in front of `inner`; see the [module documentation](self).

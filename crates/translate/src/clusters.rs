@@ -10,7 +10,7 @@ use portcullis_model::destination_rule::{
     TrafficPolicy,
 };
 
-use portcullis_proxy_core::SlowStart;
+use portcullis_proxy_core::cluster::SlowStart;
 
 use crate::build::Index;
 use crate::plan::{
@@ -471,7 +471,7 @@ fn upstream_protocol(
 /// Pilot's `applyOutlierDetection` (`cluster_traffic_policy.go`): the fields it sets, in
 /// Envoy's terms; unset fields keep Envoy's defaults. The deprecated `consecutiveErrors` is
 /// ignored, as pilot has done since Istio 1.7 (validation warns about it).
-/// [`portcullis_proxy_core::OutlierConfig::from_istio`] applies the same rule; a test keeps
+/// [`portcullis_proxy_core::outlier::OutlierConfig::from_istio`] applies the same rule; a test keeps
 /// the two in step.
 fn outlier(o: &DrOutlier) -> OutlierDetection {
     let enforcing = |v: u32| if v > 0 { 100 } else { 0 };
@@ -583,14 +583,14 @@ fn upstream_tls(
 #[allow(clippy::panic)]
 mod tests {
     use portcullis_model::Duration as DrDuration;
-    use portcullis_proxy_core::{IstioOutlierDetection, OutlierConfig};
+    use portcullis_proxy_core::outlier::{IstioOutlierDetection, OutlierConfig};
 
     use portcullis_model::destination_rule::{
         ConnectionPoolSettings, H2UpgradePolicy, HttpSettings,
     };
 
     use portcullis_model::destination_rule::{LoadBalancerSettings, WarmupConfiguration};
-    use portcullis_proxy_core::SlowStart;
+    use portcullis_proxy_core::cluster::SlowStart;
 
     use super::{
         DrOutlier, UpstreamProtocol, outlier, panic_threshold, slow_start, upstream_protocol,

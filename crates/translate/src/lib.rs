@@ -83,18 +83,18 @@
 //!     virtual_service: Option<ResourceRef>,   // where it came from (None: generated)
 //!     origin: Option<RouteOrigin>,            // which rule (and delegate rule) it was built from
 //!     hash_policy: Vec<HashPolicy>,           // consistent hashing, for the load balancer
-//!     action: portcullis_proxy_core::RouteAction,
+//!     action: portcullis_proxy_core::action::RouteAction,
 //! }
 //! ```
 //!
-//! `action` is the engine's own type ([`proxy_core::RouteAction`]: `Forward`, `Redirect` or
+//! `action` is the engine's own type ([`proxy_core::action::RouteAction`]: `Forward`, `Redirect` or
 //! `DirectResponse`), built once here, at translation time: regular expressions (rewrites,
 //! CORS origins) are compiled and header names and values validated then, never per
 //! request. It holds every rule-level setting in Envoy's terms, as pilot writes them:
 //! destinations (cluster names, weights, per-destination header operations and authority),
 //! rule header operations, `rewrite` (authority, `uri` as a prefix rewrite of what the match
 //! block matched, `uriRegexRewrite`), `timeout` / `max_grpc_timeout`, the retry policy
-//! ([`proxy_core::RetryPolicy`], Istio's default when `retries` is unset, none for
+//! ([`proxy_core::retry::RetryPolicy`], Istio's default when `retries` is unset, none for
 //! `attempts: 0`), mirrors, fault injection and CORS. [`HttpRoute::forward`] gives the
 //! forward action, where timeout, retry policy and mirrors are read.
 //!
@@ -106,7 +106,7 @@
 //! [`Outcome::Probabilistic`]); [`Simulation::decide_with`] takes the caller's
 //! [`proxy_core::rt::RandomSource`] instead and returns one sample.
 //!
-//! A rule whose action the engine refuses ([`proxy_core::InvalidAction`]: a header name or
+//! A rule whose action the engine refuses ([`proxy_core::action::InvalidAction`]: a header name or
 //! value, a regular expression, a direct-response or abort status) is dropped with a
 //! [`Severity::Warning`] [`Diagnostic`]; the other routes are unaffected. A redirect code pilot
 //! cannot translate, or a rule whose destinations all weigh 0, makes Envoy reject the whole
@@ -116,7 +116,7 @@
 //! ```
 //! # use portcullis_model::Loader;
 //! # use portcullis_translate::{Config, MeshSettings, Proxy, ServiceRegistry, translate};
-//! use portcullis_translate::proxy_core::{decide, Decision, RequestHead, rt::SplitMix64};
+//! use portcullis_translate::proxy_core::{decide, decide::{Decision, RequestHead}, rt::SplitMix64};
 //! use http::{Method, uri::Scheme};
 //! # let yaml = r#"
 //! # apiVersion: networking.istio.io/v1

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use portcullis_model::destination_rule::ClientTlsMode;
 use portcullis_model::gateway::{ServerTlsMode, ServerTlsSettings};
-use portcullis_proxy_core::{self as pc, ForwardAction, RouteAction};
+use portcullis_proxy_core::{
+    self as pc,
+    action::{ForwardAction, RouteAction},
+};
 use portcullis_route_match::{RouteTable, Router};
 
 use crate::diag::Diagnostic;
@@ -157,7 +160,7 @@ pub struct RouteConfig {
 }
 
 /// One Envoy route of a [`RouteConfig`]: the Istio names it came from, the consistent-hash
-/// policy of its destinations, and its [`portcullis_proxy_core::RouteAction`], built once at
+/// policy of its destinations, and its [`portcullis_proxy_core::action::RouteAction`], built once at
 /// translation time (regular expressions compiled, header names and values validated) and
 /// ready for [`portcullis_proxy_core::decide`].
 ///
@@ -170,7 +173,7 @@ pub struct RouteConfig {
 ///
 /// ```
 /// # use portcullis_translate::HttpRoute;
-/// use portcullis_proxy_core::{decide, Decision, RequestHead, rt::SplitMix64};
+/// use portcullis_proxy_core::{decide, decide::{Decision, RequestHead}, rt::SplitMix64};
 ///
 /// fn forward_to(route: &HttpRoute, head: &RequestHead) -> Option<String> {
 ///     match decide(&route.action, head, &mut SplitMix64::new(7)) {
@@ -327,27 +330,27 @@ pub enum HashPolicy {
 }
 
 impl HashPolicy {
-    /// The policy in proxy-core's terms, ready for [`portcullis_proxy_core::hash_request`];
+    /// The policy in proxy-core's terms, ready for [`portcullis_proxy_core::lb::hash_request`];
     /// `None` for a header name that is not a valid HTTP header name (no request can carry
     /// such a header, so the policy would never produce a hash).
-    pub fn to_proxy_core(&self) -> Option<pc::HashPolicy> {
+    pub fn to_proxy_core(&self) -> Option<pc::lb::HashPolicy> {
         Some(match self {
             Self::Header(name) => {
-                pc::HashPolicy::Header(http::HeaderName::from_bytes(name.as_bytes()).ok()?)
+                pc::lb::HashPolicy::Header(http::HeaderName::from_bytes(name.as_bytes()).ok()?)
             }
             Self::Cookie {
                 name,
                 path,
                 ttl,
                 attributes,
-            } => pc::HashPolicy::Cookie(pc::CookieHash {
+            } => pc::lb::HashPolicy::Cookie(pc::lb::CookieHash {
                 name: name.clone(),
                 path: path.clone(),
                 ttl: *ttl,
                 attributes: attributes.clone(),
             }),
-            Self::SourceIp => pc::HashPolicy::SourceIp,
-            Self::QueryParameter(name) => pc::HashPolicy::QueryParameter(name.clone()),
+            Self::SourceIp => pc::lb::HashPolicy::SourceIp,
+            Self::QueryParameter(name) => pc::lb::HashPolicy::QueryParameter(name.clone()),
         })
     }
 }
@@ -355,9 +358,9 @@ impl HashPolicy {
 impl HttpRoute {
     /// The route's consistent-hash policies in proxy-core's terms (see
     /// [`HashPolicy::to_proxy_core`]): what a gateway passes to
-    /// [`portcullis_proxy_core::hash_request`] before picking an endpoint of a ring hash or
+    /// [`portcullis_proxy_core::lb::hash_request`] before picking an endpoint of a ring hash or
     /// maglev cluster. Empty when no destination has a consistent-hash DestinationRule.
-    pub fn proxy_hash_policy(&self) -> Vec<pc::HashPolicy> {
+    pub fn proxy_hash_policy(&self) -> Vec<pc::lb::HashPolicy> {
         self.hash_policy
             .iter()
             .filter_map(HashPolicy::to_proxy_core)
@@ -390,19 +393,22 @@ impl Cluster {
     /// The cluster as `portcullis-proxy-core` runs it, with `endpoints` (resolved by the
     /// caller): load balancing, circuit breakers, `maxRequestsPerConnection`, the healthy
     /// panic threshold, outlier detection and slow start.
-    pub fn to_cluster_spec(&self, endpoints: Vec<pc::EndpointSpec>) -> pc::ClusterSpec {
+    pub fn to_cluster_spec(
+        &self,
+        endpoints: Vec<pc::cluster::EndpointSpec>,
+    ) -> pc::cluster::ClusterSpec {
         let p = &self.policy;
         let lb = p
             .lb_policy
             .to_proxy_core(p.minimum_ring_size, p.maglev_table_size);
         let cb = &p.circuit_breakers;
-        let pool = pc::PoolLimits::default()
+        let pool = pc::pool::PoolLimits::default()
             .with_max_connections(cb.max_connections)
             .with_max_pending_requests(cb.max_pending_requests)
             .with_max_requests(cb.max_requests)
             .with_max_retries(cb.max_retries)
             .with_max_requests_per_connection(p.max_requests_per_connection);
-        let mut spec = pc::ClusterSpec::new(self.name.as_str(), endpoints)
+        let mut spec = pc::cluster::ClusterSpec::new(self.name.as_str(), endpoints)
             .with_lb(lb)
             .with_pool(pool)
             .with_healthy_panic_threshold(p.healthy_panic_threshold);
@@ -494,22 +500,22 @@ pub enum LbPolicy {
 
 impl LbPolicy {
     /// The policy as `portcullis-proxy-core` runs it. `CLUSTER_PROVIDED` (original
-    /// destination) is [`Passthrough`](pc::LbPolicy::Passthrough); the ring and table sizes
+    /// destination) is [`Passthrough`](pc::cluster::LbPolicy::Passthrough); the ring and table sizes
     /// are `RING_HASH`'s and `MAGLEV`'s (0 or `None`: the defaults).
     pub fn to_proxy_core(
         self,
         minimum_ring_size: Option<u64>,
         maglev_table_size: Option<u64>,
-    ) -> pc::LbPolicy {
+    ) -> pc::cluster::LbPolicy {
         match self {
-            Self::LeastRequest => pc::LbPolicy::default(),
-            Self::RoundRobin => pc::LbPolicy::RoundRobin,
-            Self::Random => pc::LbPolicy::Random,
-            Self::RingHash => pc::LbPolicy::ring_hash(minimum_ring_size.unwrap_or(0)),
-            Self::Maglev => {
-                pc::LbPolicy::maglev(maglev_table_size.unwrap_or(pc::DEFAULT_MAGLEV_TABLE_SIZE))
-            }
-            Self::ClusterProvided => pc::LbPolicy::Passthrough,
+            Self::LeastRequest => pc::cluster::LbPolicy::default(),
+            Self::RoundRobin => pc::cluster::LbPolicy::RoundRobin,
+            Self::Random => pc::cluster::LbPolicy::Random,
+            Self::RingHash => pc::cluster::LbPolicy::ring_hash(minimum_ring_size.unwrap_or(0)),
+            Self::Maglev => pc::cluster::LbPolicy::maglev(
+                maglev_table_size.unwrap_or(pc::lb::DEFAULT_MAGLEV_TABLE_SIZE),
+            ),
+            Self::ClusterProvided => pc::cluster::LbPolicy::Passthrough,
         }
     }
 
@@ -578,12 +584,12 @@ pub struct OutlierDetection {
 
 impl OutlierDetection {
     /// These settings as proxy-core's detector configuration: every field left unset takes
-    /// Envoy's default ([`portcullis_proxy_core::OutlierConfig::default`]). This is a change of
+    /// Envoy's default ([`portcullis_proxy_core::outlier::OutlierConfig::default`]). This is a change of
     /// units only; the Istio rules (which DestinationRule field sets what) are applied by
     /// translation, as pilot's `applyOutlierDetection` does, and agree with
-    /// [`portcullis_proxy_core::OutlierConfig::from_istio`].
-    pub fn to_proxy_core(&self) -> pc::OutlierConfig {
-        let mut c = pc::OutlierConfig::default();
+    /// [`portcullis_proxy_core::outlier::OutlierConfig::from_istio`].
+    pub fn to_proxy_core(&self) -> pc::outlier::OutlierConfig {
+        let mut c = pc::outlier::OutlierConfig::default();
         let set = |v: Option<u32>, into: &mut u32| {
             if let Some(v) = v {
                 *into = v;
@@ -702,7 +708,7 @@ pub struct ClusterPolicy {
     pub upstream_protocol: UpstreamProtocol,
     /// Slow start of new endpoints (`loadBalancer.warmup`, or the deprecated
     /// `warmupDurationSecs`), for round robin and least request only.
-    pub slow_start: Option<portcullis_proxy_core::SlowStart>,
+    pub slow_start: Option<portcullis_proxy_core::cluster::SlowStart>,
 }
 
 /// The HTTP version a cluster speaks to its endpoints, as pilot sets it

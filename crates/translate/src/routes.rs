@@ -13,10 +13,15 @@ use portcullis_model::virtual_service::{
 };
 use portcullis_model::{Percent, StringMatch};
 use portcullis_proxy_core::{
-    Cors, Destination as ProxyDestination, DirectResponseAction, Fault, FaultAbort, FaultDelay,
-    ForwardAction, FractionalPercent, HeaderOps, InvalidAction, Mirror, OriginMatch, PathMatchKind,
-    PathRewrite, RedirectAction, RedirectPath, RedirectPort as PortSelection, RegexRewrite,
-    RetryPolicy, RouteAction, UnmatchedPreflights as ProxyUnmatchedPreflights, grpc_status_code,
+    action::{
+        Destination as ProxyDestination, DirectResponseAction, ForwardAction, FractionalPercent,
+        HeaderOps, InvalidAction, Mirror, RouteAction,
+    },
+    cors::{Cors, OriginMatch, UnmatchedPreflights as ProxyUnmatchedPreflights},
+    fault::{Fault, FaultAbort, FaultDelay, grpc_status_code},
+    redirect::{RedirectAction, RedirectPath, RedirectPort as PortSelection},
+    retry::RetryPolicy,
+    rewrite::{PathMatchKind, PathRewrite, RegexRewrite},
 };
 use portcullis_route_match::{
     HeaderMatch, PathMatch, QueryParamMatch, Route, RouteMatch, ValueMatch,
@@ -377,7 +382,7 @@ fn with_cors(action: RouteAction, cors: Cors) -> RouteAction {
 
 /// Request (`request == true`) or response header operations. Pseudo-headers are dropped,
 /// except a request `:authority`, which (like `host`) becomes an authority rewrite (see
-/// [`portcullis_proxy_core::HeaderOps::take_authority`]).
+/// [`portcullis_proxy_core::action::HeaderOps::take_authority`]).
 fn header_ops(ops: Option<&HeaderOperations>, request: bool) -> Result<HeaderOps, InvalidAction> {
     let mut out = HeaderOps::new();
     let Some(ops) = ops else {

@@ -373,7 +373,7 @@ fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute
             virtual_service: None,
             origin: None,
             hash_policy,
-            action: portcullis_proxy_core::ForwardAction::to_cluster(cluster).into(),
+            action: portcullis_proxy_core::action::ForwardAction::to_cluster(cluster).into(),
         },
     )
 }
@@ -381,7 +381,7 @@ fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute
 /// `buildCatchAllVirtualHost` under `ALLOW_ANY`: everything else to `PassthroughCluster`,
 /// without timeout or retries.
 fn allow_any_virtual_host() -> VirtualHost<HttpRoute> {
-    let action = portcullis_proxy_core::ForwardAction::to_cluster(PASSTHROUGH_CLUSTER)
+    let action = portcullis_proxy_core::action::ForwardAction::to_cluster(PASSTHROUGH_CLUSTER)
         .with_retry_policy(None);
     VirtualHost::new(
         ALLOW_ANY,

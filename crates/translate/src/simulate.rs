@@ -15,8 +15,11 @@ use http::{Method, StatusCode};
 use portcullis_proxy_core::path::{self, PathNormalization};
 use portcullis_proxy_core::rt::RandomSource;
 use portcullis_proxy_core::{
-    self as proxy_core, AbortStatus, Fault, FractionalPercent, RequestHead as ProxyHead,
-    apply_header_ops, pick_by_weight, require_tls_redirect,
+    self as proxy_core,
+    action::{FractionalPercent, apply_header_ops, pick_by_weight},
+    decide::RequestHead as ProxyHead,
+    fault::{AbortStatus, Fault},
+    redirect::require_tls_redirect,
 };
 use portcullis_route_match::{Explanation, NotFound, RequestHead};
 
@@ -598,7 +601,7 @@ impl<'p> Simulation<'p> {
         random: &mut dyn RandomSource,
     ) -> Outcome {
         match proxy_core::decide(&route.action, head, random) {
-            proxy_core::Decision::Forward(f) => {
+            proxy_core::decide::Decision::Forward(f) => {
                 let mut response = header_map(&req.upstream_response_headers);
                 for ops in f.response.header_ops() {
                     apply_header_ops(ops, &mut response);
@@ -630,18 +633,18 @@ impl<'p> Simulation<'p> {
                     delay: f.delay,
                 }))
             }
-            proxy_core::Decision::Redirect(r) => Outcome::Redirect {
+            proxy_core::decide::Decision::Redirect(r) => Outcome::Redirect {
                 status: r.status.as_u16(),
                 location: r.location,
                 require_tls: false,
                 response_headers: header_list(&r.headers),
             },
-            proxy_core::Decision::DirectResponse(r) => Outcome::DirectResponse {
+            proxy_core::decide::Decision::DirectResponse(r) => Outcome::DirectResponse {
                 status: r.status.as_u16(),
                 body: r.body.map(|b| String::from_utf8_lossy(&b).into_owned()),
                 response_headers: header_list(&r.headers),
             },
-            proxy_core::Decision::FaultAbort(a) => match a.abort {
+            proxy_core::decide::Decision::FaultAbort(a) => match a.abort {
                 AbortStatus::Grpc(code) => Outcome::FaultAbort {
                     status: None,
                     grpc_status: Some(code),
@@ -649,7 +652,7 @@ impl<'p> Simulation<'p> {
                 AbortStatus::Http(status) => http_abort(status),
                 _ => http_abort(StatusCode::INTERNAL_SERVER_ERROR),
             },
-            proxy_core::Decision::CorsPreflight(c) => Outcome::CorsPreflight {
+            proxy_core::decide::Decision::CorsPreflight(c) => Outcome::CorsPreflight {
                 status: c.status.as_u16(),
                 response_headers: header_list(&c.headers),
             },

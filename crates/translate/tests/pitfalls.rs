@@ -982,14 +982,14 @@ fn proxy_core_decision_agrees_with_simulation() {
     let req = Request::http(80, "example.com", "/foo/x?y=1");
     let d = Simulation::new(&p).decide(&req);
     let action = &d.route.unwrap().action;
-    let head = portcullis_proxy_core::RequestHead::new(
+    let head = portcullis_proxy_core::decide::RequestHead::new(
         Method::GET,
         Scheme::HTTP,
         "example.com",
         "/foo/x?y=1",
     );
     let mut random = portcullis_proxy_core::rt::SequenceRandom::new([0]);
-    let portcullis_proxy_core::Decision::Forward(fwd) =
+    let portcullis_proxy_core::decide::Decision::Forward(fwd) =
         portcullis_proxy_core::decide(action, &head, &mut random)
     else {
         panic!()

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use portcullis_model::{Object, from_value};
-use portcullis_translate::proxy_core::{AbortStatus, Fault};
+use portcullis_translate::proxy_core::fault::{AbortStatus, Fault};
 use portcullis_translate::{
     CaSource, ClientTls, Cluster, Config, Decision, Endpoint, GatewayPlan, HashPolicy,
     MeshSettings, NotFoundReason, Outcome, Protocol, Proxy, ProxyKind, Request, Service,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{COOKIE, HeaderName, HeaderValue};
 
-use crate::RequestHead;
+use crate::decide::RequestHead;
 
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
 const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
@@ -44,7 +44,7 @@ fn merge(acc: u64, val: u64) -> u64 {
 /// maglev (`HashUtil::xxHash64`).
 ///
 /// ```
-/// use portcullis_proxy_core::xx_hash64;
+/// use portcullis_proxy_core::lb::xx_hash64;
 ///
 /// assert_eq!(xx_hash64(b"", 0), 0xEF46_DB37_51D8_E999);
 /// assert_eq!(xx_hash64(b"abc", 0), 0x44BC_2CF5_AD77_0999);
@@ -172,7 +172,7 @@ pub struct RequestHash {
 /// ```
 /// use std::time::Duration;
 /// use http::{Method, uri::Scheme};
-/// use portcullis_proxy_core::{hash_request, ConnectionAddresses, CookieHash, HashPolicy, RequestHead};
+/// use portcullis_proxy_core::{lb::{hash_request, ConnectionAddresses, CookieHash, HashPolicy}, decide::RequestHead};
 ///
 /// let policy = [HashPolicy::Cookie(CookieHash {
 ///     name: "session".into(),

@@ -7,8 +7,11 @@ use proptest::prelude::*;
 use super::{build, endpoints, key, pick_octet, pick_with, zero_random};
 use crate::rt::{Instant, RandomSource, SequenceRandom, SplitMix64};
 use crate::{
-    Cluster, ClusterSpec, ConnectionAddresses, CookieHash, EndpointSpec, HashPolicy,
-    InvalidCluster, LbPolicy, PickContext, RequestHead, SlowStart, hash_request, xx_hash64,
+    cluster::{
+        Cluster, ClusterSpec, EndpointSpec, InvalidCluster, LbPolicy, PickContext, SlowStart,
+    },
+    decide::RequestHead,
+    lb::{ConnectionAddresses, CookieHash, HashPolicy, hash_request, xx_hash64},
 };
 
 #[test]
@@ -200,7 +203,7 @@ fn ring_hash_removal_moves_about_one_nth_of_keys() {
 
 #[test]
 fn ring_hash_ejection_moves_only_the_ejected_endpoints_keys() {
-    use crate::{Outcome, OutlierConfig};
+    use crate::outlier::{Outcome, OutlierConfig};
     let spec = ClusterSpec::new("ring", endpoints(5))
         .with_lb(LbPolicy::ring_hash(1024))
         .with_outlier(OutlierConfig {
@@ -343,7 +346,7 @@ fn cookie_without_ttl_is_not_minted_and_zero_ttl_is_a_session_cookie() {
         &head(),
         &ConnectionAddresses::default(),
     );
-    assert_eq!(out, crate::RequestHash::default());
+    assert_eq!(out, crate::lb::RequestHash::default());
     let out = hash_request(
         &[cookie_policy(Some(Duration::ZERO))],
         &head(),

@@ -3,8 +3,8 @@ use std::time::Duration;
 use super::{build, clock, endpoints, key, pick_octet, zero_random};
 use crate::rt::{Clock, Instant, SequenceRandom};
 use crate::{
-    Cluster, ClusterSpec, EjectionKind, IstioOutlierDetection, LbPolicy, Outcome, OutlierConfig,
-    PickContext, Picked,
+    cluster::{Cluster, ClusterSpec, LbPolicy, PickContext, Picked},
+    outlier::{EjectionKind, IstioOutlierDetection, Outcome, OutlierConfig},
 };
 
 fn picked(c: &Cluster, i: u8) -> Picked {

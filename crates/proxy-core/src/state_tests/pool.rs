@@ -2,7 +2,11 @@ use std::time::Duration;
 
 use super::{build, endpoints, zero_random};
 use crate::rt::Instant;
-use crate::{Action, ClusterSpec, GiveUpReason, PoolLimits, PoolResource, RetryState};
+use crate::{
+    cluster::ClusterSpec,
+    pool::{PoolLimits, PoolResource},
+    retry::{Action, GiveUpReason, RetryState},
+};
 
 #[test]
 fn pool_overflow_answers_503_with_x_envoy_overloaded() {

@@ -7,8 +7,9 @@ use super::{build, clock, endpoints, key};
 use crate::retry_state::Backoff;
 use crate::rt::{Clock, Instant, SequenceRandom};
 use crate::{
-    Action, Attempt, ClusterSpec, ErrorKind, Event, GiveUpReason, LbPolicy, PoolLimits,
-    PoolResource, RetryOn, RetryPolicy, RetryState,
+    cluster::{ClusterSpec, LbPolicy},
+    pool::{PoolLimits, PoolResource},
+    retry::{Action, Attempt, ErrorKind, Event, GiveUpReason, RetryOn, RetryPolicy, RetryState},
 };
 
 fn policy(retries: i32, per_try: Option<Duration>, retry_on: &str) -> Option<Arc<RetryPolicy>> {
@@ -142,7 +143,7 @@ fn non_retriable_or_exhausted_responses_are_delivered() {
 
 #[test]
 fn grpc_status_and_connection_errors_map_to_retry_on_conditions() {
-    let on = RetryOn::parse(crate::ISTIO_DEFAULT_RETRY_ON);
+    let on = RetryOn::parse(crate::retry::ISTIO_DEFAULT_RETRY_ON);
     let mut grpc = HeaderMap::new();
     grpc.insert("grpc-status", "14".parse().unwrap());
     assert!(on.response_is_retriable(StatusCode::OK, &grpc, &[]));
@@ -344,7 +345,7 @@ fn retries_report_outcomes_to_outlier_detection() {
     let c = build(
         &ClusterSpec::new("r", endpoints(2))
             .with_lb(LbPolicy::RoundRobin)
-            .with_outlier(crate::OutlierConfig {
+            .with_outlier(crate::outlier::OutlierConfig {
                 consecutive_5xx: 1,
                 max_ejection_percent: 100,
                 ..Default::default()
@@ -396,7 +397,10 @@ fn request_header_adds_retriable_status_codes() {
 
 #[test]
 fn downstream_failures_are_not_retried_nor_counted_against_the_endpoint() {
-    use crate::{DownstreamFailure, FailureOrigin, OutlierConfig};
+    use crate::{
+        failure::{DownstreamFailure, FailureOrigin},
+        outlier::OutlierConfig,
+    };
     let config = OutlierConfig {
         consecutive_5xx: 3,
         max_ejection_percent: 100,
@@ -451,7 +455,7 @@ fn downstream_failures_are_not_retried_nor_counted_against_the_endpoint() {
 
 #[test]
 fn downstream_failures_classify_like_envoy() {
-    use crate::DownstreamFailure;
+    use crate::failure::DownstreamFailure;
     use std::io::ErrorKind as Io;
     assert_eq!(
         DownstreamFailure::from_io_error_kind(Io::InvalidData),

@@ -4,8 +4,9 @@ use std::time::Duration;
 use super::{endpoints, key, pick_octet, zero_random};
 use crate::rt::Instant;
 use crate::{
-    ClusterSet, ClusterSpec, EndpointSpec, LbPolicy, Outcome, OutlierConfig, PickContext,
-    PoolLimits, PoolResource, Swap,
+    cluster::{ClusterSet, ClusterSpec, EndpointSpec, LbPolicy, PickContext, Swap},
+    outlier::{Outcome, OutlierConfig},
+    pool::{PoolLimits, PoolResource},
 };
 
 fn spec(endpoints: Vec<EndpointSpec>) -> ClusterSpec {

@@ -10,7 +10,8 @@ use tower_service::Service;
 use crate::rt::SequenceRandom;
 use crate::tower::RouteService;
 use crate::{
-    DirectResponseAction, ForwardAction, ForwardDecision, HeaderOps, RequestHead, RouteAction,
+    action::{DirectResponseAction, ForwardAction, HeaderOps, RouteAction},
+    decide::{ForwardDecision, RequestHead},
 };
 
 /// Answers with the path it received and the cluster from the decision extension.

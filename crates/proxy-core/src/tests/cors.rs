@@ -6,8 +6,14 @@ use http::{Method, StatusCode};
 use super::{SVC_A, expect_forward, get, http, values, with_headers};
 use crate::rt::SequenceRandom;
 use crate::{
-    Cors, CorsOutcome, Decision, ForwardAction, HeaderOps, OriginMatch, RedirectAction,
-    RouteAction, UnmatchedPreflights, cors_preflight, cors_response_headers, decide, evaluate_cors,
+    action::{ForwardAction, HeaderOps, RouteAction},
+    cors::{
+        Cors, CorsOutcome, OriginMatch, UnmatchedPreflights, cors_preflight, cors_response_headers,
+        evaluate_cors,
+    },
+    decide,
+    decide::{Decision, RequestHead},
+    redirect::RedirectAction,
 };
 
 fn policy() -> Cors {
@@ -28,7 +34,7 @@ fn action(cors: Cors) -> RouteAction {
     RouteAction::from(ForwardAction::to_cluster(SVC_A).with_cors(cors))
 }
 
-fn preflight(origin: &str) -> crate::RequestHead {
+fn preflight(origin: &str) -> RequestHead {
     with_headers(
         http(Method::OPTIONS, "example.com", "/api"),
         &[
@@ -38,7 +44,7 @@ fn preflight(origin: &str) -> crate::RequestHead {
     )
 }
 
-fn actual(method: Method, origin: &str) -> crate::RequestHead {
+fn actual(method: Method, origin: &str) -> RequestHead {
     with_headers(http(method, "example.com", "/api"), &[("origin", origin)])
 }
 

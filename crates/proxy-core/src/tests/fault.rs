@@ -5,9 +5,11 @@ use http::{Method, StatusCode};
 use super::{SVC_A, expect_forward, get, http, with_headers};
 use crate::rt::SequenceRandom;
 use crate::{
-    AbortStatus, Cors, Decision, DirectResponseAction, Fault, FaultAbort, FaultDelay,
-    ForwardAction, FractionalPercent, InvalidAction, OriginMatch, RouteAction, decide,
-    grpc_status_code,
+    action::{DirectResponseAction, ForwardAction, FractionalPercent, InvalidAction, RouteAction},
+    cors::{Cors, OriginMatch},
+    decide,
+    decide::Decision,
+    fault::{AbortStatus, Fault, FaultAbort, FaultDelay, grpc_status_code},
 };
 
 fn with_fault(fault: Fault) -> RouteAction {

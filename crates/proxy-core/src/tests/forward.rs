@@ -4,8 +4,12 @@ use http::StatusCode;
 use super::{SVC_A, expect_forward, get, values};
 use crate::rt::SequenceRandom;
 use crate::{
-    Decision, DirectResponseAction, ForwardAction, FractionalPercent, HeaderOps, InvalidAction,
-    MAX_DIRECT_RESPONSE_BODY, Mirror, RouteAction, decide,
+    action::{
+        DirectResponseAction, ForwardAction, FractionalPercent, HeaderOps, InvalidAction,
+        MAX_DIRECT_RESPONSE_BODY, Mirror, RouteAction,
+    },
+    decide,
+    decide::Decision,
 };
 
 const SHADOW: &str = "outbound|8080||shadow.default.svc.cluster.local";
@@ -162,8 +166,8 @@ fn every_decision_draws_the_stream_value_first() {
 #[test]
 fn decide_survives_odd_inputs() {
     let action = RouteAction::from(ForwardAction::to_cluster(SVC_A).with_path_rewrite(
-        crate::PathRewrite::Prefix {
-            matched: crate::PathMatchKind::Prefix("/ü".into()),
+        crate::rewrite::PathRewrite::Prefix {
+            matched: crate::rewrite::PathMatchKind::Prefix("/ü".into()),
             replacement: "/x".into(),
         },
     ));
@@ -176,9 +180,9 @@ fn decide_survives_odd_inputs() {
         assert!(d.upstream.path.starts_with("/x"));
     }
     let redirect = RouteAction::from(
-        crate::RedirectAction::new(301)
+        crate::redirect::RedirectAction::new(301)
             .unwrap()
-            .with_port(crate::RedirectPort::FromRequestPort),
+            .with_port(crate::redirect::RedirectPort::FromRequestPort),
     );
     for (authority, path) in [("", ""), ("[", "ü"), ("[::1", "x"), ("a:99999", "?")] {
         let _ = decide(
@@ -193,10 +197,13 @@ fn decide_survives_odd_inputs() {
 fn actions_compare_by_configuration() {
     let build = |pattern: &str, origin: &str| -> RouteAction {
         ForwardAction::to_cluster(SVC_A)
-            .with_path_rewrite(crate::PathRewrite::Regex(
-                crate::RegexRewrite::new(pattern, r"/\1").unwrap(),
+            .with_path_rewrite(crate::rewrite::PathRewrite::Regex(
+                crate::rewrite::RegexRewrite::new(pattern, r"/\1").unwrap(),
             ))
-            .with_cors(crate::Cors::new().allow_origin(crate::OriginMatch::regex(origin).unwrap()))
+            .with_cors(
+                crate::cors::Cors::new()
+                    .allow_origin(crate::cors::OriginMatch::regex(origin).unwrap()),
+            )
             .into()
     };
     // Regular expressions compare by their source: equal configuration, equal actions
@@ -222,7 +229,7 @@ fn actions_compare_by_configuration() {
 #[test]
 fn taking_the_head_decides_the_same_and_empties_it_only_for_forwards() {
     use super::with_headers;
-    use crate::{Destination, decide_taking_headers};
+    use crate::{action::Destination, decide::decide_taking_headers};
 
     let forward = RouteAction::from(
         ForwardAction::new(vec![

@@ -3,7 +3,8 @@ use http::HeaderMap;
 use super::{SVC_A, SVC_B, expect_forward, get, values, with_headers};
 use crate::rt::SequenceRandom;
 use crate::{
-    Destination, ForwardAction, HeaderOps, InvalidAction, RouteAction, apply_header_ops, decide,
+    action::{Destination, ForwardAction, HeaderOps, InvalidAction, RouteAction, apply_header_ops},
+    decide,
 };
 
 fn upstream_headers(action: ForwardAction, head_headers: &[(&str, &str)]) -> HeaderMap {
@@ -291,7 +292,7 @@ fn a_full_header_map_drops_edits_instead_of_panicking() {
             break;
         }
     }
-    assert_eq!(full.len(), crate::MAX_HEADER_MAP_ENTRIES);
+    assert_eq!(full.len(), crate::action::MAX_HEADER_MAP_ENTRIES);
     let ops = HeaderOps::new()
         .try_set("x-set", "1")
         .unwrap()
@@ -301,8 +302,8 @@ fn a_full_header_map_drops_edits_instead_of_panicking() {
         .unwrap()
         .with_request_headers(ops.clone())
         .with_response_headers(ops.clone())
-        .with_path_rewrite(crate::PathRewrite::Prefix {
-            matched: crate::PathMatchKind::catch_all(),
+        .with_path_rewrite(crate::rewrite::PathRewrite::Prefix {
+            matched: crate::rewrite::PathMatchKind::catch_all(),
             replacement: "/v2/".into(),
         });
     let mut head = get("example.com", "/a");
@@ -314,7 +315,7 @@ fn a_full_header_map_drops_edits_instead_of_panicking() {
     ));
     assert_eq!(
         forward.upstream.headers.len(),
-        crate::MAX_HEADER_MAP_ENTRIES
+        crate::action::MAX_HEADER_MAP_ENTRIES
     );
     assert!(forward.upstream.headers.get("x-set").is_none());
     assert_eq!(forward.upstream.path, "/v2/a");

@@ -4,9 +4,14 @@ use http::{Method, StatusCode};
 use super::{get, values};
 use crate::rt::SequenceRandom;
 use crate::{
-    Decision, HeaderOps, InvalidAction, PathMatchKind, RedirectAction, RedirectDecision,
-    RedirectPath, RedirectPort, RequestHead, RouteAction, build_redirect_location, decide,
-    https_redirect_location, require_tls_redirect,
+    action::{HeaderOps, InvalidAction, RouteAction},
+    decide,
+    decide::{Decision, RequestHead},
+    redirect::{
+        RedirectAction, RedirectDecision, RedirectPath, RedirectPort, build_redirect_location,
+        https_redirect_location, require_tls_redirect,
+    },
+    rewrite::PathMatchKind,
 };
 
 fn redirect(action: RedirectAction, head: &RequestHead) -> RedirectDecision {

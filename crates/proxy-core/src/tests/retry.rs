@@ -3,7 +3,9 @@ use std::time::Duration;
 use super::{SVC_A, expect_forward, get};
 use crate::rt::SequenceRandom;
 use crate::{
-    ForwardAction, ISTIO_DEFAULT_RETRY_ON, RetryPolicy, RouteAction, decide, parse_retry_on,
+    action::{ForwardAction, RouteAction},
+    decide,
+    retry::{ISTIO_DEFAULT_RETRY_ON, RetryPolicy, parse_retry_on},
 };
 
 #[test]

@@ -1,8 +1,10 @@
 use super::{SVC_A, expect_forward, get};
 use crate::rt::SequenceRandom;
 use crate::{
-    Destination, ForwardAction, HeaderOps, InvalidAction, PathMatchKind, PathRewrite, RegexRewrite,
-    RouteAction, X_ENVOY_ORIGINAL_PATH, decide, prefix_rewrite, rewrite_path,
+    action::{Destination, ForwardAction, HeaderOps, InvalidAction, RouteAction},
+    decide,
+    decide::X_ENVOY_ORIGINAL_PATH,
+    rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path},
 };
 
 fn forward_path(rewrite: PathRewrite, path: &str) -> String {

@@ -6,7 +6,9 @@ use http::header::HeaderValue;
 use super::{SVC_A, expect_forward, get};
 use crate::rt::SequenceRandom;
 use crate::{
-    ForwardAction, RouteAction, decide, effective_timeout, is_grpc_request, parse_grpc_timeout,
+    action::{ForwardAction, RouteAction},
+    decide,
+    decide::{effective_timeout, is_grpc_request, parse_grpc_timeout},
 };
 
 fn grpc_headers(timeout: Option<&'static str>) -> HeaderMap {

@@ -1,7 +1,10 @@
 use super::{SVC_A, SVC_B, SVC_C, expect_forward, get};
 use crate::rt::SequenceRandom;
 use crate::{
-    Destination, ForwardAction, InvalidAction, RouteAction, decide, pick_by_weight, pick_weighted,
+    action::{
+        Destination, ForwardAction, InvalidAction, RouteAction, pick_by_weight, pick_weighted,
+    },
+    decide,
 };
 
 fn cluster_for(action: &RouteAction, random: u64) -> String {
