@@ -120,8 +120,8 @@
 //!   never count against an endpoint's health, the retry policy or the retry budget.
 //! * [`Swap`](cluster::Swap) and [`ClusterSet`](cluster::ClusterSet) publish a new configuration atomically, adopting the live
 //!   [`ClusterState`](cluster::ClusterState) of clusters and endpoints that still exist.
-//! * With the `tower` feature, `tower::RouteService` runs decisions in front of a
-//!   `tower_service::Service`.
+//! * With the `tower` feature, `tower::RouteService` (and its `tower::RouteLayer`) runs
+//!   decisions in front of a `tower_service::Service`, correct when cloned per request.
 //!
 //! A runtime's loop for one forwarded request, here with a scripted upstream that fails once:
 //!
