@@ -7,7 +7,8 @@ use portcullis_model::gateway::ServerTlsMode;
 use portcullis_model::host::resolve_short_name;
 use portcullis_model::{Gateway, Object, Resource, VirtualService};
 use portcullis_translate::{
-    Config, GatewayPlan, MeshSettings, Protocol, Proxy, Request, Service, ServiceRegistry,
+    Config, GatewayPlan, MeshSettings, Proxy, Service, ServiceRegistry,
+    simulate::{Protocol, Request},
     translate,
 };
 use serde::Deserialize;
@@ -191,7 +192,11 @@ impl<'l> World<'l> {
     /// Corrects a sidecar decision for a host no Service declares: the modelled Service's
     /// default route does not exist in Istio, which builds no virtual host for such a host
     /// when its VirtualService yields no route.
-    pub(crate) fn correct(&self, view: &View, decision: &mut portcullis_translate::Decision<'_>) {
+    pub(crate) fn correct(
+        &self,
+        view: &View,
+        decision: &mut portcullis_translate::simulate::Decision<'_>,
+    ) {
         if !matches!(view, View::Mesh { .. }) {
             return;
         }
@@ -202,8 +207,8 @@ impl<'l> World<'l> {
             .map(|v| split_authority(v).0);
         if generated && host.is_some_and(|h| self.synthesized.contains(h)) {
             decision.route = None;
-            decision.outcome = portcullis_translate::Outcome::NotFound(
-                portcullis_translate::NotFoundReason::NoVirtualHost,
+            decision.outcome = portcullis_translate::simulate::Outcome::NotFound(
+                portcullis_translate::route_match::NotFound::NoVirtualHost,
             );
         }
     }

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use portcullis_model::{Document, Loaded, Loader, Object};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
-    Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, Severity as PlanSeverity, translate,
+    Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
+    translate,
 };
 use portcullis_validate::{Severity, validate_document};
 

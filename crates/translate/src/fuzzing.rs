@@ -15,8 +15,9 @@ use arbitrary::{Result, Unstructured};
 use portcullis_model::Loader;
 
 use crate::{
-    Config, MeshSettings, Outcome, Protocol, Proxy, Request, ServiceRegistry, ServiceTarget,
-    Simulation, translate,
+    Config, MeshSettings, Proxy, ServiceRegistry, ServiceTarget, Simulation,
+    simulate::{Outcome, Protocol, Request},
+    translate,
 };
 
 const NAMESPACES: &[&str] = &["istio-system", "default", "ns1"];

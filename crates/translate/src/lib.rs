@@ -16,9 +16,7 @@
 //!
 //! ```
 //! use portcullis_model::Loader;
-//! use portcullis_translate::{
-//!     Config, MeshSettings, Outcome, Proxy, Request, ServiceRegistry, Simulation, translate,
-//! };
+//! use portcullis_translate::{Config, MeshSettings, simulate::{Outcome, Request}, Proxy, ServiceRegistry, Simulation, translate};
 //!
 //! let yaml = r#"
 //! apiVersion: networking.istio.io/v1
@@ -98,20 +96,20 @@
 //! `attempts: 0`), mirrors, fault injection and CORS. [`HttpRoute::forward`] gives the
 //! forward action, where timeout, retry policy and mirrors are read.
 //!
-//! A gateway runs [`proxy_core::decide`] on it for each request; so does the
+//! A gateway runs [`proxy_core::decide`](proxy_core::decide()) on it for each request; so does the
 //! [`Simulation`], which only adds listener, filter-chain and route selection around it and
-//! converts the engine's `Decision` into an [`Outcome`]. [`Simulation::decide`] is
-//! deterministic ([`SimulationRandom`]: [`Request::random`] is the stream value, fault
+//! converts the engine's `Decision` into an [`Outcome`](simulate::Outcome). [`Simulation::decide`] is
+//! deterministic ([`SimulationRandom`](simulate::SimulationRandom): [`Request::random`](simulate::Request::random) is the stream value, fault
 //! percentages fire only when certain, an abort that fires sometimes is reported as
-//! [`Outcome::Probabilistic`]); [`Simulation::decide_with`] takes the caller's
+//! [`Outcome::Probabilistic`](simulate::Outcome::Probabilistic)); [`Simulation::decide_with`] takes the caller's
 //! [`proxy_core::rt::RandomSource`] instead and returns one sample.
 //!
 //! A rule whose action the engine refuses ([`proxy_core::action::InvalidAction`]: a header name or
 //! value, a regular expression, a direct-response or abort status) is dropped with a
-//! [`Severity::Warning`] [`Diagnostic`]; the other routes are unaffected. A redirect code pilot
+//! [`Severity::Warning`](diag::Severity::Warning) [`Diagnostic`](diag::Diagnostic); the other routes are unaffected. A redirect code pilot
 //! cannot translate, or a rule whose destinations all weigh 0, makes Envoy reject the whole
 //! route configuration, as it would in Istio ([`RouteConfig::rejected`], a
-//! [`Severity::Error`] diagnostic).
+//! [`Severity::Error`](diag::Severity::Error) diagnostic).
 //!
 //! ```
 //! # use portcullis_model::Loader;
@@ -197,14 +195,14 @@
 //!
 //! Translation never fails: what cannot be translated is dropped or marked (a route
 //! configuration or listener Envoy would reject carries `rejected`), and reported as a
-//! [`Diagnostic`] in [`GatewayPlan::diagnostics`].
+//! [`Diagnostic`](diag::Diagnostic) in [`GatewayPlan::diagnostics`].
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod build;
 mod clusters;
 mod config;
-mod diag;
+pub mod diag;
 pub mod dump;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
@@ -217,25 +215,25 @@ mod proxy;
 mod registry;
 mod routes;
 mod sidecar;
-mod simulate;
+pub mod simulate;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 pub use build::translate;
 pub use config::Config;
-pub use diag::{Diagnostic, Severity};
 pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};
-pub use simulate::{
-    Decision, Forwarded, NotFoundReason, Outcome, Protocol, Request, Simulation, SimulationRandom,
-    UpstreamRequest,
-};
+pub use simulate::Simulation;
 
 /// The engine crate the route actions belong to, re-exported so that an embedder uses the
 /// same version as the plan.
 pub use portcullis_proxy_core as proxy_core;
+
+/// The route-matching crate the plan's routers and explanations come from, re-exported so that
+/// an embedder uses the same version as the plan.
+pub use portcullis_route_match as route_match;
 
 // The README's example is compiled and run with the crate's doc tests.
 #[cfg(doctest)]

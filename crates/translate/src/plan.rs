@@ -162,7 +162,7 @@ pub struct RouteConfig {
 /// One Envoy route of a [`RouteConfig`]: the Istio names it came from, the consistent-hash
 /// policy of its destinations, and its [`portcullis_proxy_core::action::RouteAction`], built once at
 /// translation time (regular expressions compiled, header names and values validated) and
-/// ready for [`portcullis_proxy_core::decide`].
+/// ready for [`portcullis_proxy_core::decide`](portcullis_proxy_core::decide()).
 ///
 /// Everything a request-time decision needs is in `action`: destinations (already-named
 /// clusters, weights, per-destination header operations), rule header operations, authority

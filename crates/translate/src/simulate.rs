@@ -4,7 +4,7 @@
 //!
 //! Listener, filter-chain and route selection are the simulation's; what the matched route
 //! does with the request (fault, CORS, redirect, direct response, forwarding with header
-//! operations and rewrites) is decided by [`portcullis_proxy_core::decide`], the same function a
+//! operations and rewrites) is decided by [`portcullis_proxy_core::decide`](portcullis_proxy_core::decide()), the same function a
 //! gateway runs.
 
 use std::time::Duration;
@@ -125,16 +125,6 @@ impl Request {
     }
 }
 
-/// Why a request got a 404.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NotFoundReason {
-    /// No virtual host serves the host.
-    NoVirtualHost,
-    /// The virtual host has no matching route.
-    NoRoute,
-}
-
 /// The request as sent upstream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamRequest {
@@ -180,7 +170,7 @@ pub enum Outcome {
     /// The bytes reach a filter expecting another protocol.
     ProtocolError,
     /// 404.
-    NotFound(NotFoundReason),
+    NotFound(NotFound),
     /// 400: the path cannot be normalized ([`portcullis_proxy_core::path::InvalidPath`]).
     BadRequest {
         /// Envoy's response-code details (`path_normalization_failed`).
@@ -273,14 +263,14 @@ impl Decision<'_> {
 
 /// The random source [`Simulation::decide`] uses, deterministic and certain-only.
 ///
-/// The first draw ([`proxy_core::decide`]'s stream value: weighted cluster and mirrors) is
+/// The first draw ([`proxy_core::decide`](proxy_core::decide())'s stream value: weighted cluster and mirrors) is
 /// the given stream value; every later draw (fault percentages) is [`Self::UNLIKELY`], which
 /// leaves the largest remainder for every denominator (99 of 100, 9 999 of 10 000, 999 999 of
 /// 1 000 000), so a fault percentage fires only when it always fires.
 ///
 /// ```
 /// use portcullis_proxy_core::rt::RandomSource;
-/// use portcullis_translate::SimulationRandom;
+/// use portcullis_translate::simulate::SimulationRandom;
 ///
 /// let mut random = SimulationRandom::new(42);
 /// assert_eq!(random.next_u64(), 42);
@@ -354,7 +344,7 @@ impl<'p> Simulation<'p> {
     /// chain, a protocol mismatch, a rejected configuration, or a path answered `400`.
     ///
     /// ```
-    /// # use portcullis_translate::{Request, Simulation, GatewayPlan};
+    /// # use portcullis_translate::{simulate::Request, Simulation, GatewayPlan};
     /// # fn check(plan: &GatewayPlan) {
     /// let sim = Simulation::new(plan);
     /// let req = Request::http(80, "example.com", "/x/../productpage");
@@ -390,7 +380,7 @@ impl<'p> Simulation<'p> {
     }
 
     /// Runs one request through the plan with the caller's random source, used for every
-    /// draw of [`proxy_core::decide`] (stream value first, then fault percentages; TCP routes
+    /// draw of [`proxy_core::decide`](proxy_core::decide()) (stream value first, then fault percentages; TCP routes
     /// draw one value): one sample of what the proxy does, never
     /// [`Outcome::Probabilistic`]. [`Request::random`] is not used.
     pub fn decide_with<R: RandomSource + ?Sized>(
@@ -521,7 +511,7 @@ impl<'p> Simulation<'p> {
             }
         };
         let Some(rc) = self.plan.route_configs.get(name) else {
-            d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
+            d.outcome = Outcome::NotFound(NotFound::NoVirtualHost);
             return d;
         };
         if let Some(why) = &rc.rejected {
@@ -534,7 +524,7 @@ impl<'p> Simulation<'p> {
             ("http", Scheme::HTTP)
         };
         let Some(vi) = rc.router.find_virtual_host(&req.authority) else {
-            d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
+            d.outcome = Outcome::NotFound(NotFound::NoVirtualHost);
             return d;
         };
         d.virtual_host = rc.table.virtual_hosts.get(vi).map(|v| v.name.clone());
@@ -562,12 +552,8 @@ impl<'p> Simulation<'p> {
             .with_header_list(&headers);
         let matched = match rc.router.find(&route_head) {
             Ok(m) => m,
-            Err(NotFound::NoVirtualHost) => {
-                d.outcome = Outcome::NotFound(NotFoundReason::NoVirtualHost);
-                return d;
-            }
-            Err(_) => {
-                d.outcome = Outcome::NotFound(NotFoundReason::NoRoute);
+            Err(not_found) => {
+                d.outcome = Outcome::NotFound(not_found);
                 return d;
             }
         };
@@ -592,7 +578,7 @@ impl<'p> Simulation<'p> {
         d
     }
 
-    /// [`proxy_core::decide`] for the route, as an [`Outcome`].
+    /// [`proxy_core::decide`](proxy_core::decide()) for the route, as an [`Outcome`].
     fn route_outcome(
         &self,
         route: &HttpRoute,

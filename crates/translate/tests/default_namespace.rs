@@ -12,7 +12,8 @@
 use portcullis_model::destination_rule::ClientTlsMode;
 use portcullis_model::{Loader, Object};
 use portcullis_translate::{
-    Config, MeshSettings, Outcome, Proxy, Request, ServiceRegistry, Simulation, UpstreamTls,
+    Config, MeshSettings, Proxy, ServiceRegistry, Simulation, UpstreamTls,
+    simulate::{Outcome, Request},
     translate,
 };
 

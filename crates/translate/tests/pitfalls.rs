@@ -10,8 +10,10 @@
 
 use portcullis_model::{Loader, Object};
 use portcullis_translate::{
-    Config, GatewayPlan, LbPolicy, MeshSettings, Outcome, Protocol, Proxy, Request, Service,
-    ServiceRegistry, ServiceTarget, Simulation, UpstreamTls, translate,
+    Config, GatewayPlan, LbPolicy, MeshSettings, Proxy, Service, ServiceRegistry, ServiceTarget,
+    Simulation, UpstreamTls,
+    simulate::{Outcome, Protocol, Request},
+    translate,
 };
 
 fn objects(yaml: &str) -> Vec<Object> {
@@ -1006,7 +1008,7 @@ fn proxy_core_decision_agrees_with_simulation() {
 #[test]
 fn caller_random_source_samples_probabilistic_faults() {
     use portcullis_proxy_core::rt::SequenceRandom;
-    use portcullis_translate::SimulationRandom;
+    use portcullis_translate::simulate::SimulationRandom;
     let yaml = format!(
         "{GW80}{}",
         vs(
@@ -1064,11 +1066,11 @@ fn invalid_action_drops_only_its_route() {
     let rc = p.route_configs.get("http.80").unwrap();
     assert!(rc.rejected.is_none());
     assert!(
-        p.diagnostics
-            .iter()
-            .any(|d| d.severity == portcullis_translate::Severity::Warning
+        p.diagnostics.iter().any(
+            |d| d.severity == portcullis_translate::diag::Severity::Warning
                 && d.path == "spec.http[0].match[0]"
-                && d.message.contains("route dropped")),
+                && d.message.contains("route dropped")
+        ),
         "{:?}",
         p.diagnostics
     );
@@ -1095,12 +1097,12 @@ fn direct_response_bytes_that_are_not_base64_drop_the_route() {
     );
     let p = plan(&yaml);
     assert!(
-        p.diagnostics
-            .iter()
-            .any(|d| d.severity == portcullis_translate::Severity::Warning
+        p.diagnostics.iter().any(
+            |d| d.severity == portcullis_translate::diag::Severity::Warning
                 && d.path == "spec.http[0].match[0]"
                 && d.message
-                    .contains("route dropped: directResponse.body.bytes: illegal base64 data")),
+                    .contains("route dropped: directResponse.body.bytes: illegal base64 data")
+        ),
         "{:?}",
         p.diagnostics
     );

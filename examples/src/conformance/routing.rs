@@ -28,9 +28,10 @@ use std::time::Duration;
 use portcullis_model::{Object, from_value};
 use portcullis_translate::proxy_core::fault::{AbortStatus, Fault};
 use portcullis_translate::{
-    CaSource, ClientTls, Cluster, Config, Decision, Endpoint, GatewayPlan, HashPolicy,
-    MeshSettings, NotFoundReason, Outcome, Protocol, Proxy, ProxyKind, Request, Service,
-    ServicePort, ServiceRegistry, ServiceTarget, Simulation, SimulationRandom, UpstreamTls,
+    CaSource, ClientTls, Cluster, Config, Endpoint, GatewayPlan, HashPolicy, MeshSettings, Proxy,
+    ProxyKind, Service, ServicePort, ServiceRegistry, ServiceTarget, Simulation, UpstreamTls,
+    route_match::NotFound,
+    simulate::{Decision, Outcome, Protocol, Request, SimulationRandom},
     translate,
 };
 use serde_json::Value;
@@ -622,7 +623,7 @@ fn compare(
             "virtual_host" => check(diffs, key, want, &opt_str(d.virtual_host.as_deref())),
             "reason" => {
                 let got = match outcome {
-                    Outcome::NotFound(NotFoundReason::NoVirtualHost) => Some("no_virtual_host"),
+                    Outcome::NotFound(NotFound::NoVirtualHost) => Some("no_virtual_host"),
                     Outcome::NotFound(_) => Some("no_route"),
                     Outcome::Redirect {
                         require_tls: true, ..

@@ -5,7 +5,7 @@
 //! Istio configuration through the gateway or mesh view. An empty string expects no value (no
 //! cluster, no redirect).
 
-use portcullis_translate::{Decision, Outcome as SimOutcome};
+use portcullis_translate::simulate::{Decision, Outcome as SimOutcome};
 use serde::Deserialize;
 use serde_json::Value;
 

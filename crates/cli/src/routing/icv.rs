@@ -15,7 +15,7 @@ use portcullis_model::from_value;
 use portcullis_model::virtual_service::{
     Delegate, Headers, HttpFaultInjection, HttpRedirect, HttpRewrite, HttpRouteDestination,
 };
-use portcullis_translate::{Decision, Outcome as SimOutcome};
+use portcullis_translate::simulate::{Decision, Outcome as SimOutcome};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use clap::Args;
 use portcullis_model::virtual_service::HttpRoute as VsRule;
 use portcullis_model::{Document, Object, Resource, VirtualService};
-use portcullis_translate::{Decision, Outcome as SimOutcome, Simulation};
+use portcullis_translate::{
+    Simulation,
+    simulate::{Decision, Outcome as SimOutcome},
+};
 use serde_json::Value;
 
 use crate::context::{ContextSpec, Target, World, request};

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use portcullis_model::virtual_service::HttpMatchRequest;
 use portcullis_model::{Object, Resource, StringMatch, VirtualService};
 use portcullis_route_match::RequestHead;
-use portcullis_translate::{Decision, GatewayPlan, Outcome as SimOutcome};
+use portcullis_translate::{
+    GatewayPlan,
+    simulate::{Decision, Outcome as SimOutcome},
+};
 
 use super::{Probe, VsIndex, Written};
 use crate::input::Loaded;
@@ -204,7 +207,7 @@ pub(crate) fn compare(
     let why = match (theirs, ours) {
         (Some((vs, i)), None) => delegation_reason(vs, i, index).unwrap_or_else(|| {
             match &decision.outcome {
-                SimOutcome::NotFound(portcullis_translate::NotFoundReason::NoVirtualHost) => format!(
+                SimOutcome::NotFound(portcullis_translate::route_match::NotFound::NoVirtualHost) => format!(
                     "the proxy has no virtual host for {host}: {} is not bound to this proxy (gateways, exportTo) or its hosts are not served here",
                     name(vs)
                 ),

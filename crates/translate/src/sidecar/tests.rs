@@ -4,8 +4,10 @@
 use portcullis_model::{Loader, Object};
 
 use crate::{
-    ClusterType, Config, GatewayPlan, HashPolicy, MeshSettings, Outcome, Proxy, Request, Service,
-    ServiceRegistry, Simulation, translate,
+    ClusterType, Config, GatewayPlan, HashPolicy, MeshSettings, Proxy, Service, ServiceRegistry,
+    Simulation,
+    simulate::{Outcome, Request},
+    translate,
 };
 
 fn objects(yaml: &str) -> Vec<Object> {
