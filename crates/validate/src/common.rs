@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use portcullis_model::{Duration, StringMatch};
 
 use crate::context::Checker;
+pub use crate::invalid::{InvalidValue, ValueKind};
 use crate::path;
 
 /// Longest DNS-1123 label.
@@ -114,13 +115,18 @@ fn validate_dns1123_labels(domain: &str) -> Result<(), String> {
 }
 
 /// C-4 `ValidateFQDN`.
-pub fn validate_fqdn(fqdn: &str) -> Result<(), String> {
-    check_dns1123_preconditions(fqdn)?;
-    validate_dns1123_labels(fqdn)
+pub fn validate_fqdn(fqdn: &str) -> Result<(), InvalidValue> {
+    check_dns1123_preconditions(fqdn)
+        .and_then(|()| validate_dns1123_labels(fqdn))
+        .map_err(|m| InvalidValue::new(ValueKind::Fqdn, m))
 }
 
 /// C-5 `ValidateWildcardDomain`.
-pub fn validate_wildcard_domain(domain: &str) -> Result<(), String> {
+pub fn validate_wildcard_domain(domain: &str) -> Result<(), InvalidValue> {
+    wildcard_domain(domain).map_err(|m| InvalidValue::new(ValueKind::WildcardDomain, m))
+}
+
+fn wildcard_domain(domain: &str) -> Result<(), String> {
     check_dns1123_preconditions(domain)?;
     let (first, rest) = match domain.split_once('.') {
         Some((first, rest)) => (first, Some(rest)),
@@ -268,10 +274,13 @@ fn parse_addr(s: &str) -> Option<IpKind> {
 }
 
 /// C-7 `ValidateIPAddress` (Go `netip.ParseAddr` semantics, IPv6 zones accepted).
-pub fn validate_ip_address(address: &str) -> Result<(), String> {
+pub fn validate_ip_address(address: &str) -> Result<(), InvalidValue> {
     match parse_addr(address) {
         Some(_) => Ok(()),
-        None => Err(format!("{address} is not a valid IP")),
+        None => Err(InvalidValue::new(
+            ValueKind::IpAddress,
+            format!("{address} is not a valid IP"),
+        )),
     }
 }
 
@@ -300,31 +309,40 @@ fn is_prefix(s: &str) -> bool {
 }
 
 /// C-8 `ValidateIPSubnet`: an IP address or a CIDR prefix (host bits may be set).
-pub fn validate_ip_subnet(subnet: &str) -> Result<(), String> {
+pub fn validate_ip_subnet(subnet: &str) -> Result<(), InvalidValue> {
     if subnet.matches('/').count() == 1 {
         if is_prefix(subnet) {
             return Ok(());
         }
-        return Err(format!("{subnet} is not a valid CIDR block"));
+        return Err(InvalidValue::new(
+            ValueKind::IpSubnet,
+            format!("{subnet} is not a valid CIDR block"),
+        ));
     }
-    validate_ip_address(subnet)
+    validate_ip_address(subnet).map_err(|e| InvalidValue::new(ValueKind::IpSubnet, e))
 }
 
 /// C-9 `ValidatePort`: 1..=65535.
-pub fn validate_port_number(port: i64) -> Result<(), String> {
+pub fn validate_port_number(port: i64) -> Result<(), InvalidValue> {
     if (1..=65535).contains(&port) {
         Ok(())
     } else {
-        Err(format!("port number {port} must be in the range 1..65535"))
+        Err(InvalidValue::new(
+            ValueKind::PortNumber,
+            format!("port number {port} must be in the range 1..65535"),
+        ))
     }
 }
 
 /// C-10 `ValidatePortName`.
-pub fn validate_port_name(name: &str) -> Result<(), String> {
+pub fn validate_port_name(name: &str) -> Result<(), InvalidValue> {
     if is_dns1123_label(name) {
         Ok(())
     } else {
-        Err(format!("invalid port name: {name}"))
+        Err(InvalidValue::new(
+            ValueKind::PortName,
+            format!("invalid port name: {name}"),
+        ))
     }
 }
 
@@ -427,13 +445,19 @@ impl Protocol {
 }
 
 /// C-12 `ValidateDuration`: at least 1 ms and whole milliseconds.
-pub fn validate_duration(duration: &Duration) -> Result<(), String> {
+pub fn validate_duration(duration: &Duration) -> Result<(), InvalidValue> {
     let nanos = duration.as_nanos();
     if nanos < 1_000_000 {
-        return Err("duration must be greater than 1ms".to_owned());
+        return Err(InvalidValue::new(
+            ValueKind::Duration,
+            "duration must be greater than 1ms",
+        ));
     }
     if nanos % 1_000_000 != 0 {
-        return Err("only durations to ms precision are supported".to_owned());
+        return Err(InvalidValue::new(
+            ValueKind::Duration,
+            "only durations to ms precision are supported",
+        ));
     }
     Ok(())
 }
@@ -484,7 +508,7 @@ fn validate_tag_key(key: &str) -> Result<(), String> {
 }
 
 /// C-13 `labels.Instance.Validate`: every key and value (all problems, joined).
-pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), InvalidValue> {
     let mut problems = Vec::new();
     for (key, value) in labels {
         if let Err(e) = validate_tag_key(key) {
@@ -497,7 +521,7 @@ pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), String> 
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("; "))
+        Err(InvalidValue::new(ValueKind::Labels, problems.join("; ")))
     }
 }
 
@@ -607,15 +631,21 @@ pub(crate) fn export_to_at(
 pub use portcullis_model::host;
 
 /// C-17: a unix socket address after `unix://`.
-pub fn validate_unix_address(address: &str) -> Result<(), String> {
+pub fn validate_unix_address(address: &str) -> Result<(), InvalidValue> {
     if address.is_empty() {
-        return Err("unix address must not be empty".to_owned());
+        return Err(InvalidValue::new(
+            ValueKind::UnixAddress,
+            "unix address must not be empty",
+        ));
     }
     if address.starts_with('@') {
         return Ok(());
     }
     if !address.starts_with('/') || address.ends_with('/') {
-        return Err(format!("{address} is not an absolute path to a file"));
+        return Err(InvalidValue::new(
+            ValueKind::UnixAddress,
+            format!("{address} is not an absolute path to a file"),
+        ));
     }
     Ok(())
 }
@@ -651,14 +681,20 @@ pub(crate) fn is_header_token(name: &str) -> bool {
 const PSEUDO_HEADERS: [&str; 5] = [":method", ":scheme", ":authority", ":path", ":status"];
 
 /// C-18 `ValidateHTTPHeaderNameOrJwtClaimRoute`: a header-match key.
-pub fn validate_header_match_name(name: &str) -> Result<(), String> {
+pub fn validate_header_match_name(name: &str) -> Result<(), InvalidValue> {
     if name.is_empty() {
-        return Err("header name cannot be empty".to_owned());
+        return Err(InvalidValue::new(
+            ValueKind::HeaderName,
+            "header name cannot be empty",
+        ));
     }
     if is_jwt_claim_key(name) || PSEUDO_HEADERS.contains(&name) || is_header_token(name) {
         return Ok(());
     }
-    Err(format!("header name {name} is not a valid header name"))
+    Err(InvalidValue::new(
+        ValueKind::HeaderName,
+        format!("header name {name} is not a valid header name"),
+    ))
 }
 
 /// The prefix of JWT-claim routing keys.
@@ -784,14 +820,22 @@ fn validate_header_substitution(value: &str) -> Result<(), String> {
 }
 
 /// C-19 `ValidateHTTPHeaderValue`: control characters and Envoy `%` substitution syntax.
-pub fn validate_header_value(value: &str) -> Result<(), String> {
+pub fn validate_header_value(value: &str) -> Result<(), InvalidValue> {
     if value
         .bytes()
         .any(|b| matches!(b, 0x00..=0x08 | 0x0A..=0x1F | 0x7F))
     {
-        return Err(format!("header value configuration {value} is invalid"));
+        return Err(InvalidValue::new(
+            ValueKind::HeaderValue,
+            format!("header value configuration {value} is invalid"),
+        ));
     }
-    validate_header_substitution(value).map_err(|e| format!("header value configuration: {e}"))
+    validate_header_substitution(value).map_err(|e| {
+        InvalidValue::new(
+            ValueKind::HeaderValue,
+            format!("header value configuration: {e}"),
+        )
+    })
 }
 
 /// C-20: a StringMatch; `uri` selects the uri variant (empty prefix allowed).
@@ -1078,11 +1122,14 @@ pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
 }
 
 /// C-22: an integer percent, 0..=100.
-pub fn validate_percent(percent: i32) -> Result<(), String> {
+pub fn validate_percent(percent: i32) -> Result<(), InvalidValue> {
     if (0..=100).contains(&percent) {
         Ok(())
     } else {
-        Err(format!("percentage {percent} is not in range 0..100"))
+        Err(InvalidValue::new(
+            ValueKind::Percent,
+            format!("percentage {percent} is not in range 0..100"),
+        ))
     }
 }
 
@@ -1091,10 +1138,11 @@ pub fn validate_percent(percent: i32) -> Result<(), String> {
     clippy::manual_range_contains,
     reason = "NaN passes in Istio's comparisons; a range check would reject it"
 )]
-pub fn validate_percentage(value: f64) -> Result<(), String> {
+pub fn validate_percentage(value: f64) -> Result<(), InvalidValue> {
     if value < 0.0 || value > 100.0 || (value > 0.0 && value < 0.0001) {
-        Err(format!(
-            "percentage {value} is neither 0.0, nor in range [0.0001, 100.0]"
+        Err(InvalidValue::new(
+            ValueKind::Percentage,
+            format!("percentage {value} is neither 0.0, nor in range [0.0001, 100.0]"),
         ))
     } else {
         Ok(())
@@ -1142,6 +1190,28 @@ mod tests {
         ] {
             assert!(!is_ip_address(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn refused_values_carry_their_check_and_istios_message() {
+        let err = validate_ip_subnet("1.1.1.1/48").unwrap_err();
+        assert_eq!(err.kind(), ValueKind::IpSubnet);
+        assert_eq!(err.to_string(), "1.1.1.1/48 is not a valid CIDR block");
+        let err = validate_ip_subnet("nope").unwrap_err();
+        assert_eq!(err.kind(), ValueKind::IpSubnet);
+        assert_eq!(err.message(), "nope is not a valid IP");
+        let err = validate_header_value("%A").unwrap_err();
+        assert_eq!(err.kind(), ValueKind::HeaderValue);
+        assert_eq!(
+            err.to_string(),
+            "header value configuration: invalid header configuration. Un-terminated variable \
+             expression '%A'"
+        );
+        let err = validate_fqdn("a..b").unwrap_err();
+        assert_eq!(err.kind(), ValueKind::Fqdn);
+        assert_eq!(String::from(err), "domain name \"a..b\" invalid (label \"\" invalid)");
+        let source: &dyn std::error::Error = &validate_percent(101).unwrap_err();
+        assert_eq!(source.to_string(), "percentage 101 is not in range 0..100");
     }
 
     #[test]

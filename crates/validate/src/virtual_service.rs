@@ -30,6 +30,7 @@ use portcullis_model::{Duration, StringMatch, VirtualService};
 
 use crate::common::{self, host, quote};
 use crate::context::{Checker, Context};
+use crate::invalid::{InvalidValue, ValueKind};
 use crate::diag::Diagnostics;
 use crate::path;
 
@@ -195,11 +196,14 @@ pub fn validate_fault_delay(delay: Option<&Delay>) -> Diagnostics {
 }
 
 /// `validateHTTPStatus`: a status a fault abort or direct response may return, 200..=600.
-pub fn validate_http_status(status: i64) -> Result<(), String> {
+pub fn validate_http_status(status: i64) -> Result<(), InvalidValue> {
     if (200..=600).contains(&status) {
         Ok(())
     } else {
-        Err(format!("HTTP status {status} is not in range 200-599"))
+        Err(InvalidValue::new(
+            ValueKind::HttpStatus,
+            format!("HTTP status {status} is not in range 200-599"),
+        ))
     }
 }
 
@@ -219,7 +223,12 @@ pub fn validate_destination(destination: Option<&Destination>) -> Diagnostics {
 /// `agent.ValidateWildcardDomainForVirtualServiceBoundToGateway`: a VirtualService host (or
 /// SNI host, `sni`) of a VirtualService bound to gateways: a wildcard domain (C-5), or with
 /// `sni`, the name Istio generates for AUTO_PASSTHROUGH (`outbound_.<PORT>_._.<HOSTNAME>`).
-pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), String> {
+pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), InvalidValue> {
+    wildcard_domain_for_gateway(sni, host)
+        .map_err(|m| InvalidValue::new(ValueKind::GatewayHost, m))
+}
+
+fn wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), String> {
     if host.len() > 255 {
         return Err(format!("domain name {} too long (max 255)", quote(host)));
     }
@@ -251,7 +260,7 @@ pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(),
         }
         return Ok(());
     }
-    common::validate_wildcard_domain(host)
+    common::validate_wildcard_domain(host).map_err(String::from)
 }
 
 /// Runs a sub-object check with the default context.
@@ -1070,7 +1079,7 @@ fn redirect_failure(
         && port > 0
         && let Err(message) = common::validate_port_number(i64::from(port))
     {
-        return Some(("port", message));
+        return Some(("port", message.into()));
     }
     None
 }
