@@ -16,8 +16,8 @@ use portcullis_model::destination_rule::{
 
 use crate::common;
 use crate::context::{Checker, Context};
-use crate::invalid::{InvalidValue, ValueKind};
 use crate::diag::Diagnostics;
+use crate::invalid::{InvalidValue, ValueKind};
 use crate::path;
 
 /// The node labels that carry a locality; `failoverPriority` must not name them where Envoy

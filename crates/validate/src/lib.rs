@@ -37,7 +37,9 @@ mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+mod go_regex;
 mod invalid;
+mod ip;
 mod path;
 pub mod service_entry;
 pub mod virtual_service;
