@@ -49,10 +49,9 @@
 //!   ports: [{name: http, port: 80}]
 //! "#;
 //! let loaded = Loader::new().load_str("config.yaml", yaml)?;
-//! let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
-//! let config = Config::from_objects(&objects);
+//! let config = Config::from_loaded(&loaded);
 //! let mesh = MeshSettings::default();
-//! let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+//! let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
 //! let plan = translate(&config, &registry, &Proxy::ingress_gateway(), &mesh);
 //! assert_eq!(plan.listeners[0].name, "0.0.0.0_80");
 //!
@@ -138,10 +137,9 @@
 //! #     route: [{destination: {host: api, port: {number: 8080}}}]
 //! # "#;
 //! # let loaded = Loader::new().load_str("config.yaml", yaml)?;
-//! # let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
 //! # let mesh = MeshSettings::default();
-//! # let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
-//! let plan = translate(&Config::from_objects(&objects), &registry, &Proxy::ingress_gateway(), &mesh);
+//! # let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
+//! let plan = translate(&Config::from_loaded(&loaded), &registry, &Proxy::ingress_gateway(), &mesh);
 //! let table = &plan.route_configs["http.80"].table;
 //! let route = &table.virtual_hosts[0].routes[0].action;
 //! assert_eq!(route.forward().map(|f| f.timeout()), Some(std::time::Duration::from_secs(3)));
