@@ -397,6 +397,35 @@ impl Backoff {
 ///
 /// Random draws: one per back-off, plus whatever [`Cluster::pick`] and [`Cluster::report`]
 /// draw.
+///
+/// One request without a retry policy, answered at once (the crate documentation drives
+/// retries):
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use http::{HeaderMap, StatusCode};
+/// use portcullis_proxy_core::{
+///     Action, Cluster, ClusterSpec, EndpointSpec, Event, RetryState,
+///     rt::{Clock, ManualClock, SplitMix64},
+/// };
+///
+/// let clock = ManualClock::new();
+/// let mut random = SplitMix64::new(1);
+/// let spec = ClusterSpec::new("outbound|80||web", vec![EndpointSpec::new("10.0.0.1", 80)]);
+/// let cluster = Arc::new(Cluster::build(&spec, None, clock.now())?);
+/// let mut request = RetryState::new(cluster, None, Duration::from_secs(15));
+///
+/// let Action::Send(attempt) = request.start(clock.now(), &mut random) else {
+///     panic!("a healthy endpoint is tried");
+/// };
+/// assert_eq!((attempt.endpoint.address(), attempt.number), ("10.0.0.1", 1));
+/// let headers = HeaderMap::new();
+/// let response = Event::Response { status: StatusCode::OK, headers: &headers };
+/// assert_eq!(request.on_event(response, clock.now(), &mut random), Action::Deliver);
+/// assert_eq!(request.on_event(Event::ResponseComplete, clock.now(), &mut random), Action::Done);
+/// # Ok::<(), portcullis_proxy_core::InvalidCluster>(())
+/// ```
 #[derive(Debug)]
 pub struct RetryState {
     cluster: Arc<Cluster>,
