@@ -199,10 +199,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod build;
 mod clusters;
 mod config;
+mod delegate;
 mod diag;
+mod driver;
 pub mod dump;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
@@ -210,19 +211,23 @@ pub mod dump;
 #[doc(hidden)]
 pub mod fuzzing;
 mod host;
+mod index;
+mod listeners;
 mod plan;
 mod proxy;
 mod registry;
+mod route_config;
 mod routes;
+mod servers;
 mod sidecar;
 mod simulate;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
-pub use build::translate;
 pub use config::Config;
 pub use diag::{Diagnostic, Severity};
+pub use driver::translate;
 pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};
