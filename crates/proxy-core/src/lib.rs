@@ -235,8 +235,9 @@ pub use redirect::{
 };
 pub use request::{RequestHead, UpstreamRequest};
 pub use retry::{
-    ISTIO_DEFAULT_NUM_RETRIES, ISTIO_DEFAULT_RETRY_ON, ISTIO_HOST_SELECTION_RETRY_MAX_ATTEMPTS,
-    ISTIO_PREVIOUS_PRIORITIES_UPDATE_FREQUENCY, RetryPolicy, parse_retry_on,
+    ErrorKind, ISTIO_DEFAULT_NUM_RETRIES, ISTIO_DEFAULT_RETRY_ON,
+    ISTIO_HOST_SELECTION_RETRY_MAX_ATTEMPTS, ISTIO_PREVIOUS_PRIORITIES_UPDATE_FREQUENCY,
+    RETRY_RESPONSE_HEADERS, RetryOn, RetryPolicy, parse_retry_on,
 };
 pub use rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path};
 
@@ -253,10 +254,7 @@ pub use outlier::{EjectionKind, IstioOutlierDetection, Outcome, OutlierConfig, O
 pub use pool::{
     ConnectionPermit, LocalReply, Overflow, Permit, PoolLimits, PoolResource, X_ENVOY_OVERLOADED,
 };
-pub use retry_state::{
-    Action, Attempt, DEFAULT_BACKOFF_BASE, ErrorKind, Event, GiveUpReason, RETRY_RESPONSE_HEADERS,
-    RetryOn, RetryState,
-};
+pub use retry_state::{Action, Attempt, DEFAULT_BACKOFF_BASE, Event, GiveUpReason, RetryState};
 pub use swap::{ClusterSet, Swap};
 
 #[cfg(test)]
