@@ -504,6 +504,18 @@ impl DirectResponseAction {
 ///
 /// Equality compares configuration (regular expressions by their source text), so a
 /// configuration reload can tell whether a route changed.
+///
+/// ```
+/// use bytes::Bytes;
+/// use portcullis_proxy_core::{action::{DirectResponseAction, ForwardAction, RouteAction}};
+///
+/// let healthz = RouteAction::from(DirectResponseAction::new(200, Some(Bytes::from_static(b"ok")))?);
+/// let web: RouteAction = ForwardAction::to_cluster("outbound|80||web").into();
+/// assert!(matches!(web, RouteAction::Forward(_)));
+/// assert!(healthz.fault().is_none() && healthz.cors().is_none());
+/// assert_ne!(healthz, web);
+/// # Ok::<(), portcullis_proxy_core::action::InvalidAction>(())
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouteAction {

@@ -240,6 +240,27 @@ impl SlowStart {
 
 /// Everything a [`Cluster`] is built from. Independent of Istio's model: the embedder maps
 /// its configuration (for Istio, `translate`'s cluster policy) onto it.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use portcullis_proxy_core::{cluster::{Cluster, ClusterSpec, EndpointSpec, LbPolicy, PickContext}, rt::{Clock, ManualClock, SplitMix64}};
+///
+/// let spec = ClusterSpec::new(
+///     "outbound|9080|v2|reviews.default.svc.cluster.local",
+///     vec![
+///         EndpointSpec::new("10.0.0.1", 9080).with_label("version", "v1"),
+///         EndpointSpec::new("10.0.0.2", 9080).with_label("version", "v2"),
+///     ],
+/// )
+/// .with_subset(BTreeMap::from([("version".to_owned(), "v2".to_owned())]))
+/// .with_lb(LbPolicy::RoundRobin);
+///
+/// let clock = ManualClock::new();
+/// let cluster = Cluster::build(&spec, None, clock.now())?;
+/// let picked = cluster.pick(&PickContext::default(), clock.now(), &mut SplitMix64::new(1));
+/// assert_eq!(picked.map(|p| p.key().address().to_owned()), Some("10.0.0.2".to_owned()));
+/// # Ok::<(), portcullis_proxy_core::cluster::InvalidCluster>(())
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {

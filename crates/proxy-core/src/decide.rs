@@ -25,6 +25,30 @@ use crate::rt::RandomSource;
 pub const X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
 
 /// What to do with a request whose route is known.
+///
+/// A runtime answers the local decisions itself and forwards the rest, after any
+/// fault-injected [`delay`](Self::delay):
+///
+/// ```
+/// use http::{Method, StatusCode, uri::Scheme};
+/// use portcullis_proxy_core::{fault::AbortStatus, decide::{Decision, RequestHead}, action::{DirectResponseAction, RouteAction}, decide, rt::SplitMix64};
+///
+/// let action = RouteAction::from(DirectResponseAction::new(503, None)?);
+/// let head = RequestHead::new(Method::GET, Scheme::HTTP, "example.com", "/");
+/// let status = match decide(&action, &head, &mut SplitMix64::new(7)) {
+///     Decision::Forward(_forward) => StatusCode::OK, // the upstream's answer: send it there
+///     Decision::DirectResponse(reply) => reply.status,
+///     Decision::Redirect(redirect) => redirect.status,
+///     Decision::FaultAbort(fault) => match fault.abort {
+///         AbortStatus::Http(status) => status,
+///         _ => StatusCode::OK, // gRPC: HTTP 200 with a grpc-status trailer
+///     },
+///     Decision::CorsPreflight(_) => StatusCode::OK,
+///     _ => StatusCode::INTERNAL_SERVER_ERROR,
+/// };
+/// assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+/// # Ok::<(), portcullis_proxy_core::action::InvalidAction>(())
+/// ```
 // Forwarding is the common case; boxing it would cost an allocation per forwarded request.
 #[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
@@ -133,6 +157,20 @@ pub struct DirectResponseDecision {
 ///
 /// So a decision draws 1, 2 or 3 values, in that order; redirects and direct responses draw
 /// the stream value too. Deciding never fails and never panics.
+///
+/// ```
+/// use http::{Method, uri::Scheme};
+/// use portcullis_proxy_core::{decide::{Decision, RequestHead}, action::{ForwardAction, RouteAction}, decide, rt::SplitMix64};
+///
+/// let action: RouteAction = ForwardAction::to_cluster("outbound|80||web.default.svc.cluster.local").into();
+/// let head = RequestHead::new(Method::GET, Scheme::HTTP, "shop.example.com", "/cart");
+/// let Decision::Forward(forward) = decide(&action, &head, &mut SplitMix64::new(1)) else {
+///     panic!("a forward action forwards");
+/// };
+/// assert_eq!(&*forward.cluster, "outbound|80||web.default.svc.cluster.local");
+/// assert_eq!(forward.upstream.path, "/cart");
+/// assert_eq!(forward.delay, None);
+/// ```
 pub fn decide<R: RandomSource + ?Sized>(
     action: &RouteAction,
     head: &RequestHead,

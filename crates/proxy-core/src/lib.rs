@@ -202,7 +202,6 @@ pub mod proxy_protocol;
 pub mod redirect;
 mod request;
 pub mod retry;
-mod retry_state;
 pub mod rewrite;
 pub mod rt;
 mod swap;

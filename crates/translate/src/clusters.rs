@@ -12,7 +12,7 @@ use portcullis_model::destination_rule::{
 
 use portcullis_proxy_core::cluster::SlowStart;
 
-use crate::build::Index;
+use crate::index::Index;
 use crate::plan::{
     CaSource, CircuitBreakers, ClientTls, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType,
     GatewayPlan, LbPolicy, OutlierDetection, UpstreamProtocol, UpstreamTls,

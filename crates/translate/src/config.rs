@@ -2,7 +2,7 @@
 //! orders them.
 
 use portcullis_model::{
-    DEFAULT_NAMESPACE, DestinationRule, Document, Gateway, Object, Resource, ServiceEntry,
+    DEFAULT_NAMESPACE, DestinationRule, Gateway, Loaded, Object, Resource, ServiceEntry,
     VirtualService,
 };
 
@@ -29,9 +29,9 @@ impl Config {
         Self::default()
     }
 
-    /// The networking resources among loaded documents.
-    pub fn from_documents(documents: &[Document]) -> Self {
-        Self::from_objects(documents.iter().map(|d| &d.object))
+    /// The networking resources among the documents of one load (other kinds are ignored).
+    pub fn from_loaded(loaded: &Loaded) -> Self {
+        Self::from_objects(loaded.documents().iter().map(|d| &d.object))
     }
 
     /// The networking resources among objects (other kinds are ignored).

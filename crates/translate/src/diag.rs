@@ -17,6 +17,7 @@ pub enum Severity {
 
 /// One note about the translation: where (a resource and a field path) and what happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// How serious it is.
     pub severity: Severity,

@@ -21,6 +21,15 @@ pub(crate) fn strip_namespace(host: &str) -> &str {
     host.split_once('/').map_or(host, |(_, h)| h)
 }
 
+/// The destination host of a [`Destination`](portcullis_model::virtual_service::Destination) as an FQDN (short names in `namespace`).
+pub(crate) fn destination_host(
+    dest: &portcullis_model::virtual_service::Destination,
+    namespace: &str,
+    domain_suffix: &str,
+) -> String {
+    portcullis_model::host::resolve_short_name(&dest.host, namespace, domain_suffix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,10 +47,9 @@
 //!   ports: [{name: http, port: 80}]
 //! "#;
 //! let loaded = Loader::new().load_str("config.yaml", yaml)?;
-//! let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
-//! let config = Config::from_objects(&objects);
+//! let config = Config::from_loaded(&loaded);
 //! let mesh = MeshSettings::default();
-//! let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+//! let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
 //! let plan = translate(&config, &registry, &Proxy::ingress_gateway(), &mesh);
 //! assert_eq!(plan.listeners[0].name, "0.0.0.0_80");
 //!
@@ -136,10 +135,9 @@
 //! #     route: [{destination: {host: api, port: {number: 8080}}}]
 //! # "#;
 //! # let loaded = Loader::new().load_str("config.yaml", yaml)?;
-//! # let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
 //! # let mesh = MeshSettings::default();
-//! # let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
-//! let plan = translate(&Config::from_objects(&objects), &registry, &Proxy::ingress_gateway(), &mesh);
+//! # let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
+//! let plan = translate(&Config::from_loaded(&loaded), &registry, &Proxy::ingress_gateway(), &mesh);
 //! let table = &plan.route_configs["http.80"].table;
 //! let route = &table.virtual_hosts[0].routes[0].action;
 //! assert_eq!(route.forward().map(|f| f.timeout()), Some(std::time::Duration::from_secs(3)));
@@ -199,10 +197,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod build;
 mod clusters;
 mod config;
+mod delegate;
 pub mod diag;
+mod driver;
 pub mod dump;
 // Entry points for the fuzz targets in `fuzz/` (the `fuzzing` feature): hidden from the docs and
 // not part of the stable API; they change whenever the fuzz targets do.
@@ -210,18 +209,22 @@ pub mod dump;
 #[doc(hidden)]
 pub mod fuzzing;
 mod host;
+mod index;
+mod listeners;
 mod plan;
 mod proxy;
 mod registry;
+mod route_config;
 mod routes;
+mod servers;
 mod sidecar;
 pub mod simulate;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
-pub use build::translate;
 pub use config::Config;
+pub use driver::translate;
 pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};

@@ -52,6 +52,7 @@ impl GatewayPlan {
 
 /// One Envoy listener: a (bind address, port) pair and its filter chains.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Listener {
     /// `<address>_<port>` (`0.0.0.0_80`).
     pub name: String,
@@ -69,6 +70,7 @@ pub struct Listener {
 
 /// One filter chain: its match criteria, TLS termination settings and what it does.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FilterChain {
     /// A descriptive name (`https.443.https.gw.ns`, `passthrough.<sni>`, `http.80`).
     pub name: String,
@@ -99,6 +101,7 @@ pub enum FilterChainKind {
 /// configuration (certificates from `credential_name` or files) is left to the embedder
 /// (`portcullis-tls`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerTls {
     /// The server's TLS mode (`SIMPLE`, `MUTUAL`, `OPTIONAL_MUTUAL`, `ISTIO_MUTUAL`).
     pub mode: ServerTlsMode,
@@ -116,6 +119,7 @@ pub struct ServerTls {
 
 /// A TCP proxy target.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TcpRoute {
     /// One destination (weight ignored) or several weighted ones.
     pub destinations: Vec<WeightedCluster>,
@@ -127,6 +131,7 @@ pub struct TcpRoute {
 
 /// A cluster with a weight.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WeightedCluster {
     /// The cluster name.
     pub cluster: String,
@@ -136,6 +141,7 @@ pub struct WeightedCluster {
 
 /// A `Kind namespace/name` reference to a configuration resource.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ResourceRef {
     /// The resource's name.
     pub name: String,
@@ -146,6 +152,7 @@ pub struct ResourceRef {
 /// An HTTP route configuration: a route table whose actions are [`HttpRoute`]s, and the
 /// per-virtual-host settings the matcher does not model.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RouteConfig {
     /// The name (`http.80`).
     pub name: String,
@@ -183,6 +190,7 @@ pub struct RouteConfig {
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HttpRoute {
     /// The route name (`<http.name>[.<match.name>]`).
     pub name: String,
@@ -246,10 +254,9 @@ impl HttpRoute {
 ///     route: [{destination: {host: users}}]
 /// "#;
 /// let loaded = Loader::new().load_str("config.yaml", yaml)?;
-/// let objects: Vec<_> = loaded.documents().iter().map(|d| d.object.clone()).collect();
 /// let mesh = MeshSettings::default();
-/// let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
-/// let plan = translate(&Config::from_objects(&objects), &registry, &Proxy::ingress_gateway(), &mesh);
+/// let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
+/// let plan = translate(&Config::from_loaded(&loaded), &registry, &Proxy::ingress_gateway(), &mesh);
 /// let routes = &plan.route_configs["http.80"].table.virtual_hosts[0].routes;
 /// let delegated = routes[0].action.origin.as_ref().unwrap();
 /// assert_eq!(delegated.http_index, 0);
@@ -370,6 +377,7 @@ impl HttpRoute {
 
 /// An Envoy cluster with its DestinationRule policy resolved.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Cluster {
     /// `outbound|<port>|<subset>|<host>`.
     pub name: String,
@@ -471,6 +479,7 @@ impl ClusterType {
 
 /// One endpoint of a cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClusterEndpoint {
     /// Address (IP or DNS name).
     pub address: String,
@@ -534,6 +543,7 @@ impl LbPolicy {
 
 /// Circuit-breaker thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CircuitBreakers {
     /// `max_connections`.
     pub max_connections: u32,
@@ -559,6 +569,7 @@ impl Default for CircuitBreakers {
 
 /// Outlier detection, in Envoy's terms (`None` fields use Envoy's defaults).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OutlierDetection {
     /// `consecutive_5xx`.
     pub consecutive_5xx: Option<u32>,
@@ -642,6 +653,7 @@ pub enum CaSource {
 
 /// Upstream (client) TLS settings for one cluster, as plain data.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientTls {
     /// `SIMPLE`, `MUTUAL` or `ISTIO_MUTUAL`.
     pub mode: ClientTlsMode,
@@ -681,6 +693,7 @@ pub enum UpstreamTls {
 
 /// A cluster's resolved traffic policy.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClusterPolicy {
     /// Load balancing.
     pub lb_policy: LbPolicy,

@@ -17,6 +17,7 @@ pub enum ProxyKind {
 /// A Service selecting the gateway pod, and one of its ports: how a Gateway server port maps to
 /// the port the proxy actually listens on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceTarget {
     /// The Service's host name (`istio-ingressgateway.istio-system.svc.cluster.local`).
     pub hostname: String,
@@ -30,8 +31,35 @@ pub struct ServiceTarget {
     pub service_labels: BTreeMap<String, String>,
 }
 
+impl ServiceTarget {
+    /// Service `hostname` in `namespace`, whose `port` goes to the pod's `target_port`
+    /// (no Service labels).
+    ///
+    /// ```
+    /// use portcullis_translate::{Proxy, ServiceTarget};
+    ///
+    /// let proxy = Proxy::ingress_gateway().with_service_target(ServiceTarget::new(
+    ///     "istio-ingressgateway.istio-system.svc.cluster.local",
+    ///     "istio-system",
+    ///     80,
+    ///     8080,
+    /// ));
+    /// assert_eq!(proxy.service_targets[0].target_port, 8080);
+    /// ```
+    pub fn new(hostname: &str, namespace: &str, port: u32, target_port: u32) -> Self {
+        Self {
+            hostname: hostname.to_owned(),
+            namespace: namespace.to_owned(),
+            port,
+            target_port,
+            service_labels: BTreeMap::new(),
+        }
+    }
+}
+
 /// The proxy a plan is built for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Proxy {
     /// Gateway or sidecar.
     pub kind: ProxyKind,
@@ -97,6 +125,7 @@ impl Proxy {
 
 /// Mesh-wide settings (Istio's MeshConfig and pilot flags) that change translation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MeshSettings {
     /// The DNS suffix of Kubernetes services (`cluster.local`).
     pub domain_suffix: String,

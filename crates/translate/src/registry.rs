@@ -9,7 +9,7 @@ use portcullis_model::kube::{IntOrString, Service as KubeService};
 use portcullis_model::service_entry::{
     ServiceEntryLocation, ServiceEntryResolution, WorkloadEntry,
 };
-use portcullis_model::{DEFAULT_NAMESPACE, Object, ServiceEntry};
+use portcullis_model::{DEFAULT_NAMESPACE, Loaded, Object, ServiceEntry};
 
 use portcullis_model::host::resolve_short_name;
 
@@ -32,6 +32,7 @@ pub enum Resolution {
 
 /// One port of a [`Service`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServicePort {
     /// The service port number.
     pub number: u32,
@@ -44,8 +45,21 @@ pub struct ServicePort {
     pub target_port: Option<u32>,
 }
 
+impl ServicePort {
+    /// Port `number` named `name` speaking `protocol`, to the same endpoint port.
+    pub fn new(number: u32, name: &str, protocol: &str) -> Self {
+        Self {
+            number,
+            name: name.to_owned(),
+            protocol: protocol.to_owned(),
+            target_port: None,
+        }
+    }
+}
+
 /// One endpoint (an instance) of a [`Service`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The address: an IP, a host name (DNS resolution) or a Unix socket path.
     pub address: String,
@@ -70,6 +84,7 @@ impl Endpoint {
 
 /// A service in the registry (Istio's `model.Service` with its instances).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Service {
     /// The fully qualified host name (`reviews.default.svc.cluster.local`, `api.example.com`).
     pub hostname: String,
@@ -166,7 +181,13 @@ impl ServiceRegistry {
         self.services.push(service);
     }
 
-    /// Builds a registry from loaded objects: every Kubernetes `Service` and every
+    /// Builds a registry from the documents of one load, as [`ServiceRegistry::from_objects`]
+    /// does from their objects.
+    pub fn from_loaded(loaded: &Loaded, domain_suffix: &str) -> Self {
+        Self::from_objects(loaded.documents().iter().map(|d| &d.object), domain_suffix)
+    }
+
+    /// Builds a registry from objects: every Kubernetes `Service` and every
     /// `ServiceEntry` (other kinds are ignored). Pods are not read: Kubernetes services get no
     /// endpoints unless added with [`ServiceRegistry::push`].
     pub fn from_objects<'a>(

@@ -23,10 +23,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use portcullis_model::virtual_service::{Destination, PortSelector};
 use portcullis_route_match::{PathMatch, Route, RouteMatch, VirtualHost};
 
-use crate::build::{Index, VsEntry, build_router};
 use crate::diag::{Diagnostic, Severity};
+use crate::index::{Index, VsEntry};
 use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, Listener, RouteConfig};
 use crate::registry::{Service, ServicePort, ServiceRegistry};
+use crate::route_config::build_router;
 use crate::routes::{RouteCtx, RouteProblem, build_http_routes};
 use portcullis_model::host::{self, subset_of};
 

@@ -48,6 +48,7 @@ impl Protocol {
 
 /// One request (or connection) to simulate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request {
     /// Transport and application protocol.
     pub protocol: Protocol,
@@ -96,6 +97,15 @@ impl Request {
         }
     }
 
+    /// A plain TCP connection to `port` (no SNI, no HTTP).
+    pub fn tcp(port: u32) -> Self {
+        Self {
+            protocol: Protocol::Tcp,
+            port,
+            ..Self::default()
+        }
+    }
+
     /// The same request over TLS with SNI = the authority's host.
     #[must_use]
     pub fn over_tls(mut self) -> Self {
@@ -127,6 +137,7 @@ impl Request {
 
 /// The request as sent upstream.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UpstreamRequest {
     /// `:authority`.
     pub authority: String,
@@ -234,9 +245,8 @@ pub enum Outcome {
 }
 
 /// The whole decision chain for one request.
-// Not yet `#[non_exhaustive]`: examples/src/conformance/routing.rs builds one with struct
-// update syntax; it moves to `with_outcome` first.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Decision<'p> {
     /// The listener name.
     pub listener: Option<String>,

@@ -218,3 +218,18 @@ fn objects_built_without_a_namespace_are_in_default_too() {
         cluster.policy.tls
     );
 }
+
+#[test]
+fn from_loaded_reads_the_objects_of_the_load() {
+    let loaded = Loader::new()
+        .load_str("egress.yaml", EGRESS_TLS_ORIGINATION)
+        .unwrap();
+    let objects = objects(&Loader::new());
+    let mesh = MeshSettings::default();
+    assert_eq!(Config::from_loaded(&loaded), Config::from_objects(&objects));
+    assert_eq!(
+        ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix),
+        ServiceRegistry::from_objects(&objects, &mesh.domain_suffix)
+    );
+    assert!(!Config::from_loaded(&loaded).service_entries.is_empty());
+}

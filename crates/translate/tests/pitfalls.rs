@@ -12,7 +12,7 @@ use portcullis_model::{Loader, Object};
 use portcullis_translate::{
     Config, GatewayPlan, LbPolicy, MeshSettings, Proxy, Service, ServiceRegistry, ServiceTarget,
     Simulation, UpstreamTls,
-    simulate::{Outcome, Protocol, Request},
+    simulate::{Outcome, Request},
     translate,
 };
 
@@ -335,13 +335,12 @@ fn pitfall_06_server_port_not_listener_port() {
             "  - match: [{port: 80}]\n    redirect: {derivePort: FROM_REQUEST_PORT, scheme: https}"
         )
     );
-    let proxy = Proxy::ingress_gateway().with_service_target(ServiceTarget {
-        hostname: "istio-ingressgateway.istio-system.svc.cluster.local".into(),
-        namespace: "istio-system".into(),
-        port: 80,
-        target_port: 8080,
-        service_labels: Default::default(),
-    });
+    let proxy = Proxy::ingress_gateway().with_service_target(ServiceTarget::new(
+        "istio-ingressgateway.istio-system.svc.cluster.local",
+        "istio-system",
+        80,
+        8080,
+    ));
     let p = plan_with(&yaml, &ServiceRegistry::new(), &proxy);
     assert_eq!(p.listeners[0].name, "0.0.0.0_8080");
     assert!(p.route_configs.contains_key("http.8080"));
@@ -791,11 +790,7 @@ spec:
   - route: [{destination: {host: b, port: {number: 80}}}]
 "#;
     let p = plan(yaml);
-    let req = Request {
-        protocol: Protocol::Tcp,
-        port: 31400,
-        ..Request::default()
-    };
+    let req = Request::tcp(31400);
     assert_eq!(
         cluster(&p, &req),
         "outbound|80||a.default.svc.cluster.local"

@@ -113,7 +113,7 @@ impl<'a> Checker<'a> {
         let verdict = self
             .regexes
             .entry(pattern.to_owned())
-            .or_insert_with(|| crate::common::check_regex(pattern))
+            .or_insert_with(|| crate::go_regex::check_regex(pattern))
             .clone();
         match verdict {
             Ok(()) => true,

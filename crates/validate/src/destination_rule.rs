@@ -17,6 +17,7 @@ use portcullis_model::destination_rule::{
 use crate::common;
 use crate::context::{Checker, Context};
 use crate::diag::Diagnostics;
+use crate::invalid::{InvalidValue, ValueKind};
 use crate::path;
 
 /// The node labels that carry a locality; `failoverPriority` must not name them where Envoy
@@ -115,8 +116,9 @@ pub fn validate_zone_aware_lb_setting(
 /// Checks a list of localities (`region`, `region/zone`, `region/zone/subzone`, `*` allowed
 /// once, as the last character) for wildcards, empty parts and overlaps, in order
 /// (`validateLocalities`): the first problem is returned.
-pub fn validate_localities(localities: &[String]) -> Result<(), String> {
+pub fn validate_localities(localities: &[String]) -> Result<(), InvalidValue> {
     localities_check(localities.iter().map(String::as_str))
+        .map_err(|m| InvalidValue::new(ValueKind::Localities, m))
 }
 
 /// Validates outlier detection alone (`validateOutlierDetection`).
@@ -1423,6 +1425,7 @@ mod tests {
         assert!(
             validate_localities(&list(&["a//c"]))
                 .unwrap_err()
+                .message()
                 .contains("empty region/zone/subzone")
         );
         assert!(validate_localities(&list(&["a/b/c/d", "a/b/c/e"])).is_ok());

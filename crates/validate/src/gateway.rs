@@ -278,7 +278,7 @@ fn hostname_part_problems(host: &str) -> Vec<String> {
     if let Err(e) = validate_wildcard_domain(host)
         && !is_ip_address(host)
     {
-        problems.push(e);
+        problems.push(e.into());
     }
     if let Err(e) = validate_partial_wildcard(host) {
         problems.push(e);

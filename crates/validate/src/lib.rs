@@ -37,12 +37,16 @@ mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+mod go_regex;
+mod invalid;
+mod ip;
 mod path;
 pub mod service_entry;
 pub mod virtual_service;
 
 pub use context::{Context, GATEWAY_SEMANTICS_ANNOTATION, ROUTE_SEMANTICS_ANNOTATION};
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use invalid::{InvalidValue, ValueKind};
 
 use portcullis_model::Object;
 

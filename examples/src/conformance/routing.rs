@@ -59,19 +59,17 @@ pub(super) fn run(path: &Path) -> Result<Report, String> {
 }
 
 fn run_vector(vector: &Value, defaults: &Value, registries: &Value) -> Result<(), String> {
-    let mesh = MeshSettings {
-        domain_suffix: defaults
-            .get("domain_suffix")
-            .and_then(Value::as_str)
-            .unwrap_or("cluster.local")
-            .to_owned(),
-        root_namespace: defaults
-            .get("root_namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("istio-system")
-            .to_owned(),
-        ..MeshSettings::default()
-    };
+    let mut mesh = MeshSettings::default();
+    mesh.domain_suffix = defaults
+        .get("domain_suffix")
+        .and_then(Value::as_str)
+        .unwrap_or("cluster.local")
+        .to_owned();
+    mesh.root_namespace = defaults
+        .get("root_namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("istio-system")
+        .to_owned();
     let objects = decode_resources(vector)?;
     let config = Config::from_objects(&objects);
     let mut registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
@@ -163,12 +161,13 @@ fn registry_service(index: usize, e: &Value) -> Service {
         .flatten()
     {
         let target = num(p.get("targetPort"));
-        svc.ports.push(ServicePort {
-            number: num(p.get("number")),
-            name: text(p.get("name")),
-            protocol: text(p.get("protocol")),
-            target_port: (target != 0).then_some(target),
-        });
+        let mut port = ServicePort::new(
+            num(p.get("number")),
+            &text(p.get("name")),
+            &text(p.get("protocol")),
+        );
+        port.target_port = (target != 0).then_some(target);
+        svc.ports.push(port);
     }
     for (n, labels) in e
         .get("endpoint_labels")
@@ -202,13 +201,14 @@ fn build_proxy(defaults: Option<&Value>, overlay: Option<&Value>) -> Proxy {
         .into_iter()
         .flatten()
     {
-        proxy.service_targets.push(ServiceTarget {
-            hostname: text(t.get("host")),
-            namespace: text(t.get("namespace")),
-            port: num(t.get("port")),
-            target_port: num(t.get("targetPort")),
-            service_labels: string_map(t.get("service_labels")),
-        });
+        let mut target = ServiceTarget::new(
+            &text(t.get("host")),
+            &text(t.get("namespace")),
+            num(t.get("port")),
+            num(t.get("targetPort")),
+        );
+        target.service_labels = string_map(t.get("service_labels"));
+        proxy.service_targets.push(target);
     }
     proxy
 }
@@ -236,37 +236,35 @@ fn build_request(r: &Value) -> Request {
         Some("tcp") => Protocol::Tcp,
         _ => Protocol::Http,
     };
-    Request {
-        protocol,
-        port: num(r.get("port")),
-        destination_ip: r
-            .get("destination_ip")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        sni: r.get("sni").and_then(Value::as_str).map(str::to_owned),
-        alpn: r
-            .get("alpn")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect(),
-        authority: text(r.get("authority")),
-        method: r
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or("GET")
-            .to_owned(),
-        path: r
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("/")
-            .to_owned(),
-        query: r.get("query").and_then(Value::as_str).map(str::to_owned),
-        headers: header_list(r.get("headers")),
-        upstream_response_headers: header_list(r.get("upstream_response_headers")),
-        random: 0,
-    }
+    let mut request = Request::tcp(num(r.get("port")));
+    request.protocol = protocol;
+    request.destination_ip = r
+        .get("destination_ip")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    request.sni = r.get("sni").and_then(Value::as_str).map(str::to_owned);
+    request.alpn = r
+        .get("alpn")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    request.authority = text(r.get("authority"));
+    request.method = r
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET")
+        .to_owned();
+    request.path = r
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_owned();
+    request.query = r.get("query").and_then(Value::as_str).map(str::to_owned);
+    request.headers = header_list(r.get("headers"));
+    request.upstream_response_headers = header_list(r.get("upstream_response_headers"));
+    request
 }
 
 fn action_name(o: &Outcome) -> &'static str {
@@ -814,10 +812,7 @@ fn compare(
                     diffs.push("otherwise: outcome is not probabilistic".into());
                     continue;
                 };
-                let inner = Decision {
-                    outcome: otherwise.as_ref().clone(),
-                    ..d.clone()
-                };
+                let inner = d.clone().with_outcome(otherwise.as_ref().clone());
                 if let Some(o) = want.as_object() {
                     compare(plan, sim, request, &inner, o, diffs);
                 }

@@ -12,6 +12,7 @@
 //! * a value that does not decode (a malformed duration, a wrong type) is an error verdict, as it
 //!   is for Istio's decoder.
 
+use std::fmt::Display;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -183,10 +184,10 @@ fn verdict(d: Diagnostics) -> Result<Outcome, Decode> {
     Ok(Outcome::Verdict(d))
 }
 
-fn result(r: Result<(), String>) -> Result<Outcome, Decode> {
+fn result<E: Display>(r: Result<(), E>) -> Result<Outcome, Decode> {
     let mut d = Diagnostics::new();
-    if let Err(message) = r {
-        d.error("", message);
+    if let Err(err) = r {
+        d.error("", err.to_string());
     }
     verdict(d)
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 use super::{build, clock, endpoints, key};
-use crate::retry_state::Backoff;
+use crate::retry::Backoff;
 use crate::rt::{Clock, Instant, SequenceRandom};
 use crate::{
     cluster::{ClusterSpec, LbPolicy},

@@ -11,238 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use http::header::{HeaderMap, HeaderName};
+use http::header::HeaderMap;
 use smallvec::SmallVec;
 
+use super::policy::{ErrorKind, RetryOn, RetryPolicy, X_ENVOY_RETRIABLE_STATUS_CODES};
 use crate::cluster::{ActiveRequest, Cluster, EndpointKey, PickContext, Picked};
-use crate::failure::{DownstreamFailure, FailureOrigin};
+use crate::failure::DownstreamFailure;
 use crate::outlier::Outcome;
 use crate::pool::{LocalReply, Overflow, Permit, PoolResource};
-use crate::retry::RetryPolicy;
 use crate::rt::{Instant, RandomSource};
-
-const X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
-const X_ENVOY_RATELIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
-const X_ENVOY_RETRIABLE_STATUS_CODES: HeaderName =
-    HeaderName::from_static("x-envoy-retriable-status-codes");
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-
-/// Every response header [`RetryState::on_event`] reads: a runtime that keeps response heads
-/// unparsed (see [`crate::h1::ResponseHead::header_map_of`]) can hand it a map of just these.
-pub const RETRY_RESPONSE_HEADERS: [HeaderName; 3] =
-    [X_ENVOY_OVERLOADED, X_ENVOY_RATELIMITED, GRPC_STATUS];
 
 /// Envoy's default retry back-off base interval.
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
-
-/// Parsed `retry_on` conditions (Envoy's `RetryPolicy::RETRY_ON_*` bits).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct RetryOn(u32);
-
-impl RetryOn {
-    /// `5xx`: any 5xx response, and any reset, connect failure or per-try timeout.
-    pub const FIVE_XX: Self = Self(1);
-    /// `gateway-error`: 502, 503, 504, and resets, connect failures, per-try timeouts.
-    pub const GATEWAY_ERROR: Self = Self(1 << 1);
-    /// `reset`: no response at all (disconnect, reset, connect failure, per-try timeout).
-    pub const RESET: Self = Self(1 << 2);
-    /// `connect-failure`.
-    pub const CONNECT_FAILURE: Self = Self(1 << 3);
-    /// `retriable-4xx`: 409.
-    pub const RETRIABLE_4XX: Self = Self(1 << 4);
-    /// `refused-stream`.
-    pub const REFUSED_STREAM: Self = Self(1 << 5);
-    /// `retriable-status-codes`.
-    pub const RETRIABLE_STATUS_CODES: Self = Self(1 << 6);
-    /// `envoy-ratelimited`: responses carrying `x-envoy-ratelimited`.
-    pub const ENVOY_RATELIMITED: Self = Self(1 << 7);
-    /// `cancelled` (gRPC status 1).
-    pub const CANCELLED: Self = Self(1 << 8);
-    /// `deadline-exceeded` (gRPC status 4).
-    pub const DEADLINE_EXCEEDED: Self = Self(1 << 9);
-    /// `resource-exhausted` (gRPC status 8).
-    pub const RESOURCE_EXHAUSTED: Self = Self(1 << 10);
-    /// `internal` (gRPC status 13).
-    pub const INTERNAL: Self = Self(1 << 11);
-    /// `unavailable` (gRPC status 14).
-    pub const UNAVAILABLE: Self = Self(1 << 12);
-
-    /// The conditions on a response's `grpc-status`.
-    const GRPC_CONDITIONS: Self = Self(
-        Self::CANCELLED.0
-            | Self::DEADLINE_EXCEEDED.0
-            | Self::RESOURCE_EXHAUSTED.0
-            | Self::INTERNAL.0
-            | Self::UNAVAILABLE.0,
-    );
-
-    /// Parses a comma-separated `retry_on`; unknown tokens (`retriable-headers`,
-    /// `reset-before-request`, `http3-post-connect-failure`, …) are ignored.
-    ///
-    /// ```
-    /// use portcullis_proxy_core::retry::RetryOn;
-    ///
-    /// let on = RetryOn::parse("gateway-error, unavailable,bogus");
-    /// assert!(on.contains(RetryOn::GATEWAY_ERROR) && on.contains(RetryOn::UNAVAILABLE));
-    /// assert!(!on.contains(RetryOn::FIVE_XX));
-    /// ```
-    pub fn parse(retry_on: &str) -> Self {
-        let bits = retry_on
-            .split(',')
-            .map(str::trim)
-            .map(|token| match token {
-                "5xx" => Self::FIVE_XX,
-                "gateway-error" => Self::GATEWAY_ERROR,
-                "reset" => Self::RESET,
-                "connect-failure" => Self::CONNECT_FAILURE,
-                "retriable-4xx" => Self::RETRIABLE_4XX,
-                "refused-stream" => Self::REFUSED_STREAM,
-                "retriable-status-codes" => Self::RETRIABLE_STATUS_CODES,
-                "envoy-ratelimited" => Self::ENVOY_RATELIMITED,
-                "cancelled" => Self::CANCELLED,
-                "deadline-exceeded" => Self::DEADLINE_EXCEEDED,
-                "resource-exhausted" => Self::RESOURCE_EXHAUSTED,
-                "internal" => Self::INTERNAL,
-                "unavailable" => Self::UNAVAILABLE,
-                _ => Self(0),
-            })
-            .fold(0, |acc, c| acc | c.0);
-        Self(bits)
-    }
-
-    /// Whether every bit of `other` is set.
-    pub fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0 && other.0 != 0
-    }
-
-    fn any(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// Whether a response is retriable under these conditions, as Envoy's
-    /// `RetryStateImpl::wouldRetryFromHeaders` (a response carrying `x-envoy-overloaded` never
-    /// is). `codes` are the retriable status codes.
-    pub fn response_is_retriable(
-        self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        codes: &[u16],
-    ) -> bool {
-        // `x-envoy-overloaded` vetoes a retry; looked up only when there would be one.
-        self.retriable_unless_overloaded(status, headers, codes)
-            && !headers.contains_key(X_ENVOY_OVERLOADED)
-    }
-
-    fn retriable_unless_overloaded(
-        self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        codes: &[u16],
-    ) -> bool {
-        let code = status.as_u16();
-        if self.contains(Self::FIVE_XX) && status.is_server_error() {
-            return true;
-        }
-        if self.contains(Self::GATEWAY_ERROR) && matches!(code, 502..=504) {
-            return true;
-        }
-        if self.contains(Self::RETRIABLE_4XX) && code == 409 {
-            return true;
-        }
-        if self.contains(Self::RETRIABLE_STATUS_CODES) && codes.contains(&code) {
-            return true;
-        }
-        if self.contains(Self::ENVOY_RATELIMITED) && headers.contains_key(X_ENVOY_RATELIMITED) {
-            return true;
-        }
-        // Status codes first: most responses are answered without looking at gRPC headers.
-        if !self.any(Self::GRPC_CONDITIONS) {
-            return false;
-        }
-        let grpc = headers
-            .get(GRPC_STATUS)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok());
-        match grpc {
-            Some(1) => self.contains(Self::CANCELLED),
-            Some(4) => self.contains(Self::DEADLINE_EXCEEDED),
-            Some(8) => self.contains(Self::RESOURCE_EXHAUSTED),
-            Some(13) => self.contains(Self::INTERNAL),
-            Some(14) => self.contains(Self::UNAVAILABLE),
-            _ => false,
-        }
-    }
-
-    /// Whether a connection error is retriable (an overflow never is, nor a failure of the
-    /// client's).
-    pub fn error_is_retriable(self, kind: ErrorKind) -> bool {
-        match kind {
-            ErrorKind::Overflow | ErrorKind::Downstream(_) => false,
-            _ if self.any(Self::FIVE_XX.union(Self::GATEWAY_ERROR).union(Self::RESET)) => true,
-            ErrorKind::ConnectFailure | ErrorKind::ConnectTimeout => {
-                self.contains(Self::CONNECT_FAILURE)
-            }
-            ErrorKind::RefusedStream => self.contains(Self::REFUSED_STREAM),
-            ErrorKind::Reset | ErrorKind::ProtocolError => false,
-        }
-    }
-
-    /// Whether a per-try timeout is retriable (`5xx`, `gateway-error` or `reset`).
-    pub fn timeout_is_retriable(self) -> bool {
-        self.any(Self::FIVE_XX.union(Self::GATEWAY_ERROR).union(Self::RESET))
-    }
-
-    /// Both sets of bits.
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-}
-
-/// How an attempt failed before a response head arrived: the upstream's failures, and the
-/// client's ([`ErrorKind::Downstream`]; see [`ErrorKind::origin`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The connection could not be established (refused, unreachable, TLS failure).
-    ConnectFailure,
-    /// Connecting timed out (`connect_timeout`).
-    ConnectTimeout,
-    /// The stream was refused (HTTP/2 `REFUSED_STREAM`).
-    RefusedStream,
-    /// The connection or stream was reset or closed before a response head.
-    Reset,
-    /// The upstream spoke invalid HTTP.
-    ProtocolError,
-    /// The runtime's connection pool was full ([`Cluster::try_pending`] overflowed).
-    Overflow,
-    /// The client failed the request while the attempt was in flight (its body's framing
-    /// was invalid, it disconnected mid-upload): not the upstream's fault, so not reported
-    /// to outlier detection and never retried.
-    Downstream(DownstreamFailure),
-}
-
-impl ErrorKind {
-    /// Whose fault the failure is: [`FailureOrigin::Downstream`] for
-    /// [`ErrorKind::Downstream`], the upstream's for every other kind.
-    pub const fn origin(self) -> FailureOrigin {
-        match self {
-            Self::Downstream(_) => FailureOrigin::Downstream,
-            _ => FailureOrigin::Upstream,
-        }
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            Self::Downstream(_) => "downstream failure",
-            Self::ConnectFailure => "remote connection failure",
-            Self::ConnectTimeout => "connection timeout",
-            Self::RefusedStream => "remote refused stream reset",
-            Self::Reset => "connection termination",
-            Self::ProtocolError => "protocol error",
-            Self::Overflow => "overflow",
-        }
-    }
-}
 
 /// Something that happened to the request, reported by the runtime.
 #[derive(Debug, Clone, Copy)]
@@ -397,6 +177,32 @@ impl Backoff {
 ///
 /// Random draws: one per back-off, plus whatever [`Cluster::pick`] and [`Cluster::report`]
 /// draw.
+///
+/// One request without a retry policy, answered at once (the crate documentation drives
+/// retries):
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use http::{HeaderMap, StatusCode};
+/// use portcullis_proxy_core::{retry::{Action, Event, RetryState}, cluster::{Cluster, ClusterSpec, EndpointSpec}, rt::{Clock, ManualClock, SplitMix64}};
+///
+/// let clock = ManualClock::new();
+/// let mut random = SplitMix64::new(1);
+/// let spec = ClusterSpec::new("outbound|80||web", vec![EndpointSpec::new("10.0.0.1", 80)]);
+/// let cluster = Arc::new(Cluster::build(&spec, None, clock.now())?);
+/// let mut request = RetryState::new(cluster, None, Duration::from_secs(15));
+///
+/// let Action::Send(attempt) = request.start(clock.now(), &mut random) else {
+///     panic!("a healthy endpoint is tried");
+/// };
+/// assert_eq!((attempt.endpoint.address(), attempt.number), ("10.0.0.1", 1));
+/// let headers = HeaderMap::new();
+/// let response = Event::Response { status: StatusCode::OK, headers: &headers };
+/// assert_eq!(request.on_event(response, clock.now(), &mut random), Action::Deliver);
+/// assert_eq!(request.on_event(Event::ResponseComplete, clock.now(), &mut random), Action::Done);
+/// # Ok::<(), portcullis_proxy_core::cluster::InvalidCluster>(())
+/// ```
 #[derive(Debug)]
 pub struct RetryState {
     cluster: Arc<Cluster>,

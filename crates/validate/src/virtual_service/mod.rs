@@ -1,5 +1,6 @@
 //! VirtualService validation (VALIDATION.md §3, rules V-1 … V-32), and the CRD schema layer for
-//! VirtualServices (§6, K-V) when [`Context::crd_schema`] is set.
+//! VirtualServices (§6, K-V, in `crd`) when [`Context::crd_schema`] is set; the reachability
+//! analysis of the rules (V-29 … V-32) is in `reachability`.
 //!
 //! The resource-level entry point is [`validate_virtual_service`]; the others judge one
 //! sub-object, as the Istio function they are named after does, with paths relative to it.
@@ -19,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_model::common::{decode_openapi_bytes, decode_proto_bytes};
+use portcullis_model::common::decode_proto_bytes;
 use portcullis_model::virtual_service::{
     Abort, CorsPolicy, Delay, Destination, ErrorType, Headers, HttpBody, HttpDelayType,
     HttpDirectResponse, HttpFaultInjection, HttpMatchRequest, HttpMirrorPolicy, HttpRedirect,
@@ -31,7 +32,14 @@ use portcullis_model::{Duration, StringMatch, VirtualService};
 use crate::common::{self, host, quote};
 use crate::context::{Checker, Context};
 use crate::diag::Diagnostics;
+use crate::invalid::{InvalidValue, ValueKind};
 use crate::path;
+
+mod crd;
+mod reachability;
+
+use crd::crd_virtual_service;
+pub(crate) use reachability::{Reachability, ReachabilityKind, reachability};
 
 /// The reserved gateway name for sidecars.
 const MESH_GATEWAY: &str = "mesh";
@@ -195,11 +203,14 @@ pub fn validate_fault_delay(delay: Option<&Delay>) -> Diagnostics {
 }
 
 /// `validateHTTPStatus`: a status a fault abort or direct response may return, 200..=600.
-pub fn validate_http_status(status: i64) -> Result<(), String> {
+pub fn validate_http_status(status: i64) -> Result<(), InvalidValue> {
     if (200..=600).contains(&status) {
         Ok(())
     } else {
-        Err(format!("HTTP status {status} is not in range 200-599"))
+        Err(InvalidValue::new(
+            ValueKind::HttpStatus,
+            format!("HTTP status {status} is not in range 200-599"),
+        ))
     }
 }
 
@@ -219,7 +230,11 @@ pub fn validate_destination(destination: Option<&Destination>) -> Diagnostics {
 /// `agent.ValidateWildcardDomainForVirtualServiceBoundToGateway`: a VirtualService host (or
 /// SNI host, `sni`) of a VirtualService bound to gateways: a wildcard domain (C-5), or with
 /// `sni`, the name Istio generates for AUTO_PASSTHROUGH (`outbound_.<PORT>_._.<HOSTNAME>`).
-pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), String> {
+pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), InvalidValue> {
+    wildcard_domain_for_gateway(sni, host).map_err(|m| InvalidValue::new(ValueKind::GatewayHost, m))
+}
+
+fn wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(), String> {
     if host.len() > 255 {
         return Err(format!("domain name {} too long (max 255)", quote(host)));
     }
@@ -251,7 +266,7 @@ pub fn validate_wildcard_domain_for_gateway(sni: bool, host: &str) -> Result<(),
         }
         return Ok(());
     }
-    common::validate_wildcard_domain(host)
+    common::validate_wildcard_domain(host).map_err(String::from)
 }
 
 /// Runs a sub-object check with the default context.
@@ -1070,7 +1085,7 @@ fn redirect_failure(
         && port > 0
         && let Err(message) = common::validate_port_number(i64::from(port))
     {
-        return Some(("port", message));
+        return Some(("port", message.into()));
     }
     None
 }
@@ -1407,492 +1422,10 @@ fn tcp_match(c: &mut Checker<'_>, path: &str, m: &L4MatchAttributes) {
     gateway_names_errors(c, &path::join(path, "gateways"), &m.gateways);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reachability analysis (V-29 … V-32), warnings only
-// ---------------------------------------------------------------------------------------------
-
-/// What a [`Reachability`] finding says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ReachabilityKind {
-    /// The rule can never be used, for `reason` (analysis: IST0130, VirtualServiceUnreachableRule).
-    Unreachable {
-        /// Why: `only the last rule can have no matches`, `route without matches defined
-        /// before` or `all matches used by prior rules`.
-        reason: &'static str,
-    },
-    /// A match of the rule can never be used (analysis: IST0131,
-    /// VirtualServiceIneffectiveMatch).
-    Ineffective {
-        /// The match as the messages name it (`"name"` or `#N`, plus `of prefix P` when it
-        /// is covered by an earlier prefix).
-        matched: String,
-        /// What takes its requests: the earlier rule, or the earlier prefix match and its rule.
-        earlier: String,
-    },
-}
-
-/// One finding of Istio's reachability analysis of a VirtualService's rules
-/// (`analyzeUnreachable*Rules` and `coveredValidation`). Validation reports it as a warning
-/// ([`Reachability::warning_path`], [`Reachability::message`]); analysis as IST0130 or IST0131
-/// ([`Reachability::path`], [`Reachability::args`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Reachability {
-    /// What is not used, and why.
-    pub(crate) kind: ReachabilityKind,
-    /// The spec field holding the rule: `http`, `tcp` or `tls`.
-    pub(crate) protocol: &'static str,
-    /// The index of the rule.
-    pub(crate) rule: usize,
-    /// The index of the match: for every [`ReachabilityKind::Ineffective`] finding, and for the
-    /// unreachable rule after a rule without matches (reported once per match).
-    pub(crate) match_index: Option<usize>,
-    /// The rule as the messages name it: its quoted name, or `#N`.
-    pub(crate) rule_name: String,
-}
-
-impl Reachability {
-    /// The path of the rule, under the VirtualService spec at `spec`.
-    fn rule_path(&self, spec: &str) -> String {
-        path::index(&path::join(spec, self.protocol), self.rule)
-    }
-
-    /// Where analysis reports the finding, under the VirtualService spec at `spec`: the match
-    /// when there is one, else the rule.
-    pub(crate) fn path(&self, spec: &str) -> String {
-        let rule = self.rule_path(spec);
-        match self.match_index {
-            Some(m) => path::index(&path::join(&rule, "match"), m),
-            None => rule,
-        }
-    }
-
-    /// Where validation reports the finding: the rule for an unreachable rule (even one
-    /// reported per match), the match for an ineffective match.
-    pub(crate) fn warning_path(&self, spec: &str) -> String {
-        match self.kind {
-            ReachabilityKind::Unreachable { .. } => self.rule_path(spec),
-            ReachabilityKind::Ineffective { .. } => self.path(spec),
-        }
-    }
-
-    /// Validation's warning: `virtualService rule R not used (REASON)` or `virtualService rule
-    /// R match M is not used (duplicate/overlapping match in rule D)`.
-    pub(crate) fn message(&self) -> String {
-        let rule = &self.rule_name;
-        match &self.kind {
-            ReachabilityKind::Unreachable { reason } => {
-                format!("virtualService rule {rule} not used ({reason})")
-            }
-            ReachabilityKind::Ineffective { matched, earlier } => format!(
-                "virtualService rule {rule} match {matched} is not used (duplicate/overlapping \
-                 match in rule {earlier})"
-            ),
-        }
-    }
-
-    /// The arguments of the analysis message: rule and reason (IST0130); rule, match and what
-    /// takes its requests (IST0131).
-    pub(crate) fn args(&self) -> Vec<String> {
-        match &self.kind {
-            ReachabilityKind::Unreachable { reason } => {
-                vec![self.rule_name.clone(), (*reason).to_owned()]
-            }
-            ReachabilityKind::Ineffective { matched, earlier } => {
-                vec![self.rule_name.clone(), matched.clone(), earlier.clone()]
-            }
-        }
-    }
-}
-
-/// V-29 … V-32: every reachability finding of a VirtualService's rules, in Istio's order
-/// (`analyzeUnreachableHTTPRules` with its prefix overlaps, then the TCP and TLS ones).
-pub(crate) fn reachability(vs: &VirtualService) -> Vec<Reachability> {
-    let mut out = Vec::new();
-    unreachable_http_rules(&mut out, &vs.http);
-    unreachable_l4_rules(&mut out, "tcp", &vs.tcp, |r| &r.r#match);
-    unreachable_l4_rules(&mut out, "tls", &vs.tls, |r| &r.r#match);
-    out
-}
-
-/// An HTTP rule's name in these messages: its quoted name, or `#N`.
-fn http_rule_name(route: &HttpRoute, index: usize) -> String {
-    if route.name.is_empty() {
-        format!("#{index}")
-    } else {
-        quote(&route.name)
-    }
-}
-
-/// An HTTP match's name in these messages: its quoted name, or `#N`.
-fn http_match_name(m: &HttpMatchRequest, index: usize) -> String {
-    if m.name.is_empty() {
-        format!("#{index}")
-    } else {
-        quote(&m.name)
-    }
-}
-
-/// One rule as [`unreachable_rules`] sees it: its name and, per match, what makes two matches
-/// the same and the match's name.
-type Rule<K> = (String, Vec<(K, String)>);
-
-/// The walk shared by Istio's `analyzeUnreachable*Rules` (V-29 … V-31) over the rules of
-/// `protocol`. Returns the matches not seen before, as (rule, match) indexes in order.
-fn unreachable_rules<K: PartialEq>(
-    out: &mut Vec<Reachability>,
-    protocol: &'static str,
-    rules: &[Rule<K>],
-) -> Vec<(usize, usize)> {
-    let name = |i: usize| rules.get(i).map(|(n, _)| n.clone()).unwrap_or_default();
-    let mut report = |rule, match_index, kind| {
-        out.push(Reachability {
-            kind,
-            protocol,
-            rule,
-            match_index,
-            rule_name: name(rule),
-        });
-    };
-    let unreachable = |reason| ReachabilityKind::Unreachable { reason };
-    // Matches seen so far, with the rule that had them first.
-    let mut seen: Vec<(&K, usize)> = Vec::new();
-    let mut first: Vec<(usize, usize)> = Vec::new();
-    let mut empty_match_seen = false;
-    for (i, (_, matches)) in rules.iter().enumerate() {
-        if matches.is_empty() {
-            if empty_match_seen {
-                report(
-                    i,
-                    None,
-                    unreachable("only the last rule can have no matches"),
-                );
-            }
-            empty_match_seen = true;
-            continue;
-        }
-        let mut duplicates = 0;
-        for (j, (key, matched)) in matches.iter().enumerate() {
-            if empty_match_seen {
-                report(
-                    i,
-                    Some(j),
-                    unreachable("route without matches defined before"),
-                );
-            } else if let Some((_, earlier)) = seen.iter().find(|(k, _)| *k == key) {
-                let (matched, earlier) = (matched.clone(), name(*earlier));
-                report(
-                    i,
-                    Some(j),
-                    ReachabilityKind::Ineffective { matched, earlier },
-                );
-                duplicates += 1;
-            } else {
-                seen.push((key, i));
-                first.push((i, j));
-            }
-        }
-        if duplicates == matches.len() {
-            report(i, None, unreachable("all matches used by prior rules"));
-        }
-    }
-    first
-}
-
-/// What V-32 compares of a match with a non-empty `uri.prefix`.
-struct PrefixMatch<'a> {
-    rule: usize,
-    match_index: usize,
-    rule_name: &'a str,
-    matched: &'a str,
-    prefix: &'a str,
-    port: u32,
-    method: String,
-    authority: String,
-    headers: BTreeMap<String, String>,
-    query_params: BTreeMap<String, String>,
-    without_headers: BTreeMap<String, String>,
-}
-
-/// `exact:V` / `prefix:V` for a non-empty exact or prefix value, else empty.
-fn exact_or_prefix(m: Option<&StringMatch>) -> String {
-    match m {
-        Some(StringMatch::Exact(v)) if !v.is_empty() => format!("exact:{v}"),
-        Some(StringMatch::Prefix(v)) if !v.is_empty() => format!("prefix:{v}"),
-        _ => String::new(),
-    }
-}
-
-fn rendered(map: &BTreeMap<String, StringMatch>) -> BTreeMap<String, String> {
-    map.iter()
-        .map(|(k, v)| (k.clone(), exact_or_prefix(Some(v))))
-        .collect()
-}
-
-/// The match `match_index` of rule `rule` (named `rule_name` and `matched`), when it has a
-/// non-empty `uri.prefix`.
-fn prefix_match<'a>(
-    (rule, match_index): (usize, usize),
-    rule_name: &'a str,
-    matched: &'a str,
-    m: &'a HttpMatchRequest,
-) -> Option<PrefixMatch<'a>> {
-    let Some(StringMatch::Prefix(prefix)) = &m.uri else {
-        return None;
-    };
-    if prefix.is_empty() {
-        return None;
-    }
-    let mut method = exact_or_prefix(m.method.as_ref());
-    if method.is_empty() {
-        method = "exact:GET".to_owned();
-    }
-    Some(PrefixMatch {
-        rule,
-        match_index,
-        rule_name,
-        matched,
-        prefix,
-        port: m.port,
-        method,
-        authority: exact_or_prefix(m.authority.as_ref()),
-        headers: rendered(&m.headers),
-        query_params: rendered(&m.query_params),
-        without_headers: rendered(&m.without_headers),
-    })
-}
-
-/// An earlier value covers a later one: equal, or the earlier starts with the later.
-fn value_covers(a: &str, b: &str) -> bool {
-    a == b || a.starts_with(b)
-}
-
-fn map_covers(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, va)| b.get(k).is_some_and(|vb| value_covers(va, vb)))
-}
-
-/// Istio's `coveredValidation`: the earlier match `a` takes every request of the later `b`.
-fn covers(a: &PrefixMatch<'_>, b: &PrefixMatch<'_>) -> bool {
-    b.prefix.starts_with(a.prefix)
-        && a.port == b.port
-        && value_covers(&a.method, &b.method)
-        && value_covers(&a.authority, &b.authority)
-        && map_covers(&a.headers, &b.headers)
-        && map_covers(&a.query_params, &b.query_params)
-        && map_covers(&a.without_headers, &b.without_headers)
-}
-
-/// `analyzeUnreachableHTTPRules`: V-29 … V-31, then V-32 (prefix matches covered by an
-/// earlier one).
-fn unreachable_http_rules(out: &mut Vec<Reachability>, routes: &[HttpRoute]) {
-    let rules: Vec<Rule<HttpMatchRequest>> = routes
-        .iter()
-        .enumerate()
-        .map(|(i, route)| {
-            let matches = route
-                .r#match
-                .iter()
-                .enumerate()
-                .map(|(j, m)| {
-                    // Names do not route.
-                    let mut unnamed = m.clone();
-                    unnamed.name.clear();
-                    (unnamed, http_match_name(m, j))
-                })
-                .collect();
-            (http_rule_name(route, i), matches)
-        })
-        .collect();
-    let first = unreachable_rules(out, "http", &rules);
-    let prefixes: Vec<PrefixMatch<'_>> = first
-        .into_iter()
-        .filter_map(|(i, j)| {
-            let (rule_name, matches) = rules.get(i)?;
-            let (_, matched) = matches.get(j)?;
-            let m = routes.get(i)?.r#match.get(j)?;
-            prefix_match((i, j), rule_name, matched, m)
-        })
-        .collect();
-    for (k, a) in prefixes.iter().enumerate() {
-        for b in prefixes.iter().skip(k + 1) {
-            if a.prefix != b.prefix && covers(a, b) {
-                out.push(Reachability {
-                    kind: ReachabilityKind::Ineffective {
-                        matched: format!("{} of prefix {}", b.matched, b.prefix),
-                        earlier: format!("{} of prefix {} on {}", a.matched, a.prefix, a.rule_name),
-                    },
-                    protocol: "http",
-                    rule: b.rule,
-                    match_index: Some(b.match_index),
-                    rule_name: b.rule_name.to_owned(),
-                });
-            }
-        }
-    }
-}
-
-/// `analyzeUnreachableTCPRules` / `analyzeUnreachableTLSRules` (rules and matches are `#N`).
-fn unreachable_l4_rules<R, M: PartialEq>(
-    out: &mut Vec<Reachability>,
-    protocol: &'static str,
-    routes: &[R],
-    matches_of: impl Fn(&R) -> &Vec<M>,
-) {
-    let rules: Vec<Rule<&M>> = routes
-        .iter()
-        .enumerate()
-        .map(|(i, route)| {
-            let matches = matches_of(route)
-                .iter()
-                .enumerate()
-                .map(|(j, m)| (m, format!("#{j}")))
-                .collect();
-            (format!("#{i}"), matches)
-        })
-        .collect();
-    unreachable_rules(out, protocol, &rules);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CRD schema layer (K-V)
-// ---------------------------------------------------------------------------------------------
-
-/// The OpenAPI "required" error.
-const REQUIRED: &str = "Required value";
-/// The CEL rule on every duration field.
-const CRD_DURATION: &str = "must be a valid duration greater than 1ms";
-
-/// The parts of the CRD's schema the model does not already enforce when decoding (oneofs,
-/// enums and unknown fields are decode errors): required fields, durations of at least 1 ms,
-/// and `bytes` in standard base64.
-fn crd_virtual_service(c: &mut Checker<'_>, path: &str, vs: &VirtualService) {
-    let http_path = path::join(path, "http");
-    for (i, route) in vs.http.iter().enumerate() {
-        crd_http_route(c, &path::index(&http_path, i), route);
-    }
-    let tls_path = path::join(path, "tls");
-    for (i, route) in vs.tls.iter().enumerate() {
-        let at = path::index(&tls_path, i);
-        if route.r#match.is_empty() {
-            c.error(path::join(&at, "match"), REQUIRED);
-        }
-        let matches_path = path::join(&at, "match");
-        for (j, m) in route.r#match.iter().enumerate() {
-            if m.sni_hosts.is_empty() {
-                c.error(
-                    path::join(&path::index(&matches_path, j), "sniHosts"),
-                    REQUIRED,
-                );
-            }
-        }
-        crd_route_destinations(c, &path::join(&at, "route"), &route.route);
-    }
-    let tcp_path = path::join(path, "tcp");
-    for (i, route) in vs.tcp.iter().enumerate() {
-        crd_route_destinations(
-            c,
-            &path::join(&path::index(&tcp_path, i), "route"),
-            &route.route,
-        );
-    }
-}
-
-fn crd_route_destinations(c: &mut Checker<'_>, path: &str, routes: &[RouteDestination]) {
-    for (i, route) in routes.iter().enumerate() {
-        crd_destination(
-            c,
-            &path::join(&path::index(path, i), "destination"),
-            route.destination.as_ref(),
-        );
-    }
-}
-
-/// A required destination, whose `host` is required.
-fn crd_destination(c: &mut Checker<'_>, path: &str, destination: Option<&Destination>) {
-    match destination {
-        None => c.error(path, REQUIRED),
-        Some(d) if d.host.is_empty() => c.error(path::join(path, "host"), REQUIRED),
-        Some(_) => {}
-    }
-}
-
-fn crd_duration(c: &mut Checker<'_>, path: &str, d: Option<&Duration>) {
-    if d.is_some_and(|d| d.as_nanos() < 1_000_000) {
-        c.error(path, CRD_DURATION);
-    }
-}
-
-fn crd_http_route(c: &mut Checker<'_>, path: &str, route: &HttpRoute) {
-    let routes_path = path::join(path, "route");
-    for (i, r) in route.route.iter().enumerate() {
-        crd_destination(
-            c,
-            &path::join(&path::index(&routes_path, i), "destination"),
-            r.destination.as_ref(),
-        );
-    }
-    if let Some(mirror) = &route.mirror
-        && mirror.host.is_empty()
-    {
-        c.error(path::join(path, "mirror.host"), REQUIRED);
-    }
-    let mirrors_path = path::join(path, "mirrors");
-    for (i, m) in route.mirrors.iter().enumerate() {
-        crd_destination(
-            c,
-            &path::join(&path::index(&mirrors_path, i), "destination"),
-            m.destination.as_ref(),
-        );
-    }
-    if let Some(response) = &route.direct_response {
-        let at = path::join(path, "directResponse");
-        if response.status == 0 {
-            c.error(path::join(&at, "status"), REQUIRED);
-        }
-        if let Some(HttpBody::Bytes(b)) = &response.body
-            && decode_openapi_bytes(b).is_err()
-        {
-            c.error(
-                path::join(&at, "body.bytes"),
-                "Invalid value: bytes must be base64-encoded",
-            );
-        }
-    }
-    crd_duration(c, &path::join(path, "timeout"), route.timeout.as_ref());
-    if let Some(retries) = &route.retries {
-        let at = path::join(path, "retries");
-        crd_duration(
-            c,
-            &path::join(&at, "perTryTimeout"),
-            retries.per_try_timeout.as_ref(),
-        );
-        crd_duration(c, &path::join(&at, "backoff"), retries.backoff.as_ref());
-    }
-    if let Some(policy) = &route.cors_policy {
-        crd_duration(
-            c,
-            &path::join(path, "corsPolicy.maxAge"),
-            policy.max_age.as_ref(),
-        );
-    }
-    if let Some(delay) = route.fault.as_ref().and_then(|f| f.delay.as_ref()) {
-        let at = path::join(path, "fault.delay");
-        match &delay.http_delay_type {
-            Some(HttpDelayType::FixedDelay(d)) => {
-                crd_duration(c, &path::join(&at, "fixedDelay"), Some(d));
-            }
-            Some(HttpDelayType::ExponentialDelay(d)) => {
-                crd_duration(c, &path::join(&at, "exponentialDelay"), Some(d));
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
+    use super::crd::{CRD_DURATION, REQUIRED};
     use super::*;
     use serde_json::{Value, json};
 

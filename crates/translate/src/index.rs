@@ -1,0 +1,344 @@
+//! What translation looks things up in: VirtualServices with names resolved and delegates
+//! merged, DestinationRules by host, and the services the proxy sees.
+
+use std::collections::{HashMap, HashSet};
+
+use portcullis_model::Resource;
+use portcullis_model::host::resolve_short_name;
+use portcullis_model::virtual_service::{
+    Destination, HttpRoute as VsHttpRoute, TcpRoute, TlsRoute,
+};
+
+use crate::config::{Config, creation_order_key};
+use crate::delegate::merge_delegates;
+use crate::host::destination_host;
+use crate::plan::{HashPolicy, RouteOrigin};
+use crate::proxy::{MeshSettings, Proxy, ProxyKind};
+use crate::registry::{Service, ServiceRegistry};
+
+/// A VirtualService ready for binding: names resolved, delegates merged.
+#[derive(Debug)]
+pub(crate) struct VsEntry {
+    pub name: String,
+    pub namespace: String,
+    /// Hosts as FQDNs (short names resolved in the VS namespace).
+    pub hosts: Vec<String>,
+    /// Resolved gateway names (`ns/name` or `mesh`).
+    pub gateways: Vec<String>,
+    pub export_to: Vec<String>,
+    pub http: Vec<VsHttpRoute>,
+    /// Where each rule of `http` was written (same index).
+    pub http_origin: Vec<RouteOrigin>,
+    pub tcp: Vec<TcpRoute>,
+    pub tls: Vec<TlsRoute>,
+}
+
+/// A DestinationRule with its host resolved.
+#[derive(Debug)]
+pub(crate) struct DrEntry<'a> {
+    pub namespace: String,
+    pub host: String,
+    pub rule: &'a portcullis_model::DestinationRule,
+}
+
+/// Everything translation looks things up in.
+pub(crate) struct Index<'a> {
+    pub proxy: &'a Proxy,
+    pub mesh: &'a MeshSettings,
+    pub registry: ServiceRegistry,
+    pub vs: Vec<VsEntry>,
+    pub drs: Vec<DrEntry<'a>>,
+    /// Gateway name → VS indices in binding order (§b.3).
+    pub vs_by_gateway: HashMap<String, Vec<usize>>,
+    /// For a sidecar: the services it sees, one per host name (indices into `registry`).
+    pub client_services: Vec<usize>,
+}
+
+/// Istio's `resolveGatewayName`.
+pub(crate) fn resolve_gateway_name(name: &str, namespace: &str) -> String {
+    if name == "mesh" {
+        return name.to_owned();
+    }
+    if let Some(rest) = name.strip_prefix("./") {
+        return format!("{namespace}/{rest}");
+    }
+    if name.contains('/') {
+        return name.to_owned();
+    }
+    if let Some((short, rest)) = name.split_once('.') {
+        let ns = rest.split('.').next().unwrap_or(namespace);
+        return format!("{ns}/{short}");
+    }
+    format!("{namespace}/{name}")
+}
+
+impl<'a> Index<'a> {
+    pub(crate) fn new(
+        config: &'a Config,
+        registry: &ServiceRegistry,
+        proxy: &'a Proxy,
+        mesh: &'a MeshSettings,
+    ) -> Self {
+        let mut registry = registry.clone();
+        for se in &config.service_entries {
+            if !registry.services.iter().any(|s| {
+                se.spec.hosts.contains(&s.hostname) && s.namespace == se.metadata.namespace
+            }) {
+                registry.add_service_entry(&se.spec, &se.metadata.namespace, &mesh.domain_suffix);
+            }
+        }
+        let suffix = mesh.domain_suffix.as_str();
+
+        // VirtualServices in creation order; delegates are looked up by (name, namespace).
+        let mut order: Vec<&Resource<portcullis_model::VirtualService>> =
+            config.virtual_services.iter().collect();
+        order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
+        let delegates: HashMap<(&str, &str), &Resource<portcullis_model::VirtualService>> = order
+            .iter()
+            .filter(|v| v.spec.hosts.is_empty())
+            .map(|v| {
+                (
+                    (v.metadata.name.as_str(), v.metadata.namespace.as_str()),
+                    *v,
+                )
+            })
+            .collect();
+        let mut vs = Vec::new();
+        for r in order.iter().filter(|v| !v.spec.hosts.is_empty()) {
+            let ns = r.metadata.namespace.as_str();
+            let find = |name: &str, dns: &str| -> Option<Vec<VsHttpRoute>> {
+                let d = delegates.get(&(name, dns))?;
+                if !crate::registry::exported_to(&d.spec.export_to, dns, ns) {
+                    return None;
+                }
+                Some(d.spec.http.clone())
+            };
+            let (mut http, http_origin): (Vec<_>, Vec<_>) =
+                if r.spec.http.iter().any(|h| h.delegate.is_some()) {
+                    merge_delegates(ns, &r.spec.http, &find).into_iter().unzip()
+                } else {
+                    let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
+                    (r.spec.http.clone(), origins)
+                };
+            for rule in &mut http {
+                for m in &mut rule.r#match {
+                    for g in &mut m.gateways {
+                        *g = resolve_gateway_name(g, ns);
+                    }
+                }
+            }
+            let mut tcp = r.spec.tcp.clone();
+            for rule in &mut tcp {
+                for m in &mut rule.r#match {
+                    for g in &mut m.gateways {
+                        *g = resolve_gateway_name(g, ns);
+                    }
+                }
+            }
+            let mut tls = r.spec.tls.clone();
+            for rule in &mut tls {
+                for m in &mut rule.r#match {
+                    for g in &mut m.gateways {
+                        *g = resolve_gateway_name(g, ns);
+                    }
+                }
+            }
+            let gateways = if r.spec.gateways.is_empty() {
+                vec!["mesh".to_owned()]
+            } else {
+                r.spec
+                    .gateways
+                    .iter()
+                    .map(|g| resolve_gateway_name(g, ns))
+                    .collect()
+            };
+            vs.push(VsEntry {
+                name: r.metadata.name.clone(),
+                namespace: ns.to_owned(),
+                hosts: r
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| resolve_short_name(h, ns, suffix))
+                    .collect(),
+                gateways,
+                export_to: r.spec.export_to.clone(),
+                http,
+                http_origin,
+                tcp,
+                tls,
+            });
+        }
+
+        // Binding order for the proxy namespace: private, exported, public; creation order within.
+        let mut grouped: Vec<(u8, usize)> = vs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| vs_group(v, &proxy.namespace).map(|g| (g, i)))
+            .collect();
+        grouped.sort_by_key(|(g, i)| (*g, *i));
+        let mut vs_by_gateway: HashMap<String, Vec<usize>> = HashMap::new();
+        for (_, i) in grouped {
+            if let Some(v) = vs.get(i) {
+                let mut seen = HashSet::new();
+                for g in &v.gateways {
+                    if seen.insert(g) {
+                        vs_by_gateway.entry(g.clone()).or_default().push(i);
+                    }
+                }
+            }
+        }
+
+        let mut dr_order: Vec<&Resource<portcullis_model::DestinationRule>> =
+            config.destination_rules.iter().collect();
+        dr_order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
+        let drs = dr_order
+            .into_iter()
+            .map(|r| DrEntry {
+                namespace: r.metadata.namespace.clone(),
+                host: resolve_short_name(&r.spec.host, &r.metadata.namespace, suffix),
+                rule: &r.spec,
+            })
+            .collect();
+
+        let client_services = match proxy.kind {
+            ProxyKind::Sidecar => crate::sidecar::client_services(&registry, &proxy.namespace),
+            _ => Vec::new(),
+        };
+        Self {
+            proxy,
+            mesh,
+            registry,
+            vs,
+            drs,
+            vs_by_gateway,
+            client_services,
+        }
+    }
+
+    /// The service for a destination host, looked up in the VS namespace first.
+    pub(crate) fn service(&self, host: &str, vs_namespace: &str) -> Option<&Service> {
+        self.registry
+            .lookup(host, &self.proxy.namespace, Some(vs_namespace))
+    }
+
+    /// `GetDestinationCluster`.
+    pub(crate) fn cluster_name(
+        &self,
+        dest: &Destination,
+        vs_namespace: &str,
+        listen_port: u32,
+    ) -> String {
+        let mut host = destination_host(dest, vs_namespace, &self.mesh.domain_suffix);
+        let sidecar = self.proxy.kind == ProxyKind::Sidecar;
+        // A sidecar looks destinations up among the services of the route configuration's
+        // port only (each reduced to that port), so the default port is the listener port.
+        let svc = if sidecar {
+            self.client_services
+                .iter()
+                .filter_map(|i| self.registry.services.get(*i))
+                .find(|s| s.hostname == host && s.port(listen_port).is_some())
+        } else {
+            self.service(&host, vs_namespace)
+        };
+        let port = match &dest.port {
+            Some(p) if p.number != 0 => p.number,
+            _ if sidecar => listen_port,
+            _ => match svc.map(|s| s.ports.as_slice()) {
+                Some([only]) => only.number,
+                _ => listen_port,
+            },
+        };
+        if let Some(alias) = svc.and_then(|s| s.external_name.clone()) {
+            host = alias;
+        }
+        format!("outbound|{port}|{}|{host}", dest.subset)
+    }
+
+    /// Hash policy for a destination from its DestinationRule (subset port-level > subset >
+    /// DR port-level when the destination names a port > DR top-level).
+    pub(crate) fn hash_policy_for(
+        &self,
+        dest: &Destination,
+        vs_namespace: &str,
+    ) -> Option<HashPolicy> {
+        use portcullis_model::destination_rule::{LbPolicy, LoadBalancerSettings};
+        let host = destination_host(dest, vs_namespace, &self.mesh.domain_suffix);
+        let svc_ns = self
+            .service(&host, vs_namespace)
+            .map(|s| s.namespace.clone());
+        let dr = self.destination_rule(&host, svc_ns.as_deref())?;
+        let port = dest.port.as_ref().map(|p| p.number).filter(|p| *p != 0);
+        let pick = |lb: Option<&LoadBalancerSettings>| -> Option<HashPolicy> {
+            match lb?.lb_policy.as_ref()? {
+                LbPolicy::ConsistentHash(h) => hash_policy_from(h),
+                _ => None,
+            }
+        };
+        let level =
+            |tp: &portcullis_model::destination_rule::TrafficPolicy| -> Option<Option<HashPolicy>> {
+                let port = port?;
+                tp.port_level_settings
+                    .iter()
+                    .find(|p| p.port.as_ref().is_some_and(|s| s.number == port))
+                    .map(|p| pick(p.load_balancer.as_ref()))
+            };
+        if !dest.subset.is_empty()
+            && let Some(subset) = dr.subsets.iter().find(|s| s.name == dest.subset)
+            && let Some(tp) = &subset.traffic_policy
+        {
+            if let Some(h) = level(tp) {
+                return h;
+            }
+            if tp.load_balancer.is_some() {
+                return pick(tp.load_balancer.as_ref());
+            }
+        }
+        let tp = dr.traffic_policy.as_ref()?;
+        if let Some(h) = level(tp) {
+            return h;
+        }
+        pick(tp.load_balancer.as_ref())
+    }
+}
+
+/// §b.3 group of a VS for a proxy namespace: 0 private, 1 exported, 2 public; `None` invisible.
+fn vs_group(vs: &VsEntry, proxy_ns: &str) -> Option<u8> {
+    if vs.export_to.is_empty() || vs.export_to.iter().any(|e| e == "*") {
+        return Some(2);
+    }
+    if vs.export_to.iter().any(|e| e == "~") {
+        return None;
+    }
+    let own = vs.namespace.as_str();
+    if vs.export_to.iter().any(|e| e == "." || e == own) && proxy_ns == own {
+        return Some(0);
+    }
+    if vs.export_to.iter().any(|e| e == proxy_ns) {
+        return Some(1);
+    }
+    None
+}
+
+/// Hash policy from a DestinationRule consistent hash.
+pub(crate) fn hash_policy_from(
+    lb: &portcullis_model::destination_rule::ConsistentHashLb,
+) -> Option<HashPolicy> {
+    use portcullis_model::destination_rule::HashKey;
+    match lb.hash_key.as_ref()? {
+        HashKey::HttpHeaderName(h) => Some(HashPolicy::Header(h.clone())),
+        HashKey::HttpCookie(c) => Some(HashPolicy::Cookie {
+            name: c.name.clone(),
+            path: c.path.clone(),
+            ttl: c.ttl.and_then(|t| t.to_std()),
+            attributes: c
+                .attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect(),
+        }),
+        HashKey::UseSourceIp(_) => Some(HashPolicy::SourceIp),
+        HashKey::HttpQueryParameterName(q) => Some(HashPolicy::QueryParameter(q.clone())),
+        _ => None,
+    }
+}

@@ -1,0 +1,232 @@
+//! HTTP route configurations (`buildGatewayHTTPRouteConfig`) and their routers.
+
+use std::collections::HashMap;
+
+use portcullis_model::host::{intersection, names_for_namespace};
+use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
+
+use crate::diag::{Diagnostic, Severity};
+use crate::index::Index;
+use crate::plan::{HttpRoute, RouteConfig};
+use crate::routes::{RouteCtx, RouteProblem, build_http_routes, is_catch_all};
+use crate::servers::MergedServer;
+
+// HTTP route configurations
+
+struct VhostBuild {
+    name: String,
+    port: u32,
+    routes: Vec<Route<HttpRoute>>,
+    require_tls: bool,
+}
+
+/// `buildGatewayHTTPRouteConfig` for one route configuration name.
+pub(crate) fn build_route_config(
+    index: &Index<'_>,
+    name: &str,
+    servers: &[&MergedServer<'_>],
+    diags: &mut Vec<Diagnostic>,
+) -> RouteConfig {
+    let mut vhosts: Vec<VhostBuild> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut rejected: Option<String> = None;
+    for ms in servers {
+        let redirect = ms.server.tls.as_ref().is_some_and(|t| t.https_redirect);
+        let gateway_names = [ms.gateway_name.clone()];
+        let ctx = RouteCtx {
+            listen_port: ms.server_port,
+            gateway_names: &gateway_names,
+        };
+        if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
+            for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
+                let server_hosts = names_for_namespace(&ms.hosts, &vs.namespace);
+                let hosts = intersection(&server_hosts, &vs.hosts);
+                if hosts.is_empty() {
+                    continue;
+                }
+                let mut problems = Vec::new();
+                let routes = build_http_routes(index, &ctx, vs, &mut problems);
+                for (path, p) in problems {
+                    let resource = format!("VirtualService {}/{}", vs.namespace, vs.name);
+                    match p {
+                        RouteProblem::Reject(msg) => {
+                            diags.push(Diagnostic::new(
+                                Severity::Error,
+                                resource,
+                                path,
+                                format!("{msg} (route configuration {name})"),
+                            ));
+                            rejected.get_or_insert(msg);
+                        }
+                        RouteProblem::Invalid(err) => diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            resource,
+                            path,
+                            format!("route dropped: {err} (route configuration {name})"),
+                        )),
+                        RouteProblem::Dropped(msg) => diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            resource,
+                            path,
+                            format!("route dropped: {msg} (route configuration {name})"),
+                        )),
+                    }
+                }
+                if routes.is_empty() {
+                    continue;
+                }
+                for h in hosts {
+                    let key = h.to_ascii_lowercase();
+                    let idx = *by_name.entry(key.clone()).or_insert_with(|| {
+                        vhosts.push(VhostBuild {
+                            name: key.clone(),
+                            port: ms.server_port,
+                            routes: Vec::new(),
+                            require_tls: false,
+                        });
+                        vhosts.len() - 1
+                    });
+                    if let Some(v) = vhosts.get_mut(idx) {
+                        v.routes.extend(routes.iter().cloned());
+                        v.require_tls |= redirect;
+                    }
+                }
+            }
+        }
+        if redirect {
+            for h in &ms.hosts {
+                let key = h.to_ascii_lowercase();
+                match by_name.get(&key) {
+                    Some(i) => {
+                        if let Some(v) = vhosts.get_mut(*i) {
+                            v.require_tls = true;
+                        }
+                    }
+                    None => {
+                        by_name.insert(key.clone(), vhosts.len());
+                        vhosts.push(VhostBuild {
+                            name: key,
+                            port: ms.server_port,
+                            routes: Vec::new(),
+                            require_tls: true,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // §d.2 SortVHostRoutes: catch-alls last, stable.
+    for v in &mut vhosts {
+        let (normal, catch_all): (Vec<_>, Vec<_>) =
+            v.routes.drain(..).partition(|r| !is_catch_all(&r.matches));
+        v.routes = normal;
+        v.routes.extend(catch_all);
+    }
+    // collapseDuplicateRoutes.
+    let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::new();
+    let mut by_fingerprint: HashMap<String, Vec<usize>> = HashMap::new();
+    for v in vhosts {
+        let fingerprint = format!("{}|{}|{:?}", v.port, v.require_tls, v.routes);
+        let candidates = by_fingerprint.entry(fingerprint).or_default();
+        let found = candidates.iter().copied().find(|i| {
+            groups.get(*i).is_some_and(|(_, g)| {
+                g.require_tls == v.require_tls && g.port == v.port && g.routes == v.routes
+            })
+        });
+        match found.and_then(|i| groups.get_mut(i)) {
+            Some((domains, _)) => domains.push(v.name),
+            None => {
+                candidates.push(groups.len());
+                groups.push((vec![v.name.clone()], v));
+            }
+        }
+    }
+    let default_port = servers.first().map_or(0, |s| s.server_port);
+    let mut require_tls = Vec::new();
+    let mut table = Vec::new();
+    if groups.is_empty() {
+        table.push(VirtualHost::new(
+            format!("blackhole:{default_port}"),
+            ["*"],
+            Vec::new(),
+        ));
+        require_tls.push(false);
+    }
+    for (mut domains, v) in groups {
+        domains.sort();
+        let first = domains.first().cloned().unwrap_or_default();
+        table.push(VirtualHost::new(
+            format!("{first}:{}", v.port),
+            domains,
+            v.routes,
+        ));
+        require_tls.push(v.require_tls);
+    }
+    let (table, router) = build_router(name, table, &mut require_tls, diags);
+    RouteConfig {
+        name: name.to_owned(),
+        table,
+        require_tls,
+        rejected,
+        router,
+    }
+}
+
+/// Compiles a route table, dropping (with a diagnostic) each route or virtual host the matcher
+/// rejects, so one invalid route never poisons the rest.
+pub(crate) fn build_router(
+    name: &str,
+    mut vhosts: Vec<VirtualHost<HttpRoute>>,
+    require_tls: &mut Vec<bool>,
+    diags: &mut Vec<Diagnostic>,
+) -> (RouteTable<HttpRoute>, Router<HttpRoute>) {
+    loop {
+        let table = RouteTable::new(vhosts.clone());
+        match Router::new(table) {
+            Ok(router) => return (RouteTable::new(vhosts), router),
+            Err(e) => {
+                let vi = e.virtual_host();
+                match e.route() {
+                    Some(ri) if vhosts.get(vi).is_some_and(|v| ri < v.routes.len()) => {
+                        if let Some(v) = vhosts.get_mut(vi) {
+                            let r = v.routes.remove(ri);
+                            diags.push(Diagnostic::new(
+                                Severity::Warning,
+                                format!("route configuration {name}"),
+                                format!("{}/{}", v.name, r.name),
+                                format!("route dropped: {e}"),
+                            ));
+                        }
+                    }
+                    _ if vi < vhosts.len() => {
+                        let v = vhosts.remove(vi);
+                        if vi < require_tls.len() {
+                            require_tls.remove(vi);
+                        }
+                        diags.push(Diagnostic::new(
+                            Severity::Warning,
+                            format!("route configuration {name}"),
+                            v.name,
+                            format!("virtual host dropped: {e}"),
+                        ));
+                    }
+                    _ => {
+                        require_tls.clear();
+                        diags.push(Diagnostic::new(
+                            Severity::Error,
+                            format!("route configuration {name}"),
+                            "",
+                            format!("route configuration emptied: {e}"),
+                        ));
+                        let empty = RouteTable::new(Vec::new());
+                        let router = Router::new(RouteTable::new(Vec::new()));
+                        if let Ok(router) = router {
+                            return (empty, router);
+                        }
+                        vhosts.clear();
+                    }
+                }
+            }
+        }
+    }
+}
