@@ -27,7 +27,7 @@ use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
 use super::upstream::{UpHead, UpIncoming, UpOptions};
-use super::worker::{self, AuxRandom, ThreadRandom};
+use super::worker::{RequestIdText, Worker};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -48,10 +48,14 @@ const FAULT_ABORT: &str = "fault filter abort";
 #[derive(Debug)]
 pub(crate) struct ConnCtx {
     pub(crate) live: Arc<Live>,
+    /// The worker's view of the snapshot the connection started on: its requests use it
+    /// while that snapshot is live.
+    pub(crate) local: Arc<Local>,
+    /// The worker serving the connection.
+    pub(crate) worker: Arc<Worker>,
     pub(crate) scheme: Scheme,
-    /// The route configuration of the connection's chain, by index in the snapshot of
-    /// generation `generation`, and by name for later ones.
-    pub(crate) generation: u64,
+    /// The route configuration of the connection's chain, by index in `local`'s snapshot,
+    /// and by name for later ones.
     pub(crate) route_config: usize,
     pub(crate) route_config_name: Arc<str>,
     /// The client address, for `x-forwarded-for`.
@@ -68,8 +72,9 @@ pub(crate) struct ConnCtx {
     pub(crate) path_normalization: pc::path::PathNormalization,
 }
 
-/// What the access log and the counters need about a request.
-struct Ctx {
+/// One request's context: its connection, and what the access log and the counters need.
+struct Ctx<'a> {
+    conn: &'a ConnCtx,
     /// The start, and the wall-clock start, both read only when the access log is on.
     start: Option<(Instant, SystemTime)>,
     version: Version,
@@ -79,7 +84,7 @@ struct Ctx {
     raw_heads: bool,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// The start and wall-clock start for the access log (read now if they were not then).
     fn log_start(&self) -> (Instant, SystemTime) {
         self.start
@@ -104,14 +109,18 @@ pub(crate) async fn handle(
 ) -> Result<Response<RespBody>, Infallible> {
     conn.heads.started();
     let ctx = Ctx {
-        start: worker::logging().then(|| (Instant::now(), SystemTime::now())),
+        conn: &conn,
+        start: conn
+            .worker
+            .logging()
+            .then(|| (Instant::now(), SystemTime::now())),
         version: req.version(),
         method: req.method().clone(),
         raw_heads: writer == Writer::Own,
     };
-    let local = snapshot::local(&conn.live);
+    let local = snapshot::current(&conn.live, &conn.local, &conn.worker);
     let snap = &local.snap;
-    let rc = if snap.generation == conn.generation {
+    let rc = if Arc::ptr_eq(&local, &conn.local) {
         snap.route_configs.get(conn.route_config)
     } else {
         snap.route_config_index
@@ -217,7 +226,7 @@ pub(crate) async fn handle(
     let hashed = (!route.hash_policy.is_empty())
         .then(|| pc::hash_request(&route.hash_policy, &head, &request_addresses(&conn, &head)));
     // A forward takes the request's headers for the upstream request (no copy).
-    let decision = pc::decide_taking_headers(action, &mut head, &mut ThreadRandom);
+    let decision = pc::decide_taking_headers(action, &mut head, &mut conn.worker.random());
     if let Some(delay) = decision.delay() {
         tokio::time::sleep(delay).await;
     }
@@ -314,7 +323,7 @@ pub(crate) async fn handle(
 #[allow(clippy::too_many_arguments)]
 fn local_reply(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     headers: &HeaderMap,
     authority: &str,
     path: &str,
@@ -324,8 +333,9 @@ fn local_reply(
     body: Option<Bytes>,
     response_headers: HeaderMap,
 ) -> Response<RespBody> {
-    let log = worker::logging().then(|| {
+    let log = conn.worker.logging().then(|| {
         Box::new(PendingLog {
+            worker: Arc::clone(&conn.worker),
             start: ctx.log_start(),
             method: ctx.method.clone(),
             path: HeaderValue::from_str(path).ok(),
@@ -341,7 +351,7 @@ fn local_reply(
             upstream_host: None,
         })
     });
-    counter.inc(status.as_u16());
+    counter.inc(&conn.worker, status.as_u16());
     reply(status, response_headers, body, log)
 }
 
@@ -349,7 +359,7 @@ fn local_reply(
 /// errors, and `connection: close` on HTTP/1 when the framing is in doubt.
 fn rejected(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     parts: &http::request::Parts,
     rejection: pc::hygiene::Rejection,
 ) -> Response<RespBody> {
@@ -384,7 +394,7 @@ fn rejected(
 #[allow(clippy::too_many_arguments)]
 fn local_head_reply(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     head: &pc::RequestHead,
     counter: &RouteCounter,
     status: StatusCode,
@@ -536,7 +546,7 @@ fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
 #[allow(clippy::too_many_arguments)]
 async fn forward_request(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     local: &Local,
     route: &RouteRt,
     forward: &mut pc::ForwardDecision,
@@ -546,6 +556,7 @@ async fn forward_request(
     body: DownBody,
     delayed: bool,
 ) -> Response<RespBody> {
+    let worker = &*conn.worker;
     let di = forward.destination_index;
     let counter = route
         .destination_counters
@@ -582,8 +593,8 @@ async fn forward_request(
         );
     };
     if cluster.broken.is_some() {
-        cluster.stats.event(ClusterEvent::NoHealthy);
-        cluster.stats.codes.inc(503);
+        cluster.stats.event(worker, ClusterEvent::NoHealthy);
+        cluster.stats.codes.inc(worker, 503);
         return local_reply(
             conn,
             ctx,
@@ -616,7 +627,7 @@ async fn forward_request(
     } = forward;
     let mut headers = std::mem::take(&mut upstream.headers);
     strip_hop_by_hop(&mut headers, upgrading);
-    if worker::logging() {
+    if worker.logging() {
         // The access log reads these from the request as Envoy's does, after the route's
         // edits (the forward took them from the head for the upstream request).
         for name in [USER_AGENT, pc::X_ENVOY_ORIGINAL_PATH] {
@@ -638,12 +649,14 @@ async fn forward_request(
         (None, _) => Some(conn.remote_ip.as_bytes()),
         (Some(_), joined) => joined.as_ref().map(HeaderValue::as_bytes),
     };
-    let xff_value = worker::logging()
+    let xff_value = worker
+        .logging()
         .then(|| xff_bytes.and_then(|b| HeaderValue::from_bytes(b).ok()))
         .flatten();
-    let mut id_text: worker::RequestIdText = [0; 36];
-    let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker::request_id(&mut id_text));
-    let request_id = worker::logging()
+    let mut id_text: RequestIdText = [0; 36];
+    let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker.request_id(&mut id_text));
+    let request_id = worker
+        .logging()
         .then(|| match minted_id {
             Some(id) => HeaderValue::from_str(id).ok(),
             None => headers.get(X_REQUEST_ID).cloned(),
@@ -709,6 +722,7 @@ async fn forward_request(
             && let (Some(mc), Some(mclient)) = (local.snap.clusters.get(mi), local.clients.get(mi))
         {
             spawn_mirror(
+                &conn.worker,
                 mc,
                 mclient.clone(),
                 up_options(mc, ctx.version),
@@ -740,12 +754,12 @@ async fn forward_request(
     let mut last_event = upstream_start;
     let mut pending: Option<Response<UpIncoming>> = None;
     let mut endpoint: Option<SocketAddr> = None;
-    let mut action = state.start(upstream_start, &mut AuxRandom);
+    let mut action = state.start(upstream_start, &mut worker.aux());
     let outcome = loop {
         action = match action {
             pc::Action::Send(attempt) => {
                 if attempt.number > 1 {
-                    cluster.stats.event(ClusterEvent::Retry);
+                    cluster.stats.event(worker, ClusterEvent::Retry);
                 }
                 // The first attempt sends the client's body; later ones replay it, unless it
                 // outgrew the replay limit: then the last answer stands.
@@ -788,7 +802,7 @@ async fn forward_request(
                 let now = clock::now();
                 last_event = now;
                 match result {
-                    None => state.on_event(pc::Event::Timer, now, &mut AuxRandom),
+                    None => state.on_event(pc::Event::Timer, now, &mut worker.aux()),
                     Some(Ok(resp)) => {
                         // A head kept as read: the retry decision gets the few headers it
                         // reads (usually none, and then no map is built).
@@ -808,7 +822,7 @@ async fn forward_request(
                                 headers,
                             },
                             now,
-                            &mut AuxRandom,
+                            &mut worker.aux(),
                         );
                         pending = Some(resp);
                         next
@@ -817,19 +831,19 @@ async fn forward_request(
                         let kind = if let Some(failure) = e.downstream() {
                             pc::ErrorKind::Downstream(failure)
                         } else if e.is_connect() {
-                            cluster.stats.event(ClusterEvent::ConnectFail);
+                            cluster.stats.event(worker, ClusterEvent::ConnectFail);
                             pc::ErrorKind::ConnectFailure
                         } else {
                             pc::ErrorKind::Reset
                         };
-                        state.on_event(pc::Event::Error(kind), now, &mut AuxRandom)
+                        state.on_event(pc::Event::Error(kind), now, &mut worker.aux())
                     }
                 }
             }
             pc::Action::Backoff { until } => {
                 pending = None;
                 tokio::time::sleep_until(clock::to_tokio(until)).await;
-                state.on_event(pc::Event::Timer, clock::now(), &mut AuxRandom)
+                state.on_event(pc::Event::Timer, clock::now(), &mut worker.aux())
             }
             pc::Action::Deliver => match pending.take() {
                 Some(resp) => break Ok(resp),
@@ -841,7 +855,7 @@ async fn forward_request(
             } => {
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
-                counter.inc(status.as_u16());
+                counter.inc(worker, status.as_u16());
                 let mut log = make_log(
                     ctx,
                     head,
@@ -868,15 +882,15 @@ async fn forward_request(
                 let retried = state.attempts() > 1;
                 let (flags, text): (&'static str, Option<&'static str>) = match reason {
                     pc::GiveUpReason::Overflow(_) => {
-                        cluster.stats.event(ClusterEvent::Overflow);
+                        cluster.stats.event(worker, ClusterEvent::Overflow);
                         ("UO", None)
                     }
                     pc::GiveUpReason::NoHealthyUpstream => {
-                        cluster.stats.event(ClusterEvent::NoHealthy);
+                        cluster.stats.event(worker, ClusterEvent::NoHealthy);
                         ("UH", Some(NO_HEALTHY_UPSTREAM))
                     }
                     pc::GiveUpReason::Timeout | pc::GiveUpReason::PerTryTimeout => {
-                        cluster.stats.event(ClusterEvent::Timeout);
+                        cluster.stats.event(worker, ClusterEvent::Timeout);
                         ("UT", Some(UPSTREAM_TIMEOUT))
                     }
                     pc::GiveUpReason::Upstream(
@@ -885,8 +899,8 @@ async fn forward_request(
                     _ => (if retried { "URX,UC" } else { "UC" }, Some(RESET)),
                 };
                 let status = local.status;
-                cluster.stats.codes.inc(status.as_u16());
-                counter.inc(status.as_u16());
+                cluster.stats.codes.inc(worker, status.as_u16());
+                counter.inc(worker, status.as_u16());
                 let body = match text {
                     Some(t) => Bytes::from_static(t.as_bytes()),
                     None => local.body,
@@ -913,8 +927,8 @@ async fn forward_request(
     let resp = match outcome {
         Ok(resp) => resp,
         Err((status, flags, text)) => {
-            cluster.stats.codes.inc(status.as_u16());
-            counter.inc(status.as_u16());
+            cluster.stats.codes.inc(worker, status.as_u16());
+            counter.inc(worker, status.as_u16());
             let log = make_log(
                 ctx,
                 head,
@@ -938,9 +952,9 @@ async fn forward_request(
     let mut resp = resp;
     let service_time = last_event.saturating_duration_since(upstream_start);
     let status = resp.status();
-    cluster.stats.latency(service_time);
-    cluster.stats.codes.inc(status.as_u16());
-    counter.inc(status.as_u16());
+    cluster.stats.latency(worker, service_time);
+    cluster.stats.codes.inc(worker, status.as_u16());
+    counter.inc(worker, status.as_u16());
 
     // Upgrades (WebSocket, …): splice the two upgraded connections.
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
@@ -1087,7 +1101,7 @@ impl<'a> Added<'a> {
 
 #[allow(clippy::too_many_arguments)]
 fn make_log(
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     head: &pc::RequestHead,
     status: StatusCode,
     flags: &'static str,
@@ -1097,8 +1111,9 @@ fn make_log(
     request_id: Option<HeaderValue>,
     upstream_host: Option<SocketAddr>,
 ) -> Option<Box<PendingLog>> {
-    worker::logging().then(|| {
+    ctx.conn.worker.logging().then(|| {
         Box::new(PendingLog {
+            worker: Arc::clone(&ctx.conn.worker),
             start: ctx.log_start(),
             method: ctx.method.clone(),
             path: head
@@ -1138,6 +1153,7 @@ fn up_options(cluster: &ClusterRt, version: Version) -> UpOptions {
 
 #[allow(clippy::too_many_arguments)]
 fn spawn_mirror(
+    worker: &Arc<Worker>,
     cluster: &ClusterRt,
     client: super::upstream::UpClient,
     options: UpOptions,
@@ -1148,7 +1164,7 @@ fn spawn_mirror(
     set: &[(&str, &[u8])],
     authority: &str,
 ) {
-    let Some(ep) = cluster.pick_endpoint() else {
+    let Some(ep) = cluster.pick_endpoint(worker) else {
         return;
     };
     let scheme = if cluster.tls.is_some() {
@@ -1177,16 +1193,17 @@ fn spawn_mirror(
         req.headers_mut().insert(HOST, v);
     }
     let stats = Arc::clone(&cluster.stats);
+    let worker = Arc::clone(worker);
     tokio::spawn(async move {
         let sent =
             tokio::time::timeout(Duration::from_secs(30), client.request(req, options)).await;
         match sent {
             Ok(Ok(resp)) => {
-                stats.codes.inc(resp.status().as_u16());
+                stats.codes.inc(&worker, resp.status().as_u16());
                 // Drain the body so that the connection goes back to the pool.
                 let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
             }
-            _ => stats.event(ClusterEvent::ConnectFail),
+            _ => stats.event(&worker, ClusterEvent::ConnectFail),
         }
     });
 }
