@@ -26,7 +26,7 @@ use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
-use super::upstream::{UpHead, UpIncoming, UpOptions};
+use super::upstream::{UpClient, UpHead, UpIncoming, UpOptions};
 use super::worker::{RequestIdText, Worker};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -154,32 +154,28 @@ pub(crate) async fn handle(
         Ok(path) => path.into_owned(),
         Err(invalid) => {
             return Ok(local_reply(
-                &conn,
                 &ctx,
-                &parts.headers,
-                &authority,
-                raw_path,
+                Requested {
+                    headers: &parts.headers,
+                    authority: &authority,
+                    path: raw_path,
+                },
                 &conn.no_route,
-                invalid.status(),
-                "-",
-                None,
-                HeaderMap::new(),
+                Reply::new(invalid.status(), "-"),
             ));
         }
     };
     // No route configuration, or no route in it: Envoy's 404 with flag NR.
     let no_route = || {
         local_reply(
-            &conn,
             &ctx,
-            &parts.headers,
-            &authority,
-            &path,
+            Requested {
+                headers: &parts.headers,
+                authority: &authority,
+                path: &path,
+            },
             &conn.no_route,
-            StatusCode::NOT_FOUND,
-            "NR",
-            None,
-            HeaderMap::new(),
+            Reply::new(StatusCode::NOT_FOUND, "NR"),
         )
     };
     let Some(rc) = rc else {
@@ -210,14 +206,10 @@ pub(crate) async fn handle(
         && let Some(redirect) = pc::require_tls_redirect(&head)
     {
         return Ok(local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            redirect.status,
-            "-",
-            None,
-            redirect.headers,
+            Reply::new(redirect.status, "-").with_headers(redirect.headers),
         ));
     }
     // Consistent hashing (ring hash, maglev) on the request as it came, before the route's
@@ -250,24 +242,18 @@ pub(crate) async fn handle(
             .await
         }
         pc::Decision::Redirect(r) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            r.status,
-            if delayed { "DI" } else { "-" },
-            None,
-            r.headers,
+            Reply::new(r.status, if delayed { "DI" } else { "-" }).with_headers(r.headers),
         ),
         pc::Decision::DirectResponse(d) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            d.status,
-            if delayed { "DI" } else { "-" },
-            d.body,
-            d.headers,
+            Reply::new(d.status, if delayed { "DI" } else { "-" })
+                .with_body(d.body)
+                .with_headers(d.headers),
         ),
         pc::Decision::FaultAbort(a) => {
             let mut headers = HeaderMap::new();
@@ -286,73 +272,100 @@ pub(crate) async fn handle(
             let body =
                 (status != StatusCode::OK).then(|| Bytes::from_static(FAULT_ABORT.as_bytes()));
             local_head_reply(
-                &conn,
                 &ctx,
                 &head,
                 &route.local_counter,
-                status,
-                if delayed { "DI,FI" } else { "FI" },
-                body,
-                headers,
+                Reply::new(status, if delayed { "DI,FI" } else { "FI" })
+                    .with_body(body)
+                    .with_headers(headers),
             )
         }
         pc::Decision::CorsPreflight(c) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            c.status,
-            "-",
-            None,
-            c.headers,
+            Reply::new(c.status, "-").with_headers(c.headers),
         ),
         _ => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-",
-            None,
-            HeaderMap::new(),
+            Reply::new(StatusCode::INTERNAL_SERVER_ERROR, "-"),
         ),
     })
 }
 
-/// A local reply for a request that never became a `pc::RequestHead`.
-#[allow(clippy::too_many_arguments)]
-fn local_reply(
-    conn: &ConnCtx,
-    ctx: &Ctx<'_>,
-    headers: &HeaderMap,
-    authority: &str,
-    path: &str,
-    counter: &RouteCounter,
+/// What the gateway answers itself: status, response flags for the access log, body and
+/// headers.
+struct Reply {
     status: StatusCode,
     flags: &'static str,
     body: Option<Bytes>,
-    response_headers: HeaderMap,
+    headers: HeaderMap,
+}
+
+impl Reply {
+    fn new(status: StatusCode, flags: &'static str) -> Self {
+        Self {
+            status,
+            flags,
+            body: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    fn with_body(mut self, body: Option<Bytes>) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// The request a local reply answers, as the access log names it.
+struct Requested<'a> {
+    headers: &'a HeaderMap,
+    authority: &'a str,
+    path: &'a str,
+}
+
+/// A local reply for a request that never became a `pc::RequestHead`.
+fn local_reply(
+    ctx: &Ctx<'_>,
+    req: Requested<'_>,
+    counter: &RouteCounter,
+    answer: Reply,
 ) -> Response<RespBody> {
+    let conn = ctx.conn;
+    let Reply {
+        status,
+        flags,
+        body,
+        headers,
+    } = answer;
     let log = conn.worker.logging().then(|| {
         Box::new(PendingLog {
             worker: Arc::clone(&conn.worker),
             start: ctx.log_start(),
             method: ctx.method.clone(),
-            path: HeaderValue::from_str(path).ok(),
+            path: HeaderValue::from_str(req.path).ok(),
             version: ctx.version,
             status: status.as_u16(),
             flags,
             bytes_received: None,
             upstream_service_time: None,
-            xff: xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip),
-            user_agent: headers.get(USER_AGENT).cloned(),
-            request_id: headers.get(X_REQUEST_ID).cloned(),
-            authority: HeaderValue::from_str(authority).ok(),
+            xff: xff(req.headers.get(X_FORWARDED_FOR), &conn.remote_ip),
+            user_agent: req.headers.get(USER_AGENT).cloned(),
+            request_id: req.headers.get(X_REQUEST_ID).cloned(),
+            authority: HeaderValue::from_str(req.authority).ok(),
             upstream_host: None,
         })
     });
     counter.inc(&conn.worker, status.as_u16());
-    reply(status, response_headers, body, log)
+    reply(status, headers, body, log)
 }
 
 /// The local reply to a request refused before routing: Envoy's status, its body for codec
@@ -378,42 +391,36 @@ fn rejected(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     local_reply(
-        conn,
         ctx,
-        &parts.headers,
-        authority,
-        parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+        Requested {
+            headers: &parts.headers,
+            authority,
+            path: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+        },
         &conn.no_route,
-        status,
-        if codec_error { "DPE" } else { "-" },
-        codec_error.then(|| Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes())),
-        headers,
+        Reply::new(status, if codec_error { "DPE" } else { "-" })
+            .with_body(
+                codec_error.then(|| {
+                    Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes())
+                }),
+            )
+            .with_headers(headers),
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A local reply to a routed request.
 fn local_head_reply(
-    conn: &ConnCtx,
     ctx: &Ctx<'_>,
     head: &pc::RequestHead,
     counter: &RouteCounter,
-    status: StatusCode,
-    flags: &'static str,
-    body: Option<Bytes>,
-    response_headers: HeaderMap,
+    answer: Reply,
 ) -> Response<RespBody> {
-    local_reply(
-        conn,
-        ctx,
-        &head.headers,
-        &head.authority,
-        &head.path,
-        counter,
-        status,
-        flags,
-        body,
-        response_headers,
-    )
+    let req = Requested {
+        headers: &head.headers,
+        authority: &head.authority,
+        path: &head.path,
+    };
+    local_reply(ctx, req, counter, answer)
 }
 
 fn xff(existing: Option<&HeaderValue>, remote: &HeaderValue) -> Option<HeaderValue> {
@@ -543,6 +550,45 @@ fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
             })
 }
 
+/// Admission, the first step of a forward: the route's counter for the picked destination,
+/// its cluster and this worker's client for it; or the local reply when the cluster is
+/// missing (503 NC) or cannot be used (503 UH).
+fn admit<'l>(
+    ctx: &Ctx<'_>,
+    local: &'l Local,
+    route: &'l RouteRt,
+    forward: &pc::ForwardDecision,
+) -> Result<(&'l RouteCounter, &'l ClusterRt, &'l UpClient), Box<Response<RespBody>>> {
+    let di = forward.destination_index;
+    let counter = route
+        .destination_counters
+        .get(di)
+        .unwrap_or(&route.local_counter);
+    let requested = || Requested {
+        headers: &forward.upstream.headers,
+        authority: &forward.upstream.authority,
+        path: &forward.upstream.path,
+    };
+    let cluster_index = route.destination_clusters.get(di).copied().flatten();
+    let found =
+        cluster_index.and_then(|i| Some((local.snap.clusters.get(i)?, local.clients.get(i)?)));
+    let Some((cluster, client)) = found else {
+        let answer = Reply::new(StatusCode::SERVICE_UNAVAILABLE, "NC");
+        return Err(Box::new(local_reply(ctx, requested(), counter, answer)));
+    };
+    if cluster.broken.is_some() {
+        let worker = &*ctx.conn.worker;
+        cluster.stats.event(worker, ClusterEvent::NoHealthy);
+        cluster.stats.codes.inc(worker, 503);
+        let answer = Reply::new(StatusCode::SERVICE_UNAVAILABLE, "UH")
+            .with_body(Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())));
+        return Err(Box::new(local_reply(ctx, requested(), counter, answer)));
+    }
+    Ok((counter, cluster, client))
+}
+
+/// Forwards a routed request: admission ([`admit`]), the upstream head, mirrors, the retry
+/// loop, then the response ([`respond`]).
 #[allow(clippy::too_many_arguments)]
 async fn forward_request(
     conn: &ConnCtx,
@@ -557,57 +603,10 @@ async fn forward_request(
     delayed: bool,
 ) -> Response<RespBody> {
     let worker = &*conn.worker;
-    let di = forward.destination_index;
-    let counter = route
-        .destination_counters
-        .get(di)
-        .unwrap_or(&route.local_counter);
-    let cluster_index = route.destination_clusters.get(di).copied().flatten();
-    let Some((ci, cluster)) = cluster_index.and_then(|i| Some((i, local.snap.clusters.get(i)?)))
-    else {
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NC",
-            None,
-            HeaderMap::new(),
-        );
+    let (counter, cluster, client) = match admit(ctx, local, route, forward) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
-    let Some(client) = local.clients.get(ci) else {
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NC",
-            None,
-            HeaderMap::new(),
-        );
-    };
-    if cluster.broken.is_some() {
-        cluster.stats.event(worker, ClusterEvent::NoHealthy);
-        cluster.stats.codes.inc(worker, 503);
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UH",
-            Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())),
-            HeaderMap::new(),
-        );
-    }
 
     // The request's headers, authority and path are the upstream request's now (see
     // `decide_taking_headers`).
@@ -753,7 +752,12 @@ async fn forward_request(
     let upstream_start = clock::now();
     let mut last_event = upstream_start;
     let mut pending: Option<Response<UpIncoming>> = None;
-    let mut endpoint: Option<SocketAddr> = None;
+    let mut fields = Forwarded {
+        bytes_received,
+        xff: xff_value,
+        request_id,
+        endpoint: None,
+    };
     let mut action = state.start(upstream_start, &mut worker.aux());
     let outcome = loop {
         action = match action {
@@ -778,7 +782,7 @@ async fn forward_request(
                 let Some(ep) = cluster.endpoints.get(&attempt.endpoint) else {
                     break Err((StatusCode::SERVICE_UNAVAILABLE, "UH", NO_HEALTHY_UPSTREAM));
                 };
-                endpoint = Some(ep.addr);
+                fields.endpoint = Some(ep.addr);
                 // Every attempt sends the same head (borrowed, not copied).
                 let up_head = UpHead {
                     method: &upstream.method,
@@ -856,17 +860,7 @@ async fn forward_request(
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
                 counter.inc(worker, status.as_u16());
-                let mut log = make_log(
-                    ctx,
-                    head,
-                    status,
-                    failure.response_flag(),
-                    bytes_received,
-                    None,
-                    xff_value,
-                    request_id,
-                    endpoint,
-                );
+                let mut log = make_log(ctx, head, fields, status, failure.response_flag(), None);
                 if failure == pc::DownstreamFailure::Disconnect
                     && let Some(log) = &mut log
                 {
@@ -905,17 +899,7 @@ async fn forward_request(
                     Some(t) => Bytes::from_static(t.as_bytes()),
                     None => local.body,
                 };
-                let log = make_log(
-                    ctx,
-                    head,
-                    status,
-                    flags,
-                    bytes_received,
-                    None,
-                    xff_value,
-                    request_id,
-                    endpoint,
-                );
+                let log = make_log(ctx, head, fields, status, flags, None);
                 return reply(status, local.headers, Some(body), log);
             }
             pc::Action::Reset | pc::Action::Done => {
@@ -929,17 +913,7 @@ async fn forward_request(
         Err((status, flags, text)) => {
             cluster.stats.codes.inc(worker, status.as_u16());
             counter.inc(worker, status.as_u16());
-            let log = make_log(
-                ctx,
-                head,
-                status,
-                flags,
-                bytes_received,
-                None,
-                xff_value,
-                request_id,
-                endpoint,
-            );
+            let log = make_log(ctx, head, fields, status, flags, None);
             return reply(
                 status,
                 HeaderMap::new(),
@@ -948,9 +922,52 @@ async fn forward_request(
             );
         }
     };
+    let delivered = Delivered {
+        resp,
+        service_time: last_event.saturating_duration_since(upstream_start),
+        delayed,
+        edits,
+        set_cookie: hashed.and_then(|h| h.set_cookie),
+        downstream_upgrade,
+    };
+    respond(ctx, head, cluster, counter, fields, delivered)
+}
+
+/// An upstream's response, as the retry loop delivers it, with what [`respond`] applies to it.
+struct Delivered<'a> {
+    resp: Response<UpIncoming>,
+    /// From the first attempt to the last event.
+    service_time: Duration,
+    /// A fault delayed the request (flag `DI`).
+    delayed: bool,
+    /// The route's response header edits.
+    edits: &'a pc::ResponseEdits,
+    /// A cookie minted for consistent hashing.
+    set_cookie: Option<HeaderValue>,
+    /// The client's side of an upgrade the response may accept.
+    downstream_upgrade: Option<OnUpgrade>,
+}
+
+/// The last step of a forward: counters, the response head edited as Envoy's router does
+/// (or kept as read), an accepted upgrade spliced, the access log line attached.
+fn respond(
+    ctx: &Ctx<'_>,
+    head: &pc::RequestHead,
+    cluster: &ClusterRt,
+    counter: &RouteCounter,
+    fields: Forwarded,
+    delivered: Delivered<'_>,
+) -> Response<RespBody> {
+    let worker = &*ctx.conn.worker;
+    let Delivered {
+        mut resp,
+        service_time,
+        delayed,
+        edits,
+        set_cookie,
+        downstream_upgrade,
+    } = delivered;
     let flags = if delayed { "DI" } else { "-" };
-    let mut resp = resp;
-    let service_time = last_event.saturating_duration_since(upstream_start);
     let status = resp.status();
     cluster.stats.latency(worker, service_time);
     cluster.stats.codes.inc(worker, status.as_u16());
@@ -958,7 +975,6 @@ async fn forward_request(
 
     // Upgrades (WebSocket, …): splice the two upgraded connections.
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
-    let set_cookie = hashed.and_then(|h| h.set_cookie);
     // The head goes on as read unless something must change in it beyond what the writer
     // does itself (hop-by-hop headers, `server`, the service time).
     let raw = ctx.raw_heads
@@ -967,17 +983,7 @@ async fn forward_request(
         && edits.is_empty()
         && set_cookie.is_none();
     if !raw && UpIncoming::into_headers(&mut resp).is_err() {
-        let log = make_log(
-            ctx,
-            head,
-            StatusCode::BAD_GATEWAY,
-            "UPE",
-            bytes_received,
-            None,
-            xff_value,
-            request_id,
-            endpoint,
-        );
+        let log = make_log(ctx, head, fields, StatusCode::BAD_GATEWAY, "UPE", None);
         return reply(StatusCode::BAD_GATEWAY, HeaderMap::new(), None, log);
     }
     if switching && let Some(down) = downstream_upgrade {
@@ -1004,17 +1010,7 @@ async fn forward_request(
             .insert(X_UPSTREAM_TIME, HeaderValue::from(service_ms));
         parts.headers.insert(SERVER, SERVER_VALUE);
     }
-    let log = make_log(
-        ctx,
-        head,
-        status,
-        flags,
-        bytes_received,
-        Some(service_ms),
-        xff_value,
-        request_id,
-        endpoint,
-    );
+    let log = make_log(ctx, head, fields, status, flags, Some(service_ms));
     let mut body = RespBody::new(Payload::Upstream(incoming), log);
     if raw {
         body.set_upstream_service_ms(service_ms);
@@ -1099,18 +1095,31 @@ impl<'a> Added<'a> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the access log line of a forwarded request takes from the forward: gathered before
+/// the first attempt, completed with the endpoint of the last.
+#[derive(Default)]
+struct Forwarded {
+    bytes_received: Option<Arc<AtomicU64>>,
+    xff: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+    endpoint: Option<SocketAddr>,
+}
+
+/// The access log line of a forwarded request (`None` with the log off).
 fn make_log(
     ctx: &Ctx<'_>,
     head: &pc::RequestHead,
+    fields: Forwarded,
     status: StatusCode,
     flags: &'static str,
-    bytes_received: Option<Arc<AtomicU64>>,
     upstream_service_time: Option<u64>,
-    xff_value: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
-    upstream_host: Option<SocketAddr>,
 ) -> Option<Box<PendingLog>> {
+    let Forwarded {
+        bytes_received,
+        xff: xff_value,
+        request_id,
+        endpoint: upstream_host,
+    } = fields;
     ctx.conn.worker.logging().then(|| {
         Box::new(PendingLog {
             worker: Arc::clone(&ctx.conn.worker),
@@ -1155,7 +1164,7 @@ fn up_options(cluster: &ClusterRt, version: Version) -> UpOptions {
 fn spawn_mirror(
     worker: &Arc<Worker>,
     cluster: &ClusterRt,
-    client: super::upstream::UpClient,
+    client: UpClient,
     options: UpOptions,
     body: UpBody,
     method: &http::Method,
