@@ -214,7 +214,8 @@ impl Downstream {
 /// thread of a thread-per-core server, or one for a multi-threaded runtime.
 ///
 /// ```no_run
-/// /// use std::sync::Arc;
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
 /// use hyper::{Request, body::Incoming, service::service_fn};
 /// use hyper_util::rt::{TokioExecutor, TokioIo};
 /// use portcullis_gateway::{AccessLog, Downstream, Snapshot, Worker, forward};

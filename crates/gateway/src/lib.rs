@@ -36,6 +36,9 @@
 //!   worker, [`GatewayBuilder::serve_on_this_thread`] runs this control work as tasks on the worker's
 //!   own runtime instead, and the process has a single thread.
 //!
+//! A server that keeps its own accept loop serves requests with [`forward`] against a
+//! [`Snapshot`] from [`SnapshotBuilder`], through a [`Worker`] of its own.
+//!
 //! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
 //! two short hops per request (downstream connection task → upstream connection task); on a
 //! current-thread runtime both run on the same core without cross-thread wake-ups or
