@@ -18,7 +18,6 @@ use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf as _, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH};
@@ -31,6 +30,7 @@ use super::body::{DownBody, RespBody};
 use super::guard::Guarded;
 use super::proxy::{self, ConnCtx, Writer};
 use super::server::{self, Shared};
+use super::worker::Worker;
 
 /// The read buffer's size, and the most response bytes gathered before a write.
 const BUF: usize = 8 * 1024;
@@ -106,7 +106,8 @@ where
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         // A draining gateway closes every connection after its response.
         let close = !keep_alive || refused || shared.lifecycle.is_draining();
-        let reusable = write_response(&mut io, &mut out, resp, head_request, close).await;
+        let reusable =
+            write_response(&mut io, &mut out, resp, head_request, close, &ctx.worker).await;
         if !reusable {
             let _ = io.shutdown().await;
             return;
@@ -135,6 +136,7 @@ async fn write_response<W: AsyncWrite + Unpin>(
     resp: http::Response<RespBody>,
     head_request: bool,
     close: bool,
+    worker: &Worker,
 ) -> bool {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
@@ -161,7 +163,7 @@ async fn write_response<W: AsyncWrite + Unpin>(
         (BodyFraming::Chunked, None)
     };
     out.clear();
-    let date = http_date();
+    let date = worker.http_date();
     match forwarded {
         // An upstream's head as read: the writer drops what must not be forwarded and adds
         // what Envoy adds (the upstream's content-length gives way to the framing).
@@ -254,41 +256,6 @@ async fn send<W: AsyncWrite + Unpin>(io: &mut W, out: &mut Vec<u8>) -> io::Resul
         out.clear();
     }
     io.flush().await
-}
-
-thread_local! {
-    /// This worker's `date` value and the second it is for.
-    static DATE: std::cell::RefCell<(u64, Bytes)> = const {
-        std::cell::RefCell::new((u64::MAX, Bytes::new()))
-    };
-}
-
-/// The `date` header's value: the worker's cached one, which [`refresh_date`] keeps current,
-/// so answering reads no clock (nginx caches its time per event-loop turn the same way).
-fn http_date() -> Bytes {
-    // Only a worker's housekeeping tick keeps the cache current.
-    if !super::worker::is_worker() {
-        return refresh_date();
-    }
-    let cached = DATE.with(|d| {
-        let d = d.borrow();
-        (d.0 != u64::MAX).then(|| d.1.clone())
-    });
-    cached.unwrap_or_else(refresh_date)
-}
-
-/// Formats the `date` value again when the second has changed; the worker calls it on its
-/// housekeeping tick (every 250 ms), so a date is at most that late.
-pub(crate) fn refresh_date() -> Bytes {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.0 != second {
-            *d = (second, Bytes::from(httpdate::fmt_http_date(now)));
-        }
-        d.1.clone()
-    })
 }
 
 /// A stream with bytes already read from it put back in front.

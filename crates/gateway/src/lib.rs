@@ -17,9 +17,10 @@
 //!   a configuration that fails is refused and the previous snapshot keeps serving.
 //! * **Workers**: `--workers N` single-threaded tokio runtimes, one thread each, every one
 //!   with its own `SO_REUSEPORT` socket per listener (the kernel spreads connections), its own
-//!   upstream connection pools, metric shards, random source and access-log buffer. Nothing
-//!   on the request path takes a lock or touches another worker's cache lines: a worker sees
-//!   the live snapshot through a thread-local cache checked with one atomic load per request.
+//!   upstream connection pools, metric shards, random source and access-log buffer, held in
+//!   a [`Worker`] made when the worker starts and passed to its connections and requests.
+//!   Nothing on the request path touches another worker's cache lines: a request uses its
+//!   connection's view of the snapshot while one atomic load says it is still live.
 //! * **Connections**: a listener whose chains need it reads the ClientHello
 //!   (`portcullis_tls::peek_client_hello` on what has arrived; the task sleeps until more
 //!   does, and the bytes read go on in front of the stream) and picks a chain by SNI
@@ -34,6 +35,9 @@
 //!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
 //!   worker, [`GatewayBuilder::serve_on_this_thread`] runs this control work as tasks on the worker's
 //!   own runtime instead, and the process has a single thread.
+//!
+//! A server that keeps its own accept loop serves requests with [`forward`] against a
+//! [`Snapshot`] from [`SnapshotBuilder`], through a [`Worker`] of its own.
 //!
 //! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
 //! two short hops per request (downstream connection task → upstream connection task); on a
@@ -52,6 +56,7 @@ mod config;
 mod dns;
 mod downstream;
 pub mod dump;
+mod embed;
 mod guard;
 mod log;
 mod metrics;
@@ -80,13 +85,14 @@ pub use body::RespBody;
 pub use config::{Built, Identity, Problem, Report, Source, check};
 pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
+pub use embed::{Downstream, Snapshot, SnapshotBuilder, forward};
 pub use server::{Limits, Topology};
 pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
-pub use worker::{AccessLog, AccessLogSink};
+pub use worker::{AccessLog, AccessLogSink, Worker};
 
 use metrics::Stats;
-use snapshot::{BuildContext, Live, Snapshot};
+use snapshot::{BuildContext, Live};
 
 /// How to run a gateway: the configuration source, the workload identity, where listeners
 /// bind, limits and timeouts, and the extension points. Made by [`Gateway::builder`]; ends
@@ -529,8 +535,8 @@ impl Listeners {
     /// every worker then shares. Returns the bind errors.
     fn reconcile(
         &mut self,
-        snap: &Snapshot,
-        workers: &[Handle],
+        snap: &snapshot::Snapshot,
+        workers: &[(Handle, Arc<Worker>)],
         shared: &Arc<server::Shared>,
         port_bindings: &HashMap<u16, SocketAddr>,
     ) -> Vec<String> {
@@ -542,7 +548,7 @@ impl Listeners {
             }
             let mut local = port_bindings.get(&addr.port()).copied().unwrap_or(*addr);
             let mut loops = Vec::new();
-            for h in workers {
+            for (h, worker) in workers {
                 let _guard = h.enter();
                 match server::bind(local) {
                     Ok(l) => {
@@ -550,7 +556,12 @@ impl Listeners {
                         if let Ok(bound) = l.local_addr() {
                             local = bound;
                         }
-                        loops.push(h.spawn(server::accept_loop(l, *addr, Arc::clone(shared))));
+                        loops.push(h.spawn(server::accept_loop(
+                            l,
+                            *addr,
+                            Arc::clone(shared),
+                            Arc::clone(worker),
+                        )));
                     }
                     Err(e) => {
                         errors.push(format!("cannot listen on {local}: {e}"));
@@ -666,14 +677,10 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
 
 /// A worker's housekeeping until `stop`: the access-log buffer flushed, the cached `date`
 /// and the coarse clock refreshed, every 250 ms.
-async fn worker_ticks(mut stop: watch::Receiver<bool>) {
+async fn worker_ticks(worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                worker::flush();
-                let _ = downstream::refresh_date();
-                upstream::tick_coarse_clock();
-            }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => worker.tick(),
             _ = stop.wait_for(|stopped| *stopped) => break,
         }
     }
@@ -710,10 +717,10 @@ impl GatewayBuilder {
                             return;
                         }
                     };
-                    worker::init(i, seed, log);
-                    let _ = tx.send(Ok(rt.handle().clone()));
-                    rt.block_on(worker_ticks(stop));
-                    worker::flush();
+                    let worker = Worker::own(i, seed, log);
+                    let _ = tx.send(Ok((rt.handle().clone(), Arc::clone(&worker))));
+                    rt.block_on(worker_ticks(Arc::clone(&worker), stop));
+                    worker.flush();
                 })
                 .map_err(|e| StartError::Io(format!("cannot start a worker: {e}")))?;
             threads.push(t);
@@ -773,9 +780,9 @@ impl GatewayBuilder {
     /// [`GatewayHandle::shutdown`] or after [`GatewayHandle::drain`]
     /// ([`GatewayHandle::stopped`] resolves then), or with the runtime.
     ///
-    /// On a multi-threaded runtime connections move between the runtime's threads; each
-    /// thread keeps its own upstream connection pools and random source, as the gateway's
-    /// own workers do. Access-log lines are written as they are made.
+    /// The gateway is then one [`Worker`]: on a multi-threaded runtime, connections move
+    /// between the runtime's threads and share its upstream connection pools and random
+    /// source. Access-log lines are written as they are made.
     ///
     /// # Errors
     /// As [`start`](Self::start).
@@ -783,8 +790,8 @@ impl GatewayBuilder {
         let prepared = prepare(&mut self)?;
         let lifecycle = Arc::clone(&prepared.lifecycle);
         let stats = Arc::clone(&prepared.stats);
-        tokio::spawn(worker_ticks(lifecycle.stop.subscribe()));
-        let (control, built) = Control::new(self, prepared, vec![Handle::current()]);
+        let worker = Worker::shared(self.random_seed, self.access_log.clone());
+        let (control, built) = Control::new(self, prepared, vec![(Handle::current(), worker)]);
         let listening = Arc::clone(&control.listening);
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(control.run(built, |started| {
@@ -826,13 +833,17 @@ impl GatewayBuilder {
     ) -> Result<(), StartError> {
         let prepared = prepare(&mut self)?;
         let rt = runtime()?;
-        worker::init(0, self.random_seed, self.access_log.clone());
+        let worker = Worker::own(0, self.random_seed, self.access_log.clone());
         let stop = prepared.lifecycle.stop.subscribe();
-        let (control, built) = Control::new(self, prepared, vec![rt.handle().clone()]);
+        let (control, built) = Control::new(
+            self,
+            prepared,
+            vec![(rt.handle().clone(), Arc::clone(&worker))],
+        );
         let listening = Arc::clone(&control.listening);
         let mut failed = None;
         rt.block_on(async {
-            tokio::spawn(worker_ticks(stop));
+            tokio::spawn(worker_ticks(Arc::clone(&worker), stop));
             control
                 .run(built, |started| match started {
                     Ok((_, admin)) => {
@@ -848,7 +859,7 @@ impl GatewayBuilder {
                 })
                 .await;
         });
-        worker::flush();
+        worker.flush();
         failed.map_or(Ok(()), Err)
     }
 }
@@ -931,7 +942,7 @@ struct Control {
     options: GatewayBuilder,
     source: Box<dyn ConfigSource>,
     ctx: BuildContext,
-    workers: Vec<Handle>,
+    workers: Vec<(Handle, Arc<Worker>)>,
     listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
     file_store: Option<Arc<FileCredentialStore>>,
     mesh_files: Option<Arc<FileMeshIdentity>>,
@@ -939,7 +950,11 @@ struct Control {
 }
 
 impl Control {
-    fn new(options: GatewayBuilder, prepared: Prepared, workers: Vec<Handle>) -> (Self, Built) {
+    fn new(
+        options: GatewayBuilder,
+        prepared: Prepared,
+        workers: Vec<(Handle, Arc<Worker>)>,
+    ) -> (Self, Built) {
         let control = Self {
             options,
             source: prepared.source,
@@ -980,7 +995,6 @@ impl Control {
             self.options.path_normalization,
             self.options.topology,
             Arc::clone(&self.lifecycle),
-            self.options.access_log.clone(),
         ));
         let mut listeners = Listeners::default();
         let errors = listeners.reconcile(
@@ -1203,7 +1217,7 @@ impl Signals {
     }
 }
 
-fn describe(snap: &Snapshot) {
+fn describe(snap: &snapshot::Snapshot) {
     let ports: Vec<String> = snap.listeners.iter().map(|l| l.bind.to_string()).collect();
     tracing::info!(
         "serving generation {}: listeners [{}], {} route configurations, {} clusters",

@@ -17,12 +17,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Version};
 
-use super::worker;
+use super::worker::Worker;
 
 /// What the access log line of one request says, gathered while the request runs; written
 /// when the response body ends (or is dropped).
 #[derive(Debug)]
 pub(crate) struct PendingLog {
+    /// The worker whose buffer takes the line.
+    pub(crate) worker: Arc<Worker>,
     /// When the request started (for its duration), and the wall-clock time then.
     pub(crate) start: (Instant, SystemTime),
     pub(crate) method: Method,
@@ -45,7 +47,7 @@ impl PendingLog {
     /// Writes the line with the response body's size.
     pub(crate) fn finish(&self, bytes_sent: u64) {
         let duration = self.start.0.elapsed().as_millis();
-        worker::log_line(|out| {
+        self.worker.log_line(|out| {
             out.push(b'[');
             write_time(out, self.start.1);
             out.extend_from_slice(b"] \"");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::worker;
+use super::worker::Worker;
 
 /// Upper bounds (milliseconds) of the upstream latency histogram buckets: Envoy's.
 pub(crate) const LATENCY_BUCKETS_MS: [u64; 19] = [
@@ -68,9 +68,9 @@ impl CodeCounter {
         }
     }
 
-    /// Counts one response with `code`.
-    pub(crate) fn inc(&self, code: u16) {
-        let i = worker::index() % self.shards.len();
+    /// Counts one response with `code`, on `worker`'s shard.
+    pub(crate) fn inc(&self, worker: &Worker, code: u16) {
+        let i = worker.index() % self.shards.len();
         if let Some(s) = self.shards.get(i) {
             s.inc(code);
         }
@@ -138,12 +138,12 @@ impl ClusterStats {
         }
     }
 
-    fn shard(&self) -> Option<&ClusterShard> {
-        self.shards.get(worker::index() % self.shards.len())
+    fn shard(&self, worker: &Worker) -> Option<&ClusterShard> {
+        self.shards.get(worker.index() % self.shards.len())
     }
 
-    pub(crate) fn event(&self, e: ClusterEvent) {
-        if let Some(s) = self.shard() {
+    pub(crate) fn event(&self, worker: &Worker, e: ClusterEvent) {
+        if let Some(s) = self.shard(worker) {
             let c = match e {
                 ClusterEvent::Retry => &s.retries,
                 ClusterEvent::Overflow => &s.overflow,
@@ -155,8 +155,8 @@ impl ClusterStats {
         }
     }
 
-    pub(crate) fn latency(&self, d: Duration) {
-        let Some(s) = self.shard() else { return };
+    pub(crate) fn latency(&self, worker: &Worker, d: Duration) {
+        let Some(s) = self.shard(worker) else { return };
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b)
             && let Some(b) = s.latency_buckets.get(i)

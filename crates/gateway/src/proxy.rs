@@ -26,8 +26,8 @@ use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
-use super::upstream::{UpHead, UpIncoming, UpOptions};
-use super::worker::{self, AuxRandom, ThreadRandom};
+use super::upstream::{UpClient, UpHead, UpIncoming, UpOptions};
+use super::worker::{RequestIdText, Worker};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -48,10 +48,14 @@ const FAULT_ABORT: &str = "fault filter abort";
 #[derive(Debug)]
 pub(crate) struct ConnCtx {
     pub(crate) live: Arc<Live>,
+    /// The worker's view of the snapshot the connection started on: its requests use it
+    /// while that snapshot is live.
+    pub(crate) local: Arc<Local>,
+    /// The worker serving the connection.
+    pub(crate) worker: Arc<Worker>,
     pub(crate) scheme: Scheme,
-    /// The route configuration of the connection's chain, by index in the snapshot of
-    /// generation `generation`, and by name for later ones.
-    pub(crate) generation: u64,
+    /// The route configuration of the connection's chain, by index in `local`'s snapshot,
+    /// and by name for later ones.
     pub(crate) route_config: usize,
     pub(crate) route_config_name: Arc<str>,
     /// The client address, for `x-forwarded-for`.
@@ -68,8 +72,9 @@ pub(crate) struct ConnCtx {
     pub(crate) path_normalization: pc::path::PathNormalization,
 }
 
-/// What the access log and the counters need about a request.
-struct Ctx {
+/// One request's context: its connection, and what the access log and the counters need.
+struct Ctx<'a> {
+    conn: &'a ConnCtx,
     /// The start, and the wall-clock start, both read only when the access log is on.
     start: Option<(Instant, SystemTime)>,
     version: Version,
@@ -79,7 +84,7 @@ struct Ctx {
     raw_heads: bool,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// The start and wall-clock start for the access log (read now if they were not then).
     fn log_start(&self) -> (Instant, SystemTime) {
         self.start
@@ -104,14 +109,18 @@ pub(crate) async fn handle(
 ) -> Result<Response<RespBody>, Infallible> {
     conn.heads.started();
     let ctx = Ctx {
-        start: worker::logging().then(|| (Instant::now(), SystemTime::now())),
+        conn: &conn,
+        start: conn
+            .worker
+            .logging()
+            .then(|| (Instant::now(), SystemTime::now())),
         version: req.version(),
         method: req.method().clone(),
         raw_heads: writer == Writer::Own,
     };
-    let local = snapshot::local(&conn.live);
+    let local = snapshot::current(&conn.live, &conn.local, &conn.worker);
     let snap = &local.snap;
-    let rc = if snap.generation == conn.generation {
+    let rc = if Arc::ptr_eq(&local, &conn.local) {
         snap.route_configs.get(conn.route_config)
     } else {
         snap.route_config_index
@@ -145,32 +154,28 @@ pub(crate) async fn handle(
         Ok(path) => path.into_owned(),
         Err(invalid) => {
             return Ok(local_reply(
-                &conn,
                 &ctx,
-                &parts.headers,
-                &authority,
-                raw_path,
+                Requested {
+                    headers: &parts.headers,
+                    authority: &authority,
+                    path: raw_path,
+                },
                 &conn.no_route,
-                invalid.status(),
-                "-",
-                None,
-                HeaderMap::new(),
+                Reply::new(invalid.status(), "-"),
             ));
         }
     };
     // No route configuration, or no route in it: Envoy's 404 with flag NR.
     let no_route = || {
         local_reply(
-            &conn,
             &ctx,
-            &parts.headers,
-            &authority,
-            &path,
+            Requested {
+                headers: &parts.headers,
+                authority: &authority,
+                path: &path,
+            },
             &conn.no_route,
-            StatusCode::NOT_FOUND,
-            "NR",
-            None,
-            HeaderMap::new(),
+            Reply::new(StatusCode::NOT_FOUND, "NR"),
         )
     };
     let Some(rc) = rc else {
@@ -202,14 +207,10 @@ pub(crate) async fn handle(
         && let Some(redirect) = pc::redirect::require_tls_redirect(&head)
     {
         return Ok(local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            redirect.status,
-            "-",
-            None,
-            redirect.headers,
+            Reply::new(redirect.status, "-").with_headers(redirect.headers),
         ));
     }
     // Consistent hashing (ring hash, maglev) on the request as it came, before the route's
@@ -218,7 +219,7 @@ pub(crate) async fn handle(
     let hashed = (!route.hash_policy.is_empty())
         .then(|| pc::lb::hash_request(&route.hash_policy, &head, &request_addresses(&conn, &head)));
     // A forward takes the request's headers for the upstream request (no copy).
-    let decision = pc::decide::decide_taking_headers(action, &mut head, &mut ThreadRandom);
+    let decision = pc::decide::decide_taking_headers(action, &mut head, &mut conn.worker.random());
     if let Some(delay) = decision.delay() {
         tokio::time::sleep(delay).await;
     }
@@ -242,24 +243,18 @@ pub(crate) async fn handle(
             .await
         }
         pc::decide::Decision::Redirect(r) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            r.status,
-            if delayed { "DI" } else { "-" },
-            None,
-            r.headers,
+            Reply::new(r.status, if delayed { "DI" } else { "-" }).with_headers(r.headers),
         ),
         pc::decide::Decision::DirectResponse(d) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            d.status,
-            if delayed { "DI" } else { "-" },
-            d.body,
-            d.headers,
+            Reply::new(d.status, if delayed { "DI" } else { "-" })
+                .with_body(d.body)
+                .with_headers(d.headers),
         ),
         pc::decide::Decision::FaultAbort(a) => {
             let mut headers = HeaderMap::new();
@@ -278,79 +273,107 @@ pub(crate) async fn handle(
             let body =
                 (status != StatusCode::OK).then(|| Bytes::from_static(FAULT_ABORT.as_bytes()));
             local_head_reply(
-                &conn,
                 &ctx,
                 &head,
                 &route.local_counter,
-                status,
-                if delayed { "DI,FI" } else { "FI" },
-                body,
-                headers,
+                Reply::new(status, if delayed { "DI,FI" } else { "FI" })
+                    .with_body(body)
+                    .with_headers(headers),
             )
         }
         pc::decide::Decision::CorsPreflight(c) => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            c.status,
-            "-",
-            None,
-            c.headers,
+            Reply::new(c.status, "-").with_headers(c.headers),
         ),
         _ => local_head_reply(
-            &conn,
             &ctx,
             &head,
             &route.local_counter,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "-",
-            None,
-            HeaderMap::new(),
+            Reply::new(StatusCode::INTERNAL_SERVER_ERROR, "-"),
         ),
     })
 }
 
-/// A local reply for a request that never became a `pc::decide::RequestHead`.
-#[allow(clippy::too_many_arguments)]
-fn local_reply(
-    conn: &ConnCtx,
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    authority: &str,
-    path: &str,
-    counter: &RouteCounter,
+/// What the gateway answers itself: status, response flags for the access log, body and
+/// headers.
+struct Reply {
     status: StatusCode,
     flags: &'static str,
     body: Option<Bytes>,
-    response_headers: HeaderMap,
+    headers: HeaderMap,
+}
+
+impl Reply {
+    fn new(status: StatusCode, flags: &'static str) -> Self {
+        Self {
+            status,
+            flags,
+            body: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    fn with_body(mut self, body: Option<Bytes>) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// The request a local reply answers, as the access log names it.
+struct Requested<'a> {
+    headers: &'a HeaderMap,
+    authority: &'a str,
+    path: &'a str,
+}
+
+/// A local reply for a request that never became a `pc::decide::RequestHead`.
+fn local_reply(
+    ctx: &Ctx<'_>,
+    req: Requested<'_>,
+    counter: &RouteCounter,
+    answer: Reply,
 ) -> Response<RespBody> {
-    let log = worker::logging().then(|| {
+    let conn = ctx.conn;
+    let Reply {
+        status,
+        flags,
+        body,
+        headers,
+    } = answer;
+    let log = conn.worker.logging().then(|| {
         Box::new(PendingLog {
+            worker: Arc::clone(&conn.worker),
             start: ctx.log_start(),
             method: ctx.method.clone(),
-            path: HeaderValue::from_str(path).ok(),
+            path: HeaderValue::from_str(req.path).ok(),
             version: ctx.version,
             status: status.as_u16(),
             flags,
             bytes_received: None,
             upstream_service_time: None,
-            xff: xff(headers.get(X_FORWARDED_FOR), &conn.remote_ip),
-            user_agent: headers.get(USER_AGENT).cloned(),
-            request_id: headers.get(X_REQUEST_ID).cloned(),
-            authority: HeaderValue::from_str(authority).ok(),
+            xff: xff(req.headers.get(X_FORWARDED_FOR), &conn.remote_ip),
+            user_agent: req.headers.get(USER_AGENT).cloned(),
+            request_id: req.headers.get(X_REQUEST_ID).cloned(),
+            authority: HeaderValue::from_str(req.authority).ok(),
             upstream_host: None,
         })
     });
-    counter.inc(status.as_u16());
-    reply(status, response_headers, body, log)
+    counter.inc(&conn.worker, status.as_u16());
+    reply(status, headers, body, log)
 }
 
 /// The local reply to a request refused before routing: Envoy's status, its body for codec
 /// errors, and `connection: close` on HTTP/1 when the framing is in doubt.
 fn rejected(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     parts: &http::request::Parts,
     rejection: pc::hygiene::Rejection,
 ) -> Response<RespBody> {
@@ -369,42 +392,36 @@ fn rejected(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     local_reply(
-        conn,
         ctx,
-        &parts.headers,
-        authority,
-        parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+        Requested {
+            headers: &parts.headers,
+            authority,
+            path: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+        },
         &conn.no_route,
-        status,
-        if codec_error { "DPE" } else { "-" },
-        codec_error.then(|| Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes())),
-        headers,
+        Reply::new(status, if codec_error { "DPE" } else { "-" })
+            .with_body(
+                codec_error.then(|| {
+                    Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes())
+                }),
+            )
+            .with_headers(headers),
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A local reply to a routed request.
 fn local_head_reply(
-    conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     head: &pc::decide::RequestHead,
     counter: &RouteCounter,
-    status: StatusCode,
-    flags: &'static str,
-    body: Option<Bytes>,
-    response_headers: HeaderMap,
+    answer: Reply,
 ) -> Response<RespBody> {
-    local_reply(
-        conn,
-        ctx,
-        &head.headers,
-        &head.authority,
-        &head.path,
-        counter,
-        status,
-        flags,
-        body,
-        response_headers,
-    )
+    let req = Requested {
+        headers: &head.headers,
+        authority: &head.authority,
+        path: &head.path,
+    };
+    local_reply(ctx, req, counter, answer)
 }
 
 fn xff(existing: Option<&HeaderValue>, remote: &HeaderValue) -> Option<HeaderValue> {
@@ -534,10 +551,49 @@ fn is_upgrade(headers: &HeaderMap, version: Version) -> bool {
             })
 }
 
+/// Admission, the first step of a forward: the route's counter for the picked destination,
+/// its cluster and this worker's client for it; or the local reply when the cluster is
+/// missing (503 NC) or cannot be used (503 UH).
+fn admit<'l>(
+    ctx: &Ctx<'_>,
+    local: &'l Local,
+    route: &'l RouteRt,
+    forward: &pc::decide::ForwardDecision,
+) -> Result<(&'l RouteCounter, &'l ClusterRt, &'l UpClient), Box<Response<RespBody>>> {
+    let di = forward.destination_index;
+    let counter = route
+        .destination_counters
+        .get(di)
+        .unwrap_or(&route.local_counter);
+    let requested = || Requested {
+        headers: &forward.upstream.headers,
+        authority: &forward.upstream.authority,
+        path: &forward.upstream.path,
+    };
+    let cluster_index = route.destination_clusters.get(di).copied().flatten();
+    let found =
+        cluster_index.and_then(|i| Some((local.snap.clusters.get(i)?, local.clients.get(i)?)));
+    let Some((cluster, client)) = found else {
+        let answer = Reply::new(StatusCode::SERVICE_UNAVAILABLE, "NC");
+        return Err(Box::new(local_reply(ctx, requested(), counter, answer)));
+    };
+    if cluster.broken.is_some() {
+        let worker = &*ctx.conn.worker;
+        cluster.stats.event(worker, ClusterEvent::NoHealthy);
+        cluster.stats.codes.inc(worker, 503);
+        let answer = Reply::new(StatusCode::SERVICE_UNAVAILABLE, "UH")
+            .with_body(Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())));
+        return Err(Box::new(local_reply(ctx, requested(), counter, answer)));
+    }
+    Ok((counter, cluster, client))
+}
+
+/// Forwards a routed request: admission ([`admit`]), the upstream head, mirrors, the retry
+/// loop, then the response ([`respond`]).
 #[allow(clippy::too_many_arguments)]
 async fn forward_request(
     conn: &ConnCtx,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     local: &Local,
     route: &RouteRt,
     forward: &mut pc::decide::ForwardDecision,
@@ -547,57 +603,11 @@ async fn forward_request(
     body: DownBody,
     delayed: bool,
 ) -> Response<RespBody> {
-    let di = forward.destination_index;
-    let counter = route
-        .destination_counters
-        .get(di)
-        .unwrap_or(&route.local_counter);
-    let cluster_index = route.destination_clusters.get(di).copied().flatten();
-    let Some((ci, cluster)) = cluster_index.and_then(|i| Some((i, local.snap.clusters.get(i)?)))
-    else {
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NC",
-            None,
-            HeaderMap::new(),
-        );
+    let worker = &*conn.worker;
+    let (counter, cluster, client) = match admit(ctx, local, route, forward) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
-    let Some(client) = local.clients.get(ci) else {
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NC",
-            None,
-            HeaderMap::new(),
-        );
-    };
-    if cluster.broken.is_some() {
-        cluster.stats.event(ClusterEvent::NoHealthy);
-        cluster.stats.codes.inc(503);
-        return local_reply(
-            conn,
-            ctx,
-            &forward.upstream.headers,
-            &forward.upstream.authority,
-            &forward.upstream.path,
-            counter,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UH",
-            Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())),
-            HeaderMap::new(),
-        );
-    }
 
     // The request's headers, authority and path are the upstream request's now (see
     // `decide_taking_headers`).
@@ -617,7 +627,7 @@ async fn forward_request(
     } = forward;
     let mut headers = std::mem::take(&mut upstream.headers);
     strip_hop_by_hop(&mut headers, upgrading);
-    if worker::logging() {
+    if worker.logging() {
         // The access log reads these from the request as Envoy's does, after the route's
         // edits (the forward took them from the head for the upstream request).
         for name in [USER_AGENT, pc::decide::X_ENVOY_ORIGINAL_PATH] {
@@ -639,12 +649,14 @@ async fn forward_request(
         (None, _) => Some(conn.remote_ip.as_bytes()),
         (Some(_), joined) => joined.as_ref().map(HeaderValue::as_bytes),
     };
-    let xff_value = worker::logging()
+    let xff_value = worker
+        .logging()
         .then(|| xff_bytes.and_then(|b| HeaderValue::from_bytes(b).ok()))
         .flatten();
-    let mut id_text: worker::RequestIdText = [0; 36];
-    let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker::request_id(&mut id_text));
-    let request_id = worker::logging()
+    let mut id_text: RequestIdText = [0; 36];
+    let minted_id = (!headers.contains_key(X_REQUEST_ID)).then(|| worker.request_id(&mut id_text));
+    let request_id = worker
+        .logging()
         .then(|| match minted_id {
             Some(id) => HeaderValue::from_str(id).ok(),
             None => headers.get(X_REQUEST_ID).cloned(),
@@ -710,6 +722,7 @@ async fn forward_request(
             && let (Some(mc), Some(mclient)) = (local.snap.clusters.get(mi), local.clients.get(mi))
         {
             spawn_mirror(
+                &conn.worker,
                 mc,
                 mclient.clone(),
                 up_options(mc, ctx.version),
@@ -740,13 +753,18 @@ async fn forward_request(
     let upstream_start = clock::now();
     let mut last_event = upstream_start;
     let mut pending: Option<Response<UpIncoming>> = None;
-    let mut endpoint: Option<SocketAddr> = None;
-    let mut action = state.start(upstream_start, &mut AuxRandom);
+    let mut fields = Forwarded {
+        bytes_received,
+        xff: xff_value,
+        request_id,
+        endpoint: None,
+    };
+    let mut action = state.start(upstream_start, &mut worker.aux());
     let outcome = loop {
         action = match action {
             pc::retry::Action::Send(attempt) => {
                 if attempt.number > 1 {
-                    cluster.stats.event(ClusterEvent::Retry);
+                    cluster.stats.event(worker, ClusterEvent::Retry);
                 }
                 // The first attempt sends the client's body; later ones replay it, unless it
                 // outgrew the replay limit: then the last answer stands.
@@ -765,7 +783,7 @@ async fn forward_request(
                 let Some(ep) = cluster.endpoints.get(&attempt.endpoint) else {
                     break Err((StatusCode::SERVICE_UNAVAILABLE, "UH", NO_HEALTHY_UPSTREAM));
                 };
-                endpoint = Some(ep.addr);
+                fields.endpoint = Some(ep.addr);
                 // Every attempt sends the same head (borrowed, not copied).
                 let up_head = UpHead {
                     method: &upstream.method,
@@ -789,7 +807,7 @@ async fn forward_request(
                 let now = clock::now();
                 last_event = now;
                 match result {
-                    None => state.on_event(pc::retry::Event::Timer, now, &mut AuxRandom),
+                    None => state.on_event(pc::retry::Event::Timer, now, &mut worker.aux()),
                     Some(Ok(resp)) => {
                         // A head kept as read: the retry decision gets the few headers it
                         // reads (usually none, and then no map is built).
@@ -809,7 +827,7 @@ async fn forward_request(
                                 headers,
                             },
                             now,
-                            &mut AuxRandom,
+                            &mut worker.aux(),
                         );
                         pending = Some(resp);
                         next
@@ -818,19 +836,19 @@ async fn forward_request(
                         let kind = if let Some(failure) = e.downstream() {
                             pc::retry::ErrorKind::Downstream(failure)
                         } else if e.is_connect() {
-                            cluster.stats.event(ClusterEvent::ConnectFail);
+                            cluster.stats.event(worker, ClusterEvent::ConnectFail);
                             pc::retry::ErrorKind::ConnectFailure
                         } else {
                             pc::retry::ErrorKind::Reset
                         };
-                        state.on_event(pc::retry::Event::Error(kind), now, &mut AuxRandom)
+                        state.on_event(pc::retry::Event::Error(kind), now, &mut worker.aux())
                     }
                 }
             }
             pc::retry::Action::Backoff { until } => {
                 pending = None;
                 tokio::time::sleep_until(clock::to_tokio(until)).await;
-                state.on_event(pc::retry::Event::Timer, clock::now(), &mut AuxRandom)
+                state.on_event(pc::retry::Event::Timer, clock::now(), &mut worker.aux())
             }
             pc::retry::Action::Deliver => match pending.take() {
                 Some(resp) => break Ok(resp),
@@ -842,18 +860,8 @@ async fn forward_request(
             } => {
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
-                counter.inc(status.as_u16());
-                let mut log = make_log(
-                    ctx,
-                    head,
-                    status,
-                    failure.response_flag(),
-                    bytes_received,
-                    None,
-                    xff_value,
-                    request_id,
-                    endpoint,
-                );
+                counter.inc(worker, status.as_u16());
+                let mut log = make_log(ctx, head, fields, status, failure.response_flag(), None);
                 if failure == pc::failure::DownstreamFailure::Disconnect
                     && let Some(log) = &mut log
                 {
@@ -869,15 +877,15 @@ async fn forward_request(
                 let retried = state.attempts() > 1;
                 let (flags, text): (&'static str, Option<&'static str>) = match reason {
                     pc::retry::GiveUpReason::Overflow(_) => {
-                        cluster.stats.event(ClusterEvent::Overflow);
+                        cluster.stats.event(worker, ClusterEvent::Overflow);
                         ("UO", None)
                     }
                     pc::retry::GiveUpReason::NoHealthyUpstream => {
-                        cluster.stats.event(ClusterEvent::NoHealthy);
+                        cluster.stats.event(worker, ClusterEvent::NoHealthy);
                         ("UH", Some(NO_HEALTHY_UPSTREAM))
                     }
                     pc::retry::GiveUpReason::Timeout | pc::retry::GiveUpReason::PerTryTimeout => {
-                        cluster.stats.event(ClusterEvent::Timeout);
+                        cluster.stats.event(worker, ClusterEvent::Timeout);
                         ("UT", Some(UPSTREAM_TIMEOUT))
                     }
                     pc::retry::GiveUpReason::Upstream(
@@ -886,23 +894,13 @@ async fn forward_request(
                     _ => (if retried { "URX,UC" } else { "UC" }, Some(RESET)),
                 };
                 let status = local.status;
-                cluster.stats.codes.inc(status.as_u16());
-                counter.inc(status.as_u16());
+                cluster.stats.codes.inc(worker, status.as_u16());
+                counter.inc(worker, status.as_u16());
                 let body = match text {
                     Some(t) => Bytes::from_static(t.as_bytes()),
                     None => local.body,
                 };
-                let log = make_log(
-                    ctx,
-                    head,
-                    status,
-                    flags,
-                    bytes_received,
-                    None,
-                    xff_value,
-                    request_id,
-                    endpoint,
-                );
+                let log = make_log(ctx, head, fields, status, flags, None);
                 return reply(status, local.headers, Some(body), log);
             }
             pc::retry::Action::Reset | pc::retry::Action::Done => {
@@ -914,19 +912,9 @@ async fn forward_request(
     let resp = match outcome {
         Ok(resp) => resp,
         Err((status, flags, text)) => {
-            cluster.stats.codes.inc(status.as_u16());
-            counter.inc(status.as_u16());
-            let log = make_log(
-                ctx,
-                head,
-                status,
-                flags,
-                bytes_received,
-                None,
-                xff_value,
-                request_id,
-                endpoint,
-            );
+            cluster.stats.codes.inc(worker, status.as_u16());
+            counter.inc(worker, status.as_u16());
+            let log = make_log(ctx, head, fields, status, flags, None);
             return reply(
                 status,
                 HeaderMap::new(),
@@ -935,17 +923,59 @@ async fn forward_request(
             );
         }
     };
+    let delivered = Delivered {
+        resp,
+        service_time: last_event.saturating_duration_since(upstream_start),
+        delayed,
+        edits,
+        set_cookie: hashed.and_then(|h| h.set_cookie),
+        downstream_upgrade,
+    };
+    respond(ctx, head, cluster, counter, fields, delivered)
+}
+
+/// An upstream's response, as the retry loop delivers it, with what [`respond`] applies to it.
+struct Delivered<'a> {
+    resp: Response<UpIncoming>,
+    /// From the first attempt to the last event.
+    service_time: Duration,
+    /// A fault delayed the request (flag `DI`).
+    delayed: bool,
+    /// The route's response header edits.
+    edits: &'a pc::decide::ResponseEdits,
+    /// A cookie minted for consistent hashing.
+    set_cookie: Option<HeaderValue>,
+    /// The client's side of an upgrade the response may accept.
+    downstream_upgrade: Option<OnUpgrade>,
+}
+
+/// The last step of a forward: counters, the response head edited as Envoy's router does
+/// (or kept as read), an accepted upgrade spliced, the access log line attached.
+fn respond(
+    ctx: &Ctx<'_>,
+    head: &pc::decide::RequestHead,
+    cluster: &ClusterRt,
+    counter: &RouteCounter,
+    fields: Forwarded,
+    delivered: Delivered<'_>,
+) -> Response<RespBody> {
+    let worker = &*ctx.conn.worker;
+    let Delivered {
+        mut resp,
+        service_time,
+        delayed,
+        edits,
+        set_cookie,
+        downstream_upgrade,
+    } = delivered;
     let flags = if delayed { "DI" } else { "-" };
-    let mut resp = resp;
-    let service_time = last_event.saturating_duration_since(upstream_start);
     let status = resp.status();
-    cluster.stats.latency(service_time);
-    cluster.stats.codes.inc(status.as_u16());
-    counter.inc(status.as_u16());
+    cluster.stats.latency(worker, service_time);
+    cluster.stats.codes.inc(worker, status.as_u16());
+    counter.inc(worker, status.as_u16());
 
     // Upgrades (WebSocket, …): splice the two upgraded connections.
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
-    let set_cookie = hashed.and_then(|h| h.set_cookie);
     // The head goes on as read unless something must change in it beyond what the writer
     // does itself (hop-by-hop headers, `server`, the service time).
     let raw = ctx.raw_heads
@@ -954,17 +984,7 @@ async fn forward_request(
         && edits.is_empty()
         && set_cookie.is_none();
     if !raw && UpIncoming::into_headers(&mut resp).is_err() {
-        let log = make_log(
-            ctx,
-            head,
-            StatusCode::BAD_GATEWAY,
-            "UPE",
-            bytes_received,
-            None,
-            xff_value,
-            request_id,
-            endpoint,
-        );
+        let log = make_log(ctx, head, fields, StatusCode::BAD_GATEWAY, "UPE", None);
         return reply(StatusCode::BAD_GATEWAY, HeaderMap::new(), None, log);
     }
     if switching && let Some(down) = downstream_upgrade {
@@ -991,17 +1011,7 @@ async fn forward_request(
             .insert(X_UPSTREAM_TIME, HeaderValue::from(service_ms));
         parts.headers.insert(SERVER, SERVER_VALUE);
     }
-    let log = make_log(
-        ctx,
-        head,
-        status,
-        flags,
-        bytes_received,
-        Some(service_ms),
-        xff_value,
-        request_id,
-        endpoint,
-    );
+    let log = make_log(ctx, head, fields, status, flags, Some(service_ms));
     let mut body = RespBody::new(Payload::Upstream(incoming), log);
     if raw {
         body.set_upstream_service_ms(service_ms);
@@ -1089,20 +1099,34 @@ impl<'a> Added<'a> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the access log line of a forwarded request takes from the forward: gathered before
+/// the first attempt, completed with the endpoint of the last.
+#[derive(Default)]
+struct Forwarded {
+    bytes_received: Option<Arc<AtomicU64>>,
+    xff: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+    endpoint: Option<SocketAddr>,
+}
+
+/// The access log line of a forwarded request (`None` with the log off).
 fn make_log(
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     head: &pc::decide::RequestHead,
+    fields: Forwarded,
     status: StatusCode,
     flags: &'static str,
-    bytes_received: Option<Arc<AtomicU64>>,
     upstream_service_time: Option<u64>,
-    xff_value: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
-    upstream_host: Option<SocketAddr>,
 ) -> Option<Box<PendingLog>> {
-    worker::logging().then(|| {
+    let Forwarded {
+        bytes_received,
+        xff: xff_value,
+        request_id,
+        endpoint: upstream_host,
+    } = fields;
+    ctx.conn.worker.logging().then(|| {
         Box::new(PendingLog {
+            worker: Arc::clone(&ctx.conn.worker),
             start: ctx.log_start(),
             method: ctx.method.clone(),
             path: head
@@ -1142,8 +1166,9 @@ fn up_options(cluster: &ClusterRt, version: Version) -> UpOptions {
 
 #[allow(clippy::too_many_arguments)]
 fn spawn_mirror(
+    worker: &Arc<Worker>,
     cluster: &ClusterRt,
-    client: super::upstream::UpClient,
+    client: UpClient,
     options: UpOptions,
     body: UpBody,
     method: &http::Method,
@@ -1152,7 +1177,7 @@ fn spawn_mirror(
     set: &[(&str, &[u8])],
     authority: &str,
 ) {
-    let Some(ep) = cluster.pick_endpoint() else {
+    let Some(ep) = cluster.pick_endpoint(worker) else {
         return;
     };
     let scheme = if cluster.tls.is_some() {
@@ -1181,16 +1206,17 @@ fn spawn_mirror(
         req.headers_mut().insert(HOST, v);
     }
     let stats = Arc::clone(&cluster.stats);
+    let worker = Arc::clone(worker);
     tokio::spawn(async move {
         let sent =
             tokio::time::timeout(Duration::from_secs(30), client.request(req, options)).await;
         match sent {
             Ok(Ok(resp)) => {
-                stats.codes.inc(resp.status().as_u16());
+                stats.codes.inc(&worker, resp.status().as_u16());
                 // Drain the body so that the connection goes back to the pool.
                 let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
             }
-            _ => stats.event(ClusterEvent::ConnectFail),
+            _ => stats.event(&worker, ClusterEvent::ConnectFail),
         }
     });
 }

@@ -31,7 +31,7 @@ use super::log::write_time;
 use super::metrics::Stats;
 use super::proxy::{self, ConnCtx, Writer};
 use super::snapshot::{self, ChainKind, ClusterRt, Live, Local};
-use super::worker;
+use super::worker::Worker;
 
 /// Limits and timeouts of downstream connections: [`Limits::default`] and its `with_`
 /// methods.
@@ -218,8 +218,6 @@ pub(crate) struct Shared {
     pub(crate) topology: Topology,
     /// Draining and the count of open connections.
     pub(crate) lifecycle: Arc<Lifecycle>,
-    /// Where access-log lines go.
-    pub(crate) access_log: worker::AccessLog,
 }
 
 impl Shared {
@@ -230,7 +228,6 @@ impl Shared {
         path_normalization: pc::path::PathNormalization,
         topology: Topology,
         lifecycle: Arc<Lifecycle>,
-        access_log: worker::AccessLog,
     ) -> Self {
         let mut http = Builder::new(TokioExecutor::new());
         http.http1()
@@ -255,7 +252,6 @@ impl Shared {
             path_normalization,
             topology,
             lifecycle,
-            access_log,
         }
     }
 }
@@ -277,7 +273,12 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accepts connections forever.
-pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    bind: SocketAddr,
+    shared: Arc<Shared>,
+    worker: Arc<Worker>,
+) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -300,7 +301,13 @@ pub(crate) async fn accept_loop(listener: TcpListener, bind: SocketAddr, shared:
             drop(stream);
             continue;
         };
-        let serving = serve(stream, remote, bind, Arc::clone(&shared));
+        let serving = serve(
+            stream,
+            remote,
+            bind,
+            Arc::clone(&shared),
+            Arc::clone(&worker),
+        );
         tokio::spawn(async move {
             serving.await;
             drop(open);
@@ -405,8 +412,8 @@ async fn serve(
     mut remote: SocketAddr,
     bind: SocketAddr,
     shared: Arc<Shared>,
+    worker: Arc<Worker>,
 ) {
-    worker::adopt_sink(&shared.access_log);
     // What was read ahead (past a PROXY protocol header, or the ClientHello): it goes on in
     // front of the stream.
     let mut read = Bytes::new();
@@ -429,7 +436,7 @@ async fn serve(
         remote: Some(remote),
         local: stream.local_addr().ok(),
     };
-    let local = snapshot::local(&shared.live);
+    let local = snapshot::local(&shared.live, &worker);
     let Some(listener) = local.snap.listener(bind) else {
         return;
     };
@@ -479,7 +486,14 @@ async fn serve(
     }
     match (&chain.kind, &chain.tls) {
         (ChainKind::Http { route_config }, None) => {
-            let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTP);
+            let ctx = conn_ctx(
+                &shared,
+                &local,
+                &worker,
+                *route_config,
+                addresses,
+                Scheme::HTTP,
+            );
             if read.is_empty() {
                 serve_http(stream, ctx, &shared).await;
             } else {
@@ -492,11 +506,18 @@ async fn serve(
             else {
                 return;
             };
-            let ctx = conn_ctx(&shared, &local, *route_config, addresses, Scheme::HTTPS);
+            let ctx = conn_ctx(
+                &shared,
+                &local,
+                &worker,
+                *route_config,
+                addresses,
+                Scheme::HTTPS,
+            );
             serve_http(tls_stream, ctx, &shared).await;
         }
         (ChainKind::Tcp { destinations }, None) => {
-            proxy_tcp(Rewind::new(read, stream), destinations, &local, &shared).await;
+            proxy_tcp(Rewind::new(read, stream), destinations, &local, &worker).await;
         }
         (ChainKind::Tcp { destinations }, Some(tls)) => {
             let stream = Rewind::new(read, stream);
@@ -504,14 +525,15 @@ async fn serve(
             else {
                 return;
             };
-            proxy_tcp(tls_stream, destinations, &local, &shared).await;
+            proxy_tcp(tls_stream, destinations, &local, &worker).await;
         }
     }
 }
 
 fn conn_ctx(
     shared: &Shared,
-    local: &Local,
+    local: &Arc<Local>,
+    worker: &Arc<Worker>,
     route_config: usize,
     addresses: pc::lb::ConnectionAddresses,
     scheme: Scheme,
@@ -523,8 +545,9 @@ fn conn_ctx(
         .map_or("", |rc| rc.config.name.as_str());
     ConnCtx {
         live: Arc::clone(&shared.live),
+        local: Arc::clone(local),
+        worker: Arc::clone(worker),
         scheme,
-        generation: local.snap.generation,
         route_config,
         route_config_name: Arc::from(name),
         remote_ip: addresses
@@ -589,7 +612,7 @@ async fn proxy_tcp<S>(
     mut down: S,
     destinations: &[(Option<usize>, u32)],
     local: &Local,
-    shared: &Shared,
+    worker: &Worker,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -598,27 +621,26 @@ async fn proxy_tcp<S>(
     let pick = if destinations.len() == 1 {
         Some(0)
     } else {
-        pc::action::pick_by_weight(destinations.iter().map(|d| d.1), worker::aux_random())
+        pc::action::pick_by_weight(destinations.iter().map(|d| d.1), worker.aux().next())
     };
     let cluster = pick
         .and_then(|i| destinations.get(i))
         .and_then(|d| d.0)
         .and_then(|ci| local.snap.clusters.get(ci));
     let Some(cluster) = cluster else {
-        tcp_log(start_time, start, "NC", 0, 0, None);
+        tcp_log(worker, start_time, start, "NC", 0, 0, None);
         return;
     };
-    let Some((upstream, addr)) = connect_tcp(cluster).await else {
-        tcp_log(start_time, start, "UF", 0, 0, None);
+    let Some((upstream, addr)) = connect_tcp(cluster, worker).await else {
+        tcp_log(worker, start_time, start, "UF", 0, 0, None);
         return;
     };
-    let _ = shared;
     let result = match upstream {
         TcpUp::Plain(mut up) => tokio::io::copy_bidirectional(&mut down, &mut up).await,
         TcpUp::Tls(mut up) => tokio::io::copy_bidirectional(&mut down, &mut *up).await,
     };
     let (received, sent) = result.unwrap_or((0, 0));
-    tcp_log(start_time, start, "-", received, sent, Some(addr));
+    tcp_log(worker, start_time, start, "-", received, sent, Some(addr));
     let _ = down.shutdown().await;
 }
 
@@ -627,14 +649,14 @@ enum TcpUp {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-async fn connect_tcp(cluster: &ClusterRt) -> Option<(TcpUp, SocketAddr)> {
-    let ep = cluster.pick_endpoint()?;
+async fn connect_tcp(cluster: &ClusterRt, worker: &Worker) -> Option<(TcpUp, SocketAddr)> {
+    let ep = cluster.pick_endpoint(worker)?;
     let connecting = TcpStream::connect(ep.addr);
     let Ok(Ok(stream)) = tokio::time::timeout(cluster.connect_timeout, connecting).await else {
         {
             cluster
                 .stats
-                .event(super::metrics::ClusterEvent::ConnectFail);
+                .event(worker, super::metrics::ClusterEvent::ConnectFail);
             return None;
         }
     };
@@ -653,6 +675,7 @@ async fn connect_tcp(cluster: &ClusterRt) -> Option<(TcpUp, SocketAddr)> {
 }
 
 fn tcp_log(
+    worker: &Worker,
     start_time: SystemTime,
     start: Instant,
     flags: &str,
@@ -662,7 +685,7 @@ fn tcp_log(
 ) {
     use std::io::Write as _;
     let duration = start.elapsed().as_millis();
-    worker::log_line(|out| {
+    worker.log_line(|out| {
         out.push(b'[');
         write_time(out, start_time);
         let _ = write!(

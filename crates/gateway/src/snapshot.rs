@@ -3,7 +3,6 @@
 //! builds a new one and swaps it in whole (make-before-break), while requests in flight keep
 //! the one they started with.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +23,7 @@ use super::config::Built;
 use super::dns::Resolver;
 use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
 use super::upstream::{self, Connector, Endpoint, Origination, UpClient};
+use super::worker::Worker;
 
 /// Why a configuration could not be made ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +114,14 @@ pub(crate) struct ClusterRt {
 
 impl ClusterRt {
     /// Picks an endpoint (no hash, nothing to avoid): TCP proxying and mirrors.
-    pub(crate) fn pick_endpoint(&self) -> Option<&Endpoint> {
+    pub(crate) fn pick_endpoint(&self, worker: &Worker) -> Option<&Endpoint> {
         if self.broken.is_some() {
             return None;
         }
         let picked = self.pc.pick(
             &pc::cluster::PickContext::default(),
             clock::now(),
-            &mut super::worker::AuxRandom,
+            &mut worker.aux(),
         )?;
         self.endpoints.get(picked.key())
     }
@@ -632,9 +632,13 @@ pub(crate) struct Local {
     pub(crate) clients: Vec<UpClient>,
 }
 
+/// A worker's view of the live snapshot, made again when the snapshot changes, and the
+/// upstream clients it keeps across snapshots.
 #[derive(Default)]
-struct Cache {
-    owner: usize,
+pub(crate) struct Cache {
+    /// The live snapshot this view is of (held weakly so that its address is not reused by
+    /// another while this view exists).
+    owner: std::sync::Weak<Live>,
     generation: u64,
     local: Option<Arc<Local>>,
     /// Plain clients by connect timeout: pools keyed by endpoint, kept across plans.
@@ -643,26 +647,33 @@ struct Cache {
     tls: HashMap<String, (String, UpClient)>,
 }
 
-thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
-/// The calling worker's view of the live snapshot. Lock-free unless the snapshot changed since
-/// this worker last looked (one atomic load and a thread-local access per call).
-pub(crate) fn local(live: &Arc<Live>) -> Arc<Local> {
-    let owner = Arc::as_ptr(live) as usize;
+/// `worker`'s view of the live snapshot, for a new connection (a request reuses its
+/// connection's view while the snapshot has not changed, see [`current`]).
+pub(crate) fn local(live: &Arc<Live>, worker: &Worker) -> Arc<Local> {
     let generation = live.generation();
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.owner == owner
+    {
+        let mut cache = worker
+            .snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let same_owner = std::ptr::eq(cache.owner.as_ptr(), Arc::as_ptr(live));
+        if same_owner
             && cache.generation == generation
             && let Some(l) = &cache.local
         {
             return Arc::clone(l);
         }
-        if cache.owner != owner {
+        if !same_owner {
             *cache = Cache {
-                owner,
+                owner: Arc::downgrade(live),
                 ..Cache::default()
             };
         }
@@ -674,7 +685,12 @@ pub(crate) fn local(live: &Arc<Live>) -> Arc<Local> {
                 None => cache
                     .plain
                     .entry(c.connect_timeout)
-                    .or_insert_with(|| upstream::client(Connector::new(c.connect_timeout, None)))
+                    .or_insert_with(|| {
+                        upstream::client(
+                            Connector::new(c.connect_timeout, None),
+                            Arc::clone(&worker.coarse),
+                        )
+                    })
                     .clone(),
                 Some(o) => {
                     let reuse = cache
@@ -683,7 +699,10 @@ pub(crate) fn local(live: &Arc<Live>) -> Arc<Local> {
                         .filter(|(key, _)| *key == o.key)
                         .map(|(_, client)| client);
                     let client = reuse.unwrap_or_else(|| {
-                        upstream::client(Connector::new(c.connect_timeout, Some(Arc::clone(o))))
+                        upstream::client(
+                            Connector::new(c.connect_timeout, Some(Arc::clone(o))),
+                            Arc::clone(&worker.coarse),
+                        )
                     });
                     tls.insert(c.plan.name.clone(), (o.key.clone(), client.clone()));
                     client
@@ -700,7 +719,17 @@ pub(crate) fn local(live: &Arc<Live>) -> Arc<Local> {
         cache.generation = snap.generation;
         cache.local = Some(Arc::clone(&local));
         local
-    })
+    }
+}
+
+/// The view a request uses: its connection's `known` one while the live snapshot is the one
+/// it shows (one atomic load, no lock), else `worker`'s view of the new one.
+pub(crate) fn current(live: &Arc<Live>, known: &Arc<Local>, worker: &Worker) -> Arc<Local> {
+    if live.generation() == known.snap.generation {
+        Arc::clone(known)
+    } else {
+        local(live, worker)
+    }
 }
 
 /// The monotonic clock proxy-core's state machines run on: time since the first call.

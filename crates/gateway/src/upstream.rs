@@ -26,6 +26,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::{UpBody, downstream_failure};
+use super::worker::CoarseClock;
 use portcullis_proxy_core::{failure::DownstreamFailure, h1};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -152,6 +153,8 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug)]
 struct Pool {
     connector: Connector,
+    /// The owning worker's clock, for idle times.
+    coarse: Arc<CoarseClock>,
     idle: Mutex<HashMap<Box<str>, Vec<Idle>, FixedState>>,
     /// One multiplexed HTTP/2 connection per endpoint (hyper's, with its own task).
     h2: Mutex<HashMap<Box<str>, http2::SendRequest<UpBody>, FixedState>>,
@@ -240,10 +243,11 @@ impl std::fmt::Display for UpError {
 impl std::error::Error for UpError {}
 
 /// A keep-alive pooling client (idle connections kept 90 s, no per-host limit).
-pub(crate) fn client(connector: Connector) -> UpClient {
+pub(crate) fn client(connector: Connector, coarse: Arc<CoarseClock>) -> UpClient {
     UpClient {
         pool: Arc::new(Pool {
             connector,
+            coarse,
             idle: Mutex::new(HashMap::default()),
             h2: Mutex::new(HashMap::default()),
         }),
@@ -531,31 +535,13 @@ impl UpClient {
                     .unwrap_or_else(PoisonError::into_inner);
                 idle.get_mut(key)?.pop()?
             };
-            if coarse_now().saturating_duration_since(idle.since) <= idle_limit
+            if self.pool.coarse.now().saturating_duration_since(idle.since) <= idle_limit
                 && still_open(&mut idle.conn)
             {
                 return Some(idle.conn);
             }
         }
     }
-}
-
-thread_local! {
-    /// The worker's coarse clock: set on its housekeeping tick, so idle times are measured to
-    /// within that tick (250 ms) without reading the clock per request.
-    static COARSE_NOW: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
-}
-
-/// Sets this thread's coarse clock (the worker's housekeeping tick calls it).
-pub(crate) fn tick_coarse_clock() {
-    COARSE_NOW.with(|c| c.set(Some(Instant::now())));
-}
-
-/// This thread's coarse clock, or the clock itself on a thread without a tick.
-fn coarse_now() -> Instant {
-    COARSE_NOW
-        .with(std::cell::Cell::get)
-        .unwrap_or_else(Instant::now)
 }
 
 /// Whether an idle connection is still open: nothing to read (no end of stream, no stray
@@ -704,7 +690,7 @@ impl Pool {
     fn put(&self, key: &str, conn: Conn) {
         let idle = Idle {
             conn,
-            since: coarse_now(),
+            since: self.coarse.now(),
         };
         let mut pool = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // The key is allocated once per endpoint, not per request.
@@ -947,7 +933,7 @@ mod tests {
     async fn connections_are_reused_once_the_response_is_read() {
         let connections = Arc::new(AtomicUsize::new(0));
         let addr = upstream(Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         for _ in 0..5 {
             assert_eq!(get(&client, addr, "/").await, "ok\n");
         }
@@ -958,7 +944,7 @@ mod tests {
     async fn max_requests_per_connection_closes_spent_connections() {
         let connections = Arc::new(AtomicUsize::new(0));
         let addr = upstream(Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         let options = UpOptions {
             max_requests_per_connection: Some(2),
             ..UpOptions::default()
@@ -976,7 +962,7 @@ mod tests {
     async fn a_closed_connection_is_not_reused() {
         let connections = Arc::new(AtomicUsize::new(0));
         let addr = upstream(Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         assert_eq!(get(&client, addr, "/close").await, "ok\n");
         assert_eq!(get(&client, addr, "/").await, "ok\n");
         assert_eq!(get(&client, addr, "/").await, "ok\n");
@@ -987,7 +973,7 @@ mod tests {
     async fn a_body_dropped_before_its_end_closes_the_connection() {
         let connections = Arc::new(AtomicUsize::new(0));
         let addr = upstream(Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
         let resp = client.request(req, UpOptions::default()).await.unwrap();
@@ -1039,7 +1025,7 @@ mod tests {
         let response: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
             5;ext\r\nhello\r\n6\r\n world\r\n0\r\ntrailer: t\r\n\r\n";
         let addr = raw_upstream(response, usize::MAX, Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         for _ in 0..3 {
             assert_eq!(get(&client, addr, "/").await, "hello world");
         }
@@ -1051,7 +1037,7 @@ mod tests {
         let connections = Arc::new(AtomicUsize::new(0));
         let response: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
         let addr = raw_upstream(response, 1, Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         for _ in 0..3 {
             assert_eq!(get(&client, addr, "/").await, "ok\n");
             // Let the close reach this side before the next request, or not: both must work.
@@ -1065,7 +1051,7 @@ mod tests {
         let connections = Arc::new(AtomicUsize::new(0));
         let response: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort";
         let addr = raw_upstream(response, 1, Arc::clone(&connections)).await;
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
         let resp = client.request(req, UpOptions::default()).await.unwrap();
@@ -1077,7 +1063,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let client = client(Connector::new(Duration::from_secs(1), None));
+        let client = client(Connector::new(Duration::from_secs(1), None), Arc::default());
         let mut req = Request::new(UpBody::empty());
         *req.uri_mut() = format!("http://{addr}/").parse().unwrap();
         let err = client.request(req, UpOptions::default()).await.err();

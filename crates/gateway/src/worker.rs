@@ -1,12 +1,15 @@
-//! What belongs to one worker thread: its index (metric shards, client pools), its random
-//! source and its access-log buffer. Each worker runs a single-threaded tokio runtime, so the
-//! request path reaches all of these through thread-locals, without locks.
+//! What belongs to one worker: its index (metric shards), its random sources, its access-log
+//! buffer, its cached clocks and its view of the snapshot with its upstream pools, in a
+//! [`Worker`] made when it starts and passed down to its connections and requests.
 
-use std::cell::{Cell, RefCell};
 use std::io::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use portcullis_proxy_core::rt::{RandomSource, SplitMix64};
+use portcullis_proxy_core::rt::AtomicRandom;
+
+use super::snapshot;
 
 /// Where access-log lines go.
 #[derive(Clone, Debug, Default)]
@@ -51,17 +54,218 @@ pub trait AccessLogSink: std::fmt::Debug + Send + Sync + 'static {
 /// Flush the buffer past this size.
 const LOG_FLUSH_BYTES: usize = 32 * 1024;
 
-thread_local! {
-    static INDEX: Cell<usize> = const { Cell::new(0) };
-    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
-    static RANDOM: RefCell<SplitMix64> = RefCell::new(SplitMix64::new(seed_from_time()));
-    static AUX: RefCell<SplitMix64> = RefCell::new(SplitMix64::new(seed_from_time() ^ 0x5bd1_e995));
-    static LOG: RefCell<(Vec<u8>, AccessLog)> = const { RefCell::new((Vec::new(), AccessLog::Off)) };
+/// The length of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const DATE_LEN: usize = 29;
+
+/// What one worker owns, made when it starts and handed to its connection tasks and to every
+/// request they serve: its index (metric shards), its random sources, its access-log buffer,
+/// its cached `date` and coarse clock, and its view of the live snapshot (with its upstream
+/// connection pools).
+///
+/// A worker of the gateway's own ([`GatewayBuilder::start`](crate::GatewayBuilder::start),
+/// [`serve_on_this_thread`](crate::GatewayBuilder::serve_on_this_thread)) runs a
+/// single-threaded runtime and its tasks are the only ones to touch its `Worker`: the atomics
+/// in it sit on cache lines no other core writes, so they cost what plain fields would, and
+/// its locks are never contended. Nothing in it is shared between workers.
+///
+/// Embedders that keep their own server loop make one with [`Worker::new`] per thread (or one
+/// for a whole multi-threaded runtime, at the cost of sharing it) and pass it to
+/// [`forward`](crate::forward).
+///
+/// ```
+/// use portcullis_gateway::{AccessLog, Worker};
+///
+/// let worker = Worker::new(AccessLog::Off);
+/// # let _ = worker;
+/// ```
+#[derive(Debug)]
+pub struct Worker {
+    index: usize,
+    /// Run by the gateway's own housekeeping tick: the access log is buffered, the `date` and
+    /// the coarse clock cached. Elsewhere lines are written as they are made and the clocks
+    /// read when needed.
+    housekept: bool,
+    /// `decide`'s draws.
+    random: AtomicRandom,
+    /// Every other draw (load balancing, back-off jitter, request ids), so that those never
+    /// change which values `decide` gets.
+    aux: AtomicRandom,
+    logging: bool,
+    log: Mutex<(Vec<u8>, AccessLog)>,
+    /// The `date` value (`DATE_LEN` bytes, packed) and the second it is for (`u64::MAX`: none
+    /// yet). Written by the housekeeping tick on the worker's own thread only.
+    date_second: AtomicU64,
+    date: [AtomicU64; 4],
+    /// The coarse clock for upstream pools, shared with them.
+    pub(crate) coarse: Arc<CoarseClock>,
+    /// The worker's view of the live snapshot and its upstream clients.
+    pub(crate) snapshots: Mutex<snapshot::Cache>,
+}
+
+impl Worker {
+    /// A context for a server loop of the embedder's own, writing access-log lines to `log`
+    /// as they are made.
+    pub fn new(log: AccessLog) -> Arc<Self> {
+        Arc::new(Self::make(0, None, log, false))
+    }
+
+    /// Worker `index` of the gateway's own, with a random seed (deterministic when given) and
+    /// an access-log sink.
+    pub(crate) fn own(index: usize, seed: Option<u64>, log: AccessLog) -> Arc<Self> {
+        Arc::new(Self::make(index, seed, log, true))
+    }
+
+    /// The context of a gateway serving on the caller's runtime
+    /// ([`GatewayBuilder::serve`](crate::GatewayBuilder::serve)).
+    pub(crate) fn shared(seed: Option<u64>, log: AccessLog) -> Arc<Self> {
+        Arc::new(Self::make(0, seed, log, false))
+    }
+
+    fn make(index: usize, seed: Option<u64>, log: AccessLog, housekept: bool) -> Self {
+        let seed = seed.map_or_else(seed_from_time, |s| s.wrapping_add(index as u64));
+        Self {
+            index,
+            housekept,
+            random: AtomicRandom::new(seed),
+            aux: AtomicRandom::new(seed_from_time() ^ 0x5bd1_e995),
+            logging: !matches!(log, AccessLog::Off),
+            log: Mutex::new((Vec::new(), log)),
+            date_second: AtomicU64::new(u64::MAX),
+            date: Default::default(),
+            coarse: Arc::new(CoarseClock::default()),
+            snapshots: Mutex::new(snapshot::Cache::default()),
+        }
+    }
+
+    /// The worker's index (its metric shard).
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// `decide`'s random source.
+    pub(crate) fn random(&self) -> &AtomicRandom {
+        &self.random
+    }
+
+    /// The random source for anything but `decide`.
+    pub(crate) fn aux(&self) -> &AtomicRandom {
+        &self.aux
+    }
+
+    /// Whether access-log lines are wanted.
+    pub(crate) fn logging(&self) -> bool {
+        self.logging
+    }
+
+    /// A new `x-request-id` value, written into `text`: a version 4 UUID from the worker's
+    /// generator.
+    pub(crate) fn request_id<'a>(&self, text: &'a mut RequestIdText) -> &'a str {
+        let random =
+            (u128::from(self.aux.next()) << 64 | u128::from(self.aux.next())).to_be_bytes();
+        uuid::Builder::from_random_bytes(random)
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(text)
+    }
+
+    /// Appends one access-log line (written by `write`, which must end it with `\n`).
+    pub(crate) fn log_line(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        if !self.logging {
+            return;
+        }
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        write(&mut log.0);
+        if log.0.len() > LOG_FLUSH_BYTES || !self.housekept {
+            write_out(&mut log);
+        }
+    }
+
+    /// Writes out the buffered access-log lines.
+    pub(crate) fn flush(&self) {
+        write_out(&mut self.log.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The housekeeping tick: buffered lines written, the `date` and the coarse clock
+    /// refreshed.
+    pub(crate) fn tick(&self) {
+        self.flush();
+        self.refresh_date();
+        self.coarse.set(Instant::now());
+    }
+
+    /// The `date` header's value: the cached one, which the housekeeping tick keeps current,
+    /// so answering reads no clock (nginx caches its time per event-loop turn the same way).
+    pub(crate) fn http_date(&self) -> [u8; DATE_LEN] {
+        if !self.housekept || self.date_second.load(Ordering::Relaxed) == u64::MAX {
+            return self.refresh_date();
+        }
+        let mut packed = [0u8; 32];
+        for (chunk, word) in packed.chunks_exact_mut(8).zip(&self.date) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let mut out = [0u8; DATE_LEN];
+        out.copy_from_slice(packed.get(..DATE_LEN).unwrap_or(&[0; DATE_LEN]));
+        out
+    }
+
+    /// Formats the `date` value again when the second has changed, so a date is at most a
+    /// tick (250 ms) late.
+    fn refresh_date(&self) -> [u8; DATE_LEN] {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let text = httpdate::fmt_http_date(now);
+        let mut out = [0u8; DATE_LEN];
+        if let Some(bytes) = text.as_bytes().get(..DATE_LEN) {
+            out.copy_from_slice(bytes);
+        }
+        if self.housekept && self.date_second.load(Ordering::Relaxed) != second {
+            let mut packed = [0u8; 32];
+            if let Some(head) = packed.get_mut(..DATE_LEN) {
+                head.copy_from_slice(&out);
+            }
+            for (chunk, word) in packed.chunks_exact(8).zip(&self.date) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(chunk);
+                word.store(u64::from_le_bytes(b), Ordering::Relaxed);
+            }
+            self.date_second.store(second, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+/// A worker's coarse clock: set on its housekeeping tick, so upstream pools measure idle
+/// times to within that tick (250 ms) without reading the clock per request.
+#[derive(Debug, Default)]
+pub(crate) struct CoarseClock {
+    /// Nanoseconds since `ORIGIN` plus one (0: never set; the clock itself is read then).
+    nanos: AtomicU64,
+}
+
+impl CoarseClock {
+    fn origin() -> Instant {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now)
+    }
+
+    fn set(&self, now: Instant) {
+        let nanos = now.saturating_duration_since(Self::origin()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        self.nanos.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// The time of the last tick, or now without one.
+    pub(crate) fn now(&self) -> Instant {
+        match self.nanos.load(Ordering::Relaxed) {
+            0 => Instant::now(),
+            n => Self::origin() + Duration::from_nanos(n - 1),
+        }
+    }
 }
 
 fn seed_from_time() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     // Fold the 128-bit value; the thread id makes threads started together differ.
     let id = format!("{:?}", std::thread::current().id());
@@ -72,149 +276,42 @@ fn seed_from_time() -> u64 {
     h
 }
 
-/// Marks the current thread as worker `index`, with a random seed (deterministic when given)
-/// and an access-log sink.
-pub(crate) fn init(index: usize, seed: Option<u64>, log: AccessLog) {
-    INDEX.with(|i| i.set(index));
-    IS_WORKER.with(|w| w.set(true));
-    if let Some(seed) = seed {
-        RANDOM.with(|r| *r.borrow_mut() = SplitMix64::new(seed.wrapping_add(index as u64)));
-    }
-    LOG.with(|l| l.borrow_mut().1 = log);
-}
-
-/// Whether this thread is one of the gateway's own workers (housekeeping ticks flush its
-/// access-log buffer and refresh its cached clock and date).
-pub(crate) fn is_worker() -> bool {
-    IS_WORKER.with(Cell::get)
-}
-
-/// On a thread that is not a worker (a caller's runtime, see `GatewayBuilder::serve`): the
-/// access-log sink of the connection about to be served. Lines are written as they are made
-/// there. A worker keeps the sink it was started with.
-pub(crate) fn adopt_sink(sink: &AccessLog) {
-    if !is_worker() {
-        LOG.with(|l| {
-            let mut l = l.borrow_mut();
-            if !same_sink(&l.1, sink) {
-                l.1 = sink.clone();
-            }
-        });
-    }
-}
-
-fn same_sink(a: &AccessLog, b: &AccessLog) -> bool {
-    match (a, b) {
-        (AccessLog::Stdout, AccessLog::Stdout) | (AccessLog::Off, AccessLog::Off) => true,
-        (AccessLog::Capture(a), AccessLog::Capture(b)) => Arc::ptr_eq(a, b),
-        (AccessLog::Sink(a), AccessLog::Sink(b)) => Arc::ptr_eq(a, b),
-        _ => false,
-    }
-}
-
-/// The current worker's index (0 on other threads).
-pub(crate) fn index() -> usize {
-    INDEX.with(Cell::get)
-}
-
-/// The worker's random source: SplitMix64, seeded per worker.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ThreadRandom;
-
-impl RandomSource for ThreadRandom {
-    fn next_u64(&mut self) -> u64 {
-        RANDOM.with(|r| r.borrow_mut().next_u64())
-    }
-}
-
-/// A random value for anything but `decide` (load balancing, back-off jitter, request ids), so
-/// that those draws never change which values `decide` gets.
-pub(crate) fn aux_random() -> u64 {
-    AUX.with(|r| r.borrow_mut().next_u64())
-}
-
 /// The text of an `x-request-id` value.
 pub(crate) type RequestIdText = [u8; uuid::fmt::Hyphenated::LENGTH];
 
-/// A new `x-request-id` value, written into `text`: a version 4 UUID from the worker's
-/// generator.
-pub(crate) fn request_id(text: &mut RequestIdText) -> &str {
-    let random = AUX.with(|r| {
-        let mut r = r.borrow_mut();
-        (u128::from(r.next_u64()) << 64 | u128::from(r.next_u64())).to_be_bytes()
-    });
-    uuid::Builder::from_random_bytes(random)
-        .into_uuid()
-        .hyphenated()
-        .encode_lower(text)
-}
-
-/// [`aux_random`] as a [`RandomSource`] (load balancing, back-off).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct AuxRandom;
-
-impl RandomSource for AuxRandom {
-    fn next_u64(&mut self) -> u64 {
-        aux_random()
+fn write_out(log: &mut (Vec<u8>, AccessLog)) {
+    let (buf, sink) = log;
+    if buf.is_empty() {
+        return;
     }
-}
-
-/// Whether access-log lines are wanted on this thread.
-pub(crate) fn logging() -> bool {
-    LOG.with(|l| !matches!(l.borrow().1, AccessLog::Off))
-}
-
-/// Appends one access-log line (written by `write`, which must end it with `\n`).
-pub(crate) fn log_line(write: impl FnOnce(&mut Vec<u8>)) {
-    let flush_now = LOG.with(|l| {
-        let mut l = l.borrow_mut();
-        if matches!(l.1, AccessLog::Off) {
-            return false;
+    match sink {
+        AccessLog::Stdout => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(buf);
+            let _ = out.flush();
         }
-        write(&mut l.0);
-        l.0.len() > LOG_FLUSH_BYTES || !IS_WORKER.with(Cell::get)
-    });
-    if flush_now {
-        flush();
+        AccessLog::Capture(lines) => {
+            let text = String::from_utf8_lossy(buf);
+            let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        AccessLog::Sink(sink) => sink.write_lines(&String::from_utf8_lossy(buf)),
+        AccessLog::Off => {}
     }
-}
-
-/// Writes out the buffered access-log lines of this thread.
-pub(crate) fn flush() {
-    LOG.with(|l| {
-        let mut l = l.borrow_mut();
-        if l.0.is_empty() {
-            return;
-        }
-        let (buf, sink) = &mut *l;
-        match sink {
-            AccessLog::Stdout => {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(buf);
-                let _ = out.flush();
-            }
-            AccessLog::Capture(lines) => {
-                let text = String::from_utf8_lossy(buf);
-                let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
-                lines.extend(text.lines().map(str::to_owned));
-            }
-            AccessLog::Sink(sink) => sink.write_lines(&String::from_utf8_lossy(buf)),
-            AccessLog::Off => {}
-        }
-        buf.clear();
-    });
+    buf.clear();
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::request_id;
+    use super::{AccessLog, Worker};
 
     #[test]
     fn request_ids_are_uuid_v4() {
+        let worker = Worker::new(AccessLog::Off);
         let (mut a, mut b) = ([0; 36], [0; 36]);
-        let a = request_id(&mut a);
-        let b = request_id(&mut b);
+        let a = worker.request_id(&mut a);
+        let b = worker.request_id(&mut b);
         assert_ne!(a, b);
         for s in [a, b] {
             assert_eq!(s.len(), 36, "{s}");
@@ -227,5 +324,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_cached_date_is_the_formatted_one() {
+        for worker in [
+            Worker::own(0, Some(1), AccessLog::Off),
+            Worker::new(AccessLog::Off),
+        ] {
+            worker.tick();
+            let date = worker.http_date();
+            let text = std::str::from_utf8(&date).unwrap();
+            assert!(httpdate::parse_http_date(text).is_ok(), "{text}");
+            assert!(text.ends_with(" GMT"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_worker_buffers_lines_until_flushed_and_a_loop_of_its_own_does_not() {
+        use std::sync::{Arc, Mutex};
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let own = Worker::own(0, None, AccessLog::Capture(Arc::clone(&lines)));
+        own.log_line(|out| out.extend_from_slice(b"one\n"));
+        assert!(lines.lock().unwrap().is_empty());
+        own.flush();
+        assert_eq!(*lines.lock().unwrap(), ["one"]);
+        let embedded = Worker::new(AccessLog::Capture(Arc::clone(&lines)));
+        embedded.log_line(|out| out.extend_from_slice(b"two\n"));
+        assert_eq!(*lines.lock().unwrap(), ["one", "two"]);
     }
 }
