@@ -279,8 +279,11 @@ impl EncodeLabelValue for Code {
     }
 }
 
+/// Picks one counter of a shard.
+type ShardField = fn(&ClusterShard) -> &AtomicU64;
+
 /// The per-cluster event counters: name (without `_total`), help, and the shard field.
-const CLUSTER_EVENTS: [(&str, &str, fn(&ClusterShard) -> &AtomicU64); 5] = [
+const CLUSTER_EVENTS: [(&str, &str, ShardField); 5] = [
     ("portcullis_cluster_upstream_rq_retry", "Retries.", |s| {
         &s.retries
     }),
