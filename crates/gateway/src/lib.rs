@@ -34,6 +34,9 @@
 //!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
 //!   worker, [`GatewayBuilder::serve_on_this_thread`] runs this control work as tasks on the worker's
 //!   own runtime instead, and the process has a single thread.
+//! * **Metrics**: counters sharded per worker, summed only when they are read: one
+//!   `prometheus-client` collector encodes them for the admin listener's `/stats/prometheus`,
+//!   [`Gateway::metrics`] and any registry given to [`GatewayBuilder::metrics_registry`].
 //!
 //! Why thread-per-core runtimes rather than one multi-threaded runtime: the proxy's work is
 //! two short hops per request (downstream connection task → upstream connection task); on a
