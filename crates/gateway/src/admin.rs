@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 
 use super::Lifecycle;
 use super::dump::{self, DumpKind};
-use super::metrics::Stats;
-use super::snapshot::{Live, Snapshot};
+use super::metrics::Exposition;
+use super::snapshot::Live;
 
 /// The admin endpoints, listed by `/`.
 pub(crate) const INDEX: &str = "\
@@ -32,7 +32,7 @@ admin endpoints:
 pub(crate) async fn serve(
     listener: TcpListener,
     live: Arc<Live>,
-    stats: Arc<Stats>,
+    metrics: Arc<Exposition>,
     lifecycle: Arc<Lifecycle>,
 ) {
     loop {
@@ -40,11 +40,11 @@ pub(crate) async fn serve(
             continue;
         };
         let live = Arc::clone(&live);
-        let stats = Arc::clone(&stats);
+        let metrics = Arc::clone(&metrics);
         let lifecycle = Arc::clone(&lifecycle);
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let r = answer(&req, &live, &stats, &lifecycle);
+                let r = answer(&req, &live, &metrics, &lifecycle);
                 async move { Ok::<_, Infallible>(r) }
             });
             let _ = Builder::new(TokioExecutor::new())
@@ -57,7 +57,7 @@ pub(crate) async fn serve(
 fn answer(
     req: &Request<Incoming>,
     live: &Live,
-    stats: &Stats,
+    metrics: &Arc<Exposition>,
     lifecycle: &Lifecycle,
 ) -> Response<Full<Bytes>> {
     if req.uri().path() == "/ready" && lifecycle.is_draining() {
@@ -71,11 +71,10 @@ fn answer(
     let (ctype, body) = match req.uri().path() {
         "/" => ("text/plain", INDEX.to_owned()),
         "/ready" => ("text/plain", "LIVE\n".to_owned()),
-        "/stats/prometheus" | "/metrics" => {
-            let mut text = stats.prometheus();
-            outlier_metrics(&snap, &mut text);
-            ("text/plain; version=0.0.4", text)
-        }
+        "/stats/prometheus" | "/metrics" => (
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            metrics.prometheus_text(),
+        ),
         "/config_dump" => (
             "application/json",
             serde_json::to_string_pretty(&dump::json(&view, Some(snap.generation)))
@@ -96,54 +95,4 @@ fn answer(
         r.headers_mut().insert(CONTENT_TYPE, v);
     }
     r
-}
-
-/// Outlier detection, read from the live clusters (Envoy's `outlier_detection.ejections_*`):
-/// endpoints ejected now, and ejections enforced on the current endpoints so far (endpoint
-/// state survives configuration swaps, so this counts from the endpoint's first appearance).
-/// Only clusters with outlier detection are listed.
-fn outlier_metrics(snap: &Snapshot, out: &mut String) {
-    use std::fmt::Write as _;
-
-    let clusters: Vec<_> = snap
-        .clusters
-        .iter()
-        .filter(|c| c.pc.outlier_config().is_some())
-        .collect();
-    if clusters.is_empty() {
-        return;
-    }
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    let label = |name: &str| name.replace('\\', "\\\\").replace('"', "\\\"");
-    out.push_str(
-        "# HELP portcullis_cluster_outlier_detection_ejections_active Endpoints ejected now.\n\
-         # TYPE portcullis_cluster_outlier_detection_ejections_active gauge\n",
-    );
-    for c in &clusters {
-        let _ = writeln!(
-            out,
-            "portcullis_cluster_outlier_detection_ejections_active{{cluster=\"{}\"}} {}",
-            label(&c.plan.name),
-            c.pc.ejected_count()
-        );
-    }
-    out.push_str(
-        "# HELP portcullis_cluster_outlier_detection_ejections_enforced_total Ejections of the \
-         cluster's current endpoints.\n\
-         # TYPE portcullis_cluster_outlier_detection_ejections_enforced_total counter\n",
-    );
-    for c in &clusters {
-        let total: u64 =
-            c.pc.endpoints()
-                .iter()
-                .map(|e| e.outlier_status().num_ejections)
-                .sum();
-        let _ = writeln!(
-            out,
-            "portcullis_cluster_outlier_detection_ejections_enforced_total{{cluster=\"{}\"}} {total}",
-            label(&c.plan.name),
-        );
-    }
 }

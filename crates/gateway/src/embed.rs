@@ -20,7 +20,7 @@ use super::body::{DownBody, RespBody};
 use super::config::{self, Built, Identity, Report};
 use super::dns::{Resolver, SystemResolver};
 use super::guard::Heads;
-use super::metrics::Stats;
+use super::metrics::{Exposition, Stats};
 use super::proxy::{self, ConnCtx, Writer};
 use super::snapshot::{self, BuildContext, BuildError, ChainKind, Live};
 use super::source::ConfigSource;
@@ -125,9 +125,14 @@ impl SnapshotBuilder {
             mesh: self.mesh,
         };
         let snap = snapshot::build(self.built, &ctx, 1, None).await?;
+        let live = Arc::new(Live::new(snap));
+        let metrics = Arc::new(Exposition::default());
+        metrics.set_stats(&stats);
+        metrics.set_live(&live);
         Ok(Snapshot {
-            live: Arc::new(Live::new(snap)),
+            live,
             stats,
+            metrics,
         })
     }
 }
@@ -141,6 +146,7 @@ impl SnapshotBuilder {
 pub struct Snapshot {
     live: Arc<Live>,
     stats: Arc<Stats>,
+    metrics: Arc<Exposition>,
 }
 
 impl Snapshot {
@@ -160,7 +166,7 @@ impl Snapshot {
 
     /// The counters of the requests forwarded against it, in the Prometheus text format.
     pub fn metrics(&self) -> String {
-        self.stats.prometheus()
+        self.metrics.prometheus_text()
     }
 }
 

@@ -35,6 +35,9 @@
 //!   swaps the whole snapshot on change; serves the admin listener (metrics, dumps). With one
 //!   worker, [`GatewayBuilder::serve_on_this_thread`] runs this control work as tasks on the worker's
 //!   own runtime instead, and the process has a single thread.
+//! * **Metrics**: counters sharded per worker, summed only when they are read: one
+//!   `prometheus-client` collector encodes them for the admin listener's `/stats/prometheus`,
+//!   [`Gateway::metrics`] and any registry given to [`GatewayBuilder::metrics_registry`].
 //!
 //! A server that keeps its own accept loop serves requests with [`forward`] against a
 //! [`Snapshot`] from [`SnapshotBuilder`], through a [`Worker`] of its own.
@@ -91,7 +94,12 @@ pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
 pub use worker::{AccessLog, AccessLogSink, Worker};
 
-use metrics::Stats;
+/// The `prometheus-client` crate the gateway encodes its metrics with: its
+/// [`Registry`](prometheus_client::registry::Registry) is what
+/// [`GatewayBuilder::metrics_registry`] takes.
+pub use prometheus_client;
+
+use metrics::{Exposition, Stats};
 use snapshot::{BuildContext, Live};
 
 /// How to run a gateway: the configuration source, the workload identity, where listeners
@@ -153,6 +161,9 @@ pub struct GatewayBuilder {
     pub(crate) mesh_identity: Option<Arc<dyn MeshIdentity>>,
     pub(crate) mesh_identity_dir: Option<PathBuf>,
     pub(crate) crypto_provider: Option<Arc<CryptoProvider>>,
+    /// The metrics' collector, registered in the embedder's registries and the admin
+    /// listener's.
+    pub(crate) metrics: Arc<Exposition>,
 }
 
 impl Default for GatewayBuilder {
@@ -179,6 +190,7 @@ impl Default for GatewayBuilder {
             mesh_identity: None,
             mesh_identity_dir: None,
             crypto_provider: None,
+            metrics: Arc::new(Exposition::default()),
         }
     }
 }
@@ -341,6 +353,65 @@ impl GatewayBuilder {
         self
     }
 
+    /// Registers the gateway's metrics in `registry`, a `prometheus-client` registry of the
+    /// embedder's, so that one encode of it shows them next to the embedder's own metrics. A
+    /// sub-registry (`registry.sub_registry_with_prefix("edge")`) prefixes their names
+    /// (`edge_portcullis_requests_total`) or adds labels. They are read on each encode:
+    /// nothing before the gateway starts, then its counters (monotonic across configuration
+    /// swaps) and the outlier-detection state of the configuration serving. The admin
+    /// listener's `/stats/prometheus` and [`Gateway::metrics`] serve the same metrics either
+    /// way; this may be called for several registries.
+    ///
+    /// The names, types and labels are those of the admin listener's `/stats/prometheus`
+    /// (`portcullis_requests_total{route_config,virtual_host,route,cluster,response_code}`,
+    /// `portcullis_cluster_upstream_rq_total{cluster,response_code}`, …). Encode with
+    /// [`prometheus_client::encoding::text::encode`] (OpenMetrics) or
+    /// [`prometheus_client::encoding::prometheus_text::encode`] (Prometheus 0.0.4).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use portcullis_gateway::prometheus_client::encoding::text::encode;
+    /// use portcullis_gateway::prometheus_client::metrics::counter::Counter;
+    /// use portcullis_gateway::prometheus_client::registry::Registry;
+    /// use portcullis_gateway::{AccessLog, Gateway, Source};
+    ///
+    /// let mut registry = Registry::default();
+    /// let logins: Counter = Counter::default();
+    /// registry.register("logins", "Logins seen by my server.", logins.clone());
+    ///
+    /// let gateway = Gateway::builder()
+    ///     .files([Source::Inline {
+    ///         name: "edge.yaml".into(),
+    ///         text: "apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: edge, namespace: istio-system}
+    /// spec:
+    ///   selector: {istio: ingressgateway}
+    ///   servers:
+    ///   - port: {number: 8080, name: http, protocol: HTTP}
+    ///     hosts: ['*']
+    /// "
+    ///         .into(),
+    ///     }])
+    ///     .workers(1)
+    ///     .admin(None)
+    ///     .port_binding(8080, SocketAddr::from(([127, 0, 0, 1], 0)))
+    ///     .access_log(AccessLog::Off)
+    ///     .metrics_registry(registry.sub_registry_with_prefix("edge"))
+    ///     .start()?;
+    ///
+    /// let mut text = String::new();
+    /// encode(&mut text, &registry)?;
+    /// assert!(text.contains("logins_total 0"));
+    /// assert!(text.contains("edge_portcullis_config_swaps_total 0"));
+    /// gateway.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics_registry(self, registry: &mut prometheus_client::registry::Registry) -> Self {
+        registry.register_collector(self.metrics.collector());
+        self
+    }
+
     /// The number of worker threads [`start`](Self::start) runs.
     pub fn worker_count(&self) -> usize {
         self.workers.max(1)
@@ -391,7 +462,7 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Gateway {
     handle: GatewayHandle,
-    stats: Arc<Stats>,
+    metrics: Arc<Exposition>,
     admin: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
     listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
@@ -613,7 +684,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
 /// What every way of running a gateway builds before serving.
 struct Prepared {
     built: Built,
-    stats: Arc<Stats>,
     ctx: BuildContext,
     file_store: Option<Arc<FileCredentialStore>>,
     mesh_files: Option<Arc<FileMeshIdentity>>,
@@ -629,6 +699,7 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
         tracing::warn!("{p}");
     }
     let stats = Arc::new(Stats::new(options.workers.max(1)));
+    options.metrics.set_stats(&stats);
     let provider = options
         .crypto_provider
         .clone()
@@ -666,7 +737,6 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
     };
     Ok(Prepared {
         built,
-        stats,
         ctx,
         file_store,
         mesh_files,
@@ -733,7 +803,7 @@ impl GatewayBuilder {
         // The control thread: first snapshot, listeners, admin, then the watcher.
         let (tx, rx) = mpsc::channel();
         let lifecycle = Arc::clone(&prepared.lifecycle);
-        let stats = Arc::clone(&prepared.stats);
+        let metrics = Arc::clone(&self.metrics);
         let (control, built) = Control::new(self, prepared, handles);
         let listening = Arc::clone(&control.listening);
         let t = std::thread::Builder::new()
@@ -767,7 +837,7 @@ impl GatewayBuilder {
         };
         Ok(Gateway {
             handle: GatewayHandle { lifecycle, live },
-            stats,
+            metrics,
             admin,
             threads,
             listening,
@@ -789,7 +859,7 @@ impl GatewayBuilder {
     pub async fn serve(mut self) -> Result<Gateway, StartError> {
         let prepared = prepare(&mut self)?;
         let lifecycle = Arc::clone(&prepared.lifecycle);
-        let stats = Arc::clone(&prepared.stats);
+        let metrics = Arc::clone(&self.metrics);
         let worker = Worker::shared(self.random_seed, self.access_log.clone());
         let (control, built) = Control::new(self, prepared, vec![(Handle::current(), worker)]);
         let listening = Arc::clone(&control.listening);
@@ -802,7 +872,7 @@ impl GatewayBuilder {
             .map_err(|_| StartError::Io("the control task stopped".to_owned()))??;
         Ok(Gateway {
             handle: GatewayHandle { lifecycle, live },
-            stats,
+            metrics,
             admin,
             threads: Vec::new(),
             listening,
@@ -902,9 +972,11 @@ impl Gateway {
             .map(|(_, local)| *local)
     }
 
-    /// The metrics, in the Prometheus text format.
+    /// The metrics, in the Prometheus text format (version 0.0.4): what the admin
+    /// listener's `/stats/prometheus` serves. To show them in a registry of your own, see
+    /// [`GatewayBuilder::metrics_registry`].
     pub fn metrics(&self) -> String {
-        self.stats.prometheus()
+        self.metrics.prometheus_text()
     }
 
     /// Stops accepting, ends every connection and, for a gateway from
@@ -988,6 +1060,7 @@ impl Control {
             }
         };
         let live = Arc::new(Live::new(first));
+        self.options.metrics.set_live(&live);
         let shared = Arc::new(server::Shared::new(
             Arc::clone(&live),
             Arc::clone(&self.ctx.stats),
@@ -1016,7 +1089,7 @@ impl Control {
                     let task = tokio::spawn(admin::serve(
                         l,
                         Arc::clone(&live),
-                        Arc::clone(&self.ctx.stats),
+                        Arc::clone(&self.options.metrics),
                         Arc::clone(&self.lifecycle),
                     ));
                     listeners.admin = Some(task);

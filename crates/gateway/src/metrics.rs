@@ -1,5 +1,7 @@
 //! Counters, sharded per worker so that the request path never shares a cache line between
-//! workers, and the Prometheus text exposition of them.
+//! workers, and their exposition through `prometheus-client`: the counters are summed over
+//! the shards only when a registry is encoded ([`Exposition`] is the registry's collector),
+//! so the request path takes no lock, looks up no label and allocates nothing.
 //!
 //! Counters are keyed by name and carried over from one plan to the next (a swap keeps them
 //! monotonic, as Prometheus expects).
@@ -7,9 +9,20 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelValue, EncodeMetric as _, LabelValueEncoder, NoLabelSet,
+    prometheus_text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry as PromRegistry;
+
+use super::snapshot::{Live, Snapshot};
 use super::worker::Worker;
 
 /// Upper bounds (milliseconds) of the upstream latency histogram buckets: Envoy's.
@@ -173,9 +186,6 @@ impl ClusterStats {
     }
 }
 
-/// Picks one counter of a shard.
-type ShardField = fn(&ClusterShard) -> &AtomicU64;
-
 /// A route's requests for one cluster (or for no cluster: local replies).
 pub(crate) type RouteCounter = CodeCounter;
 
@@ -247,154 +257,281 @@ impl Stats {
                 .or_insert_with(|| Arc::new(ClusterStats::new(self.shards))),
         )
     }
+}
 
-    /// The Prometheus text exposition format.
-    pub(crate) fn prometheus(&self) -> String {
-        let reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP portcullis_requests_total Downstream requests by route, cluster and response code.\n\
-             # TYPE portcullis_requests_total counter"
-        );
-        let mut routes: Vec<_> = reg.routes.iter().collect();
-        routes.sort_by(|a, b| a.0.cmp(b.0));
-        for (k, c) in routes {
+/// A response code as a label value: `other` for the codes that found no slot.
+#[derive(Clone, Copy, Debug)]
+struct Code(u16);
+
+impl EncodeLabelValue for Code {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        if self.0 == 0 {
+            encoder.write_str("other")
+        } else {
+            encoder.write_str(itoa::Buffer::new().format(self.0))
+        }
+    }
+}
+
+/// Picks one counter of a shard.
+type ShardField = fn(&ClusterShard) -> &AtomicU64;
+
+/// The per-cluster event counters: name (without `_total`), help, and the shard field.
+const CLUSTER_EVENTS: [(&str, &str, ShardField); 5] = [
+    ("portcullis_cluster_upstream_rq_retry", "Retries.", |s| {
+        &s.retries
+    }),
+    (
+        "portcullis_cluster_upstream_rq_pending_overflow",
+        "Requests refused by the circuit breaker (max requests).",
+        |s| &s.overflow,
+    ),
+    (
+        "portcullis_cluster_upstream_cx_connect_fail",
+        "Upstream connection failures.",
+        |s| &s.connect_fail,
+    ),
+    (
+        "portcullis_cluster_upstream_rq_timeout",
+        "Upstream request timeouts.",
+        |s| &s.timeouts,
+    ),
+    (
+        "portcullis_cluster_upstream_cx_none_healthy",
+        "Requests with no endpoint to send to.",
+        |s| &s.no_healthy,
+    ),
+];
+
+impl Stats {
+    /// Every counter, summed over the shards, into `encoder`; with the live snapshot, the
+    /// outlier-detection state of its clusters too. Counter names are given without
+    /// `_total`: prometheus-client adds it.
+    fn encode(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        snap: Option<&Snapshot>,
+    ) -> Result<(), std::fmt::Error> {
+        let (mut routes, mut clusters) = {
+            let reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+            let routes: Vec<_> = reg
+                .routes
+                .iter()
+                .map(|(k, c)| (k.clone(), Arc::clone(c)))
+                .collect();
+            let clusters: Vec<_> = reg
+                .clusters
+                .iter()
+                .map(|(k, c)| (k.clone(), Arc::clone(c)))
+                .collect();
+            (routes, clusters)
+        };
+        routes.sort_by(|a, b| a.0.cmp(&b.0));
+        clusters.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let mut m = encoder.encode_descriptor(
+            "portcullis_requests",
+            "Downstream requests by route, cluster and response code.",
+            None,
+            MetricType::Counter,
+        )?;
+        let no_route = RouteKey {
+            route_config: String::new(),
+            virtual_host: String::new(),
+            route: String::new(),
+            cluster: String::new(),
+        };
+        let counters = routes
+            .iter()
+            .map(|(k, c)| (k, &**c))
+            .chain(std::iter::once((&no_route, &*self.no_route)));
+        for (k, c) in counters {
+            let route = [
+                ("route_config", k.route_config.as_str()),
+                ("virtual_host", k.virtual_host.as_str()),
+                ("route", k.route.as_str()),
+                ("cluster", k.cluster.as_str()),
+            ];
             for (code, n) in c.totals() {
-                let _ = writeln!(
-                    out,
-                    "portcullis_requests_total{{route_config=\"{}\",virtual_host=\"{}\",route=\"{}\",cluster=\"{}\",response_code=\"{}\"}} {n}",
-                    esc(&k.route_config),
-                    esc(&k.virtual_host),
-                    esc(&k.route),
-                    esc(&k.cluster),
-                    code_label(code)
-                );
+                let labels = (route, [("response_code", Code(code))]);
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
             }
         }
-        for (code, n) in self.no_route.totals() {
-            let _ = writeln!(
-                out,
-                "portcullis_requests_total{{route_config=\"\",virtual_host=\"\",route=\"\",cluster=\"\",response_code=\"{}\"}} {n}",
-                code_label(code)
-            );
-        }
-        let mut clusters: Vec<_> = reg.clusters.iter().collect();
-        clusters.sort_by(|a, b| a.0.cmp(b.0));
-        let _ = writeln!(
-            out,
-            "# HELP portcullis_cluster_upstream_rq_total Upstream requests by cluster and response code.\n\
-             # TYPE portcullis_cluster_upstream_rq_total counter"
-        );
+
+        let mut m = encoder.encode_descriptor(
+            "portcullis_cluster_upstream_rq",
+            "Upstream requests by cluster and response code.",
+            None,
+            MetricType::Counter,
+        )?;
         for (name, c) in &clusters {
             for (code, n) in c.codes.totals() {
-                let _ = writeln!(
-                    out,
-                    "portcullis_cluster_upstream_rq_total{{cluster=\"{}\",response_code=\"{}\"}} {n}",
-                    esc(name),
-                    code_label(code)
+                let labels = (
+                    [("cluster", name.as_str())],
+                    [("response_code", Code(code))],
                 );
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
             }
         }
-        let simple: [(&str, &str, ShardField); 5] = [
-            ("upstream_rq_retry", "Retries.", |s| &s.retries),
+
+        for (metric, help, field) in CLUSTER_EVENTS {
+            let mut m = encoder.encode_descriptor(metric, help, None, MetricType::Counter)?;
+            for (name, c) in &clusters {
+                let n = c.sum(field);
+                ConstCounter::new(n).encode(m.encode_family(&[("cluster", name.as_str())])?)?;
+            }
+        }
+
+        let mut m = encoder.encode_descriptor(
+            "portcullis_cluster_upstream_rq_time_seconds",
+            "Upstream response time (to response headers).",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (name, c) in &clusters {
+            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_MS
+                .iter()
+                .enumerate()
+                .map(|(i, bound)| {
+                    let n = c.sum(|s| s.latency_buckets.get(i).unwrap_or(&s.latency_count));
+                    (*bound as f64 / 1000.0, n)
+                })
+                .collect();
+            let count = c.sum(|s| &s.latency_count);
+            let sum = c.sum(|s| &s.latency_sum_us) as f64 / 1e6;
+            m.encode_family(&[("cluster", name.as_str())])?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+
+        let totals: [(&str, &str, &AtomicU64); 5] = [
             (
-                "upstream_rq_pending_overflow",
-                "Requests refused by the circuit breaker (max requests).",
-                |s| &s.overflow,
+                "portcullis_downstream_cx",
+                "Downstream connections accepted.",
+                &self.downstream_cx,
             ),
             (
-                "upstream_cx_connect_fail",
-                "Upstream connection failures.",
-                |s| &s.connect_fail,
+                "portcullis_downstream_cx_overflow",
+                "Downstream connections closed at once: the connection limit was reached.",
+                &self.downstream_cx_overflow,
             ),
-            ("upstream_rq_timeout", "Upstream request timeouts.", |s| {
-                &s.timeouts
-            }),
             (
-                "upstream_cx_none_healthy",
-                "Requests with no endpoint to send to.",
-                |s| &s.no_healthy,
+                "portcullis_downstream_cx_proxy_proto_error",
+                "Downstream connections closed for a missing or invalid PROXY protocol header.",
+                &self.downstream_cx_proxy_proto_error,
+            ),
+            (
+                "portcullis_config_swaps",
+                "Configurations applied.",
+                &self.config_swaps,
+            ),
+            (
+                "portcullis_config_rejections",
+                "Configurations refused (the previous one kept serving).",
+                &self.config_rejections,
             ),
         ];
-        for (metric, help, f) in simple {
-            let _ = writeln!(
-                out,
-                "# HELP portcullis_cluster_{metric}_total {help}\n# TYPE portcullis_cluster_{metric}_total counter"
-            );
-            for (name, c) in &clusters {
-                let _ = writeln!(
-                    out,
-                    "portcullis_cluster_{metric}_total{{cluster=\"{}\"}} {}",
-                    esc(name),
-                    c.sum(f)
-                );
-            }
+        for (metric, help, n) in totals {
+            let m = encoder.encode_descriptor(metric, help, None, MetricType::Counter)?;
+            ConstCounter::new(n.load(Relaxed)).encode(m)?;
         }
-        let _ = writeln!(
-            out,
-            "# HELP portcullis_cluster_upstream_rq_time_seconds Upstream response time (to response headers).\n\
-             # TYPE portcullis_cluster_upstream_rq_time_seconds histogram"
-        );
-        for (name, c) in &clusters {
-            let mut cumulative = 0;
-            for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
-                cumulative += c.sum(|s| s.latency_buckets.get(i).unwrap_or(&s.latency_count));
-                let _ = writeln!(
-                    out,
-                    "portcullis_cluster_upstream_rq_time_seconds_bucket{{cluster=\"{}\",le=\"{}\"}} {cumulative}",
-                    esc(name),
-                    *bound as f64 / 1000.0
-                );
-            }
-            let count = c.sum(|s| &s.latency_count);
-            let _ = writeln!(
-                out,
-                "portcullis_cluster_upstream_rq_time_seconds_bucket{{cluster=\"{n}\",le=\"+Inf\"}} {count}\n\
-                 portcullis_cluster_upstream_rq_time_seconds_sum{{cluster=\"{n}\"}} {}\n\
-                 portcullis_cluster_upstream_rq_time_seconds_count{{cluster=\"{n}\"}} {count}",
-                c.sum(|s| &s.latency_sum_us) as f64 / 1e6,
-                n = esc(name),
-            );
+
+        match snap {
+            Some(snap) => outlier_detection(snap, encoder),
+            None => Ok(()),
         }
-        let _ = writeln!(
-            out,
-            "# HELP portcullis_downstream_cx_total Downstream connections accepted.\n\
-             # TYPE portcullis_downstream_cx_total counter\n\
-             portcullis_downstream_cx_total {}\n\
-             # HELP portcullis_downstream_cx_overflow_total Downstream connections closed at once: the connection limit was reached.\n\
-             # TYPE portcullis_downstream_cx_overflow_total counter\n\
-             portcullis_downstream_cx_overflow_total {}\n\
-             # HELP portcullis_downstream_cx_proxy_proto_error_total Downstream connections closed for a missing or invalid PROXY protocol header.\n\
-             # TYPE portcullis_downstream_cx_proxy_proto_error_total counter\n\
-             portcullis_downstream_cx_proxy_proto_error_total {}\n\
-             # HELP portcullis_config_swaps_total Configurations applied.\n\
-             # TYPE portcullis_config_swaps_total counter\n\
-             portcullis_config_swaps_total {}\n\
-             # HELP portcullis_config_rejections_total Configurations refused (the previous one kept serving).\n\
-             # TYPE portcullis_config_rejections_total counter\n\
-             portcullis_config_rejections_total {}",
-            self.downstream_cx.load(Relaxed),
-            self.downstream_cx_overflow.load(Relaxed),
-            self.downstream_cx_proxy_proto_error.load(Relaxed),
-            self.config_swaps.load(Relaxed),
-            self.config_rejections.load(Relaxed),
-        );
+    }
+}
+
+/// Outlier detection, read from the live clusters (Envoy's `outlier_detection.ejections_*`):
+/// endpoints ejected now, and ejections enforced on the current endpoints so far (endpoint
+/// state survives configuration swaps, so this counts from the endpoint's first appearance).
+/// Only clusters with outlier detection are listed.
+fn outlier_detection(
+    snap: &Snapshot,
+    encoder: &mut DescriptorEncoder<'_>,
+) -> Result<(), std::fmt::Error> {
+    let clusters: Vec<_> = snap
+        .clusters
+        .iter()
+        .filter(|c| c.pc.outlier_config().is_some())
+        .collect();
+    if clusters.is_empty() {
+        return Ok(());
+    }
+    let mut m = encoder.encode_descriptor(
+        "portcullis_cluster_outlier_detection_ejections_active",
+        "Endpoints ejected now.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for c in &clusters {
+        let ejected = ConstGauge::new(c.pc.ejected_count());
+        ejected.encode(m.encode_family(&[("cluster", c.plan.name.as_str())])?)?;
+    }
+    let mut m = encoder.encode_descriptor(
+        "portcullis_cluster_outlier_detection_ejections_enforced",
+        "Ejections of the cluster's current endpoints.",
+        None,
+        MetricType::Counter,
+    )?;
+    for c in &clusters {
+        let total: u64 =
+            c.pc.endpoints()
+                .iter()
+                .map(|e| e.outlier_status().num_ejections)
+                .sum();
+        ConstCounter::new(total).encode(m.encode_family(&[("cluster", c.plan.name.as_str())])?)?;
+    }
+    Ok(())
+}
+
+/// A gateway's metrics as a prometheus-client [`Collector`]: its counters once it has
+/// started, and the outlier-detection state of the live snapshot once it serves. Every
+/// registry the gateway's metrics appear in (the admin listener's, an embedder's) encodes
+/// through it, so there is one exposition.
+#[derive(Debug, Default)]
+pub(crate) struct Exposition {
+    stats: OnceLock<Arc<Stats>>,
+    /// Weak: a registry that outlives the gateway must not keep its snapshot (pools, TLS
+    /// configurations) alive.
+    live: OnceLock<Weak<Live>>,
+}
+
+impl Exposition {
+    /// The gateway's counters (set once, when it starts).
+    pub(crate) fn set_stats(&self, stats: &Arc<Stats>) {
+        let _ = self.stats.set(Arc::clone(stats));
+    }
+
+    /// The gateway's live snapshot (set once, when it serves).
+    pub(crate) fn set_live(&self, live: &Arc<Live>) {
+        let _ = self.live.set(Arc::downgrade(live));
+    }
+
+    /// The collector to register in a prometheus-client registry.
+    pub(crate) fn collector(self: &Arc<Self>) -> Box<dyn Collector> {
+        Box::new(Arc::clone(self))
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4) of the gateway's metrics alone.
+    pub(crate) fn prometheus_text(self: &Arc<Self>) -> String {
+        let mut registry = PromRegistry::default();
+        registry.register_collector(self.collector());
+        let mut out = String::with_capacity(4096);
+        // Writing to a String fails only if a metric's own encoding does, and ours do not.
+        if prometheus_text::encode(&mut out, &registry).is_err() {
+            tracing::warn!("the metrics could not be encoded");
+        }
         out
     }
 }
 
-fn code_label(code: u16) -> String {
-    if code == 0 {
-        "other".to_owned()
-    } else {
-        code.to_string()
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(stats) = self.stats.get() else {
+            return Ok(());
+        };
+        let snap = self.live.get().and_then(Weak::upgrade).map(|l| l.get());
+        stats.encode(&mut encoder, snap.as_deref())
     }
-}
-
-/// Escapes a Prometheus label value.
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
