@@ -71,7 +71,7 @@ pub fn objects(upstream: SocketAddr) -> Result<Vec<Object>, serde_json::Error> {
 
 /// Checks and builds the snapshot the loop serves.
 pub async fn snapshot(upstream: SocketAddr) -> Result<Snapshot, Box<dyn std::error::Error>> {
-    let mut source = Objects::new(objects(upstream)?);
+    let mut source = Objects::from_objects(objects(upstream)?);
     let builder = SnapshotBuilder::from_source(&mut source, &Identity::default())
         .map_err(|report| report.errors_text())?;
     Ok(builder.build().await?)

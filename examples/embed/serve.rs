@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use portcullis_gateway::source::Objects;
 use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder, StartError};
-use portcullis_model::{Document, Loader};
+use portcullis_model::{Loaded, Loader};
 
 /// The port the configuration's Gateway server declares.
 pub const PORT: u16 = 8080;
@@ -31,7 +31,7 @@ pub const PORT: u16 = 8080;
 ///
 /// # Errors
 /// The loader's errors, one per line (none for the text here: the test loads it).
-pub fn config(backend: SocketAddr) -> Result<Vec<Document>, String> {
+pub fn config(backend: SocketAddr) -> Result<Loaded, String> {
     let text = format!(
         "apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -72,7 +72,7 @@ spec:
         let lines: Vec<String> = loaded.errors().iter().map(ToString::to_string).collect();
         return Err(lines.join("\n"));
     }
-    Ok(loaded.into_documents())
+    Ok(loaded)
 }
 
 /// The gateway as this program runs it: [`config`] held in memory, [`PORT`] bound at
@@ -83,7 +83,7 @@ spec:
 /// As [`config`].
 pub fn builder(listen: SocketAddr, backend: SocketAddr) -> Result<GatewayBuilder, String> {
     Ok(Gateway::builder()
-        .config(Objects::from_documents(config(backend)?))
+        .config(Objects::from_loaded(&config(backend)?))
         .admin(None)
         .port_binding(PORT, listen)
         .access_log(AccessLog::Stdout)

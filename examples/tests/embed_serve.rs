@@ -390,7 +390,7 @@ spec:
     // The example's builder, with this test's configuration and extension points.
     let gateway = embed::builder(loopback(), named)
         .unwrap()
-        .config(Objects::from_documents(loaded.into_documents()))
+        .config(Objects::from_loaded(&loaded))
         .port_binding(8443, loopback())
         .credential_store(Arc::clone(&secrets) as Arc<dyn CredentialStore>)
         .mesh_identity(Arc::clone(&workload) as Arc<dyn MeshIdentity>)

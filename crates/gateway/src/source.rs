@@ -128,17 +128,18 @@ pub struct Objects {
 }
 
 impl Objects {
-    /// The objects, named `memory` in messages.
-    pub fn new(objects: impl IntoIterator<Item = Object>) -> Self {
+    /// Objects built in code, named `memory` in messages.
+    pub fn from_objects(objects: impl IntoIterator<Item = Object>) -> Self {
         Self {
             documents: documents_of(objects),
         }
     }
 
-    /// Documents already loaded (they keep their file names and field locations).
-    pub fn from_documents(documents: impl IntoIterator<Item = Document>) -> Self {
+    /// The documents of a [`portcullis_model`] load result (they keep their file names and field
+    /// locations); its warnings and errors are not kept.
+    pub fn from_loaded(loaded: &Loaded) -> Self {
         Self {
-            documents: documents.into_iter().collect(),
+            documents: loaded.documents().to_vec(),
         }
     }
 }

@@ -258,7 +258,7 @@ spec:
     });
     let lines = Arc::new(Lines::default());
     let gw = Gateway::builder()
-        .config(Objects::from_documents(loaded.into_documents()))
+        .config(Objects::from_loaded(&loaded))
         .workers(1)
         .admin(None)
         .port_binding(80, SocketAddr::from(([127, 0, 0, 1], 0)))

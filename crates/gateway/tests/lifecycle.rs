@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_gateway::source::{self, Objects};
 use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder};
-use portcullis_model::{Document, Loader};
+use portcullis_model::{Loaded, Loader};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -50,7 +50,7 @@ async fn upstream(name: &'static str) -> SocketAddr {
 
 /// A Gateway on port 80 routing everything to `shop.test`, whose endpoints are `upstreams`
 /// with their weights.
-fn config(upstreams: &[(SocketAddr, u32)]) -> Vec<Document> {
+fn config(upstreams: &[(SocketAddr, u32)]) -> Loaded {
     let mut eps = String::new();
     let mut routes = String::new();
     for (i, (addr, weight)) in upstreams.iter().enumerate() {
@@ -106,7 +106,7 @@ spec:
     );
     let loaded = Loader::new().read_str("shop.yaml", &text);
     assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
-    loaded.into_documents()
+    loaded
 }
 
 fn builder() -> GatewayBuilder {
@@ -159,7 +159,7 @@ fn header(head: &str, name: &str) -> Option<String> {
 async fn a_drain_fails_ready_finishes_requests_closes_connections_and_stops() {
     let up = upstream("shop").await;
     let gw = builder()
-        .config(Objects::from_documents(config(&[(up, 100)])))
+        .config(Objects::from_loaded(&config(&[(up, 100)])))
         .drain_time(Duration::from_secs(5))
         .start()
         .unwrap();
@@ -202,7 +202,7 @@ async fn a_drain_fails_ready_finishes_requests_closes_connections_and_stops() {
 async fn a_drain_ends_at_the_drain_time_with_requests_in_flight() {
     let up = upstream("shop").await;
     let gw = builder()
-        .config(Objects::from_documents(config(&[(up, 100)])))
+        .config(Objects::from_loaded(&config(&[(up, 100)])))
         .drain_time(Duration::from_millis(500))
         .start()
         .unwrap();
@@ -234,13 +234,13 @@ async fn a_drain_ends_at_the_drain_time_with_requests_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_one_is_refused() {
     let (a, b) = (upstream("a").await, upstream("b").await);
-    let (sender, pushed) = source::channel(config(&[(a, 100)]));
+    let (sender, pushed) = source::channel(config(&[(a, 100)]).into_documents());
     let gw = builder().config(pushed).serve().await.unwrap();
     let addr = gw.local_addr(80).unwrap();
     assert_eq!(get(addr, "/").await.2, "a");
     assert_eq!(gw.generation(), 1);
 
-    sender.send(config(&[(b, 100)]));
+    sender.send(config(&[(b, 100)]).into_documents());
     let deadline = Instant::now() + Duration::from_secs(10);
     while gw.generation() != 2 {
         assert!(Instant::now() < deadline, "no swap");
@@ -249,7 +249,7 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
     assert_eq!(get(addr, "/").await.2, "b");
 
     // A VirtualService without hosts: refused, generation 2 keeps serving.
-    let mut bad = config(&[(a, 100)]);
+    let mut bad = config(&[(a, 100)]).into_documents();
     let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
                 metadata: {name: bad, namespace: istio-system}\n\
                 spec: {hosts: [], gateways: [gw], http: [{route: [{destination: {host: shop.test}}]}]}\n";
@@ -281,7 +281,7 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
 async fn weights_split_traffic_on_the_callers_runtime() {
     let (a, b) = (upstream("a").await, upstream("b").await);
     let gw = builder()
-        .config(Objects::from_documents(config(&[(a, 80), (b, 20)])))
+        .config(Objects::from_loaded(&config(&[(a, 80), (b, 20)])))
         .serve()
         .await
         .unwrap();

@@ -24,7 +24,7 @@ use portcullis_gateway::prometheus_client::metrics::counter::Counter;
 use portcullis_gateway::prometheus_client::registry::Registry;
 use portcullis_gateway::source;
 use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder};
-use portcullis_model::{Document, Loader};
+use portcullis_model::{Loaded, Loader};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -50,7 +50,7 @@ async fn upstream() -> SocketAddr {
 
 /// A Gateway on port 80 whose one route, named `route` (YAML), sends everything to
 /// `shop.test`, whose endpoint is `upstream`.
-fn config(upstream: SocketAddr, route: &str) -> Vec<Document> {
+fn config(upstream: SocketAddr, route: &str) -> Loaded {
     let text = format!(
         r"apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -88,7 +88,7 @@ spec:
     );
     let loaded = Loader::new().read_str("shop.yaml", &text);
     assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
-    loaded.into_documents()
+    loaded
 }
 
 fn builder() -> GatewayBuilder {
@@ -160,7 +160,7 @@ async fn swapped_to(gw: &Gateway, generation: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_stay_monotonic_across_a_configuration_swap() {
     let up = upstream().await;
-    let (sender, pushed) = source::channel(config(up, "shop"));
+    let (sender, pushed) = source::channel(config(up, "shop").into_documents());
     let gw = builder().config(pushed).serve().await.unwrap();
     let addr = gw.local_addr(80).unwrap();
     let admin = gw.admin_addr().unwrap();
@@ -186,7 +186,7 @@ async fn counters_stay_monotonic_across_a_configuration_swap() {
     assert_eq!(sample(&before, "portcullis_downstream_cx_total", &[]), 3);
 
     // Another configuration, the cluster's endpoint moved: the same counters go on.
-    sender.send(config(upstream().await, "shop"));
+    sender.send(config(upstream().await, "shop").into_documents());
     swapped_to(&gw, 2).await;
     for _ in 0..2 {
         assert_eq!(get(addr).await, 200);
@@ -218,10 +218,7 @@ async fn label_values_are_escaped() {
     let up = upstream().await;
     // A route named `a"b\c`, a newline, `d`.
     let gw = builder()
-        .config(source::Objects::from_documents(config(
-            up,
-            r#""a\"b\\c\nd""#,
-        )))
+        .config(source::Objects::from_loaded(&config(up, r#""a\"b\\c\nd""#)))
         .serve()
         .await
         .unwrap();
@@ -254,7 +251,7 @@ async fn an_embedders_registry_shows_the_gateways_metrics_next_to_its_own() {
     let gw = builder()
         // No admin listener: the embedder's registry is the only exposition.
         .admin(None)
-        .config(source::Objects::from_documents(config(up, "shop")))
+        .config(source::Objects::from_loaded(&config(up, "shop")))
         .metrics_registry(registry.sub_registry_with_prefix("edge"))
         .serve()
         .await

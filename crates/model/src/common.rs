@@ -18,11 +18,20 @@
 
 use core::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Whether a value equals its type's default: the proto3 "unset" test for plain scalars.
 pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+/// Reads `null` as the type's default, as protobuf JSON decoders read an explicit null message.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
 /// The error for a name or number that is not one of an enumeration's values.
@@ -302,7 +311,7 @@ pub struct WorkloadSelector {
     /// The labels a workload must carry, all of them.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "std::collections::BTreeMap::is_empty"
     )]
     pub labels: std::collections::BTreeMap<String, String>,

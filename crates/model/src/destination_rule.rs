@@ -19,7 +19,7 @@ pub struct DestinationRule {
     /// resolved against the rule's namespace.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub host: String,
@@ -33,14 +33,14 @@ pub struct DestinationRule {
     /// Named groups of the host's endpoints, each with an optional policy of its own.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub subsets: Vec<Subset>,
     /// The namespaces the rule is visible to (`.` for its own, `*` for all); empty means all.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "export_to",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -65,7 +65,7 @@ pub struct WorkloadLabelSelector {
     /// The labels a workload must carry, all of them.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "match_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -79,14 +79,14 @@ pub struct Subset {
     /// The subset's name, which routes refer to (required).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The labels an endpoint must carry to belong to the subset.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub labels: BTreeMap<String, String>,
@@ -131,7 +131,7 @@ pub struct TrafficPolicy {
     /// policy-level ones.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "port_level_settings",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -195,7 +195,7 @@ pub struct PortSelector {
     /// The port number (validation checks the range).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub number: u32,
@@ -208,14 +208,14 @@ pub struct TunnelSettings {
     /// `CONNECT` (the default when empty) or `POST`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub protocol: String,
     /// The host the proxy should connect to (required).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "target_host",
         skip_serializing_if = "String::is_empty"
     )]
@@ -223,7 +223,7 @@ pub struct TunnelSettings {
     /// The port the proxy should connect to (required).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "target_port",
         skip_serializing_if = "is_default"
     )]
@@ -259,7 +259,7 @@ pub struct RetryBudget {
     /// Retries always allowed, whatever the percentage.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "min_retry_concurrency",
         skip_serializing_if = "is_default"
     )]
@@ -497,7 +497,7 @@ struct ConsistentHashLbRepr {
     maglev: Option<Maglev>,
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "minimum_ring_size",
         skip_serializing_if = "is_default"
     )]
@@ -582,7 +582,7 @@ pub struct RingHash {
     /// The minimum number of virtual nodes on the ring; 0 means the proxy's default.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "minimum_ring_size",
         skip_serializing_if = "is_default"
     )]
@@ -596,7 +596,7 @@ pub struct Maglev {
     /// The lookup table size, a prime number; 0 means the proxy's default.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "table_size",
         skip_serializing_if = "is_default"
     )]
@@ -610,14 +610,14 @@ pub struct HttpCookie {
     /// The cookie's name (required).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The path set on a generated cookie.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub path: String,
@@ -627,7 +627,7 @@ pub struct HttpCookie {
     /// Further attributes set on a generated cookie.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub attributes: Vec<HttpCookieAttribute>,
@@ -640,14 +640,14 @@ pub struct HttpCookieAttribute {
     /// The attribute's name (required), such as `SameSite`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The attribute's value, if it takes one.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub value: String,
@@ -663,7 +663,7 @@ pub struct BackendUtilizationLb {
     /// Extra weight penalty for endpoints that return errors, as a percentage of utilization.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "error_utilization_penalty_percent",
         skip_serializing_if = "is_default"
     )]
@@ -671,7 +671,7 @@ pub struct BackendUtilizationLb {
     /// Custom ORCA metric names used to compute utilization.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "metric_names_for_computing_utilization",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -709,21 +709,21 @@ pub struct LocalityLoadBalancerSetting {
     /// Explicit traffic shares from source localities to destination localities.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub distribute: Vec<LocalityDistribute>,
     /// Where traffic from a region goes when its endpoints are unhealthy.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub failover: Vec<LocalityFailover>,
     /// Labels, in order, whose match with the client's decides endpoint priority.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "failover_priority",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -741,14 +741,14 @@ pub struct LocalityDistribute {
     /// The source locality, `region/zone/subzone`, `*` allowed as the last part.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub from: String,
     /// Destination localities and their weights (which should add up to 100).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub to: BTreeMap<String, u32>,
@@ -761,14 +761,14 @@ pub struct LocalityFailover {
     /// The region whose traffic fails over.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub from: String,
     /// The region it fails over to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub to: String,
@@ -784,14 +784,14 @@ pub struct ZoneAwareLoadBalancerSetting {
     /// Where traffic from a region goes when its endpoints are unhealthy.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub failover: Vec<ZoneAwareFailover>,
     /// Labels, in order, whose match with the client's decides endpoint priority.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "failover_priority",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -814,14 +814,14 @@ pub struct ZoneAwareFailover {
     /// The region whose traffic fails over.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub from: String,
     /// The region it fails over to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub to: String,
@@ -867,7 +867,7 @@ pub struct TcpSettings {
     /// The most connections to one destination host.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "max_connections",
         skip_serializing_if = "is_default"
     )]
@@ -910,7 +910,7 @@ pub struct TcpKeepalive {
     /// Unanswered probes before the connection is considered dead.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub probes: u32,
@@ -929,7 +929,7 @@ pub struct HttpSettings {
     /// The most requests queued while waiting for a connection.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "http1_max_pending_requests",
         skip_serializing_if = "is_default"
     )]
@@ -937,7 +937,7 @@ pub struct HttpSettings {
     /// The most active requests to a destination.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "http2_max_requests",
         skip_serializing_if = "is_default"
     )]
@@ -945,7 +945,7 @@ pub struct HttpSettings {
     /// The most requests per connection; 1 disables keep-alive.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "max_requests_per_connection",
         skip_serializing_if = "is_default"
     )]
@@ -953,7 +953,7 @@ pub struct HttpSettings {
     /// The most retries outstanding to all hosts of the cluster at once.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "max_retries",
         skip_serializing_if = "is_default"
     )]
@@ -975,7 +975,7 @@ pub struct HttpSettings {
     /// Use the client's HTTP protocol version upstream.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "use_client_protocol",
         skip_serializing_if = "is_default"
     )]
@@ -983,7 +983,7 @@ pub struct HttpSettings {
     /// The most concurrent streams on one HTTP/2 connection.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "max_concurrent_streams",
         skip_serializing_if = "is_default"
     )]
@@ -1030,7 +1030,7 @@ pub struct OutlierDetection {
     /// before ejection.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "consecutive_errors",
         skip_serializing_if = "is_default"
     )]
@@ -1038,7 +1038,7 @@ pub struct OutlierDetection {
     /// Count locally originated failures (timeouts, resets) apart from upstream errors.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "split_external_local_origin_errors",
         skip_serializing_if = "is_default"
     )]
@@ -1078,7 +1078,7 @@ pub struct OutlierDetection {
     /// The largest share of the pool, in percent, that may be ejected.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "max_ejection_percent",
         skip_serializing_if = "is_default"
     )]
@@ -1087,7 +1087,7 @@ pub struct OutlierDetection {
     /// healthy.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "min_health_percent",
         skip_serializing_if = "is_default"
     )]
@@ -1095,7 +1095,7 @@ pub struct OutlierDetection {
     /// The HTTP status codes that count as errors for outlier detection.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "outlier_detection_http_error_codes",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -1112,7 +1112,7 @@ pub struct ClientTlsSettings {
     /// The client certificate file, for `MUTUAL` (unless `credentialName` is set).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "client_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1120,7 +1120,7 @@ pub struct ClientTlsSettings {
     /// The client private key file, for `MUTUAL` (unless `credentialName` is set).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1128,7 +1128,7 @@ pub struct ClientTlsSettings {
     /// The CA certificates file that verifies the server's certificate.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1136,7 +1136,7 @@ pub struct ClientTlsSettings {
     /// The secret holding the client certificate, key and CA (in place of the file fields).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -1144,7 +1144,7 @@ pub struct ClientTlsSettings {
     /// Names one of which the server's certificate must carry.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -1152,7 +1152,7 @@ pub struct ClientTlsSettings {
     /// The SNI sent in the TLS handshake.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub sni: String,
@@ -1166,7 +1166,7 @@ pub struct ClientTlsSettings {
     /// The certificate revocation list file that checks the server's certificate.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_crl",
         skip_serializing_if = "String::is_empty"
     )]

@@ -16,7 +16,7 @@ pub struct Gateway {
     /// The listeners the selected proxies open.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub servers: Vec<Server>,
@@ -24,7 +24,7 @@ pub struct Gateway {
     /// to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub selector: BTreeMap<String, String>,
@@ -41,7 +41,7 @@ pub struct Server {
     /// The IP address or Unix domain socket (`unix:///path`, `unix://@name`) to bind to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub bind: String,
@@ -49,7 +49,7 @@ pub struct Server {
     /// wildcard.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub hosts: Vec<String>,
@@ -59,7 +59,7 @@ pub struct Server {
     /// An optional name for the server, unique among the gateway's servers when set.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
@@ -67,7 +67,7 @@ pub struct Server {
     /// traffic is forwarded to (sidecar ingress listeners).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "default_endpoint",
         skip_serializing_if = "String::is_empty"
     )]
@@ -82,7 +82,7 @@ pub struct Port {
     /// 65535.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub number: u32,
@@ -90,21 +90,21 @@ pub struct Port {
     /// Istio compares it case-insensitively, and validation parses it.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub protocol: String,
     /// The port's label.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// Deprecated: the port on the workload the traffic is sent to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "target_port",
         skip_serializing_if = "is_default"
     )]
@@ -157,7 +157,7 @@ pub struct ServerTlsSettings {
     /// Answer plain HTTP requests with a 301 redirect to HTTPS.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "https_redirect",
         skip_serializing_if = "is_default"
     )]
@@ -168,7 +168,7 @@ pub struct ServerTlsSettings {
     /// Path of the server certificate file.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "server_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -176,7 +176,7 @@ pub struct ServerTlsSettings {
     /// Path of the server private key file.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -184,7 +184,7 @@ pub struct ServerTlsSettings {
     /// Path of the CA certificates that verify client certificates (mutual modes).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]
@@ -192,7 +192,7 @@ pub struct ServerTlsSettings {
     /// Path of a certificate revocation list used when verifying client certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_crl",
         skip_serializing_if = "String::is_empty"
     )]
@@ -200,7 +200,7 @@ pub struct ServerTlsSettings {
     /// Name of the secret holding the certificate, key and (for mutual TLS) CA certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -208,7 +208,7 @@ pub struct ServerTlsSettings {
     /// Like `credentialName`, for one or two certificates (e.g. RSA and ECDSA).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "credential_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -216,7 +216,7 @@ pub struct ServerTlsSettings {
     /// One or two certificate/key file sets (e.g. RSA and ECDSA).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "tls_certificates",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -225,7 +225,7 @@ pub struct ServerTlsSettings {
     /// precedence over CA certificates in the credential secret.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_cert_credential_name",
         skip_serializing_if = "String::is_empty"
     )]
@@ -233,7 +233,7 @@ pub struct ServerTlsSettings {
     /// Subject alternative names accepted in client certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -241,7 +241,7 @@ pub struct ServerTlsSettings {
     /// Base64 SHA-256 hashes of the SPKIs of accepted client certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "verify_certificate_spki",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -249,7 +249,7 @@ pub struct ServerTlsSettings {
     /// Hex SHA-256 hashes (plain or colon-separated) of accepted client certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "verify_certificate_hash",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -271,7 +271,7 @@ pub struct ServerTlsSettings {
     /// The cipher suites offered, instead of the proxy's defaults.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "cipher_suites",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -279,7 +279,7 @@ pub struct ServerTlsSettings {
     /// The ECDH curves offered, instead of the proxy's defaults.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ecdh_curves",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -301,7 +301,7 @@ pub struct TlsCertificate {
     /// Path of the server certificate file.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "server_certificate",
         skip_serializing_if = "String::is_empty"
     )]
@@ -309,7 +309,7 @@ pub struct TlsCertificate {
     /// Path of the server private key file.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "private_key",
         skip_serializing_if = "String::is_empty"
     )]
@@ -317,7 +317,7 @@ pub struct TlsCertificate {
     /// Path of the CA certificates that verify client certificates.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ca_certificates",
         skip_serializing_if = "String::is_empty"
     )]

@@ -25,21 +25,21 @@ pub struct ServiceSpec {
     /// The ports the Service exposes.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<ServicePort>,
     /// The labels of the pods behind the Service.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub selector: BTreeMap<String, String>,
     /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         rename = "type",
         skip_serializing_if = "String::is_empty"
     )]
@@ -47,7 +47,7 @@ pub struct ServiceSpec {
     /// The cluster IP, or `None` for headless Services.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         rename = "clusterIP",
         skip_serializing_if = "String::is_empty"
     )]
@@ -55,7 +55,7 @@ pub struct ServiceSpec {
     /// The DNS name an `ExternalName` Service aliases.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub external_name: String,
@@ -71,7 +71,7 @@ pub struct ServicePort {
     /// The port's name; Istio reads the protocol from its prefix (`http-web`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
@@ -84,7 +84,7 @@ pub struct ServicePort {
     /// `TCP`, `UDP` or `SCTP`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub protocol: String,
@@ -94,7 +94,7 @@ pub struct ServicePort {
     /// The node port, for `NodePort` and `LoadBalancer` Services.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub node_port: i32,
@@ -120,12 +120,12 @@ pub struct Secret {
     /// Always `Secret`.
     pub kind: Kind,
     /// Name, namespace, labels.
-    #[serde(default, deserialize_with = "crate::meta::null_as_default")]
+    #[serde(default, deserialize_with = "crate::common::null_as_default")]
     pub metadata: ObjectMeta,
     /// The Secret type (`kubernetes.io/tls`, `Opaque`, `istio.io/…`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         rename = "type",
         skip_serializing_if = "String::is_empty"
     )]
@@ -133,14 +133,14 @@ pub struct Secret {
     /// Base64-encoded data by key (`tls.crt`, `tls.key`, `ca.crt`, `cert`, `key`, `cacert`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub data: BTreeMap<String, String>,
     /// Plain-text data by key.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub string_data: BTreeMap<String, String>,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::common::is_default;
 
@@ -137,28 +137,28 @@ pub struct ObjectMeta {
     /// The object's name.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The object's namespace; empty means the namespace the configuration is applied to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub namespace: String,
     /// Labels.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub annotations: BTreeMap<String, String>,
@@ -168,28 +168,28 @@ pub struct ObjectMeta {
     /// The server's opaque version of the object.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub resource_version: String,
     /// The generation of the desired state.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub generation: i64,
     /// The object's unique id.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub uid: String,
     /// Prefix for a server-generated name.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub generate_name: String,
@@ -202,28 +202,28 @@ pub struct ObjectMeta {
     /// Finalizers.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub finalizers: Vec<String>,
     /// Owner references, kept as written.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub owner_references: Vec<serde_json::Value>,
     /// Server-side apply bookkeeping, kept as written.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub managed_fields: Vec<serde_json::Value>,
     /// Deprecated self link.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub self_link: String,
@@ -241,12 +241,12 @@ pub struct Resource<S> {
     /// The document's `kind`.
     pub kind: Kind,
     /// Name, namespace, labels and the rest of the metadata.
-    #[serde(default, deserialize_with = "crate::meta::null_as_default")]
+    #[serde(default, deserialize_with = "crate::common::null_as_default")]
     pub metadata: ObjectMeta,
     /// The resource's specification; `spec: null` and a missing `spec` read as the empty spec.
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         bound(deserialize = "S: Deserialize<'de> + Default")
     )]
     pub spec: S,
@@ -270,13 +270,4 @@ impl<S: Default> Resource<S> {
             status: None,
         }
     }
-}
-
-/// Reads `null` as the type's default, as protobuf JSON decoders read an explicit null message.
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }

@@ -17,21 +17,21 @@ pub struct ServiceEntry {
     /// The host names of the service (required); wildcard prefixes are allowed.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub hosts: Vec<String>,
     /// Virtual IP addresses or CIDR ranges of the service.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub addresses: Vec<String>,
     /// The ports of the service.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub ports: Vec<ServicePort>,
@@ -44,7 +44,7 @@ pub struct ServiceEntry {
     /// The endpoints of the service, given inline.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub endpoints: Vec<WorkloadEntry>,
@@ -60,7 +60,7 @@ pub struct ServiceEntry {
     /// means the mesh-wide default.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "export_to",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -68,7 +68,7 @@ pub struct ServiceEntry {
     /// Subject alternative names the proxy accepts in the server certificates of the service.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "subject_alt_names",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -109,7 +109,7 @@ pub struct ServicePort {
     /// 65535.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub number: u32,
@@ -117,21 +117,21 @@ pub struct ServicePort {
     /// it.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub protocol: String,
     /// The port's label.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The port on the endpoints that receives the traffic; zero means `number`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "target_port",
         skip_serializing_if = "is_default"
     )]
@@ -147,49 +147,49 @@ pub struct WorkloadEntry {
     /// socket (`unix:///path`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub address: String,
     /// Port numbers on this endpoint, by service port name (overriding the service's ports).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub ports: BTreeMap<String, u32>,
     /// The endpoint's labels.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub labels: BTreeMap<String, String>,
     /// The network (L3 domain) the endpoint lives in.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub network: String,
     /// The endpoint's locality, as `region/zone/subzone`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub locality: String,
     /// The endpoint's load-balancing weight; zero means the default.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub weight: u32,
     /// The service account of the workload, when it runs a sidecar.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "service_account",
         skip_serializing_if = "String::is_empty"
     )]

@@ -34,7 +34,7 @@ pub struct VirtualService {
     /// Must be empty for a delegate VirtualService.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub hosts: Vec<String>,
@@ -42,28 +42,28 @@ pub struct VirtualService {
     /// these rules; empty means `mesh` only.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub gateways: Vec<String>,
     /// Ordered HTTP rules; the first one that matches a request is used.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub http: Vec<HttpRoute>,
     /// Ordered rules for TLS traffic that is not terminated, matched mostly on SNI.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tls: Vec<TlsRoute>,
     /// Ordered rules for opaque TCP traffic.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tcp: Vec<TcpRoute>,
@@ -71,7 +71,7 @@ pub struct VirtualService {
     /// empty means all namespaces.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "export_to",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -86,14 +86,14 @@ pub struct Destination {
     /// are resolved in the VirtualService's namespace. Required.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub host: String,
     /// The name of a subset declared by a DestinationRule for the host.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub subset: String,
@@ -109,7 +109,7 @@ pub struct PortSelector {
     /// The port number (validation checks the range 1–65535).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub number: u32,
@@ -123,21 +123,21 @@ pub struct HttpRoute {
     /// A name for the rule, used in logs, stats and the route name of the proxy.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The conditions, ORed; empty matches every request.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub r#match: Vec<HttpMatchRequest>,
     /// The weighted destinations matching requests are forwarded to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub route: Vec<HttpRouteDestination>,
@@ -173,7 +173,7 @@ pub struct HttpRoute {
     /// Several mirror destinations, each with its own percentage.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub mirrors: Vec<HttpMirrorPolicy>,
@@ -212,14 +212,14 @@ pub struct Delegate {
     /// The delegate VirtualService's name.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// The delegate VirtualService's namespace; empty means the root's namespace.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub namespace: String,
@@ -244,21 +244,21 @@ pub struct HeaderOperations {
     /// Headers to set, replacing any existing value.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub set: BTreeMap<String, String>,
     /// Headers to append to, keeping existing values.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub add: BTreeMap<String, String>,
     /// Names of headers to remove.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub remove: Vec<String>,
@@ -271,14 +271,14 @@ pub struct TlsRoute {
     /// The conditions, ORed. Required.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub r#match: Vec<TlsMatchAttributes>,
     /// The weighted destinations matching connections are forwarded to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub route: Vec<RouteDestination>,
@@ -291,14 +291,14 @@ pub struct TcpRoute {
     /// The conditions, ORed; empty matches every connection.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub r#match: Vec<L4MatchAttributes>,
     /// The weighted destinations matching connections are forwarded to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub route: Vec<RouteDestination>,
@@ -312,7 +312,7 @@ pub struct HttpMatchRequest {
     /// A name for the match, appended to the rule's name in the proxy's route name.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
@@ -332,21 +332,21 @@ pub struct HttpMatchRequest {
     /// present.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub headers: BTreeMap<String, StringMatch>,
     /// The port the request was addressed to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub port: u32,
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -354,14 +354,14 @@ pub struct HttpMatchRequest {
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub gateways: Vec<String>,
     /// Query parameters that must match (only `exact` and `regex` are supported).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "query_params",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -369,7 +369,7 @@ pub struct HttpMatchRequest {
     /// Match [`uri`](Self::uri) ignoring case (`exact` and `prefix` only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "ignore_uri_case",
         skip_serializing_if = "is_default"
     )]
@@ -377,7 +377,7 @@ pub struct HttpMatchRequest {
     /// Request headers that must NOT match, by lower-case name.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "without_headers",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -385,7 +385,7 @@ pub struct HttpMatchRequest {
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -393,7 +393,7 @@ pub struct HttpMatchRequest {
     /// A readable prefix for the statistics of this route.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "stat_prefix",
         skip_serializing_if = "String::is_empty"
     )]
@@ -410,7 +410,7 @@ pub struct HttpRouteDestination {
     /// The relative share of traffic; with one destination, unset means all of it.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub weight: i32,
@@ -429,7 +429,7 @@ pub struct RouteDestination {
     /// The relative share of traffic; with one destination, unset means all of it.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub weight: i32,
@@ -442,7 +442,7 @@ pub struct L4MatchAttributes {
     /// Destination IP addresses or CIDR blocks.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "destination_subnets",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -450,14 +450,14 @@ pub struct L4MatchAttributes {
     /// The port the connection was addressed to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub port: u32,
     /// Source IP address or CIDR block (ignored by current Istio).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_subnet",
         skip_serializing_if = "String::is_empty"
     )]
@@ -465,7 +465,7 @@ pub struct L4MatchAttributes {
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -473,14 +473,14 @@ pub struct L4MatchAttributes {
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub gateways: Vec<String>,
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -494,7 +494,7 @@ pub struct TlsMatchAttributes {
     /// The SNI values to match (wildcards allowed). Required.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "sni_hosts",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -502,7 +502,7 @@ pub struct TlsMatchAttributes {
     /// Destination IP addresses or CIDR blocks.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "destination_subnets",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -510,14 +510,14 @@ pub struct TlsMatchAttributes {
     /// The port the connection was addressed to.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub port: u32,
     /// Labels the source workload must carry (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_labels",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
@@ -525,14 +525,14 @@ pub struct TlsMatchAttributes {
     /// Gateways this match applies to, overriding the VirtualService's `gateways`.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub gateways: Vec<String>,
     /// The namespace the source workload must run in (sidecars only).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "source_namespace",
         skip_serializing_if = "String::is_empty"
     )]
@@ -585,13 +585,13 @@ proto_enum! {
 struct HttpRedirectRepr {
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     uri: String,
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     authority: String,
@@ -605,20 +605,20 @@ struct HttpRedirectRepr {
     derive_port: Option<RedirectPortSelection>,
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     scheme: String,
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "redirect_code",
         skip_serializing_if = "is_default"
     )]
     redirect_code: u32,
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "prefix_rewrite",
         skip_serializing_if = "String::is_empty"
     )]
@@ -690,7 +690,7 @@ pub struct HttpDirectResponse {
     /// The HTTP status code. Required.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub status: u32,
@@ -775,14 +775,14 @@ pub struct HttpRewrite {
     /// Replace the matched path prefix (or the whole path, for an exact match) with this value.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub uri: String,
     /// Replace the authority (`Host` header) with this value.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub authority: String,
@@ -802,14 +802,14 @@ pub struct RegexRewrite {
     /// The RE2 expression whose matches are replaced.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub r#match: String,
     /// The replacement, which may refer to capture groups (`\1`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub rewrite: String,
@@ -822,7 +822,7 @@ pub struct HttpRetry {
     /// The number of retries; `0` disables retries. A plain `int32` in Istio's API.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     pub attempts: i32,
@@ -837,7 +837,7 @@ pub struct HttpRetry {
     /// `x-envoy-retry-grpc-on` names, or status codes).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "retry_on",
         skip_serializing_if = "String::is_empty"
     )]
@@ -868,7 +868,7 @@ pub struct CorsPolicy {
     /// Deprecated (use [`allow_origins`](Self::allow_origins)): origins allowed, exactly.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "allow_origin",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -876,7 +876,7 @@ pub struct CorsPolicy {
     /// Patterns of the origins allowed.
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "allow_origins",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -884,7 +884,7 @@ pub struct CorsPolicy {
     /// Methods allowed (`Access-Control-Allow-Methods`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "allow_methods",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -892,7 +892,7 @@ pub struct CorsPolicy {
     /// Request headers allowed (`Access-Control-Allow-Headers`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "allow_headers",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -900,7 +900,7 @@ pub struct CorsPolicy {
     /// Response headers browsers may read (`Access-Control-Expose-Headers`).
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         alias = "expose_headers",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -978,7 +978,7 @@ pub enum HttpDelayType {
 struct DelayRepr {
     #[serde(
         default,
-        deserialize_with = "crate::meta::null_as_default",
+        deserialize_with = "crate::common::null_as_default",
         skip_serializing_if = "is_default"
     )]
     percent: i32,

@@ -202,7 +202,7 @@ impl<'a> Index<'a> {
             .collect();
 
         let client_services = match proxy.kind {
-            ProxyKind::Sidecar => crate::sidecar::client_services(&registry, &proxy.namespace),
+            ProxyKind::Sidecar => crate::registry::client_services(&registry, &proxy.namespace),
             _ => Vec::new(),
         };
         Self {

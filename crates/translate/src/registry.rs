@@ -3,7 +3,7 @@
 //! Build it from Kubernetes `Service`s and `ServiceEntry`s ([`ServiceRegistry::from_objects`],
 //! [`ServiceRegistry::add_service_entry`]) or directly ([`ServiceRegistry::push`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use portcullis_model::kube::{IntOrString, Service as KubeService};
 use portcullis_model::service_entry::{
@@ -359,4 +359,31 @@ fn namespace_or_default(namespace: &str) -> &str {
     } else {
         namespace
     }
+}
+
+/// The services a sidecar in `client_ns` sees (`SidecarScope` without a `Sidecar` resource):
+/// those visible from its namespace, one per host name (the one in the client's namespace,
+/// else the first), as indices into `registry`.
+pub(crate) fn client_services(registry: &ServiceRegistry, client_ns: &str) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    let mut by_host: HashMap<&str, usize> = HashMap::new();
+    for (i, svc) in registry.services.iter().enumerate() {
+        if !svc.visible_to(client_ns) {
+            continue;
+        }
+        match by_host.get(svc.hostname.as_str()) {
+            Some(&slot) => {
+                let Some(j) = out.get_mut(slot) else { continue };
+                let theirs = registry.services.get(*j).map(|s| s.namespace.as_str());
+                if svc.namespace == client_ns && theirs != Some(client_ns) {
+                    *j = i;
+                }
+            }
+            None => {
+                by_host.insert(&svc.hostname, out.len());
+                out.push(i);
+            }
+        }
+    }
+    out
 }

@@ -18,7 +18,7 @@
 //! * every service without a VirtualService gets a default route to its cluster;
 //! * unknown hosts reach `allow_any` (`*`), forwarding to `PassthroughCluster`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use portcullis_model::virtual_service::{Destination, PortSelector};
 use portcullis_route_match::{PathMatch, Route, RouteMatch, VirtualHost};
@@ -26,7 +26,7 @@ use portcullis_route_match::{PathMatch, Route, RouteMatch, VirtualHost};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::{Index, VsEntry};
 use crate::plan::{FilterChain, FilterChainKind, GatewayPlan, HttpRoute, Listener, RouteConfig};
-use crate::registry::{Service, ServicePort, ServiceRegistry};
+use crate::registry::{Service, ServicePort};
 use crate::route_config::build_router;
 use crate::routes::{RouteCtx, RouteProblem, build_http_routes};
 use portcullis_model::host::{self, subset_of};
@@ -45,34 +45,7 @@ pub(crate) fn http_or_sniffed(protocol: &str) -> bool {
     )
 }
 
-/// The services a sidecar in `client_ns` sees (`SidecarScope` without a `Sidecar` resource):
-/// those visible from its namespace, one per host name (the one in the client's namespace,
-/// else the first), as indices into `registry`.
-pub(crate) fn client_services(registry: &ServiceRegistry, client_ns: &str) -> Vec<usize> {
-    let mut out: Vec<usize> = Vec::new();
-    let mut by_host: HashMap<&str, usize> = HashMap::new();
-    for (i, svc) in registry.services.iter().enumerate() {
-        if !svc.visible_to(client_ns) {
-            continue;
-        }
-        match by_host.get(svc.hostname.as_str()) {
-            Some(&slot) => {
-                let Some(j) = out.get_mut(slot) else { continue };
-                let theirs = registry.services.get(*j).map(|s| s.namespace.as_str());
-                if svc.namespace == client_ns && theirs != Some(client_ns) {
-                    *j = i;
-                }
-            }
-            None => {
-                by_host.insert(&svc.hostname, out.len());
-                out.push(i);
-            }
-        }
-    }
-    out
-}
-
-/// The services the sidecar of `index` sees (see [`client_services`]).
+/// The services the sidecar of `index` sees (see [`client_services`](crate::registry::client_services)).
 pub(crate) fn sidecar_services<'i>(index: &'i Index<'_>) -> Vec<&'i Service> {
     index
         .client_services
