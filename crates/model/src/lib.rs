@@ -71,7 +71,7 @@ pub use duration::{Duration, ParseDurationError};
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning};
 pub use gateway::Gateway;
 pub use load::{
-    DEFAULT_NAMESPACE, DecodeError, Document, DocumentSource, LoadOptions, Loaded, Loader, Object,
+    DEFAULT_MAX_DOCUMENTS, DEFAULT_NAMESPACE, DecodeError, Document, DocumentSource, LoadOptions, Loaded, Loader, Object,
     SkippedDocument, from_value,
 };
 pub use meta::{ApiVersion, Kind, ObjectMeta, Resource};
