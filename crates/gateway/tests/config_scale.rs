@@ -1,5 +1,6 @@
 //! The document limit: a file of 10,001 documents is refused by default, with an error that
 //! names the option, and accepted with the option raised.
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use portcullis_gateway::{GatewayBuilder, Identity, Source, check, check_with_max_documents};
 
