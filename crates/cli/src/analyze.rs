@@ -101,7 +101,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace);
+    let loaded = input::load(&sources, &args.common);
     for e in &loaded.errors {
         eprintln!("{e}");
     }
@@ -206,7 +206,8 @@ fn add_skipped(config: &mut Config, skipped: &[portcullis_model::SkippedDocument
         }
         *line += yaml.lines().count();
     }
-    let loader = Loader::new();
+    // The documents were loaded once already; the limit applied then.
+    let loader = Loader::new().with_max_documents(usize::MAX);
     for (file, text, _) in by_file {
         config.add(&loader.read_str(file, &text));
     }

@@ -67,7 +67,7 @@ pub(crate) fn run(args: &DumpArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace);
+    let loaded = input::load(&sources, &args.common);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }

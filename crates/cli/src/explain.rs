@@ -159,7 +159,7 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &args.common.default_namespace);
+    let loaded = input::load(&sources, &args.common);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }

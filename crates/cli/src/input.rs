@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use portcullis_model::{Document, LoadError, LoadErrorKind, Loader, Object, SkippedDocument};
 
-use crate::Outcome;
+use crate::{Common, Outcome};
 
 /// One input stream: its name as reported and its text.
 #[derive(Debug)]
@@ -95,9 +95,11 @@ impl Loaded {
 /// Loads the sources. Documents without `apiVersion` in a stream that holds routing tests
 /// (`testCases:` or `tests:`) are not errors: they are the tests, which may sit beside the
 /// configuration.
-pub(crate) fn load(sources: &[Source], default_namespace: &str) -> Loaded {
+pub(crate) fn load(sources: &[Source], common: &Common) -> Loaded {
     // The loader puts objects without a namespace in `default_namespace`, everywhere.
-    let loader = Loader::new().with_default_namespace(default_namespace);
+    let loader = Loader::new()
+        .with_default_namespace(common.default_namespace.as_str())
+        .with_max_documents(common.max_documents);
     let mut out = Loaded::default();
     for source in sources {
         let loaded = loader.read_str(&source.name, &source.text);

@@ -63,6 +63,10 @@ struct Common {
     /// The namespace of objects that name none.
     #[arg(long, value_name = "NS", default_value = "default")]
     default_namespace: String,
+    /// The most documents one file may hold, counting a `kind: List` and each of its items;
+    /// a larger file is refused.
+    #[arg(long, value_name = "N", default_value_t = portcullis_model::DEFAULT_MAX_DOCUMENTS)]
+    max_documents: usize,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Log)]
     output: Format,

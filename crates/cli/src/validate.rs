@@ -14,7 +14,7 @@ pub(crate) fn run(paths: &[PathBuf], common: &Common) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
-    let loaded = input::load(&sources, &common.default_namespace);
+    let loaded = input::load(&sources, common);
     let environment = Context::new(&common.default_namespace, "");
     let mut entries = Vec::new();
     let (mut errors, mut warnings) = (0usize, 0usize);

@@ -49,6 +49,9 @@ options:
                          address is taken from it as Envoy's xff_num_trusted_hops does
                          (default 0: the connection's peer, whatever the header says)
   --max-connections N    while N connections are open, close new ones at once (default: none)
+  --max-documents N      the most documents one configuration file may hold, counting a
+                         `kind: List` and each of its items; a larger file is refused
+                         (default 10000)
   -h, --help             this text
 ";
 
@@ -187,6 +190,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                         format!("--max-connections: expected a positive number, got {v:?}")
                     })?);
             }
+            "--max-documents" => {
+                let v = value("--max-documents")?;
+                options.max_documents = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--max-documents: expected a positive number, got {v:?}")
+                })?;
+            }
             f if f.starts_with('-') && f.len() > 1 => {
                 return Err(format!("unknown option {f} (see --help)"));
             }
@@ -316,6 +325,13 @@ mod tests {
         assert_eq!(cli.gateway.topology.num_trusted_proxies, 2);
         assert_eq!(cli.gateway.limits.max_connections, Some(100));
         assert!(parse(["--max-connections", "0"].map(String::from)).is_err());
+        assert_eq!(
+            default.gateway.max_documents,
+            portcullis_model::DEFAULT_MAX_DOCUMENTS
+        );
+        let cli = parse(["--max-documents", "20000"].map(String::from)).unwrap();
+        assert_eq!(cli.gateway.max_documents, 20_000);
+        assert!(parse(["--max-documents", "0"].map(String::from)).is_err());
         assert!(parse(["--num-trusted-proxies", "-1"].map(String::from)).is_err());
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use portcullis_model::{Document, Loaded, Loader, Object};
+use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, Loaded, Loader, Object};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
     Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
@@ -111,9 +111,9 @@ pub struct Built {
     pub report: Report,
 }
 
-/// Reads every source.
-pub(crate) fn load(sources: &[Source]) -> Loaded {
-    let loader = Loader::new();
+/// Reads every source, each file holding at most `max_documents` documents.
+pub(crate) fn load(sources: &[Source], max_documents: usize) -> Loaded {
+    let loader = Loader::new().with_max_documents(max_documents);
     let mut loaded = Loaded::default();
     for source in sources {
         match source {
@@ -143,9 +143,22 @@ fn located(doc: &Document, path: &str) -> String {
     )
 }
 
-/// Loads, validates (Istio's webhook rules) and, when there is no error, translates.
+/// Loads, validates (Istio's webhook rules) and, when there is no error, translates; a file
+/// may hold at most [`DEFAULT_MAX_DOCUMENTS`] documents (see [`check_with_max_documents`]).
 pub fn check(sources: &[Source], identity: &Identity) -> Result<Built, Report> {
-    let result = check_loaded(load(sources), identity);
+    check_with_max_documents(sources, identity, DEFAULT_MAX_DOCUMENTS)
+}
+
+/// [`check`], with files of at most `max_documents` documents instead of
+/// [`DEFAULT_MAX_DOCUMENTS`] (the command line's `--max-documents`,
+/// [`GatewayBuilder::max_documents`](crate::GatewayBuilder::max_documents)); a larger file is an
+/// error that names the option.
+pub fn check_with_max_documents(
+    sources: &[Source],
+    identity: &Identity,
+    max_documents: usize,
+) -> Result<Built, Report> {
+    let result = check_loaded(load(sources, max_documents), identity);
     if !sources.is_empty() {
         return result;
     }

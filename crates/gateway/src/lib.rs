@@ -85,7 +85,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 
 pub use body::RespBody;
-pub use config::{Built, Identity, Problem, Report, Source, check};
+pub use config::{Built, Identity, Problem, Report, Source, check, check_with_max_documents};
 pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
 pub use embed::{Downstream, Snapshot, SnapshotBuilder, forward};
@@ -154,6 +154,7 @@ pub struct GatewayBuilder {
     pub(crate) resolver: Arc<dyn Resolver>,
     pub(crate) random_seed: Option<u64>,
     pub(crate) limits: Limits,
+    pub(crate) max_documents: usize,
     pub(crate) path_normalization: portcullis_proxy_core::path::PathNormalization,
     pub(crate) topology: Topology,
     pub(crate) drain_time: Duration,
@@ -183,6 +184,7 @@ impl Default for GatewayBuilder {
             resolver: Arc::new(SystemResolver),
             random_seed: None,
             limits: Limits::default(),
+            max_documents: portcullis_model::DEFAULT_MAX_DOCUMENTS,
             path_normalization: portcullis_proxy_core::path::PathNormalization::default(),
             topology: Topology::default(),
             drain_time: Duration::from_secs(5),
@@ -295,6 +297,29 @@ impl GatewayBuilder {
     /// Downstream connection limits and timeouts.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The most documents one configuration file may hold (counting a `kind: List` and each
+    /// of its items; default 10 000, [`portcullis_model::DEFAULT_MAX_DOCUMENTS`]): a larger
+    /// file is refused with an error that names this option, at start and on reload (the old
+    /// configuration keeps serving). The command line's `--max-documents`. It applies to the
+    /// files given with [`files`](Self::files); a source given with [`config`](Self::config)
+    /// loads as it chooses (for [`Files`], [`Files::with_max_documents`]).
+    ///
+    /// ```
+    /// use portcullis_gateway::{GatewayBuilder, Source};
+    ///
+    /// let many = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\n\
+    ///             spec: {hosts: [a.example.com], ports: [{number: 80, name: http, protocol: HTTP}]}\n---\n"
+    ///     .repeat(3);
+    /// let source = || [Source::Inline { name: "many.yaml".into(), text: many.clone() }];
+    /// let err = GatewayBuilder::new().files(source()).max_documents(2).check().unwrap_err();
+    /// assert!(err.errors_text().contains("--max-documents"));
+    /// assert!(GatewayBuilder::new().files(source()).max_documents(3).check().is_ok());
+    /// ```
+    pub fn max_documents(mut self, max: usize) -> Self {
+        self.max_documents = max;
         self
     }
 
@@ -430,7 +455,7 @@ impl GatewayBuilder {
     pub fn check(&mut self) -> Result<Built, Report> {
         match &mut self.source {
             Some(source) => config::check_loaded(source.load(), &self.identity),
-            None => check(&self.sources, &self.identity),
+            None => check_with_max_documents(&self.sources, &self.identity, self.max_documents),
         }
     }
 
@@ -443,7 +468,9 @@ impl GatewayBuilder {
             return Err(StartError::Config("no configuration given".to_owned()));
         }
         Ok(Box::new(
-            Files::new(self.sources.clone()).with_poll_interval(self.poll_interval),
+            Files::new(self.sources.clone())
+                .with_poll_interval(self.poll_interval)
+                .with_max_documents(self.max_documents),
         ))
     }
 }

@@ -69,6 +69,7 @@ pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
 pub struct Files {
     sources: Vec<Source>,
     poll_interval: Duration,
+    max_documents: usize,
     fingerprint: Fingerprint,
 }
 
@@ -78,6 +79,7 @@ impl Files {
         Self {
             sources: sources.into_iter().collect(),
             poll_interval: Duration::from_secs(1),
+            max_documents: portcullis_model::DEFAULT_MAX_DOCUMENTS,
             fingerprint: Fingerprint::default(),
         }
     }
@@ -94,6 +96,14 @@ impl Files {
         self
     }
 
+    /// Accepts files of at most `max` documents instead of 10 000 (see
+    /// [`GatewayBuilder::max_documents`](crate::GatewayBuilder::max_documents)).
+    #[must_use]
+    pub fn with_max_documents(mut self, max: usize) -> Self {
+        self.max_documents = max;
+        self
+    }
+
     /// What is read.
     pub fn sources(&self) -> &[Source] {
         &self.sources
@@ -103,7 +113,7 @@ impl Files {
 impl ConfigSource for Files {
     fn load(&mut self) -> Loaded {
         self.fingerprint = Fingerprint::of(&self.sources);
-        config::load(&self.sources)
+        config::load(&self.sources, self.max_documents)
     }
 
     fn changed(&mut self) -> Changed<'_> {

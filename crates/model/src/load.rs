@@ -24,7 +24,10 @@ pub struct LoadOptions {
     pub lenient_unknown_fields: bool,
     /// The largest file accepted, in bytes. Default: 16 MiB.
     pub max_bytes: usize,
-    /// The most documents (counting the items of `kind: List`) one file may hold. Default: 10 000.
+    /// The most documents (counting a `kind: List` and each of its items) one file may hold;
+    /// a file with more is refused with a [`LoadErrorKind::Limit`] error that names this
+    /// option. Default: 10 000 ([`DEFAULT_MAX_DOCUMENTS`]). The gateway's and the `portcullis`
+    /// command's `--max-documents` set it.
     pub max_documents: usize,
     /// The deepest nesting of mappings and sequences accepted. Default: 64 (Istio documents
     /// nest about 12 deep).
@@ -36,6 +39,9 @@ pub struct LoadOptions {
     /// Default: [`DEFAULT_NAMESPACE`]. An empty string leaves such documents without one.
     pub default_namespace: String,
 }
+
+/// The default of [`LoadOptions::max_documents`]: 10 000 documents in one file.
+pub const DEFAULT_MAX_DOCUMENTS: usize = 10_000;
 
 /// The namespace Kubernetes gives objects applied without one: `default`.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -102,7 +108,7 @@ impl Default for LoadOptions {
         Self {
             lenient_unknown_fields: false,
             max_bytes: 16 << 20,
-            max_documents: 10_000,
+            max_documents: DEFAULT_MAX_DOCUMENTS,
             max_depth: 64,
             default_namespace: DEFAULT_NAMESPACE.to_owned(),
         }
@@ -349,6 +355,14 @@ impl Loader {
         self
     }
 
+    /// Accepts files of at most `max` documents instead of [`DEFAULT_MAX_DOCUMENTS`] (see
+    /// [`LoadOptions::max_documents`]).
+    #[must_use]
+    pub fn with_max_documents(mut self, max: usize) -> Self {
+        self.options.max_documents = max;
+        self
+    }
+
     /// The options in use.
     pub fn options(&self) -> &LoadOptions {
         &self.options
@@ -429,7 +443,16 @@ impl Loader {
             return loaded;
         }
         let (spans, syntax_error) = scan_documents(text);
-        let mut budget = self.options.max_documents;
+        if spans.iter().filter(|s| !s.is_null).count() > self.options.max_documents {
+            loaded
+                .errors
+                .push(too_many_documents(file, self.options.max_documents));
+            return loaded;
+        }
+        let mut budget = Budget {
+            left: self.options.max_documents,
+            exceeded: false,
+        };
         for (index, span) in spans.into_iter().enumerate() {
             if span.is_null {
                 continue;
@@ -460,14 +483,10 @@ impl Loader {
                         .push(LoadError::new(place, LoadErrorKind::Syntax, message));
                 }
             }
-            if budget == 0 {
-                loaded.errors.push(limit_error(
-                    file,
-                    format!(
-                        "more than {} documents in one file",
-                        self.options.max_documents
-                    ),
-                ));
+            if budget.exceeded {
+                loaded
+                    .errors
+                    .push(too_many_documents(file, self.options.max_documents));
                 return loaded;
             }
         }
@@ -596,8 +615,10 @@ impl DocContext<'_> {
             .push(LoadError::new(place, kind, message));
     }
 
-    fn load_value(&mut self, mut value: Value, budget: &mut usize) {
-        *budget = budget.saturating_sub(1);
+    fn load_value(&mut self, mut value: Value, budget: &mut Budget) {
+        if !budget.take() {
+            return;
+        }
         if let Value::Object(map) = &mut value
             && let Some(kind) = map.get("kind").and_then(Value::as_str).map(str::to_owned)
             && kind != "List"
@@ -685,7 +706,7 @@ impl DocContext<'_> {
         }
     }
 
-    fn load_list(&mut self, value: Value, budget: &mut usize) {
+    fn load_list(&mut self, value: Value, budget: &mut Budget) {
         let items = match value {
             Value::Object(mut map) => match map.remove("items") {
                 Some(Value::Array(items)) => items,
@@ -703,7 +724,7 @@ impl DocContext<'_> {
         };
         let whole = core::mem::take(&mut self.source_map);
         for (i, item) in items.into_iter().enumerate() {
-            if *budget == 0 {
+            if budget.exceeded {
                 return;
             }
             let prefix = format!("items[{i}]");
@@ -956,6 +977,37 @@ fn coerce_quoted_number(value: &mut Value, path: &str, message: &str) -> bool {
     };
     *slot = Value::Number(number);
     true
+}
+
+/// The documents one file may still hold (see [`LoadOptions::max_documents`]).
+struct Budget {
+    left: usize,
+    /// A document came when none was left.
+    exceeded: bool,
+}
+
+impl Budget {
+    /// Counts one document; `false` (and `exceeded`) when none was left.
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            self.exceeded = true;
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
+/// The error of a file with more than `max` documents, naming the option that raises it.
+fn too_many_documents(file: &str, max: usize) -> LoadError {
+    limit_error(
+        file,
+        format!(
+            "more than {max} documents in one file; raise the limit with --max-documents \
+             (gateway and portcullis command lines), GatewayBuilder::max_documents or \
+             LoadOptions::max_documents"
+        ),
+    )
 }
 
 fn limit_error(file: &str, message: String) -> LoadError {

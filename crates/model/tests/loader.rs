@@ -459,3 +459,30 @@ metadata: {name: node-1}
     assert_eq!(skipped, [None, None]);
     assert_eq!(LoadOptions::default().default_namespace, "default");
 }
+
+#[test]
+fn document_limit_counts_exactly_and_names_its_option() {
+    let doc = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: a\nspec:\n  hosts: [a.example.com]\n";
+    let many = |n: usize| vec![doc; n].join("---\n");
+    let mut options = LoadOptions::default();
+    options.max_documents = 3;
+    let loader = Loader::with_options(options);
+    assert!(loader.read_str("three.yaml", &many(3)).errors().is_empty());
+    let loaded = loader.read_str("four.yaml", &many(4));
+    assert_eq!(loaded.errors().len(), 1, "{:?}", loaded.errors());
+    assert_eq!(loaded.errors()[0].kind(), LoadErrorKind::Limit);
+    assert!(
+        loaded.errors()[0]
+            .to_string()
+            .contains("more than 3 documents in one file; raise the limit with --max-documents"),
+        "{}",
+        loaded.errors()[0]
+    );
+    // A List counts with its items.
+    let list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: {hosts: [a.example.com]}}\n- {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: b}, spec: {hosts: [b.example.com]}}\n";
+    assert!(loader.read_str("list.yaml", list).errors().is_empty());
+    let loaded = loader.read_str("list.yaml", &format!("{list}---\n{doc}"));
+    assert_eq!(loaded.errors()[0].kind(), LoadErrorKind::Limit);
+    let raised = Loader::new().with_max_documents(4);
+    assert!(raised.read_str("four.yaml", &many(4)).errors().is_empty());
+}

@@ -279,7 +279,7 @@ pub(crate) fn run(args: &TestArgs) -> Outcome {
         Ok(p) => p,
         Err(o) => return o,
     };
-    let loaded = input::load(&config_sources, &args.common.default_namespace);
+    let loaded = input::load(&config_sources, &args.common);
     if let Some(failure) = input::load_failure(&loaded.errors) {
         return failure;
     }
