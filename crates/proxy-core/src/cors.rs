@@ -11,8 +11,9 @@ use http::header::{
 use http::{Method, StatusCode};
 use regex::Regex;
 
+use crate::error::InvalidAction;
+use crate::request::RequestHead;
 use crate::rewrite::compile_regex;
-use crate::{action::InvalidAction, decide::RequestHead};
 
 /// One `allowOrigins` entry (an Istio `StringMatch`).
 #[non_exhaustive]

@@ -11,11 +11,11 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION};
 
-use crate::action::FractionalPercent;
 use crate::action::{DirectResponseAction, ForwardAction, RouteAction, pick_weighted};
 use crate::cors::{CorsOutcome, CorsPreflightDecision, evaluate_cors};
 use crate::fault::{Fault, FaultAbortDecision};
 use crate::headers::{HeaderBlocks, apply_header_ops, set_all};
+use crate::percent::FractionalPercent;
 use crate::redirect::{RedirectAction, RedirectDecision, build_redirect_location};
 use crate::retry::RetryPolicy;
 use crate::rewrite::rewrite_path;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::action::{FractionalPercent, InvalidAction};
+use crate::error::InvalidAction;
+use crate::percent::FractionalPercent;
 
 /// How an injected abort answers.
 #[non_exhaustive]

@@ -6,17 +6,17 @@ use arbitrary::{Result, Unstructured};
 use http::uri::Scheme;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::rt::SequenceRandom;
-use crate::{
-    action::{Destination, ForwardAction, HeaderOps, RouteAction},
-    decide,
-    decide::{Decision, RequestHead},
-    redirect::{
-        RedirectAction, RedirectPath, RedirectPort, build_redirect_location,
-        https_redirect_location, require_tls_redirect,
-    },
-    rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path},
+use crate::action::{Destination, ForwardAction, RouteAction};
+use crate::decide;
+use crate::decide::Decision;
+use crate::headers::HeaderOps;
+use crate::redirect::{
+    RedirectAction, RedirectPath, RedirectPort, build_redirect_location, https_redirect_location,
+    require_tls_redirect,
 };
+use crate::request::RequestHead;
+use crate::rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path};
+use crate::rt::SequenceRandom;
 
 const PATHS: &[&str] = &[
     "/",

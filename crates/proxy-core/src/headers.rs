@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 
-use crate::action::InvalidAction;
+use crate::error::InvalidAction;
 
 /// One block of header operations: what Envoy calls a header parser
 /// (`*_headers_to_add` + `*_headers_to_remove` of one route or one weighted cluster).

@@ -7,10 +7,11 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue, LOCATION};
 
 use crate::cors::Cors;
+use crate::error::InvalidAction;
 use crate::fault::Fault;
 use crate::headers::HeaderOps;
+use crate::request::RequestHead;
 use crate::rewrite::{PathMatchKind, prefix_rewrite};
-use crate::{action::InvalidAction, decide::RequestHead};
 
 /// The port of a redirect's `Location`.
 #[non_exhaustive]

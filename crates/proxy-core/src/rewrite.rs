@@ -2,7 +2,7 @@
 
 use regex::{Regex, RegexBuilder};
 
-use crate::action::InvalidAction;
+use crate::error::InvalidAction;
 use crate::request::path_without_query;
 
 /// Upper bound on the compiled size of one configured regular expression.

@@ -23,7 +23,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::Scheme;
 use http::{Method, Request};
 
-use crate::decide::{Decision, ForwardDecision, RequestHead};
+use crate::decide::{Decision, ForwardDecision};
+use crate::request::RequestHead;
 
 const SVC_A: &str = "outbound|80||svc-a.default.svc.cluster.local";
 const SVC_B: &str = "outbound|80||svc-b.default.svc.cluster.local";

@@ -45,15 +45,15 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use tower_service::Service;
 
+use crate::action::RouteAction;
+use crate::decide;
+use crate::decide::{Decision, ForwardDecision};
+use crate::fault::AbortStatus;
+use crate::headers::ResponseEdits;
+use crate::lb::{ConnectionAddresses, HashPolicy, RequestHash, hash_request};
+use crate::redirect::require_tls_redirect;
+use crate::request::RequestHead;
 use crate::rt::{AtomicRandom, RandomSource, ThreadRandom};
-use crate::{
-    action::RouteAction,
-    decide,
-    decide::{Decision, ForwardDecision, RequestHead, ResponseEdits},
-    fault::AbortStatus,
-    lb::{ConnectionAddresses, HashPolicy, RequestHash, hash_request},
-    redirect::require_tls_redirect,
-};
 
 // === Route ===
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{COOKIE, HeaderName, HeaderValue};
 
-use crate::decide::RequestHead;
+use crate::request::RequestHead;
 
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
 const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;

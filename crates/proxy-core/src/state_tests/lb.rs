@@ -5,14 +5,12 @@ use http::{HeaderMap, Method, uri::Scheme};
 use proptest::prelude::*;
 
 use super::{build, endpoints, key, pick_octet, pick_with, zero_random};
-use crate::rt::{Instant, RandomSource, SequenceRandom, SplitMix64};
-use crate::{
-    cluster::{
-        Cluster, ClusterSpec, EndpointSpec, InvalidCluster, LbPolicy, PickContext, SlowStart,
-    },
-    decide::RequestHead,
-    lb::{ConnectionAddresses, CookieHash, HashPolicy, hash_request, xx_hash64},
+use crate::cluster::{
+    Cluster, ClusterSpec, EndpointSpec, InvalidCluster, LbPolicy, PickContext, SlowStart,
 };
+use crate::lb::{ConnectionAddresses, CookieHash, HashPolicy, hash_request, xx_hash64};
+use crate::request::RequestHead;
+use crate::rt::{Instant, RandomSource, SequenceRandom, SplitMix64};
 
 #[test]
 fn xx_hash64_matches_reference_vectors() {

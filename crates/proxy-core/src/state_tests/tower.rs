@@ -9,12 +9,12 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::action::{DirectResponseAction, ForwardAction};
+use crate::decide::ForwardDecision;
+use crate::headers::HeaderOps;
+use crate::request::RequestHead;
 use crate::rt::ThreadRandom;
 use crate::tower::{Route, RouteBody, RouteService};
-use crate::{
-    action::{DirectResponseAction, ForwardAction, HeaderOps},
-    decide::{ForwardDecision, RequestHead},
-};
 
 /// Answers with the path it received and the cluster from the decision extension.
 #[derive(Clone)]

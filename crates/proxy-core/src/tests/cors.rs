@@ -4,17 +4,17 @@ use http::header::HeaderMap;
 use http::{Method, StatusCode};
 
 use super::{SVC_A, expect_forward, get, http, values, with_headers};
-use crate::rt::SequenceRandom;
-use crate::{
-    action::{ForwardAction, HeaderOps, RouteAction},
-    cors::{
-        Cors, CorsOutcome, OriginMatch, UnmatchedPreflights, cors_preflight, cors_response_headers,
-        evaluate_cors,
-    },
-    decide,
-    decide::{Decision, RequestHead},
-    redirect::RedirectAction,
+use crate::action::{ForwardAction, RouteAction};
+use crate::cors::{
+    Cors, CorsOutcome, OriginMatch, UnmatchedPreflights, cors_preflight, cors_response_headers,
+    evaluate_cors,
 };
+use crate::decide;
+use crate::decide::Decision;
+use crate::headers::HeaderOps;
+use crate::redirect::RedirectAction;
+use crate::request::RequestHead;
+use crate::rt::SequenceRandom;
 
 fn policy() -> Cors {
     Cors::new()

@@ -3,14 +3,14 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 use super::{SVC_A, expect_forward, get, http, with_headers};
+use crate::action::{DirectResponseAction, ForwardAction, RouteAction};
+use crate::cors::{Cors, OriginMatch};
+use crate::decide;
+use crate::decide::Decision;
+use crate::error::InvalidAction;
+use crate::fault::{AbortStatus, Fault, FaultAbort, FaultDelay, grpc_status_code};
+use crate::percent::FractionalPercent;
 use crate::rt::SequenceRandom;
-use crate::{
-    action::{DirectResponseAction, ForwardAction, FractionalPercent, InvalidAction, RouteAction},
-    cors::{Cors, OriginMatch},
-    decide,
-    decide::Decision,
-    fault::{AbortStatus, Fault, FaultAbort, FaultDelay, grpc_status_code},
-};
 
 fn with_fault(fault: Fault) -> RouteAction {
     RouteAction::from(ForwardAction::to_cluster(SVC_A).with_fault(fault))

@@ -2,15 +2,15 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::{SVC_A, expect_forward, get, values};
-use crate::rt::SequenceRandom;
-use crate::{
-    action::{
-        DirectResponseAction, ForwardAction, FractionalPercent, HeaderOps, InvalidAction,
-        MAX_DIRECT_RESPONSE_BODY, Mirror, RouteAction,
-    },
-    decide,
-    decide::Decision,
+use crate::action::{
+    DirectResponseAction, ForwardAction, MAX_DIRECT_RESPONSE_BODY, Mirror, RouteAction,
 };
+use crate::decide;
+use crate::decide::Decision;
+use crate::error::InvalidAction;
+use crate::headers::HeaderOps;
+use crate::percent::FractionalPercent;
+use crate::rt::SequenceRandom;
 
 const SHADOW: &str = "outbound|8080||shadow.default.svc.cluster.local";
 const SVC_M: &str = "outbound|80||svc-m.default.svc.cluster.local";

@@ -1,11 +1,11 @@
 use http::HeaderMap;
 
 use super::{SVC_A, SVC_B, expect_forward, get, values, with_headers};
+use crate::action::{Destination, ForwardAction, RouteAction};
+use crate::decide;
+use crate::error::InvalidAction;
+use crate::headers::{HeaderOps, apply_header_ops};
 use crate::rt::SequenceRandom;
-use crate::{
-    action::{Destination, ForwardAction, HeaderOps, InvalidAction, RouteAction, apply_header_ops},
-    decide,
-};
 
 fn upstream_headers(action: ForwardAction, head_headers: &[(&str, &str)]) -> HeaderMap {
     let action = RouteAction::from(action);
@@ -292,7 +292,7 @@ fn a_full_header_map_drops_edits_instead_of_panicking() {
             break;
         }
     }
-    assert_eq!(full.len(), crate::action::MAX_HEADER_MAP_ENTRIES);
+    assert_eq!(full.len(), crate::headers::MAX_HEADER_MAP_ENTRIES);
     let ops = HeaderOps::new()
         .try_set("x-set", "1")
         .unwrap()
@@ -315,7 +315,7 @@ fn a_full_header_map_drops_edits_instead_of_panicking() {
     ));
     assert_eq!(
         forward.upstream.headers.len(),
-        crate::action::MAX_HEADER_MAP_ENTRIES
+        crate::headers::MAX_HEADER_MAP_ENTRIES
     );
     assert!(forward.upstream.headers.get("x-set").is_none());
     assert_eq!(forward.upstream.path, "/v2/a");

@@ -2,17 +2,18 @@ use http::uri::Scheme;
 use http::{Method, StatusCode};
 
 use super::{get, values};
-use crate::rt::SequenceRandom;
-use crate::{
-    action::{HeaderOps, InvalidAction, RouteAction},
-    decide,
-    decide::{Decision, RequestHead},
-    redirect::{
-        RedirectAction, RedirectDecision, RedirectPath, RedirectPort, build_redirect_location,
-        https_redirect_location, require_tls_redirect,
-    },
-    rewrite::PathMatchKind,
+use crate::action::RouteAction;
+use crate::decide;
+use crate::decide::Decision;
+use crate::error::InvalidAction;
+use crate::headers::HeaderOps;
+use crate::redirect::{
+    RedirectAction, RedirectDecision, RedirectPath, RedirectPort, build_redirect_location,
+    https_redirect_location, require_tls_redirect,
 };
+use crate::request::RequestHead;
+use crate::rewrite::PathMatchKind;
+use crate::rt::SequenceRandom;
 
 fn redirect(action: RedirectAction, head: &RequestHead) -> RedirectDecision {
     let action = RouteAction::from(action);

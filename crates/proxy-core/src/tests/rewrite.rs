@@ -1,11 +1,11 @@
 use super::{SVC_A, expect_forward, get};
+use crate::action::{Destination, ForwardAction, RouteAction};
+use crate::decide;
+use crate::decide::X_ENVOY_ORIGINAL_PATH;
+use crate::error::InvalidAction;
+use crate::headers::HeaderOps;
+use crate::rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path};
 use crate::rt::SequenceRandom;
-use crate::{
-    action::{Destination, ForwardAction, HeaderOps, InvalidAction, RouteAction},
-    decide,
-    decide::X_ENVOY_ORIGINAL_PATH,
-    rewrite::{PathMatchKind, PathRewrite, RegexRewrite, prefix_rewrite, rewrite_path},
-};
 
 fn forward_path(rewrite: PathRewrite, path: &str) -> String {
     let action = RouteAction::from(ForwardAction::to_cluster(SVC_A).with_path_rewrite(rewrite));

@@ -1,11 +1,8 @@
 use super::{SVC_A, SVC_B, SVC_C, expect_forward, get};
+use crate::action::{Destination, ForwardAction, RouteAction, pick_by_weight, pick_weighted};
+use crate::decide;
+use crate::error::InvalidAction;
 use crate::rt::SequenceRandom;
-use crate::{
-    action::{
-        Destination, ForwardAction, InvalidAction, RouteAction, pick_by_weight, pick_weighted,
-    },
-    decide,
-};
 
 fn cluster_for(action: &RouteAction, random: u64) -> String {
     let d = expect_forward(decide(
