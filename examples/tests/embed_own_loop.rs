@@ -117,7 +117,9 @@ async fn forward_takes_a_body_of_another_type() {
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 1, "{received:?}");
     assert!(
-        received[0].to_ascii_lowercase().starts_with("post /upload http/1.1\r\n"),
+        received[0]
+            .to_ascii_lowercase()
+            .starts_with("post /upload http/1.1\r\n"),
         "{received:?}"
     );
 }

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::uri::Scheme;
 use http::{HeaderValue, Request, Response};
-use bytes::Bytes;
 use hyper::body::Body;
 use portcullis_proxy_core as pc;
 use portcullis_tls::rustls::crypto::CryptoProvider;

@@ -946,7 +946,14 @@ async fn retry_loop(
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
                 counter.inc(worker, status.as_u16());
-                let mut log = make_log(ctx, head, std::mem::take(fields), status, failure.response_flag(), None);
+                let mut log = make_log(
+                    ctx,
+                    head,
+                    std::mem::take(fields),
+                    status,
+                    failure.response_flag(),
+                    None,
+                );
                 if failure == pc::failure::DownstreamFailure::Disconnect
                     && let Some(log) = &mut log
                 {
