@@ -122,4 +122,8 @@ async fn forward_takes_a_body_of_another_type() {
             .starts_with("post /upload http/1.1\r\n"),
         "{received:?}"
     );
+    // The worker's pools, as an embedder watches them: the plaintext one the request used.
+    let pools = worker.upstream_pools();
+    assert_eq!(pools.pools, 1, "{pools:?}");
+    assert_eq!(pools.http2, 0, "{pools:?}");
 }

@@ -4,6 +4,13 @@
 //! the [`Worker`] given, metrics and the access log — exactly as the gateway's own listeners
 //! do. Accepting connections, TLS termination and HTTP/1 or HTTP/2 framing stay the
 //! embedder's.
+//!
+//! The upstream connector and its pools are not public: each pool is built for a cluster's
+//! settings (origination TLS, connect timeout, HTTP/2) from the snapshot and runs on the
+//! worker's clock, so using one apart from [`forward`] would expose most of the snapshot's
+//! internals. What is public is what an embedder can watch:
+//! [`Worker::upstream_pools`](crate::Worker::upstream_pools), the [`PoolStats`](crate::PoolStats)
+//! of the worker's pools.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
