@@ -97,3 +97,33 @@ async fn a_request_goes_through_forward_to_the_upstream_and_back() {
         "{lines:?}"
     );
 }
+
+/// `forward` takes a body of any type, not only hyper's: here a `Full`, boxed on the way.
+#[tokio::test]
+async fn forward_takes_a_body_of_another_type() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let up = upstream(Arc::clone(&received)).await;
+    let snapshot = own_loop::snapshot(up).await.unwrap();
+    let worker = Worker::new(AccessLog::Off);
+    let from = portcullis_gateway::Downstream::new(own_loop::PORT, ([127, 0, 0, 1], 40000).into());
+    let req = Request::post("/upload")
+        .header("host", "shop.example")
+        .body(http_body_util::Full::new(Bytes::from_static(b"ping")))
+        .unwrap();
+    let resp = portcullis_gateway::forward(&snapshot, &worker, &from, req).await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(
+        received[0]
+            .to_ascii_lowercase()
+            .starts_with("post /upload http/1.1\r\n"),
+        "{received:?}"
+    );
+    // The worker's pools, as an embedder watches them: the plaintext one the request used.
+    let pools = worker.upstream_pools();
+    assert_eq!(pools.pools, 1, "{pools:?}");
+    assert_eq!(pools.http2, 0, "{pools:?}");
+}

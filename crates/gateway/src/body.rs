@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use std::any::Any;
+
 use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::log::PendingLog;
@@ -117,13 +121,13 @@ impl std::error::Error for Abandoned {}
 #[derive(Debug)]
 pub(crate) struct DownstreamError {
     failure: DownstreamFailure,
-    source: hyper::Error,
+    source: BoxError,
 }
 
 impl DownstreamError {
-    fn new(source: hyper::Error) -> Self {
+    fn new(source: BoxError) -> Self {
         Self {
-            failure: classify(&source),
+            failure: classify(&*source),
             source,
         }
     }
@@ -137,15 +141,16 @@ impl std::fmt::Display for DownstreamError {
 
 impl std::error::Error for DownstreamError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        Some(&*self.source)
     }
 }
 
-/// What the client did, from the error hyper's connection gave its request body: the I/O
-/// error under it (hyper reports an invalid chunk as `InvalidInput`, a body cut short as
-/// `UnexpectedEof`), the HTTP/2 error code of a reset stream, or a disconnect.
-fn classify(error: &hyper::Error) -> DownstreamFailure {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// What the client did, from the error its request body gave (hyper's connection's, or an
+/// embedder's body's): the I/O error under it (hyper reports an invalid chunk as
+/// `InvalidInput`, a body cut short as `UnexpectedEof`), the HTTP/2 error code of a reset
+/// stream, or a disconnect.
+fn classify(error: &(dyn std::error::Error + 'static)) -> DownstreamFailure {
+    let mut cause = Some(error);
     while let Some(e) = cause {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             return DownstreamFailure::from_io_error_kind(io.kind());
@@ -178,7 +183,7 @@ pub(crate) fn downstream_failure(
     None
 }
 
-fn client_error(error: hyper::Error) -> BoxError {
+fn client_error(error: BoxError) -> BoxError {
     Box::new(DownstreamError::new(error))
 }
 
@@ -359,26 +364,53 @@ impl Body for UpBody {
 }
 
 /// A request body as the downstream connection delivers it: none (the gateway's own HTTP/1.1
-/// server serves bodiless requests itself, see `downstream`) or read by hyper.
+/// server serves bodiless requests itself, see `downstream`), read by hyper, or an
+/// embedder's body of another type (see [`forward`](crate::forward)).
 #[derive(Debug)]
 pub(crate) enum DownBody {
     /// No body.
     Empty,
     /// The body hyper's connection reads.
     Hyper(Incoming),
+    /// Any other body, boxed.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl DownBody {
+    /// `body` as a downstream body: hyper's own kept as it is (no box), any other boxed.
+    pub(crate) fn from_body<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut slot = Some(body);
+        if let Some(incoming) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Incoming>>()
+            && let Some(incoming) = incoming.take()
+        {
+            return Self::Hyper(incoming);
+        }
+        match slot {
+            Some(body) => Self::Boxed(UnsyncBoxBody::new(body.map_err(Into::into))),
+            None => Self::Empty,
+        }
+    }
 }
 
 impl Body for DownBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
-            Self::Hyper(inner) => Pin::new(inner).poll_frame(cx),
+            // Boxed only when it fails (rare): the frames go through as they are.
+            Self::Hyper(inner) => Pin::new(inner)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(BoxError::from))),
+            Self::Boxed(inner) => Pin::new(inner).poll_frame(cx),
         }
     }
 
@@ -386,6 +418,7 @@ impl Body for DownBody {
         match self {
             Self::Empty => true,
             Self::Hyper(inner) => inner.is_end_stream(),
+            Self::Boxed(inner) => inner.is_end_stream(),
         }
     }
 
@@ -393,6 +426,7 @@ impl Body for DownBody {
         match self {
             Self::Empty => SizeHint::with_exact(0),
             Self::Hyper(inner) => inner.size_hint(),
+            Self::Boxed(inner) => inner.size_hint(),
         }
     }
 }

@@ -4,14 +4,22 @@
 //! the [`Worker`] given, metrics and the access log — exactly as the gateway's own listeners
 //! do. Accepting connections, TLS termination and HTTP/1 or HTTP/2 framing stay the
 //! embedder's.
+//!
+//! The upstream connector and its pools are not public: each pool is built for a cluster's
+//! settings (origination TLS, connect timeout, HTTP/2) from the snapshot and runs on the
+//! worker's clock, so using one apart from [`forward`] would expose most of the snapshot's
+//! internals. What is public is what an embedder can watch:
+//! [`Worker::upstream_pools`](crate::Worker::upstream_pools), the [`PoolStats`](crate::PoolStats)
+//! of the worker's pools.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::uri::Scheme;
 use http::{HeaderValue, Request, Response};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use portcullis_proxy_core as pc;
 use portcullis_tls::rustls::crypto::CryptoProvider;
 use portcullis_tls::{CredentialStore, MeshIdentity};
@@ -219,6 +227,11 @@ impl Downstream {
 /// `worker` holds the connection pools, random sources and access-log sink: make one per
 /// thread of a thread-per-core server, or one for a multi-threaded runtime.
 ///
+/// The request body can be any [`Body`] of [`Bytes`]: hyper's [`Incoming`](hyper::body::Incoming) goes upstream as
+/// it is, another type is boxed (one allocation per request). Its errors are reported as the
+/// client's (`DPE`, or the reset they stand for when an I/O or HTTP/2 error is among their
+/// causes).
+///
 /// ```no_run
 /// use std::convert::Infallible;
 /// use std::sync::Arc;
@@ -246,12 +259,16 @@ impl Downstream {
 ///     }
 /// }
 /// ```
-pub async fn forward(
+pub async fn forward<B>(
     snapshot: &Snapshot,
     worker: &Arc<Worker>,
     downstream: &Downstream,
-    req: Request<Incoming>,
-) -> Response<RespBody> {
+    req: Request<B>,
+) -> Response<RespBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let local = snapshot::local(&snapshot.live, worker);
     // The route configuration of the port's HTTP chain: the plaintext one, else the first
     // (the embedder terminated TLS, whatever the SNI).
@@ -295,7 +312,7 @@ pub async fn forward(
         heads: Arc::new(Heads::default()),
         path_normalization: pc::path::PathNormalization::default(),
     };
-    let handled = proxy::handle(Arc::new(conn), req.map(DownBody::Hyper), Writer::Hyper).await;
+    let handled = proxy::handle(Arc::new(conn), req.map(DownBody::from_body), Writer::Hyper).await;
     match handled {
         Ok(resp) => resp,
         Err(never) => match never {},

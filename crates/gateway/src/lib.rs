@@ -92,7 +92,7 @@ pub use embed::{Downstream, Snapshot, SnapshotBuilder, forward};
 pub use server::{Limits, Topology};
 pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
-pub use worker::{AccessLog, AccessLogSink, Worker};
+pub use worker::{AccessLog, AccessLogSink, PoolStats, Worker};
 
 /// The `prometheus-client` crate the gateway encodes its metrics with: its
 /// [`Registry`](prometheus_client::registry::Registry) is what

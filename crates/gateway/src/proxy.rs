@@ -228,19 +228,15 @@ pub(crate) async fn handle(
         pc::decide::Decision::Forward(mut forward) => {
             // Borrowed, not moved: the decision and the head are large, and an async call
             // copies what it takes by value into its future.
-            forward_request(
-                &conn,
-                &ctx,
-                &local,
+            let routed = Routed {
+                local: &local,
                 route,
-                &mut forward,
-                &mut head,
+                forward: &mut forward,
+                head: &mut head,
                 hashed,
-                parts.extensions,
-                body,
                 delayed,
-            )
-            .await
+            };
+            forward_request(&ctx, routed, parts.extensions, body).await
         }
         pc::decide::Decision::Redirect(r) => local_head_reply(
             &ctx,
@@ -588,22 +584,70 @@ fn admit<'l>(
     Ok((counter, cluster, client))
 }
 
-/// Forwards a routed request: admission ([`admit`]), the upstream head, mirrors, the retry
-/// loop, then the response ([`respond`]).
-#[allow(clippy::too_many_arguments)]
-async fn forward_request(
-    conn: &ConnCtx,
-    ctx: &Ctx<'_>,
-    local: &Local,
-    route: &RouteRt,
-    forward: &mut pc::decide::ForwardDecision,
-    head: &mut pc::decide::RequestHead,
+/// The route's decision for a request it forwards, with what routing learnt on the way.
+struct Routed<'a> {
+    /// The worker's view of the snapshot the request was routed on.
+    local: &'a Local,
+    route: &'a RouteRt,
+    /// The forward; its upstream request holds the request's headers, authority and path
+    /// (see `decide_taking_headers`).
+    forward: &'a mut pc::decide::ForwardDecision,
+    /// The request as the access log reports it.
+    head: &'a mut pc::decide::RequestHead,
+    /// The request's hash, when the route has a hash policy.
     hashed: Option<pc::lb::RequestHash>,
+    /// A fault delayed the request (flag `DI`).
+    delayed: bool,
+}
+
+/// What the attempts of a forward send, and to whom: one head, built once and borrowed by
+/// every attempt; the client's body for the first, its replay for the others.
+struct Attempts<'a> {
+    counter: &'a RouteCounter,
+    cluster: &'a ClusterRt,
+    client: &'a UpClient,
+    options: UpOptions,
+    scheme: Scheme,
+    method: &'a http::Method,
+    path: &'a PathAndQuery,
+    headers: &'a HeaderMap,
+    /// What the gateway sets on the head (see [`Added`]).
+    added: &'a [(&'static str, &'a [u8])],
+    /// The first attempt's body (taken by it).
+    body: Option<UpBody>,
+    /// The body kept for retries, if the route retries.
+    replay: Option<&'a Replayable>,
+}
+
+/// How the retry loop ends.
+// Both variants are a response: boxing either would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Attempted {
+    /// The upstream's response to deliver, and the upstream service time (from the first
+    /// attempt to the last event).
+    Deliver(Response<UpIncoming>, Duration),
+    /// The local reply the forward ends with (counted, its access log line attached).
+    Reply(Response<RespBody>),
+}
+
+/// Forwards a routed request: admission ([`admit`]), the upstream head, mirrors, the retry
+/// loop ([`retry_loop`]), then the response ([`respond`]).
+async fn forward_request(
+    ctx: &Ctx<'_>,
+    routed: Routed<'_>,
     mut extensions: http::Extensions,
     body: DownBody,
-    delayed: bool,
 ) -> Response<RespBody> {
+    let conn = ctx.conn;
     let worker = &*conn.worker;
+    let Routed {
+        local,
+        route,
+        forward,
+        head,
+        hashed,
+        delayed,
+    } = routed;
     let (counter, cluster, client) = match admit(ctx, local, route, forward) {
         Ok(admitted) => admitted,
         Err(refused) => return *refused,
@@ -700,7 +744,7 @@ async fn forward_request(
     // upgrade's body is the upgraded stream and is never replayed.
     let retries = retry_policy.is_some() && !upgrading;
     let mirroring = !upgrading && mirrors.iter().any(|m| m.mirrored);
-    let (mut body, replay) = if body_empty {
+    let (body, replay) = if body_empty {
         (Some(UpBody::empty()), None)
     } else if retries || mirroring {
         let replay = Replayable::new(body, bytes_received.clone());
@@ -736,29 +780,69 @@ async fn forward_request(
         }
     }
     let policy = retry_policy.filter(|_| retries);
-    let scheme = if cluster.tls.is_some() {
-        Scheme::HTTPS
-    } else {
-        Scheme::HTTP
-    };
-    let options = up_options(cluster, ctx.version);
     // proxy-core's retry state machine: admission (circuit breakers), endpoint picks,
     // retries with back-off, per-try and overall timeouts, outlier detection reports.
     // The request hash, if the route has a hash policy, picks the endpoint of every attempt.
     let mut state = pc::retry::RetryState::new(Arc::clone(&cluster.pc), policy, timeout)
         .with_request_headers(&headers)
         .with_hash(hashed.as_ref().and_then(|h| h.hash));
-    // The upstream service time runs from here to the last event (the clock the retry state
-    // reads anyway).
-    let upstream_start = clock::now();
-    let mut last_event = upstream_start;
-    let mut pending: Option<Response<UpIncoming>> = None;
     let mut fields = Forwarded {
         bytes_received,
         xff: xff_value,
         request_id,
         endpoint: None,
     };
+    let mut attempts = Attempts {
+        counter,
+        cluster,
+        client,
+        options: up_options(cluster, ctx.version),
+        scheme: if cluster.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        },
+        method: &upstream.method,
+        path: &path_and_query,
+        headers: &headers,
+        added: added.fields(),
+        body,
+        replay: replay.as_ref(),
+    };
+    let (resp, service_time) =
+        match retry_loop(ctx, head, &mut attempts, &mut state, &mut fields).await {
+            Attempted::Deliver(resp, service_time) => (resp, service_time),
+            Attempted::Reply(reply) => return reply,
+        };
+    let delivered = Delivered {
+        resp,
+        service_time,
+        delayed,
+        edits,
+        set_cookie: hashed.and_then(|h| h.set_cookie),
+        downstream_upgrade,
+    };
+    respond(ctx, head, cluster, counter, fields, delivered)
+}
+
+/// The retry loop, the step of a forward between the upstream head and the response: runs
+/// the attempts proxy-core's retry state machine asks for (sends, back-offs, timeouts) until
+/// it delivers a response or gives up. A reply that ends the forward here is counted on the
+/// route (and the cluster when it is the upstream's failure) and carries its log line.
+async fn retry_loop(
+    ctx: &Ctx<'_>,
+    head: &pc::decide::RequestHead,
+    attempts: &mut Attempts<'_>,
+    state: &mut pc::retry::RetryState,
+    fields: &mut Forwarded,
+) -> Attempted {
+    let worker = &*ctx.conn.worker;
+    let (counter, cluster) = (attempts.counter, attempts.cluster);
+    // The upstream service time runs from here to the last event (the clock the retry state
+    // reads anyway).
+    let upstream_start = clock::now();
+    let mut last_event = upstream_start;
+    let mut pending: Option<Response<UpIncoming>> = None;
     let mut action = state.start(upstream_start, &mut worker.aux());
     let outcome = loop {
         action = match action {
@@ -768,7 +852,7 @@ async fn forward_request(
                 }
                 // The first attempt sends the client's body; later ones replay it, unless it
                 // outgrew the replay limit: then the last answer stands.
-                let attempt_body = match (body.take(), &replay) {
+                let attempt_body = match (attempts.body.take(), attempts.replay) {
                     (Some(b), _) => b,
                     (None, None) => UpBody::empty(),
                     (None, Some(r)) => match r.reader() {
@@ -786,13 +870,14 @@ async fn forward_request(
                 fields.endpoint = Some(ep.addr);
                 // Every attempt sends the same head (borrowed, not copied).
                 let up_head = UpHead {
-                    method: &upstream.method,
-                    scheme: &scheme,
+                    method: attempts.method,
+                    scheme: &attempts.scheme,
                     endpoint: &ep.authority,
-                    path: &path_and_query,
-                    headers: &headers,
-                    set: added.fields(),
+                    path: attempts.path,
+                    headers: attempts.headers,
+                    set: attempts.added,
                 };
+                let (client, options) = (attempts.client, attempts.options);
                 // Each branch makes its own future where it is awaited (a future made
                 // before the branch would be copied into place).
                 let result = match attempt.deadline {
@@ -861,14 +946,21 @@ async fn forward_request(
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
                 counter.inc(worker, status.as_u16());
-                let mut log = make_log(ctx, head, fields, status, failure.response_flag(), None);
+                let mut log = make_log(
+                    ctx,
+                    head,
+                    std::mem::take(fields),
+                    status,
+                    failure.response_flag(),
+                    None,
+                );
                 if failure == pc::failure::DownstreamFailure::Disconnect
                     && let Some(log) = &mut log
                 {
                     // Nothing reaches a client that is gone: Envoy logs response code 0.
                     log.status = 0;
                 }
-                return reply(status, local.headers, Some(local.body), log);
+                return Attempted::Reply(reply(status, local.headers, Some(local.body), log));
             }
             pc::retry::Action::GiveUp {
                 reply: local,
@@ -900,8 +992,8 @@ async fn forward_request(
                     Some(t) => Bytes::from_static(t.as_bytes()),
                     None => local.body,
                 };
-                let log = make_log(ctx, head, fields, status, flags, None);
-                return reply(status, local.headers, Some(body), log);
+                let log = make_log(ctx, head, std::mem::take(fields), status, flags, None);
+                return Attempted::Reply(reply(status, local.headers, Some(body), log));
             }
             pc::retry::Action::Reset | pc::retry::Action::Done => {
                 break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET));
@@ -909,29 +1001,20 @@ async fn forward_request(
             _ => break Err((StatusCode::SERVICE_UNAVAILABLE, "UC", RESET)),
         };
     };
-    let resp = match outcome {
-        Ok(resp) => resp,
+    match outcome {
+        Ok(resp) => Attempted::Deliver(resp, last_event.saturating_duration_since(upstream_start)),
         Err((status, flags, text)) => {
             cluster.stats.codes.inc(worker, status.as_u16());
             counter.inc(worker, status.as_u16());
-            let log = make_log(ctx, head, fields, status, flags, None);
-            return reply(
+            let log = make_log(ctx, head, std::mem::take(fields), status, flags, None);
+            Attempted::Reply(reply(
                 status,
                 HeaderMap::new(),
                 Some(Bytes::from_static(text.as_bytes())),
                 log,
-            );
+            ))
         }
-    };
-    let delivered = Delivered {
-        resp,
-        service_time: last_event.saturating_duration_since(upstream_start),
-        delayed,
-        edits,
-        set_cookie: hashed.and_then(|h| h.set_cookie),
-        downstream_upgrade,
-    };
-    respond(ctx, head, cluster, counter, fields, delivered)
+    }
 }
 
 /// An upstream's response, as the retry loop delivers it, with what [`respond`] applies to it.

@@ -647,6 +647,24 @@ pub(crate) struct Cache {
     tls: HashMap<String, (String, UpClient)>,
 }
 
+impl Cache {
+    /// What its upstream clients' pools hold now.
+    pub(crate) fn pool_stats(&self) -> crate::worker::PoolStats {
+        let clients = self
+            .plain
+            .values()
+            .chain(self.tls.values().map(|(_, client)| client));
+        let mut stats = crate::worker::PoolStats::default();
+        for client in clients {
+            let (idle, h2) = client.pooled();
+            stats.pools += 1;
+            stats.idle_http1 += idle;
+            stats.http2 += h2;
+        }
+        stats
+    }
+}
+
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")

@@ -328,6 +328,25 @@ pub(crate) fn set_fields(headers: &mut HeaderMap, set: &[(&str, &[u8])]) {
 }
 
 impl UpClient {
+    /// The idle HTTP/1.1 connections and the HTTP/2 connections its pool holds now (some may
+    /// have been closed by their upstream since: that is seen when they are taken out).
+    pub(crate) fn pooled(&self) -> (usize, usize) {
+        let idle = self
+            .pool
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(Vec::len)
+            .sum();
+        let h2 = self
+            .pool
+            .h2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        (idle, h2)
+    }
     /// Sends `req` (its URI in absolute form: `scheme://ip:port/path`); see [`UpClient::send`].
     pub(crate) async fn request(
         &self,

@@ -102,7 +102,35 @@ pub struct Worker {
     pub(crate) snapshots: Mutex<snapshot::Cache>,
 }
 
+/// What a [`Worker`]'s upstream connection pools hold at one moment (see
+/// [`Worker::upstream_pools`]).
+///
+/// The pools and their connector stay private: they are tied to the snapshot's clusters (TLS
+/// settings, connect timeouts, HTTP/2) and to the worker's clock, and [`forward`](crate::forward)
+/// is the way to use them. These counts are what an embedder can watch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Connection pools (one per connect timeout for plaintext upstreams, one per cluster
+    /// that originates TLS).
+    pub pools: usize,
+    /// Idle HTTP/1.1 connections kept for reuse (one closed by its upstream since is counted
+    /// until a request takes it out).
+    pub idle_http1: usize,
+    /// HTTP/2 connections (one per endpoint, multiplexed).
+    pub http2: usize,
+}
+
 impl Worker {
+    /// What this worker's upstream connection pools hold now (it takes their locks: for
+    /// monitoring, not for every request).
+    pub fn upstream_pools(&self) -> PoolStats {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pool_stats()
+    }
+
     /// A context for a server loop of the embedder's own, writing access-log lines to `log`
     /// as they are made.
     pub fn new(log: AccessLog) -> Arc<Self> {
