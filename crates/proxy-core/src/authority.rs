@@ -17,7 +17,7 @@
 use http::header::HOST;
 use http::{HeaderMap, Uri};
 
-use crate::hygiene::Rejection;
+use crate::rejection::Rejection;
 
 /// Whether `b` may appear in an authority as Envoy's codec checks it: letters, digits and
 /// `! $ % & ' ( ) * + , - . : ; = @ [ ] _ ~`.

@@ -2,7 +2,9 @@
 //! connection-pool admission and outlier detection, and state that survives configuration
 //! swaps.
 
-pub use crate::swap::{ClusterSet, Swap};
+mod swap;
+
+pub use swap::{ClusterSet, Swap};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -14,8 +14,7 @@
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::h1::BodyFraming;
-use crate::hygiene::Rejection;
+use crate::rejection::Rejection;
 
 /// A `content-length` value: 1 to 19 digits (so that it fits in a `u64`), nothing else.
 ///
@@ -91,6 +90,32 @@ pub fn request_body_framing(
         Some(0) => Ok(BodyFraming::None),
         Some(_) if *method == Method::CONNECT => Err(Rejection::BodyDisallowed),
         Some(n) => Ok(BodyFraming::Length(n)),
+    }
+}
+
+/// How a body is framed on the wire, for the heads written here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No framing header is added: the headers are written as they are (no body, or a
+    /// `content-length` already among them, as in answers to `HEAD`).
+    None,
+    /// `content-length: n`.
+    Length(u64),
+    /// `transfer-encoding: chunked` (length unknown: a chunked or HTTP/2 body).
+    Chunked,
+}
+
+impl BodyFraming {
+    pub(crate) fn write_header(self, out: &mut Vec<u8>) {
+        match self {
+            Self::None => {}
+            Self::Length(n) => {
+                out.extend_from_slice(b"content-length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Self::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        }
     }
 }
 

@@ -26,6 +26,9 @@ use http::header::{CONTENT_LENGTH, DATE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
+pub use crate::framing::BodyFraming;
+use crate::rejection::Rejection;
+
 /// Largest head accepted (Envoy's default for headers is 60 KiB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most headers accepted in a head (hyper's and Envoy's default).
@@ -49,7 +52,7 @@ pub enum ProtocolError {
     Truncated,
     /// The request head breaks one of the rules of [`hygiene`](crate::hygiene) (its body
     /// framing, for [`RequestHead::body_framing`]).
-    Request(crate::hygiene::Rejection),
+    Request(Rejection),
 }
 
 impl std::fmt::Display for ProtocolError {
@@ -69,32 +72,6 @@ impl std::fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
-
-/// How a body is framed on the wire, for the heads written here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
-    /// No framing header is added: the headers are written as they are (no body, or a
-    /// `content-length` already among them, as in answers to `HEAD`).
-    None,
-    /// `content-length: n`.
-    Length(u64),
-    /// `transfer-encoding: chunked` (length unknown: a chunked or HTTP/2 body).
-    Chunked,
-}
-
-impl BodyFraming {
-    fn write_header(self, out: &mut Vec<u8>) {
-        match self {
-            Self::None => {}
-            Self::Length(n) => {
-                out.extend_from_slice(b"content-length: ");
-                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-            Self::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        }
-    }
-}
 
 /// Writes `name: value` and the line end.
 fn write_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {

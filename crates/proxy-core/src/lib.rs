@@ -200,11 +200,11 @@ mod percent;
 pub mod pool;
 pub mod proxy_protocol;
 pub mod redirect;
+mod rejection;
 mod request;
 pub mod retry;
 pub mod rewrite;
 pub mod rt;
-mod swap;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

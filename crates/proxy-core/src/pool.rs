@@ -1,7 +1,7 @@
 //! Connection-pool limits (Envoy's circuit breakers) as admission decisions.
 //!
 //! Every limit is a counter shared by all requests of a cluster (and carried over when a new
-//! configuration replaces the cluster, see [`ClusterSet`](crate::swap::ClusterSet)). Admission
+//! configuration replaces the cluster, see [`ClusterSet`](crate::cluster::ClusterSet)). Admission
 //! returns a permit that gives its slot back when dropped, or an [`Overflow`] that says which
 //! limit tripped; [`Overflow::local_reply`] is Envoy's answer: a local `503` with
 //! `x-envoy-overloaded: true`.

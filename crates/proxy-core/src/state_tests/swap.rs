@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{endpoints, key, pick_octet, zero_random};
+use crate::cluster::{ClusterSet, Swap};
 use crate::cluster::{ClusterSpec, EndpointSpec, LbPolicy, PickContext};
 use crate::outlier::{Outcome, OutlierConfig};
 use crate::pool::{PoolLimits, PoolResource};
 use crate::rt::Instant;
-use crate::swap::{ClusterSet, Swap};
 
 fn spec(endpoints: Vec<EndpointSpec>) -> ClusterSpec {
     ClusterSpec::new("a", endpoints)

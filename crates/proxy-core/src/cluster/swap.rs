@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use crate::cluster::{Cluster, ClusterSpec, InvalidCluster};
+use super::{Cluster, ClusterSpec, InvalidCluster};
 use crate::rt::Instant;
 
 /// An atomically replaceable `Arc<T>`.
