@@ -64,6 +64,7 @@ mod guard;
 mod log;
 mod metrics;
 mod proxy;
+mod rebuild;
 mod server;
 mod snapshot;
 pub mod source;
@@ -1046,6 +1047,8 @@ struct Control {
     file_store: Option<Arc<FileCredentialStore>>,
     mesh_files: Option<Arc<FileMeshIdentity>>,
     lifecycle: Arc<Lifecycle>,
+    /// Replaced snapshots, freed off this thread once nothing holds them.
+    retired: rebuild::Retired,
 }
 
 impl Control {
@@ -1063,6 +1066,7 @@ impl Control {
             file_store: prepared.file_store,
             mesh_files: prepared.mesh_files,
             lifecycle: prepared.lifecycle,
+            retired: rebuild::Retired::default(),
         };
         (control, prepared.built)
     }
@@ -1161,6 +1165,7 @@ impl Control {
                 self.drain(&mut stop).await;
                 break;
             }
+            self.retired.collect();
             let now = config::Fingerprint::of(&credentials);
             if now != credentials_seen && now == config::Fingerprint::of(&credentials) {
                 credentials_seen = now;
@@ -1239,27 +1244,37 @@ impl Control {
                 why.trim_end()
             );
         };
-        let built = match config::check_loaded(self.source.load(), &self.options.identity) {
-            Ok(b) => b,
-            Err(report) => {
-                reject(report.errors_text());
-                return false;
-            }
-        };
-        for p in &built.report.problems {
-            tracing::warn!("{p}");
-        }
         let previous = live.get();
-        let snap = match snapshot::build(built, &self.ctx, current + 1, Some(&previous)).await {
-            Ok(s) => s,
-            Err(e) => {
-                reject(e.0);
+        let job = rebuild::Job {
+            source: std::mem::replace(&mut self.source, Box::new(rebuild::Away)),
+            identity: self.options.identity.clone(),
+            ctx: self.ctx.clone(),
+            generation: current + 1,
+            previous: Arc::clone(&previous),
+        };
+        let (source, outcome) = rebuild::run(job).await;
+        match source {
+            Some(source) => self.source = source,
+            None => tracing::error!(
+                "the configuration source was lost with its build thread; no further change \
+                 will be applied"
+            ),
+        }
+        let snap = match outcome {
+            rebuild::Outcome::Built { snapshot, problems } => {
+                for p in &problems {
+                    tracing::warn!("{p}");
+                }
+                snapshot
+            }
+            rebuild::Outcome::Refused(why) => {
+                reject(why);
                 return false;
             }
         };
-        drop(previous);
         // Make before break: the new snapshot is complete; requests in flight keep theirs.
         live.set(snap);
+        self.retired.push(previous);
         self.ctx.stats.config_swaps.fetch_add(1, Ordering::Relaxed);
         let next = live.get();
         for e in listeners.reconcile(&next, &self.workers, shared, &self.options.port_bindings) {

@@ -1,0 +1,140 @@
+//! Building the next configuration, and freeing the last one, away from the workers.
+//!
+//! Loading, checking and translating a configuration and building its snapshot is the
+//! heaviest work a gateway does (seconds for ten thousand VirtualServices), and freeing a large
+//! snapshot costs a good part of that again. The control task that watches the source runs on
+//! the worker's own thread when the gateway has one worker on the caller's thread
+//! ([`GatewayBuilder::serve_on_this_thread`](crate::GatewayBuilder::serve_on_this_thread)) or
+//! on a current-thread runtime ([`GatewayBuilder::serve`](crate::GatewayBuilder::serve)); done
+//! there, every request would wait for the build. So each build runs on a thread of its own
+//! and hands the snapshot back; the swap itself stays on the control task (make before break),
+//! and replaced snapshots are dropped on a thread of their own once no request holds them.
+
+use std::sync::Arc;
+
+use crate::config::{self, Identity, Problem};
+use crate::snapshot::{self, BuildContext, Snapshot};
+use crate::source::{Changed, ConfigSource};
+
+/// What one build needs; the source travels to the build thread and back.
+pub(crate) struct Job {
+    pub(crate) source: Box<dyn ConfigSource>,
+    pub(crate) identity: Identity,
+    pub(crate) ctx: BuildContext,
+    pub(crate) generation: u64,
+    pub(crate) previous: Arc<Snapshot>,
+}
+
+/// How a build ended.
+pub(crate) enum Outcome {
+    /// A complete snapshot, and the warnings of its configuration.
+    Built {
+        snapshot: Snapshot,
+        problems: Vec<Problem>,
+    },
+    /// The configuration was refused; why.
+    Refused(String),
+}
+
+/// Builds on a new thread and waits for it without blocking the runtime. The source comes
+/// back with the outcome; it is `None` only if the build thread panicked, which is a bug.
+pub(crate) async fn run(job: Job) -> (Option<Box<dyn ConfigSource>>, Outcome) {
+    let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("portcullis-build".to_owned())
+        .spawn(move || {
+            if let Ok(mut job) = job_rx.recv() {
+                let outcome = build_now(&mut job);
+                let Job {
+                    source, previous, ..
+                } = job;
+                drop(previous);
+                let _ = done_tx.send((source, outcome));
+            }
+        });
+    if spawned.is_err() {
+        // No thread to spare: build here rather than not at all.
+        let mut job = job;
+        let outcome = build_now(&mut job);
+        return (Some(job.source), outcome);
+    }
+    if let Err(std::sync::mpsc::SendError(mut job)) = job_tx.send(job) {
+        let outcome = build_now(&mut job);
+        return (Some(job.source), outcome);
+    }
+    match done_rx.await {
+        Ok((source, outcome)) => (Some(source), outcome),
+        Err(_) => (
+            None,
+            Outcome::Refused("the build thread stopped unexpectedly".to_owned()),
+        ),
+    }
+}
+
+/// Loads, checks and builds on the calling thread, on a runtime of its own (DNS lookups).
+fn build_now(job: &mut Job) -> Outcome {
+    let built = match config::check_loaded(job.source.load(), &job.identity) {
+        Ok(b) => b,
+        Err(report) => return Outcome::Refused(report.errors_text()),
+    };
+    let problems = built.report.problems.clone();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Outcome::Refused(format!("cannot start the build's runtime: {e}")),
+    };
+    match rt.block_on(snapshot::build(
+        built,
+        &job.ctx,
+        job.generation,
+        Some(&job.previous),
+    )) {
+        Ok(snapshot) => Outcome::Built { snapshot, problems },
+        Err(e) => Outcome::Refused(e.0),
+    }
+}
+
+/// Snapshots replaced by a swap, kept until no request or worker view holds them, then
+/// dropped on a thread of their own.
+#[derive(Default)]
+pub(crate) struct Retired(Vec<Arc<Snapshot>>);
+
+impl Retired {
+    pub(crate) fn push(&mut self, snapshot: Arc<Snapshot>) {
+        self.0.push(snapshot);
+    }
+
+    /// Drops, away from this thread, the snapshots nothing else holds any more.
+    pub(crate) fn collect(&mut self) {
+        let (free, keep): (Vec<_>, Vec<_>) =
+            self.0.drain(..).partition(|s| Arc::strong_count(s) == 1);
+        self.0 = keep;
+        if free.is_empty() {
+            return;
+        }
+        if let Err(e) = std::thread::Builder::new()
+            .name("portcullis-free".to_owned())
+            .spawn(move || drop(free))
+        {
+            tracing::warn!("cannot start a thread to free old configurations: {e}");
+        }
+    }
+}
+
+/// The stand-in for the source while it is away on the build thread (and for good, if that
+/// thread panicked): never changes, loads nothing.
+#[derive(Debug)]
+pub(crate) struct Away;
+
+impl ConfigSource for Away {
+    fn load(&mut self) -> portcullis_model::Loaded {
+        portcullis_model::Loaded::default()
+    }
+
+    fn changed(&mut self) -> Changed<'_> {
+        Box::pin(std::future::pending())
+    }
+}
