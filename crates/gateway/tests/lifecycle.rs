@@ -297,3 +297,79 @@ async fn weights_split_traffic_on_the_callers_runtime() {
     assert!((77.0..=83.0).contains(&share), "{share}% to the 80 % side");
     gw.handle().shutdown();
 }
+
+/// A source whose second load blocks until the test lets it go (or five seconds pass, which
+/// the test then reports as a failure).
+#[derive(Debug)]
+struct BlockingSource {
+    loaded: Loaded,
+    loads: usize,
+    change: std::sync::Arc<tokio::sync::Notify>,
+    started: std::sync::mpsc::Sender<()>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    released_by_timeout: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl source::ConfigSource for BlockingSource {
+    fn load(&mut self) -> Loaded {
+        self.loads += 1;
+        if self.loads > 1 {
+            let _ = self.started.send(());
+            let release = self.release.lock().unwrap();
+            if release.recv_timeout(Duration::from_secs(5)).is_err() {
+                self.released_by_timeout
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.loaded.clone()
+    }
+
+    fn changed(&mut self) -> source::Changed<'_> {
+        let change = std::sync::Arc::clone(&self.change);
+        Box::pin(async move { change.notified().await })
+    }
+}
+
+// A current-thread runtime: the control task and the connections share its one thread, as a
+// gateway with one worker on the caller's thread does; a configuration being built must not
+// hold up the requests.
+#[tokio::test]
+async fn requests_are_served_while_a_change_is_being_built() {
+    let up = upstream("shop").await;
+    let change = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel();
+    let released_by_timeout = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let source = BlockingSource {
+        loaded: config(&[(up, 100)]),
+        loads: 0,
+        change: std::sync::Arc::clone(&change),
+        started: started_tx,
+        release: std::sync::Mutex::new(release_rx),
+        released_by_timeout: std::sync::Arc::clone(&released_by_timeout),
+    };
+    let gw = builder().config(source).serve().await.unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    assert_eq!(get(addr, "/").await.0, 200);
+
+    change.notify_one();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while started_rx.try_recv().is_err() {
+        assert!(Instant::now() < deadline, "the change was not loaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The load is blocked now; a request is still answered.
+    let answered = tokio::time::timeout(Duration::from_secs(3), get(addr, "/")).await;
+    release_tx.send(()).unwrap();
+    assert!(
+        !released_by_timeout.load(std::sync::atomic::Ordering::SeqCst),
+        "the request waited for the configuration build"
+    );
+    assert_eq!(answered.expect("no answer during the build").0, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.generation() != 2 {
+        assert!(Instant::now() < deadline, "no swap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.handle().shutdown();
+}
