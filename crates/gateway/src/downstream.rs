@@ -26,9 +26,10 @@ use hyper::body::Body as _;
 use portcullis_proxy_core::h1::{self, BodyFraming};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 
-use super::body::{DownBody, RespBody};
+use super::body::DownBody;
 use super::guard::Guarded;
 use super::proxy::{self, ConnCtx, Writer};
+use super::response::RespBody;
 use super::server::{self, Shared};
 use super::worker::Worker;
 

@@ -24,12 +24,13 @@ use portcullis_proxy_core as pc;
 use portcullis_tls::rustls::crypto::CryptoProvider;
 use portcullis_tls::{CredentialStore, MeshIdentity};
 
-use super::body::{DownBody, RespBody};
+use super::body::DownBody;
 use super::config::{self, Built, Identity, Report};
 use super::dns::{Resolver, SystemResolver};
 use super::guard::Heads;
 use super::metrics::{Exposition, Stats};
 use super::proxy::{self, ConnCtx, Writer};
+use super::response::RespBody;
 use super::snapshot::{self, BuildContext, BuildError, ChainKind, Live};
 use super::source::ConfigSource;
 use super::worker::Worker;

@@ -64,6 +64,7 @@ mod guard;
 mod log;
 mod metrics;
 mod proxy;
+mod response;
 mod server;
 mod snapshot;
 pub mod source;
@@ -84,7 +85,6 @@ use portcullis_tls::{CredentialStore, FileCredentialStore, FileMeshIdentity, Mes
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 
-pub use body::RespBody;
 pub use config::{Built, Identity, Problem, Report, Source, check, check_with_max_documents};
 pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
@@ -97,6 +97,7 @@ pub use worker::{AccessLog, AccessLogSink, PoolStats, Worker};
 /// The `prometheus-client` crate the gateway encodes its metrics with: its
 /// [`Registry`](prometheus_client::registry::Registry) is what
 /// [`GatewayBuilder::metrics_registry`] takes.
+pub use response::RespBody;
 pub use prometheus_client;
 
 use metrics::{Exposition, Stats};

@@ -21,10 +21,11 @@ use portcullis_proxy_core as pc;
 use portcullis_route_match as rm;
 use portcullis_translate::UpstreamProtocol;
 
-use super::body::{DownBody, Payload, Replayable, RespBody, UpBody};
+use super::body::{DownBody, Replayable, UpBody};
 use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
+use super::response::{Payload, RespBody};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
 use super::upstream::{UpClient, UpHead, UpIncoming, UpOptions};
 use super::worker::{RequestIdText, Worker};
