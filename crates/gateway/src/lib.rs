@@ -60,6 +60,7 @@ mod dns;
 mod downstream;
 pub mod dump;
 mod embed;
+mod exposition;
 mod guard;
 mod log;
 mod metrics;
@@ -94,13 +95,14 @@ pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
 pub use worker::{AccessLog, AccessLogSink, PoolStats, Worker};
 
+pub use prometheus_client;
 /// The `prometheus-client` crate the gateway encodes its metrics with: its
 /// [`Registry`](prometheus_client::registry::Registry) is what
 /// [`GatewayBuilder::metrics_registry`] takes.
 pub use response::RespBody;
-pub use prometheus_client;
 
-use metrics::{Exposition, Stats};
+use exposition::Exposition;
+use metrics::Stats;
 use snapshot::{BuildContext, Live};
 
 /// How to run a gateway: the configuration source, the workload identity, where listeners

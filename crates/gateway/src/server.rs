@@ -436,7 +436,7 @@ async fn serve(
         remote: Some(remote),
         local: stream.local_addr().ok(),
     };
-    let local = snapshot::local(&shared.live, &worker);
+    let local = snapshot::local(&shared.live, &worker.snapshots, &worker.coarse);
     let Some(listener) = local.snap.listener(bind) else {
         return;
     };
@@ -650,13 +650,13 @@ enum TcpUp {
 }
 
 async fn connect_tcp(cluster: &ClusterRt, worker: &Worker) -> Option<(TcpUp, SocketAddr)> {
-    let ep = cluster.pick_endpoint(worker)?;
+    let ep = cluster.pick_endpoint(worker.aux())?;
     let connecting = TcpStream::connect(ep.addr);
     let Ok(Ok(stream)) = tokio::time::timeout(cluster.connect_timeout, connecting).await else {
         {
             cluster
                 .stats
-                .event(worker, super::metrics::ClusterEvent::ConnectFail);
+                .event(worker.index(), super::metrics::ClusterEvent::ConnectFail);
             return None;
         }
     };
