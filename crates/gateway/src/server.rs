@@ -575,7 +575,14 @@ where
         shared.limits.idle_timeout,
         shared.limits.max_connection_duration,
     );
-    downstream::serve(io, Arc::new(ctx), shared).await;
+    let limits = downstream::HeadLimits {
+        max_headers: shared.limits.max_headers,
+        max_header_bytes: shared.limits.max_header_bytes,
+    };
+    downstream::serve(io, Arc::new(ctx), limits, &shared.lifecycle, |io, ctx| {
+        serve_hyper(io, ctx, shared)
+    })
+    .await;
 }
 
 /// Serves the rest of a connection with hyper: HTTP/2, and the HTTP/1 requests the gateway's
