@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::Lifecycle;
 use super::dump::{self, DumpKind};
-use super::metrics::Exposition;
+use super::exposition::Exposition;
 use super::snapshot::Live;
 
 /// The admin endpoints, listed by `/`.

@@ -13,7 +13,7 @@
 //! behaviour hyper had stays hyper's, and this path only has to be right for the requests it
 //! keeps.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,10 +26,11 @@ use hyper::body::Body as _;
 use portcullis_proxy_core::h1::{self, BodyFraming};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 
-use super::body::{DownBody, RespBody};
+use super::Lifecycle;
+use super::body::DownBody;
 use super::guard::Guarded;
 use super::proxy::{self, ConnCtx, Writer};
-use super::server::{self, Shared};
+use super::response::RespBody;
 use super::worker::Worker;
 
 /// The read buffer's size, and the most response bytes gathered before a write.
@@ -38,13 +39,26 @@ const BUF: usize = 8 * 1024;
 /// on its own.
 const COALESCE: usize = 16 * 1024;
 
-/// Serves HTTP/1.1 on `io` until the client or the idle timeout closes it, or hyper takes it
-/// over.
-pub(crate) async fn serve<I>(mut io: Guarded<I>, ctx: Arc<ConnCtx>, shared: &Shared)
-where
+/// The limits on request heads this server applies (the listener's `Limits`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadLimits {
+    pub(crate) max_headers: usize,
+    pub(crate) max_header_bytes: usize,
+}
+
+/// Serves HTTP/1.1 on `io` until the client or the idle timeout closes it, or `hyper` (the
+/// listener's hyper server, see `server::serve_hyper`) takes it over.
+pub(crate) async fn serve<I, H, F>(
+    mut io: Guarded<I>,
+    ctx: Arc<ConnCtx>,
+    limits: HeadLimits,
+    lifecycle: &Lifecycle,
+    hyper: H,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: FnOnce(Rewind<Guarded<I>>, Arc<ConnCtx>) -> F,
+    F: Future<Output = ()>,
 {
-    let limits = &shared.limits;
     let mut buf = BytesMut::with_capacity(BUF);
     let mut out = Vec::with_capacity(1024);
     loop {
@@ -63,7 +77,7 @@ where
                     if buf.starts_with(b"PRI * HTTP/2") {
                         io.start_h2(&buf);
                     }
-                    return server::serve_hyper(Rewind::new(buf.freeze(), io), ctx, shared).await;
+                    return hyper(Rewind::new(buf.freeze(), io), ctx).await;
                 }
             }
             if buf.capacity() - buf.len() < BUF / 4 {
@@ -78,7 +92,7 @@ where
             let mut read = BytesMut::with_capacity(head.raw().len() + buf.len());
             read.extend_from_slice(head.raw());
             read.extend_from_slice(&buf);
-            return server::serve_hyper(Rewind::new(read.freeze(), io), ctx, shared).await;
+            return hyper(Rewind::new(read.freeze(), io), ctx).await;
         }
         let keep_alive = head.keep_alive();
         let head_request = head.method == Method::HEAD;
@@ -105,7 +119,7 @@ where
             .remove(CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         // A draining gateway closes every connection after its response.
-        let close = !keep_alive || refused || shared.lifecycle.is_draining();
+        let close = !keep_alive || refused || lifecycle.is_draining();
         let reusable =
             write_response(&mut io, &mut out, resp, head_request, close, &ctx.worker).await;
         if !reusable {

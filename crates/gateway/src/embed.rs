@@ -24,12 +24,14 @@ use portcullis_proxy_core as pc;
 use portcullis_tls::rustls::crypto::CryptoProvider;
 use portcullis_tls::{CredentialStore, MeshIdentity};
 
-use super::body::{DownBody, RespBody};
+use super::body::DownBody;
 use super::config::{self, Built, Identity, Report};
 use super::dns::{Resolver, SystemResolver};
+use super::exposition::Exposition;
 use super::guard::Heads;
-use super::metrics::{Exposition, Stats};
+use super::metrics::Stats;
 use super::proxy::{self, ConnCtx, Writer};
+use super::response::RespBody;
 use super::snapshot::{self, BuildContext, BuildError, ChainKind, Live};
 use super::source::ConfigSource;
 use super::worker::Worker;
@@ -269,7 +271,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let local = snapshot::local(&snapshot.live, worker);
+    let local = snapshot::local(&snapshot.live, &worker.snapshots, &worker.coarse);
     // The route configuration of the port's HTTP chain: the plaintext one, else the first
     // (the embedder terminated TLS, whatever the SNI).
     let route_config = local

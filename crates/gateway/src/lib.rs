@@ -60,11 +60,13 @@ mod dns;
 mod downstream;
 pub mod dump;
 mod embed;
+mod exposition;
 mod guard;
 mod log;
 mod metrics;
 mod proxy;
 mod rebuild;
+mod response;
 mod server;
 mod snapshot;
 pub mod source;
@@ -85,7 +87,6 @@ use portcullis_tls::{CredentialStore, FileCredentialStore, FileMeshIdentity, Mes
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 
-pub use body::RespBody;
 pub use config::{Built, Identity, Problem, Report, Source, check, check_with_max_documents};
 pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
@@ -95,12 +96,14 @@ pub use snapshot::BuildError;
 pub use source::{ConfigSource, Files};
 pub use worker::{AccessLog, AccessLogSink, PoolStats, Worker};
 
+pub use prometheus_client;
 /// The `prometheus-client` crate the gateway encodes its metrics with: its
 /// [`Registry`](prometheus_client::registry::Registry) is what
 /// [`GatewayBuilder::metrics_registry`] takes.
-pub use prometheus_client;
+pub use response::RespBody;
 
-use metrics::{Exposition, Stats};
+use exposition::Exposition;
+use metrics::Stats;
 use snapshot::{BuildContext, Live};
 
 /// How to run a gateway: the configuration source, the workload identity, where listeners
@@ -694,6 +697,22 @@ impl Listeners {
         }
     }
 
+    /// Closes every listener and waits until their accept loops are gone, so that nothing
+    /// accepts once the gateway reports that it has stopped.
+    async fn close_and_wait(&mut self) {
+        let mut loops = Vec::new();
+        for (_, bound) in self.active.drain() {
+            loops.extend(bound.loops);
+        }
+        loops.extend(self.admin.take());
+        for task in &loops {
+            task.abort();
+        }
+        for task in loops {
+            let _ = task.await;
+        }
+    }
+
     /// `(plan address, bound address)` of every listener, sorted.
     fn addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
         let mut v: Vec<_> = self.active.iter().map(|(a, b)| (*a, b.local)).collect();
@@ -1198,7 +1217,7 @@ impl Control {
                 }
             }
         }
-        listeners.close();
+        listeners.close_and_wait().await;
         self.lifecycle.stop();
     }
 

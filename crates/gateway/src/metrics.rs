@@ -1,6 +1,7 @@
 //! Counters, sharded per worker so that the request path never shares a cache line between
 //! workers, and their exposition through `prometheus-client`: the counters are summed over
-//! the shards only when a registry is encoded ([`Exposition`] is the registry's collector),
+//! the shards only when a registry is encoded (`exposition::Exposition` is the registry's
+//! collector),
 //! so the request path takes no lock, looks up no label and allocates nothing.
 //!
 //! Counters are keyed by name and carried over from one plan to the next (a swap keeps them
@@ -9,21 +10,14 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelValue, EncodeMetric as _, LabelValueEncoder, NoLabelSet,
-    prometheus_text,
 };
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Registry as PromRegistry;
-
-use super::snapshot::{Live, Snapshot};
-use super::worker::Worker;
 
 /// Upper bounds (milliseconds) of the upstream latency histogram buckets: Envoy's.
 pub(crate) const LATENCY_BUCKETS_MS: [u64; 19] = [
@@ -81,9 +75,9 @@ impl CodeCounter {
         }
     }
 
-    /// Counts one response with `code`, on `worker`'s shard.
-    pub(crate) fn inc(&self, worker: &Worker, code: u16) {
-        let i = worker.index() % self.shards.len();
+    /// Counts one response with `code`, on the shard of the worker with index `worker`.
+    pub(crate) fn inc(&self, worker: usize, code: u16) {
+        let i = worker % self.shards.len();
         if let Some(s) = self.shards.get(i) {
             s.inc(code);
         }
@@ -151,11 +145,12 @@ impl ClusterStats {
         }
     }
 
-    fn shard(&self, worker: &Worker) -> Option<&ClusterShard> {
-        self.shards.get(worker.index() % self.shards.len())
+    /// The shard of the worker with index `worker`.
+    fn shard(&self, worker: usize) -> Option<&ClusterShard> {
+        self.shards.get(worker % self.shards.len())
     }
 
-    pub(crate) fn event(&self, worker: &Worker, e: ClusterEvent) {
+    pub(crate) fn event(&self, worker: usize, e: ClusterEvent) {
         if let Some(s) = self.shard(worker) {
             let c = match e {
                 ClusterEvent::Retry => &s.retries,
@@ -168,7 +163,7 @@ impl ClusterStats {
         }
     }
 
-    pub(crate) fn latency(&self, worker: &Worker, d: Duration) {
+    pub(crate) fn latency(&self, worker: usize, d: Duration) {
         let Some(s) = self.shard(worker) else { return };
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b)
@@ -304,13 +299,12 @@ const CLUSTER_EVENTS: [(&str, &str, ShardField); 5] = [
 ];
 
 impl Stats {
-    /// Every counter, summed over the shards, into `encoder`; with the live snapshot, the
-    /// outlier-detection state of its clusters too. Counter names are given without
-    /// `_total`: prometheus-client adds it.
-    fn encode(
+    /// Every counter, summed over the shards, into `encoder` (`exposition` adds the
+    /// outlier-detection state of the live snapshot's clusters). Counter names are given
+    /// without `_total`: prometheus-client adds it.
+    pub(crate) fn encode(
         &self,
         encoder: &mut DescriptorEncoder<'_>,
-        snap: Option<&Snapshot>,
     ) -> Result<(), std::fmt::Error> {
         let (mut routes, mut clusters) = {
             let reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -434,104 +428,6 @@ impl Stats {
             let m = encoder.encode_descriptor(metric, help, None, MetricType::Counter)?;
             ConstCounter::new(n.load(Relaxed)).encode(m)?;
         }
-
-        match snap {
-            Some(snap) => outlier_detection(snap, encoder),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Outlier detection, read from the live clusters (Envoy's `outlier_detection.ejections_*`):
-/// endpoints ejected now, and ejections enforced on the current endpoints so far (endpoint
-/// state survives configuration swaps, so this counts from the endpoint's first appearance).
-/// Only clusters with outlier detection are listed.
-fn outlier_detection(
-    snap: &Snapshot,
-    encoder: &mut DescriptorEncoder<'_>,
-) -> Result<(), std::fmt::Error> {
-    let clusters: Vec<_> = snap
-        .clusters
-        .iter()
-        .filter(|c| c.pc.outlier_config().is_some())
-        .collect();
-    if clusters.is_empty() {
-        return Ok(());
-    }
-    let mut m = encoder.encode_descriptor(
-        "portcullis_cluster_outlier_detection_ejections_active",
-        "Endpoints ejected now.",
-        None,
-        MetricType::Gauge,
-    )?;
-    for c in &clusters {
-        let ejected = ConstGauge::new(c.pc.ejected_count());
-        ejected.encode(m.encode_family(&[("cluster", c.plan.name.as_str())])?)?;
-    }
-    let mut m = encoder.encode_descriptor(
-        "portcullis_cluster_outlier_detection_ejections_enforced",
-        "Ejections of the cluster's current endpoints.",
-        None,
-        MetricType::Counter,
-    )?;
-    for c in &clusters {
-        let total: u64 =
-            c.pc.endpoints()
-                .iter()
-                .map(|e| e.outlier_status().num_ejections)
-                .sum();
-        ConstCounter::new(total).encode(m.encode_family(&[("cluster", c.plan.name.as_str())])?)?;
-    }
-    Ok(())
-}
-
-/// A gateway's metrics as a prometheus-client [`Collector`]: its counters once it has
-/// started, and the outlier-detection state of the live snapshot once it serves. Every
-/// registry the gateway's metrics appear in (the admin listener's, an embedder's) encodes
-/// through it, so there is one exposition.
-#[derive(Debug, Default)]
-pub(crate) struct Exposition {
-    stats: OnceLock<Arc<Stats>>,
-    /// Weak: a registry that outlives the gateway must not keep its snapshot (pools, TLS
-    /// configurations) alive.
-    live: OnceLock<Weak<Live>>,
-}
-
-impl Exposition {
-    /// The gateway's counters (set once, when it starts).
-    pub(crate) fn set_stats(&self, stats: &Arc<Stats>) {
-        let _ = self.stats.set(Arc::clone(stats));
-    }
-
-    /// The gateway's live snapshot (set once, when it serves).
-    pub(crate) fn set_live(&self, live: &Arc<Live>) {
-        let _ = self.live.set(Arc::downgrade(live));
-    }
-
-    /// The collector to register in a prometheus-client registry.
-    pub(crate) fn collector(self: &Arc<Self>) -> Box<dyn Collector> {
-        Box::new(Arc::clone(self))
-    }
-
-    /// The Prometheus text exposition format (version 0.0.4) of the gateway's metrics alone.
-    pub(crate) fn prometheus_text(self: &Arc<Self>) -> String {
-        let mut registry = PromRegistry::default();
-        registry.register_collector(self.collector());
-        let mut out = String::with_capacity(4096);
-        // Writing to a String fails only if a metric's own encoding does, and ours do not.
-        if prometheus_text::encode(&mut out, &registry).is_err() {
-            tracing::warn!("the metrics could not be encoded");
-        }
-        out
-    }
-}
-
-impl Collector for Exposition {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let Some(stats) = self.stats.get() else {
-            return Ok(());
-        };
-        let snap = self.live.get().and_then(Weak::upgrade).map(|l| l.get());
-        stats.encode(&mut encoder, snap.as_deref())
+        Ok(())
     }
 }

@@ -21,10 +21,11 @@ use portcullis_proxy_core as pc;
 use portcullis_route_match as rm;
 use portcullis_translate::UpstreamProtocol;
 
-use super::body::{DownBody, Payload, Replayable, RespBody, UpBody};
+use super::body::{DownBody, Replayable, UpBody};
 use super::guard::Heads;
 use super::log::PendingLog;
 use super::metrics::{ClusterEvent, RouteCounter};
+use super::response::{Payload, RespBody};
 use super::snapshot::{self, ClusterRt, Live, Local, RouteRt, clock};
 use super::upstream::{UpClient, UpHead, UpIncoming, UpOptions};
 use super::worker::{RequestIdText, Worker};
@@ -118,7 +119,12 @@ pub(crate) async fn handle(
         method: req.method().clone(),
         raw_heads: writer == Writer::Own,
     };
-    let local = snapshot::current(&conn.live, &conn.local, &conn.worker);
+    let local = snapshot::current(
+        &conn.live,
+        &conn.local,
+        &conn.worker.snapshots,
+        &conn.worker.coarse,
+    );
     let snap = &local.snap;
     let rc = if Arc::ptr_eq(&local, &conn.local) {
         snap.route_configs.get(conn.route_config)
@@ -361,7 +367,7 @@ fn local_reply(
             upstream_host: None,
         })
     });
-    counter.inc(&conn.worker, status.as_u16());
+    counter.inc(conn.worker.index(), status.as_u16());
     reply(status, headers, body, log)
 }
 
@@ -575,8 +581,8 @@ fn admit<'l>(
     };
     if cluster.broken.is_some() {
         let worker = &*ctx.conn.worker;
-        cluster.stats.event(worker, ClusterEvent::NoHealthy);
-        cluster.stats.codes.inc(worker, 503);
+        cluster.stats.event(worker.index(), ClusterEvent::NoHealthy);
+        cluster.stats.codes.inc(worker.index(), 503);
         let answer = Reply::new(StatusCode::SERVICE_UNAVAILABLE, "UH")
             .with_body(Some(Bytes::from_static(NO_HEALTHY_UPSTREAM.as_bytes())));
         return Err(Box::new(local_reply(ctx, requested(), counter, answer)));
@@ -848,7 +854,7 @@ async fn retry_loop(
         action = match action {
             pc::retry::Action::Send(attempt) => {
                 if attempt.number > 1 {
-                    cluster.stats.event(worker, ClusterEvent::Retry);
+                    cluster.stats.event(worker.index(), ClusterEvent::Retry);
                 }
                 // The first attempt sends the client's body; later ones replay it, unless it
                 // outgrew the replay limit: then the last answer stands.
@@ -921,7 +927,9 @@ async fn retry_loop(
                         let kind = if let Some(failure) = e.downstream() {
                             pc::retry::ErrorKind::Downstream(failure)
                         } else if e.is_connect() {
-                            cluster.stats.event(worker, ClusterEvent::ConnectFail);
+                            cluster
+                                .stats
+                                .event(worker.index(), ClusterEvent::ConnectFail);
                             pc::retry::ErrorKind::ConnectFailure
                         } else {
                             pc::retry::ErrorKind::Reset
@@ -945,7 +953,7 @@ async fn retry_loop(
             } => {
                 // The client's failure: the route counts it, the cluster does not.
                 let status = local.status;
-                counter.inc(worker, status.as_u16());
+                counter.inc(worker.index(), status.as_u16());
                 let mut log = make_log(
                     ctx,
                     head,
@@ -969,15 +977,15 @@ async fn retry_loop(
                 let retried = state.attempts() > 1;
                 let (flags, text): (&'static str, Option<&'static str>) = match reason {
                     pc::retry::GiveUpReason::Overflow(_) => {
-                        cluster.stats.event(worker, ClusterEvent::Overflow);
+                        cluster.stats.event(worker.index(), ClusterEvent::Overflow);
                         ("UO", None)
                     }
                     pc::retry::GiveUpReason::NoHealthyUpstream => {
-                        cluster.stats.event(worker, ClusterEvent::NoHealthy);
+                        cluster.stats.event(worker.index(), ClusterEvent::NoHealthy);
                         ("UH", Some(NO_HEALTHY_UPSTREAM))
                     }
                     pc::retry::GiveUpReason::Timeout | pc::retry::GiveUpReason::PerTryTimeout => {
-                        cluster.stats.event(worker, ClusterEvent::Timeout);
+                        cluster.stats.event(worker.index(), ClusterEvent::Timeout);
                         ("UT", Some(UPSTREAM_TIMEOUT))
                     }
                     pc::retry::GiveUpReason::Upstream(
@@ -986,8 +994,8 @@ async fn retry_loop(
                     _ => (if retried { "URX,UC" } else { "UC" }, Some(RESET)),
                 };
                 let status = local.status;
-                cluster.stats.codes.inc(worker, status.as_u16());
-                counter.inc(worker, status.as_u16());
+                cluster.stats.codes.inc(worker.index(), status.as_u16());
+                counter.inc(worker.index(), status.as_u16());
                 let body = match text {
                     Some(t) => Bytes::from_static(t.as_bytes()),
                     None => local.body,
@@ -1004,8 +1012,8 @@ async fn retry_loop(
     match outcome {
         Ok(resp) => Attempted::Deliver(resp, last_event.saturating_duration_since(upstream_start)),
         Err((status, flags, text)) => {
-            cluster.stats.codes.inc(worker, status.as_u16());
-            counter.inc(worker, status.as_u16());
+            cluster.stats.codes.inc(worker.index(), status.as_u16());
+            counter.inc(worker.index(), status.as_u16());
             let log = make_log(ctx, head, std::mem::take(fields), status, flags, None);
             Attempted::Reply(reply(
                 status,
@@ -1053,9 +1061,9 @@ fn respond(
     } = delivered;
     let flags = if delayed { "DI" } else { "-" };
     let status = resp.status();
-    cluster.stats.latency(worker, service_time);
-    cluster.stats.codes.inc(worker, status.as_u16());
-    counter.inc(worker, status.as_u16());
+    cluster.stats.latency(worker.index(), service_time);
+    cluster.stats.codes.inc(worker.index(), status.as_u16());
+    counter.inc(worker.index(), status.as_u16());
 
     // Upgrades (WebSocket, …): splice the two upgraded connections.
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
@@ -1260,7 +1268,7 @@ fn spawn_mirror(
     set: &[(&str, &[u8])],
     authority: &str,
 ) {
-    let Some(ep) = cluster.pick_endpoint(worker) else {
+    let Some(ep) = cluster.pick_endpoint(worker.aux()) else {
         return;
     };
     let scheme = if cluster.tls.is_some() {
@@ -1295,11 +1303,11 @@ fn spawn_mirror(
             tokio::time::timeout(Duration::from_secs(30), client.request(req, options)).await;
         match sent {
             Ok(Ok(resp)) => {
-                stats.codes.inc(&worker, resp.status().as_u16());
+                stats.codes.inc(worker.index(), resp.status().as_u16());
                 // Drain the body so that the connection goes back to the pool.
                 let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
             }
-            _ => stats.event(&worker, ClusterEvent::ConnectFail),
+            _ => stats.event(worker.index(), ClusterEvent::ConnectFail),
         }
     });
 }

@@ -436,7 +436,7 @@ async fn serve(
         remote: Some(remote),
         local: stream.local_addr().ok(),
     };
-    let local = snapshot::local(&shared.live, &worker);
+    let local = snapshot::local(&shared.live, &worker.snapshots, &worker.coarse);
     let Some(listener) = local.snap.listener(bind) else {
         return;
     };
@@ -575,7 +575,14 @@ where
         shared.limits.idle_timeout,
         shared.limits.max_connection_duration,
     );
-    downstream::serve(io, Arc::new(ctx), shared).await;
+    let limits = downstream::HeadLimits {
+        max_headers: shared.limits.max_headers,
+        max_header_bytes: shared.limits.max_header_bytes,
+    };
+    downstream::serve(io, Arc::new(ctx), limits, &shared.lifecycle, |io, ctx| {
+        serve_hyper(io, ctx, shared)
+    })
+    .await;
 }
 
 /// Serves the rest of a connection with hyper: HTTP/2, and the HTTP/1 requests the gateway's
@@ -650,13 +657,13 @@ enum TcpUp {
 }
 
 async fn connect_tcp(cluster: &ClusterRt, worker: &Worker) -> Option<(TcpUp, SocketAddr)> {
-    let ep = cluster.pick_endpoint(worker)?;
+    let ep = cluster.pick_endpoint(worker.aux())?;
     let connecting = TcpStream::connect(ep.addr);
     let Ok(Ok(stream)) = tokio::time::timeout(cluster.connect_timeout, connecting).await else {
         {
             cluster
                 .stats
-                .event(worker, super::metrics::ClusterEvent::ConnectFail);
+                .event(worker.index(), super::metrics::ClusterEvent::ConnectFail);
             return None;
         }
     };

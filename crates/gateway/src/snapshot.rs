@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use foldhash::fast::FixedState;
 use portcullis_proxy_core as pc;
+use portcullis_proxy_core::rt::AtomicRandom;
 use portcullis_route_match::{SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
@@ -22,8 +23,7 @@ use portcullis_translate::{
 use super::config::Built;
 use super::dns::Resolver;
 use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
-use super::upstream::{self, Connector, Endpoint, Origination, UpClient};
-use super::worker::Worker;
+use super::upstream::{self, CoarseClock, Connector, Endpoint, Origination, UpClient};
 
 /// Why a configuration could not be made ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,14 +114,15 @@ pub(crate) struct ClusterRt {
 
 impl ClusterRt {
     /// Picks an endpoint (no hash, nothing to avoid): TCP proxying and mirrors.
-    pub(crate) fn pick_endpoint(&self, worker: &Worker) -> Option<&Endpoint> {
+    /// `random`: the worker's source for anything but `decide` (its `aux`).
+    pub(crate) fn pick_endpoint(&self, mut random: &AtomicRandom) -> Option<&Endpoint> {
         if self.broken.is_some() {
             return None;
         }
         let picked = self.pc.pick(
             &pc::cluster::PickContext::default(),
             clock::now(),
-            &mut worker.aux(),
+            &mut random,
         )?;
         self.endpoints.get(picked.key())
     }
@@ -648,20 +649,11 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    /// What its upstream clients' pools hold now.
-    pub(crate) fn pool_stats(&self) -> crate::worker::PoolStats {
-        let clients = self
-            .plain
+    /// Its upstream clients (for their pools' counts).
+    pub(crate) fn clients(&self) -> impl Iterator<Item = &UpClient> {
+        self.plain
             .values()
-            .chain(self.tls.values().map(|(_, client)| client));
-        let mut stats = crate::worker::PoolStats::default();
-        for client in clients {
-            let (idle, h2) = client.pooled();
-            stats.pools += 1;
-            stats.idle_http1 += idle;
-            stats.http2 += h2;
-        }
-        stats
+            .chain(self.tls.values().map(|(_, client)| client))
     }
 }
 
@@ -673,15 +665,17 @@ impl fmt::Debug for Cache {
     }
 }
 
-/// `worker`'s view of the live snapshot, for a new connection (a request reuses its
-/// connection's view while the snapshot has not changed, see [`current`]).
-pub(crate) fn local(live: &Arc<Live>, worker: &Worker) -> Arc<Local> {
+/// A worker's view of the live snapshot, for a new connection (a request reuses its
+/// connection's view while the snapshot has not changed, see [`current`]): `cache` is the
+/// worker's, and its upstream clients run on the worker's `coarse` clock.
+pub(crate) fn local(
+    live: &Arc<Live>,
+    cache: &Mutex<Cache>,
+    coarse: &Arc<CoarseClock>,
+) -> Arc<Local> {
     let generation = live.generation();
     {
-        let mut cache = worker
-            .snapshots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
         let same_owner = std::ptr::eq(cache.owner.as_ptr(), Arc::as_ptr(live));
         if same_owner
             && cache.generation == generation
@@ -706,7 +700,7 @@ pub(crate) fn local(live: &Arc<Live>, worker: &Worker) -> Arc<Local> {
                     .or_insert_with(|| {
                         upstream::client(
                             Connector::new(c.connect_timeout, None),
-                            Arc::clone(&worker.coarse),
+                            Arc::clone(coarse),
                         )
                     })
                     .clone(),
@@ -719,7 +713,7 @@ pub(crate) fn local(live: &Arc<Live>, worker: &Worker) -> Arc<Local> {
                     let client = reuse.unwrap_or_else(|| {
                         upstream::client(
                             Connector::new(c.connect_timeout, Some(Arc::clone(o))),
-                            Arc::clone(&worker.coarse),
+                            Arc::clone(coarse),
                         )
                     });
                     tls.insert(c.plan.name.clone(), (o.key.clone(), client.clone()));
@@ -741,12 +735,17 @@ pub(crate) fn local(live: &Arc<Live>, worker: &Worker) -> Arc<Local> {
 }
 
 /// The view a request uses: its connection's `known` one while the live snapshot is the one
-/// it shows (one atomic load, no lock), else `worker`'s view of the new one.
-pub(crate) fn current(live: &Arc<Live>, known: &Arc<Local>, worker: &Worker) -> Arc<Local> {
+/// it shows (one atomic load, no lock), else the worker's view of the new one (see [`local`]).
+pub(crate) fn current(
+    live: &Arc<Live>,
+    known: &Arc<Local>,
+    cache: &Mutex<Cache>,
+    coarse: &Arc<CoarseClock>,
+) -> Arc<Local> {
     if live.generation() == known.snap.generation {
         Arc::clone(known)
     } else {
-        local(live, worker)
+        local(live, cache, coarse)
     }
 }
 

@@ -7,7 +7,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::body::{UpBody, downstream_failure};
-use super::worker::CoarseClock;
 use portcullis_proxy_core::{failure::DownstreamFailure, h1};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -882,6 +882,35 @@ impl Body for UpIncoming {
                 .framing
                 .remaining()
                 .map_or_else(SizeHint::default, SizeHint::with_exact),
+        }
+    }
+}
+
+/// A worker's coarse clock: set on its housekeeping tick, so upstream pools measure idle
+/// times to within that tick (250 ms) without reading the clock per request.
+#[derive(Debug, Default)]
+pub(crate) struct CoarseClock {
+    /// Nanoseconds since `ORIGIN` plus one (0: never set; the clock itself is read then).
+    nanos: AtomicU64,
+}
+
+impl CoarseClock {
+    fn origin() -> Instant {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now)
+    }
+
+    pub(crate) fn set(&self, now: Instant) {
+        let nanos = now.saturating_duration_since(Self::origin()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        self.nanos.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// The time of the last tick, or now without one.
+    pub(crate) fn now(&self) -> Instant {
+        match self.nanos.load(Ordering::Relaxed) {
+            0 => Instant::now(),
+            n => Self::origin() + Duration::from_nanos(n - 1),
         }
     }
 }

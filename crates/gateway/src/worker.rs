@@ -4,12 +4,13 @@
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use portcullis_proxy_core::rt::AtomicRandom;
 
 use super::snapshot;
+use super::upstream::CoarseClock;
 
 /// Where access-log lines go.
 #[derive(Clone, Debug, Default)]
@@ -125,10 +126,18 @@ impl Worker {
     /// What this worker's upstream connection pools hold now (it takes their locks: for
     /// monitoring, not for every request).
     pub fn upstream_pools(&self) -> PoolStats {
-        self.snapshots
+        let cache = self
+            .snapshots
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pool_stats()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut stats = PoolStats::default();
+        for client in cache.clients() {
+            let (idle, h2) = client.pooled();
+            stats.pools += 1;
+            stats.idle_http1 += idle;
+            stats.http2 += h2;
+        }
+        stats
     }
 
     /// A context for a server loop of the embedder's own, writing access-log lines to `log`
@@ -259,35 +268,6 @@ impl Worker {
             self.date_second.store(second, Ordering::Relaxed);
         }
         out
-    }
-}
-
-/// A worker's coarse clock: set on its housekeeping tick, so upstream pools measure idle
-/// times to within that tick (250 ms) without reading the clock per request.
-#[derive(Debug, Default)]
-pub(crate) struct CoarseClock {
-    /// Nanoseconds since `ORIGIN` plus one (0: never set; the clock itself is read then).
-    nanos: AtomicU64,
-}
-
-impl CoarseClock {
-    fn origin() -> Instant {
-        static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        *ORIGIN.get_or_init(Instant::now)
-    }
-
-    fn set(&self, now: Instant) {
-        let nanos = now.saturating_duration_since(Self::origin()).as_nanos();
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
-        self.nanos.store(nanos + 1, Ordering::Relaxed);
-    }
-
-    /// The time of the last tick, or now without one.
-    pub(crate) fn now(&self) -> Instant {
-        match self.nanos.load(Ordering::Relaxed) {
-            0 => Instant::now(),
-            n => Self::origin() + Duration::from_nanos(n - 1),
-        }
     }
 }
 
