@@ -1,6 +1,8 @@
 //! HTTP route configurations (`buildGatewayHTTPRouteConfig`) and their routers.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{DefaultHasher, Hasher};
 
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
@@ -122,11 +124,12 @@ pub(crate) fn build_route_config(
         v.routes = normal;
         v.routes.extend(catch_all);
     }
-    // collapseDuplicateRoutes.
+    // collapseDuplicateRoutes: virtual hosts with equal routes become one with all their
+    // domains. A hash of the routes picks the candidates; equality decides.
     let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::new();
-    let mut by_fingerprint: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_fingerprint: HashMap<u64, Vec<usize>> = HashMap::new();
     for v in vhosts {
-        let fingerprint = format!("{}|{}|{:?}", v.port, v.require_tls, v.routes);
+        let fingerprint = fingerprint(&v);
         let candidates = by_fingerprint.entry(fingerprint).or_default();
         let found = candidates.iter().copied().find(|i| {
             groups.get(*i).is_some_and(|(_, g)| {
@@ -229,4 +232,26 @@ pub(crate) fn build_router(
             }
         }
     }
+}
+
+/// A hash of what makes two virtual hosts collapsible (port, `require_tls`, routes), from the
+/// routes' `Debug` form streamed into the hasher: the route types hold regexes and shared
+/// actions, which implement `Debug` and `PartialEq` but not `Hash`; streaming spares the
+/// `String` per virtual host that a formatted key would allocate (BENCHMARKS.md, configuration
+/// at scale).
+fn fingerprint(v: &VhostBuild) -> u64 {
+    struct Hashing(DefaultHasher);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Hashing(DefaultHasher::new());
+    h.0.write_u32(v.port);
+    h.0.write_u8(u8::from(v.require_tls));
+    // Writing into a hasher cannot fail; a failing `Debug` would only weaken the hash, and
+    // equality still decides.
+    let _ = write!(h, "{:?}", v.routes);
+    h.0.finish()
 }
