@@ -55,6 +55,9 @@ pub trait AccessLogSink: std::fmt::Debug + Send + Sync + 'static {
 /// Flush the buffer past this size.
 const LOG_FLUSH_BYTES: usize = 32 * 1024;
 
+/// `date_second` while the words are rewritten (and, above it, `u64::MAX`: never written).
+const DATE_BEING_WRITTEN: u64 = u64::MAX - 1;
+
 /// The length of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
 const DATE_LEN: usize = 29;
 
@@ -233,29 +236,34 @@ impl Worker {
     /// The `date` header's value: the cached one, which the housekeeping tick keeps current,
     /// so answering reads no clock (nginx caches its time per event-loop turn the same way).
     pub(crate) fn http_date(&self) -> [u8; DATE_LEN] {
-        if !self.housekept || self.date_second.load(Ordering::Relaxed) == u64::MAX {
-            return self.refresh_date();
+        // A sequence lock: the second is read before and after the words, and a rewrite in
+        // between (or in progress) sends the reader to format its own, so that a worker
+        // shared by several threads never sends half of one date and half of the next.
+        let before = self.date_second.load(Ordering::Acquire);
+        if !self.housekept || before >= DATE_BEING_WRITTEN {
+            return date_now().1;
         }
         let mut packed = [0u8; 32];
         for (chunk, word) in packed.chunks_exact_mut(8).zip(&self.date) {
             chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        if self.date_second.load(Ordering::Relaxed) != before {
+            return date_now().1;
         }
         let mut out = [0u8; DATE_LEN];
         out.copy_from_slice(packed.get(..DATE_LEN).unwrap_or(&[0; DATE_LEN]));
         out
     }
 
-    /// Formats the `date` value again when the second has changed, so a date is at most a
-    /// tick (250 ms) late.
-    fn refresh_date(&self) -> [u8; DATE_LEN] {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let text = httpdate::fmt_http_date(now);
-        let mut out = [0u8; DATE_LEN];
-        if let Some(bytes) = text.as_bytes().get(..DATE_LEN) {
-            out.copy_from_slice(bytes);
-        }
+    /// Formats the cached `date` value again when the second has changed, so a date is at
+    /// most a tick (250 ms) late. Only the housekeeping tick writes it.
+    fn refresh_date(&self) {
+        let (second, out) = date_now();
         if self.housekept && self.date_second.load(Ordering::Relaxed) != second {
+            self.date_second
+                .store(DATE_BEING_WRITTEN, Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::Release);
             let mut packed = [0u8; 32];
             if let Some(head) = packed.get_mut(..DATE_LEN) {
                 head.copy_from_slice(&out);
@@ -265,10 +273,21 @@ impl Worker {
                 b.copy_from_slice(chunk);
                 word.store(u64::from_le_bytes(b), Ordering::Relaxed);
             }
-            self.date_second.store(second, Ordering::Relaxed);
+            self.date_second.store(second, Ordering::Release);
         }
-        out
     }
+}
+
+/// The current second and its HTTP date.
+fn date_now() -> (u64, [u8; DATE_LEN]) {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let text = httpdate::fmt_http_date(now);
+    let mut out = [0u8; DATE_LEN];
+    if let Some(bytes) = text.as_bytes().get(..DATE_LEN) {
+        out.copy_from_slice(bytes);
+    }
+    (second, out)
 }
 
 fn seed_from_time() -> u64 {
