@@ -5,8 +5,9 @@
 //!
 //! The rest of the embedding contract is tested beside the library, also from its public API:
 //! a live swap driven by `source::channel` and an 80/20 weighted route over 2,000 requests
-//! (`crates/gateway/tests/lifecycle.rs`), the file-based mesh identity
-//! (`crates/gateway/tests/extensions.rs`).
+//! (`crates/gateway/tests/lifecycle.rs`), the embedder's own `prometheus-client` registry
+//! showing the gateway's metrics (`crates/gateway/tests/metrics.rs`), and the file-based mesh
+//! identity (`crates/gateway/tests/extensions.rs`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -32,7 +32,7 @@ use super::guard::Heads;
 use super::metrics::Stats;
 use super::proxy::{self, ConnCtx, Writer};
 use super::response::RespBody;
-use super::snapshot::{self, BuildContext, BuildError, ChainKind, Live};
+use super::snapshot::{self, BuildContext, ChainKind, Live, SnapshotError};
 use super::source::ConfigSource;
 use super::worker::Worker;
 
@@ -122,7 +122,7 @@ impl SnapshotBuilder {
     ///
     /// # Errors
     /// TLS material that cannot be loaded, or endpoints that cannot be resolved.
-    pub async fn build(self) -> Result<Snapshot, BuildError> {
+    pub async fn build(self) -> Result<Snapshot, SnapshotError> {
         let stats = Arc::new(Stats::new(1));
         let ctx = BuildContext {
             provider: self

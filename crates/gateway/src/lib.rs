@@ -92,7 +92,7 @@ pub use dns::{Lookup, Resolver, SystemResolver};
 pub use dump::DumpKind;
 pub use embed::{Downstream, Snapshot, SnapshotBuilder, forward};
 pub use server::{Limits, Topology};
-pub use snapshot::BuildError;
+pub use snapshot::SnapshotError;
 pub use source::{ConfigSource, Files};
 pub use worker::{AccessLog, AccessLogSink, PoolStats, Worker};
 

@@ -27,15 +27,15 @@ use super::upstream::{self, CoarseClock, Connector, Endpoint, Origination, UpCli
 
 /// Why a configuration could not be made ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError(pub String);
+pub struct SnapshotError(pub(crate) String);
 
-impl fmt::Display for BuildError {
+impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for SnapshotError {}
 
 /// One listener (bind address and port) ready to accept.
 #[derive(Debug)]
@@ -178,14 +178,14 @@ pub(crate) async fn build(
     ctx: &BuildContext,
     generation: u64,
     previous: Option<&Snapshot>,
-) -> Result<Snapshot, BuildError> {
+) -> Result<Snapshot, SnapshotError> {
     let Built {
         mut plan, secrets, ..
     } = built;
 
     // Credentials: the configuration's Secrets first, then the stores given.
     let config_store = ptls::InMemoryCredentialStore::new(Arc::clone(&ctx.provider));
-    super::config::install_secrets(&config_store, &secrets).map_err(BuildError)?;
+    super::config::install_secrets(&config_store, &secrets).map_err(SnapshotError)?;
     let mut layers: Vec<Arc<dyn ptls::CredentialStore>> = vec![Arc::new(config_store)];
     layers.extend(ctx.stores.iter().cloned());
     let mut tls_ctx = ptls::TlsContext::with_provider(Arc::clone(&ctx.provider))
@@ -207,12 +207,15 @@ pub(crate) async fn build(
         previous.map(|p| &p.cluster_set),
         clock::now(),
     )
-    .map_err(|e| BuildError(format!("cluster: {e}")))?;
+    .map_err(|e| SnapshotError(format!("cluster: {e}")))?;
     let mut clusters = Vec::with_capacity(parts.len());
     let mut cluster_index = HashMap::with_capacity(parts.len());
     for p in parts {
         let Some(pc_cluster) = cluster_set.get(&p.plan.name) else {
-            return Err(BuildError(format!("cluster {} was not built", p.plan.name)));
+            return Err(SnapshotError(format!(
+                "cluster {} was not built",
+                p.plan.name
+            )));
         };
         cluster_index.insert(p.plan.name.clone(), clusters.len());
         clusters.push(ClusterRt {
@@ -231,7 +234,9 @@ pub(crate) async fn build(
     let mut route_config_index = HashMap::new();
     for (name, rc) in std::mem::take(&mut plan.route_configs) {
         if let Some(reason) = &rc.rejected {
-            return Err(BuildError(format!("route configuration {name}: {reason}")));
+            return Err(SnapshotError(format!(
+                "route configuration {name}: {reason}"
+            )));
         }
         let rt = build_route_config(rc, &cluster_index, &ctx.stats)?;
         route_config_index.insert(name, route_configs.len());
@@ -242,7 +247,7 @@ pub(crate) async fn build(
     let mut listeners = Vec::with_capacity(plan.listeners.len());
     for l in std::mem::take(&mut plan.listeners) {
         if let Some(reason) = &l.rejected {
-            return Err(BuildError(format!("listener {}: {reason}", l.name)));
+            return Err(SnapshotError(format!("listener {}: {reason}", l.name)));
         }
         listeners.push(build_listener(
             l,
@@ -268,15 +273,15 @@ fn build_listener(
     tls_ctx: &ptls::TlsContext,
     route_configs: &HashMap<String, usize>,
     clusters: &HashMap<String, usize>,
-) -> Result<ListenerRt, BuildError> {
+) -> Result<ListenerRt, SnapshotError> {
     let ip: IpAddr = plan.address.parse().map_err(|_| {
-        BuildError(format!(
+        SnapshotError(format!(
             "listener {}: bind address {:?} is not an IP address",
             plan.name, plan.address
         ))
     })?;
     let port = u16::try_from(plan.port)
-        .map_err(|_| BuildError(format!("listener {}: port out of range", plan.name)))?;
+        .map_err(|_| SnapshotError(format!("listener {}: port out of range", plan.name)))?;
     let bind = SocketAddr::new(ip, port);
 
     // TLS: every terminating chain of the port shares one SNI resolver.
@@ -293,7 +298,10 @@ fn build_listener(
                 specs.push(
                     tls.to_server_spec(protocol, &chain.server_names)
                         .map_err(|e| {
-                            BuildError(format!("listener {} chain {}: {e}", plan.name, chain.name))
+                            SnapshotError(format!(
+                                "listener {} chain {}: {e}",
+                                plan.name, chain.name
+                            ))
                         })?,
                 );
             }
@@ -305,7 +313,7 @@ fn build_listener(
     } else {
         Some(
             ptls::PortTls::build(&specs, tls_ctx)
-                .map_err(|e| BuildError(format!("listener {}: TLS: {e}", plan.name)))?,
+                .map_err(|e| SnapshotError(format!("listener {}: TLS: {e}", plan.name)))?,
         )
     };
 
@@ -321,7 +329,7 @@ fn build_listener(
         let kind = match &chain.kind {
             FilterChainKind::Http { route_config } => ChainKind::Http {
                 route_config: *route_configs.get(route_config).ok_or_else(|| {
-                    BuildError(format!(
+                    SnapshotError(format!(
                         "listener {} chain {}: no route configuration {route_config}",
                         plan.name, chain.name
                     ))
@@ -335,7 +343,7 @@ fn build_listener(
                     .collect(),
             },
             _ => {
-                return Err(BuildError(format!(
+                return Err(SnapshotError(format!(
                     "listener {} chain {}: unsupported filter chain",
                     plan.name, chain.name
                 )));
@@ -539,7 +547,7 @@ fn build_route_config(
     config: RouteConfig,
     clusters: &HashMap<String, usize>,
     stats: &Stats,
-) -> Result<RouteConfigRt, BuildError> {
+) -> Result<RouteConfigRt, SnapshotError> {
     let server_port = config
         .name
         .split('.')

@@ -14,8 +14,8 @@ use portcullis_proxy_core::cluster::SlowStart;
 
 use crate::index::Index;
 use crate::plan::{
-    CaSource, CircuitBreakers, ClientTls, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType,
-    GatewayPlan, LbPolicy, OutlierDetection, UpstreamProtocol, UpstreamTls,
+    CaSource, CircuitBreakers, Cluster, ClusterEndpoint, ClusterPolicy, ClusterType, GatewayPlan,
+    LbPolicy, OutlierDetection, TlsOrigination, UpstreamProtocol, UpstreamTls,
 };
 use crate::proxy::ProxyKind;
 use crate::registry::{Resolution, Service, exported_to};
@@ -513,7 +513,7 @@ fn upstream_tls(
     tls: Option<&ClientTlsSettings>,
 ) -> UpstreamTls {
     let istio_sni = format!("outbound_.{port}_.{subset}_.{}", svc.hostname);
-    let istio_mutual = |sni: Option<String>, sans: Vec<String>| ClientTls {
+    let istio_mutual = |sni: Option<String>, sans: Vec<String>| TlsOrigination {
         mode: ClientTlsMode::IstioMutual,
         sni: Some(sni.unwrap_or_else(|| istio_sni.clone())),
         auto_sni: false,
@@ -563,7 +563,7 @@ fn upstream_tls(
                     nonempty(&tls.private_key),
                 )
             };
-            UpstreamTls::Tls(ClientTls {
+            UpstreamTls::Tls(TlsOrigination {
                 mode,
                 sni: nonempty(&tls.sni),
                 auto_sni,

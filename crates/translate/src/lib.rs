@@ -185,7 +185,7 @@
 //!
 //! # TLS
 //!
-//! Server and client TLS settings are kept as plain data ([`ServerTls`], [`ClientTls`]):
+//! Server and client TLS settings are kept as plain data ([`TlsTermination`], [`TlsOrigination`]):
 //! building `rustls` configurations (loading `credentialName` secrets or files) is left to the
 //! embedder, with `portcullis-tls`.
 //!

@@ -13,8 +13,8 @@ use crate::diag::{Diagnostic, Severity};
 use crate::host::{sanitize_server_hosts, strip_namespace};
 use crate::index::{Index, VsEntry};
 use crate::plan::{
-    FilterChain, FilterChainKind, GatewayPlan, Listener, ResourceRef, ServerTls,
-    TcpRoute as PlanTcpRoute, WeightedCluster,
+    FilterChain, FilterChainKind, GatewayPlan, Listener, ResourceRef, TcpRoute as PlanTcpRoute,
+    TlsTermination, WeightedCluster,
 };
 use crate::proxy::Proxy;
 use crate::route_config::build_route_config;
@@ -352,7 +352,7 @@ fn sni_names(hosts: &[String]) -> Vec<String> {
     names
 }
 
-fn server_tls(ms: &MergedServer<'_>) -> Option<ServerTls> {
+fn server_tls(ms: &MergedServer<'_>) -> Option<TlsTermination> {
     let t = ms.server.tls.as_ref()?;
     let mut credential_names = t.credential_names.clone();
     if !t.credential_name.is_empty() {
@@ -366,7 +366,7 @@ fn server_tls(ms: &MergedServer<'_>) -> Option<ServerTls> {
     if !t.server_certificate.is_empty() {
         certificate_files.insert(0, (t.server_certificate.clone(), t.private_key.clone()));
     }
-    Some(ServerTls {
+    Some(TlsTermination {
         mode: t.mode.unwrap_or_default(),
         sni_hosts: ms
             .hosts

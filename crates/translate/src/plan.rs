@@ -79,7 +79,7 @@ pub struct FilterChain {
     /// ALPN criterion; empty means none.
     pub application_protocols: Vec<String>,
     /// TLS termination settings, when the chain terminates TLS.
-    pub tls: Option<ServerTls>,
+    pub tls: Option<TlsTermination>,
     /// What the chain does with the (decrypted) stream.
     pub kind: FilterChainKind,
 }
@@ -102,7 +102,7 @@ pub enum FilterChainKind {
 /// (`portcullis-tls`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ServerTls {
+pub struct TlsTermination {
     /// The server's TLS mode (`SIMPLE`, `MUTUAL`, `OPTIONAL_MUTUAL`, `ISTIO_MUTUAL`).
     pub mode: ServerTlsMode,
     /// The server's SNI hosts (namespace prefixes removed).
@@ -654,7 +654,7 @@ pub enum CaSource {
 /// Upstream (client) TLS settings for one cluster, as plain data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ClientTls {
+pub struct TlsOrigination {
     /// `SIMPLE`, `MUTUAL` or `ISTIO_MUTUAL`.
     pub mode: ClientTlsMode,
     /// Explicit SNI.
@@ -684,11 +684,11 @@ pub enum UpstreamTls {
     None,
     /// Auto mTLS: Istio mTLS to endpoints labelled `security.istio.io/tlsMode: istio`,
     /// plaintext to the others.
-    AutoMtls(ClientTls),
+    AutoMtls(TlsOrigination),
     /// `DISABLE` written in a DestinationRule.
     Disabled,
     /// TLS origination as configured.
-    Tls(ClientTls),
+    Tls(TlsOrigination),
 }
 
 /// A cluster's resolved traffic policy.

@@ -1,5 +1,5 @@
 //! The plan's TLS settings as `portcullis-tls` takes them (feature `tls`): a Gateway server's
-//! [`ServerTls`] → [`ServerSpec`](portcullis_tls::ServerSpec), a cluster's [`ClientTls`] →
+//! [`TlsTermination`] → [`ServerSpec`](portcullis_tls::ServerSpec), a cluster's [`TlsOrigination`] →
 //! [`ClientTlsSettings`](portcullis_tls::ClientTlsSettings). The conversions are typed (no
 //! names parsed back), and what `portcullis-tls` cannot represent is an [`InvalidTls`].
 //!
@@ -18,7 +18,7 @@ use portcullis_model::destination_rule::ClientTlsMode;
 use portcullis_model::gateway::{ServerTlsMode, TlsProtocol};
 use portcullis_tls as ptls;
 
-use crate::{CaSource, ClientTls, ServerTls};
+use crate::{CaSource, TlsOrigination, TlsTermination};
 
 /// A TLS setting `portcullis-tls` has no counterpart for (a mode or version added to Istio's
 /// API after this crate).
@@ -106,9 +106,9 @@ pub fn tls_version(
     })
 }
 
-// === impl ServerTls ===
+// === impl TlsTermination ===
 
-impl ServerTls {
+impl TlsTermination {
     /// The server as `portcullis_tls::PortTls::build` takes it: its SNI hosts (the chain's
     /// `sni_hosts`, else `server_names`, else `*`), `protocol` (which decides ALPN) and
     /// settings.
@@ -164,9 +164,9 @@ impl ServerTls {
     }
 }
 
-// === impl ClientTls ===
+// === impl TlsOrigination ===
 
-impl ClientTls {
+impl TlsOrigination {
     /// The origination settings as `portcullis_tls::client_tls` takes them: the mode, SNI,
     /// SANs, the CA (a file, a credential, or none: no verification) and, for `MUTUAL`, the
     /// client certificate and key files or the credential holding them.

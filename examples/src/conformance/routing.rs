@@ -28,8 +28,8 @@ use std::time::Duration;
 use portcullis_model::{Object, from_value};
 use portcullis_translate::proxy_core::fault::{AbortStatus, Fault};
 use portcullis_translate::{
-    CaSource, ClientTls, Cluster, Config, Endpoint, GatewayPlan, HashPolicy, MeshSettings, Proxy,
-    ProxyKind, Service, ServicePort, ServiceRegistry, ServiceTarget, Simulation, UpstreamTls,
+    CaSource, Cluster, Config, Endpoint, GatewayPlan, HashPolicy, MeshSettings, Proxy, ProxyKind,
+    Service, ServicePort, ServiceRegistry, ServiceTarget, Simulation, TlsOrigination, UpstreamTls,
     route_match::NotFound,
     simulate::{Decision, Outcome, Protocol, Request, SimulationRandom},
     translate,
@@ -445,7 +445,7 @@ fn compare_subset(diffs: &mut Vec<String>, field: &str, expected: &Value, actual
     }
 }
 
-fn client_tls_value(t: &ClientTls, cluster: &Cluster, registry_sans: bool) -> Value {
+fn client_tls_value(t: &TlsOrigination, cluster: &Cluster, registry_sans: bool) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("mode".into(), Value::String(t.mode.as_str().to_owned()));
     m.insert("sni".into(), opt_str(t.sni.as_deref()));
