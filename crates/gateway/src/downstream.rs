@@ -6,6 +6,12 @@
 //! connection) costs about as many instructions per request as routing and forwarding
 //! together, and most edge traffic is bodiless.
 //!
+//! A connection waiting for its next request holds no buffer and no request state: the read
+//! buffer is made when bytes arrive (they are read onto the stack first), and a request's
+//! work (routing, forwarding, the answer's writing) lives in a box of its own for as long as
+//! the request does. An edge gateway keeps tens of thousands of idle keep-alive connections,
+//! and these are what each would otherwise keep (`tests/idle_memory.rs` holds the line).
+//!
 //! Everything else goes to hyper, which takes the connection over from that request on with
 //! the bytes already read put back in front of the stream: request bodies, `expect`, protocol
 //! switches (WebSocket, h2c, `CONNECT`), HTTP/1.0, HTTP/2 (its preface does not parse as
@@ -59,8 +65,7 @@ pub(crate) async fn serve<I, H, F>(
     H: FnOnce(Rewind<Guarded<I>>, Arc<ConnCtx>) -> F,
     F: Future<Output = ()>,
 {
-    let mut buf = BytesMut::with_capacity(BUF);
-    let mut out = Vec::with_capacity(1024);
+    let mut buf = BytesMut::new();
     loop {
         let head = loop {
             // Between requests the buffer is usually empty: nothing to parse before reading.
@@ -77,13 +82,20 @@ pub(crate) async fn serve<I, H, F>(
                     if buf.starts_with(b"PRI * HTTP/2") {
                         io.start_h2(&buf);
                     }
-                    return hyper(Rewind::new(buf.freeze(), io), ctx).await;
+                    return Box::pin(hyper(Rewind::new(buf.freeze(), io), ctx)).await;
                 }
             }
-            if buf.capacity() - buf.len() < BUF / 4 {
-                buf.reserve(BUF);
-            }
-            match io.read_buf(&mut buf).await {
+            let read = if buf.is_empty() {
+                // Waiting for a request: whatever buffer the last one left is given back.
+                buf = BytesMut::new();
+                read_when_ready(&mut io, &mut buf).await
+            } else {
+                if buf.capacity() - buf.len() < BUF / 4 {
+                    buf.reserve(BUF);
+                }
+                io.read_buf(&mut buf).await
+            };
+            match read {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
@@ -92,41 +104,81 @@ pub(crate) async fn serve<I, H, F>(
             let mut read = BytesMut::with_capacity(head.raw().len() + buf.len());
             read.extend_from_slice(head.raw());
             read.extend_from_slice(&buf);
-            return hyper(Rewind::new(read.freeze(), io), ctx).await;
+            return Box::pin(hyper(Rewind::new(read.freeze(), io), ctx)).await;
         }
-        let keep_alive = head.keep_alive();
-        let head_request = head.method == Method::HEAD;
-        let h1::RequestHead {
-            method,
-            target,
-            version,
-            headers,
-            ..
-        } = head;
-        let mut req = Request::new(DownBody::Empty);
-        *req.method_mut() = method;
-        *req.uri_mut() = target;
-        *req.version_mut() = version;
-        *req.headers_mut() = headers;
-        let mut resp = match proxy::handle(Arc::clone(&ctx), req, Writer::Own).await {
-            Ok(resp) => resp,
-            Err(never) => match never {},
-        };
-        // A refused request's reply says `connection: close` (its framing is in doubt); the
-        // writer says it itself.
-        let refused = resp
-            .headers_mut()
-            .remove(CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        // A draining gateway closes every connection after its response.
-        let close = !keep_alive || refused || lifecycle.is_draining();
-        let reusable =
-            write_response(&mut io, &mut out, resp, head_request, close, &ctx.worker).await;
+        let reusable = Box::pin(respond(&mut io, &ctx, head, lifecycle)).await;
         if !reusable {
             let _ = io.shutdown().await;
             return;
         }
     }
+}
+
+/// Reads what the stream has once it has something, into `buf` made for it then: while the
+/// connection is quiet nothing is held. The bytes are read onto the stack and copied, a few
+/// hundred bytes for a typical request head.
+async fn read_when_ready<I: AsyncRead + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut landing = [std::mem::MaybeUninit::<u8>::uninit(); BUF];
+        let mut read = ReadBuf::uninit(&mut landing);
+        match Pin::new(&mut *io).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {
+                let filled = read.filled();
+                if !filled.is_empty() {
+                    buf.reserve(BUF);
+                    buf.extend_from_slice(filled);
+                }
+                Poll::Ready(Ok(filled.len()))
+            }
+        }
+    })
+    .await
+}
+
+/// Serves one request the connection's own way: routes and forwards it, and writes the
+/// answer. `true` when the connection can carry another request.
+async fn respond<I>(
+    io: &mut Guarded<I>,
+    ctx: &Arc<ConnCtx>,
+    head: h1::RequestHead,
+    lifecycle: &Lifecycle,
+) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let keep_alive = head.keep_alive();
+    let head_request = head.method == Method::HEAD;
+    let h1::RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        ..
+    } = head;
+    let mut req = Request::new(DownBody::Empty);
+    *req.method_mut() = method;
+    *req.uri_mut() = target;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    let mut resp = match proxy::handle(Arc::clone(ctx), req, Writer::Own).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    };
+    // A refused request's reply says `connection: close` (its framing is in doubt); the
+    // writer says it itself.
+    let refused = resp
+        .headers_mut()
+        .remove(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    // A draining gateway closes every connection after its response.
+    let close = !keep_alive || refused || lifecycle.is_draining();
+    let mut out = Vec::with_capacity(1024);
+    write_response(io, &mut out, resp, head_request, close, &ctx.worker).await
 }
 
 /// Whether this server answers the request itself (see the module's documentation). A head

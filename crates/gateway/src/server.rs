@@ -301,17 +301,17 @@ pub(crate) async fn accept_loop(
             drop(stream);
             continue;
         };
-        let serving = serve(
+        // `serve` is the task itself: a future awaited inside another `async` block would be
+        // laid out twice in the task (captured, then awaited), and an idle connection would
+        // hold both.
+        tokio::spawn(serve(
             stream,
             remote,
             bind,
             Arc::clone(&shared),
             Arc::clone(&worker),
-        );
-        tokio::spawn(async move {
-            serving.await;
-            drop(open);
-        });
+            open,
+        ));
     }
 }
 
@@ -407,19 +407,26 @@ async fn read_hello(stream: &mut TcpStream, already: &[u8]) -> (Peeked, Bytes) {
     }
 }
 
+/// Serves one accepted connection; it stays counted open until this ends (`open` is dropped).
 async fn serve(
     mut stream: TcpStream,
     mut remote: SocketAddr,
     bind: SocketAddr,
     shared: Arc<Shared>,
     worker: Arc<Worker>,
+    open: OpenConnection,
 ) {
+    let _open = open;
     // What was read ahead (past a PROXY protocol header, or the ClientHello): it goes on in
     // front of the stream.
     let mut read = Bytes::new();
     if shared.topology.proxy_protocol {
-        let header =
-            tokio::time::timeout(shared.limits.header_timeout, read_proxy_header(&mut stream));
+        // Boxed, as every step before the HTTP server is: the task's own future keeps only
+        // what a connection holds while it is served.
+        let header = Box::pin(tokio::time::timeout(
+            shared.limits.header_timeout,
+            read_proxy_header(&mut stream),
+        ));
         let Ok(Some((source, rest))) = header.await else {
             shared
                 .stats
@@ -442,10 +449,10 @@ async fn serve(
     };
     let mut refusal = None;
     let chain_index = if listener.inspect {
-        let peeked = tokio::time::timeout(
+        let peeked = Box::pin(tokio::time::timeout(
             shared.limits.handshake_timeout,
             read_hello(&mut stream, &read),
-        );
+        ));
         let Ok((peeked, hello)) = peeked.await else {
             return;
         };
@@ -481,7 +488,7 @@ async fn serve(
     if chain.tls.is_some()
         && let Some(alert) = refusal
     {
-        refuse_hello(stream, &alert).await;
+        Box::pin(refuse_hello(stream, &alert)).await;
         return;
     }
     match (&chain.kind, &chain.tls) {
@@ -500,32 +507,46 @@ async fn serve(
                 serve_http(Rewind::new(read, stream), ctx, &shared).await;
             }
         }
+        // The other kinds of connection are boxed, each on its own: the task's own future
+        // stays the size plain HTTP needs, which is what an idle keep-alive connection holds.
         (ChainKind::Http { route_config }, Some(tls)) => {
-            let stream = Rewind::new(read, stream);
-            let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
-            else {
-                return;
-            };
-            let ctx = conn_ctx(
-                &shared,
-                &local,
-                &worker,
-                *route_config,
-                addresses,
-                Scheme::HTTPS,
-            );
-            serve_http(tls_stream, ctx, &shared).await;
+            Box::pin(async {
+                let stream = Rewind::new(read, stream);
+                let handshake = shared.limits.handshake_timeout;
+                let Some(tls_stream) = accept_tls(stream, tls, handshake).await else {
+                    return;
+                };
+                let ctx = conn_ctx(
+                    &shared,
+                    &local,
+                    &worker,
+                    *route_config,
+                    addresses,
+                    Scheme::HTTPS,
+                );
+                serve_http(tls_stream, ctx, &shared).await;
+            })
+            .await;
         }
         (ChainKind::Tcp { destinations }, None) => {
-            proxy_tcp(Rewind::new(read, stream), destinations, &local, &worker).await;
+            Box::pin(proxy_tcp(
+                Rewind::new(read, stream),
+                destinations,
+                &local,
+                &worker,
+            ))
+            .await;
         }
         (ChainKind::Tcp { destinations }, Some(tls)) => {
-            let stream = Rewind::new(read, stream);
-            let Some(tls_stream) = accept_tls(stream, tls, shared.limits.handshake_timeout).await
-            else {
-                return;
-            };
-            proxy_tcp(tls_stream, destinations, &local, &worker).await;
+            Box::pin(async {
+                let stream = Rewind::new(read, stream);
+                let handshake = shared.limits.handshake_timeout;
+                let Some(tls_stream) = accept_tls(stream, tls, handshake).await else {
+                    return;
+                };
+                proxy_tcp(tls_stream, destinations, &local, &worker).await;
+            })
+            .await;
         }
     }
 }
