@@ -291,11 +291,11 @@ where
         });
     let name = route_config
         .and_then(|i| local.snap.route_configs.get(i))
-        .map_or("", |rc| rc.config.name.as_str());
+        .map_or_else(|| Arc::from(""), |rc| Arc::clone(&rc.name));
     let conn = ConnCtx {
         live: Arc::clone(&snapshot.live),
         route_config: route_config.unwrap_or(usize::MAX),
-        route_config_name: Arc::from(name),
+        route_config_name: name,
         local,
         worker: Arc::clone(worker),
         scheme: if downstream.tls {

@@ -563,14 +563,14 @@ fn conn_ctx(
         .snap
         .route_configs
         .get(route_config)
-        .map_or("", |rc| rc.config.name.as_str());
+        .map_or_else(|| Arc::from(""), |rc| Arc::clone(&rc.name));
     ConnCtx {
         live: Arc::clone(&shared.live),
         local: Arc::clone(local),
         worker: Arc::clone(worker),
         scheme,
         route_config,
-        route_config_name: Arc::from(name),
+        route_config_name: name,
         remote_ip: addresses
             .remote
             .and_then(|r| HeaderValue::from_str(&r.ip().to_string()).ok())
@@ -583,7 +583,9 @@ fn conn_ctx(
     }
 }
 
-async fn serve_http<I>(io: I, ctx: ConnCtx, shared: &Shared)
+/// The HTTP server of a connection. Not an `async fn`: its future is `downstream::serve`'s
+/// itself, without a frame around it keeping a copy of the stream and the context.
+fn serve_http<I>(io: I, ctx: ConnCtx, shared: &Shared) -> impl Future<Output = ()> + '_
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -603,7 +605,6 @@ where
     downstream::serve(io, Arc::new(ctx), limits, &shared.lifecycle, |io, ctx| {
         serve_hyper(io, ctx, shared)
     })
-    .await;
 }
 
 /// Serves the rest of a connection with hyper: HTTP/2, and the HTTP/1 requests the gateway's

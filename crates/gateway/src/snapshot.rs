@@ -75,6 +75,8 @@ pub(crate) enum ChainKind {
 #[derive(Debug)]
 pub(crate) struct RouteConfigRt {
     pub(crate) config: RouteConfig,
+    /// `config.name`, shared by the connections served with it.
+    pub(crate) name: Arc<str>,
     /// By virtual host, then route: what [`RouteConfig::router`] matches.
     pub(crate) routes: Vec<Vec<RouteRt>>,
     /// The Gateway server port (redirects derive their port from it).
@@ -592,6 +594,7 @@ fn build_route_config(
         routes.push(vroutes);
     }
     Ok(RouteConfigRt {
+        name: Arc::from(config.name.as_str()),
         config,
         routes,
         server_port,

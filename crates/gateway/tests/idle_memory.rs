@@ -1,5 +1,5 @@
 //! What an idle keep-alive connection costs the gateway on the heap, so that it cannot grow
-//! back unnoticed: at most 4 KiB for an HTTP/1.1 connection between requests (about 2.9 KiB:
+//! back unnoticed: at most 4 KiB for an HTTP/1.1 connection between requests (about 2.4 KiB:
 //! the connection's task, its context and timers; no buffer), and at most 48 KiB for an
 //! HTTP/2 connection between streams. The HTTP/2 figure is what the `h2` crate allocates when
 //! a connection starts and keeps for its life: a 16 KiB write buffer, an 8 KiB read buffer
