@@ -115,15 +115,16 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Outcome {
         config.add_document(doc.clone());
     }
     add_skipped(&mut config, &loaded.skipped);
-    config = config.with_default_resources();
-    config.set_workloads_known(workloads_known);
+    config = config
+        .with_default_resources()
+        .with_workloads_known(workloads_known);
     if let Some(file) = &args.mesh_config_file {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => return Outcome::Input(format!("{}: {e}", file.display())),
         };
         match serde_saphyr::from_str::<Value>(&text) {
-            Ok(v) => config.set_mesh_config(MeshConfig::from_value(&v)),
+            Ok(v) => config = config.with_mesh_config(MeshConfig::from_value(&v)),
             Err(e) => return Outcome::Input(format!("{}: {e}", file.display())),
         }
     }

@@ -293,12 +293,12 @@ spec:
   hosts: [db.example.com]
   ports: [{number: 5432, name: tcp, protocol: tcp}, {number: 80, name: http, protocol: HTTP}]
 ";
-    let mut config = config(yaml);
+    let config = config(yaml);
     assert_eq!(
         keys(&config, Analyzer::ServiceEntryAddresses),
         [("IST0134".into(), "ServiceEntry default/se".into())]
     );
-    config.set_mesh_config(MeshConfig::from_value(&serde_json::json!({
+    let config = config.with_mesh_config(MeshConfig::from_value(&serde_json::json!({
         "defaultConfig": {"proxyMetadata": {
             "ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"}}
     })));
@@ -417,8 +417,8 @@ spec:
 fn analyze_all_reports_a_message_two_analyzers_find_once() {
     // A Gateway whose selector selects no pod: the ingress-port and the secret analyzers both
     // find the same IST0101.
-    let mut config = config(&GATEWAY.replace("istio: ingressgateway", "istio: nowhere"));
-    config.set_workloads_known(true);
+    let config = config(&GATEWAY.replace("istio: ingressgateway", "istio: nowhere"))
+        .with_workloads_known(true);
     let both = [Analyzer::IngressGatewayPort, Analyzer::GatewaySecret];
     for analyzer in both {
         assert_eq!(

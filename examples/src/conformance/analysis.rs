@@ -8,7 +8,7 @@
 //!
 //! Cases naming `(all analyzers, … --failure-threshold ERROR)` run every Istio analyzer and
 //! compare only messages at Error level; `--use-kube=false` there means the files are all there
-//! is, so workload-dependent analyzers do not run (see `Config::set_workloads_known`). A case
+//! is, so workload-dependent analyzers do not run (see `Config::with_workloads_known`). A case
 //! naming an analyzer Portcullis does not implement fails with that reason.
 
 use std::collections::BTreeMap;
@@ -90,10 +90,10 @@ fn run_case(case: &Value, root: &Path) -> Result<(), String> {
         .and_then(Value::as_str)
     {
         let value = read_yaml(&root.join(mesh))?;
-        config.set_mesh_config(MeshConfig::from_value(&value));
+        config = config.with_mesh_config(MeshConfig::from_value(&value));
     }
     if files_only {
-        config.set_workloads_known(false);
+        config = config.with_workloads_known(false);
     }
 
     let found: Vec<Key> = analyze(&config, &analyzers)

@@ -211,9 +211,11 @@ impl Config {
         self
     }
 
-    /// Sets the MeshConfig (default: Istio's defaults).
-    pub fn set_mesh_config(&mut self, mesh: MeshConfig) {
+    /// With this MeshConfig (default: Istio's defaults).
+    #[must_use]
+    pub fn with_mesh_config(mut self, mesh: MeshConfig) -> Self {
         self.mesh = mesh;
+        self
     }
 
     /// The MeshConfig.
@@ -221,10 +223,12 @@ impl Config {
         &self.mesh
     }
 
-    /// Fixes "now" (seconds since the Unix epoch) for certificate validity checks; default: the
-    /// system clock.
-    pub fn set_now(&mut self, unix_seconds: i64) {
+    /// With "now" fixed (seconds since the Unix epoch) for certificate validity checks;
+    /// default: the system clock.
+    #[must_use]
+    pub fn with_now(mut self, unix_seconds: i64) -> Self {
         self.now = Some(unix_seconds);
+        self
     }
 
     /// Declares whether the configuration lists the cluster's workloads (Pods). When it does
@@ -232,8 +236,10 @@ impl Config {
     /// workload selection — gateway.IngressGatewayPortAnalyzer, gateway.SecretAnalyzer,
     /// virtualservice.JWTClaimRouteAnalyzer, destinationrule.SubsetSelectPodAnalyzer — are
     /// skipped. Default: `true`.
-    pub fn set_workloads_known(&mut self, known: bool) {
+    #[must_use]
+    pub fn with_workloads_known(mut self, known: bool) -> Self {
         self.workloads_known = known;
+        self
     }
 
     /// The documents.
