@@ -58,13 +58,7 @@ fi
 RUN=$(mktemp -d -t bench-ab.XXXXXX)
 PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -97,16 +91,7 @@ start_gateway "$OLD_BIN" old
 OLD_PID=$!
 start_gateway "$NEW_BIN" new
 NEW_PID=$!
-wait_for() {
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1" >&2
-    exit 1
-}
-for p in "$BACKEND_PORT" 18180 18543 18190 18553; do wait_for "$p"; done
+for p in "$BACKEND_PORT" 18180 18543 18190 18553; do wait_port "$p"; done
 
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -88,29 +88,12 @@ RUN=${RUN_DIR:-$(mktemp -d -t bench-vs-nginx.XXXXXX)}
 mkdir -p "$RUN"
 PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.3
-    for pid in "${PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     [[ -n "${RUN_DIR:-}" ]] || rm -rf "$RUN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-    local i
-    for i in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1; logs in $RUN" >&2
-    return 1
-}
 for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$NGINX_BARE_HTTP_PORT" \
     "$NGINX_BARE_HTTPS_PORT" "$GW_HTTP_PORT" "$GW_HTTPS_PORT"; do
     port_free "$p" || { echo "port $p is in use" >&2; exit 1; }

@@ -1,5 +1,4 @@
-# Shared by the proof scripts (bench-vs-nginx.sh, swap-under-load.sh, fault.sh): sourced after
-# ROOT, GATEWAY and SKIP_BUILD are set.
+# Shared by the proof and benchmark scripts: sourced after ROOT, GATEWAY and SKIP_BUILD are set.
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -38,3 +37,25 @@ build_gateway() {
 
 # port_free PORT — nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port PORT — waits up to 10 s for a listener on 127.0.0.1:PORT; fails naming $RUN's logs.
+wait_port() {
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1; logs in ${RUN:-?}" >&2
+    return 1
+}
+
+# stop_started — TERM, then KILL, every process in the PIDS array.
+stop_started() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 0.3
+    for pid in "${PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
