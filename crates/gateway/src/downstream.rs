@@ -41,6 +41,8 @@ use super::worker::Worker;
 
 /// The read buffer's size, and the most response bytes gathered before a write.
 const BUF: usize = 8 * 1024;
+/// The least a connection's read buffer is made with when a request starts arriving.
+const FIRST_READ: usize = 1024;
 /// Body data up to this size is copied behind the head (one write); larger data is written
 /// on its own.
 const COALESCE: usize = 16 * 1024;
@@ -130,7 +132,10 @@ async fn read_when_ready<I: AsyncRead + Unpin>(
             Poll::Ready(Ok(())) => {
                 let filled = read.filled();
                 if !filled.is_empty() {
-                    buf.reserve(BUF);
+                    // Sized to what came, which is usually the whole head: a small block
+                    // is the allocator's quickest. A head that needs more grows it as it
+                    // comes (see `serve`).
+                    buf.reserve(filled.len().max(FIRST_READ));
                     buf.extend_from_slice(filled);
                 }
                 Poll::Ready(Ok(filled.len()))
