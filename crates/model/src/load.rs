@@ -83,7 +83,7 @@ const CLUSTER_SCOPED_KINDS: &[&str] = &[
 ];
 
 /// Gives a namespaced document without `metadata.namespace` (or with it null or empty) the
-/// namespace `namespace`. A `metadata` that is not a mapping is left for the decoder to refuse.
+/// namespace `namespace`. A `metadata` that is not a mapping is refused by `load_value`.
 fn default_namespace(map: &mut serde_json::Map<String, Value>, kind: &str, namespace: &str) {
     if namespace.is_empty() || CLUSTER_SCOPED_KINDS.contains(&kind) {
         return;
@@ -633,6 +633,20 @@ impl DocContext<'_> {
             );
             return;
         };
+        // Kubernetes decodes `metadata` as an object only. The decoder here would also take a
+        // sequence, field by field in declaration order (`[name, namespace, …]`), and such a
+        // document would load with a name and without its default namespace.
+        if map
+            .get("metadata")
+            .is_some_and(|m| !m.is_object() && !m.is_null())
+        {
+            self.error(
+                "metadata",
+                LoadErrorKind::InvalidValue,
+                "`metadata` must be a mapping (name, namespace, labels, annotations, …)",
+            );
+            return;
+        }
         let api_version = map.get("apiVersion").and_then(Value::as_str);
         let kind = map.get("kind").and_then(Value::as_str);
         let (Some(api_version), Some(kind)) = (api_version, kind) else {

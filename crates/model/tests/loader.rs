@@ -119,6 +119,27 @@ fn duplicate_keys_are_errors_with_their_line() {
 }
 
 #[test]
+fn metadata_that_is_not_a_mapping_is_refused_where_it_is() {
+    // A sequence would otherwise decode field by field (`name` first) and skip the default
+    // namespace: a fuzzing finding (fuzz/regressions/loader/metadata-as-a-sequence).
+    // The error stands where the value starts.
+    for (metadata, line) in [("\n  - \"*\"", 4), (" public", 3), (" 7", 3)] {
+        let text = format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:{metadata}\nspec: {{}}\n"
+        );
+        let loaded = load(&text);
+        assert!(loaded.documents().is_empty(), "{text}");
+        let [err] = loaded.errors() else {
+            panic!("{text}: {:?}", loaded.errors())
+        };
+        assert_eq!(err.kind(), LoadErrorKind::InvalidValue, "{text}");
+        assert_eq!(err.path(), "metadata", "{text}");
+        assert_eq!(err.line(), Some(line), "{text}");
+        assert!(err.message().contains("must be a mapping"), "{err}");
+    }
+}
+
+#[test]
 fn streams_keep_going_after_a_bad_document_and_count_documents_in_place() {
     let text = format!(
         "{GATEWAY}---\n---\n{bad}---\n{GATEWAY}",
