@@ -407,16 +407,15 @@ async fn read_hello(stream: &mut TcpStream, already: &[u8]) -> (Peeked, Bytes) {
     }
 }
 
-/// Serves one accepted connection; it stays counted open until this ends (`open` is dropped).
+/// Serves one accepted connection; it stays counted open until this ends (`_open` is dropped).
 async fn serve(
     mut stream: TcpStream,
     mut remote: SocketAddr,
     bind: SocketAddr,
     shared: Arc<Shared>,
     worker: Arc<Worker>,
-    open: OpenConnection,
+    _open: OpenConnection,
 ) {
-    let _open = open;
     // What was read ahead (past a PROXY protocol header, or the ClientHello): it goes on in
     // front of the stream.
     let mut read = Bytes::new();
