@@ -120,50 +120,14 @@ stop_proxy() {
     done
 }
 
-# Resident KiB of a process and its children.
-rss_kib() {
-    local total=0 pid kib
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-        kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
-
-# idle_cost PID PORT MODE → bytes of resident memory per idle connection
-idle_cost() {
-    local pid=$1 port=$2 mode=$3 before after fifo ready
-    # A few connections first, so that what the first requests set up once is not counted.
-    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" 20 "$mode" </dev/null >/dev/null
-    sleep 0.5
-    before=$(rss_kib "$pid")
-    fifo="$RUN/hold.$mode.$port"
-    mkfifo "$fifo"
-    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" "$N" "$mode" <"$fifo" >"$fifo.out" &
-    local client=$!
-    exec 7>"$fifo"
-    for _ in $(seq 600); do
-        grep -q '^ready' "$fifo.out" 2>/dev/null && break
-        kill -0 "$client" 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q "^ready $N" "$fifo.out" || { echo "clients failed against port $port ($mode)" >&2; exec 7>&-; return 1; }
-    sleep 1
-    after=$(rss_kib "$pid")
-    exec 7>&-
-    wait "$client" || true
-    rm -f "$fifo" "$fifo.out"
-    sleep 0.5
-    echo $(((after - before) * 1024 / N))
-}
-
 declare -A COST
 ROWS=("gateway h1" "nginx h1" "haproxy h1" "gateway h2c")
 for r in $(seq "$RUNS"); do
     for row in "${ROWS[@]}"; do
         read -r name mode <<<"$row"
         start_proxy "$name"
-        COST[$name,$mode,$r]=$(idle_cost "$PROXY_PID" "$PROXY_PORT" "$mode")
+        COST[$name,$mode,$r]=$(idle_cost "$PROXY_PID" "$PROXY_PORT" "$mode" "$N")
+        [[ "${COST[$name,$mode,$r]}" != - ]] || exit 1
         stop_proxy
         log "round $r: $name $mode: ${COST[$name,$mode,$r]} bytes per idle connection"
     done

@@ -173,23 +173,6 @@ done
 log "proxies: ${PROXIES[*]}; pinning: $PINNING"
 
 # --- measurements --------------------------------------------------------------------------
-# CPU ticks (user + system) of a process and its children (nginx's worker).
-cpu_ticks() {
-    local total=0 pid f
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-        f=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
-        total=$((total + $(awk '{print $12 + $13}' <<<"$f")))
-    done
-    echo "$total"
-}
-rss_kib() {
-    local total=0 pid kib
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-        kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
 now() { date +%s.%N; }
 
 # load ROW PROXY SECONDS → "count" (requests or handshakes completed) on stdout, with errors
@@ -242,41 +225,10 @@ measure() { # row proxy round
     log "$(printf 'round %s/%s  %-12s %-8s %9s /s  %6s CPU µs each' "$r" "$RUNS" "$row" "$p" "${RATE[$row,$p,$r]}" "${CPU[$row,$p,$r]}")"
 }
 
-# idle_cost PROXY → bytes of resident memory per idle HTTP/1.1 keep-alive connection
-idle_cost() {
-    local p=$1 port=${HTTP[$1]} before after fifo client
-    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" 20 h1 </dev/null >/dev/null
-    sleep 0.5
-    before=$(rss_kib "${PID[$p]}")
-    fifo="$RUN/hold.$p"
-    mkfifo "$fifo"
-    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" "$IDLE_N" h1 <"$fifo" >"$fifo.out" &
-    client=$!
-    exec 7>"$fifo"
-    for _ in $(seq 600); do
-        grep -q '^ready' "$fifo.out" 2>/dev/null && break
-        kill -0 "$client" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! grep -q "^ready $IDLE_N" "$fifo.out"; then
-        echo "warning: idle clients failed against $p" >&2
-        exec 7>&-
-        echo "-"
-        return
-    fi
-    sleep 1
-    after=$(rss_kib "${PID[$p]}")
-    exec 7>&-
-    wait "$client" || true
-    rm -f "$fifo" "$fifo.out"
-    sleep 0.5
-    echo $(((after - before) * 1024 / IDLE_N))
-}
-
 declare -A IDLE
 if ((IDLE_N > 0)); then
     for p in "${PROXIES[@]}"; do
-        IDLE[$p]=$(idle_cost "$p")
+        IDLE[$p]=$(idle_cost "${PID[$p]}" "${HTTP[$p]}" h1 "$IDLE_N")
         log "idle: $p ${IDLE[$p]} bytes per idle HTTP/1.1 connection ($IDLE_N connections)"
     done
 fi

@@ -140,17 +140,6 @@ for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$NGINX_BARE_HTT
     wait_port "$p"
 done
 
-# CPU ticks (user + system) of a process and its children processes (nginx's workers).
-cpu_ticks() {
-    local total=0 pid f
-    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
-        f=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
-        # After the command: state is field 1, utime field 12, stime field 13.
-        total=$((total + $(awk '{print $12 + $13}' <<<"$f")))
-    done
-    echo "$total"
-}
-
 # wrk output → "rps p50_us p99_us errors"
 to_us() {
     awk -v v="$1" 'BEGIN {

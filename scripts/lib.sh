@@ -59,3 +59,62 @@ stop_started() {
         wait "$pid" 2>/dev/null || true
     done
 }
+
+# cpu_ticks PID — CPU ticks (user + system, in CLK_TCK units) of a process and its children
+# processes (nginx's worker).
+cpu_ticks() {
+    local total=0 pid f
+    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+        f=$(cut -d')' -f2- "/proc/$pid/stat" 2>/dev/null) || continue
+        # After the command: state is field 1, utime field 12, stime field 13.
+        total=$((total + $(awk '{print $12 + $13}' <<<"$f")))
+    done
+    echo "$total"
+}
+
+# rss_kib PID — resident KiB (VmRSS) of a process and its children.
+rss_kib() {
+    local total=0 pid kib
+    for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+        kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+# idle_cost PID PORT MODE N — bytes of resident memory one idle keep-alive connection costs
+# the proxy PID listening on 127.0.0.1:PORT: N connections (MODE h1 or h2c) each with one
+# request answered and then held idle by scripts/bench/idle_clients.py; RSS once all are idle
+# minus before, over N. Prints "-" (and a warning) when the clients fail. Uses $BENCH and $RUN.
+idle_cost() {
+    local pid=$1 port=$2 mode=$3 n=$4 before after fifo client
+    # A few connections first, so that what the first requests set up once is not counted.
+    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" 20 "$mode" </dev/null >/dev/null
+    sleep 0.5
+    before=$(rss_kib "$pid")
+    fifo="$RUN/hold.$mode.$port"
+    mkfifo "$fifo"
+    python3 "$BENCH/idle_clients.py" 127.0.0.1 "$port" "$n" "$mode" <"$fifo" >"$fifo.out" &
+    client=$!
+    exec 7>"$fifo"
+    for _ in $(seq 600); do
+        grep -q '^ready' "$fifo.out" 2>/dev/null && break
+        kill -0 "$client" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q "^ready $n" "$fifo.out"; then
+        echo "warning: idle clients failed against port $port ($mode)" >&2
+        exec 7>&-
+        wait "$client" 2>/dev/null || true
+        rm -f "$fifo" "$fifo.out"
+        echo "-"
+        return
+    fi
+    sleep 1
+    after=$(rss_kib "$pid")
+    exec 7>&-
+    wait "$client" || true
+    rm -f "$fifo" "$fifo.out"
+    sleep 0.5
+    echo $(((after - before) * 1024 / n))
+}
