@@ -94,7 +94,6 @@ NEW_PID=$!
 for p in "$BACKEND_PORT" 18180 18543 18190 18553; do wait_port "$p"; done
 
 TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # measure PID URL — prints "requests/s CPU-µs-per-request".
 measure() {
     local before after out reqs rps
