@@ -68,10 +68,8 @@ for p in "$BACKEND_PORT" 18180 18543 18190 18553; do
     port_free "$p" || { echo "port $p is in use" >&2; exit 1; }
 done
 
-mkdir -p "$RUN/creds/bench-cert" "$RUN/old" "$RUN/new"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$RUN/creds/bench-cert/tls.key" -out "$RUN/creds/bench-cert/tls.crt" 2>/dev/null
+mkdir -p "$RUN/old" "$RUN/new"
+bench_cert "$RUN/creds"
 sed -e "s|@RUN@|$RUN|g" -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" "$BENCH/nginx-backend.conf" \
     >"$RUN/backend.conf"
 sed -e "s/18080/$BACKEND_PORT/g" "$BENCH/gateway.yaml" >"$RUN/old/gateway.yaml"

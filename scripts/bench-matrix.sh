@@ -97,10 +97,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- configuration -------------------------------------------------------------------------
-mkdir -p "$RUN/creds/bench-cert"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$RUN/creds/bench-cert/tls.key" -out "$RUN/creds/bench-cert/tls.crt" 2>/dev/null
+bench_cert "$RUN/creds"
 cat "$RUN/creds/bench-cert/tls.crt" "$RUN/creds/bench-cert/tls.key" >"$RUN/haproxy.pem"
 
 sed -e "s|@RUN@|$RUN|g" -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" "$BENCH/nginx-backend.conf" \

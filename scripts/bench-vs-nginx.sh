@@ -100,10 +100,7 @@ for p in "$BACKEND_PORT" "$NGINX_HTTP_PORT" "$NGINX_HTTPS_PORT" "$NGINX_BARE_HTT
 done
 
 log "certificate (self-signed, EC P-256)"
-mkdir -p "$RUN/creds/bench-cert"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$RUN/creds/bench-cert/tls.key" -out "$RUN/creds/bench-cert/tls.crt" 2>/dev/null
+bench_cert "$RUN/creds"
 
 if [[ "$ACCESS_LOG" == on ]]; then
     ACCESS_LOG_DIRECTIVE="access_log $RUN/proxy.access.log combined buffer=32k flush=250ms;"

@@ -118,3 +118,13 @@ idle_cost() {
     sleep 0.5
     echo $(((after - before) * 1024 / n))
 }
+
+# bench_cert DIR — a self-signed EC P-256 certificate for localhost and 127.0.0.1 as the
+# credential `bench-cert`: DIR/bench-cert/tls.crt and tls.key (what `--credentials DIR` serves),
+# the same one for every proxy a benchmark compares.
+bench_cert() {
+    mkdir -p "$1/bench-cert"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$1/bench-cert/tls.key" -out "$1/bench-cert/tls.crt" 2>/dev/null
+}
