@@ -148,6 +148,9 @@ start_gateway() { # name binary offset workers [pin...]
     HTTPS[$name]=$((18543 + offset))
 }
 
+for port in "$BACKEND_PORT" 18082 18083 18084 18085 18444 18445 18180 18543 18190 18553 18200 18563 18210 18573; do
+    port_free "$port" || { echo "port $port is in use" >&2; exit 1; }
+done
 log "starting the upstream (nginx, 1 worker) on :$BACKEND_PORT"
 "${ON_LOAD[@]}" "$NGINX" -e "$RUN/backend.error.log" -p "$RUN" -c "$RUN/backend.conf" &
 PIDS+=($!)
@@ -176,12 +179,17 @@ now() { date +%s.%N; }
 # reported on stderr.
 load() {
     local row=$1 p=$2 s=$3 out bound=$(($3 + 30))
+    local http="http://127.0.0.1:${HTTP[$p]}/" https="https://127.0.0.1:${HTTPS[$p]}/"
+    wrk1() { timeout $bound "${ON_LOAD[@]}" wrk -t1 -d"${s}s" "$@" 2>&1 || true; }
+    h2load16() { timeout $bound "${ON_LOAD[@]}" h2load -t1 -c16 -m16 -D "$s" "$1" 2>&1 || true; }
     case "$row" in
-    h1-ka-64) out=$(timeout $bound "${ON_LOAD[@]}" wrk -t1 -c64 -d"${s}s" "http://127.0.0.1:${HTTP[$p]}/" 2>&1 || true) ;;
-    h1-ka-1) out=$(timeout $bound "${ON_LOAD[@]}" wrk -t1 -c1 -d"${s}s" "http://127.0.0.1:${HTTP[$p]}/" 2>&1 || true) ;;
-    h1-close-32) out=$(timeout $bound "${ON_LOAD[@]}" wrk -t1 -c32 -d"${s}s" -H 'Connection: close' "http://127.0.0.1:${HTTP[$p]}/" 2>&1 || true) ;;
-    tls-ka-64) out=$(timeout $bound "${ON_LOAD[@]}" wrk -t1 -c64 -d"${s}s" "https://127.0.0.1:${HTTPS[$p]}/" 2>&1 || true) ;;
-    tls-close-32) out=$(timeout $bound "${ON_LOAD[@]}" wrk -t1 -c32 -d"${s}s" -H 'Connection: close' "https://127.0.0.1:${HTTPS[$p]}/" 2>&1 || true) ;;
+    h1-ka-64) out=$(wrk1 -c64 "$http") ;;
+    h1-ka-1) out=$(wrk1 -c1 "$http") ;;
+    h1-close-32) out=$(wrk1 -c32 -H 'Connection: close' "$http") ;;
+    tls-ka-64) out=$(wrk1 -c64 "$https") ;;
+    tls-close-32) out=$(wrk1 -c32 -H 'Connection: close' "$https") ;;
+    # Two workers share both CPUs with the load generator: nothing pinned, two wrk threads.
+    workers) out=$(timeout $bound wrk -t2 -c64 -d"${s}s" "$http" 2>&1 || true) ;;
     handshakes)
         out=$(timeout $bound "${ON_LOAD[@]}" openssl s_time -connect "127.0.0.1:${HTTPS[$p]}" -new -time "$s" 2>&1 </dev/null || true)
         # "N connections in T.TTs; …" (T is the client's user time; the rate uses the
@@ -189,8 +197,8 @@ load() {
         awk '/connections in [0-9.]+s;/ {print $1; exit}' <<<"$out"
         return
         ;;
-    h2c) out=$(timeout $bound "${ON_LOAD[@]}" h2load -t1 -c16 -m16 -D "$s" "http://127.0.0.1:${H2C[$p]}/" 2>&1 || true) ;;
-    h2-tls) out=$(timeout $bound "${ON_LOAD[@]}" h2load -t1 -c16 -m16 -D "$s" "https://127.0.0.1:${HTTPS[$p]}/" 2>&1 || true) ;;
+    h2c) out=$(h2load16 "http://127.0.0.1:${H2C[$p]}/") ;;
+    h2-tls) out=$(h2load16 "$https") ;;
     esac
     case "$row" in
     h2c | h2-tls)
@@ -244,18 +252,7 @@ if [[ "$WORKERS" != 0 ]]; then
     wait_port "${HTTP[w1]}"
     wait_port "${HTTP[w2]}"
     for ((r = 1; r <= RUNS; r++)); do
-        for p in w1 w2; do
-            ((WARMUP > 0)) && timeout $((WARMUP + 30)) wrk -t2 -c64 -d"${WARMUP}s" "http://127.0.0.1:${HTTP[$p]}/" >/dev/null 2>&1 || true
-            before=$(cpu_ticks "${PID[$p]}")
-            out=$(timeout $((DURATION + 30)) wrk -t2 -c64 -d"${DURATION}s" "http://127.0.0.1:${HTTP[$p]}/" 2>&1 || true)
-            after=$(cpu_ticks "${PID[$p]}")
-            n=$(awk '/requests in/ {print $1; exit}' <<<"$out")
-            RATE[workers,$p,$r]=$(awk -v n="${n:-0}" -v d="$DURATION" 'BEGIN {printf "%.0f", n / d}')
-            # requests per CPU-second of the gateway
-            CPU[workers,$p,$r]=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="${n:-0}" \
-                'BEGIN {if (t == 0) print "-"; else printf "%.0f", n / (t / hz)}')
-            log "round $r/$RUNS  $p: ${RATE[workers,$p,$r]} req/s, ${CPU[workers,$p,$r]} requests per CPU-second"
-        done
+        for p in w1 w2; do measure workers "$p" "$r"; done
     done
 fi
 
@@ -327,8 +324,9 @@ for row in "${ROWS[@]}"; do
     echo "$out |"
 done
 if [[ "$WORKERS" != 0 ]]; then
-    w1=$(median CPU workers w1)
-    w2=$(median CPU workers w2)
+    # Requests per gateway CPU-second from the CPU time per request.
+    w1=$(awk -v us="$(median CPU workers w1)" 'BEGIN {printf "%.0f", 1e6 / us}')
+    w2=$(awk -v us="$(median CPU workers w2)" 'BEGIN {printf "%.0f", 1e6 / us}')
     echo
     echo "Two workers (unpinned, wrk -t2 -c64 keep-alive): requests per gateway CPU-second $w1 with one"
     echo "worker, $w2 with two: efficiency $(ratio "$w2" "$w1") (target >= 0.9); req/s $(median RATE workers w1) and $(median RATE workers w2)."

@@ -616,9 +616,8 @@ where
     let service = service_fn(move |req: Request<Incoming>| {
         // Counted open until its response has been sent (for HTTP/2's idle timeout).
         let open = OpenStream::new(&ctx.heads);
-        // Boxed: hyper moves the service's future into each stream's task (several copies of
-        // a future of about 5 KB per request, a quarter of the CPU an HTTP/2 request took);
-        // boxed, only the pointer moves.
+        // Boxed: hyper moves the service's future into each stream's task, several times per
+        // request; a pointer moves instead of the request's whole future (about 5 KB).
         let handled = Box::pin(proxy::handle(
             Arc::clone(&ctx),
             req.map(DownBody::Hyper),
