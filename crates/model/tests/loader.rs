@@ -507,3 +507,75 @@ fn document_limit_counts_exactly_and_names_its_option() {
     let raised = Loader::new().with_max_documents(4);
     assert!(raised.read_str("four.yaml", &many(4)).errors().is_empty());
 }
+
+/// A directory of files loads the same, in path order, whether its files are parsed one after
+/// another or on several threads; a file that fails keeps its place among the errors.
+#[test]
+fn a_directory_loads_in_path_order_on_any_number_of_threads() {
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-loader-threads-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    for i in 0..12 {
+        let text = format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata: {{name: se-{i:02}, namespace: ns}}\nspec: {{hosts: [h{i}.example.com]}}\n"
+        );
+        let place = if i % 3 == 0 {
+            dir.join("nested")
+        } else {
+            dir.clone()
+        };
+        std::fs::write(place.join(format!("se-{i:02}.yaml")), text).unwrap();
+    }
+    std::fs::write(
+        dir.join("se-05b.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nspec: {hostz: []}\n",
+    )
+    .unwrap();
+    let names = |loaded: &portcullis_model::Loaded| -> Vec<String> {
+        loaded
+            .documents()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}",
+                    d.source.file.rsplit('/').next().unwrap_or(""),
+                    d.object.metadata().name
+                )
+            })
+            .collect()
+    };
+    let serial = Loader::new().with_threads(1).read_path(&dir);
+    assert_eq!(serial.documents().len(), 12);
+    assert_eq!(serial.errors().len(), 1);
+    assert!(
+        serial.errors()[0].to_string().contains("se-05b.yaml"),
+        "{}",
+        serial.errors()[0]
+    );
+    // `read_dir` order is the file system's; the loader's is the paths' (nested/ before se-*).
+    let expected: Vec<String> = [0, 3, 6, 9, 1, 2, 4, 5, 7, 8, 10, 11]
+        .iter()
+        .map(|i| format!("se-{i:02}.yaml:se-{i:02}"))
+        .collect();
+    assert_eq!(names(&serial), expected);
+    for threads in [0, 2, 3, 64] {
+        let parallel = Loader::new().with_threads(threads).read_path(&dir);
+        assert_eq!(names(&parallel), expected, "threads = {threads}");
+        assert_eq!(
+            parallel
+                .errors()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            serial
+                .errors()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            "threads = {threads}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
