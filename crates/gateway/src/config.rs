@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, Loaded, Loader, Object};
+use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, LoadCache, Loaded, Loader, Object};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
     Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
@@ -113,11 +113,22 @@ pub struct Built {
 
 /// Reads every source, each file holding at most `max_documents` documents.
 pub(crate) fn load(sources: &[Source], max_documents: usize) -> Loaded {
+    load_cached(sources, max_documents, &mut Vec::new())
+}
+
+/// Reads every source as [`load`] does, parsing only the files whose bytes differ from the
+/// last call's: `caches` holds one [`LoadCache`] per source, kept by the caller between calls.
+pub(crate) fn load_cached(
+    sources: &[Source],
+    max_documents: usize,
+    caches: &mut Vec<LoadCache>,
+) -> Loaded {
     let loader = Loader::new().with_max_documents(max_documents);
+    caches.resize_with(sources.len(), LoadCache::default);
     let mut loaded = Loaded::default();
-    for source in sources {
+    for (source, cache) in sources.iter().zip(caches.iter_mut()) {
         match source {
-            Source::Path(p) => loaded.extend(loader.read_path(p)),
+            Source::Path(p) => loaded.extend(loader.read_path_cached(p, cache)),
             Source::Inline { name, text } => loaded.extend(loader.read_str(name, text)),
         }
     }

@@ -314,6 +314,39 @@ impl FromIterator<Document> for Loaded {
     }
 }
 
+/// Parsed files kept between calls of [`Loader::read_path_cached`]: each file's bytes and
+/// what loading them produced, and the options they were loaded with.
+#[derive(Clone, Debug, Default)]
+pub struct LoadCache {
+    files: std::collections::HashMap<std::path::PathBuf, CachedFile>,
+    options: Option<LoadOptions>,
+    parsed: usize,
+}
+
+#[derive(Clone, Debug)]
+struct CachedFile {
+    text: String,
+    loaded: Loaded,
+}
+
+impl LoadCache {
+    /// How many files the last [`Loader::read_path_cached`] with this cache parsed (the rest
+    /// came from the cache).
+    pub fn parsed(&self) -> usize {
+        self.parsed
+    }
+
+    /// How many files the cache holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the cache holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
 /// Reads YAML and JSON streams of Istio networking resources and the core kinds analysis needs.
 ///
 /// * Multi-document YAML (`---`), JSON, and `kind: List` documents.
@@ -420,29 +453,38 @@ impl Loader {
     }
 
     /// Reads `files`, on as many threads as [`LoadOptions::threads`] allows, into one
-    /// [`Loaded`] per file in the order given. Parsing is most of loading, and files are
-    /// independent; a thread that cannot be started leaves its share to the others.
+    /// [`Loaded`] per file in the order given.
     fn read_files(&self, files: &[std::path::PathBuf]) -> Vec<Loaded> {
+        self.parallel(files.len(), |i| {
+            files.get(i).map(|f| self.read_file(f)).unwrap_or_default()
+        })
+    }
+
+    /// `job(0) … job(n - 1)` in that order, run on the calling thread and up to
+    /// [`LoadOptions::threads`]` - 1` scoped threads, each taking the next index. Parsing is
+    /// most of loading, and files are independent; a thread that cannot be started leaves its
+    /// share to the others, and the calling thread redoes the jobs of one that panicked.
+    fn parallel<T: Send>(&self, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
         let threads = match self.options.threads {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            n => n,
+            t => t,
         }
-        .min(files.len());
+        .min(n);
         if threads <= 1 {
-            return files.iter().map(|f| self.read_file(f)).collect();
+            return (0..n).map(&job).collect();
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
             let mut done = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(file) = files.get(i) else {
+                if i >= n {
                     return done;
-                };
-                done.push((i, self.read_file(file)));
+                }
+                done.push((i, job(i)));
             }
         };
-        let mut done: Vec<(usize, Loaded)> = std::thread::scope(|scope| {
+        let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
                 .filter_map(|_| {
                     std::thread::Builder::new()
@@ -453,8 +495,6 @@ impl Loader {
                 .collect();
             let mut done = work();
             for helper in helpers {
-                // A helper that panicked lost its files' results; read them again here
-                // rather than return a load with files missing.
                 if let Ok(theirs) = helper.join() {
                     done.extend(theirs);
                 }
@@ -462,42 +502,130 @@ impl Loader {
             done
         });
         done.sort_unstable_by_key(|(i, _)| *i);
-        let mut out = Vec::with_capacity(files.len());
+        let mut out = Vec::with_capacity(n);
         let mut done = done.into_iter().peekable();
-        for (i, file) in files.iter().enumerate() {
+        for i in 0..n {
             match done.next_if(|(j, _)| *j == i) {
-                Some((_, loaded)) => out.push(loaded),
-                None => out.push(self.read_file(file)),
+                Some((_, value)) => out.push(value),
+                None => out.push(job(i)),
             }
         }
         out
     }
 
-    /// Loads one file, keeping the documents that load beside the errors of those that do not.
-    pub fn read_file(&self, path: &Path) -> Loaded {
-        let name = path.display().to_string();
+    /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from
+    /// those `cache` holds from the last call with it; the others' documents, warnings and
+    /// errors come from the cache. Files no longer under `path` leave the cache, and a cache
+    /// used with other [`LoadOptions`] is emptied first. For a source read again after one of
+    /// its files changed, such as a watched configuration directory.
+    ///
+    /// ```
+    /// use portcullis_model::{LoadCache, Loader};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("load-cache-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let se = |host: &str| format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+    ///                                metadata: {{name: {host}}}\nspec: {{hosts: [{host}]}}\n");
+    /// std::fs::write(dir.join("a.yaml"), se("a.example"))?;
+    /// std::fs::write(dir.join("b.yaml"), se("b.example"))?;
+    /// let loader = Loader::new();
+    /// let mut cache = LoadCache::default();
+    /// assert_eq!(loader.read_path_cached(&dir, &mut cache).documents().len(), 2);
+    /// assert_eq!(cache.parsed(), 2);
+    /// std::fs::write(dir.join("b.yaml"), se("c.example"))?;
+    /// let loaded = loader.read_path_cached(&dir, &mut cache);
+    /// assert_eq!(loaded.documents()[1].object.metadata().name, "c.example");
+    /// assert_eq!(cache.parsed(), 1); // a.yaml came from the cache
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
+        let mut files = Vec::new();
+        if let Err(err) = collect_files(path, &mut files) {
+            let mut loaded = Loaded::default();
+            loaded.errors.push(io_error(path, &err));
+            return loaded;
+        }
+        if cache.options.as_ref() != Some(&self.options) {
+            cache.files.clear();
+            cache.options = Some(self.options.clone());
+        }
+        // Reading is cheap next to parsing: every file is read, and compared with the bytes
+        // its cached parse came from.
+        let texts: Vec<Result<String, Loaded>> = files.iter().map(|f| self.read_text(f)).collect();
+        let misses: Vec<usize> = texts
+            .iter()
+            .zip(&files)
+            .enumerate()
+            .filter(|(_, (text, file))| match (text, cache.files.get(*file)) {
+                (Ok(text), Some(cached)) => cached.text != *text,
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let parsed = self.parallel(misses.len(), |m| {
+            let i = misses.get(m).copied().unwrap_or(usize::MAX);
+            match (files.get(i), texts.get(i)) {
+                (Some(file), Some(Ok(text))) => self.read_str(&file.display().to_string(), text),
+                _ => Loaded::default(),
+            }
+        });
+        cache.parsed = parsed.len();
+        for (i, loaded) in misses.into_iter().zip(parsed) {
+            if let (Some(file), Some(Ok(text))) = (files.get(i), texts.get(i)) {
+                cache.files.insert(
+                    file.clone(),
+                    CachedFile {
+                        text: text.clone(),
+                        loaded,
+                    },
+                );
+            }
+        }
+        let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();
+        cache.files.retain(|file, _| present.contains(file));
+        let mut loaded = Loaded::default();
+        for (file, text) in files.iter().zip(texts) {
+            match (text, cache.files.get(file)) {
+                (Ok(_), Some(cached)) => loaded.extend(cached.loaded.clone()),
+                (Err(unread), _) => loaded.extend(unread),
+                (Ok(_), None) => {}
+            }
+        }
+        loaded
+    }
+
+    /// A file's text, or the load that says why it cannot be read (too large, unreadable).
+    fn read_text(&self, path: &Path) -> Result<String, Loaded> {
+        let refused = |error| {
+            let mut loaded = Loaded::default();
+            loaded.errors.push(error);
+            loaded
+        };
         match std::fs::metadata(path) {
             Ok(meta) if meta.len() > u64::try_from(self.options.max_bytes).unwrap_or(u64::MAX) => {
-                let mut loaded = Loaded::default();
-                loaded.errors.push(limit_error(
-                    &name,
+                return Err(refused(limit_error(
+                    &path.display().to_string(),
                     format!(
                         "file is {} bytes, more than the limit of {}",
                         meta.len(),
                         self.options.max_bytes
                     ),
-                ));
-                return loaded;
+                )));
             }
             _ => {}
         }
-        match std::fs::read_to_string(path) {
-            Ok(text) => self.read_str(&name, &text),
-            Err(err) => {
-                let mut loaded = Loaded::default();
-                loaded.errors.push(io_error(path, &err));
-                loaded
-            }
+        std::fs::read_to_string(path).map_err(|err| refused(io_error(path, &err)))
+    }
+
+    /// Loads one file, keeping the documents that load beside the errors of those that do not.
+    pub fn read_file(&self, path: &Path) -> Loaded {
+        match self.read_text(path) {
+            Ok(text) => self.read_str(&path.display().to_string(), &text),
+            Err(refused) => refused,
         }
     }
 

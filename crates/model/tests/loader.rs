@@ -579,3 +579,48 @@ fn a_directory_loads_in_path_order_on_any_number_of_threads() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The cache parses only files whose bytes changed, forgets files that are gone, and starts
+/// over when the loader's options change; what it returns is what an uncached load returns.
+#[test]
+fn a_cached_load_parses_only_changed_files_and_equals_an_uncached_one() {
+    let dir = std::env::temp_dir().join(format!("portcullis-loader-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let se = |name: &str, host: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata: {{name: {name}}}\nspec: {{hosts: [{host}]}}\n"
+        )
+    };
+    for name in ["a", "b", "c"] {
+        std::fs::write(dir.join(format!("{name}.yaml")), se(name, "x.example")).unwrap();
+    }
+    let loader = Loader::new();
+    let mut cache = portcullis_model::LoadCache::default();
+    assert_eq!(
+        loader.read_path_cached(&dir, &mut cache),
+        loader.read_path(&dir)
+    );
+    assert_eq!((cache.parsed(), cache.len()), (3, 3));
+    assert_eq!(
+        loader.read_path_cached(&dir, &mut cache),
+        loader.read_path(&dir)
+    );
+    assert_eq!(cache.parsed(), 0);
+    // Same length, different bytes: parsed again.
+    std::fs::write(dir.join("b.yaml"), se("b", "y.example")).unwrap();
+    std::fs::remove_file(dir.join("c.yaml")).unwrap();
+    std::fs::write(dir.join("d.yaml"), "kind: [").unwrap();
+    let cached = loader.read_path_cached(&dir, &mut cache);
+    assert_eq!(cached, loader.read_path(&dir));
+    assert_eq!((cache.parsed(), cache.len()), (2, 3));
+    assert_eq!(cached.documents().len(), 2);
+    assert_eq!(cached.errors().len(), 1);
+    // Other options: nothing cached is used.
+    let other = Loader::new().with_default_namespace("edge");
+    let cached = other.read_path_cached(&dir, &mut cache);
+    assert_eq!(cache.parsed(), 3);
+    assert_eq!(cached.documents()[0].object.metadata().namespace, "edge");
+    let _ = std::fs::remove_dir_all(&dir);
+}
