@@ -297,10 +297,29 @@ impl Loaded {
 
     /// Appends another load's results (to build one configuration from several files).
     pub fn extend(&mut self, other: Self) {
-        self.documents.extend(other.documents);
-        self.skipped.extend(other.skipped);
-        self.warnings.extend(other.warnings);
-        self.errors.extend(other.errors);
+        append(&mut self.documents, other.documents);
+        append(&mut self.skipped, other.skipped);
+        append(&mut self.warnings, other.warnings);
+        append(&mut self.errors, other.errors);
+    }
+
+    /// Appends clones of another load's results, without the intermediate copy that
+    /// `extend(other.clone())` would make.
+    fn extend_cloned(&mut self, other: &Self) {
+        self.documents.extend_from_slice(&other.documents);
+        self.skipped.extend_from_slice(&other.skipped);
+        self.warnings.extend_from_slice(&other.warnings);
+        self.errors.extend_from_slice(&other.errors);
+    }
+}
+
+/// `to.extend(from)`, taking `from` whole when `to` is empty: documents are large, and the
+/// first of several loads appended is usually most of them.
+fn append<T>(to: &mut Vec<T>, from: Vec<T>) {
+    if to.is_empty() && to.capacity() <= from.capacity() {
+        *to = from;
+    } else {
+        to.extend(from);
     }
 }
 
@@ -588,9 +607,16 @@ impl Loader {
         let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();
         cache.files.retain(|file, _| present.contains(file));
         let mut loaded = Loaded::default();
+        loaded.documents.reserve(
+            cache
+                .files
+                .values()
+                .map(|cached| cached.loaded.documents.len())
+                .sum(),
+        );
         for (file, text) in files.iter().zip(texts) {
             match (text, cache.files.get(file)) {
-                (Ok(_), Some(cached)) => loaded.extend(cached.loaded.clone()),
+                (Ok(_), Some(cached)) => loaded.extend_cloned(&cached.loaded),
                 (Err(unread), _) => loaded.extend(unread),
                 (Ok(_), None) => {}
             }
