@@ -111,25 +111,25 @@ pub struct Built {
     pub report: Report,
 }
 
-/// Reads every source, each file holding at most `max_documents` documents.
-pub(crate) fn load(sources: &[Source], max_documents: usize) -> Loaded {
-    load_cached(sources, max_documents, &mut Vec::new())
-}
-
-/// Reads every source as [`load`] does, parsing only the files whose bytes differ from the
-/// last call's: `caches` holds one [`LoadCache`] per source, kept by the caller between calls.
-pub(crate) fn load_cached(
+/// Reads every source, each file holding at most `max_documents` documents. With `parsed` (one
+/// [`LoadCache`] per source, kept by the caller between calls), only the files whose bytes
+/// changed since the last call are parsed.
+pub(crate) fn load(
     sources: &[Source],
     max_documents: usize,
-    caches: &mut Vec<LoadCache>,
+    mut parsed: Option<&mut Vec<LoadCache>>,
 ) -> Loaded {
     let loader = Loader::new().with_max_documents(max_documents);
-    caches.resize_with(sources.len(), LoadCache::default);
+    if let Some(caches) = parsed.as_deref_mut() {
+        caches.resize_with(sources.len(), LoadCache::default);
+    }
     let mut loaded = Loaded::default();
-    for (source, cache) in sources.iter().zip(caches.iter_mut()) {
-        match source {
-            Source::Path(p) => loaded.extend(loader.read_path_cached(p, cache)),
-            Source::Inline { name, text } => loaded.extend(loader.read_str(name, text)),
+    for (i, source) in sources.iter().enumerate() {
+        let cache = parsed.as_deref_mut().and_then(|caches| caches.get_mut(i));
+        match (source, cache) {
+            (Source::Path(p), Some(cache)) => loaded.extend(loader.read_path_cached(p, cache)),
+            (Source::Path(p), None) => loaded.extend(loader.read_path(p)),
+            (Source::Inline { name, text }, _) => loaded.extend(loader.read_str(name, text)),
         }
     }
     loaded
@@ -169,7 +169,7 @@ pub fn check_with_max_documents(
     identity: &Identity,
     max_documents: usize,
 ) -> Result<Built, Report> {
-    let result = check_loaded(load(sources, max_documents), identity);
+    let result = check_loaded(load(sources, max_documents, None), identity);
     if !sources.is_empty() {
         return result;
     }

@@ -131,11 +131,8 @@ impl Files {
 impl ConfigSource for Files {
     fn load(&mut self) -> Loaded {
         self.fingerprint = Fingerprint::of(&self.sources);
-        if self.keep_parsed {
-            config::load_cached(&self.sources, self.max_documents, &mut self.parsed)
-        } else {
-            config::load(&self.sources, self.max_documents)
-        }
+        let parsed = self.keep_parsed.then_some(&mut self.parsed);
+        config::load(&self.sources, self.max_documents, parsed)
     }
 
     fn changed(&mut self) -> Changed<'_> {
