@@ -37,6 +37,9 @@ options:
                          responses say connection: close (HTTP/2: GOAWAY) for at most this
                          long, or until no connection is left; then exit 0 (default 5)
   --poll SECS            how often the configuration files are checked for changes (default 1)
+  --keep-parsed on|off   keep each configuration file's parsed documents between loads, so a
+                         change parses only the files it touched (default on; off spares
+                         their memory, about a third of the configuration's)
   --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
                          how request paths are normalized before routing, as Istio's mesh
@@ -163,6 +166,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
             }
             "--drain-time" => options.drain_time = secs("--drain-time", value("--drain-time")?)?,
             "--poll" => options.poll_interval = secs("--poll", value("--poll")?)?,
+            "--keep-parsed" => {
+                options.keep_parsed = match value("--keep-parsed")?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => {
+                        return Err(format!("--keep-parsed: expected on or off, got {other:?}"));
+                    }
+                };
+            }
             "--dns-refresh" => {
                 let v = value("--dns-refresh")?;
                 options.dns_refresh = if v == "off" {
@@ -325,6 +337,12 @@ mod tests {
         assert_eq!(cli.gateway.topology.num_trusted_proxies, 2);
         assert_eq!(cli.gateway.limits.max_connections, Some(100));
         assert!(parse(["--max-connections", "0"].map(String::from)).is_err());
+        assert!(parse(["--num-trusted-proxies", "-1"].map(String::from)).is_err());
+    }
+
+    #[test]
+    fn configuration_loading() {
+        let default = parse(Vec::<String>::new()).unwrap();
         assert_eq!(
             default.gateway.max_documents,
             portcullis_model::DEFAULT_MAX_DOCUMENTS
@@ -332,7 +350,17 @@ mod tests {
         let cli = parse(["--max-documents", "20000"].map(String::from)).unwrap();
         assert_eq!(cli.gateway.max_documents, 20_000);
         assert!(parse(["--max-documents", "0"].map(String::from)).is_err());
-        assert!(parse(["--num-trusted-proxies", "-1"].map(String::from)).is_err());
+        assert!(default.gateway.keep_parsed);
+        let cli = parse(["--keep-parsed", "off"].map(String::from)).unwrap();
+        assert!(!cli.gateway.keep_parsed);
+        assert!(
+            parse(["--keep-parsed=on"].map(String::from))
+                .unwrap()
+                .gateway
+                .keep_parsed
+        );
+        let err = parse(["--keep-parsed", "no"].map(String::from)).unwrap_err();
+        assert!(err.contains("expected on or off"), "{err}");
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub struct GatewayBuilder {
     pub(crate) credential_stores: Vec<Arc<dyn CredentialStore>>,
     pub(crate) access_log: AccessLog,
     pub(crate) poll_interval: Duration,
+    pub(crate) keep_parsed: bool,
     pub(crate) dns_refresh: Option<Duration>,
     pub(crate) resolver: Arc<dyn Resolver>,
     pub(crate) random_seed: Option<u64>,
@@ -184,6 +185,7 @@ impl Default for GatewayBuilder {
             credential_stores: Vec::new(),
             access_log: AccessLog::Stdout,
             poll_interval: Duration::from_secs(1),
+            keep_parsed: true,
             dns_refresh: Some(Duration::from_secs(30)),
             resolver: Arc::new(SystemResolver),
             random_seed: None,
@@ -274,6 +276,14 @@ impl GatewayBuilder {
     /// changes.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Whether the configuration files' parsed documents are kept between loads, so that a
+    /// change parses only the files it touched (the default), or parsed again on every load to
+    /// spare their memory (see [`Files::keep_parsed`]).
+    pub fn keep_parsed(mut self, keep: bool) -> Self {
+        self.keep_parsed = keep;
         self
     }
 
@@ -474,7 +484,8 @@ impl GatewayBuilder {
         Ok(Box::new(
             Files::new(self.sources.clone())
                 .with_poll_interval(self.poll_interval)
-                .with_max_documents(self.max_documents),
+                .with_max_documents(self.max_documents)
+                .keep_parsed(self.keep_parsed),
         ))
     }
 }
