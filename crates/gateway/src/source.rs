@@ -113,7 +113,7 @@ impl Files {
 
     /// Whether the parsed documents of each file are kept between loads (the default), so
     /// that a change parses only the files it touched: a change to one of ten files of 10,000
-    /// VirtualServices is served in about a third of the time, for memory about a third of
+    /// VirtualServices is served in about a third of the time, for memory about a tenth of
     /// the configuration's (BENCHMARKS.md, configuration at scale). `false` parses every file
     /// on every load and keeps nothing between them.
     #[must_use]
