@@ -64,9 +64,10 @@ pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
 /// Files and directories (read recursively: `.yaml`, `.yml`, `.json`) and text given in
 /// memory, polled for changes: a change is acted on when the modification times and lengths
 /// of the files under the paths differ from the last load's, and a second look agrees (a file
-/// renamed into place while the first look was taken can leave it torn). Each load after the
-/// first parses only the files whose bytes changed; the others' documents come from the last
-/// load's (see [`Loader::read_path_cached`](portcullis_model::Loader::read_path_cached)).
+/// renamed into place while the first look was taken can leave it torn). Unless
+/// [`keep_parsed`](Self::keep_parsed) says otherwise, each load after the first parses only
+/// the files whose bytes changed; the others' documents come from the last load's (see
+/// [`Loader::read_path_cached`](portcullis_model::Loader::read_path_cached)).
 #[derive(Debug, Clone)]
 pub struct Files {
     sources: Vec<Source>,
@@ -119,6 +120,9 @@ impl Files {
     #[must_use]
     pub fn keep_parsed(mut self, keep: bool) -> Self {
         self.keep_parsed = keep;
+        if !keep {
+            self.parsed = Vec::new();
+        }
         self
     }
 

@@ -38,13 +38,18 @@ pub struct LoadOptions {
     /// or empty, gets this one when it is loaded, so no later stage sees an empty namespace.
     /// Default: [`DEFAULT_NAMESPACE`]. An empty string leaves such documents without one.
     pub default_namespace: String,
-    /// How many files [`Loader::read_path`] parses at once: the calling thread and up to
-    /// `threads - 1` scoped threads, each taking the next file; the result is in path order
-    /// whatever the count. `0`, the default, is the parallelism the process may use
+    /// How many files [`Loader::read_path`] and [`Loader::read_path_cached`] parse at once:
+    /// the calling thread and up to `threads - 1` scoped threads (with a main thread's 8 MiB
+    /// of stack), each taking the next file; the result is in path order whatever the count. `0`, the default, is the parallelism the process may use
     /// ([`std::thread::available_parallelism`], which honours CPU affinity and cgroup quotas);
     /// `1` parses every file on the calling thread.
     pub threads: usize,
 }
+
+/// The stack of a thread that parses files: a main thread's on Linux, so that a document
+/// nested as deep as [`LoadOptions::max_depth`] allows loads on a helper wherever it loads on
+/// the calling thread.
+const LOAD_THREAD_STACK: usize = 8 << 20;
 
 /// The default of [`LoadOptions::max_documents`]: 10 000 documents in one file.
 pub const DEFAULT_MAX_DOCUMENTS: usize = 10_000;
@@ -334,18 +339,28 @@ impl FromIterator<Document> for Loaded {
 }
 
 /// Parsed files kept between calls of [`Loader::read_path_cached`]: each file's bytes and
-/// what loading them produced, and the options they were loaded with.
-#[derive(Clone, Debug, Default)]
+/// what loading them produced, and the options they were loaded with. (Its `Debug` shows the
+/// counts, not the texts and documents.)
+#[derive(Clone, Default)]
 pub struct LoadCache {
     files: std::collections::HashMap<std::path::PathBuf, CachedFile>,
     options: Option<LoadOptions>,
     parsed: usize,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct CachedFile {
     text: String,
     loaded: Loaded,
+}
+
+impl std::fmt::Debug for LoadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadCache")
+            .field("files", &self.files.len())
+            .field("parsed", &self.parsed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoadCache {
@@ -422,7 +437,8 @@ impl Loader {
         self
     }
 
-    /// Parses at most `threads` files at once in [`read_path`](Self::read_path) (see
+    /// Parses at most `threads` files at once in [`read_path`](Self::read_path) and
+    /// [`read_path_cached`](Self::read_path_cached) (see
     /// [`LoadOptions::threads`]; `0` is the available parallelism).
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Self {
@@ -482,7 +498,8 @@ impl Loader {
     /// `job(0) … job(n - 1)` in that order, run on the calling thread and up to
     /// [`LoadOptions::threads`]` - 1` scoped threads, each taking the next index. Parsing is
     /// most of loading, and files are independent; a thread that cannot be started leaves its
-    /// share to the others, and the calling thread redoes the jobs of one that panicked.
+    /// share to the others, and a job that panics panics the calling thread once every thread
+    /// has stopped, as it would without threads.
     fn parallel<T: Send>(&self, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
         let threads = match self.options.threads {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -503,24 +520,32 @@ impl Loader {
                 done.push((i, job(i)));
             }
         };
-        let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let (mut done, panicked) = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
                 .filter_map(|_| {
                     std::thread::Builder::new()
                         .name("portcullis-load".to_owned())
+                        .stack_size(LOAD_THREAD_STACK)
                         .spawn_scoped(scope, work)
                         .ok()
                 })
                 .collect();
-            let mut done = work();
+            let mut done: Vec<(usize, T)> = work();
+            let mut panicked = None;
             for helper in helpers {
-                if let Ok(theirs) = helper.join() {
-                    done.extend(theirs);
+                match helper.join() {
+                    Ok(theirs) => done.extend(theirs),
+                    Err(payload) => panicked = Some(payload),
                 }
             }
-            done
+            (done, panicked)
         });
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
+        }
         done.sort_unstable_by_key(|(i, _)| *i);
+        // Each index was taken by exactly one thread, which finished it; were one missing, it
+        // is done here rather than left out.
         let mut out = Vec::with_capacity(n);
         let mut done = done.into_iter().peekable();
         for i in 0..n {
@@ -535,7 +560,8 @@ impl Loader {
     /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from
     /// those `cache` holds from the last call with it; the others' documents, warnings and
     /// errors come from the cache. Files no longer under `path` leave the cache, and a cache
-    /// used with other [`LoadOptions`] is emptied first. For a source read again after one of
+    /// used with other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied
+    /// first. For a source read again after one of
     /// its files changed, such as a watched configuration directory.
     ///
     /// ```
@@ -562,18 +588,25 @@ impl Loader {
     /// ```
     pub fn read_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
         let mut files = Vec::new();
+        cache.parsed = 0;
         if let Err(err) = collect_files(path, &mut files) {
             let mut loaded = Loaded::default();
             loaded.errors.push(io_error(path, &err));
             return loaded;
         }
-        if cache.options.as_ref() != Some(&self.options) {
+        // What a file loads to depends on every option but the thread count.
+        let options = LoadOptions {
+            threads: 0,
+            ..self.options.clone()
+        };
+        if cache.options.as_ref() != Some(&options) {
             cache.files.clear();
-            cache.options = Some(self.options.clone());
+            cache.options = Some(options);
         }
         // Reading is cheap next to parsing: every file is read, and compared with the bytes
         // its cached parse came from.
-        let texts: Vec<Result<String, Loaded>> = files.iter().map(|f| self.read_text(f)).collect();
+        let mut texts: Vec<Result<String, Loaded>> =
+            files.iter().map(|f| self.read_text(f)).collect();
         let misses: Vec<usize> = texts
             .iter()
             .zip(&files)
@@ -594,14 +627,12 @@ impl Loader {
         });
         cache.parsed = parsed.len();
         for (i, loaded) in misses.into_iter().zip(parsed) {
-            if let (Some(file), Some(Ok(text))) = (files.get(i), texts.get(i)) {
-                cache.files.insert(
-                    file.clone(),
-                    CachedFile {
-                        text: text.clone(),
-                        loaded,
-                    },
-                );
+            if let (Some(file), Some(Ok(text))) = (files.get(i), texts.get_mut(i)) {
+                // Below, only whether each file could be read matters: its text can move.
+                let text = std::mem::take(text);
+                cache
+                    .files
+                    .insert(file.clone(), CachedFile { text, loaded });
             }
         }
         let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();

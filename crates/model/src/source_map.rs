@@ -133,22 +133,24 @@ impl SourceMap {
     /// The part of this map below `prefix` (for the items of a `kind: List`), with paths
     /// relative to it.
     pub(crate) fn subtree(&self, prefix: &str) -> Self {
+        // The paths under `prefix` are together in the sorted list, and without the prefix
+        // they are still in order: one List item costs its own entries, not the whole List's.
+        let first = self.entries.partition_point(|(path, _)| &**path < prefix);
         let entries = self
             .entries
+            .get(first..)
+            .unwrap_or_default()
             .iter()
+            .take_while(|(path, _)| path.starts_with(prefix))
             .filter_map(|(path, entry)| {
-                let rest = path.strip_prefix(prefix)?;
+                let rest = path.get(prefix.len()..)?;
                 if rest.is_empty() {
                     return Some((Box::from(""), *entry));
                 }
                 rest.strip_prefix('.').map(|r| (Box::from(r), *entry))
             })
             .collect();
-        // Stripping a common prefix keeps the order, but sealing costs little and does not
-        // rely on it.
-        let mut map = Self { entries };
-        map.seal();
-        map
+        Self { entries }
     }
 }
 

@@ -221,6 +221,40 @@ items:
     assert_eq!(err.line(), Some(11));
 }
 
+/// Item 1 of a List with more than ten items is located by its own fields, not by those of
+/// items 10 and 11, whose paths share its prefix as text (`items[1` …).
+#[test]
+fn list_items_beyond_ten_keep_their_own_locations() {
+    let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..12 {
+        let spec = if i == 1 {
+            "{host: h1, subsets: [{name: v1, labelz: {}}]}".to_owned()
+        } else {
+            format!("{{host: h{i}}}")
+        };
+        text.push_str(&format!(
+            "- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  \
+             metadata: {{name: dr{i}}}\n  spec: {spec}\n"
+        ));
+    }
+    let loaded = load(&text);
+    assert_eq!(loaded.documents().len(), 11);
+    let [err] = loaded.errors() else {
+        panic!("{:?}", loaded.errors())
+    };
+    assert_eq!(err.path(), "spec.subsets[0].labelz");
+    // Item i starts on line 4 + 4i; its spec is its fourth line.
+    assert_eq!(err.line(), Some(4 + 4 + 3), "{err}");
+    // Item 1 failed, so item 11 is the eleventh document.
+    let eleventh = &loaded.documents()[10];
+    assert_eq!(eleventh.source.item, Some(11));
+    assert_eq!(eleventh.source.location.line, 4 + 4 * 11);
+    assert_eq!(
+        eleventh.source_map.value("spec.host").map(|l| l.line),
+        Some(4 + 4 * 11 + 3)
+    );
+}
+
 #[test]
 fn json_documents_load_and_errors_are_located() {
     let text = r#"{
@@ -617,6 +651,13 @@ fn a_cached_load_parses_only_changed_files_and_equals_an_uncached_one() {
     assert_eq!((cache.parsed(), cache.len()), (2, 3));
     assert_eq!(cached.documents().len(), 2);
     assert_eq!(cached.errors().len(), 1);
+    // Another thread count parses the same: the cache stands.
+    loader
+        .clone()
+        .with_threads(1)
+        .read_path_cached(&dir, &mut cache);
+    assert_eq!(cache.parsed(), 0);
+    assert!(format!("{cache:?}").len() < 100, "{cache:?}");
     // Other options: nothing cached is used.
     let other = Loader::new().with_default_namespace("edge");
     let cached = other.read_path_cached(&dir, &mut cache);
