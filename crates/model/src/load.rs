@@ -38,9 +38,10 @@ pub struct LoadOptions {
     /// or empty, gets this one when it is loaded, so no later stage sees an empty namespace.
     /// Default: [`DEFAULT_NAMESPACE`]. An empty string leaves such documents without one.
     pub default_namespace: String,
-    /// How many files [`Loader::read_path`] and [`Loader::read_path_cached`] parse at once:
-    /// the calling thread and up to `threads - 1` scoped threads (with a main thread's 8 MiB
-    /// of stack), each taking the next file; the result is in path order whatever the count. `0`, the default, is the parallelism the process may use
+    /// How many files [`Loader::read_path`] and [`Loader::read_path_cached`] parse at once: the
+    /// calling thread and up to `threads - 1` scoped threads (with a main thread's 8 MiB of
+    /// stack), each taking the next file; the result is in path order whatever the count. `0`,
+    /// the default, is the parallelism the process may use
     /// ([`std::thread::available_parallelism`], which honours CPU affinity and cgroup quotas);
     /// `1` parses every file on the calling thread.
     pub threads: usize,
@@ -557,12 +558,12 @@ impl Loader {
         out
     }
 
-    /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from
-    /// those `cache` holds from the last call with it; the others' documents, warnings and
-    /// errors come from the cache. Files no longer under `path` leave the cache, and a cache
-    /// used with other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied
-    /// first. For a source read again after one of
-    /// its files changed, such as a watched configuration directory.
+    /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from those
+    /// `cache` holds from the last call with it; the others' documents, warnings and errors
+    /// come from the cache. Files no longer under `path` leave the cache, and a cache used with
+    /// other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied first. For
+    /// a source read again after one of its files changed, such as a watched configuration
+    /// directory.
     ///
     /// ```
     /// use portcullis_model::{LoadCache, Loader};

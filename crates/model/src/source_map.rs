@@ -296,7 +296,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                 {
                     *pending_key = Some(("?".to_owned(), here));
                 }
-                let path = record_value(&mut stack, &mut doc.source_map, here);
+                let path = record_value(&mut stack, &mut doc.source_map, here).to_owned();
                 stack.push(if matches!(event, Event::MappingStart(..)) {
                     Frame::Mapping {
                         path,
@@ -318,8 +318,9 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
     (documents, None)
 }
 
-/// Records a value node at the position the stack says it fills, and returns its path.
-fn record_value(stack: &mut [Frame], map: &mut SourceMap, value: Location) -> String {
+/// Records a value node at the position the stack says it fills, and returns its path (as
+/// recorded: a collection's frame copies it; a scalar's is only recorded).
+fn record_value<'m>(stack: &mut [Frame], map: &'m mut SourceMap, value: Location) -> &'m str {
     let (path, key) = match stack.last_mut() {
         None => (String::new(), None),
         Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
@@ -333,8 +334,8 @@ fn record_value(stack: &mut [Frame], map: &mut SourceMap, value: Location) -> St
         }
     };
     map.entries
-        .push((Box::from(path.as_str()), Entry::new(key, value)));
-    path
+        .push((path.into_boxed_str(), Entry::new(key, value)));
+    map.entries.last().map_or("", |(path, _)| path)
 }
 
 fn join_key(parent: &str, key: &str) -> String {
