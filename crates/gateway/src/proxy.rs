@@ -199,7 +199,12 @@ pub(crate) async fn handle(
     };
     let Some((vh, route, action)) = found.ok().and_then(|m| {
         let vh = m.virtual_host();
-        Some((vh, rc.routes.get(vh)?.get(m.route())?, &m.action().action))
+        let route = m.route();
+        Some((
+            vh,
+            rc.routes.get(vh)?.get(route)?,
+            &rc.config.route(vh, route)?.action.action,
+        ))
     }) else {
         return Ok(no_route());
     };

@@ -1,6 +1,7 @@
 //! What translation looks things up in: VirtualServices with names resolved and delegates
 //! merged, DestinationRules by host, and the services the proxy sees.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use portcullis_model::Resource;
@@ -16,9 +17,12 @@ use crate::plan::{HashPolicy, RouteOrigin};
 use crate::proxy::{MeshSettings, Proxy, ProxyKind};
 use crate::registry::{Service, ServiceRegistry};
 
-/// A VirtualService ready for binding: names resolved, delegates merged.
+/// A VirtualService ready for binding: names resolved, delegates merged. Its rules are
+/// borrowed from the configuration unless a delegate was merged or a match's gateway name
+/// needed resolving: copying every rule cost a sixth of translating ten thousand
+/// VirtualServices.
 #[derive(Debug)]
-pub(crate) struct VsEntry {
+pub(crate) struct VsEntry<'a> {
     pub name: String,
     pub namespace: String,
     /// Hosts as FQDNs (short names resolved in the VS namespace).
@@ -26,11 +30,11 @@ pub(crate) struct VsEntry {
     /// Resolved gateway names (`ns/name` or `mesh`).
     pub gateways: Vec<String>,
     pub export_to: Vec<String>,
-    pub http: Vec<VsHttpRoute>,
+    pub http: Cow<'a, [VsHttpRoute]>,
     /// Where each rule of `http` was written (same index).
     pub http_origin: Vec<RouteOrigin>,
-    pub tcp: Vec<TcpRoute>,
-    pub tls: Vec<TlsRoute>,
+    pub tcp: Cow<'a, [TcpRoute]>,
+    pub tls: Cow<'a, [TlsRoute]>,
 }
 
 /// A DestinationRule with its host resolved.
@@ -46,7 +50,7 @@ pub(crate) struct Index<'a> {
     pub proxy: &'a Proxy,
     pub mesh: &'a MeshSettings,
     pub registry: ServiceRegistry,
-    pub vs: Vec<VsEntry>,
+    pub vs: Vec<VsEntry<'a>>,
     pub drs: Vec<DrEntry<'a>>,
     /// Gateway name → VS indices in binding order (§b.3).
     pub vs_by_gateway: HashMap<String, Vec<usize>>,
@@ -70,6 +74,13 @@ pub(crate) fn resolve_gateway_name(name: &str, namespace: &str) -> String {
         return format!("{ns}/{short}");
     }
     format!("{namespace}/{name}")
+}
+
+/// Whether any of these gateway names is not already as [`resolve_gateway_name`] leaves it.
+fn needs_resolving<'g>(names: impl Iterator<Item = &'g Vec<String>>, namespace: &str) -> bool {
+    names
+        .flatten()
+        .any(|g| resolve_gateway_name(g, namespace) != *g)
 }
 
 impl<'a> Index<'a> {
@@ -113,33 +124,44 @@ impl<'a> Index<'a> {
                 }
                 Some(d.spec.http.clone())
             };
-            let (mut http, http_origin): (Vec<_>, Vec<_>) =
+            let (mut http, http_origin): (Cow<'_, [VsHttpRoute]>, Vec<_>) =
                 if r.spec.http.iter().any(|h| h.delegate.is_some()) {
-                    merge_delegates(ns, &r.spec.http, &find).into_iter().unzip()
+                    let (http, origins): (Vec<_>, Vec<_>) =
+                        merge_delegates(ns, &r.spec.http, &find).into_iter().unzip();
+                    (Cow::Owned(http), origins)
                 } else {
                     let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
-                    (r.spec.http.clone(), origins)
+                    (Cow::Borrowed(&r.spec.http), origins)
                 };
-            for rule in &mut http {
-                for m in &mut rule.r#match {
-                    for g in &mut m.gateways {
-                        *g = resolve_gateway_name(g, ns);
+            if needs_resolving(
+                http.iter().flat_map(|h| &h.r#match).map(|m| &m.gateways),
+                ns,
+            ) {
+                for rule in http.to_mut() {
+                    for m in &mut rule.r#match {
+                        for g in &mut m.gateways {
+                            *g = resolve_gateway_name(g, ns);
+                        }
                     }
                 }
             }
-            let mut tcp = r.spec.tcp.clone();
-            for rule in &mut tcp {
-                for m in &mut rule.r#match {
-                    for g in &mut m.gateways {
-                        *g = resolve_gateway_name(g, ns);
+            let mut tcp = Cow::Borrowed(&r.spec.tcp[..]);
+            if needs_resolving(tcp.iter().flat_map(|t| &t.r#match).map(|m| &m.gateways), ns) {
+                for rule in tcp.to_mut() {
+                    for m in &mut rule.r#match {
+                        for g in &mut m.gateways {
+                            *g = resolve_gateway_name(g, ns);
+                        }
                     }
                 }
             }
-            let mut tls = r.spec.tls.clone();
-            for rule in &mut tls {
-                for m in &mut rule.r#match {
-                    for g in &mut m.gateways {
-                        *g = resolve_gateway_name(g, ns);
+            let mut tls = Cow::Borrowed(&r.spec.tls[..]);
+            if needs_resolving(tls.iter().flat_map(|t| &t.r#match).map(|m| &m.gateways), ns) {
+                for rule in tls.to_mut() {
+                    for m in &mut rule.r#match {
+                        for g in &mut m.gateways {
+                            *g = resolve_gateway_name(g, ns);
+                        }
                     }
                 }
             }
@@ -303,7 +325,7 @@ impl<'a> Index<'a> {
 }
 
 /// §b.3 group of a VS for a proxy namespace: 0 private, 1 exported, 2 public; `None` invisible.
-fn vs_group(vs: &VsEntry, proxy_ns: &str) -> Option<u8> {
+fn vs_group(vs: &VsEntry<'_>, proxy_ns: &str) -> Option<u8> {
     if vs.export_to.is_empty() || vs.export_to.iter().any(|e| e == "*") {
         return Some(2);
     }

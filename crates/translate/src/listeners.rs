@@ -381,7 +381,7 @@ fn server_tls(ms: &MergedServer<'_>) -> Option<TlsTermination> {
 }
 
 /// VSs bound to a server's Gateway whose hosts overlap the server's (§b.5), in §b.3 order.
-fn bound_l4<'i>(index: &'i Index<'_>, ms: &MergedServer<'_>) -> Vec<&'i VsEntry> {
+fn bound_l4<'i, 'a>(index: &'i Index<'a>, ms: &MergedServer<'_>) -> Vec<&'i VsEntry<'a>> {
     let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) else {
         return Vec::new();
     };
@@ -400,7 +400,7 @@ fn bound_l4<'i>(index: &'i Index<'_>, ms: &MergedServer<'_>) -> Vec<&'i VsEntry>
 
 fn l4_destinations(
     index: &Index<'_>,
-    vs: &VsEntry,
+    vs: &VsEntry<'_>,
     route: &[VsRouteDestination],
     listen_port: u32,
 ) -> Vec<WeightedCluster> {
@@ -421,7 +421,7 @@ fn l4_destinations(
 /// §e.12: the first VS with a matching `tcp` rule wins.
 fn tcp_route(index: &Index<'_>, ms: &MergedServer<'_>) -> Option<PlanTcpRoute> {
     for vs in bound_l4(index, ms) {
-        for rule in &vs.tcp {
+        for rule in vs.tcp.iter() {
             let ok = rule.r#match.is_empty()
                 || rule.r#match.iter().any(|m| {
                     (m.port == 0 || m.port == ms.server_port)
@@ -454,7 +454,7 @@ fn passthrough_chains(
 ) -> Vec<FilterChain> {
     let mut out = Vec::new();
     for vs in bound_l4(index, ms) {
-        for rule in &vs.tls {
+        for rule in vs.tls.iter() {
             for m in &rule.r#match {
                 if m.port != 0 && m.port != ms.server_port {
                     continue;

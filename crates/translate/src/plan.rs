@@ -10,7 +10,7 @@ use portcullis_proxy_core::{
     self as pc,
     action::{ForwardAction, RouteAction},
 };
-use portcullis_route_match::{RouteTable, Router};
+use portcullis_route_match::{NotFound, RequestHead, Route, RouteTable, Router};
 
 use crate::diag::Diagnostic;
 
@@ -162,8 +162,58 @@ pub struct RouteConfig {
     pub require_tls: Vec<bool>,
     /// Set when Envoy would reject the whole route configuration.
     pub rejected: Option<String>,
-    /// The compiled matcher for `table`.
-    pub router: Router<HttpRoute>,
+    /// The compiled matcher for `table`: its matches carry the indices of the virtual host and
+    /// route, whose action is in `table` ([`RouteConfig::route`]), so routes are not held
+    /// twice.
+    pub router: Router<()>,
+}
+
+impl RouteConfig {
+    /// The route at `virtual_host`, `route` of [`table`](Self::table), as a match of
+    /// [`router`](Self::router) names it.
+    pub fn route(&self, virtual_host: usize, route: usize) -> Option<&Route<HttpRoute>> {
+        self.table
+            .virtual_hosts
+            .get(virtual_host)?
+            .routes
+            .get(route)
+    }
+
+    /// The route `head` selects, by the rules of [`Router::find`].
+    ///
+    /// ```
+    /// use portcullis_model::Loader;
+    /// use portcullis_route_match::RequestHead;
+    /// use portcullis_translate::{Config, MeshSettings, Proxy, ServiceRegistry, translate};
+    ///
+    /// let loaded = Loader::new().load_str("gw.yaml", r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: gw, namespace: istio-system}
+    /// spec:
+    ///   selector: {istio: ingressgateway}
+    ///   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: shop, namespace: istio-system}
+    /// spec:
+    ///   hosts: [shop.example.com]
+    ///   gateways: [gw]
+    ///   http: [{name: all, route: [{destination: {host: shop.default.svc.cluster.local}}]}]
+    /// "#).unwrap();
+    /// let plan = translate(&Config::from_loaded(&loaded), &ServiceRegistry::default(),
+    ///                      &Proxy::ingress_gateway(), &MeshSettings::default());
+    /// let rc = &plan.route_configs["http.80"];
+    /// let route = rc.find(&RequestHead::new("GET", "http", "shop.example.com", "/")).unwrap();
+    /// assert_eq!(route.action.name, "all");
+    /// ```
+    pub fn find(&self, head: &RequestHead<'_>) -> Result<&Route<HttpRoute>, NotFound> {
+        let matched = self.router.find(head)?;
+        let virtual_host = matched.virtual_host();
+        self.route(virtual_host, matched.route())
+            .ok_or(NotFound::NoRoute { virtual_host })
+    }
 }
 
 /// One Envoy route of a [`RouteConfig`]: the Istio names it came from, the consistent-hash

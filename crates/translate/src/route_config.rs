@@ -76,7 +76,9 @@ pub(crate) fn build_route_config(
                 if routes.is_empty() {
                     continue;
                 }
-                for h in hosts {
+                let mut routes = Some(routes);
+                let last = hosts.len() - 1;
+                for (hi, h) in hosts.into_iter().enumerate() {
                     let key = h.to_ascii_lowercase();
                     let idx = *by_name.entry(key.clone()).or_insert_with(|| {
                         vhosts.push(VhostBuild {
@@ -88,7 +90,13 @@ pub(crate) fn build_route_config(
                         vhosts.len() - 1
                     });
                     if let Some(v) = vhosts.get_mut(idx) {
-                        v.routes.extend(routes.iter().cloned());
+                        // Most VirtualServices name one host: its routes move there.
+                        let own = if hi == last {
+                            routes.take()
+                        } else {
+                            routes.clone()
+                        };
+                        v.routes.extend(own.unwrap_or_default());
                         v.require_tls |= redirect;
                     }
                 }
@@ -175,16 +183,16 @@ pub(crate) fn build_route_config(
 }
 
 /// Compiles a route table, dropping (with a diagnostic) each route or virtual host the matcher
-/// rejects, so one invalid route never poisons the rest.
+/// rejects, so one invalid route never poisons the rest. The router gets the conditions only:
+/// the actions stay in the table, where a match's indices find them.
 pub(crate) fn build_router(
     name: &str,
     mut vhosts: Vec<VirtualHost<HttpRoute>>,
     require_tls: &mut Vec<bool>,
     diags: &mut Vec<Diagnostic>,
-) -> (RouteTable<HttpRoute>, Router<HttpRoute>) {
+) -> (RouteTable<HttpRoute>, Router<()>) {
     loop {
-        let table = RouteTable::new(vhosts.clone());
-        match Router::new(table) {
+        match Router::new(conditions(&vhosts)) {
             Ok(router) => return (RouteTable::new(vhosts), router),
             Err(e) => {
                 let vi = e.virtual_host();
@@ -231,6 +239,23 @@ pub(crate) fn build_router(
             }
         }
     }
+}
+
+/// The matching part of virtual hosts: names, domains and each route's name and conditions.
+fn conditions(vhosts: &[VirtualHost<HttpRoute>]) -> RouteTable<()> {
+    RouteTable::new(
+        vhosts
+            .iter()
+            .map(|v| {
+                let routes = v
+                    .routes
+                    .iter()
+                    .map(|r| Route::new(r.name.clone(), r.matches.clone(), ()))
+                    .collect();
+                VirtualHost::new(v.name.clone(), v.domains.iter().cloned(), routes)
+            })
+            .collect(),
+    )
 }
 
 /// A hash of what makes two virtual hosts collapsible, over the fields that tell routes apart

@@ -62,7 +62,7 @@ impl From<InvalidAction> for RouteProblem {
 pub(crate) fn build_http_routes(
     index: &Index<'_>,
     ctx: &RouteCtx<'_>,
-    vs: &VsEntry,
+    vs: &VsEntry<'_>,
     problems: &mut Vec<(String, RouteProblem)>,
 ) -> Vec<Route<HttpRoute>> {
     let mut out = Vec::new();
@@ -199,7 +199,7 @@ fn to_std(d: Option<portcullis_model::Duration>) -> Option<Duration> {
 fn translate_route(
     index: &Index<'_>,
     ctx: &RouteCtx<'_>,
-    vs: &VsEntry,
+    vs: &VsEntry<'_>,
     rule: &VsHttpRoute,
     m: Option<&HttpMatchRequest>,
     origin: Option<RouteOrigin>,
@@ -233,7 +233,7 @@ fn translate_route(
 fn translate_action(
     index: &Index<'_>,
     ctx: &RouteCtx<'_>,
-    vs: &VsEntry,
+    vs: &VsEntry<'_>,
     rule: &VsHttpRoute,
     matched: PathMatchKind,
     hash_policy: &mut Vec<HashPolicy>,
@@ -494,7 +494,12 @@ fn cors(c: &portcullis_model::virtual_service::CorsPolicy) -> Result<Cors, Inval
 
 /// `mirror` (+ `mirrorPercentage` / `mirrorPercent`) and `mirrors`; zero percentages are
 /// dropped by `ForwardAction::with_mirror`.
-fn mirrors(index: &Index<'_>, ctx: &RouteCtx<'_>, vs: &VsEntry, rule: &VsHttpRoute) -> Vec<Mirror> {
+fn mirrors(
+    index: &Index<'_>,
+    ctx: &RouteCtx<'_>,
+    vs: &VsEntry<'_>,
+    rule: &VsHttpRoute,
+) -> Vec<Mirror> {
     let mut out = Vec::new();
     if let Some(dest) = &rule.mirror {
         out.push(Mirror::new(

@@ -57,7 +57,7 @@ pub(crate) fn sidecar_services<'i>(index: &'i Index<'_>) -> Vec<&'i Service> {
 /// `computeWildcardHostVirtualServiceIndex` for one service: the VirtualService (position in
 /// `vs`) with an exact host equal to the service's, else the one with the most specific
 /// wildcard host covering it; for a repeated host the first VirtualService counts.
-fn most_specific_vs(vs: &[&VsEntry], hostname: &str) -> Option<usize> {
+fn most_specific_vs(vs: &[&VsEntry<'_>], hostname: &str) -> Option<usize> {
     let mut wildcard: Option<(usize, &str)> = None;
     for (i, v) in vs.iter().enumerate() {
         for h in &v.hosts {
@@ -85,7 +85,7 @@ struct Wrapper<'a> {
 /// Builds the sidecar's listeners and route configurations.
 pub(crate) fn build_sidecar(index: &Index<'_>, plan: &mut GatewayPlan) {
     let services = sidecar_services(index);
-    let mesh_vs: Vec<&VsEntry> = index
+    let mesh_vs: Vec<&VsEntry<'_>> = index
         .vs_by_gateway
         .get("mesh")
         .map(|l| l.iter().filter_map(|i| index.vs.get(*i)).collect())
@@ -135,7 +135,7 @@ pub(crate) fn build_sidecar(index: &Index<'_>, plan: &mut GatewayPlan) {
 fn port_virtual_hosts(
     index: &Index<'_>,
     services: &[&Service],
-    mesh_vs: &[&VsEntry],
+    mesh_vs: &[&VsEntry<'_>],
     port: u32,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<VirtualHost<HttpRoute>> {
@@ -265,7 +265,7 @@ fn port_virtual_hosts(
 }
 
 fn report(
-    vs: &VsEntry,
+    vs: &VsEntry<'_>,
     port: u32,
     problems: Vec<(String, RouteProblem)>,
     diags: &mut Vec<Diagnostic>,

@@ -560,14 +560,13 @@ impl<'p> Simulation<'p> {
         let headers = header_pairs(req);
         let route_head = RequestHead::new(&req.method, scheme, &req.authority, &raw_path)
             .with_header_list(&headers);
-        let matched = match rc.router.find(&route_head) {
-            Ok(m) => m,
+        let route = match rc.find(&route_head) {
+            Ok(r) => &r.action,
             Err(not_found) => {
                 d.outcome = Outcome::NotFound(not_found);
                 return d;
             }
         };
-        let route = matched.action();
         d.route = Some(route);
         d.outcome = match random {
             Some(random) => self.route_outcome(route, &head, req, random),

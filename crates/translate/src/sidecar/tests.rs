@@ -1,6 +1,8 @@
 //! The sidecar view, one test per rule of `BuildSidecarOutboundVirtualHosts` the module
 //! implements.
 
+use std::borrow::Cow;
+
 use portcullis_model::{Loader, Object};
 
 use crate::{
@@ -490,10 +492,10 @@ fn most_specific_virtual_service_index() {
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
         gateways: vec!["mesh".to_owned()],
         export_to: Vec::new(),
-        http: Vec::new(),
+        http: Cow::Borrowed(&[]),
         http_origin: Vec::new(),
-        tcp: Vec::new(),
-        tls: Vec::new(),
+        tcp: Cow::Borrowed(&[]),
+        tls: Cow::Borrowed(&[]),
     };
     let all = mk("all", &["*"]);
     let org = mk("org", &["*.org"]);
