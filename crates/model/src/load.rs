@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Place};
 use crate::kube;
 use crate::meta::{ApiVersion, Kind, ObjectMeta, Resource};
-use crate::source_map::{Location, SourceMap, scan_documents};
+use crate::source_map::{DocumentSpan, Location, SourceMap, scan_documents};
 use crate::{DestinationRule, Gateway, ServiceEntry, VirtualService};
 
 /// Limits and strictness of a [`Loader`].
@@ -319,6 +319,27 @@ impl Loaded {
     }
 }
 
+impl Loaded {
+    /// Moves what was loaded `indices` documents and `lines` lines along its stream (a part
+    /// of a stream kept from an earlier text, see [`Loader::read_path_cached`]).
+    fn rebase(&mut self, indices: isize, lines: isize) {
+        if indices == 0 && lines == 0 {
+            return;
+        }
+        let shift = |source: &mut DocumentSource| {
+            source.index = source.index.saturating_add_signed(indices);
+            source.location.line = source.location.line.saturating_add_signed(lines);
+        };
+        for doc in &mut self.documents {
+            shift(&mut doc.source);
+            doc.source_map.shift_lines(lines);
+        }
+        for skipped in &mut self.skipped {
+            shift(&mut skipped.source);
+        }
+    }
+}
+
 /// `to.extend(from)`, taking `from` whole when `to` is empty: documents are large, and the
 /// first of several loads appended is usually most of them.
 fn append<T>(to: &mut Vec<T>, from: Vec<T>) {
@@ -347,12 +368,14 @@ pub struct LoadCache {
     files: std::collections::HashMap<std::path::PathBuf, CachedFile>,
     options: Option<LoadOptions>,
     parsed: usize,
+    kept: usize,
 }
 
 #[derive(Clone)]
 struct CachedFile {
     text: String,
-    loaded: Loaded,
+    /// What each part of `text` loaded to (see [`split_stream`]).
+    parts: Vec<LoadedPart>,
 }
 
 impl std::fmt::Debug for LoadCache {
@@ -360,6 +383,7 @@ impl std::fmt::Debug for LoadCache {
         f.debug_struct("LoadCache")
             .field("files", &self.files.len())
             .field("parsed", &self.parsed)
+            .field("kept", &self.kept)
             .finish_non_exhaustive()
     }
 }
@@ -369,6 +393,13 @@ impl LoadCache {
     /// came from the cache).
     pub fn parsed(&self) -> usize {
         self.parsed
+    }
+
+    /// How many documents of the files the last [`Loader::read_path_cached`] parsed came
+    /// from the cache all the same, their text unchanged: a file is read again from each line
+    /// that starts a document (`---`), and only the parts whose text changed are parsed.
+    pub fn kept_documents(&self) -> usize {
+        self.kept
     }
 
     /// How many files the cache holds.
@@ -559,8 +590,9 @@ impl Loader {
     }
 
     /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from those
-    /// `cache` holds from the last call with it; the others' documents, warnings and errors
-    /// come from the cache. Files no longer under `path` leave the cache, and a cache used with
+    /// `cache` holds from the last call with it, and in those only the documents whose text
+    /// differs ([`LoadCache::kept_documents`]); the rest's documents, warnings and errors come
+    /// from the cache, moved to their new lines. Files no longer under `path` leave the cache, and a cache used with
     /// other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied first. For
     /// a source read again after one of its files changed, such as a watched configuration
     /// directory.
@@ -590,6 +622,7 @@ impl Loader {
     pub fn read_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
         let mut files = Vec::new();
         cache.parsed = 0;
+        cache.kept = 0;
         if let Err(err) = collect_files(path, &mut files) {
             let mut loaded = Loaded::default();
             loaded.errors.push(io_error(path, &err));
@@ -619,21 +652,33 @@ impl Loader {
             })
             .map(|(i, _)| i)
             .collect();
+        // A changed file is read part by part, each part reusing what its text loaded to
+        // last time: a one-line change to one of a thousand documents parses that one.
         let parsed = self.parallel(misses.len(), |m| {
             let i = misses.get(m).copied().unwrap_or(usize::MAX);
             match (files.get(i), texts.get(i)) {
-                (Some(file), Some(Ok(text))) => self.read_str(&file.display().to_string(), text),
-                _ => Loaded::default(),
+                (Some(file), Some(Ok(text))) => {
+                    let previous = cache
+                        .files
+                        .get(file)
+                        .map(|c| (c.text.as_str(), c.parts.as_slice()));
+                    self.read_parts(&file.display().to_string(), text, previous)
+                }
+                _ => Vec::new(),
             }
         });
         cache.parsed = parsed.len();
-        for (i, loaded) in misses.into_iter().zip(parsed) {
+        cache.kept = parsed
+            .iter()
+            .flatten()
+            .filter(|part| part.kept)
+            .map(|part| part.loaded.documents.len())
+            .sum();
+        for (i, parts) in misses.into_iter().zip(parsed) {
             if let (Some(file), Some(Ok(text))) = (files.get(i), texts.get_mut(i)) {
                 // Below, only whether each file could be read matters: its text can move.
                 let text = std::mem::take(text);
-                cache
-                    .files
-                    .insert(file.clone(), CachedFile { text, loaded });
+                cache.files.insert(file.clone(), CachedFile { text, parts });
             }
         }
         let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();
@@ -643,12 +688,17 @@ impl Loader {
             cache
                 .files
                 .values()
-                .map(|cached| cached.loaded.documents.len())
+                .flat_map(|cached| &cached.parts)
+                .map(|part| part.loaded.documents.len())
                 .sum(),
         );
         for (file, text) in files.iter().zip(texts) {
             match (text, cache.files.get(file)) {
-                (Ok(_), Some(cached)) => loaded.extend_cloned(&cached.loaded),
+                (Ok(_), Some(cached)) => {
+                    for part in &cached.parts {
+                        loaded.extend_cloned(&part.loaded);
+                    }
+                }
                 (Err(unread), _) => loaded.extend(unread),
                 (Ok(_), None) => {}
             }
@@ -690,6 +740,137 @@ impl Loader {
     /// Loads one stream, keeping the documents that load beside the errors of those that do not.
     pub fn read_str(&self, file: &str, text: &str) -> Loaded {
         let mut loaded = Loaded::default();
+        for part in self.read_parts(file, text, None) {
+            loaded.extend(part.loaded);
+        }
+        loaded
+    }
+
+    /// Loads a stream part by part (see [`split_stream`]), reusing what `previous` (an earlier
+    /// text of the same file, and its parts) loaded for any part whose text is unchanged. A
+    /// stream that cannot be split, or whose new parts do not all parse, or that holds more
+    /// documents than allowed, is read whole, so that its errors are exactly a whole read's.
+    fn read_parts(
+        &self,
+        file: &str,
+        text: &str,
+        previous: Option<(&str, &[LoadedPart])>,
+    ) -> Vec<LoadedPart> {
+        let whole = || vec![self.read_whole(file, text)];
+        if text.len() > self.options.max_bytes {
+            return whole();
+        }
+        let Some(parts) = split_stream(text) else {
+            return whole();
+        };
+        let reusable: std::collections::HashMap<&str, &LoadedPart> = previous
+            .map(|(old_text, old_parts)| {
+                old_parts
+                    .iter()
+                    .filter(|p| p.reusable)
+                    .filter_map(|p| Some((old_text.get(p.range.clone())?, p)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        enum Step<'p> {
+            Reuse(&'p LoadedPart),
+            Scan(Vec<DocumentSpan>),
+        }
+        let mut steps = Vec::with_capacity(parts.len());
+        let mut documents = 0usize;
+        for part in &parts {
+            if let Some(old) = reusable.get(part.text) {
+                documents = documents.saturating_add(old.documents);
+                steps.push(Step::Reuse(old));
+                continue;
+            }
+            let (mut spans, syntax_error) = scan_documents(part.text);
+            if syntax_error.is_some() {
+                return whole();
+            }
+            let shift = lines_between(1, part.first_line);
+            for span in &mut spans {
+                span.first_line = part
+                    .first_line
+                    .saturating_add(span.first_line.saturating_sub(1));
+                span.source_map.shift_lines(shift);
+            }
+            documents = documents.saturating_add(spans.iter().filter(|s| !s.is_null).count());
+            steps.push(Step::Scan(spans));
+        }
+        if documents > self.options.max_documents {
+            return whole();
+        }
+        let mut budget = Budget {
+            left: self.options.max_documents,
+            exceeded: false,
+        };
+        let mut index = 0usize;
+        let mut out = Vec::with_capacity(parts.len());
+        for (part, step) in parts.iter().zip(steps) {
+            let range = part.start..part.start.saturating_add(part.text.len());
+            match step {
+                Step::Reuse(old) => {
+                    let Some(left) = budget.left.checked_sub(old.used) else {
+                        return whole();
+                    };
+                    budget.left = left;
+                    let mut loaded = old.loaded.clone();
+                    loaded.rebase(
+                        lines_between(old.first_index, index),
+                        lines_between(old.first_line, part.first_line),
+                    );
+                    out.push(LoadedPart {
+                        range,
+                        first_line: part.first_line,
+                        first_index: index,
+                        loaded,
+                        kept: true,
+                        ..*old
+                    });
+                    index = index.saturating_add(old.spans);
+                }
+                Step::Scan(spans) => {
+                    let left = budget.left;
+                    let count = spans.len();
+                    let documents = spans.iter().filter(|s| !s.is_null).count();
+                    let mut loaded = Loaded::default();
+                    self.load_spans(file, part.text, spans, index, &mut budget, &mut loaded);
+                    if budget.exceeded {
+                        return whole();
+                    }
+                    out.push(LoadedPart {
+                        range,
+                        first_line: part.first_line,
+                        first_index: index,
+                        spans: count,
+                        documents,
+                        used: left.saturating_sub(budget.left),
+                        reusable: loaded.errors.is_empty() && loaded.warnings.is_empty(),
+                        kept: false,
+                        loaded,
+                    });
+                    index = index.saturating_add(count);
+                }
+            }
+        }
+        out
+    }
+
+    /// Loads one stream in one piece, as one part that is never reused.
+    fn read_whole(&self, file: &str, text: &str) -> LoadedPart {
+        let mut loaded = Loaded::default();
+        let part = |loaded| LoadedPart {
+            range: 0..text.len(),
+            first_line: 1,
+            first_index: 0,
+            spans: 0,
+            documents: 0,
+            used: 0,
+            reusable: false,
+            kept: false,
+            loaded,
+        };
         if text.len() > self.options.max_bytes {
             loaded.errors.push(limit_error(
                 file,
@@ -699,55 +880,22 @@ impl Loader {
                     self.options.max_bytes
                 ),
             ));
-            return loaded;
+            return part(loaded);
         }
         let (spans, syntax_error) = scan_documents(text);
         if spans.iter().filter(|s| !s.is_null).count() > self.options.max_documents {
             loaded
                 .errors
                 .push(too_many_documents(file, self.options.max_documents));
-            return loaded;
+            return part(loaded);
         }
         let mut budget = Budget {
             left: self.options.max_documents,
             exceeded: false,
         };
-        for (index, span) in spans.into_iter().enumerate() {
-            if span.is_null {
-                continue;
-            }
-            let slice = text.get(span.start..span.end).unwrap_or("");
-            let start = span.source_map.key("").unwrap_or(Location {
-                line: span.first_line,
-                column: 1,
-            });
-            let mut ctx = DocContext {
-                file,
-                index,
-                item: None,
-                start,
-                source_map: span.source_map,
-                loaded: &mut loaded,
-                options: &self.options,
-            };
-            match parse_value(slice, span.first_line, &self.options) {
-                Ok(mut value) => {
-                    normalize(&mut value);
-                    ctx.load_value(value, &mut budget);
-                }
-                Err((message, location)) => {
-                    let place = ctx.place_at(String::new(), location);
-                    ctx.loaded
-                        .errors
-                        .push(LoadError::new(place, LoadErrorKind::Syntax, message));
-                }
-            }
-            if budget.exceeded {
-                loaded
-                    .errors
-                    .push(too_many_documents(file, self.options.max_documents));
-                return loaded;
-            }
+        self.load_spans(file, text, spans, 0, &mut budget, &mut loaded);
+        if budget.exceeded {
+            return part(loaded);
         }
         if let Some(err) = syntax_error {
             loaded.errors.push(LoadError::new(
@@ -762,8 +910,142 @@ impl Loader {
                 err.message,
             ));
         }
-        loaded
+        part(loaded)
     }
+
+    /// Loads the documents `spans` found in `text`, the first of them the stream's document
+    /// `first_index`; stops, after recording the error, when the budget runs out.
+    fn load_spans(
+        &self,
+        file: &str,
+        text: &str,
+        spans: Vec<DocumentSpan>,
+        first_index: usize,
+        budget: &mut Budget,
+        loaded: &mut Loaded,
+    ) {
+        for (i, span) in spans.into_iter().enumerate() {
+            if span.is_null {
+                continue;
+            }
+            let slice = text.get(span.start..span.end).unwrap_or("");
+            let start = span.source_map.key("").unwrap_or(Location {
+                line: span.first_line,
+                column: 1,
+            });
+            let mut ctx = DocContext {
+                file,
+                index: first_index.saturating_add(i),
+                item: None,
+                start,
+                source_map: span.source_map,
+                loaded: &mut *loaded,
+                options: &self.options,
+            };
+            match parse_value(slice, span.first_line, &self.options) {
+                Ok(mut value) => {
+                    normalize(&mut value);
+                    ctx.load_value(value, budget);
+                }
+                Err((message, location)) => {
+                    let place = ctx.place_at(String::new(), location);
+                    ctx.loaded
+                        .errors
+                        .push(LoadError::new(place, LoadErrorKind::Syntax, message));
+                }
+            }
+            if budget.exceeded {
+                loaded
+                    .errors
+                    .push(too_many_documents(file, self.options.max_documents));
+                return;
+            }
+        }
+    }
+}
+
+/// What one part of a stream loaded to, with what reusing it in a later text of the same
+/// stream needs.
+#[derive(Clone, Debug)]
+struct LoadedPart {
+    /// The part's bytes in its stream.
+    range: std::ops::Range<usize>,
+    /// Its first line in the stream.
+    first_line: usize,
+    /// The stream index of its first document.
+    first_index: usize,
+    /// How many documents of the stream it holds (empty ones count).
+    spans: usize,
+    /// How many of them are not empty (what [`LoadOptions::max_documents`] counts first).
+    documents: usize,
+    /// How much of the document budget it took (a List's items count).
+    used: usize,
+    /// Whether a later text may reuse it: read as a part, with no error or warning (whose
+    /// places would need moving too).
+    reusable: bool,
+    /// Whether it was reused rather than read.
+    kept: bool,
+    loaded: Loaded,
+}
+
+/// One part of a stream: from a line that starts a document, or the stream's start, up to the
+/// next such line.
+struct StreamPart<'t> {
+    text: &'t str,
+    start: usize,
+    first_line: usize,
+}
+
+/// Splits a stream at the lines that start with a document marker (`---`). YAML ends every
+/// scalar and collection at such a line (a marker cannot be content, YAML 1.2 §9.1.4), so each
+/// part parses alone as it does in the stream; a part that does not (a quoted scalar cut by a
+/// marker) makes the caller read the stream whole. `None` for what this split does not follow
+/// — directives (`%`), document end markers (`...`), byte order marks, and carriage returns
+/// not followed by a line feed (line breaks of their own) — such streams are read whole.
+fn split_stream(text: &str) -> Option<Vec<StreamPart<'_>>> {
+    if text.contains('\u{feff}')
+        || text
+            .match_indices('\r')
+            .any(|(i, _)| !text.get(i..).is_some_and(|rest| rest.starts_with("\r\n")))
+    {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let (mut start, mut first_line) = (0usize, 1usize);
+    let (mut offset, mut line) = (0usize, 1usize);
+    for l in text.split_inclusive('\n') {
+        if l.starts_with('%') || is_marker(l, "...") {
+            return None;
+        }
+        if is_marker(l, "---") && offset > start {
+            parts.push(StreamPart {
+                text: text.get(start..offset)?,
+                start,
+                first_line,
+            });
+            (start, first_line) = (offset, line);
+        }
+        offset = offset.saturating_add(l.len());
+        line = line.saturating_add(1);
+    }
+    parts.push(StreamPart {
+        text: text.get(start..)?,
+        start,
+        first_line,
+    });
+    Some(parts)
+}
+
+/// Whether a line is `marker` alone or followed by white space.
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+/// `to - from`, signed (lines or indices move both ways).
+fn lines_between(from: usize, to: usize) -> isize {
+    let signed = |n: usize| isize::try_from(n).unwrap_or(isize::MAX);
+    signed(to).saturating_sub(signed(from))
 }
 
 /// Parses one document's text into a generic value (YAML 1.2 with JSON as a subset), with
@@ -1332,4 +1614,118 @@ fn collect_files(path: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod part_tests {
+    use super::*;
+
+    fn whole(text: &str) -> Loaded {
+        Loader::new().read_whole("f.yaml", text).loaded
+    }
+
+    const SE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a}\nspec: {hosts: [a.example]}\n";
+
+    /// Streams read in parts load exactly as they do whole, including those the split must
+    /// leave whole.
+    #[test]
+    fn reading_in_parts_equals_reading_whole() {
+        let streams = [
+            format!("{SE}---\n{SE}"),
+            format!("# header\n---\n{SE}---\n---\n{SE}"),
+            format!("--- # comment\n{SE}--- \n{SE}"),
+            format!(
+                "---\r\n{}---\r\n{}",
+                SE.replace('\n', "\r\n"),
+                SE.replace('\n', "\r\n")
+            ),
+            format!("{SE}---\nkind: [\n---\n{SE}"),
+            format!("{SE}---\nmetadata: \"open\n---\n{SE}"),
+            format!("{SE}...\n---\n{SE}"),
+            format!("%YAML 1.2\n---\n{SE}---\n{SE}"),
+            format!("\u{feff}{SE}---\n{SE}"),
+            format!("{SE}---\rkind: x\n"),
+            format!("--- |\n  text\n---\n{SE}"),
+            format!("---\n- a\n---\n{SE}---\nnull\n---\n~\n"),
+            format!("{SE}----\n{SE}"),
+            format!(
+                "apiVersion: v1\nkind: List\nitems:\n- {}\n---\n{SE}",
+                SE.replace('\n', "\n  ")
+            ),
+            format!(
+                "{SE}---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: b, name: c}}\n"
+            ),
+            String::new(),
+            "---\n".to_owned(),
+        ];
+        for text in &streams {
+            assert_eq!(
+                Loader::new().read_str("f.yaml", text),
+                whole(text),
+                "{text:?}"
+            );
+        }
+        for max in [1, 2, 3] {
+            let loader = Loader::new().with_max_documents(max);
+            for text in &streams {
+                assert_eq!(
+                    loader.read_str("f.yaml", text),
+                    loader.read_whole("f.yaml", text).loaded,
+                    "max {max}: {text:?}"
+                );
+            }
+        }
+    }
+
+    /// Every YAML file of the repository's test data (Istio's cases and real documents) loads
+    /// the same in parts as whole.
+    #[test]
+    fn test_data_reads_the_same_in_parts() {
+        fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        assert!(
+            files.len() > 500,
+            "{} files under {}",
+            files.len(),
+            root.display()
+        );
+        let mut split = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            split += usize::from(split_stream(&text).is_some_and(|p| p.len() > 1));
+            let name = file.display().to_string();
+            assert_eq!(
+                Loader::new().read_str(&name, &text),
+                Loader::new().read_whole(&name, &text).loaded,
+                "{name}"
+            );
+        }
+        assert!(split > 100, "only {split} files had several parts");
+    }
+
+    #[test]
+    fn streams_split_at_marker_lines_only() {
+        let parts = split_stream("a: 1\n---\nb: 2\n----\n--- x\n").unwrap();
+        let texts: Vec<_> = parts.iter().map(|p| (p.text, p.first_line)).collect();
+        assert_eq!(
+            texts,
+            [("a: 1\n", 1), ("---\nb: 2\n----\n", 2), ("--- x\n", 5)]
+        );
+        assert!(split_stream("%YAML 1.2\n---\n").is_none());
+        assert!(split_stream("a: 1\n...\n").is_none());
+        assert!(split_stream("a: 1\rb: 2").is_none());
+        assert_eq!(split_stream("a: 1\r\n---\r\n").unwrap().len(), 2);
+    }
 }

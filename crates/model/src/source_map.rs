@@ -4,6 +4,8 @@
 //! error takes one path; this map, built from the YAML event stream, gives each field path back
 //! its line and column.
 
+use std::sync::Arc;
+
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 /// A position in a source file: 1-based line and column (columns count characters).
@@ -33,15 +35,15 @@ impl Entry {
         }
     }
 
-    fn value(&self) -> Location {
-        expand(self.value)
+    fn value(&self, shift: isize) -> Location {
+        expand(self.value, shift)
     }
 
-    fn key(&self) -> Location {
+    fn key(&self, shift: isize) -> Location {
         if self.key.0 == 0 {
-            self.value()
+            self.value(shift)
         } else {
-            expand(self.key)
+            expand(self.key, shift)
         }
     }
 }
@@ -54,9 +56,9 @@ fn compact(l: Location) -> (u32, u32) {
     )
 }
 
-fn expand((line, column): (u32, u32)) -> Location {
+fn expand((line, column): (u32, u32), shift: isize) -> Location {
     Location {
-        line: line as usize,
+        line: (line as usize).saturating_add_signed(shift).max(1),
         column: column as usize,
     }
 }
@@ -84,22 +86,56 @@ fn expand((line, column): (u32, u32)) -> Location {
 /// assert_eq!(map.key("spec.http"), Some(Location { line: 6, column: 3 }));
 /// # Ok::<(), portcullis_model::LoadErrors>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     /// Sorted by path, one entry per path: looked up only to place a message, so a sorted
-    /// list serves as well as a hash table, in half the memory.
-    entries: Vec<(Box<str>, Entry)>,
+    /// list serves as well as a hash table, in half the memory. Shared, so that a document
+    /// kept between loads (see [`LoadCache`](crate::LoadCache)) is copied for the price of a
+    /// count.
+    entries: Arc<[(Box<str>, Entry)]>,
+    /// Added to every line: a document that moved up or down its file keeps its entries.
+    line_shift: isize,
 }
 
+/// Equal when every path is at the same place, however the lines are stored.
+impl PartialEq for SourceMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len()
+            && self.entries.iter().zip(other.entries.iter()).all(|(a, b)| {
+                a.0 == b.0
+                    && a.1.key(self.line_shift) == b.1.key(other.line_shift)
+                    && a.1.value(self.line_shift) == b.1.value(other.line_shift)
+            })
+    }
+}
+
+impl Eq for SourceMap {}
+
 impl SourceMap {
+    /// Sorts the entries recorded in document order, keeping the first of each path (a
+    /// duplicate key is an error the loader reports anyway).
+    fn sealed(mut entries: Vec<(Box<str>, Entry)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, first| later.0 == first.0);
+        Self {
+            entries: entries.into(),
+            line_shift: 0,
+        }
+    }
+
     /// Where the value at `path` starts.
     pub fn value(&self, path: &str) -> Option<Location> {
-        self.get(path).map(Entry::value)
+        self.get(path).map(|e| e.value(self.line_shift))
     }
 
     /// Where the key of the field at `path` is written (for a sequence item, the item itself).
     pub fn key(&self, path: &str) -> Option<Location> {
-        self.get(path).map(Entry::key)
+        self.get(path).map(|e| e.key(self.line_shift))
+    }
+
+    /// Moves every position `lines` lines down (up, when negative).
+    pub(crate) fn shift_lines(&mut self, lines: isize) {
+        self.line_shift = self.line_shift.saturating_add(lines);
     }
 
     fn get(&self, path: &str) -> Option<&Entry> {
@@ -108,14 +144,6 @@ impl SourceMap {
             .binary_search_by(|(p, _)| (**p).cmp(path))
             .ok()?;
         self.entries.get(i).map(|(_, e)| e)
-    }
-
-    /// Sorts the entries recorded in document order, keeping the first of each path (a
-    /// duplicate key is an error the loader reports anyway).
-    fn seal(&mut self) {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        self.entries.dedup_by(|later, first| later.0 == first.0);
-        self.entries.shrink_to_fit();
     }
 
     /// The position of the closest field at or above `path` that the map knows: the field
@@ -149,8 +177,11 @@ impl SourceMap {
                 }
                 rest.strip_prefix('.').map(|r| (Box::from(r), *entry))
             })
-            .collect();
-        Self { entries }
+            .collect::<Vec<_>>();
+        Self {
+            entries: entries.into(),
+            line_shift: self.line_shift,
+        }
     }
 }
 
@@ -205,6 +236,8 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
     let mut documents = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut current: Option<DocumentSpan> = None;
+    // The current document's entries, in document order until it ends.
+    let mut entries: Vec<(Box<str>, Entry)> = Vec::new();
     let mut root_seen = false;
     let line_starts = line_start_offsets(text);
     for event in Parser::new_from_str(text) {
@@ -237,6 +270,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                     .copied()
                     .unwrap_or(text.len());
                 stack.clear();
+                entries.clear();
                 root_seen = false;
                 current = Some(DocumentSpan {
                     start,
@@ -248,7 +282,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
             }
             Event::DocumentEnd => {
                 if let Some(mut doc) = current.take() {
-                    doc.source_map.seal();
+                    doc.source_map = SourceMap::sealed(std::mem::take(&mut entries));
                     doc.end = byte_offset(text, &line_starts, span.end.line(), span.end.col())
                         .max(doc.start);
                     documents.push(doc);
@@ -269,7 +303,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                     *pending_key = Some((value.into_owned(), here));
                     continue;
                 }
-                record_value(&mut stack, &mut doc.source_map, here);
+                record_value(&mut stack, &mut entries, here);
             }
             Event::Alias(_) => {
                 if let Some(doc) = current.as_mut() {
@@ -281,7 +315,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                         *pending_key = Some(("*".to_owned(), here));
                         continue;
                     }
-                    record_value(&mut stack, &mut doc.source_map, here);
+                    record_value(&mut stack, &mut entries, here);
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -296,7 +330,7 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                 {
                     *pending_key = Some(("?".to_owned(), here));
                 }
-                let path = record_value(&mut stack, &mut doc.source_map, here).to_owned();
+                let path = record_value(&mut stack, &mut entries, here).to_owned();
                 stack.push(if matches!(event, Event::MappingStart(..)) {
                     Frame::Mapping {
                         path,
@@ -320,7 +354,11 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
 
 /// Records a value node at the position the stack says it fills, and returns its path (as
 /// recorded: a collection's frame copies it; a scalar's is only recorded).
-fn record_value<'m>(stack: &mut [Frame], map: &'m mut SourceMap, value: Location) -> &'m str {
+fn record_value<'m>(
+    stack: &mut [Frame],
+    entries: &'m mut Vec<(Box<str>, Entry)>,
+    value: Location,
+) -> &'m str {
     let (path, key) = match stack.last_mut() {
         None => (String::new(), None),
         Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
@@ -333,9 +371,8 @@ fn record_value<'m>(stack: &mut [Frame], map: &'m mut SourceMap, value: Location
             (item, None)
         }
     };
-    map.entries
-        .push((path.into_boxed_str(), Entry::new(key, value)));
-    map.entries.last().map_or("", |(path, _)| path)
+    entries.push((path.into_boxed_str(), Entry::new(key, value)));
+    entries.last().map_or("", |(path, _)| path)
 }
 
 fn join_key(parent: &str, key: &str) -> String {

@@ -665,3 +665,69 @@ fn a_cached_load_parses_only_changed_files_and_equals_an_uncached_one() {
     assert_eq!(cached.documents()[0].object.metadata().namespace, "edge");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A changed file is parsed again only where its documents' text changed; the documents
+/// kept from the last load are moved to their new lines and indices, so the result is still
+/// exactly an uncached load's.
+#[test]
+fn a_changed_file_parses_only_its_changed_documents() {
+    let dir = std::env::temp_dir().join(format!("portcullis-loader-parts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let se = |name: &str, host: &str| {
+        format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata:\n  name: {name}\nspec:\n  hosts: [{host}]\n"
+        )
+    };
+    let file = dir.join("all.yaml");
+    let write = |docs: &[String]| std::fs::write(&file, docs.concat()).unwrap();
+    let mut docs: Vec<String> = (0..5)
+        .map(|i| se(&format!("se-{i}"), "x.example"))
+        .collect();
+    write(&docs);
+    let loader = Loader::new();
+    let mut cache = portcullis_model::LoadCache::default();
+    assert_eq!(
+        loader.read_path_cached(&dir, &mut cache),
+        loader.read_path(&dir)
+    );
+    assert_eq!((cache.parsed(), cache.kept_documents()), (1, 0));
+
+    let mut check = |docs: &[String], kept: usize| {
+        write(docs);
+        let cached = loader.read_path_cached(&dir, &mut cache);
+        let fresh = loader.read_path(&dir);
+        assert_eq!(cached, fresh);
+        assert_eq!(cache.kept_documents(), kept);
+        // Every document is where a fresh read puts it, line and index.
+        for (c, f) in cached.documents().iter().zip(fresh.documents()) {
+            assert_eq!(c.source, f.source);
+            assert_eq!(
+                c.source_map.key("spec.hosts"),
+                f.source_map.key("spec.hosts")
+            );
+        }
+    };
+    // One document changed, same number of lines.
+    docs[2] = se("se-2", "y.example");
+    check(&docs, 4);
+    // A document grows by two lines: those after it move down.
+    docs[1] = docs[1].replace("spec:\n", "# one\n# two\nspec:\n");
+    check(&docs, 4);
+    // A document removed: those after it move up, and their index goes down.
+    docs.remove(0);
+    check(&docs, 4);
+    // Comments before the first marker, and a document inserted at the top.
+    docs.insert(0, format!("# header\n{}", se("new", "z.example")));
+    check(&docs, 4);
+    // The same text twice: both places get the document, each at its own line.
+    docs.push(docs[3].clone());
+    check(&docs, 6);
+    // A document with an error is never kept, but it does not stop the others being kept.
+    docs[1] = docs[1].replace("hosts:", "hostz:");
+    check(&docs, 5);
+    docs[4] = se("se-4", "w.example");
+    check(&docs, 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
