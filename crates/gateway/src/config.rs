@@ -10,8 +10,8 @@ use base64::Engine as _;
 use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, LoadCache, Loaded, Loader, Object};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
-    Config, GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
-    translate,
+    GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
+    translate_objects,
 };
 use portcullis_validate::{Severity, validate_document};
 
@@ -245,11 +245,10 @@ pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built,
 
 /// Translates loaded documents for this gateway.
 pub(crate) fn translate_documents(documents: &[Document], identity: &Identity) -> GatewayPlan {
-    let objects: Vec<&Object> = documents.iter().map(|d| &d.object).collect();
-    let config = Config::from_objects(objects.iter().copied());
+    let objects = || documents.iter().map(|d| &d.object);
     let mesh = MeshSettings::default();
-    let registry = ServiceRegistry::from_objects(objects.iter().copied(), &mesh.domain_suffix);
-    translate(&config, &registry, &identity.proxy(), &mesh)
+    let registry = ServiceRegistry::from_objects(objects(), &mesh.domain_suffix);
+    translate_objects(objects(), &registry, &identity.proxy(), &mesh)
 }
 
 fn secret_data(secret: &portcullis_model::kube::Secret) -> Result<SecretData, String> {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Config;
+use portcullis_model::Object;
+
+use crate::config::{Config, Resources};
 use crate::index::Index;
 use crate::listeners::build_gateway;
 use crate::plan::GatewayPlan;
@@ -18,6 +20,26 @@ use crate::registry::ServiceRegistry;
 /// the oldest VirtualService applies (see the crate documentation).
 pub fn translate(
     config: &Config,
+    registry: &ServiceRegistry,
+    proxy: &Proxy,
+    mesh: &MeshSettings,
+) -> GatewayPlan {
+    translate_resources(&Resources::of_config(config), registry, proxy, mesh)
+}
+
+/// [`translate`] for the networking resources among `objects` (other kinds are ignored),
+/// as [`Config::from_objects`] would take them, without copying them into a [`Config`].
+pub fn translate_objects<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+    registry: &ServiceRegistry,
+    proxy: &Proxy,
+    mesh: &MeshSettings,
+) -> GatewayPlan {
+    translate_resources(&Resources::of_objects(objects), registry, proxy, mesh)
+}
+
+fn translate_resources(
+    config: &Resources<'_>,
     registry: &ServiceRegistry,
     proxy: &Proxy,
     mesh: &MeshSettings,

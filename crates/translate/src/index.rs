@@ -10,7 +10,7 @@ use portcullis_model::virtual_service::{
     Destination, HttpRoute as VsHttpRoute, TcpRoute, TlsRoute,
 };
 
-use crate::config::{Config, creation_order_key};
+use crate::config::{Resources, creation_order_key};
 use crate::delegate::merge_delegates;
 use crate::host::destination_host;
 use crate::plan::{HashPolicy, RouteOrigin};
@@ -85,7 +85,7 @@ fn needs_resolving<'g>(names: impl Iterator<Item = &'g Vec<String>>, namespace: 
 
 impl<'a> Index<'a> {
     pub(crate) fn new(
-        config: &'a Config,
+        config: &'a Resources<'_>,
         registry: &ServiceRegistry,
         proxy: &'a Proxy,
         mesh: &'a MeshSettings,
@@ -102,7 +102,7 @@ impl<'a> Index<'a> {
 
         // VirtualServices in creation order; delegates are looked up by (name, namespace).
         let mut order: Vec<&Resource<portcullis_model::VirtualService>> =
-            config.virtual_services.iter().collect();
+            config.virtual_services.iter().map(|r| &**r).collect();
         order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
         let delegates: HashMap<(&str, &str), &Resource<portcullis_model::VirtualService>> = order
             .iter()
@@ -212,7 +212,7 @@ impl<'a> Index<'a> {
         }
 
         let mut dr_order: Vec<&Resource<portcullis_model::DestinationRule>> =
-            config.destination_rules.iter().collect();
+            config.destination_rules.iter().map(|r| &**r).collect();
         dr_order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
         let drs = dr_order
             .into_iter()

@@ -224,7 +224,7 @@ pub mod simulate;
 pub mod tls;
 
 pub use config::Config;
-pub use driver::translate;
+pub use driver::{translate, translate_objects};
 pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};

@@ -8,7 +8,7 @@ use portcullis_model::host::{names_for_namespace, subset_of};
 use portcullis_model::virtual_service::RouteDestination as VsRouteDestination;
 use portcullis_model::{Gateway, Resource};
 
-use crate::config::{Config, creation_order_key};
+use crate::config::{Resources, creation_order_key};
 use crate::diag::{Diagnostic, Severity};
 use crate::host::{sanitize_server_hosts, strip_namespace};
 use crate::index::{Index, VsEntry};
@@ -35,12 +35,13 @@ fn gateway_ref(gw: &Resource<Gateway>) -> String {
 const GATEWAY_SERVICE_ANNOTATION: &str = "internal.istio.io/gateway-service";
 const DISABLE_PORT_TRANSLATION: &str = "experimental.istio.io/disable-gateway-port-translation";
 
-pub(crate) fn build_gateway(config: &Config, index: &Index<'_>, plan: &mut GatewayPlan) {
+pub(crate) fn build_gateway(config: &Resources<'_>, index: &Index<'_>, plan: &mut GatewayPlan) {
     let proxy = index.proxy;
     // §a.1 selection and gateway order.
     let mut gateways: Vec<&Resource<Gateway>> = config
         .gateways
         .iter()
+        .map(|g| &**g)
         .filter(|g| gateway_applies(g, proxy))
         .collect();
     gateways.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));

@@ -233,3 +233,36 @@ fn from_loaded_reads_the_objects_of_the_load() {
     );
     assert!(!Config::from_loaded(&loaded).service_entries.is_empty());
 }
+
+/// Translating loaded objects in place gives the plan that copying them into a `Config`
+/// gives, with or without namespaces.
+#[test]
+fn translating_objects_equals_translating_their_config() {
+    let dump = |plan: &portcullis_translate::GatewayPlan| {
+        let view = portcullis_translate::dump::View::new(
+            plan.listeners.iter().collect(),
+            plan.route_configs.values().collect(),
+            plan.clusters.values().map(|c| (c, Vec::new())).collect(),
+        );
+        let diagnostics: Vec<String> = plan.diagnostics.iter().map(ToString::to_string).collect();
+        (portcullis_translate::dump::json(&view, None), diagnostics)
+    };
+    for namespace in ["", "egress", "default"] {
+        let objects = objects(&Loader::new().with_default_namespace(namespace));
+        let mesh = MeshSettings::default();
+        let registry = ServiceRegistry::from_objects(&objects, &mesh.domain_suffix);
+        for proxy in [egress_gateway(), Proxy::ingress_gateway()] {
+            let copied = translate(&Config::from_objects(&objects), &registry, &proxy, &mesh);
+            let in_place =
+                portcullis_translate::translate_objects(&objects, &registry, &proxy, &mesh);
+            assert_eq!(dump(&in_place), dump(&copied), "namespace {namespace:?}");
+        }
+        let copied = translate(
+            &Config::from_objects(&objects),
+            &registry,
+            &egress_gateway(),
+            &mesh,
+        );
+        assert!(!copied.route_configs.is_empty() && !copied.clusters.is_empty());
+    }
+}
