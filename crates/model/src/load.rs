@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Place};
 use crate::kube;
 use crate::meta::{ApiVersion, Kind, ObjectMeta, Resource};
-use crate::source_map::{DocumentSpan, Location, SourceMap, scan_documents};
+use crate::source_map::{DocumentSpan, Location, SourceMap, root_location, scan_documents};
 use crate::{DestinationRule, Gateway, ServiceEntry, VirtualService};
 
 /// Limits and strictness of a [`Loader`].
@@ -774,7 +774,10 @@ impl Loader {
             .unwrap_or_default();
         enum Step<'p> {
             Reuse(&'p LoadedPart),
-            Scan(Vec<DocumentSpan>),
+            /// Comments and blank lines before the first marker: no document.
+            Empty,
+            /// One document, parsed (`Null` for an empty one).
+            Parsed(Value),
         }
         let mut steps = Vec::with_capacity(parts.len());
         let mut documents = 0usize;
@@ -784,19 +787,17 @@ impl Loader {
                 steps.push(Step::Reuse(old));
                 continue;
             }
-            let (mut spans, syntax_error) = scan_documents(part.text);
-            if syntax_error.is_some() {
+            if !part.has_document() {
+                steps.push(Step::Empty);
+                continue;
+            }
+            // A part that does not parse alone may not be a document of its own (a quoted
+            // scalar cut by a marker): the whole read says what is wrong, and where.
+            let Ok(value) = parse_value(part.text, part.first_line, &self.options) else {
                 return whole();
-            }
-            let shift = lines_between(1, part.first_line);
-            for span in &mut spans {
-                span.first_line = part
-                    .first_line
-                    .saturating_add(span.first_line.saturating_sub(1));
-                span.source_map.shift_lines(shift);
-            }
-            documents = documents.saturating_add(spans.iter().filter(|s| !s.is_null).count());
-            steps.push(Step::Scan(spans));
+            };
+            documents = documents.saturating_add(usize::from(!value.is_null()));
+            steps.push(Step::Parsed(value));
         }
         if documents > self.options.max_documents {
             return whole();
@@ -830,27 +831,52 @@ impl Loader {
                     });
                     index = index.saturating_add(old.spans);
                 }
-                Step::Scan(spans) => {
+                Step::Empty => out.push(LoadedPart {
+                    range,
+                    first_line: part.first_line,
+                    first_index: index,
+                    spans: 0,
+                    documents: 0,
+                    used: 0,
+                    reusable: true,
+                    kept: false,
+                    loaded: Loaded::default(),
+                }),
+                Step::Parsed(mut value) => {
                     let left = budget.left;
-                    let count = spans.len();
-                    let documents = spans.iter().filter(|s| !s.is_null).count();
+                    let is_document = !value.is_null();
                     let mut loaded = Loaded::default();
-                    self.load_spans(file, part.text, spans, index, &mut budget, &mut loaded);
-                    if budget.exceeded {
-                        return whole();
+                    if is_document {
+                        let mut ctx = DocContext {
+                            file,
+                            index,
+                            item: None,
+                            start: root_location(part.text, part.first_line).unwrap_or(Location {
+                                line: part.first_line,
+                                column: 1,
+                            }),
+                            source_map: SourceMap::of_document(part.text, part.first_line),
+                            loaded: &mut loaded,
+                            options: &self.options,
+                        };
+                        normalize(&mut value);
+                        ctx.load_value(value, &mut budget);
+                        if budget.exceeded {
+                            return whole();
+                        }
                     }
                     out.push(LoadedPart {
                         range,
                         first_line: part.first_line,
                         first_index: index,
-                        spans: count,
-                        documents,
+                        spans: 1,
+                        documents: usize::from(is_document),
                         used: left.saturating_sub(budget.left),
                         reusable: loaded.errors.is_empty() && loaded.warnings.is_empty(),
                         kept: false,
                         loaded,
                     });
-                    index = index.saturating_add(count);
+                    index = index.saturating_add(1);
                 }
             }
         }
@@ -1034,6 +1060,18 @@ fn split_stream(text: &str) -> Option<Vec<StreamPart<'_>>> {
         first_line,
     });
     Some(parts)
+}
+
+impl StreamPart<'_> {
+    /// Whether the part holds a document: one that starts with a marker does; the part
+    /// before the first marker does when it holds more than comments and blank lines.
+    fn has_document(&self) -> bool {
+        is_marker(self.text, "---")
+            || self.text.lines().any(|line| {
+                let line = line.trim_start();
+                !line.is_empty() && !line.starts_with('#')
+            })
+    }
 }
 
 /// Whether a line is `marker` alone or followed by white space.

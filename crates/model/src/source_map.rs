@@ -2,9 +2,11 @@
 //!
 //! The loader deserializes documents through a generic value, so that every format and every
 //! error takes one path; this map, built from the YAML event stream, gives each field path back
-//! its line and column.
+//! its line and column. A document read as a part of its stream (see the loader) keeps its text
+//! and is mapped when first asked where a field is; a stream read whole is mapped as it is
+//! split into documents.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
@@ -44,6 +46,22 @@ impl Entry {
             self.value(shift)
         } else {
             expand(self.key, shift)
+        }
+    }
+
+    /// The entry `lines` lines further down.
+    fn shifted(self, lines: isize) -> Self {
+        let line = |(line, column): (u32, u32)| {
+            let moved = (line as usize).saturating_add_signed(lines).max(1);
+            (u32::try_from(moved).unwrap_or(u32::MAX), column)
+        };
+        Self {
+            key: if self.key.0 == 0 {
+                self.key
+            } else {
+                line(self.key)
+            },
+            value: line(self.value),
         }
     }
 }
@@ -86,22 +104,53 @@ fn expand((line, column): (u32, u32), shift: isize) -> Location {
 /// assert_eq!(map.key("spec.http"), Some(Location { line: 6, column: 3 }));
 /// # Ok::<(), portcullis_model::LoadErrors>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SourceMap {
-    /// Sorted by path, one entry per path: looked up only to place a message, so a sorted
-    /// list serves as well as a hash table, in half the memory. Shared, so that a document
-    /// kept between loads (see [`LoadCache`](crate::LoadCache)) is copied for the price of a
-    /// count.
-    entries: Arc<[(Box<str>, Entry)]>,
+    /// Shared, so that a document kept between loads (see [`LoadCache`](crate::LoadCache)) is
+    /// copied for the price of a count.
+    inner: Arc<Inner>,
     /// Added to every line: a document that moved up or down its file keeps its entries.
     line_shift: isize,
+}
+
+/// Field paths and their positions.
+type Entries = Box<[(Box<str>, Entry)]>;
+
+#[derive(Default)]
+struct Inner {
+    /// Sorted by path, one entry per path: looked up only to place a message, so a sorted
+    /// list serves as well as a hash table, in half the memory.
+    entries: OnceLock<Entries>,
+    /// The document's text, when the entries are made on first use: most documents are never
+    /// asked where a field is, and mapping them while loading cost as much as a second parse.
+    text: Option<DocumentText>,
+}
+
+/// A document's text and its first line in its file.
+struct DocumentText {
+    text: Box<str>,
+    first_line: usize,
+}
+
+impl std::fmt::Debug for SourceMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.entries().iter().map(|(path, entry)| {
+                (
+                    path,
+                    (entry.key(self.line_shift), entry.value(self.line_shift)),
+                )
+            }))
+            .finish()
+    }
 }
 
 /// Equal when every path is at the same place, however the lines are stored.
 impl PartialEq for SourceMap {
     fn eq(&self, other: &Self) -> bool {
-        self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(other.entries.iter()).all(|(a, b)| {
+        let (mine, theirs) = (self.entries(), other.entries());
+        mine.len() == theirs.len()
+            && mine.iter().zip(theirs.iter()).all(|(a, b)| {
                 a.0 == b.0
                     && a.1.key(self.line_shift) == b.1.key(other.line_shift)
                     && a.1.value(self.line_shift) == b.1.value(other.line_shift)
@@ -118,9 +167,48 @@ impl SourceMap {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.dedup_by(|later, first| later.0 == first.0);
         Self {
-            entries: entries.into(),
+            inner: Arc::new(Inner {
+                entries: OnceLock::from(entries.into_boxed_slice()),
+                text: None,
+            }),
             line_shift: 0,
         }
+    }
+
+    /// The map of the one document `text` holds, `text` starting at line `first_line` of its
+    /// file; made when first looked into.
+    pub(crate) fn of_document(text: &str, first_line: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                entries: OnceLock::new(),
+                text: Some(DocumentText {
+                    text: Box::from(text),
+                    first_line,
+                }),
+            }),
+            line_shift: 0,
+        }
+    }
+
+    fn entries(&self) -> &[(Box<str>, Entry)] {
+        self.inner.entries.get_or_init(|| {
+            let Some(DocumentText { text, first_line }) = &self.inner.text else {
+                return Box::default();
+            };
+            let (documents, _) = scan_documents(text);
+            let Some(document) = documents.into_iter().next() else {
+                return Box::default();
+            };
+            let shift = lines_after(1, *first_line);
+            // The scan numbered the lines from the document's first.
+            Arc::try_unwrap(document.source_map.inner)
+                .ok()
+                .and_then(|inner| inner.entries.into_inner())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(path, entry)| (path, entry.shifted(shift)))
+                .collect()
+        })
     }
 
     /// Where the value at `path` starts.
@@ -139,11 +227,9 @@ impl SourceMap {
     }
 
     fn get(&self, path: &str) -> Option<&Entry> {
-        let i = self
-            .entries
-            .binary_search_by(|(p, _)| (**p).cmp(path))
-            .ok()?;
-        self.entries.get(i).map(|(_, e)| e)
+        let entries = self.entries();
+        let i = entries.binary_search_by(|(p, _)| (**p).cmp(path)).ok()?;
+        entries.get(i).map(|(_, e)| e)
     }
 
     /// The position of the closest field at or above `path` that the map knows: the field
@@ -163,9 +249,9 @@ impl SourceMap {
     pub(crate) fn subtree(&self, prefix: &str) -> Self {
         // The paths under `prefix` are together in the sorted list, and without the prefix
         // they are still in order: one List item costs its own entries, not the whole List's.
-        let first = self.entries.partition_point(|(path, _)| &**path < prefix);
-        let entries = self
-            .entries
+        let all = self.entries();
+        let first = all.partition_point(|(path, _)| &**path < prefix);
+        let entries = all
             .get(first..)
             .unwrap_or_default()
             .iter()
@@ -179,10 +265,44 @@ impl SourceMap {
             })
             .collect::<Vec<_>>();
         Self {
-            entries: entries.into(),
+            inner: Arc::new(Inner {
+                entries: OnceLock::from(entries.into_boxed_slice()),
+                text: None,
+            }),
             line_shift: self.line_shift,
         }
     }
+}
+
+/// Where the root node of the one document `text` holds starts, `text` starting at line
+/// `first_line` of its file (what a scan maps as the path ``).
+pub(crate) fn root_location(text: &str, first_line: usize) -> Option<Location> {
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        match event {
+            Event::MappingStart(..)
+            | Event::SequenceStart(..)
+            | Event::Scalar(..)
+            | Event::Alias(_) => {
+                return Some(Location {
+                    line: span
+                        .start
+                        .line()
+                        .saturating_add(first_line.saturating_sub(1)),
+                    column: span.start.col().saturating_add(1),
+                });
+            }
+            Event::DocumentEnd | Event::StreamEnd => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `to - from`, signed.
+pub(crate) fn lines_after(from: usize, to: usize) -> isize {
+    let signed = |n: usize| isize::try_from(n).unwrap_or(isize::MAX);
+    signed(to).saturating_sub(signed(from))
 }
 
 /// The parent of a field path: `a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``, `` → none.
