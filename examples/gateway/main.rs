@@ -53,6 +53,9 @@ fn main() -> ExitCode {
                         built.plan.clusters.len()
                     );
                 }
+                // The process ends here: freeing a large configuration piece by piece would
+                // only delay the answer.
+                std::mem::forget(built);
                 ExitCode::SUCCESS
             }
             Err(report) => {
