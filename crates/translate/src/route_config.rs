@@ -1,7 +1,9 @@
 //! HTTP route configurations (`buildGatewayHTTPRouteConfig`) and their routers.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash as _, Hasher};
+use std::hash::{BuildHasher as _, Hash as _, Hasher};
+
+use foldhash::fast::FixedState;
 
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
@@ -29,7 +31,7 @@ pub(crate) fn build_route_config(
     diags: &mut Vec<Diagnostic>,
 ) -> RouteConfig {
     let mut vhosts: Vec<VhostBuild> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_name: HashMap<String, usize, FixedState> = HashMap::default();
     let mut rejected: Option<String> = None;
     for ms in servers {
         let redirect = ms.server.tls.as_ref().is_some_and(|t| t.https_redirect);
@@ -96,7 +98,12 @@ pub(crate) fn build_route_config(
                         } else {
                             routes.clone()
                         };
-                        v.routes.extend(own.unwrap_or_default());
+                        let own = own.unwrap_or_default();
+                        if v.routes.is_empty() {
+                            v.routes = own;
+                        } else {
+                            v.routes.extend(own);
+                        }
                         v.require_tls |= redirect;
                     }
                 }
@@ -126,6 +133,9 @@ pub(crate) fn build_route_config(
     }
     // §d.2 SortVHostRoutes: catch-alls last, stable.
     for v in &mut vhosts {
+        if v.routes.is_sorted_by_key(|r| is_catch_all(&r.matches)) {
+            continue;
+        }
         let (normal, catch_all): (Vec<_>, Vec<_>) =
             v.routes.drain(..).partition(|r| !is_catch_all(&r.matches));
         v.routes = normal;
@@ -134,7 +144,7 @@ pub(crate) fn build_route_config(
     // collapseDuplicateRoutes: virtual hosts with equal routes become one with all their
     // domains. A hash of the routes picks the candidates; equality decides.
     let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::new();
-    let mut by_fingerprint: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_fingerprint: HashMap<u64, Vec<usize>, FixedState> = HashMap::default();
     for v in vhosts {
         let fingerprint = fingerprint(&v);
         let candidates = by_fingerprint.entry(fingerprint).or_default();
@@ -266,7 +276,7 @@ fn conditions(vhosts: &[VirtualHost<HttpRoute>]) -> RouteTable<()> {
 /// made alike. (The route types hold regexes and shared actions, which have no `Hash`;
 /// formatting them whole for the hash cost a tenth of building ten thousand VirtualServices.)
 fn fingerprint(v: &VhostBuild) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = FixedState::default().build_hasher();
     v.port.hash(&mut h);
     v.require_tls.hash(&mut h);
     v.routes.len().hash(&mut h);
