@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Place};
 use crate::kube;
 use crate::meta::{ApiVersion, Kind, ObjectMeta, Resource};
-use crate::source_map::{DocumentSpan, Location, SourceMap, root_location, scan_documents};
+use crate::source_map::{DocumentSpan, Location, SourceMap, lines_after, root, scan_documents};
 use crate::{DestinationRule, Gateway, ServiceEntry, VirtualService};
 
 /// Limits and strictness of a [`Loader`].
@@ -591,8 +591,9 @@ impl Loader {
 
     /// As [`read_path`](Self::read_path), parsing only the files whose bytes differ from those
     /// `cache` holds from the last call with it, and in those only the documents whose text
-    /// differs ([`LoadCache::kept_documents`]); the rest's documents, warnings and errors come
-    /// from the cache, moved to their new lines. Files no longer under `path` leave the cache, and a cache used with
+    /// differs ([`LoadCache::kept_documents`]). The unchanged files' documents, warnings and
+    /// errors come from the cache, and so do a changed file's unchanged documents, moved to
+    /// their new lines (a document with a warning or an error is read again). Files no longer under `path` leave the cache, and a cache used with
     /// other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied first. For
     /// a source read again after one of its files changed, such as a watched configuration
     /// directory.
@@ -749,7 +750,9 @@ impl Loader {
     /// Loads a stream part by part (see [`split_stream`]), reusing what `previous` (an earlier
     /// text of the same file, and its parts) loaded for any part whose text is unchanged. A
     /// stream that cannot be split, or whose new parts do not all parse, or that holds more
-    /// documents than allowed, is read whole, so that its errors are exactly a whole read's.
+    /// documents (or parts) than allowed, is read whole, so that its errors are exactly a
+    /// whole read's. Both reads decide whether a document is empty by one rule (its root
+    /// event), and what precedes the first marker by a scan.
     fn read_parts(
         &self,
         file: &str,
@@ -772,12 +775,19 @@ impl Loader {
                     .collect()
             })
             .unwrap_or_default();
+        // Empty documents do not count against the limit, but each part costs its own read
+        // and record: a stream of more parts than the limit allows documents is read whole.
+        if parts.len() > self.options.max_documents.saturating_add(1) {
+            return whole();
+        }
         enum Step<'p> {
             Reuse(&'p LoadedPart),
-            /// Comments and blank lines before the first marker: no document.
+            /// What comes before the first marker, when it holds no document.
             Empty,
-            /// One document, parsed (`Null` for an empty one).
-            Parsed(Value),
+            /// An empty or `null` document.
+            Null,
+            /// One document, parsed, and where its root starts.
+            Parsed(Value, Option<Location>),
         }
         let mut steps = Vec::with_capacity(parts.len());
         let mut documents = 0usize;
@@ -787,8 +797,21 @@ impl Loader {
                 steps.push(Step::Reuse(old));
                 continue;
             }
-            if !part.has_document() {
-                steps.push(Step::Empty);
+            if !is_marker(part.text, "---") {
+                // Before the first marker there is a document only if the scan finds one:
+                // comments and white space, by YAML's rules, are not.
+                let (spans, syntax_error) = scan_documents(part.text);
+                if syntax_error.is_some() {
+                    return whole();
+                }
+                if spans.is_empty() {
+                    steps.push(Step::Empty);
+                    continue;
+                }
+            }
+            let root = root(part.text, part.first_line);
+            if root.is_null {
+                steps.push(Step::Null);
                 continue;
             }
             // A part that does not parse alone may not be a document of its own (a quoted
@@ -796,8 +819,8 @@ impl Loader {
             let Ok(value) = parse_value(part.text, part.first_line, &self.options) else {
                 return whole();
             };
-            documents = documents.saturating_add(usize::from(!value.is_null()));
-            steps.push(Step::Parsed(value));
+            documents = documents.saturating_add(1);
+            steps.push(Step::Parsed(value, root.location));
         }
         if documents > self.options.max_documents {
             return whole();
@@ -818,8 +841,8 @@ impl Loader {
                     budget.left = left;
                     let mut loaded = old.loaded.clone();
                     loaded.rebase(
-                        lines_between(old.first_index, index),
-                        lines_between(old.first_line, part.first_line),
+                        lines_after(old.first_index, index),
+                        lines_after(old.first_line, part.first_line),
                     );
                     out.push(LoadedPart {
                         range,
@@ -831,46 +854,47 @@ impl Loader {
                     });
                     index = index.saturating_add(old.spans);
                 }
-                Step::Empty => out.push(LoadedPart {
-                    range,
-                    first_line: part.first_line,
-                    first_index: index,
-                    spans: 0,
-                    documents: 0,
-                    used: 0,
-                    reusable: true,
-                    kept: false,
-                    loaded: Loaded::default(),
-                }),
-                Step::Parsed(mut value) => {
+                Step::Empty | Step::Null => {
+                    let spans = usize::from(matches!(step, Step::Null));
+                    out.push(LoadedPart {
+                        range,
+                        first_line: part.first_line,
+                        first_index: index,
+                        spans,
+                        documents: 0,
+                        used: 0,
+                        reusable: true,
+                        kept: false,
+                        loaded: Loaded::default(),
+                    });
+                    index = index.saturating_add(spans);
+                }
+                Step::Parsed(mut value, start) => {
                     let left = budget.left;
-                    let is_document = !value.is_null();
                     let mut loaded = Loaded::default();
-                    if is_document {
-                        let mut ctx = DocContext {
-                            file,
-                            index,
-                            item: None,
-                            start: root_location(part.text, part.first_line).unwrap_or(Location {
-                                line: part.first_line,
-                                column: 1,
-                            }),
-                            source_map: SourceMap::of_document(part.text, part.first_line),
-                            loaded: &mut loaded,
-                            options: &self.options,
-                        };
-                        normalize(&mut value);
-                        ctx.load_value(value, &mut budget);
-                        if budget.exceeded {
-                            return whole();
-                        }
+                    let mut ctx = DocContext {
+                        file,
+                        index,
+                        item: None,
+                        start: start.unwrap_or(Location {
+                            line: part.first_line,
+                            column: 1,
+                        }),
+                        source_map: SourceMap::of_document(part.text, part.first_line),
+                        loaded: &mut loaded,
+                        options: &self.options,
+                    };
+                    normalize(&mut value);
+                    ctx.load_value(value, &mut budget);
+                    if budget.exceeded {
+                        return whole();
                     }
                     out.push(LoadedPart {
                         range,
                         first_line: part.first_line,
                         first_index: index,
                         spans: 1,
-                        documents: usize::from(is_document),
+                        documents: 1,
                         used: left.saturating_sub(budget.left),
                         reusable: loaded.errors.is_empty() && loaded.warnings.is_empty(),
                         kept: false,
@@ -1062,28 +1086,10 @@ fn split_stream(text: &str) -> Option<Vec<StreamPart<'_>>> {
     Some(parts)
 }
 
-impl StreamPart<'_> {
-    /// Whether the part holds a document: one that starts with a marker does; the part
-    /// before the first marker does when it holds more than comments and blank lines.
-    fn has_document(&self) -> bool {
-        is_marker(self.text, "---")
-            || self.text.lines().any(|line| {
-                let line = line.trim_start();
-                !line.is_empty() && !line.starts_with('#')
-            })
-    }
-}
-
 /// Whether a line is `marker` alone or followed by white space.
 fn is_marker(line: &str, marker: &str) -> bool {
     line.strip_prefix(marker)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
-}
-
-/// `to - from`, signed (lines or indices move both ways).
-fn lines_between(from: usize, to: usize) -> isize {
-    let signed = |n: usize| isize::try_from(n).unwrap_or(isize::MAX);
-    signed(to).saturating_sub(signed(from))
 }
 
 /// Parses one document's text into a generic value (YAML 1.2 with JSON as a subset), with
@@ -1696,12 +1702,58 @@ mod part_tests {
             ),
             String::new(),
             "---\n".to_owned(),
+            // What comes before the first marker is a document unless YAML says it is only
+            // comments and white space.
+            format!("# a\u{1}b\n---\n{SE}"),
+            format!("\u{c}\n---\n{SE}"),
+            format!("\u{b}\n---\n{SE}"),
+            format!("\u{a0}\n---\n{SE}"),
+            format!("\u{3000}\n---\n{SE}"),
+            format!("\u{85}\n---\n{SE}"),
+            format!("\t# c\n---\n{SE}"),
+            format!("null\n---\n{SE}"),
+            format!("# c\n{SE}# d\n---\n{SE}"),
+            // Empty documents, by tag as Go YAML reads them.
+            format!("--- !!str null\n---\n{SE}"),
+            format!("--- !!str\n---\n{SE}"),
+            format!("--- !!str ~\n---\n{SE}"),
+            format!("--- !!null ''\n---\n{SE}"),
+            format!("--- !foo null\n---\n{SE}"),
+            format!("--- !!int null\n---\n{SE}"),
+            format!("--- &a null\n---\n{SE}"),
+            // Scalars at the root, cut or not by a marker.
+            format!("--- |\nfoo\n---\nbar\n---\n{SE}"),
+            format!("--- foo\nbar\n---\n{SE}"),
+            format!("--- \"foo\nbar\"\n---\n{SE}"),
+            format!("{SE}\0\n---\n{SE}"),
+            format!("{SE}---\n# a\u{1}b\n---\n{SE}"),
+            format!("{SE}\u{2028}---\u{2028}{SE}"),
+            format!("{SE}  ---\n{SE}"),
+            format!("{SE}---"),
+            format!(
+                "---\napiVersion: v1\nkind: ConfigMap\ndata: &a {{x: y}}\nother: *a\n---\n{SE}"
+            ),
+            format!("---\napiVersion: v1\nkind: ConfigMap\nother: *a\n---\n{SE}"),
+            format!("{SE}---\napiVersion: v1\nkind: ConfigMap\ndata:\n\tk: v\n---\n{SE}"),
+            format!("{}---\n{SE}", "a: ".repeat(100) + "1\n"),
+            "---\n".repeat(50),
         ];
         for text in &streams {
             assert_eq!(
                 Loader::new().read_str("f.yaml", text),
                 whole(text),
                 "{text:?}"
+            );
+        }
+        let lenient = Loader::with_options(LoadOptions {
+            lenient_unknown_fields: true,
+            ..LoadOptions::default()
+        });
+        for text in &streams {
+            assert_eq!(
+                lenient.read_str("f.yaml", text),
+                lenient.read_whole("f.yaml", text).loaded,
+                "lenient: {text:?}"
             );
         }
         for max in [1, 2, 3] {
@@ -1751,6 +1803,94 @@ mod part_tests {
             );
         }
         assert!(split > 100, "only {split} files had several parts");
+    }
+
+    /// A file edited at random, read through a cache, reads as it does fresh and whole: the
+    /// documents, where they are, and where their fields are.
+    #[test]
+    fn random_edits_read_the_same_cached_fresh_and_whole() {
+        let pool: Vec<String> = vec![
+            format!("---\n{SE}"),
+            format!("---\n# c\n{SE}"),
+            format!("--- # x\n{SE}\n\n"),
+            "---\n".to_owned(),
+            "---\nnull\n".to_owned(),
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n".to_owned(),
+            format!(
+                "---\napiVersion: v1\nkind: List\nitems:\n- {}\n- {}",
+                SE.replace('\n', "\n  "),
+                SE.replace('\n', "\n  ").trim_end()
+            ),
+            "\n".to_owned(),
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata: {name: b}\nspec: {hostz: [a]}\n"
+                .to_owned(),
+            "---\nkind: [\n".to_owned(),
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata:\n  name: c\nspec:\n  hosts:\n  - c.example\n  - d.example\n"
+                .to_owned(),
+        ];
+        let heads = [
+            "",
+            "# header\n",
+            "\n\n",
+            "apiVersion: v1\nkind: ConfigMap\n",
+        ];
+        let dir = std::env::temp_dir().join(format!("portcullis-edits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.yaml");
+        let mut seed: u64 = 0x1234_5678;
+        let mut random = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap()
+        };
+        for lenient in [false, true] {
+            for max in [3, 5, 10_000] {
+                let loader = Loader::with_options(LoadOptions {
+                    lenient_unknown_fields: lenient,
+                    max_documents: max,
+                    threads: 1,
+                    ..LoadOptions::default()
+                });
+                let mut cache = LoadCache::default();
+                let mut docs: Vec<String> =
+                    (0..6).map(|_| pool[random(pool.len())].clone()).collect();
+                let mut head = heads[0];
+                for step in 0..150 {
+                    match random(5) {
+                        0 => {
+                            let i = random(docs.len() + 1);
+                            docs.insert(i, pool[random(pool.len())].clone());
+                        }
+                        1 if !docs.is_empty() => {
+                            docs.remove(random(docs.len()));
+                        }
+                        2 if !docs.is_empty() => {
+                            let i = random(docs.len());
+                            docs[i] = pool[random(pool.len())].clone();
+                        }
+                        3 => head = heads[random(heads.len())],
+                        _ if !docs.is_empty() => {
+                            let (i, j) = (random(docs.len()), random(docs.len()));
+                            docs.swap(i, j);
+                        }
+                        _ => {}
+                    }
+                    let text = format!("{head}{}", docs.concat());
+                    std::fs::write(&file, &text).unwrap();
+                    let cached = loader.read_path_cached(&dir, &mut cache);
+                    let fresh = loader.read_path(&dir);
+                    let whole = loader.read_whole(&file.display().to_string(), &text).loaded;
+                    let at = format!("step {step}, max {max}, lenient {lenient}: {text:?}");
+                    assert_eq!(fresh, whole, "fresh and whole, {at}");
+                    assert_eq!(cached, fresh, "cached and fresh, {at}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Tag};
 
 /// A position in a source file: 1-based line and column (columns count characters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -274,29 +274,64 @@ impl SourceMap {
     }
 }
 
-/// Where the root node of the one document `text` holds starts, `text` starting at line
-/// `first_line` of its file (what a scan maps as the path ``).
-pub(crate) fn root_location(text: &str, first_line: usize) -> Option<Location> {
+/// Whether a document whose root is this scalar is empty: a `null` by its tag, or, untagged,
+/// a plain empty, `~` or `null` (Go YAML's reading: `!!str null` is a string).
+fn is_null_scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>) -> bool {
+    match tag {
+        Some(tag) => tag.handle() == "tag:yaml.org,2002:" && tag.suffix() == "null",
+        None => style == ScalarStyle::Plain && matches!(value, "" | "~" | "null" | "Null" | "NULL"),
+    }
+}
+
+/// The root of the one document a text holds, as a scan sees it.
+pub(crate) struct Root {
+    /// Where it starts (what a scan maps as the path ``); none for an empty document.
+    pub(crate) location: Option<Location>,
+    /// Whether the document is empty or `null` (nothing to load).
+    pub(crate) is_null: bool,
+}
+
+/// The root of the one document `text` holds, `text` starting at line `first_line` of its
+/// file, read from the first few events only. A syntax error before the root reads as a root
+/// that is not null, left to the parse to report.
+pub(crate) fn root(text: &str, first_line: usize) -> Root {
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
+        let Ok((event, span)) = event else {
+            break;
+        };
+        let location = Location {
+            line: span
+                .start
+                .line()
+                .saturating_add(first_line.saturating_sub(1)),
+            column: span.start.col().saturating_add(1),
+        };
         match event {
-            Event::MappingStart(..)
-            | Event::SequenceStart(..)
-            | Event::Scalar(..)
-            | Event::Alias(_) => {
-                return Some(Location {
-                    line: span
-                        .start
-                        .line()
-                        .saturating_add(first_line.saturating_sub(1)),
-                    column: span.start.col().saturating_add(1),
-                });
+            Event::Scalar(value, style, _, tag) => {
+                return Root {
+                    location: Some(location),
+                    is_null: is_null_scalar(&value, style, tag.as_deref()),
+                };
             }
-            Event::DocumentEnd | Event::StreamEnd => return None,
+            Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(_) => {
+                return Root {
+                    location: Some(location),
+                    is_null: false,
+                };
+            }
+            Event::DocumentEnd | Event::StreamEnd => {
+                return Root {
+                    location: None,
+                    is_null: true,
+                };
+            }
             _ => {}
         }
     }
-    None
+    Root {
+        location: None,
+        is_null: false,
+    }
 }
 
 /// `to - from`, signed.
@@ -408,14 +443,13 @@ pub(crate) fn scan_documents(text: &str) -> (Vec<DocumentSpan>, Option<SyntaxErr
                     documents.push(doc);
                 }
             }
-            Event::Scalar(value, style, ..) => {
+            Event::Scalar(value, style, _, tag) => {
                 let Some(doc) = current.as_mut() else {
                     continue;
                 };
                 if !root_seen {
                     root_seen = true;
-                    doc.is_null = style == ScalarStyle::Plain
-                        && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                    doc.is_null = is_null_scalar(&value, style, tag.as_deref());
                 }
                 if let Some(Frame::Mapping { pending_key, .. }) = stack.last_mut()
                     && pending_key.is_none()
