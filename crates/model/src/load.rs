@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, Place};
 use crate::kube;
 use crate::meta::{ApiVersion, Kind, ObjectMeta, Resource};
-use crate::source_map::{DocumentSpan, Location, SourceMap, lines_after, root, scan_documents};
+use crate::source_map::{DocumentSpan, Location, SourceMap, offset_between, root, scan_documents};
 use crate::{DestinationRule, Gateway, ServiceEntry, VirtualService};
 
 /// Limits and strictness of a [`Loader`].
@@ -317,9 +317,7 @@ impl Loaded {
         self.warnings.extend_from_slice(&other.warnings);
         self.errors.extend_from_slice(&other.errors);
     }
-}
 
-impl Loaded {
     /// Moves what was loaded `indices` documents and `lines` lines along its stream (a part
     /// of a stream kept from an earlier text, see [`Loader::read_path_cached`]).
     fn rebase(&mut self, indices: isize, lines: isize) {
@@ -593,10 +591,10 @@ impl Loader {
     /// `cache` holds from the last call with it, and in those only the documents whose text
     /// differs ([`LoadCache::kept_documents`]). The unchanged files' documents, warnings and
     /// errors come from the cache, and so do a changed file's unchanged documents, moved to
-    /// their new lines (a document with a warning or an error is read again). Files no longer under `path` leave the cache, and a cache used with
-    /// other [`LoadOptions`] (but for [`threads`](LoadOptions::threads)) is emptied first. For
-    /// a source read again after one of its files changed, such as a watched configuration
-    /// directory.
+    /// their new lines (a document with a warning or an error is read again). Files no longer
+    /// under `path` leave the cache, and a cache used with other [`LoadOptions`] (but for
+    /// [`threads`](LoadOptions::threads)) is emptied first. For a source read again after one
+    /// of its files changed, such as a watched configuration directory.
     ///
     /// ```
     /// use portcullis_model::{LoadCache, Loader};
@@ -766,6 +764,11 @@ impl Loader {
         let Some(parts) = split_stream(text) else {
             return whole();
         };
+        // Empty documents do not count against the limit, but each part costs its own read
+        // and record: a stream of more parts than the limit allows documents is read whole.
+        if parts.len() > self.options.max_documents.saturating_add(1) {
+            return whole();
+        }
         let reusable: std::collections::HashMap<&str, &LoadedPart> = previous
             .map(|(old_text, old_parts)| {
                 old_parts
@@ -775,11 +778,6 @@ impl Loader {
                     .collect()
             })
             .unwrap_or_default();
-        // Empty documents do not count against the limit, but each part costs its own read
-        // and record: a stream of more parts than the limit allows documents is read whole.
-        if parts.len() > self.options.max_documents.saturating_add(1) {
-            return whole();
-        }
         enum Step<'p> {
             Reuse(&'p LoadedPart),
             /// What comes before the first marker, when it holds no document.
@@ -841,8 +839,8 @@ impl Loader {
                     budget.left = left;
                     let mut loaded = old.loaded.clone();
                     loaded.rebase(
-                        lines_after(old.first_index, index),
-                        lines_after(old.first_line, part.first_line),
+                        offset_between(old.first_index, index),
+                        offset_between(old.first_line, part.first_line),
                     );
                     out.push(LoadedPart {
                         range,
@@ -869,23 +867,16 @@ impl Loader {
                     });
                     index = index.saturating_add(spans);
                 }
-                Step::Parsed(mut value, start) => {
+                Step::Parsed(value, start) => {
                     let left = budget.left;
                     let mut loaded = Loaded::default();
-                    let mut ctx = DocContext {
-                        file,
-                        index,
-                        item: None,
-                        start: start.unwrap_or(Location {
-                            line: part.first_line,
-                            column: 1,
-                        }),
-                        source_map: SourceMap::of_document(part.text, part.first_line),
-                        loaded: &mut loaded,
-                        options: &self.options,
-                    };
-                    normalize(&mut value);
-                    ctx.load_value(value, &mut budget);
+                    let start = start.unwrap_or(Location {
+                        line: part.first_line,
+                        column: 1,
+                    });
+                    let source_map = SourceMap::of_document(part.text, part.first_line);
+                    let mut ctx = self.document(file, index, start, source_map, &mut loaded);
+                    ctx.load(value, &mut budget);
                     if budget.exceeded {
                         return whole();
                     }
@@ -963,6 +954,26 @@ impl Loader {
         part(loaded)
     }
 
+    /// The context loading the stream's document `index`, which starts at `start`.
+    fn document<'c>(
+        &'c self,
+        file: &'c str,
+        index: usize,
+        start: Location,
+        source_map: SourceMap,
+        loaded: &'c mut Loaded,
+    ) -> DocContext<'c> {
+        DocContext {
+            file,
+            index,
+            item: None,
+            start,
+            source_map,
+            loaded,
+            options: &self.options,
+        }
+    }
+
     /// Loads the documents `spans` found in `text`, the first of them the stream's document
     /// `first_index`; stops, after recording the error, when the budget runs out.
     fn load_spans(
@@ -983,20 +994,10 @@ impl Loader {
                 line: span.first_line,
                 column: 1,
             });
-            let mut ctx = DocContext {
-                file,
-                index: first_index.saturating_add(i),
-                item: None,
-                start,
-                source_map: span.source_map,
-                loaded: &mut *loaded,
-                options: &self.options,
-            };
+            let index = first_index.saturating_add(i);
+            let mut ctx = self.document(file, index, start, span.source_map, loaded);
             match parse_value(slice, span.first_line, &self.options) {
-                Ok(mut value) => {
-                    normalize(&mut value);
-                    ctx.load_value(value, budget);
-                }
+                Ok(value) => ctx.load(value, budget),
                 Err((message, location)) => {
                     let place = ctx.place_at(String::new(), location);
                     ctx.loaded
@@ -1198,6 +1199,12 @@ impl DocContext<'_> {
         self.loaded
             .errors
             .push(LoadError::new(place, kind, message));
+    }
+
+    /// Loads a document's parsed value, as Istio's decoder would see it (see [`normalize`]).
+    fn load(&mut self, mut value: Value, budget: &mut Budget) {
+        normalize(&mut value);
+        self.load_value(value, budget);
     }
 
     fn load_value(&mut self, mut value: Value, budget: &mut Budget) {

@@ -48,22 +48,6 @@ impl Entry {
             expand(self.key, shift)
         }
     }
-
-    /// The entry `lines` lines further down.
-    fn shifted(self, lines: isize) -> Self {
-        let line = |(line, column): (u32, u32)| {
-            let moved = (line as usize).saturating_add_signed(lines).max(1);
-            (u32::try_from(moved).unwrap_or(u32::MAX), column)
-        };
-        Self {
-            key: if self.key.0 == 0 {
-                self.key
-            } else {
-                line(self.key)
-            },
-            value: line(self.value),
-        }
-    }
 }
 
 /// A location in 32 bits each; beyond four billion lines or columns, the largest.
@@ -123,13 +107,7 @@ struct Inner {
     entries: OnceLock<Entries>,
     /// The document's text, when the entries are made on first use: most documents are never
     /// asked where a field is, and mapping them while loading cost as much as a second parse.
-    text: Option<DocumentText>,
-}
-
-/// A document's text and its first line in its file.
-struct DocumentText {
-    text: Box<str>,
-    first_line: usize,
+    text: Option<Box<str>>,
 }
 
 impl std::fmt::Debug for SourceMap {
@@ -176,38 +154,31 @@ impl SourceMap {
     }
 
     /// The map of the one document `text` holds, `text` starting at line `first_line` of its
-    /// file; made when first looked into.
+    /// file; made when first looked into, with lines counted from the text's first (the shift
+    /// makes them the file's).
     pub(crate) fn of_document(text: &str, first_line: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 entries: OnceLock::new(),
-                text: Some(DocumentText {
-                    text: Box::from(text),
-                    first_line,
-                }),
+                text: Some(Box::from(text)),
             }),
-            line_shift: 0,
+            line_shift: offset_between(1, first_line),
         }
     }
 
     fn entries(&self) -> &[(Box<str>, Entry)] {
         self.inner.entries.get_or_init(|| {
-            let Some(DocumentText { text, first_line }) = &self.inner.text else {
+            let Some(text) = &self.inner.text else {
                 return Box::default();
             };
             let (documents, _) = scan_documents(text);
             let Some(document) = documents.into_iter().next() else {
                 return Box::default();
             };
-            let shift = lines_after(1, *first_line);
-            // The scan numbered the lines from the document's first.
             Arc::try_unwrap(document.source_map.inner)
                 .ok()
                 .and_then(|inner| inner.entries.into_inner())
                 .unwrap_or_default()
-                .into_iter()
-                .map(|(path, entry)| (path, entry.shifted(shift)))
-                .collect()
         })
     }
 
@@ -334,8 +305,8 @@ pub(crate) fn root(text: &str, first_line: usize) -> Root {
     }
 }
 
-/// `to - from`, signed.
-pub(crate) fn lines_after(from: usize, to: usize) -> isize {
+/// `to - from`, signed (lines and document indices move both ways).
+pub(crate) fn offset_between(from: usize, to: usize) -> isize {
     let signed = |n: usize| isize::try_from(n).unwrap_or(isize::MAX);
     signed(to).saturating_sub(signed(from))
 }
