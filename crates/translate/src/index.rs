@@ -76,11 +76,48 @@ pub(crate) fn resolve_gateway_name(name: &str, namespace: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-/// Whether any of these gateway names is not already as [`resolve_gateway_name`] leaves it.
-fn needs_resolving<'g>(names: impl Iterator<Item = &'g Vec<String>>, namespace: &str) -> bool {
-    names
-        .flatten()
-        .any(|g| resolve_gateway_name(g, namespace) != *g)
+/// A VirtualService rule whose matches may name gateways.
+trait MatchGateways: Clone {
+    fn match_gateways(&self) -> impl Iterator<Item = &String>;
+    fn match_gateways_mut(&mut self) -> impl Iterator<Item = &mut String>;
+}
+
+impl MatchGateways for VsHttpRoute {
+    fn match_gateways(&self) -> impl Iterator<Item = &String> {
+        self.r#match.iter().flat_map(|m| &m.gateways)
+    }
+    fn match_gateways_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        self.r#match.iter_mut().flat_map(|m| &mut m.gateways)
+    }
+}
+
+impl MatchGateways for TcpRoute {
+    fn match_gateways(&self) -> impl Iterator<Item = &String> {
+        self.r#match.iter().flat_map(|m| &m.gateways)
+    }
+    fn match_gateways_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        self.r#match.iter_mut().flat_map(|m| &mut m.gateways)
+    }
+}
+
+impl MatchGateways for TlsRoute {
+    fn match_gateways(&self) -> impl Iterator<Item = &String> {
+        self.r#match.iter().flat_map(|m| &m.gateways)
+    }
+    fn match_gateways_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        self.r#match.iter_mut().flat_map(|m| &mut m.gateways)
+    }
+}
+
+/// Resolves the gateway names of the rules' matches ([`resolve_gateway_name`]), copying the
+/// rules only when a name changes.
+fn resolve_match_gateways<R: MatchGateways>(rules: &mut Cow<'_, [R]>, namespace: &str) {
+    let changes = |g: &String| resolve_gateway_name(g, namespace) != *g;
+    if rules.iter().flat_map(R::match_gateways).any(changes) {
+        for g in rules.to_mut().iter_mut().flat_map(R::match_gateways_mut) {
+            *g = resolve_gateway_name(g, namespace);
+        }
+    }
 }
 
 impl<'a> Index<'a> {
@@ -133,38 +170,11 @@ impl<'a> Index<'a> {
                     let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
                     (Cow::Borrowed(&r.spec.http), origins)
                 };
-            if needs_resolving(
-                http.iter().flat_map(|h| &h.r#match).map(|m| &m.gateways),
-                ns,
-            ) {
-                for rule in http.to_mut() {
-                    for m in &mut rule.r#match {
-                        for g in &mut m.gateways {
-                            *g = resolve_gateway_name(g, ns);
-                        }
-                    }
-                }
-            }
+            resolve_match_gateways(&mut http, ns);
             let mut tcp = Cow::Borrowed(&r.spec.tcp[..]);
-            if needs_resolving(tcp.iter().flat_map(|t| &t.r#match).map(|m| &m.gateways), ns) {
-                for rule in tcp.to_mut() {
-                    for m in &mut rule.r#match {
-                        for g in &mut m.gateways {
-                            *g = resolve_gateway_name(g, ns);
-                        }
-                    }
-                }
-            }
+            resolve_match_gateways(&mut tcp, ns);
             let mut tls = Cow::Borrowed(&r.spec.tls[..]);
-            if needs_resolving(tls.iter().flat_map(|t| &t.r#match).map(|m| &m.gateways), ns) {
-                for rule in tls.to_mut() {
-                    for m in &mut rule.r#match {
-                        for g in &mut m.gateways {
-                            *g = resolve_gateway_name(g, ns);
-                        }
-                    }
-                }
-            }
+            resolve_match_gateways(&mut tls, ns);
             let gateways = if r.spec.gateways.is_empty() {
                 vec!["mesh".to_owned()]
             } else {
