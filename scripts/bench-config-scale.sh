@@ -17,8 +17,9 @@
 #   * runs wrk (16 connections, DURATION s) against host vs-0.scale.local: once steady, once
 #     with a one-line change made to another VirtualService (vs-3's host renamed to
 #     vs-3b.scale.local, in vs-3.yaml) half-way through; reports the time from the change to
-#     the new host serving (polled every 5 ms; it includes the file poll interval), and wrk's
-#     p99 and max latency of both runs;
+#     the new host serving (scripts/bench/edit_and_wait.py makes the change and polls every
+#     5 ms over one keep-alive connection, beside wrk; the time includes the file poll
+#     interval), and wrk's p99 and max latency of both runs;
 #   * reports the gateway's RSS (VmRSS, VmHWM) after loading and after the change.
 #
 # By default (PIN=1, with at least 2 CPUs) the gateway runs on CPU 1, wrk and the backend on
@@ -59,7 +60,7 @@ GATEWAY="$TARGET_DIR/release/examples/gateway"
 source "$ROOT/scripts/lib.sh"
 
 # --- tools ---------------------------------------------------------------------------------
-install_missing nginx:nginx-light wrk:wrk curl:curl
+install_missing nginx:nginx-light wrk:wrk curl:curl python3:python3
 build_gateway
 
 if [[ "$PIN" == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null 2>&1; then
@@ -157,10 +158,10 @@ run_wrk "$RUN/wrk.change" &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
 sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')"
-CHANGE=$(now_ms)
-sed -i 's/^  hosts: \[vs-3\.scale\.local\]$/  hosts: [vs-3b.scale.local]/' "$RUN/config/vs-3.yaml"
-wait_200 vs-3b.scale.local 60
-CHANGE_MS=$(($(now_ms) - CHANGE))
+# The probe is one process on one keep-alive connection, beside wrk: a curl per probe would
+# take milliseconds of CPU each from the processes being measured.
+CHANGE_MS=$("${ON_LOAD[@]}" python3 "$BENCH/edit_and_wait.py" "$GW_PORT" vs-3b.scale.local \
+    "$RUN/config/vs-3.yaml" "  hosts: [vs-3.scale.local]" "  hosts: [vs-3b.scale.local]" 60)
 wait "$WRK_PID" || { echo "wrk failed; see $RUN/wrk.change" >&2; exit 1; }
 RSS_CHANGED=$(rss "$GW_PID")
 
