@@ -6,6 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::source::ConfigSource;
+
 use base64::Engine as _;
 use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, LoadCache, Loaded, Loader, Object};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
@@ -123,6 +125,12 @@ pub(crate) fn load(
     if let Some(caches) = parsed.as_deref_mut() {
         caches.resize_with(sources.len(), LoadCache::default);
     }
+    // One path and its cache: the cache lends its documents (see `give_back`).
+    if let ([Source::Path(p)], Some([cache])) =
+        (sources, parsed.as_deref_mut().map(Vec::as_mut_slice))
+    {
+        return loader.lend_path_cached(p, cache);
+    }
     let mut loaded = Loaded::default();
     for (i, source) in sources.iter().enumerate() {
         let cache = parsed.as_deref_mut().and_then(|caches| caches.get_mut(i));
@@ -133,6 +141,14 @@ pub(crate) fn load(
         }
     }
     loaded
+}
+
+/// Hands a load of [`load`] back to the cache that lent its documents (one path and its
+/// cache), so that the next load reuses them without copying them.
+pub(crate) fn give_back(parsed: &mut [LoadCache], loaded: Loaded) {
+    if let [cache] = parsed {
+        cache.give_back(loaded);
+    }
 }
 
 fn located(doc: &Document, path: &str) -> String {
@@ -187,6 +203,51 @@ pub fn check_with_max_documents(
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
 pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built, Report> {
+    let Checked {
+        plan,
+        secrets,
+        report,
+    } = check_documents(&loaded, identity)?;
+    Ok(Built {
+        plan,
+        documents: loaded.into_documents(),
+        secrets,
+        report,
+    })
+}
+
+/// Loads `source`, checks what it loaded and gives the load back: what a gateway serves is
+/// made from the plan and the Secrets, not from the documents.
+pub(crate) fn check_source(
+    source: &mut dyn ConfigSource,
+    identity: &Identity,
+) -> Result<Checked, Report> {
+    let loaded = source.load();
+    let checked = check_documents(&loaded, identity);
+    source.give_back(loaded);
+    checked
+}
+
+/// What a checked configuration is served from: [`Built`] without its documents.
+pub(crate) struct Checked {
+    pub(crate) plan: GatewayPlan,
+    pub(crate) secrets: Vec<(String, SecretData)>,
+    pub(crate) report: Report,
+}
+
+impl From<Built> for Checked {
+    fn from(built: Built) -> Self {
+        Self {
+            plan: built.plan,
+            secrets: built.secrets,
+            report: built.report,
+        }
+    }
+}
+
+/// Validates (Istio's webhook rules) loaded documents and, when there is no error,
+/// translates them.
+fn check_documents(loaded: &Loaded, identity: &Identity) -> Result<Checked, Report> {
     let mut report = Report::default();
     for e in loaded.errors() {
         report.problems.push(Problem {
@@ -200,10 +261,10 @@ pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built,
             message: w.to_string(),
         });
     }
-    let documents = loaded.into_documents();
+    let documents = loaded.documents();
     report.documents = documents.len();
     let mut secrets = Vec::new();
-    for doc in &documents {
+    for doc in documents {
         let found = validate_document(&doc.object);
         for d in found.iter() {
             report.problems.push(Problem {
@@ -224,7 +285,7 @@ pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built,
     if report.has_errors() {
         return Err(report);
     }
-    let plan = translate_documents(&documents, identity);
+    let plan = translate_documents(documents, identity);
     for d in &plan.diagnostics {
         report.problems.push(Problem {
             // Translation never fails; what Envoy would reject is an error for us too.
@@ -235,9 +296,8 @@ pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built,
     if report.has_errors() {
         return Err(report);
     }
-    Ok(Built {
+    Ok(Checked {
         plan,
-        documents,
         secrets,
         report,
     })

@@ -134,7 +134,7 @@ impl SnapshotBuilder {
             resolver: self.resolver,
             mesh: self.mesh,
         };
-        let snap = snapshot::build(self.built, &ctx, 1, None).await?;
+        let snap = snapshot::build(self.built.into(), &ctx, 1, None).await?;
         let live = Arc::new(Live::new(snap));
         let metrics = Arc::new(Exposition::default());
         metrics.set_stats(&stats);

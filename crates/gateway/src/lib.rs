@@ -741,7 +741,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, StartError> {
 
 /// What every way of running a gateway builds before serving.
 struct Prepared {
-    built: Built,
+    checked: config::Checked,
     ctx: BuildContext,
     file_store: Option<Arc<FileCredentialStore>>,
     mesh_files: Option<Arc<FileMeshIdentity>>,
@@ -751,9 +751,9 @@ struct Prepared {
 
 fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
     let mut source = options.take_source()?;
-    let built = config::check_loaded(source.load(), &options.identity)
+    let checked = config::check_source(source.as_mut(), &options.identity)
         .map_err(|report| StartError::Config(report.errors_text()))?;
-    for p in &built.report.problems {
+    for p in &checked.report.problems {
         tracing::warn!("{p}");
     }
     let stats = Arc::new(Stats::new(options.workers.max(1)));
@@ -794,7 +794,7 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
         mesh,
     };
     Ok(Prepared {
-        built,
+        checked,
         ctx,
         file_store,
         mesh_files,
@@ -1086,7 +1086,7 @@ impl Control {
         options: GatewayBuilder,
         prepared: Prepared,
         workers: Vec<(Handle, Arc<Worker>)>,
-    ) -> (Self, Built) {
+    ) -> (Self, config::Checked) {
         let control = Self {
             options,
             source: prepared.source,
@@ -1098,12 +1098,12 @@ impl Control {
             lifecycle: prepared.lifecycle,
             retired: rebuild::Retired::default(),
         };
-        (control, prepared.built)
+        (control, prepared.checked)
     }
 
     /// Builds the first snapshot, binds its listeners and the admin listener, reports the
     /// outcome to `started`, then follows the configuration source until the gateway stops.
-    async fn run(mut self, built: Built, started: impl FnOnce(Started)) {
+    async fn run(mut self, checked: config::Checked, started: impl FnOnce(Started)) {
         // Credentials and the mesh identity's files, watched like the configuration.
         let credentials: Vec<Source> = self
             .options
@@ -1114,7 +1114,7 @@ impl Control {
             .map(|dir| Source::Path(dir.to_path_buf()))
             .collect();
         let mut credentials_seen = config::Fingerprint::of(&credentials);
-        let first = match snapshot::build(built, &self.ctx, 1, None).await {
+        let first = match snapshot::build(checked, &self.ctx, 1, None).await {
             Ok(s) => s,
             Err(e) => {
                 return started(Err(StartError::Build(e.0)));

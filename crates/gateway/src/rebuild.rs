@@ -74,11 +74,11 @@ pub(crate) async fn run(job: Job) -> (Option<Box<dyn ConfigSource>>, Outcome) {
 
 /// Loads, checks and builds on the calling thread, on a runtime of its own (DNS lookups).
 fn build_now(job: &mut Job) -> Outcome {
-    let built = match config::check_loaded(job.source.load(), &job.identity) {
-        Ok(b) => b,
+    let checked = match config::check_source(job.source.as_mut(), &job.identity) {
+        Ok(c) => c,
         Err(report) => return Outcome::Refused(report.errors_text()),
     };
-    let problems = built.report.problems.clone();
+    let problems = checked.report.problems.clone();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -87,7 +87,7 @@ fn build_now(job: &mut Job) -> Outcome {
         Err(e) => return Outcome::Refused(format!("cannot start the build's runtime: {e}")),
     };
     match rt.block_on(snapshot::build(
-        built,
+        checked,
         &job.ctx,
         job.generation,
         Some(&job.previous),

@@ -20,7 +20,7 @@ use portcullis_translate::{
     UpstreamProtocol, UpstreamTls,
 };
 
-use super::config::Built;
+use super::config::Checked;
 use super::dns::Resolver;
 use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
 use super::upstream::{self, CoarseClock, Connector, Endpoint, Origination, UpClient};
@@ -176,14 +176,14 @@ impl ptls::CredentialStore for Layered {
 
 /// Builds a snapshot: every fallible step happens here, before anything is swapped.
 pub(crate) async fn build(
-    built: Built,
+    checked: Checked,
     ctx: &BuildContext,
     generation: u64,
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, SnapshotError> {
-    let Built {
+    let Checked {
         mut plan, secrets, ..
-    } = built;
+    } = checked;
 
     // Credentials: the configuration's Secrets first, then the stores given.
     let config_store = ptls::InMemoryCredentialStore::new(Arc::clone(&ctx.provider));

@@ -47,8 +47,8 @@ pub type Changed<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 ///
 /// `load` is called to start, after each [`changed`](Self::changed), and again whenever the
 /// gateway rebuilds its configuration for another reason (DNS answers that changed), so it
-/// must be repeatable. It runs on the gateway's control task: a source that reads files does
-/// so there, as [`Files`] does.
+/// must be repeatable. After the first, each load runs on a thread the gateway starts for the
+/// build, away from its workers: a source that reads files does so there, as [`Files`] does.
 pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
     /// The configuration as it is now. Documents that did not load are the result's errors;
     /// any error refuses the whole configuration.
@@ -57,6 +57,14 @@ pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
     /// Resolves once the configuration may have changed since the last [`load`](Self::load).
     /// A source that never changes returns a future that never resolves.
     fn changed(&mut self) -> Changed<'_>;
+
+    /// Takes back what [`load`](Self::load) returned, once the gateway has checked and
+    /// translated it and keeps nothing of it. A source that keeps what it parsed can reuse
+    /// those documents on the next load instead of copying them, as [`Files`] does; by default
+    /// the load is dropped.
+    fn give_back(&mut self, loaded: Loaded) {
+        drop(loaded);
+    }
 }
 
 // === impl Files ===
@@ -137,6 +145,14 @@ impl ConfigSource for Files {
         self.fingerprint = Fingerprint::of(&self.sources);
         let parsed = self.keep_parsed.then_some(&mut self.parsed);
         config::load(&self.sources, self.max_documents, parsed)
+    }
+
+    /// With one path and [`keep_parsed`](Self::keep_parsed), its documents were lent by
+    /// [`LoadCache`] rather than copied out of it (see
+    /// [`Loader::lend_path_cached`](portcullis_model::Loader::lend_path_cached)): they go back
+    /// to it for the next load.
+    fn give_back(&mut self, loaded: Loaded) {
+        config::give_back(&mut self.parsed, loaded);
     }
 
     fn changed(&mut self) -> Changed<'_> {
@@ -242,5 +258,47 @@ impl ConfigSource for Pushed {
                 std::future::pending::<()>().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const SE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+                      metadata: {name: NAME}\nspec: {hosts: [NAME.example]}\n";
+
+    /// One path: a load given back is reused by the next without parsing; one kept is not.
+    /// Several paths: each load copies, and giving one back changes nothing.
+    #[test]
+    fn loads_given_back_are_reused_without_parsing() {
+        let dir = std::env::temp_dir().join(format!("portcullis-give-back-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), SE.replace("NAME", "a")).unwrap();
+        std::fs::write(dir.join("b.yaml"), SE.replace("NAME", "b")).unwrap();
+        let fresh = || portcullis_model::Loader::new().read_path(&dir);
+        let mut files = Files::new([Source::Path(dir.clone())]);
+        let first = files.load();
+        assert_eq!(first, fresh());
+        files.give_back(first);
+        let again = files.load();
+        assert_eq!(files.parsed[0].parsed(), 0);
+        assert_eq!(again, fresh());
+        drop(again);
+        assert_eq!(files.load(), fresh());
+        assert_eq!(files.parsed[0].parsed(), 2);
+
+        let mut two = Files::new([
+            Source::Path(dir.join("a.yaml")),
+            Source::Path(dir.join("b.yaml")),
+        ]);
+        let first = two.load();
+        assert_eq!(first, fresh());
+        two.give_back(first);
+        assert_eq!(two.load(), fresh());
+        assert_eq!(two.parsed.iter().map(LoadCache::parsed).sum::<usize>(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

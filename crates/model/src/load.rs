@@ -264,6 +264,31 @@ pub struct Loaded {
     skipped: Vec<SkippedDocument>,
     warnings: Vec<LoadWarning>,
     errors: Vec<LoadError>,
+    /// Which lending of a [`LoadCache`] this load is, while nothing has changed it.
+    lent: LendMark,
+}
+
+/// The lending a load came from ([`Loader::lend_path_cached`]). Only the methods of [`Loaded`]
+/// can change a load, and the one that does ([`Loaded::extend`]) clears it: a load that still
+/// carries its mark holds exactly what its cache lent. Two loads are equal whatever their
+/// marks.
+#[derive(Clone, Copy, Debug, Default)]
+struct LendMark(Option<u64>);
+
+impl PartialEq for LendMark {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl LendMark {
+    /// A mark no other lending in this process has.
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(Some(
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
 }
 
 impl Loaded {
@@ -302,7 +327,10 @@ impl Loaded {
     }
 
     /// Appends another load's results (to build one configuration from several files).
+    /// A load [lent](Loader::lend_path_cached) by a cache is no longer its cache's to take
+    /// back once extended, or extended into another.
     pub fn extend(&mut self, other: Self) {
+        self.lent = LendMark::default();
         append(&mut self.documents, other.documents);
         append(&mut self.skipped, other.skipped);
         append(&mut self.warnings, other.warnings);
@@ -367,6 +395,39 @@ pub struct LoadCache {
     options: Option<LoadOptions>,
     parsed: usize,
     kept: usize,
+    /// The load lent out and not given back yet: the cached parts it took are empty.
+    lent: Option<Lending>,
+    /// The last lent load's list of documents, emptied, for the next one: a list of ten
+    /// thousand documents is megabytes, which a new allocation would fault in page by page.
+    spare: Vec<Document>,
+}
+
+/// Where the pieces of a lent load go back to: in the load's order, each file's parts (or
+/// the errors of a file that could not be read, which have no home in the cache).
+#[derive(Clone)]
+struct Lending {
+    mark: u64,
+    pieces: Vec<(Option<std::path::PathBuf>, Vec<PieceLen>)>,
+}
+
+/// How much of each of a load's lists one piece of it holds.
+#[derive(Clone, Copy)]
+struct PieceLen {
+    documents: usize,
+    skipped: usize,
+    warnings: usize,
+    errors: usize,
+}
+
+impl PieceLen {
+    fn of(loaded: &Loaded) -> Self {
+        Self {
+            documents: loaded.documents.len(),
+            skipped: loaded.skipped.len(),
+            warnings: loaded.warnings.len(),
+            errors: loaded.errors.len(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -408,6 +469,47 @@ impl LoadCache {
     /// Whether the cache holds no file.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+
+    /// Takes back the documents of the last [`Loader::lend_path_cached`] with this cache, so
+    /// that the next call reuses them without copying them. A load that is not that one, or
+    /// that was [extended](Loaded::extend) since, is dropped and changes nothing.
+    pub fn give_back(&mut self, loaded: Loaded) {
+        let Some(lending) = self.lent.take_if(|l| loaded.lent.0 == Some(l.mark)) else {
+            return;
+        };
+        let Loaded {
+            documents: mut all_documents,
+            skipped,
+            warnings,
+            errors,
+            ..
+        } = loaded;
+        let (mut documents, mut skipped, mut warnings, mut errors) = (
+            all_documents.drain(..),
+            skipped.into_iter(),
+            warnings.into_iter(),
+            errors.into_iter(),
+        );
+        for (file, lens) in lending.pieces {
+            let mut parts = file
+                .and_then(|file| self.files.get_mut(&file))
+                .map(|cached| cached.parts.iter_mut());
+            for len in lens {
+                let piece = Loaded {
+                    documents: documents.by_ref().take(len.documents).collect(),
+                    skipped: skipped.by_ref().take(len.skipped).collect(),
+                    warnings: warnings.by_ref().take(len.warnings).collect(),
+                    errors: errors.by_ref().take(len.errors).collect(),
+                    lent: LendMark::default(),
+                };
+                if let Some(part) = parts.as_mut().and_then(Iterator::next) {
+                    part.loaded = piece;
+                }
+            }
+        }
+        drop(documents);
+        self.spare = all_documents;
     }
 }
 
@@ -619,9 +721,52 @@ impl Loader {
     /// # }
     /// ```
     pub fn read_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
+        self.read_path_cached_as(path, cache, Hand::Copy)
+    }
+
+    /// As [`read_path_cached`](Self::read_path_cached), but the documents the cache held are
+    /// moved into the load rather than copied: give the load back with
+    /// [`LoadCache::give_back`] once done with it, and the next call reuses them again. If it
+    /// is not given back, the next call parses every file as if the cache were empty. For a
+    /// caller that reads a large configuration again on every change, and needs each load only
+    /// until it has checked it (copying ten thousand documents costs more than parsing the
+    /// one that changed).
+    ///
+    /// ```
+    /// use portcullis_model::{LoadCache, Loader};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("lend-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let se = |host: &str| format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+    ///                                metadata: {{name: {host}}}\nspec: {{hosts: [{host}]}}\n");
+    /// std::fs::write(dir.join("a.yaml"), se("a.example"))?;
+    /// let loader = Loader::new();
+    /// let mut cache = LoadCache::default();
+    /// let loaded = loader.lend_path_cached(&dir, &mut cache);
+    /// assert_eq!(loaded.documents().len(), 1);
+    /// cache.give_back(loaded);
+    /// let again = loader.lend_path_cached(&dir, &mut cache);
+    /// assert_eq!((again.documents().len(), cache.parsed()), (1, 0)); // nothing parsed again
+    /// drop(again); // not given back: the next call parses a.yaml again
+    /// loader.lend_path_cached(&dir, &mut cache);
+    /// assert_eq!(cache.parsed(), 1);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lend_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
+        self.read_path_cached_as(path, cache, Hand::Lend)
+    }
+
+    fn read_path_cached_as(&self, path: &Path, cache: &mut LoadCache, hand: Hand) -> Loaded {
         let mut files = Vec::new();
         cache.parsed = 0;
         cache.kept = 0;
+        if cache.lent.take().is_some() {
+            // What the cache lent last time never came back: its parts are empty.
+            cache.files.clear();
+        }
         if let Err(err) = collect_files(path, &mut files) {
             let mut loaded = Loaded::default();
             loaded.errors.push(io_error(path, &err));
@@ -683,6 +828,9 @@ impl Loader {
         let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();
         cache.files.retain(|file, _| present.contains(file));
         let mut loaded = Loaded::default();
+        if hand == Hand::Lend {
+            loaded.documents = std::mem::take(&mut cache.spare);
+        }
         loaded.documents.reserve(
             cache
                 .files
@@ -691,15 +839,35 @@ impl Loader {
                 .map(|part| part.loaded.documents.len())
                 .sum(),
         );
+        let mut pieces = Vec::new();
         for (file, text) in files.iter().zip(texts) {
-            match (text, cache.files.get(file)) {
-                (Ok(_), Some(cached)) => {
-                    for part in &cached.parts {
-                        loaded.extend_cloned(&part.loaded);
+            match (text, cache.files.get_mut(file)) {
+                (Ok(_), Some(cached)) => match hand {
+                    Hand::Copy => {
+                        for part in &cached.parts {
+                            loaded.extend_cloned(&part.loaded);
+                        }
                     }
+                    Hand::Lend => {
+                        let mut lens = Vec::with_capacity(cached.parts.len());
+                        for part in &mut cached.parts {
+                            lens.push(PieceLen::of(&part.loaded));
+                            loaded.extend(std::mem::take(&mut part.loaded));
+                        }
+                        pieces.push((Some(file.clone()), lens));
+                    }
+                },
+                (Err(unread), _) => {
+                    pieces.push((None, vec![PieceLen::of(&unread)]));
+                    loaded.extend(unread);
                 }
-                (Err(unread), _) => loaded.extend(unread),
                 (Ok(_), None) => {}
+            }
+        }
+        if hand == Hand::Lend {
+            loaded.lent = LendMark::new();
+            if let Some(mark) = loaded.lent.0 {
+                cache.lent = Some(Lending { mark, pieces });
             }
         }
         loaded
@@ -1013,6 +1181,13 @@ impl Loader {
             }
         }
     }
+}
+
+/// Whether a cached load copies the documents the cache holds or lends them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hand {
+    Copy,
+    Lend,
 }
 
 /// What one part of a stream loaded to, with what reusing it in a later text of the same
@@ -1863,6 +2038,7 @@ mod part_tests {
                     ..LoadOptions::default()
                 });
                 let mut cache = LoadCache::default();
+                let mut lending = LoadCache::default();
                 let mut docs: Vec<String> =
                     (0..6).map(|_| pool[random(pool.len())].clone()).collect();
                 let mut head = heads[0];
@@ -1894,9 +2070,80 @@ mod part_tests {
                     let at = format!("step {step}, max {max}, lenient {lenient}: {text:?}");
                     assert_eq!(fresh, whole, "fresh and whole, {at}");
                     assert_eq!(cached, fresh, "cached and fresh, {at}");
+                    let lent = loader.lend_path_cached(&dir, &mut lending);
+                    assert_eq!(lent, fresh, "lent and fresh, {at}");
+                    // Given back as lent most of the time; else kept, or changed first.
+                    match random(6) {
+                        0 => drop(lent),
+                        1 => {
+                            let mut changed = lent.clone();
+                            changed.extend(Loaded::default());
+                            lending.give_back(changed);
+                        }
+                        _ => lending.give_back(lent),
+                    }
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A lent load given back is reused without being parsed again; one not given back, or
+    /// changed before it was, is not.
+    #[test]
+    fn lent_documents_come_back_only_as_lent() {
+        let dir = std::env::temp_dir().join(format!("portcullis-lend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stream = |hosts: &[&str]| {
+            hosts
+                .iter()
+                .map(|h| {
+                    SE.replace("a.example", h)
+                        .replace("name: a", &format!("name: {h}"))
+                })
+                .collect::<Vec<_>>()
+                .join("---\n")
+        };
+        std::fs::write(dir.join("a.yaml"), stream(&["a1", "a2", "a3"])).unwrap();
+        std::fs::write(dir.join("b.yaml"), stream(&["b1"])).unwrap();
+        std::fs::write(dir.join("c.yaml"), "kind: [\n").unwrap();
+        let loader = Loader::new();
+        let mut cache = LoadCache::default();
+        let lent = loader.lend_path_cached(&dir, &mut cache);
+        assert_eq!((cache.parsed(), lent.documents().len()), (3, 4));
+        assert_eq!(lent.errors().len(), 1);
+        cache.give_back(lent);
+        // Unchanged: nothing parsed, the same load.
+        let lent = loader.lend_path_cached(&dir, &mut cache);
+        assert_eq!(cache.parsed(), 0);
+        assert_eq!(lent, loader.read_path(&dir));
+        cache.give_back(lent);
+        // One document of a.yaml changed: a.yaml is read again, its other parts kept.
+        std::fs::write(dir.join("a.yaml"), stream(&["a1", "x2", "a3"])).unwrap();
+        let lent = loader.lend_path_cached(&dir, &mut cache);
+        assert_eq!((cache.parsed(), cache.kept_documents()), (1, 2));
+        assert_eq!(lent, loader.read_path(&dir));
+        // A load from elsewhere is not taken back; the lent one still may be.
+        cache.give_back(loader.read_path(&dir));
+        cache.give_back(lent);
+        let lent = loader.lend_path_cached(&dir, &mut cache);
+        assert_eq!(cache.parsed(), 0);
+        // Extended, it is not taken back: the next call parses everything again.
+        let mut extended = lent;
+        extended.extend(Loaded::default());
+        cache.give_back(extended);
+        let lent = loader.lend_path_cached(&dir, &mut cache);
+        assert_eq!(cache.parsed(), 3);
+        assert_eq!(lent, loader.read_path(&dir));
+        // Not given back at all: the same.
+        drop(lent);
+        let copied = loader.read_path_cached(&dir, &mut cache);
+        assert_eq!(cache.parsed(), 3);
+        assert_eq!(copied, loader.read_path(&dir));
+        // A copying read keeps what it read: nothing to give back.
+        loader.read_path_cached(&dir, &mut cache);
+        assert_eq!(cache.parsed(), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
