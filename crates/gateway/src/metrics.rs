@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::{
@@ -185,18 +185,100 @@ impl ClusterStats {
 pub(crate) type RouteCounter = CodeCounter;
 
 /// Labels of a route counter.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct RouteKey {
-    pub(crate) route_config: String,
-    pub(crate) virtual_host: String,
-    pub(crate) route: String,
-    pub(crate) cluster: String,
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RouteKey {
+    route_config: String,
+    virtual_host: String,
+    route: String,
+    cluster: String,
+}
+
+/// A route counter's labels — route configuration, virtual host, route, cluster — owned or
+/// borrowed: the registry is looked up with borrowed ones, so that a plan whose routes all
+/// have counters already (every rebuild after the first) allocates no label.
+trait RouteLabels {
+    fn labels(&self) -> [&str; 4];
+}
+
+impl RouteLabels for RouteKey {
+    fn labels(&self) -> [&str; 4] {
+        [
+            &self.route_config,
+            &self.virtual_host,
+            &self.route,
+            &self.cluster,
+        ]
+    }
+}
+
+impl RouteLabels for [&str; 4] {
+    fn labels(&self) -> [&str; 4] {
+        *self
+    }
+}
+
+impl std::hash::Hash for dyn RouteLabels + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.labels().hash(state);
+    }
+}
+
+impl PartialEq for dyn RouteLabels + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.labels() == other.labels()
+    }
+}
+
+impl Eq for dyn RouteLabels + '_ {}
+
+/// Hashed as its borrowed labels are, as `Borrow` requires.
+impl std::hash::Hash for RouteKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self as &dyn RouteLabels).hash(state);
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn RouteLabels + 'a> for RouteKey {
+    fn borrow(&self) -> &(dyn RouteLabels + 'a) {
+        self
+    }
 }
 
 #[derive(Debug, Default)]
 struct Registry {
-    routes: HashMap<RouteKey, Arc<RouteCounter>>,
+    routes: HashMap<RouteKey, Arc<RouteCounter>, foldhash::fast::RandomState>,
     clusters: HashMap<String, Arc<ClusterStats>>,
+}
+
+/// The route counters of a gateway, locked while a plan's routes take theirs (see
+/// [`Stats::route_counters`]).
+pub(crate) struct RouteCounters<'a> {
+    registry: MutexGuard<'a, Registry>,
+    shards: usize,
+}
+
+impl RouteCounters<'_> {
+    /// The counter for these labels (route configuration, virtual host, route, cluster; no
+    /// cluster for local replies), the same one as in the previous plan if there was one.
+    pub(crate) fn get(&mut self, labels: [&str; 4]) -> Arc<RouteCounter> {
+        if let Some(counter) = self.registry.routes.get(&labels as &dyn RouteLabels) {
+            return Arc::clone(counter);
+        }
+        let [route_config, virtual_host, route, cluster] = labels.map(str::to_owned);
+        let key = RouteKey {
+            route_config,
+            virtual_host,
+            route,
+            cluster,
+        };
+        let shards = self.shards;
+        Arc::clone(
+            self.registry
+                .routes
+                .entry(key)
+                .or_insert_with(|| Arc::new(CodeCounter::new(shards))),
+        )
+    }
 }
 
 /// Every counter of a gateway, by name. Only plan builds and the admin endpoint lock it.
@@ -233,14 +315,13 @@ impl Stats {
         }
     }
 
-    /// The counter for these labels, the same one as in the previous plan if there was one.
-    pub(crate) fn route(&self, key: RouteKey) -> Arc<RouteCounter> {
-        let mut reg = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            reg.routes
-                .entry(key)
-                .or_insert_with(|| Arc::new(CodeCounter::new(self.shards))),
-        )
+    /// The route counters, locked once for all the routes of a plan (rather than once for
+    /// each of its thousands of routes).
+    pub(crate) fn route_counters(&self) -> RouteCounters<'_> {
+        RouteCounters {
+            registry: self.registry.lock().unwrap_or_else(PoisonError::into_inner),
+            shards: self.shards,
+        }
     }
 
     /// The stats of a cluster, the same as in the previous plan if there was one.
@@ -429,5 +510,31 @@ impl Stats {
             ConstCounter::new(n.load(Relaxed)).encode(m)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// A route's counter is found again by its borrowed labels, in the same plan and in the
+    /// next; other labels, even ones that join to the same text, have counters of their own.
+    #[test]
+    fn route_counters_are_found_by_borrowed_labels() {
+        let stats = Stats::new(2);
+        let first = stats
+            .route_counters()
+            .get(["http.80", "a.example:80", "r", "c"]);
+        first.inc(0, 200);
+        let mut counters = stats.route_counters();
+        let again = counters.get(["http.80", "a.example:80", "r", "c"]);
+        assert!(Arc::ptr_eq(&first, &again));
+        let local = counters.get(["http.80", "a.example:80", "r", ""]);
+        let shifted = counters.get(["http.80", "a.example:80", "", "rc"]);
+        assert!(!Arc::ptr_eq(&first, &local));
+        assert!(!Arc::ptr_eq(&local, &shifted));
+        drop(counters);
+        assert_eq!(stats.registry.lock().unwrap().routes.len(), 3);
     }
 }

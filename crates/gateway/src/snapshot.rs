@@ -4,7 +4,7 @@
 //! the one they started with.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -22,7 +22,7 @@ use portcullis_translate::{
 
 use super::config::Checked;
 use super::dns::Resolver;
-use super::metrics::{ClusterStats, RouteCounter, RouteKey, Stats};
+use super::metrics::{ClusterStats, RouteCounter, Stats};
 use super::upstream::{self, CoarseClock, Connector, Endpoint, Origination, UpClient};
 
 /// Why a configuration could not be made ready to serve.
@@ -556,38 +556,33 @@ fn build_route_config(
         .nth(1)
         .and_then(|p| p.parse::<u16>().ok());
     let mut routes = Vec::with_capacity(config.table.virtual_hosts.len());
+    let mut counters = stats.route_counters();
+    let mut unnamed = String::new();
     for vh in &config.table.virtual_hosts {
         let mut vroutes = Vec::with_capacity(vh.routes.len());
         for (ri, r) in vh.routes.iter().enumerate() {
             let action = &r.action.action;
             let route_label = if r.name.is_empty() {
-                format!("#{ri}")
+                unnamed.clear();
+                let _ = write!(unnamed, "#{ri}");
+                unnamed.as_str()
             } else {
-                r.name.clone()
+                r.name.as_str()
             };
-            let key = |cluster: &str| RouteKey {
-                route_config: config.name.clone(),
-                virtual_host: vh.name.clone(),
-                route: route_label.clone(),
-                cluster: cluster.to_owned(),
-            };
+            let mut counter =
+                |cluster: &str| counters.get([&config.name, &vh.name, route_label, cluster]);
             let (destination_clusters, destination_counters) = match action {
                 pc::action::RouteAction::Forward(f) => f
                     .destinations()
                     .iter()
-                    .map(|d| {
-                        (
-                            clusters.get(d.cluster()).copied(),
-                            stats.route(key(d.cluster())),
-                        )
-                    })
+                    .map(|d| (clusters.get(d.cluster()).copied(), counter(d.cluster())))
                     .unzip(),
                 _ => (Vec::new(), Vec::new()),
             };
             vroutes.push(RouteRt {
                 destination_clusters,
                 destination_counters,
-                local_counter: stats.route(key("")),
+                local_counter: counter(""),
                 hash_policy: r.action.proxy_hash_policy(),
             });
         }
