@@ -228,6 +228,23 @@ pub(crate) fn check_source(
     checked
 }
 
+/// [`check_source`], keeping a copy of the documents with the plan for the caller (a check
+/// made once, whose source may serve afterwards).
+pub(crate) fn check_source_keeping_documents(
+    source: &mut dyn ConfigSource,
+    identity: &Identity,
+) -> Result<Built, Report> {
+    let loaded = source.load();
+    let checked = check_documents(&loaded, identity).map(|c| Built {
+        plan: c.plan,
+        documents: loaded.documents().to_vec(),
+        secrets: c.secrets,
+        report: c.report,
+    });
+    source.give_back(loaded);
+    checked
+}
+
 /// What a checked configuration is served from: [`Built`] without its documents.
 pub(crate) struct Checked {
     pub(crate) plan: GatewayPlan,

@@ -91,7 +91,7 @@ impl SnapshotBuilder {
     /// # Errors
     /// The report of a configuration with errors.
     pub fn from_source(source: &mut dyn ConfigSource, identity: &Identity) -> Result<Self, Report> {
-        config::check_loaded(source.load(), identity).map(Self::new)
+        config::check_source_keeping_documents(source, identity).map(Self::new)
     }
 
     /// Adds a credential store for `credentialName` (after the configuration's Secrets).

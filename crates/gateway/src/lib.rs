@@ -468,7 +468,7 @@ impl GatewayBuilder {
     /// The problems, when any is an error.
     pub fn check(&mut self) -> Result<Built, Report> {
         match &mut self.source {
-            Some(source) => config::check_loaded(source.load(), &self.identity),
+            Some(source) => config::check_source_keeping_documents(source.as_mut(), &self.identity),
             None => check_with_max_documents(&self.sources, &self.identity, self.max_documents),
         }
     }

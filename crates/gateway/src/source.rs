@@ -75,7 +75,9 @@ pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
 /// renamed into place while the first look was taken can leave it torn). Unless
 /// [`keep_parsed`](Self::keep_parsed) says otherwise, each load after the first parses only
 /// the files whose bytes changed; the others' documents come from the last load's (see
-/// [`Loader::read_path_cached`](portcullis_model::Loader::read_path_cached)).
+/// [`Loader::read_path_cached`](portcullis_model::Loader::read_path_cached)). With one path,
+/// they are lent rather than copied: a load that is not [given back](ConfigSource::give_back)
+/// leaves the next to parse every file again (the gateway gives back every load).
 #[derive(Debug, Clone)]
 pub struct Files {
     sources: Vec<Source>,
