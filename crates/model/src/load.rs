@@ -397,9 +397,15 @@ pub struct LoadCache {
     kept: usize,
     /// The load lent out and not given back yet: the cached parts it took are empty.
     lent: Option<Lending>,
-    /// The last lent load's list of documents, emptied, for the next one: a list of ten
-    /// thousand documents is megabytes, which a new allocation would fault in page by page.
-    spare: Vec<Document>,
+}
+
+/// Moves the next `n` items of `from` into `into`, or drops them when they have no home.
+fn refill<T>(from: &mut std::vec::IntoIter<T>, n: usize, into: Option<&mut Vec<T>>) {
+    let taken = from.by_ref().take(n);
+    match into {
+        Some(into) => into.extend(taken),
+        None => taken.for_each(drop),
+    }
 }
 
 /// Where the pieces of a lent load go back to: in the load's order, each file's parts (or
@@ -479,14 +485,14 @@ impl LoadCache {
             return;
         };
         let Loaded {
-            documents: mut all_documents,
+            documents,
             skipped,
             warnings,
             errors,
             ..
         } = loaded;
         let (mut documents, mut skipped, mut warnings, mut errors) = (
-            all_documents.drain(..),
+            documents.into_iter(),
             skipped.into_iter(),
             warnings.into_iter(),
             errors.into_iter(),
@@ -496,20 +502,33 @@ impl LoadCache {
                 .and_then(|file| self.files.get_mut(&file))
                 .map(|cached| cached.parts.iter_mut());
             for len in lens {
-                let piece = Loaded {
-                    documents: documents.by_ref().take(len.documents).collect(),
-                    skipped: skipped.by_ref().take(len.skipped).collect(),
-                    warnings: warnings.by_ref().take(len.warnings).collect(),
-                    errors: errors.by_ref().take(len.errors).collect(),
-                    lent: LendMark::default(),
-                };
-                if let Some(part) = parts.as_mut().and_then(Iterator::next) {
-                    part.loaded = piece;
-                }
+                // Back into the lists the part lent them from, which kept their allocations.
+                let mut part = parts
+                    .as_mut()
+                    .and_then(Iterator::next)
+                    .map(|part| &mut part.loaded);
+                refill(
+                    &mut documents,
+                    len.documents,
+                    part.as_mut().map(|p| &mut p.documents),
+                );
+                refill(
+                    &mut skipped,
+                    len.skipped,
+                    part.as_mut().map(|p| &mut p.skipped),
+                );
+                refill(
+                    &mut warnings,
+                    len.warnings,
+                    part.as_mut().map(|p| &mut p.warnings),
+                );
+                refill(
+                    &mut errors,
+                    len.errors,
+                    part.as_mut().map(|p| &mut p.errors),
+                );
             }
         }
-        drop(documents);
-        self.spare = all_documents;
     }
 }
 
@@ -828,9 +847,6 @@ impl Loader {
         let present: std::collections::HashSet<&std::path::PathBuf> = files.iter().collect();
         cache.files.retain(|file, _| present.contains(file));
         let mut loaded = Loaded::default();
-        if hand == Hand::Lend {
-            loaded.documents = std::mem::take(&mut cache.spare);
-        }
         loaded.documents.reserve(
             cache
                 .files
@@ -852,7 +868,13 @@ impl Loader {
                         let mut lens = Vec::with_capacity(cached.parts.len());
                         for part in &mut cached.parts {
                             lens.push(PieceLen::of(&part.loaded));
-                            loaded.extend(std::mem::take(&mut part.loaded));
+                            // Moved, not taken: each part keeps its lists' allocations for
+                            // the documents' return.
+                            let part = &mut part.loaded;
+                            loaded.documents.append(&mut part.documents);
+                            loaded.skipped.append(&mut part.skipped);
+                            loaded.warnings.append(&mut part.warnings);
+                            loaded.errors.append(&mut part.errors);
                         }
                         pieces.push((Some(file.clone()), lens));
                     }
