@@ -65,7 +65,10 @@ pub(crate) fn build_http_routes(
     vs: &VsEntry<'_>,
     problems: &mut Vec<(String, RouteProblem)>,
 ) -> Vec<Route<HttpRoute>> {
-    let mut out = Vec::new();
+    // At most one route per match (one for a rule without): sized once, since a route is
+    // large and a growing list would be copied and its spare capacity kept in the plan.
+    let most = vs.http.iter().map(|rule| rule.r#match.len().max(1)).sum();
+    let mut out = Vec::with_capacity(most);
     'rules: for (ri, rule) in vs.http.iter().enumerate() {
         let origin = vs.http_origin.get(ri);
         if rule.r#match.is_empty() {
@@ -98,6 +101,8 @@ pub(crate) fn build_http_routes(
             }
         }
     }
+    // Matches left out (another port or gateway) or cut off by a catch-all.
+    out.shrink_to_fit();
     out
 }
 
