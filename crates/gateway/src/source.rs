@@ -124,7 +124,7 @@ impl Files {
 
     /// Whether the parsed documents of each file are kept between loads (the default), so
     /// that a change parses only the documents it touched: a one-line change to one of ten
-    /// files of 10,000 VirtualServices is served in under half the time, for about a quarter
+    /// files of 10,000 VirtualServices is served in under half the time, for about a fifth
     /// of the gateway's memory (BENCHMARKS.md, configuration at scale). `false` parses every
     /// file on every load and keeps nothing between them.
     #[must_use]
