@@ -203,17 +203,8 @@ pub fn check_with_max_documents(
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
 pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built, Report> {
-    let Checked {
-        plan,
-        secrets,
-        report,
-    } = check_documents(&loaded, identity)?;
-    Ok(Built {
-        plan,
-        documents: loaded.into_documents(),
-        secrets,
-        report,
-    })
+    let checked = check_documents(&loaded, identity)?;
+    Ok(checked.with_documents(loaded.into_documents()))
 }
 
 /// Loads `source`, checks what it loaded and gives the load back: what a gateway serves is
@@ -235,12 +226,8 @@ pub(crate) fn check_source_keeping_documents(
     identity: &Identity,
 ) -> Result<Built, Report> {
     let loaded = source.load();
-    let checked = check_documents(&loaded, identity).map(|c| Built {
-        plan: c.plan,
-        documents: loaded.documents().to_vec(),
-        secrets: c.secrets,
-        report: c.report,
-    });
+    let checked =
+        check_documents(&loaded, identity).map(|c| c.with_documents(loaded.documents().to_vec()));
     source.give_back(loaded);
     checked
 }
@@ -250,6 +237,18 @@ pub(crate) struct Checked {
     pub(crate) plan: GatewayPlan,
     pub(crate) secrets: Vec<(String, SecretData)>,
     pub(crate) report: Report,
+}
+
+impl Checked {
+    /// The [`Built`] of the documents this was checked from.
+    fn with_documents(self, documents: Vec<Document>) -> Built {
+        Built {
+            plan: self.plan,
+            documents,
+            secrets: self.secrets,
+            report: self.report,
+        }
+    }
 }
 
 impl From<Built> for Checked {
