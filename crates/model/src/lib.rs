@@ -71,8 +71,8 @@ pub use duration::{Duration, ParseDurationError};
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning};
 pub use gateway::Gateway;
 pub use load::{
-    DEFAULT_MAX_DOCUMENTS, DEFAULT_NAMESPACE, DecodeError, Document, DocumentSource, LoadCache,
-    LoadOptions, Loaded, Loader, Object, SkippedDocument, from_value,
+    DEFAULT_MAX_DOCUMENTS, DEFAULT_NAMESPACE, DecodeError, Document, DocumentSource, Edition,
+    LoadCache, LoadOptions, Loaded, Loader, Object, SkippedDocument, from_value,
 };
 pub use meta::{ApiVersion, Kind, ObjectMeta, Resource};
 pub use output::{to_json, to_yaml};

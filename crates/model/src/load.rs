@@ -264,8 +264,63 @@ pub struct Loaded {
     skipped: Vec<SkippedDocument>,
     warnings: Vec<LoadWarning>,
     errors: Vec<LoadError>,
+    /// Each document's edition (same index as `documents`).
+    editions: Editions,
     /// Which lending of a [`LoadCache`] this load is, while nothing has changed it.
     lent: LendMark,
+}
+
+/// Which parse of its text a loaded document is. Two documents of the same edition hold equal
+/// objects: they come from one parse of one text, though perhaps from different places in
+/// their file, so their [sources](Document::source) and [field locations](Document::source_map)
+/// may differ.
+///
+/// Each document a loader parses gets a new edition; a document a [`LoadCache`] keeps keeps
+/// its edition, so a caller that loads a configuration again after a change can tell the
+/// documents that changed from those that did not, and reuse what it derived from the latter
+/// (a gateway, its validation and translation). Editions are unique within a process.
+///
+/// ```
+/// use portcullis_model::{LoadCache, Loader};
+///
+/// let dir = std::env::temp_dir().join(format!("portcullis-edition-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let file = dir.join("config.yaml");
+/// let write = |second: &str| {
+///     std::fs::write(&file, format!(
+///         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: a}}\n---\n\
+///          apiVersion: v1\nkind: Namespace\nmetadata: {{name: {second}}}\n"))
+/// };
+/// let (loader, mut cache) = (Loader::new(), LoadCache::default());
+/// write("b")?;
+/// let before = loader.read_path_cached(&dir, &mut cache).editions().to_vec();
+/// write("c")?; // the second document changes, the first does not
+/// let after = loader.read_path_cached(&dir, &mut cache).editions().to_vec();
+/// assert_eq!(after[0], before[0]);
+/// assert_ne!(after[1], before[1]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Edition(u64);
+
+impl Edition {
+    /// An edition no other document of this process has.
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The editions of a load's documents. Two loads are equal whatever their editions: equal
+/// documents from two parses are still equal.
+#[derive(Clone, Debug, Default)]
+struct Editions(Vec<Edition>);
+
+impl PartialEq for Editions {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The lending a load came from ([`Loader::lend_path_cached`]). Only the methods of [`Loaded`]
@@ -295,6 +350,11 @@ impl Loaded {
     /// The loaded documents.
     pub fn documents(&self) -> &[Document] {
         &self.documents
+    }
+
+    /// Each document's [`Edition`], in the order of [`documents`](Self::documents).
+    pub fn editions(&self) -> &[Edition] {
+        &self.editions.0
     }
 
     /// Takes the loaded documents out.
@@ -332,6 +392,7 @@ impl Loaded {
     pub fn extend(&mut self, other: Self) {
         self.lent = LendMark::default();
         append(&mut self.documents, other.documents);
+        append(&mut self.editions.0, other.editions.0);
         append(&mut self.skipped, other.skipped);
         append(&mut self.warnings, other.warnings);
         append(&mut self.errors, other.errors);
@@ -341,9 +402,18 @@ impl Loaded {
     /// `extend(other.clone())` would make.
     fn extend_cloned(&mut self, other: &Self) {
         self.documents.extend_from_slice(&other.documents);
+        self.editions.0.extend_from_slice(&other.editions.0);
         self.skipped.extend_from_slice(&other.skipped);
         self.warnings.extend_from_slice(&other.warnings);
         self.errors.extend_from_slice(&other.errors);
+    }
+
+    /// A load that is one error.
+    fn refused(error: LoadError) -> Self {
+        Self {
+            errors: vec![error],
+            ..Self::default()
+        }
     }
 
     /// Moves what was loaded `indices` documents and `lines` lines along its stream (a part
@@ -376,11 +446,15 @@ fn append<T>(to: &mut Vec<T>, from: Vec<T>) {
     }
 }
 
-/// A load of documents that are already objects (no warnings, no errors).
+/// A load of documents that are already objects (no warnings, no errors), each a new
+/// [`Edition`].
 impl FromIterator<Document> for Loaded {
     fn from_iter<I: IntoIterator<Item = Document>>(documents: I) -> Self {
+        let documents: Vec<Document> = documents.into_iter().collect();
+        let editions = Editions(documents.iter().map(|_| Edition::new()).collect());
         Self {
-            documents: documents.into_iter().collect(),
+            documents,
+            editions,
             ..Self::default()
         }
     }
@@ -486,13 +560,15 @@ impl LoadCache {
         };
         let Loaded {
             documents,
+            editions,
             skipped,
             warnings,
             errors,
             ..
         } = loaded;
-        let (mut documents, mut skipped, mut warnings, mut errors) = (
+        let (mut documents, mut editions, mut skipped, mut warnings, mut errors) = (
             documents.into_iter(),
+            editions.0.into_iter(),
             skipped.into_iter(),
             warnings.into_iter(),
             errors.into_iter(),
@@ -511,6 +587,11 @@ impl LoadCache {
                     &mut documents,
                     len.documents,
                     part.as_mut().map(|p| &mut p.documents),
+                );
+                refill(
+                    &mut editions,
+                    len.documents,
+                    part.as_mut().map(|p| &mut p.editions.0),
                 );
                 refill(
                     &mut skipped,
@@ -802,7 +883,7 @@ impl Loader {
         }
         // Reading is cheap next to parsing: every file is read, and compared with the bytes
         // its cached parse came from.
-        let mut texts: Vec<Result<String, Loaded>> =
+        let mut texts: Vec<Result<String, LoadError>> =
             files.iter().map(|f| self.read_text(f)).collect();
         let misses: Vec<usize> = texts
             .iter()
@@ -872,6 +953,7 @@ impl Loader {
                             // the documents' return.
                             let part = &mut part.loaded;
                             loaded.documents.append(&mut part.documents);
+                            loaded.editions.0.append(&mut part.editions.0);
                             loaded.skipped.append(&mut part.skipped);
                             loaded.warnings.append(&mut part.warnings);
                             loaded.errors.append(&mut part.errors);
@@ -880,6 +962,7 @@ impl Loader {
                     }
                 },
                 (Err(unread), _) => {
+                    let unread = Loaded::refused(unread);
                     pieces.push((None, vec![PieceLen::of(&unread)]));
                     loaded.extend(unread);
                 }
@@ -895,34 +978,29 @@ impl Loader {
         loaded
     }
 
-    /// A file's text, or the load that says why it cannot be read (too large, unreadable).
-    fn read_text(&self, path: &Path) -> Result<String, Loaded> {
-        let refused = |error| {
-            let mut loaded = Loaded::default();
-            loaded.errors.push(error);
-            loaded
-        };
+    /// A file's text, or why it cannot be read (too large, unreadable).
+    fn read_text(&self, path: &Path) -> Result<String, LoadError> {
         match std::fs::metadata(path) {
             Ok(meta) if meta.len() > u64::try_from(self.options.max_bytes).unwrap_or(u64::MAX) => {
-                return Err(refused(limit_error(
+                return Err(limit_error(
                     &path.display().to_string(),
                     format!(
                         "file is {} bytes, more than the limit of {}",
                         meta.len(),
                         self.options.max_bytes
                     ),
-                )));
+                ));
             }
             _ => {}
         }
-        std::fs::read_to_string(path).map_err(|err| refused(io_error(path, &err)))
+        std::fs::read_to_string(path).map_err(|err| io_error(path, &err))
     }
 
     /// Loads one file, keeping the documents that load beside the errors of those that do not.
     pub fn read_file(&self, path: &Path) -> Loaded {
         match self.read_text(path) {
             Ok(text) => self.read_str(&path.display().to_string(), &text),
-            Err(refused) => refused,
+            Err(refused) => Loaded::refused(refused),
         }
     }
 
@@ -1506,6 +1584,7 @@ impl DocContext<'_> {
                 source_map: core::mem::take(&mut self.source_map),
             };
             self.loaded.documents.push(document);
+            self.loaded.editions.0.push(Edition::new());
         }
     }
 
@@ -2064,6 +2143,24 @@ mod part_tests {
                 let mut docs: Vec<String> =
                     (0..6).map(|_| pool[random(pool.len())].clone()).collect();
                 let mut head = heads[0];
+                // Every edition seen, with its object: an edition never names two objects.
+                let mut seen: std::collections::HashMap<Edition, Object> =
+                    std::collections::HashMap::new();
+                let mut kept = 0;
+                let mut check_editions = |load: &Loaded, at: &str| {
+                    assert_eq!(load.editions().len(), load.documents().len(), "{at}");
+                    for (doc, edition) in load.documents().iter().zip(load.editions()) {
+                        match seen.get(edition) {
+                            Some(object) => {
+                                assert_eq!(object, &doc.object, "edition {edition:?}, {at}");
+                                kept += 1;
+                            }
+                            None => {
+                                seen.insert(*edition, doc.object.clone());
+                            }
+                        }
+                    }
+                };
                 for step in 0..150 {
                     match random(5) {
                         0 => {
@@ -2094,6 +2191,8 @@ mod part_tests {
                     assert_eq!(cached, fresh, "cached and fresh, {at}");
                     let lent = loader.lend_path_cached(&dir, &mut lending);
                     assert_eq!(lent, fresh, "lent and fresh, {at}");
+                    check_editions(&cached, &at);
+                    check_editions(&lent, &at);
                     // Given back as lent most of the time; else kept, or changed first.
                     match random(6) {
                         0 => drop(lent),
@@ -2105,6 +2204,7 @@ mod part_tests {
                         _ => lending.give_back(lent),
                     }
                 }
+                assert!(kept > 50, "documents kept with their editions: {kept}");
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -2140,12 +2240,21 @@ mod part_tests {
         let lent = loader.lend_path_cached(&dir, &mut cache);
         assert_eq!(cache.parsed(), 0);
         assert_eq!(lent, loader.read_path(&dir));
+        // One document of a.yaml changed: a.yaml is read again, its other parts kept, with
+        // their editions.
+        let before = lent.editions().to_vec();
         cache.give_back(lent);
-        // One document of a.yaml changed: a.yaml is read again, its other parts kept.
         std::fs::write(dir.join("a.yaml"), stream(&["a1", "x2", "a3"])).unwrap();
         let lent = loader.lend_path_cached(&dir, &mut cache);
         assert_eq!((cache.parsed(), cache.kept_documents()), (1, 2));
         assert_eq!(lent, loader.read_path(&dir));
+        let after = lent.editions();
+        assert_eq!(after.len(), 4);
+        assert_eq!(
+            (after[0], after[2], after[3]),
+            (before[0], before[2], before[3])
+        );
+        assert_ne!(after[1], before[1]);
         // A load from elsewhere is not taken back; the lent one still may be.
         cache.give_back(loader.read_path(&dir));
         cache.give_back(lent);
