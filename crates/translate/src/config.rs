@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use portcullis_model::{
-    DEFAULT_NAMESPACE, DestinationRule, Gateway, Loaded, Object, Resource, ServiceEntry,
+    DEFAULT_NAMESPACE, DestinationRule, Edition, Gateway, Loaded, Object, Resource, ServiceEntry,
     VirtualService,
 };
 
@@ -66,6 +66,12 @@ pub(crate) struct Resources<'a> {
     pub(crate) virtual_services: Vec<Cow<'a, Resource<VirtualService>>>,
     pub(crate) destination_rules: Vec<Cow<'a, Resource<DestinationRule>>>,
     pub(crate) service_entries: Vec<Cow<'a, Resource<ServiceEntry>>>,
+    /// For resources from a [`Loaded`]: the edition of each VirtualService's document (same
+    /// index as `virtual_services`); empty otherwise.
+    pub(crate) virtual_service_editions: Vec<Edition>,
+    /// For resources from a [`Loaded`]: the editions of the other networking resources'
+    /// documents, in load order; empty otherwise.
+    pub(crate) other_editions: Vec<Edition>,
 }
 
 impl<'a> Resources<'a> {
@@ -76,12 +82,54 @@ impl<'a> Resources<'a> {
             virtual_services: config.virtual_services.iter().map(Cow::Borrowed).collect(),
             destination_rules: config.destination_rules.iter().map(Cow::Borrowed).collect(),
             service_entries: config.service_entries.iter().map(Cow::Borrowed).collect(),
+            ..Self::default()
         }
     }
 
-    /// The networking resources among objects, as [`Config::from_objects`] takes them: only an
-    /// object without a namespace is copied, to be given one.
+    /// The networking resources among objects, as [`Config::from_objects`] takes them.
     pub(crate) fn of_objects(objects: impl IntoIterator<Item = &'a Object>) -> Self {
+        let mut resources = Self::default();
+        for object in objects {
+            resources.push(object);
+        }
+        resources
+    }
+
+    /// The networking resources of a load, as [`Resources::of_objects`] takes them, with the
+    /// editions of their documents.
+    pub(crate) fn of_loaded(loaded: &'a Loaded) -> Self {
+        let documents = loaded.documents();
+        let virtual_services = documents
+            .iter()
+            .filter(|d| matches!(d.object, Object::VirtualService(_)))
+            .count();
+        let mut resources = Self::default();
+        // Reserved once: a resource is large, and a list grown by doubling copies it each time.
+        resources.virtual_services.reserve_exact(virtual_services);
+        resources
+            .virtual_service_editions
+            .reserve_exact(virtual_services);
+        for (doc, edition) in documents.iter().zip(loaded.editions()) {
+            resources.push(&doc.object);
+            match doc.object {
+                Object::VirtualService(_) => resources.virtual_service_editions.push(*edition),
+                Object::Gateway(_) | Object::DestinationRule(_) | Object::ServiceEntry(_) => {
+                    resources.other_editions.push(*edition);
+                }
+                _ => {}
+            }
+        }
+        resources
+    }
+
+    /// The edition of the `i`th VirtualService's document, when known.
+    pub(crate) fn virtual_service_edition(&self, i: usize) -> Option<Edition> {
+        self.virtual_service_editions.get(i).copied()
+    }
+
+    /// Adds a networking resource (other kinds are ignored): only an object without a
+    /// namespace is copied, to be given one.
+    fn push(&mut self, object: &'a Object) {
         fn take<S: Clone>(r: &Resource<S>) -> Cow<'_, Resource<S>> {
             if r.metadata.namespace.is_empty() {
                 Cow::Owned(with_namespace(r.clone()))
@@ -89,17 +137,13 @@ impl<'a> Resources<'a> {
                 Cow::Borrowed(r)
             }
         }
-        let mut resources = Self::default();
-        for object in objects {
-            match object {
-                Object::Gateway(r) => resources.gateways.push(take(r)),
-                Object::VirtualService(r) => resources.virtual_services.push(take(r)),
-                Object::DestinationRule(r) => resources.destination_rules.push(take(r)),
-                Object::ServiceEntry(r) => resources.service_entries.push(take(r)),
-                _ => {}
-            }
+        match object {
+            Object::Gateway(r) => self.gateways.push(take(r)),
+            Object::VirtualService(r) => self.virtual_services.push(take(r)),
+            Object::DestinationRule(r) => self.destination_rules.push(take(r)),
+            Object::ServiceEntry(r) => self.service_entries.push(take(r)),
+            _ => {}
         }
-        resources
     }
 }
 

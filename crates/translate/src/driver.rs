@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_model::Object;
+use portcullis_model::{Loaded, Object};
 
+use crate::cache::{RouteMemo, TranslationCache};
 use crate::config::{Config, Resources};
 use crate::index::Index;
 use crate::listeners::build_gateway;
@@ -24,7 +25,8 @@ pub fn translate(
     proxy: &Proxy,
     mesh: &MeshSettings,
 ) -> GatewayPlan {
-    translate_resources(&Resources::of_config(config), registry, proxy, mesh)
+    let resources = Resources::of_config(config);
+    translate_resources(&resources, registry, proxy, mesh, &mut RouteMemo::off())
 }
 
 /// [`translate`] for the networking resources among `objects` (other kinds are ignored),
@@ -35,7 +37,59 @@ pub fn translate_objects<'a>(
     proxy: &Proxy,
     mesh: &MeshSettings,
 ) -> GatewayPlan {
-    translate_resources(&Resources::of_objects(objects), registry, proxy, mesh)
+    let resources = Resources::of_objects(objects);
+    translate_resources(&resources, registry, proxy, mesh, &mut RouteMemo::off())
+}
+
+/// [`translate_objects`] for the documents of a load, reusing what `cache` kept from the last
+/// call: a VirtualService whose document has the same [`Edition`](portcullis_model::Edition)
+/// as then is not translated again, as long as nothing else translation reads has changed
+/// (see [`TranslationCache`]). The plan is the one [`translate_objects`] builds.
+///
+/// ```
+/// use portcullis_model::Loader;
+/// use portcullis_translate::{MeshSettings, Proxy, ServiceRegistry, TranslationCache};
+/// use portcullis_translate::{translate_cached, translate_objects};
+///
+/// let loaded = Loader::new().load_str("config.yaml", r#"
+/// apiVersion: networking.istio.io/v1
+/// kind: Gateway
+/// metadata: {name: gw, namespace: istio-system}
+/// spec:
+///   selector: {istio: ingressgateway}
+///   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+/// ---
+/// apiVersion: networking.istio.io/v1
+/// kind: VirtualService
+/// metadata: {name: shop, namespace: istio-system}
+/// spec:
+///   hosts: [shop.example.com]
+///   gateways: [gw]
+///   http: [{route: [{destination: {host: shop}}]}]
+/// "#)?;
+/// let (registry, proxy, mesh) = (ServiceRegistry::new(), Proxy::ingress_gateway(), MeshSettings::default());
+/// let mut cache = TranslationCache::new();
+/// let first = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+/// let again = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache); // from the cache
+/// let objects = loaded.documents().iter().map(|d| &d.object);
+/// let fresh = translate_objects(objects, &registry, &proxy, &mesh);
+/// assert_eq!(again.route_configs["http.80"].table, fresh.route_configs["http.80"].table);
+/// assert_eq!(first.route_configs["http.80"].table, fresh.route_configs["http.80"].table);
+/// # Ok::<(), portcullis_model::LoadErrors>(())
+/// ```
+pub fn translate_cached(
+    loaded: &Loaded,
+    registry: &ServiceRegistry,
+    proxy: &Proxy,
+    mesh: &MeshSettings,
+    cache: &mut TranslationCache,
+) -> GatewayPlan {
+    let mut resources = Resources::of_loaded(loaded);
+    let others = std::mem::take(&mut resources.other_editions);
+    let mut memo = cache.start(others, registry, proxy, mesh);
+    let plan = translate_resources(&resources, registry, proxy, mesh, &mut memo);
+    cache.finish(memo);
+    plan
 }
 
 fn translate_resources(
@@ -43,6 +97,7 @@ fn translate_resources(
     registry: &ServiceRegistry,
     proxy: &Proxy,
     mesh: &MeshSettings,
+    memo: &mut RouteMemo,
 ) -> GatewayPlan {
     let index = Index::new(config, registry, proxy, mesh);
     let mut plan = GatewayPlan {
@@ -53,7 +108,7 @@ fn translate_resources(
     };
     match proxy.kind {
         ProxyKind::Sidecar => crate::sidecar::build_sidecar(&index, &mut plan),
-        _ => build_gateway(config, &index, &mut plan),
+        _ => build_gateway(config, &index, &mut plan, memo),
     }
     crate::clusters::build_clusters(&index, &mut plan);
     if proxy.kind == ProxyKind::Sidecar {

@@ -35,6 +35,10 @@ pub(crate) struct VsEntry<'a> {
     pub http_origin: Vec<RouteOrigin>,
     pub tcp: Cow<'a, [TcpRoute]>,
     pub tls: Cow<'a, [TlsRoute]>,
+    /// The edition of the document the VirtualService came from, when it is known and the
+    /// VirtualService merges no delegate: its routes then depend on it alone (see
+    /// [`crate::cache`]).
+    pub edition: Option<portcullis_model::Edition>,
 }
 
 /// A DestinationRule with its host resolved.
@@ -138,11 +142,16 @@ impl<'a> Index<'a> {
         let suffix = mesh.domain_suffix.as_str();
 
         // VirtualServices in creation order; delegates are looked up by (name, namespace).
-        let mut order: Vec<&Resource<portcullis_model::VirtualService>> =
-            config.virtual_services.iter().map(|r| &**r).collect();
-        order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
+        let mut order: Vec<(&Resource<portcullis_model::VirtualService>, _)> = config
+            .virtual_services
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (&**r, config.virtual_service_edition(i)))
+            .collect();
+        order.sort_by(|(a, _), (b, _)| creation_order_key(a).cmp(&creation_order_key(b)));
         let delegates: HashMap<(&str, &str), &Resource<portcullis_model::VirtualService>> = order
             .iter()
+            .map(|(v, _)| v)
             .filter(|v| v.spec.hosts.is_empty())
             .map(|v| {
                 (
@@ -152,7 +161,7 @@ impl<'a> Index<'a> {
             })
             .collect();
         let mut vs = Vec::new();
-        for r in order.iter().filter(|v| !v.spec.hosts.is_empty()) {
+        for (r, edition) in order.iter().filter(|(v, _)| !v.spec.hosts.is_empty()) {
             let ns = r.metadata.namespace.as_str();
             let find = |name: &str, dns: &str| -> Option<Vec<VsHttpRoute>> {
                 let d = delegates.get(&(name, dns))?;
@@ -161,15 +170,15 @@ impl<'a> Index<'a> {
                 }
                 Some(d.spec.http.clone())
             };
-            let (mut http, http_origin): (Cow<'_, [VsHttpRoute]>, Vec<_>) =
-                if r.spec.http.iter().any(|h| h.delegate.is_some()) {
-                    let (http, origins): (Vec<_>, Vec<_>) =
-                        merge_delegates(ns, &r.spec.http, &find).into_iter().unzip();
-                    (Cow::Owned(http), origins)
-                } else {
-                    let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
-                    (Cow::Borrowed(&r.spec.http), origins)
-                };
+            let merges = r.spec.http.iter().any(|h| h.delegate.is_some());
+            let (mut http, http_origin): (Cow<'_, [VsHttpRoute]>, Vec<_>) = if merges {
+                let (http, origins): (Vec<_>, Vec<_>) =
+                    merge_delegates(ns, &r.spec.http, &find).into_iter().unzip();
+                (Cow::Owned(http), origins)
+            } else {
+                let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
+                (Cow::Borrowed(&r.spec.http), origins)
+            };
             resolve_match_gateways(&mut http, ns);
             let mut tcp = Cow::Borrowed(&r.spec.tcp[..]);
             resolve_match_gateways(&mut tcp, ns);
@@ -199,6 +208,7 @@ impl<'a> Index<'a> {
                 http_origin,
                 tcp,
                 tls,
+                edition: edition.filter(|_| !merges),
             });
         }
 

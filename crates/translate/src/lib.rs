@@ -197,6 +197,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod clusters;
 mod config;
 mod delegate;
@@ -223,8 +224,9 @@ pub mod simulate;
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
+pub use cache::TranslationCache;
 pub use config::Config;
-pub use driver::{translate, translate_objects};
+pub use driver::{translate, translate_cached, translate_objects};
 pub use plan::*;
 pub use proxy::{MeshSettings, Proxy, ProxyKind, ServiceTarget};
 pub use registry::{Endpoint, Resolution, Service, ServicePort, ServiceRegistry, TLS_MODE_LABEL};

@@ -8,6 +8,7 @@ use portcullis_model::host::{names_for_namespace, subset_of};
 use portcullis_model::virtual_service::RouteDestination as VsRouteDestination;
 use portcullis_model::{Gateway, Resource};
 
+use crate::cache::RouteMemo;
 use crate::config::{Resources, creation_order_key};
 use crate::diag::{Diagnostic, Severity};
 use crate::host::{sanitize_server_hosts, strip_namespace};
@@ -35,7 +36,12 @@ fn gateway_ref(gw: &Resource<Gateway>) -> String {
 const GATEWAY_SERVICE_ANNOTATION: &str = "internal.istio.io/gateway-service";
 const DISABLE_PORT_TRANSLATION: &str = "experimental.istio.io/disable-gateway-port-translation";
 
-pub(crate) fn build_gateway(config: &Resources<'_>, index: &Index<'_>, plan: &mut GatewayPlan) {
+pub(crate) fn build_gateway(
+    config: &Resources<'_>,
+    index: &Index<'_>,
+    plan: &mut GatewayPlan,
+    memo: &mut RouteMemo,
+) {
     let proxy = index.proxy;
     // §a.1 selection and gateway order.
     let mut gateways: Vec<&Resource<Gateway>> = config
@@ -229,7 +235,7 @@ pub(crate) fn build_gateway(config: &Resources<'_>, index: &Index<'_>, plan: &mu
     }
 
     for (name, servers) in route_servers {
-        let rc = build_route_config(index, &name, &servers, &mut plan.diagnostics);
+        let rc = build_route_config(index, &name, &servers, &mut plan.diagnostics, memo);
         plan.route_configs.insert(name, rc);
     }
 }

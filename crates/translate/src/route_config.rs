@@ -8,6 +8,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
 
+use crate::cache::{RouteMemo, Translated};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::Index;
 use crate::plan::{HttpRoute, RouteConfig};
@@ -29,6 +30,7 @@ pub(crate) fn build_route_config(
     name: &str,
     servers: &[&MergedServer<'_>],
     diags: &mut Vec<Diagnostic>,
+    memo: &mut RouteMemo,
 ) -> RouteConfig {
     let mut vhosts: Vec<VhostBuild> = Vec::new();
     let mut by_name: HashMap<String, usize, FixedState> = HashMap::default();
@@ -40,6 +42,7 @@ pub(crate) fn build_route_config(
             listen_port: ms.server_port,
             gateway_names: &gateway_names,
         };
+        let mut place = memo.place(ms.server_port, &ms.gateway_name);
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
                 let server_hosts = names_for_namespace(&ms.hosts, &vs.namespace);
@@ -47,8 +50,11 @@ pub(crate) fn build_route_config(
                 if hosts.is_empty() {
                     continue;
                 }
-                let mut problems = Vec::new();
-                let routes = build_http_routes(index, &ctx, vs, &mut problems);
+                let Translated { routes, problems } = place.routes(vs.edition, || {
+                    let mut problems = Vec::new();
+                    let routes = build_http_routes(index, &ctx, vs, &mut problems);
+                    Translated { routes, problems }
+                });
                 for (path, p) in problems {
                     let resource = format!("VirtualService {}/{}", vs.namespace, vs.name);
                     match p {

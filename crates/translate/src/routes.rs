@@ -39,7 +39,7 @@ pub(crate) struct RouteCtx<'a> {
 }
 
 /// Why one rule could not be translated.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum RouteProblem {
     /// Envoy would reject the route configuration holding this route.
     Reject(String),

@@ -496,6 +496,7 @@ fn most_specific_virtual_service_index() {
         http_origin: Vec::new(),
         tcp: Cow::Borrowed(&[]),
         tls: Cow::Borrowed(&[]),
+        edition: None,
     };
     let all = mk("all", &["*"]);
     let org = mk("org", &["*.org"]);

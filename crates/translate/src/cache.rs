@@ -1,0 +1,194 @@
+//! What one translation of a load keeps for the next: each VirtualService's routes at each
+//! gateway server, under the [`Edition`] of the document the VirtualService came from.
+//!
+//! A VirtualService's routes at a server are a function of the VirtualService, the server's
+//! port and gateway name, and what route translation looks up: the proxy, the mesh settings,
+//! the registry with the ServiceEntries added, and the DestinationRules (hash policies). The
+//! cache keeps the routes only while all of those but the VirtualServices are what they were
+//! (the same editions of the other networking resources, an equal registry, proxy and mesh
+//! settings); a VirtualService whose rules merge delegates is translated every time, since
+//! its routes depend on other documents too.
+
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+use portcullis_model::Edition;
+use portcullis_route_match::Route;
+
+use crate::plan::HttpRoute;
+use crate::proxy::{MeshSettings, Proxy};
+use crate::registry::ServiceRegistry;
+use crate::routes::RouteProblem;
+
+/// What [`translate_cached`](crate::translate_cached) keeps from one call to the next, so
+/// that a configuration loaded again after a change is translated again only where it
+/// changed.
+///
+/// It holds a copy of the routes of every VirtualService it translated (for ten thousand
+/// one-route VirtualServices, about as much memory as their documents); a call translates
+/// again every VirtualService whose document has a new [`Edition`], and every VirtualService
+/// when anything else translation reads has changed (another networking resource's
+/// document, the registry, the proxy or the mesh settings).
+#[derive(Debug, Default)]
+pub struct TranslationCache {
+    context: Option<Context>,
+    routes: Places,
+    counts: Counts,
+}
+
+/// How many VirtualService translations at a server a call reused and made.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    reused: usize,
+    made: usize,
+}
+
+/// Everything but the VirtualServices that route translation reads.
+#[derive(Debug, PartialEq)]
+struct Context {
+    /// The editions of the Gateways, DestinationRules and ServiceEntries, in load order.
+    editions: Vec<Edition>,
+    registry: ServiceRegistry,
+    proxy: Proxy,
+    mesh: MeshSettings,
+}
+
+/// Routes by place (server port, gateway name), then by the VirtualService's edition.
+type Places = HashMap<(u32, String), HashMap<Edition, Translated, FixedState>, FixedState>;
+
+/// One VirtualService's routes at one place, and the problems found translating them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Translated {
+    pub(crate) routes: Vec<Route<HttpRoute>>,
+    pub(crate) problems: Vec<(String, RouteProblem)>,
+}
+
+impl TranslationCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many VirtualServices (each at one gateway server) the last call took from the cache.
+    pub fn reused(&self) -> usize {
+        self.counts.reused
+    }
+
+    /// How many VirtualServices (each at one gateway server) the last call translated.
+    pub fn translated(&self) -> usize {
+        self.counts.made
+    }
+
+    /// The routes to start a translation with: what the last call kept, when it was made in
+    /// the same context, and nothing otherwise.
+    pub(crate) fn start(
+        &mut self,
+        editions: Vec<Edition>,
+        registry: &ServiceRegistry,
+        proxy: &Proxy,
+        mesh: &MeshSettings,
+    ) -> RouteMemo {
+        let same = self.context.as_ref().is_some_and(|c| {
+            c.editions == editions
+                && c.registry == *registry
+                && c.proxy == *proxy
+                && c.mesh == *mesh
+        });
+        if !same {
+            self.context = Some(Context {
+                editions,
+                registry: registry.clone(),
+                proxy: proxy.clone(),
+                mesh: mesh.clone(),
+            });
+            self.routes.clear();
+        }
+        RouteMemo {
+            previous: std::mem::take(&mut self.routes),
+            current: Places::default(),
+            keep: true,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Keeps what a translation used, and only that.
+    pub(crate) fn finish(&mut self, memo: RouteMemo) {
+        self.routes = memo.current;
+        self.counts = memo.counts;
+    }
+}
+
+/// The routes of one translation: those of the last one it may reuse, and those it made.
+#[derive(Debug, Default)]
+pub(crate) struct RouteMemo {
+    previous: Places,
+    current: Places,
+    /// Whether anything is kept (a translation without a cache keeps nothing).
+    keep: bool,
+    counts: Counts,
+}
+
+impl RouteMemo {
+    /// A memo that keeps nothing.
+    pub(crate) fn off() -> Self {
+        Self::default()
+    }
+
+    /// The routes at one server.
+    pub(crate) fn place(&mut self, port: u32, gateway: &str) -> Place<'_> {
+        if !self.keep {
+            return Place {
+                previous: None,
+                current: None,
+                counts: &mut self.counts,
+            };
+        }
+        let key = (port, gateway.to_owned());
+        Place {
+            previous: self.previous.get_mut(&key),
+            current: Some(self.current.entry(key).or_default()),
+            counts: &mut self.counts,
+        }
+    }
+}
+
+/// The routes of the VirtualServices at one server.
+pub(crate) struct Place<'m> {
+    previous: Option<&'m mut HashMap<Edition, Translated, FixedState>>,
+    current: Option<&'m mut HashMap<Edition, Translated, FixedState>>,
+    counts: &'m mut Counts,
+}
+
+impl Place<'_> {
+    /// The routes of the VirtualService of `edition` here: kept from this translation or the
+    /// last, or made by `translate` (and kept). Without an edition, always made.
+    pub(crate) fn routes(
+        &mut self,
+        edition: Option<Edition>,
+        translate: impl FnOnce() -> Translated,
+    ) -> Translated {
+        let (Some(edition), Some(current)) = (edition, self.current.as_deref_mut()) else {
+            self.counts.made += 1;
+            return translate();
+        };
+        if let Some(kept) = current.get(&edition) {
+            self.counts.reused += 1;
+            return kept.clone();
+        }
+        let kept = self
+            .previous
+            .as_deref_mut()
+            .and_then(|previous| previous.remove(&edition));
+        let routes = match kept {
+            Some(kept) => {
+                self.counts.reused += 1;
+                kept
+            }
+            None => {
+                self.counts.made += 1;
+                translate()
+            }
+        };
+        current.entry(edition).or_insert(routes).clone()
+    }
+}

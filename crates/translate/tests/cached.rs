@@ -1,0 +1,257 @@
+//! `translate_cached` builds the plan `translate_objects` builds, whatever changed between
+//! two calls: a configuration edited at random, loaded through a `LoadCache` (so unchanged
+//! documents keep their editions), translated both ways after every edit.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use portcullis_model::{LoadCache, Loaded, Loader};
+use portcullis_translate::{
+    GatewayPlan, MeshSettings, Proxy, Service, ServiceRegistry, TranslationCache, translate_cached,
+    translate_objects,
+};
+
+const GATEWAY: &str = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [\"*/*.example.com\"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [\"*/a.example.com\", \"*/b.example.com\"]
+    tls: {mode: SIMPLE, credentialName: cert}
+";
+
+/// Documents an edit picks from: VirtualServices with and without delegates, bound to one or
+/// two servers, with match conditions the gateway decides at translation time, rules the
+/// engine refuses, and the other kinds route translation reads.
+fn pool() -> Vec<String> {
+    let vs = |name: &str, host: &str, body: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: {name}, namespace: shop}}\n\
+             spec:\n  hosts: [{host}]\n  gateways: [istio-system/gw]\n{body}"
+        )
+    };
+    vec![
+        vs("a", "a.example.com", "  http: [{route: [{destination: {host: web}}]}]\n"),
+        vs(
+            "a",
+            "a.example.com",
+            "  http:\n  - match: [{uri: {prefix: /api}}, {port: 443}]\n    \
+             route: [{destination: {host: api, port: {number: 8080}}}]\n  \
+             - route: [{destination: {host: web, subset: v1}}]\n",
+        ),
+        vs(
+            "b",
+            "b.example.com",
+            "  http:\n  - match: [{headers: {x-user: {exact: x}}}]\n    \
+             headers: {request: {set: {\"x bad\": v}}}\n    \
+             route: [{destination: {host: web}}]\n  \
+             - route: [{destination: {host: ring}}]\n",
+        ),
+        vs(
+            "b",
+            "b.example.com",
+            "  http: [{redirect: {uri: /moved}, match: [{sourceLabels: {app: other}}]}, \
+             {route: [{destination: {host: web}}]}]\n",
+        ),
+        vs("c", "c.example.com", "  http: [{delegate: {name: d, namespace: shop}}]\n"),
+        vs("c2", "c.example.com", "  http: [{route: [{destination: {host: ring}}]}]\n"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+         metadata: {name: d, namespace: shop}\n\
+         spec:\n  http: [{route: [{destination: {host: api}}]}]\n"
+            .to_owned(),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+         metadata: {name: d, namespace: shop}\n\
+         spec:\n  http: [{match: [{uri: {exact: /d}}], route: [{destination: {host: web}}]}]\n"
+            .to_owned(),
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+         metadata: {name: ring, namespace: istio-system}\n\
+         spec:\n  host: ring.shop.svc.cluster.local\n  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}\n"
+            .to_owned(),
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+         metadata: {name: ring, namespace: istio-system}\n\
+         spec:\n  host: ring.shop.svc.cluster.local\n  trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true}}}\n"
+            .to_owned(),
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+         metadata: {name: api, namespace: shop}\n\
+         spec:\n  hosts: [api.shop.svc.cluster.local]\n  ports: [{number: 9000, name: http, protocol: HTTP}]\n  resolution: DNS\n"
+            .to_owned(),
+        GATEWAY.replace("*/*.example.com", "*/c.example.com"),
+    ]
+}
+
+/// What two plans must agree on: listeners, each route configuration's table, TLS
+/// requirements and verdict, clusters and diagnostics.
+fn assert_same(cached: &GatewayPlan, fresh: &GatewayPlan, at: &str) {
+    assert_eq!(cached.listeners, fresh.listeners, "listeners, {at}");
+    assert_eq!(
+        cached.route_configs.keys().collect::<Vec<_>>(),
+        fresh.route_configs.keys().collect::<Vec<_>>(),
+        "route configurations, {at}"
+    );
+    for (name, rc) in &fresh.route_configs {
+        let other = &cached.route_configs[name];
+        assert_eq!(other.table, rc.table, "{name}, {at}");
+        assert_eq!(other.require_tls, rc.require_tls, "{name}, {at}");
+        assert_eq!(other.rejected, rc.rejected, "{name}, {at}");
+        assert_eq!(
+            other.router.virtual_host_count(),
+            rc.router.virtual_host_count(),
+            "{name}, {at}"
+        );
+    }
+    assert_eq!(cached.clusters, fresh.clusters, "clusters, {at}");
+    assert_eq!(cached.diagnostics, fresh.diagnostics, "diagnostics, {at}");
+}
+
+fn fresh(loaded: &Loaded, registry: &ServiceRegistry, proxy: &Proxy) -> GatewayPlan {
+    let objects = loaded.documents().iter().map(|d| &d.object);
+    translate_objects(objects, registry, proxy, &MeshSettings::default())
+}
+
+#[test]
+fn random_edits_translate_as_fresh() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cached-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.yaml");
+    let pool = pool();
+    let mut seed: u64 = 0x9e37_79b9;
+    let mut random = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        usize::try_from(seed % n as u64).unwrap()
+    };
+    let loader = Loader::new();
+    let mut load_cache = LoadCache::default();
+    let mut cache = TranslationCache::new();
+    let proxy = Proxy::ingress_gateway();
+    let mesh = MeshSettings::default();
+    let mut docs: Vec<String> = vec![GATEWAY.to_owned()];
+    docs.extend((0..5).map(|_| pool[random(pool.len())].clone()));
+    let (mut reused, mut translated) = (0, 0);
+    for step in 0..300 {
+        match random(6) {
+            0 => {
+                let i = random(docs.len() + 1);
+                docs.insert(i, pool[random(pool.len())].clone());
+            }
+            1 if docs.len() > 1 => {
+                docs.remove(random(docs.len()));
+            }
+            2 | 3 if !docs.is_empty() => {
+                let i = random(docs.len());
+                docs[i] = pool[random(pool.len())].clone();
+            }
+            4 if !docs.is_empty() => {
+                let (i, j) = (random(docs.len()), random(docs.len()));
+                docs.swap(i, j);
+            }
+            _ => {}
+        }
+        // The registry changes now and then, as a gateway's Services would.
+        let mut registry = ServiceRegistry::new();
+        if (step / 20) % 2 == 0 {
+            registry.push(
+                Service::new("web.shop.svc.cluster.local", "shop").with_port(81, "http", "HTTP"),
+            );
+        }
+        let text = docs.join("---\n");
+        std::fs::write(&file, &text).unwrap();
+        let loaded = loader.read_path_cached(&dir, &mut load_cache);
+        assert!(loaded.errors().is_empty(), "{:?}", loaded.errors());
+        let cached = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+        reused += cache.reused();
+        translated += cache.translated();
+        assert_same(
+            &cached,
+            &fresh(&loaded, &registry, &proxy),
+            &format!("step {step}: {text}"),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // The test means something only if both ways were taken often.
+    assert!(
+        reused > 200 && translated > 200,
+        "reused {reused}, translated {translated}"
+    );
+}
+
+#[test]
+fn a_changed_virtual_service_is_translated_alone() {
+    let loader = Loader::new();
+    let dir = std::env::temp_dir().join(format!("portcullis-cached-one-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vs = |i: usize, path: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: vs{i}, namespace: shop}}\n\
+             spec:\n  hosts: [h{i}.example.com]\n  gateways: [istio-system/gw]\n  \
+             http: [{{match: [{{uri: {{prefix: {path}}}}}], route: [{{destination: {{host: web}}}}]}}]\n"
+        )
+    };
+    let write = |changed: &str| {
+        let mut docs = vec![GATEWAY.to_owned()];
+        docs.extend((0..20).map(|i| vs(i, if i == 7 { changed } else { "/" })));
+        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+    };
+    let (registry, proxy, mesh) = (
+        ServiceRegistry::new(),
+        Proxy::ingress_gateway(),
+        MeshSettings::default(),
+    );
+    let mut load_cache = LoadCache::default();
+    let mut cache = TranslationCache::new();
+    write("/");
+    let loaded = loader.read_path_cached(&dir, &mut load_cache);
+    translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+    assert_eq!((cache.reused(), cache.translated()), (0, 20));
+    write("/seven");
+    let loaded = loader.read_path_cached(&dir, &mut load_cache);
+    let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+    assert_eq!((cache.reused(), cache.translated()), (19, 1));
+    assert_same(&plan, &fresh(&loaded, &registry, &proxy), "one changed");
+    // Another proxy: everything again.
+    let other = Proxy::gateway(
+        "istio-system",
+        [("istio", "ingressgateway"), ("app", "other")],
+    );
+    translate_cached(&loaded, &registry, &other, &mesh, &mut cache);
+    assert_eq!((cache.reused(), cache.translated()), (0, 20));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_changed_destination_rule_translates_everything_again() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cached-dr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pool = pool();
+    let (registry, proxy, mesh) = (
+        ServiceRegistry::new(),
+        Proxy::ingress_gateway(),
+        MeshSettings::default(),
+    );
+    let loader = Loader::new();
+    let mut load_cache = LoadCache::default();
+    let mut cache = TranslationCache::new();
+    for dr in [&pool[8], &pool[9], &pool[8]] {
+        let text = [GATEWAY, &pool[5], dr].join("---\n");
+        std::fs::write(dir.join("config.yaml"), text).unwrap();
+        let loaded = loader.read_path_cached(&dir, &mut load_cache);
+        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+        assert_eq!((cache.reused(), cache.translated()), (0, 1));
+        assert_same(&plan, &fresh(&loaded, &registry, &proxy), "changed rule");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
