@@ -9,13 +9,17 @@ use std::time::SystemTime;
 use crate::source::ConfigSource;
 
 use base64::Engine as _;
-use portcullis_model::{DEFAULT_MAX_DOCUMENTS, Document, LoadCache, Loaded, Loader, Object};
+use std::collections::HashMap;
+
+use portcullis_model::{
+    DEFAULT_MAX_DOCUMENTS, Document, Edition, LoadCache, Loaded, Loader, Object,
+};
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
-    GatewayPlan, MeshSettings, Proxy, ServiceRegistry, diag::Severity as PlanSeverity,
-    translate_objects,
+    GatewayPlan, MeshSettings, Proxy, ServiceRegistry, TranslationCache,
+    diag::Severity as PlanSeverity, translate_cached,
 };
-use portcullis_validate::{Severity, validate_document};
+use portcullis_validate::{Diagnostics, Severity, validate_document};
 
 /// Where configuration comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,18 +207,20 @@ pub fn check_with_max_documents(
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
 pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built, Report> {
-    let checked = check_documents(&loaded, identity)?;
+    let checked = check_documents(&loaded, identity, &mut Derived::default())?;
     Ok(checked.with_documents(loaded.into_documents()))
 }
 
 /// Loads `source`, checks what it loaded and gives the load back: what a gateway serves is
-/// made from the plan and the Secrets, not from the documents.
+/// made from the plan and the Secrets, not from the documents. What the check derives from
+/// each document is kept in `derived` for the next check of the same source.
 pub(crate) fn check_source(
     source: &mut dyn ConfigSource,
     identity: &Identity,
+    derived: &mut Derived,
 ) -> Result<Checked, Report> {
     let loaded = source.load();
-    let checked = check_documents(&loaded, identity);
+    let checked = check_documents(&loaded, identity, derived);
     source.give_back(loaded);
     checked
 }
@@ -226,8 +232,8 @@ pub(crate) fn check_source_keeping_documents(
     identity: &Identity,
 ) -> Result<Built, Report> {
     let loaded = source.load();
-    let checked =
-        check_documents(&loaded, identity).map(|c| c.with_documents(loaded.documents().to_vec()));
+    let checked = check_documents(&loaded, identity, &mut Derived::default())
+        .map(|c| c.with_documents(loaded.documents().to_vec()));
     source.give_back(loaded);
     checked
 }
@@ -261,9 +267,26 @@ impl From<Built> for Checked {
     }
 }
 
+/// What checking a source's documents derived from them, kept for its next check: a document
+/// whose [`Edition`] comes back (its file's [`LoadCache`] kept it) is not validated again, and
+/// its VirtualService's routes are not translated again while nothing else they depend on has
+/// changed ([`TranslationCache`]). Editions come back only from a source that keeps its parsed
+/// documents ([`Files::keep_parsed`](crate::Files::keep_parsed)); with any other, this stays
+/// empty but for one configuration's routes.
+#[derive(Debug, Default)]
+pub(crate) struct Derived {
+    /// Each document's validation, by edition: almost always empty.
+    validation: HashMap<Edition, Diagnostics, foldhash::fast::FixedState>,
+    translation: TranslationCache,
+}
+
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
-fn check_documents(loaded: &Loaded, identity: &Identity) -> Result<Checked, Report> {
+fn check_documents(
+    loaded: &Loaded,
+    identity: &Identity,
+    derived: &mut Derived,
+) -> Result<Checked, Report> {
     let mut report = Report::default();
     for e in loaded.errors() {
         report.problems.push(Problem {
@@ -280,9 +303,16 @@ fn check_documents(loaded: &Loaded, identity: &Identity) -> Result<Checked, Repo
     let documents = loaded.documents();
     report.documents = documents.len();
     let mut secrets = Vec::new();
-    for doc in documents {
-        let found = validate_document(&doc.object);
-        for d in found.iter() {
+    let mut previous = std::mem::take(&mut derived.validation);
+    for (doc, edition) in documents.iter().zip(loaded.editions()) {
+        if !derived.validation.contains_key(edition) {
+            let found = previous
+                .remove(edition)
+                .unwrap_or_else(|| validate_document(&doc.object));
+            derived.validation.insert(*edition, found);
+        }
+        let found = derived.validation.get(edition).into_iter().flatten();
+        for d in found {
             report.problems.push(Problem {
                 is_error: d.severity == Severity::Error,
                 message: format!("{}: {}", located(doc, &d.path), d.message),
@@ -301,7 +331,15 @@ fn check_documents(loaded: &Loaded, identity: &Identity) -> Result<Checked, Repo
     if report.has_errors() {
         return Err(report);
     }
-    let plan = translate_documents(documents, identity);
+    let mesh = MeshSettings::default();
+    let registry = ServiceRegistry::from_loaded(loaded, &mesh.domain_suffix);
+    let plan = translate_cached(
+        loaded,
+        &registry,
+        &identity.proxy(),
+        &mesh,
+        &mut derived.translation,
+    );
     for d in &plan.diagnostics {
         report.problems.push(Problem {
             // Translation never fails; what Envoy would reject is an error for us too.
@@ -317,14 +355,6 @@ fn check_documents(loaded: &Loaded, identity: &Identity) -> Result<Checked, Repo
         secrets,
         report,
     })
-}
-
-/// Translates loaded documents for this gateway.
-pub(crate) fn translate_documents(documents: &[Document], identity: &Identity) -> GatewayPlan {
-    let objects = || documents.iter().map(|d| &d.object);
-    let mesh = MeshSettings::default();
-    let registry = ServiceRegistry::from_objects(objects(), &mesh.domain_suffix);
-    translate_objects(objects(), &registry, &identity.proxy(), &mesh)
 }
 
 fn secret_data(secret: &portcullis_model::kube::Secret) -> Result<SecretData, String> {
@@ -389,5 +419,85 @@ fn collect(path: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth
         }
     } else {
         out.push((path.to_owned(), meta.modified().ok(), meta.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::source::Files;
+
+    const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+        metadata: {name: gw, namespace: istio-system}\n\
+        spec:\n  selector: {istio: ingressgateway}\n  \
+        servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n";
+
+    fn virtual_service(i: usize, path: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: vs{i}, namespace: istio-system}}\n\
+             spec:\n  hosts: [h{i}.example.com]\n  gateways: [gw]\n  \
+             http: [{{match: [{{uri: {{prefix: {path}}}}}], route: [{{destination: {{host: web}}}}]}}]\n"
+        )
+    }
+
+    /// A check of a source that keeps its parse validates and translates again only the
+    /// documents that changed, and reports every problem of the others all the same.
+    #[test]
+    fn checks_reuse_what_unchanged_documents_gave() {
+        let dir = std::env::temp_dir().join(format!("portcullis-derived-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |seventh: &str| {
+            let mut docs = vec![GATEWAY.to_owned()];
+            docs.extend((0..10).map(|i| virtual_service(i, if i == 7 { seventh } else { "/" })));
+            docs.push(
+                "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+                 metadata: {name: web, namespace: istio-system}\n\
+                 spec: {host: web, workloadSelector: {}}\n"
+                    .to_owned(),
+            );
+            std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        };
+        let identity = Identity::default();
+        let mut files = Files::new([Source::Path(dir.clone())]);
+        let mut derived = Derived::default();
+        write("/");
+        let first = check_source(&mut files, &identity, &mut derived).unwrap();
+        // The DestinationRule's warning, found once, is reported by every check.
+        assert_eq!(
+            first.report.problems.len(),
+            1,
+            "{:?}",
+            first.report.problems
+        );
+        assert!(!first.report.problems[0].is_error);
+        assert_eq!(derived.validation.len(), 12);
+        assert_eq!(
+            (
+                derived.translation.reused(),
+                derived.translation.translated()
+            ),
+            (0, 10)
+        );
+        write("/seven");
+        let second = check_source(&mut files, &identity, &mut derived).unwrap();
+        assert_eq!(derived.validation.len(), 12);
+        assert_eq!(
+            (
+                derived.translation.reused(),
+                derived.translation.translated()
+            ),
+            (9, 1)
+        );
+        // What a fresh check finds, the cached one finds.
+        let fresh = check(&[Source::Path(dir.clone())], &identity).unwrap();
+        assert_eq!(second.report.problems, fresh.report.problems);
+        assert_eq!(first.report.problems, fresh.report.problems);
+        let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table.clone();
+        assert_eq!(table(&second.plan), table(&fresh.plan));
+        assert_ne!(table(&first.plan), table(&fresh.plan));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

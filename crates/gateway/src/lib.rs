@@ -747,11 +747,13 @@ struct Prepared {
     mesh_files: Option<Arc<FileMeshIdentity>>,
     lifecycle: Arc<Lifecycle>,
     source: Box<dyn ConfigSource>,
+    derived: config::Derived,
 }
 
 fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
     let mut source = options.take_source()?;
-    let checked = config::check_source(source.as_mut(), &options.identity)
+    let mut derived = config::Derived::default();
+    let checked = config::check_source(source.as_mut(), &options.identity, &mut derived)
         .map_err(|report| StartError::Config(report.errors_text()))?;
     for p in &checked.report.problems {
         tracing::warn!("{p}");
@@ -800,6 +802,7 @@ fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
         mesh_files,
         lifecycle: Arc::new(Lifecycle::new(options.drain_time)),
         source,
+        derived,
     })
 }
 
@@ -1071,6 +1074,8 @@ type Started = Result<(Arc<Live>, Option<SocketAddr>), StartError>;
 struct Control {
     options: GatewayBuilder,
     source: Box<dyn ConfigSource>,
+    /// What the last check of `source` derived (away with it during a build).
+    derived: config::Derived,
     ctx: BuildContext,
     workers: Vec<(Handle, Arc<Worker>)>,
     listening: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
@@ -1090,6 +1095,7 @@ impl Control {
         let control = Self {
             options,
             source: prepared.source,
+            derived: prepared.derived,
             ctx: prepared.ctx,
             workers,
             listening: Arc::new(Mutex::new(Vec::new())),
@@ -1277,14 +1283,18 @@ impl Control {
         let previous = live.get();
         let job = rebuild::Job {
             source: std::mem::replace(&mut self.source, Box::new(rebuild::Away)),
+            derived: std::mem::take(&mut self.derived),
             identity: self.options.identity.clone(),
             ctx: self.ctx.clone(),
             generation: current + 1,
             previous: Arc::clone(&previous),
         };
-        let (source, outcome) = rebuild::run(job).await;
-        match source {
-            Some(source) => self.source = source,
+        let (returned, outcome) = rebuild::run(job).await;
+        match returned {
+            Some(returned) => {
+                self.source = returned.source;
+                self.derived = returned.derived;
+            }
             None => tracing::error!(
                 "the configuration source was lost with its build thread; no further change \
                  will be applied"

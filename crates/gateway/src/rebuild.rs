@@ -12,13 +12,15 @@
 
 use std::sync::Arc;
 
-use crate::config::{self, Identity, Problem};
+use crate::config::{self, Derived, Identity, Problem};
 use crate::snapshot::{self, BuildContext, Snapshot};
 use crate::source::{Changed, ConfigSource};
 
 /// What one build needs; the source travels to the build thread and back.
 pub(crate) struct Job {
     pub(crate) source: Box<dyn ConfigSource>,
+    /// What the last check of `source` derived; travels with it.
+    pub(crate) derived: Derived,
     pub(crate) identity: Identity,
     pub(crate) ctx: BuildContext,
     pub(crate) generation: u64,
@@ -36,9 +38,28 @@ pub(crate) enum Outcome {
     Refused(String),
 }
 
+/// What travels back from a build with its outcome.
+pub(crate) struct Returned {
+    pub(crate) source: Box<dyn ConfigSource>,
+    pub(crate) derived: Derived,
+}
+
+impl Returned {
+    fn of(job: Job) -> Self {
+        let Job {
+            source,
+            derived,
+            previous,
+            ..
+        } = job;
+        drop(previous);
+        Self { source, derived }
+    }
+}
+
 /// Builds on a new thread and waits for it without blocking the runtime. The source comes
 /// back with the outcome; it is `None` only if the build thread panicked, which is a bug.
-pub(crate) async fn run(job: Job) -> (Option<Box<dyn ConfigSource>>, Outcome) {
+pub(crate) async fn run(job: Job) -> (Option<Returned>, Outcome) {
     let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
@@ -46,25 +67,21 @@ pub(crate) async fn run(job: Job) -> (Option<Box<dyn ConfigSource>>, Outcome) {
         .spawn(move || {
             if let Ok(mut job) = job_rx.recv() {
                 let outcome = build_now(&mut job);
-                let Job {
-                    source, previous, ..
-                } = job;
-                drop(previous);
-                let _ = done_tx.send((source, outcome));
+                let _ = done_tx.send((Returned::of(job), outcome));
             }
         });
     if spawned.is_err() {
         // No thread to spare: build here rather than not at all.
         let mut job = job;
         let outcome = build_now(&mut job);
-        return (Some(job.source), outcome);
+        return (Some(Returned::of(job)), outcome);
     }
     if let Err(std::sync::mpsc::SendError(mut job)) = job_tx.send(job) {
         let outcome = build_now(&mut job);
-        return (Some(job.source), outcome);
+        return (Some(Returned::of(job)), outcome);
     }
     match done_rx.await {
-        Ok((source, outcome)) => (Some(source), outcome),
+        Ok((returned, outcome)) => (Some(returned), outcome),
         Err(_) => (
             None,
             Outcome::Refused("the build thread stopped unexpectedly".to_owned()),
@@ -74,7 +91,7 @@ pub(crate) async fn run(job: Job) -> (Option<Box<dyn ConfigSource>>, Outcome) {
 
 /// Loads, checks and builds on the calling thread, on a runtime of its own (DNS lookups).
 fn build_now(job: &mut Job) -> Outcome {
-    let checked = match config::check_source(job.source.as_mut(), &job.identity) {
+    let checked = match config::check_source(job.source.as_mut(), &job.identity, &mut job.derived) {
         Ok(c) => c,
         Err(report) => return Outcome::Refused(report.errors_text()),
     };
