@@ -160,8 +160,10 @@ impl<'a> Index<'a> {
                 )
             })
             .collect();
-        let mut vs = Vec::new();
-        for (r, edition) in order.iter().filter(|(v, _)| !v.spec.hosts.is_empty()) {
+        let roots = || order.iter().filter(|(v, _)| !v.spec.hosts.is_empty());
+        // Sized once: an entry is large, and a list grown by doubling copies every entry.
+        let mut vs = Vec::with_capacity(roots().count());
+        for (r, edition) in roots() {
             let ns = r.metadata.namespace.as_str();
             let find = |name: &str, dns: &str| -> Option<Vec<VsHttpRoute>> {
                 let d = delegates.get(&(name, dns))?;
