@@ -17,7 +17,7 @@ use portcullis_model::{
 use portcullis_tls::{InMemoryCredentialStore, SecretData};
 use portcullis_translate::{
     GatewayPlan, MeshSettings, Proxy, ServiceRegistry, TranslationCache,
-    diag::Severity as PlanSeverity, translate_cached,
+    diag::Severity as PlanSeverity, translate_cached, translate_objects,
 };
 use portcullis_validate::{Diagnostics, Severity, validate_document};
 
@@ -271,8 +271,8 @@ impl From<Built> for Checked {
 /// whose [`Edition`] comes back (its file's [`LoadCache`] kept it) is not validated again, and
 /// its VirtualService's routes are not translated again while nothing else they depend on has
 /// changed ([`TranslationCache`]). Editions come back only from a source that keeps its parsed
-/// documents ([`Files::keep_parsed`](crate::Files::keep_parsed)); with any other, this stays
-/// empty but for one configuration's routes.
+/// documents ([`Files::keep_parsed`](crate::Files::keep_parsed)); once a check finds that none
+/// came back although the last one kept some, it keeps no routes until they do again.
 #[derive(Debug, Default)]
 pub(crate) struct Derived {
     /// Each document's validation, by edition: almost always empty.
@@ -304,11 +304,17 @@ fn check_documents(
     report.documents = documents.len();
     let mut secrets = Vec::new();
     let mut previous = std::mem::take(&mut derived.validation);
+    let first = previous.is_empty();
+    let mut recurred = false;
     for (doc, edition) in documents.iter().zip(loaded.editions()) {
         if !derived.validation.contains_key(edition) {
-            let found = previous
-                .remove(edition)
-                .unwrap_or_else(|| validate_document(&doc.object));
+            let found = match previous.remove(edition) {
+                Some(found) => {
+                    recurred = true;
+                    found
+                }
+                None => validate_document(&doc.object),
+            };
             derived.validation.insert(*edition, found);
         }
         let found = derived.validation.get(edition).into_iter().flatten();
@@ -333,13 +339,20 @@ fn check_documents(
     }
     let mesh = MeshSettings::default();
     let registry = ServiceRegistry::from_loaded(loaded, &mesh.domain_suffix);
-    let plan = translate_cached(
-        loaded,
-        &registry,
-        &identity.proxy(),
-        &mesh,
-        &mut derived.translation,
-    );
+    let proxy = identity.proxy();
+    // Routes are kept for the next check only from a source whose editions come back: with
+    // any other, a copy of every route would cost memory and time and never be used.
+    let plan = if first || recurred {
+        translate_cached(loaded, &registry, &proxy, &mesh, &mut derived.translation)
+    } else {
+        derived.translation = TranslationCache::new();
+        translate_objects(
+            documents.iter().map(|d| &d.object),
+            &registry,
+            &proxy,
+            &mesh,
+        )
+    };
     for d in &plan.diagnostics {
         report.problems.push(Problem {
             // Translation never fails; what Envoy would reject is an error for us too.
@@ -498,6 +511,18 @@ mod tests {
         let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table.clone();
         assert_eq!(table(&second.plan), table(&fresh.plan));
         assert_ne!(table(&first.plan), table(&fresh.plan));
+
+        // A source that parses everything again: after the first check, no route is kept.
+        let mut files = Files::new([Source::Path(dir.clone())]).keep_parsed(false);
+        let mut derived = Derived::default();
+        check_source(&mut files, &identity, &mut derived).unwrap();
+        assert_eq!(derived.translation.translated(), 10);
+        for _ in 0..2 {
+            let again = check_source(&mut files, &identity, &mut derived).unwrap();
+            assert_eq!(derived.translation.translated(), 0);
+            assert_eq!(table(&again.plan), table(&fresh.plan));
+            assert_eq!(again.report.problems, fresh.report.problems);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
