@@ -184,13 +184,48 @@ impl ClusterStats {
 /// A route's requests for one cluster (or for no cluster: local replies).
 pub(crate) type RouteCounter = CodeCounter;
 
-/// Labels of a route counter.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Labels of a route counter, in one allocation: a plan's build looks up every route's
+/// counters, and with each label in an allocation of its own, comparing a key meant four
+/// cache misses instead of one.
+#[derive(Clone, Debug)]
 struct RouteKey {
-    route_config: String,
-    virtual_host: String,
-    route: String,
-    cluster: String,
+    /// The four labels, one after the other.
+    joined: Box<str>,
+    /// Where the second, third and fourth labels start in `joined`.
+    starts: [usize; 3],
+}
+
+impl RouteKey {
+    fn new(labels: [&str; 4]) -> Self {
+        let [route_config, virtual_host, route, _] = labels;
+        let second = route_config.len();
+        let third = second.saturating_add(virtual_host.len());
+        Self {
+            joined: labels.concat().into_boxed_str(),
+            starts: [second, third, third.saturating_add(route.len())],
+        }
+    }
+}
+
+impl PartialEq for RouteKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.labels() == other.labels()
+    }
+}
+
+impl Eq for RouteKey {}
+
+impl PartialOrd for RouteKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Ordered by the labels, route configuration first.
+impl Ord for RouteKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.labels().cmp(&other.labels())
+    }
 }
 
 /// A route counter's labels — route configuration, virtual host, route, cluster — owned or
@@ -202,11 +237,13 @@ trait RouteLabels {
 
 impl RouteLabels for RouteKey {
     fn labels(&self) -> [&str; 4] {
+        let [second, third, fourth] = self.starts;
+        let part = |range: std::ops::Range<usize>| self.joined.get(range).unwrap_or_default();
         [
-            &self.route_config,
-            &self.virtual_host,
-            &self.route,
-            &self.cluster,
+            part(0..second),
+            part(second..third),
+            part(third..fourth),
+            part(fourth..self.joined.len()),
         ]
     }
 }
@@ -264,13 +301,7 @@ impl RouteCounters<'_> {
         if let Some(counter) = self.registry.routes.get(&labels as &dyn RouteLabels) {
             return Arc::clone(counter);
         }
-        let [route_config, virtual_host, route, cluster] = labels.map(str::to_owned);
-        let key = RouteKey {
-            route_config,
-            virtual_host,
-            route,
-            cluster,
-        };
+        let key = RouteKey::new(labels);
         let shards = self.shards;
         Arc::clone(
             self.registry
@@ -410,22 +441,18 @@ impl Stats {
             None,
             MetricType::Counter,
         )?;
-        let no_route = RouteKey {
-            route_config: String::new(),
-            virtual_host: String::new(),
-            route: String::new(),
-            cluster: String::new(),
-        };
+        let no_route = RouteKey::new([""; 4]);
         let counters = routes
             .iter()
             .map(|(k, c)| (k, &**c))
             .chain(std::iter::once((&no_route, &*self.no_route)));
         for (k, c) in counters {
+            let [route_config, virtual_host, route, cluster] = k.labels();
             let route = [
-                ("route_config", k.route_config.as_str()),
-                ("virtual_host", k.virtual_host.as_str()),
-                ("route", k.route.as_str()),
-                ("cluster", k.cluster.as_str()),
+                ("route_config", route_config),
+                ("virtual_host", virtual_host),
+                ("route", route),
+                ("cluster", cluster),
             ];
             for (code, n) in c.totals() {
                 let labels = (route, [("response_code", Code(code))]);
@@ -536,5 +563,25 @@ mod tests {
         assert!(!Arc::ptr_eq(&local, &shifted));
         drop(counters);
         assert_eq!(stats.registry.lock().unwrap().routes.len(), 3);
+    }
+
+    /// A key gives back the labels it was made of, and orders as they do.
+    #[test]
+    fn route_keys_keep_their_labels() {
+        let all = [
+            ["http.80", "a.example:80", "r", "c"],
+            ["", "", "", ""],
+            ["http.80", "", "é/\u{0}", "outbound|80||a"],
+            ["", "rc", "", ""],
+            ["r", "c", "", ""],
+        ];
+        for labels in all {
+            assert_eq!(RouteKey::new(labels).labels(), labels);
+        }
+        for a in all {
+            for b in all {
+                assert_eq!(RouteKey::new(a).cmp(&RouteKey::new(b)), a.cmp(&b));
+            }
+        }
     }
 }
