@@ -9,6 +9,8 @@
 //! settings); a VirtualService whose rules merge delegates is translated every time, since
 //! its routes depend on other documents too.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
@@ -59,7 +61,7 @@ type Places = HashMap<(u32, String), HashMap<Edition, Translated, FixedState>, F
 /// One VirtualService's routes at one place, and the problems found translating them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Translated {
-    pub(crate) routes: Vec<Route<HttpRoute>>,
+    pub(crate) routes: Vec<Route<Arc<HttpRoute>>>,
     pub(crate) problems: Vec<(String, RouteProblem)>,
 }
 

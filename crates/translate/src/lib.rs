@@ -72,7 +72,8 @@
 //!
 //! # Route actions: one implementation, in `portcullis-proxy-core`
 //!
-//! Each route of a [`RouteConfig`] carries an [`HttpRoute`]:
+//! Each route of a [`RouteConfig`] carries an [`HttpRoute`] (in an `Arc`, shared with a
+//! [`TranslationCache`] rather than copied):
 //!
 //! ```text
 //! HttpRoute {

@@ -1,6 +1,8 @@
 //! The output of translation: listeners, filter chains, route configurations and clusters, named
 //! and shaped the way Istio configures Envoy (so `istioctl proxy-config` names carry over).
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -157,7 +159,9 @@ pub struct RouteConfig {
     /// The name (`http.80`).
     pub name: String,
     /// The route table (virtual hosts `<domain>:<server port>`, routes in priority order).
-    pub table: RouteTable<HttpRoute>,
+    /// Each action is shared, with the [`TranslationCache`](crate::TranslationCache) that may
+    /// keep it for the next translation, rather than copied.
+    pub table: RouteTable<Arc<HttpRoute>>,
     /// Per virtual host (same index as `table.virtual_hosts`): `require_tls: ALL`.
     pub require_tls: Vec<bool>,
     /// Set when Envoy would reject the whole route configuration.
@@ -171,7 +175,7 @@ pub struct RouteConfig {
 impl RouteConfig {
     /// The route at `virtual_host`, `route` of [`table`](Self::table), as a match of
     /// [`router`](Self::router) names it.
-    pub fn route(&self, virtual_host: usize, route: usize) -> Option<&Route<HttpRoute>> {
+    pub fn route(&self, virtual_host: usize, route: usize) -> Option<&Route<Arc<HttpRoute>>> {
         self.table
             .virtual_hosts
             .get(virtual_host)?
@@ -208,7 +212,7 @@ impl RouteConfig {
     /// let route = rc.find(&RequestHead::new("GET", "http", "shop.example.com", "/")).unwrap();
     /// assert_eq!(route.action.name, "all");
     /// ```
-    pub fn find(&self, head: &RequestHead<'_>) -> Result<&Route<HttpRoute>, NotFound> {
+    pub fn find(&self, head: &RequestHead<'_>) -> Result<&Route<Arc<HttpRoute>>, NotFound> {
         let matched = self.router.find(head)?;
         let virtual_host = matched.virtual_host();
         self.route(virtual_host, matched.route())

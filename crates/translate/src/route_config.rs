@@ -1,5 +1,7 @@
 //! HTTP route configurations (`buildGatewayHTTPRouteConfig`) and their routers.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, Hash as _, Hasher};
 
@@ -20,7 +22,7 @@ use crate::servers::MergedServer;
 struct VhostBuild {
     name: String,
     port: u32,
-    routes: Vec<Route<HttpRoute>>,
+    routes: Vec<Route<Arc<HttpRoute>>>,
     require_tls: bool,
 }
 
@@ -203,10 +205,10 @@ pub(crate) fn build_route_config(
 /// the actions stay in the table, where a match's indices find them.
 pub(crate) fn build_router(
     name: &str,
-    mut vhosts: Vec<VirtualHost<HttpRoute>>,
+    mut vhosts: Vec<VirtualHost<Arc<HttpRoute>>>,
     require_tls: &mut Vec<bool>,
     diags: &mut Vec<Diagnostic>,
-) -> (RouteTable<HttpRoute>, Router<()>) {
+) -> (RouteTable<Arc<HttpRoute>>, Router<()>) {
     loop {
         match Router::new(conditions(&vhosts)) {
             Ok(router) => return (RouteTable::new(vhosts), router),
@@ -258,7 +260,7 @@ pub(crate) fn build_router(
 }
 
 /// The matching part of virtual hosts: names, domains and each route's name and conditions.
-fn conditions(vhosts: &[VirtualHost<HttpRoute>]) -> RouteTable<()> {
+fn conditions(vhosts: &[VirtualHost<Arc<HttpRoute>>]) -> RouteTable<()> {
     RouteTable::new(
         vhosts
             .iter()

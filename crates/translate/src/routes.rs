@@ -2,6 +2,8 @@
 //! `TranslateRoute`, `TranslateRouteMatch`, `ApplyRedirect`, …); delegate merging is in
 //! `delegate`.
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,7 +66,7 @@ pub(crate) fn build_http_routes(
     ctx: &RouteCtx<'_>,
     vs: &VsEntry<'_>,
     problems: &mut Vec<(String, RouteProblem)>,
-) -> Vec<Route<HttpRoute>> {
+) -> Vec<Route<Arc<HttpRoute>>> {
     // At most one route per match (one for a rule without): sized once, since a route is
     // large and a growing list would be copied and its spare capacity kept in the plan.
     let most = vs.http.iter().map(|rule| rule.r#match.len().max(1)).sum();
@@ -208,7 +210,7 @@ fn translate_route(
     rule: &VsHttpRoute,
     m: Option<&HttpMatchRequest>,
     origin: Option<RouteOrigin>,
-) -> Result<Route<HttpRoute>, RouteProblem> {
+) -> Result<Route<Arc<HttpRoute>>, RouteProblem> {
     let matches = translate_match(m);
     let matched = match &matches.path {
         Some(PathMatch::Prefix { prefix, .. }) => PathMatchKind::Prefix(prefix.clone()),
@@ -220,7 +222,7 @@ fn translate_route(
     Ok(Route::new(
         route_name(rule, m),
         matches,
-        HttpRoute {
+        Arc::new(HttpRoute {
             name: route_name(rule, m),
             virtual_service: Some(crate::plan::ResourceRef {
                 name: vs.name.clone(),
@@ -229,7 +231,7 @@ fn translate_route(
             origin,
             hash_policy,
             action,
-        },
+        }),
     ))
 }
 

@@ -18,6 +18,8 @@
 //! * every service without a VirtualService gets a default route to its cluster;
 //! * unknown hosts reach `allow_any` (`*`), forwarding to `PassthroughCluster`.
 
+use std::sync::Arc;
+
 use std::collections::{BTreeSet, HashSet};
 
 use portcullis_model::virtual_service::{Destination, PortSelector};
@@ -79,7 +81,7 @@ struct Wrapper<'a> {
     vs_hosts: Vec<String>,
     /// The services the routes serve.
     services: Vec<&'a Service>,
-    routes: Vec<Route<HttpRoute>>,
+    routes: Vec<Route<Arc<HttpRoute>>>,
 }
 
 /// Builds the sidecar's listeners and route configurations.
@@ -138,7 +140,7 @@ fn port_virtual_hosts(
     mesh_vs: &[&VsEntry<'_>],
     port: u32,
     diags: &mut Vec<Diagnostic>,
-) -> Vec<VirtualHost<HttpRoute>> {
+) -> Vec<VirtualHost<Arc<HttpRoute>>> {
     let mesh_names = ["mesh".to_owned()];
     let ctx = RouteCtx {
         listen_port: port,
@@ -328,7 +330,7 @@ fn service_domains(
 
 /// `buildSidecarVirtualHostForService`: the route to the service's own cluster, with the
 /// consistent hash of its DestinationRule.
-fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute> {
+fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<Arc<HttpRoute>> {
     let cluster = format!("outbound|{port}||{}", svc.hostname);
     let dest = Destination {
         host: svc.hostname.clone(),
@@ -342,19 +344,19 @@ fn default_route(index: &Index<'_>, svc: &Service, port: u32) -> Route<HttpRoute
     Route::new(
         "default",
         RouteMatch::any().with_path(PathMatch::prefix("/")),
-        HttpRoute {
+        Arc::new(HttpRoute {
             name: "default".to_owned(),
             virtual_service: None,
             origin: None,
             hash_policy,
             action: portcullis_proxy_core::action::ForwardAction::to_cluster(cluster).into(),
-        },
+        }),
     )
 }
 
 /// `buildCatchAllVirtualHost` under `ALLOW_ANY`: everything else to `PassthroughCluster`,
 /// without timeout or retries.
-fn allow_any_virtual_host() -> VirtualHost<HttpRoute> {
+fn allow_any_virtual_host() -> VirtualHost<Arc<HttpRoute>> {
     let action = portcullis_proxy_core::action::ForwardAction::to_cluster(PASSTHROUGH_CLUSTER)
         .with_retry_policy(None);
     VirtualHost::new(
@@ -363,13 +365,13 @@ fn allow_any_virtual_host() -> VirtualHost<HttpRoute> {
         vec![Route::new(
             ALLOW_ANY,
             RouteMatch::any().with_path(PathMatch::prefix("/")),
-            HttpRoute {
+            Arc::new(HttpRoute {
                 name: ALLOW_ANY.to_owned(),
                 virtual_service: None,
                 origin: None,
                 hash_policy: Vec::new(),
                 action: action.into(),
-            },
+            }),
         )],
     )
 }
