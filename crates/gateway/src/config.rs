@@ -207,7 +207,7 @@ pub fn check_with_max_documents(
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
 pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built, Report> {
-    let checked = check_documents(&loaded, identity, &mut Derived::default())?;
+    let checked = check_documents(&loaded, identity, &mut Derived::none())?;
     Ok(checked.with_documents(loaded.into_documents()))
 }
 
@@ -232,7 +232,7 @@ pub(crate) fn check_source_keeping_documents(
     identity: &Identity,
 ) -> Result<Built, Report> {
     let loaded = source.load();
-    let checked = check_documents(&loaded, identity, &mut Derived::default())
+    let checked = check_documents(&loaded, identity, &mut Derived::none())
         .map(|c| c.with_documents(loaded.documents().to_vec()));
     source.give_back(loaded);
     checked
@@ -273,11 +273,33 @@ impl From<Built> for Checked {
 /// changed ([`TranslationCache`]). Editions come back only from a source that keeps its parsed
 /// documents ([`Files::keep_parsed`](crate::Files::keep_parsed)); once a check finds that none
 /// came back although the last one kept some, it keeps no routes until they do again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Derived {
+    /// Whether anything is kept (not for a check made once).
+    keep: bool,
     /// Each document's validation, by edition: almost always empty.
     validation: HashMap<Edition, Diagnostics, foldhash::fast::FixedState>,
     translation: TranslationCache,
+}
+
+impl Default for Derived {
+    fn default() -> Self {
+        Self {
+            keep: true,
+            validation: HashMap::default(),
+            translation: TranslationCache::new(),
+        }
+    }
+}
+
+impl Derived {
+    /// For a check made once: nothing is kept.
+    fn none() -> Self {
+        Self {
+            keep: false,
+            ..Self::default()
+        }
+    }
 }
 
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
@@ -307,18 +329,24 @@ fn check_documents(
     let first = previous.is_empty();
     let mut recurred = false;
     for (doc, edition) in documents.iter().zip(loaded.editions()) {
-        if !derived.validation.contains_key(edition) {
-            let found = match previous.remove(edition) {
-                Some(found) => {
-                    recurred = true;
-                    found
-                }
-                None => validate_document(&doc.object),
-            };
-            derived.validation.insert(*edition, found);
-        }
-        let found = derived.validation.get(edition).into_iter().flatten();
-        for d in found {
+        let here;
+        let found = if derived.keep {
+            if !derived.validation.contains_key(edition) {
+                let found = match previous.remove(edition) {
+                    Some(found) => {
+                        recurred = true;
+                        found
+                    }
+                    None => validate_document(&doc.object),
+                };
+                derived.validation.insert(*edition, found);
+            }
+            derived.validation.get(edition)
+        } else {
+            here = validate_document(&doc.object);
+            Some(&here)
+        };
+        for d in found.into_iter().flatten() {
             report.problems.push(Problem {
                 is_error: d.severity == Severity::Error,
                 message: format!("{}: {}", located(doc, &d.path), d.message),
@@ -342,7 +370,7 @@ fn check_documents(
     let proxy = identity.proxy();
     // Routes are kept for the next check only from a source whose editions come back: with
     // any other, a copy of every route would cost memory and time and never be used.
-    let plan = if first || recurred {
+    let plan = if derived.keep && (first || recurred) {
         translate_cached(loaded, &registry, &proxy, &mesh, &mut derived.translation)
     } else {
         derived.translation = TranslationCache::new();
