@@ -38,8 +38,8 @@ options:
                          long, or until no connection is left; then exit 0 (default 5)
   --poll SECS            how often the configuration files are checked for changes (default 1)
   --keep-parsed on|off   keep each configuration file's parsed documents between loads, so a
-                         change parses only the documents it touched (default on; off
-                         spares their memory, about a fifth of the gateway's)
+                         change parses, validates and translates only the documents it
+                         touched (default on; off parses everything on every change)
   --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
                          how request paths are normalized before routing, as Istio's mesh
