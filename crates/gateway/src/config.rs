@@ -6,8 +6,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::source::ConfigSource;
-
 use base64::Engine as _;
 use std::collections::HashMap;
 
@@ -211,33 +209,6 @@ pub(crate) fn check_loaded(loaded: Loaded, identity: &Identity) -> Result<Built,
     Ok(checked.with_documents(loaded.into_documents()))
 }
 
-/// Loads `source`, checks what it loaded and gives the load back: what a gateway serves is
-/// made from the plan and the Secrets, not from the documents. What the check derives from
-/// each document is kept in `derived` for the next check of the same source.
-pub(crate) fn check_source(
-    source: &mut dyn ConfigSource,
-    identity: &Identity,
-    derived: &mut Derived,
-) -> Result<Checked, Report> {
-    let loaded = source.load();
-    let checked = check_documents(&loaded, identity, derived);
-    source.give_back(loaded);
-    checked
-}
-
-/// [`check_source`], keeping a copy of the documents with the plan for the caller (a check
-/// made once, whose source may serve afterwards).
-pub(crate) fn check_source_keeping_documents(
-    source: &mut dyn ConfigSource,
-    identity: &Identity,
-) -> Result<Built, Report> {
-    let loaded = source.load();
-    let checked = check_documents(&loaded, identity, &mut Derived::none())
-        .map(|c| c.with_documents(loaded.documents().to_vec()));
-    source.give_back(loaded);
-    checked
-}
-
 /// What a checked configuration is served from: [`Built`] without its documents.
 pub(crate) struct Checked {
     pub(crate) plan: GatewayPlan,
@@ -247,7 +218,7 @@ pub(crate) struct Checked {
 
 impl Checked {
     /// The [`Built`] of the documents this was checked from.
-    fn with_documents(self, documents: Vec<Document>) -> Built {
+    pub(crate) fn with_documents(self, documents: Vec<Document>) -> Built {
         Built {
             plan: self.plan,
             documents,
@@ -282,6 +253,19 @@ pub(crate) struct Derived {
     translation: TranslationCache,
 }
 
+#[cfg(test)]
+impl Derived {
+    /// How many documents' validations are kept.
+    pub(crate) fn validations(&self) -> usize {
+        self.validation.len()
+    }
+
+    /// The routes kept.
+    pub(crate) fn translation(&self) -> &TranslationCache {
+        &self.translation
+    }
+}
+
 impl Default for Derived {
     fn default() -> Self {
         Self {
@@ -294,7 +278,7 @@ impl Default for Derived {
 
 impl Derived {
     /// For a check made once: nothing is kept.
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self {
             keep: false,
             ..Self::default()
@@ -304,7 +288,7 @@ impl Derived {
 
 /// Validates (Istio's webhook rules) loaded documents and, when there is no error,
 /// translates them.
-fn check_documents(
+pub(crate) fn check_documents(
     loaded: &Loaded,
     identity: &Identity,
     derived: &mut Derived,
@@ -460,97 +444,5 @@ fn collect(path: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth
         }
     } else {
         out.push((path.to_owned(), meta.modified().ok(), meta.len()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-    use crate::source::Files;
-
-    const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
-        metadata: {name: gw, namespace: istio-system}\n\
-        spec:\n  selector: {istio: ingressgateway}\n  \
-        servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n";
-
-    fn virtual_service(i: usize, path: &str) -> String {
-        format!(
-            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
-             metadata: {{name: vs{i}, namespace: istio-system}}\n\
-             spec:\n  hosts: [h{i}.example.com]\n  gateways: [gw]\n  \
-             http: [{{match: [{{uri: {{prefix: {path}}}}}], route: [{{destination: {{host: web}}}}]}}]\n"
-        )
-    }
-
-    /// A check of a source that keeps its parse validates and translates again only the
-    /// documents that changed, and reports every problem of the others all the same.
-    #[test]
-    fn checks_reuse_what_unchanged_documents_gave() {
-        let dir = std::env::temp_dir().join(format!("portcullis-derived-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |seventh: &str| {
-            let mut docs = vec![GATEWAY.to_owned()];
-            docs.extend((0..10).map(|i| virtual_service(i, if i == 7 { seventh } else { "/" })));
-            docs.push(
-                "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
-                 metadata: {name: web, namespace: istio-system}\n\
-                 spec: {host: web, workloadSelector: {}}\n"
-                    .to_owned(),
-            );
-            std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
-        };
-        let identity = Identity::default();
-        let mut files = Files::new([Source::Path(dir.clone())]);
-        let mut derived = Derived::default();
-        write("/");
-        let first = check_source(&mut files, &identity, &mut derived).unwrap();
-        // The DestinationRule's warning, found once, is reported by every check.
-        assert_eq!(
-            first.report.problems.len(),
-            1,
-            "{:?}",
-            first.report.problems
-        );
-        assert!(!first.report.problems[0].is_error);
-        assert_eq!(derived.validation.len(), 12);
-        assert_eq!(
-            (
-                derived.translation.reused(),
-                derived.translation.translated()
-            ),
-            (0, 10)
-        );
-        write("/seven");
-        let second = check_source(&mut files, &identity, &mut derived).unwrap();
-        assert_eq!(derived.validation.len(), 12);
-        assert_eq!(
-            (
-                derived.translation.reused(),
-                derived.translation.translated()
-            ),
-            (9, 1)
-        );
-        // What a fresh check finds, the cached one finds.
-        let fresh = check(&[Source::Path(dir.clone())], &identity).unwrap();
-        assert_eq!(second.report.problems, fresh.report.problems);
-        assert_eq!(first.report.problems, fresh.report.problems);
-        let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table.clone();
-        assert_eq!(table(&second.plan), table(&fresh.plan));
-        assert_ne!(table(&first.plan), table(&fresh.plan));
-
-        // A source that parses everything again: after the first check, no route is kept.
-        let mut files = Files::new([Source::Path(dir.clone())]).keep_parsed(false);
-        let mut derived = Derived::default();
-        check_source(&mut files, &identity, &mut derived).unwrap();
-        assert_eq!(derived.translation.translated(), 10);
-        for _ in 0..2 {
-            let again = check_source(&mut files, &identity, &mut derived).unwrap();
-            assert_eq!(derived.translation.translated(), 0);
-            assert_eq!(table(&again.plan), table(&fresh.plan));
-            assert_eq!(again.report.problems, fresh.report.problems);
-        }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

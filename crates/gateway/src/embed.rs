@@ -25,7 +25,7 @@ use portcullis_tls::rustls::crypto::CryptoProvider;
 use portcullis_tls::{CredentialStore, MeshIdentity};
 
 use super::body::DownBody;
-use super::config::{self, Built, Identity, Report};
+use super::config::{Built, Identity, Report};
 use super::dns::{Resolver, SystemResolver};
 use super::exposition::Exposition;
 use super::guard::Heads;
@@ -91,7 +91,7 @@ impl SnapshotBuilder {
     /// # Errors
     /// The report of a configuration with errors.
     pub fn from_source(source: &mut dyn ConfigSource, identity: &Identity) -> Result<Self, Report> {
-        config::check_source_keeping_documents(source, identity).map(Self::new)
+        super::source::check_source_keeping_documents(source, identity).map(Self::new)
     }
 
     /// Adds a credential store for `credentialName` (after the configuration's Secrets).

@@ -468,7 +468,7 @@ impl GatewayBuilder {
     /// The problems, when any is an error.
     pub fn check(&mut self) -> Result<Built, Report> {
         match &mut self.source {
-            Some(source) => config::check_source_keeping_documents(source.as_mut(), &self.identity),
+            Some(source) => source::check_source_keeping_documents(source.as_mut(), &self.identity),
             None => check_with_max_documents(&self.sources, &self.identity, self.max_documents),
         }
     }
@@ -753,7 +753,7 @@ struct Prepared {
 fn prepare(options: &mut GatewayBuilder) -> Result<Prepared, StartError> {
     let mut source = options.take_source()?;
     let mut derived = config::Derived::default();
-    let checked = config::check_source(source.as_mut(), &options.identity, &mut derived)
+    let checked = source::check_source(source.as_mut(), &options.identity, &mut derived)
         .map_err(|report| StartError::Config(report.errors_text()))?;
     for p in &checked.report.problems {
         tracing::warn!("{p}");

@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use crate::config::{self, Derived, Identity, Problem};
+use crate::config::{Derived, Identity, Problem};
 use crate::snapshot::{self, BuildContext, Snapshot};
-use crate::source::{Changed, ConfigSource};
+use crate::source::{self, Changed, ConfigSource};
 
 /// What one build needs; the source travels to the build thread and back.
 pub(crate) struct Job {
@@ -91,7 +91,7 @@ pub(crate) async fn run(job: Job) -> (Option<Returned>, Outcome) {
 
 /// Loads, checks and builds on the calling thread, on a runtime of its own (DNS lookups).
 fn build_now(job: &mut Job) -> Outcome {
-    let checked = match config::check_source(job.source.as_mut(), &job.identity, &mut job.derived) {
+    let checked = match source::check_source(job.source.as_mut(), &job.identity, &mut job.derived) {
         Ok(c) => c,
         Err(report) => return Outcome::Refused(report.errors_text()),
     };

@@ -38,7 +38,7 @@ use std::time::Duration;
 use portcullis_model::{Document, LoadCache, Loaded, Object};
 use tokio::sync::watch;
 
-use super::config::{self, Fingerprint, Source};
+use super::config::{self, Built, Checked, Derived, Fingerprint, Identity, Report, Source};
 
 /// The future [`ConfigSource::changed`] returns.
 pub type Changed<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -65,6 +65,35 @@ pub trait ConfigSource: fmt::Debug + Send + Sync + 'static {
     fn give_back(&mut self, loaded: Loaded) {
         drop(loaded);
     }
+}
+
+// === checking a source ===
+
+/// Loads `source`, checks what it loaded and gives the load back: what a gateway serves is
+/// made from the plan and the Secrets, not from the documents. What the check derives from
+/// each document is kept in `derived` for the next check of the same source.
+pub(crate) fn check_source(
+    source: &mut dyn ConfigSource,
+    identity: &Identity,
+    derived: &mut Derived,
+) -> Result<Checked, Report> {
+    let loaded = source.load();
+    let checked = config::check_documents(&loaded, identity, derived);
+    source.give_back(loaded);
+    checked
+}
+
+/// [`check_source`], keeping a copy of the documents with the plan for the caller (a check
+/// made once, whose source may serve afterwards).
+pub(crate) fn check_source_keeping_documents(
+    source: &mut dyn ConfigSource,
+    identity: &Identity,
+) -> Result<Built, Report> {
+    let loaded = source.load();
+    let checked = config::check_documents(&loaded, identity, &mut Derived::none())
+        .map(|c| c.with_documents(loaded.documents().to_vec()));
+    source.give_back(loaded);
+    checked
 }
 
 // === impl Files ===
@@ -304,6 +333,99 @@ mod tests {
         two.give_back(first);
         assert_eq!(two.load(), fresh());
         assert_eq!(two.parsed.iter().map(LoadCache::parsed).sum::<usize>(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::config::{Derived, Identity, check};
+    use portcullis_translate::GatewayPlan;
+
+    const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+        metadata: {name: gw, namespace: istio-system}\n\
+        spec:\n  selector: {istio: ingressgateway}\n  \
+        servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n";
+
+    fn virtual_service(i: usize, path: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: vs{i}, namespace: istio-system}}\n\
+             spec:\n  hosts: [h{i}.example.com]\n  gateways: [gw]\n  \
+             http: [{{match: [{{uri: {{prefix: {path}}}}}], route: [{{destination: {{host: web}}}}]}}]\n"
+        )
+    }
+
+    /// A check of a source that keeps its parse validates and translates again only the
+    /// documents that changed, and reports every problem of the others all the same.
+    #[test]
+    fn checks_reuse_what_unchanged_documents_gave() {
+        let dir = std::env::temp_dir().join(format!("portcullis-derived-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |seventh: &str| {
+            let mut docs = vec![GATEWAY.to_owned()];
+            docs.extend((0..10).map(|i| virtual_service(i, if i == 7 { seventh } else { "/" })));
+            docs.push(
+                "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+                 metadata: {name: web, namespace: istio-system}\n\
+                 spec: {host: web, workloadSelector: {}}\n"
+                    .to_owned(),
+            );
+            std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        };
+        let identity = Identity::default();
+        let mut files = Files::new([Source::Path(dir.clone())]);
+        let mut derived = Derived::default();
+        write("/");
+        let first = check_source(&mut files, &identity, &mut derived).unwrap();
+        // The DestinationRule's warning, found once, is reported by every check.
+        assert_eq!(
+            first.report.problems.len(),
+            1,
+            "{:?}",
+            first.report.problems
+        );
+        assert!(!first.report.problems[0].is_error);
+        assert_eq!(derived.validations(), 12);
+        assert_eq!(
+            (
+                derived.translation().reused(),
+                derived.translation().translated()
+            ),
+            (0, 10)
+        );
+        write("/seven");
+        let second = check_source(&mut files, &identity, &mut derived).unwrap();
+        assert_eq!(derived.validations(), 12);
+        assert_eq!(
+            (
+                derived.translation().reused(),
+                derived.translation().translated()
+            ),
+            (9, 1)
+        );
+        // What a fresh check finds, the cached one finds.
+        let fresh = check(&[Source::Path(dir.clone())], &identity).unwrap();
+        assert_eq!(second.report.problems, fresh.report.problems);
+        assert_eq!(first.report.problems, fresh.report.problems);
+        let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table.clone();
+        assert_eq!(table(&second.plan), table(&fresh.plan));
+        assert_ne!(table(&first.plan), table(&fresh.plan));
+
+        // A source that parses everything again: after the first check, no route is kept.
+        let mut files = Files::new([Source::Path(dir.clone())]).keep_parsed(false);
+        let mut derived = Derived::default();
+        check_source(&mut files, &identity, &mut derived).unwrap();
+        assert_eq!(derived.translation().translated(), 10);
+        for _ in 0..2 {
+            let again = check_source(&mut files, &identity, &mut derived).unwrap();
+            assert_eq!(derived.translation().translated(), 0);
+            assert_eq!(table(&again.plan), table(&fresh.plan));
+            assert_eq!(again.report.problems, fresh.report.problems);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
