@@ -8,6 +8,10 @@
 //! (the same editions of the other networking resources, an equal registry, proxy and mesh
 //! settings); a VirtualService whose rules merge delegates is translated every time, since
 //! its routes depend on other documents too.
+//!
+//! It also keeps what indexing learns of each VirtualService from the VirtualService alone
+//! ([`VsFacts`]), under its edition whatever the context: learning it reads every rule of
+//! every VirtualService, which in a large configuration is mostly waiting for memory.
 
 use std::sync::Arc;
 
@@ -35,7 +39,18 @@ use crate::routes::RouteProblem;
 pub struct TranslationCache {
     context: Option<Context>,
     routes: Places,
+    facts: HashMap<Edition, VsFacts, FixedState>,
     counts: Counts,
+}
+
+/// What indexing needs to know of a VirtualService's rules, which depends on the
+/// VirtualService alone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VsFacts {
+    /// Whether an HTTP rule delegates (its VirtualService merges others' rules).
+    pub(crate) delegates: bool,
+    /// Whether a rule's match names a gateway by a name that resolves to another.
+    pub(crate) renames_gateways: bool,
 }
 
 /// How many VirtualService translations at a server a call reused and made.
@@ -108,6 +123,8 @@ impl TranslationCache {
         RouteMemo {
             previous: std::mem::take(&mut self.routes),
             current: Places::default(),
+            previous_facts: std::mem::take(&mut self.facts),
+            facts: HashMap::default(),
             keep: true,
             counts: Counts::default(),
         }
@@ -116,6 +133,7 @@ impl TranslationCache {
     /// Keeps what a translation used, and only that.
     pub(crate) fn finish(&mut self, memo: RouteMemo) {
         self.routes = memo.current;
+        self.facts = memo.facts;
         self.counts = memo.counts;
     }
 }
@@ -125,6 +143,8 @@ impl TranslationCache {
 pub(crate) struct RouteMemo {
     previous: Places,
     current: Places,
+    previous_facts: HashMap<Edition, VsFacts, FixedState>,
+    facts: HashMap<Edition, VsFacts, FixedState>,
     /// Whether anything is kept (a translation without a cache keeps nothing).
     keep: bool,
     counts: Counts,
@@ -134,6 +154,23 @@ impl RouteMemo {
     /// A memo that keeps nothing.
     pub(crate) fn off() -> Self {
         Self::default()
+    }
+
+    /// The facts of the VirtualService of `edition`: kept from the last translation, or
+    /// learnt by `learn` (and kept). Without an edition, always learnt.
+    pub(crate) fn facts(
+        &mut self,
+        edition: Option<Edition>,
+        learn: impl FnOnce() -> VsFacts,
+    ) -> VsFacts {
+        let Some(edition) = edition.filter(|_| self.keep) else {
+            return learn();
+        };
+        let kept = self.previous_facts.remove(&edition);
+        *self
+            .facts
+            .entry(edition)
+            .or_insert_with(|| kept.unwrap_or_else(learn))
     }
 
     /// The routes at one server.

@@ -10,6 +10,7 @@ use portcullis_model::virtual_service::{
     Destination, HttpRoute as VsHttpRoute, TcpRoute, TlsRoute,
 };
 
+use crate::cache::{RouteMemo, VsFacts};
 use crate::config::{Resources, creation_order_key};
 use crate::delegate::merge_delegates;
 use crate::host::destination_host;
@@ -113,6 +114,14 @@ impl MatchGateways for TlsRoute {
     }
 }
 
+/// Whether a rule's match names a gateway that [`resolve_gateway_name`] renames.
+fn renames_match_gateways<R: MatchGateways>(rules: &[R], namespace: &str) -> bool {
+    rules
+        .iter()
+        .flat_map(R::match_gateways)
+        .any(|g| resolve_gateway_name(g, namespace) != *g)
+}
+
 /// Resolves the gateway names of the rules' matches ([`resolve_gateway_name`]), copying the
 /// rules only when a name changes.
 fn resolve_match_gateways<R: MatchGateways>(rules: &mut Cow<'_, [R]>, namespace: &str) {
@@ -130,6 +139,7 @@ impl<'a> Index<'a> {
         registry: &ServiceRegistry,
         proxy: &'a Proxy,
         mesh: &'a MeshSettings,
+        memo: &mut RouteMemo,
     ) -> Self {
         let mut registry = registry.clone();
         for se in &config.service_entries {
@@ -172,7 +182,13 @@ impl<'a> Index<'a> {
                 }
                 Some(d.spec.http.clone())
             };
-            let merges = r.spec.http.iter().any(|h| h.delegate.is_some());
+            let facts = memo.facts(*edition, || VsFacts {
+                delegates: r.spec.http.iter().any(|h| h.delegate.is_some()),
+                renames_gateways: renames_match_gateways(&r.spec.http, ns)
+                    || renames_match_gateways(&r.spec.tcp, ns)
+                    || renames_match_gateways(&r.spec.tls, ns),
+            });
+            let merges = facts.delegates;
             let (mut http, http_origin): (Cow<'_, [VsHttpRoute]>, Vec<_>) = if merges {
                 let (http, origins): (Vec<_>, Vec<_>) =
                     merge_delegates(ns, &r.spec.http, &find).into_iter().unzip();
@@ -181,11 +197,16 @@ impl<'a> Index<'a> {
                 let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
                 (Cow::Borrowed(&r.spec.http), origins)
             };
-            resolve_match_gateways(&mut http, ns);
             let mut tcp = Cow::Borrowed(&r.spec.tcp[..]);
-            resolve_match_gateways(&mut tcp, ns);
             let mut tls = Cow::Borrowed(&r.spec.tls[..]);
-            resolve_match_gateways(&mut tls, ns);
+            // Merged rules come from other VirtualServices too, which the facts do not cover.
+            if merges || facts.renames_gateways {
+                resolve_match_gateways(&mut http, ns);
+            }
+            if facts.renames_gateways {
+                resolve_match_gateways(&mut tcp, ns);
+                resolve_match_gateways(&mut tls, ns);
+            }
             let gateways = if r.spec.gateways.is_empty() {
                 vec!["mesh".to_owned()]
             } else {

@@ -29,8 +29,9 @@ spec:
 ";
 
 /// Documents an edit picks from: VirtualServices with and without delegates, bound to one or
-/// two servers, with match conditions the gateway decides at translation time, rules the
-/// engine refuses, and the other kinds route translation reads.
+/// two servers, with match conditions the gateway decides at translation time, a match that
+/// names its gateway by another name, rules the engine refuses, and the other kinds route
+/// translation reads.
 fn pool() -> Vec<String> {
     let vs = |name: &str, host: &str, body: &str| {
         format!(
@@ -61,6 +62,13 @@ fn pool() -> Vec<String> {
             "b.example.com",
             "  http: [{redirect: {uri: /moved}, match: [{sourceLabels: {app: other}}]}, \
              {route: [{destination: {host: web}}]}]\n",
+        ),
+        vs(
+            "e",
+            "e.example.com",
+            "  http:\n  - match: [{gateways: [gw.istio-system], uri: {prefix: /e}}]\n    \
+             route: [{destination: {host: web}}]\n  \
+             - route: [{destination: {host: api}}]\n",
         ),
         vs("c", "c.example.com", "  http: [{delegate: {name: d, namespace: shop}}]\n"),
         vs("c2", "c.example.com", "  http: [{route: [{destination: {host: ring}}]}]\n"),
