@@ -47,7 +47,7 @@ pub(crate) fn build_route_config(
         let mut place = memo.place(ms.server_port, &ms.gateway_name);
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
-                let server_hosts = names_for_namespace(&ms.hosts, &vs.namespace);
+                let server_hosts = names_for_namespace(&ms.hosts, vs.namespace);
                 let hosts = intersection(&server_hosts, &vs.hosts);
                 if hosts.is_empty() {
                     continue;
@@ -88,17 +88,21 @@ pub(crate) fn build_route_config(
                 }
                 let mut routes = Some(routes);
                 let last = hosts.len() - 1;
-                for (hi, h) in hosts.into_iter().enumerate() {
-                    let key = h.to_ascii_lowercase();
-                    let idx = *by_name.entry(key.clone()).or_insert_with(|| {
-                        vhosts.push(VhostBuild {
-                            name: key.clone(),
-                            port: ms.server_port,
-                            routes: Vec::new(),
-                            require_tls: false,
-                        });
-                        vhosts.len() - 1
-                    });
+                for (hi, mut key) in hosts.into_iter().enumerate() {
+                    key.make_ascii_lowercase();
+                    let idx = match by_name.get(&key) {
+                        Some(idx) => *idx,
+                        None => {
+                            vhosts.push(VhostBuild {
+                                name: key.clone(),
+                                port: ms.server_port,
+                                routes: Vec::new(),
+                                require_tls: false,
+                            });
+                            by_name.insert(key, vhosts.len() - 1);
+                            vhosts.len() - 1
+                        }
+                    };
                     if let Some(v) = vhosts.get_mut(idx) {
                         // Most VirtualServices name one host: its routes move there.
                         let own = if hi == last {
