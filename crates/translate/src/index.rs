@@ -24,13 +24,13 @@ use crate::registry::{Service, ServiceRegistry};
 /// VirtualServices.
 #[derive(Debug)]
 pub(crate) struct VsEntry<'a> {
-    pub name: String,
-    pub namespace: String,
+    pub name: &'a str,
+    pub namespace: &'a str,
     /// Hosts as FQDNs (short names resolved in the VS namespace).
     pub hosts: Vec<String>,
     /// Resolved gateway names (`ns/name` or `mesh`).
     pub gateways: Vec<String>,
-    pub export_to: Vec<String>,
+    pub export_to: &'a [String],
     pub http: Cow<'a, [VsHttpRoute]>,
     /// Where each rule of `http` was written (same index).
     pub http_origin: Vec<RouteOrigin>,
@@ -217,8 +217,8 @@ impl<'a> Index<'a> {
                     .collect()
             };
             vs.push(VsEntry {
-                name: r.metadata.name.clone(),
-                namespace: ns.to_owned(),
+                name: &r.metadata.name,
+                namespace: ns,
                 hosts: r
                     .spec
                     .hosts
@@ -226,7 +226,7 @@ impl<'a> Index<'a> {
                     .map(|h| resolve_short_name(h, ns, suffix))
                     .collect(),
                 gateways,
-                export_to: r.spec.export_to.clone(),
+                export_to: &r.spec.export_to,
                 http,
                 http_origin,
                 tcp,
@@ -375,7 +375,7 @@ fn vs_group(vs: &VsEntry<'_>, proxy_ns: &str) -> Option<u8> {
     if vs.export_to.iter().any(|e| e == "~") {
         return None;
     }
-    let own = vs.namespace.as_str();
+    let own = vs.namespace;
     if vs.export_to.iter().any(|e| e == "." || e == own) && proxy_ns == own {
         return Some(0);
     }

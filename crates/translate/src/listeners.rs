@@ -395,7 +395,7 @@ fn bound_l4<'i, 'a>(index: &'i Index<'a>, ms: &MergedServer<'_>) -> Vec<&'i VsEn
     list.iter()
         .filter_map(|i| index.vs.get(*i))
         .filter(|vs| {
-            let server_hosts = names_for_namespace(&ms.hosts, &vs.namespace);
+            let server_hosts = names_for_namespace(&ms.hosts, vs.namespace);
             vs.hosts.iter().any(|h| {
                 server_hosts
                     .iter()
@@ -418,7 +418,7 @@ fn l4_destinations(
         .filter_map(|d| {
             let dest = d.destination.as_ref()?;
             Some(WeightedCluster {
-                cluster: index.cluster_name(dest, &vs.namespace, listen_port),
+                cluster: index.cluster_name(dest, vs.namespace, listen_port),
                 weight: u32::try_from(d.weight).unwrap_or(0),
             })
         })
@@ -442,8 +442,8 @@ fn tcp_route(index: &Index<'_>, ms: &MergedServer<'_>) -> Option<PlanTcpRoute> {
                 return Some(PlanTcpRoute {
                     destinations,
                     virtual_service: Some(ResourceRef {
-                        name: vs.name.clone(),
-                        namespace: vs.namespace.clone(),
+                        name: vs.name.to_owned(),
+                        namespace: vs.namespace.to_owned(),
                     }),
                     tls_terminated: false,
                 });
@@ -496,8 +496,8 @@ fn passthrough_chains(
                     kind: FilterChainKind::TcpProxy(PlanTcpRoute {
                         destinations,
                         virtual_service: Some(ResourceRef {
-                            name: vs.name.clone(),
-                            namespace: vs.namespace.clone(),
+                            name: vs.name.to_owned(),
+                            namespace: vs.namespace.to_owned(),
                         }),
                         tls_terminated: false,
                     }),

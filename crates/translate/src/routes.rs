@@ -225,8 +225,8 @@ fn translate_route(
         Arc::new(HttpRoute {
             name: route_name(rule, m),
             virtual_service: Some(crate::plan::ResourceRef {
-                name: vs.name.clone(),
-                namespace: vs.namespace.clone(),
+                name: vs.name.to_owned(),
+                namespace: vs.namespace.to_owned(),
             }),
             origin,
             hash_policy,
@@ -312,9 +312,9 @@ fn translate_action(
         for d in &rule.route {
             let Some(dest) = &d.destination else { continue };
             if !weighted || d.weight > 0 {
-                hash_policy.extend(index.hash_policy_for(dest, &vs.namespace));
+                hash_policy.extend(index.hash_policy_for(dest, vs.namespace));
             }
-            let cluster = index.cluster_name(dest, &vs.namespace, ctx.listen_port);
+            let cluster = index.cluster_name(dest, vs.namespace, ctx.listen_port);
             destinations.push(
                 ProxyDestination::new(cluster, u32::try_from(d.weight).unwrap_or(0))
                     .with_request_headers(request_ops(d.headers.as_ref())?)
@@ -510,14 +510,14 @@ fn mirrors(
     let mut out = Vec::new();
     if let Some(dest) = &rule.mirror {
         out.push(Mirror::new(
-            index.cluster_name(dest, &vs.namespace, ctx.listen_port),
+            index.cluster_name(dest, vs.namespace, ctx.listen_port),
             percentage(rule.mirror_percentage, rule.mirror_percent),
         ));
     }
     for m in &rule.mirrors {
         let Some(dest) = &m.destination else { continue };
         out.push(Mirror::new(
-            index.cluster_name(dest, &vs.namespace, ctx.listen_port),
+            index.cluster_name(dest, vs.namespace, ctx.listen_port),
             percentage(m.percentage, None),
         ));
     }

@@ -486,12 +486,12 @@ fn delegates_are_merged_for_sidecars() {
 
 #[test]
 fn most_specific_virtual_service_index() {
-    let mk = |name: &str, hosts: &[&str]| super::VsEntry {
-        name: name.to_owned(),
-        namespace: "default".to_owned(),
+    let mk = |name: &'static str, hosts: &[&str]| super::VsEntry {
+        name,
+        namespace: "default",
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
         gateways: vec!["mesh".to_owned()],
-        export_to: Vec::new(),
+        export_to: &[],
         http: Cow::Borrowed(&[]),
         http_origin: Vec::new(),
         tcp: Cow::Borrowed(&[]),
