@@ -10,8 +10,7 @@
 //! its routes depend on other documents too.
 //!
 //! It also keeps what indexing learns of each VirtualService from the VirtualService alone
-//! ([`VsFacts`]), under its edition whatever the context: learning it reads every rule of
-//! every VirtualService, which in a large configuration is mostly waiting for memory.
+//! ([`FactsMemo`]), under its edition whatever the context.
 
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::Edition;
 use portcullis_route_match::Route;
 
+use crate::index::{Facts, FactsMemo};
 use crate::plan::HttpRoute;
 use crate::proxy::{MeshSettings, Proxy};
 use crate::registry::ServiceRegistry;
@@ -39,18 +39,8 @@ use crate::routes::RouteProblem;
 pub struct TranslationCache {
     context: Option<Context>,
     routes: Places,
-    facts: HashMap<Edition, VsFacts, FixedState>,
+    facts: Facts,
     counts: Counts,
-}
-
-/// What indexing needs to know of a VirtualService's rules, which depends on the
-/// VirtualService alone.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct VsFacts {
-    /// Whether an HTTP rule delegates (its VirtualService merges others' rules).
-    pub(crate) delegates: bool,
-    /// Whether a rule's match names a gateway by a name that resolves to another.
-    pub(crate) renames_gateways: bool,
 }
 
 /// How many VirtualService translations at a server a call reused and made.
@@ -123,8 +113,7 @@ impl TranslationCache {
         RouteMemo {
             previous: std::mem::take(&mut self.routes),
             current: Places::default(),
-            previous_facts: std::mem::take(&mut self.facts),
-            facts: HashMap::default(),
+            facts: FactsMemo::resume(std::mem::take(&mut self.facts)),
             keep: true,
             counts: Counts::default(),
         }
@@ -133,7 +122,7 @@ impl TranslationCache {
     /// Keeps what a translation used, and only that.
     pub(crate) fn finish(&mut self, memo: RouteMemo) {
         self.routes = memo.current;
-        self.facts = memo.facts;
+        self.facts = memo.facts.into_kept();
         self.counts = memo.counts;
     }
 }
@@ -143,8 +132,8 @@ impl TranslationCache {
 pub(crate) struct RouteMemo {
     previous: Places,
     current: Places,
-    previous_facts: HashMap<Edition, VsFacts, FixedState>,
-    facts: HashMap<Edition, VsFacts, FixedState>,
+    /// What indexing learns of each VirtualService, by edition.
+    pub(crate) facts: FactsMemo,
     /// Whether anything is kept (a translation without a cache keeps nothing).
     keep: bool,
     counts: Counts,
@@ -154,23 +143,6 @@ impl RouteMemo {
     /// A memo that keeps nothing.
     pub(crate) fn off() -> Self {
         Self::default()
-    }
-
-    /// The facts of the VirtualService of `edition`: kept from the last translation, or
-    /// learnt by `learn` (and kept). Without an edition, always learnt.
-    pub(crate) fn facts(
-        &mut self,
-        edition: Option<Edition>,
-        learn: impl FnOnce() -> VsFacts,
-    ) -> VsFacts {
-        let Some(edition) = edition.filter(|_| self.keep) else {
-            return learn();
-        };
-        let kept = self.previous_facts.remove(&edition);
-        *self
-            .facts
-            .entry(edition)
-            .or_insert_with(|| kept.unwrap_or_else(learn))
     }
 
     /// The routes at one server.

@@ -99,7 +99,7 @@ fn translate_resources(
     mesh: &MeshSettings,
     memo: &mut RouteMemo,
 ) -> GatewayPlan {
-    let index = Index::new(config, registry, proxy, mesh, memo);
+    let index = Index::new(config, registry, proxy, mesh, &mut memo.facts);
     let mut plan = GatewayPlan {
         listeners: Vec::new(),
         route_configs: BTreeMap::new(),

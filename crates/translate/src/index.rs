@@ -4,13 +4,15 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::FixedState;
+use portcullis_model::Edition;
+
 use portcullis_model::Resource;
 use portcullis_model::host::resolve_short_name;
 use portcullis_model::virtual_service::{
     Destination, HttpRoute as VsHttpRoute, TcpRoute, TlsRoute,
 };
 
-use crate::cache::{RouteMemo, VsFacts};
 use crate::config::{Resources, creation_order_key};
 use crate::delegate::merge_delegates;
 use crate::host::destination_host;
@@ -39,7 +41,60 @@ pub(crate) struct VsEntry<'a> {
     /// The edition of the document the VirtualService came from, when it is known and the
     /// VirtualService merges no delegate: its routes then depend on it alone (see
     /// [`crate::cache`]).
-    pub edition: Option<portcullis_model::Edition>,
+    pub edition: Option<Edition>,
+}
+
+/// What indexing needs to know of a VirtualService's rules, which depends on the
+/// VirtualService alone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VsFacts {
+    /// Whether an HTTP rule delegates (its VirtualService merges others' rules).
+    pub delegates: bool,
+    /// Whether a rule's match names a gateway by a name that resolves to another.
+    pub renames_gateways: bool,
+}
+
+/// Facts by the edition of their VirtualService's document.
+pub(crate) type Facts = HashMap<Edition, VsFacts, FixedState>;
+
+/// The facts of one indexing: those of the last one it may reuse, and those it learnt. Learning
+/// them reads every rule of every VirtualService, which in a large configuration is mostly
+/// waiting for memory; a [`crate::TranslationCache`] keeps them from one translation to the next.
+#[derive(Debug, Default)]
+pub(crate) struct FactsMemo {
+    previous: Facts,
+    current: Facts,
+    /// Whether anything is kept (an indexing without a cache keeps nothing).
+    keep: bool,
+}
+
+impl FactsMemo {
+    /// A memo that reuses `kept`, and keeps what it learns.
+    pub(crate) fn resume(kept: Facts) -> Self {
+        Self {
+            previous: kept,
+            current: Facts::default(),
+            keep: true,
+        }
+    }
+
+    /// What this indexing used, for the next.
+    pub(crate) fn into_kept(self) -> Facts {
+        self.current
+    }
+
+    /// The facts of the VirtualService of `edition`: kept from the last indexing or this one,
+    /// or learnt by `learn` (and kept). Without an edition, always learnt.
+    fn facts(&mut self, edition: Option<Edition>, learn: impl FnOnce() -> VsFacts) -> VsFacts {
+        let Some(edition) = edition.filter(|_| self.keep) else {
+            return learn();
+        };
+        let kept = self.previous.remove(&edition);
+        *self
+            .current
+            .entry(edition)
+            .or_insert_with(|| kept.unwrap_or_else(learn))
+    }
 }
 
 /// A DestinationRule with its host resolved.
@@ -139,7 +194,7 @@ impl<'a> Index<'a> {
         registry: &ServiceRegistry,
         proxy: &'a Proxy,
         mesh: &'a MeshSettings,
-        memo: &mut RouteMemo,
+        memo: &mut FactsMemo,
     ) -> Self {
         let mut registry = registry.clone();
         for se in &config.service_entries {
