@@ -20,7 +20,12 @@
 #     the new host serving (scripts/bench/edit_and_wait.py makes the change and polls every
 #     5 ms over one keep-alive connection, beside wrk; the time includes the file poll
 #     interval), and wrk's p99 and max latency of both runs;
-#   * reports the gateway's RSS (VmRSS, VmHWM) after loading and after the change.
+#   * reports the gateway's RSS (VmRSS, VmHWM) after loading and after the change;
+#   * with wrk stopped, makes IDLE_CHANGES one-line changes one at a time (vs-3's host back and
+#     forth) and reports the median time to serve one (the file poll included: POLL=0.01 for
+#     the rebuild itself) and the gateway's CPU time per change (utime + stime from
+#     /proc/PID/stat, less its idle rate measured just before): what a rebuild costs,
+#     whatever the poll interval.
 #
 # By default (PIN=1, with at least 2 CPUs) the gateway runs on CPU 1, wrk and the backend on
 # CPU 0 (`taskset`), as in issue #20's measurement.
@@ -29,14 +34,15 @@
 # (trap), and each wrk run and each wait is bounded.
 #
 # Settings (environment): N (10000), DURATION (s, 10), CONNS (16), POLL (gateway --poll, s,
-# 0.1), PIN (1), SKIP_BUILD (0), RUN_DIR (a fresh temp dir), START_TIMEOUT (s, 120), and the
-# ports BACKEND_PORT (18080), GW_PORT (18280), ADMIN_PORT (18281).
+# 0.1), IDLE_CHANGES (8), PIN (1), SKIP_BUILD (0), RUN_DIR (a fresh temp dir), START_TIMEOUT
+# (s, 120), and the ports BACKEND_PORT (18080), GW_PORT (18280), ADMIN_PORT (18281).
 set -euo pipefail
 
 N=${N:-10000}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
 POLL=${POLL:-0.1}
+IDLE_CHANGES=${IDLE_CHANGES:-8}
 PIN=${PIN:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 START_TIMEOUT=${START_TIMEOUT:-120}
@@ -56,6 +62,7 @@ GATEWAY="$TARGET_DIR/release/examples/gateway"
     exit 2
 }
 [[ "$START_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || { echo "START_TIMEOUT is whole seconds" >&2; exit 2; }
+[[ "$IDLE_CHANGES" =~ ^[1-9][0-9]*$ ]] || { echo "IDLE_CHANGES is a positive whole number" >&2; exit 2; }
 
 source "$ROOT/scripts/lib.sh"
 
@@ -109,6 +116,9 @@ wait_200() {
     done
 }
 rss() { awk '/^VmRSS|^VmHWM/ {printf "%s %s %s  ", $1, $2, $3}' "/proc/$1/status"; }
+# A process's CPU time so far, in clock ticks: utime + stime, the 14th and 15th fields of
+# /proc/PID/stat, counted after the command name (which may hold spaces).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # --- configuration and processes -----------------------------------------------------------
 log "generating $N VirtualServices"
@@ -165,6 +175,29 @@ CHANGE_MS=$("${ON_LOAD[@]}" python3 "$BENCH/edit_and_wait.py" "$GW_PORT" vs-3b.s
 wait "$WRK_PID" || { echo "wrk failed; see $RUN/wrk.change" >&2; exit 1; }
 RSS_CHANGED=$(rss "$GW_PID")
 
+# --- idle changes --------------------------------------------------------------------------
+log "$IDLE_CHANGES idle changes, one at a time"
+IDLE_BEFORE=$(cpu_ticks "$GW_PID")
+sleep 2
+IDLE_START=$(cpu_ticks "$GW_PID")
+IDLE_START_MS=$(now_ms)
+IDLE_MS=()
+for ((i = 1; i <= IDLE_CHANGES; i++)); do
+    if ((i % 2)); then from=vs-3b to=vs-3; else from=vs-3 to=vs-3b; fi
+    IDLE_MS+=("$("${ON_LOAD[@]}" python3 "$BENCH/edit_and_wait.py" "$GW_PORT" "$to.scale.local" \
+        "$RUN/config/vs-3.yaml" "  hosts: [$from.scale.local]" "  hosts: [$to.scale.local]" 60)")
+    sleep 0.5
+done
+IDLE_END=$(cpu_ticks "$GW_PID")
+IDLE_SPAN_MS=$(($(now_ms) - IDLE_START_MS))
+IDLE_MEDIAN=$(printf '%s\n' "${IDLE_MS[@]}" | sort -n |
+    awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+CPU_PER_CHANGE=$(awk -v before="$IDLE_BEFORE" -v start="$IDLE_START" -v end="$IDLE_END" \
+    -v span="$IDLE_SPAN_MS" -v n="$IDLE_CHANGES" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        idle = (start - before) / 2 * span / 1000
+        printf "%.0f", ((end - start) - idle) * 1000 / hz / n
+    }')
+
 read -r STEADY_P99 STEADY_MAX < <(p99_max "$RUN/wrk.steady")
 read -r CHANGE_P99 CHANGE_MAX < <(p99_max "$RUN/wrk.change")
 STEADY_RPS=$(awk '/^Requests\/sec/ {print $2}' "$RUN/wrk.steady")
@@ -184,6 +217,9 @@ wrk -c$CONNS ${DURATION}s      requests/s   p99        max
 
 RSS after loading:             $RSS_LOADED
 RSS after the change:          $RSS_CHANGED
+
+idle change → served:          $IDLE_MEDIAN ms median of $IDLE_CHANGES (${IDLE_MS[*]}; file poll every $POLL s included)
+gateway CPU per idle change:   $CPU_PER_CHANGE ms
 REPORT
 if grep -q "Non-2xx" "$RUN/wrk.steady" "$RUN/wrk.change"; then
     echo "warning: wrk saw non-2xx responses:" >&2
