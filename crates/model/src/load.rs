@@ -515,6 +515,7 @@ impl Stored {
         // since.
         let from =
             file_start.saturating_add(moved.held.start)..file_start.saturating_add(moved.held.end);
+        debug_assert!(from.end <= self.documents.len() && from.end <= self.editions.len());
         if let Some(documents) = self.documents.get_mut(from.clone()) {
             part.loaded.documents = if last {
                 documents
@@ -653,6 +654,10 @@ impl LoadCache {
         order: &[&std::path::PathBuf],
         mut fresh: std::collections::HashMap<std::path::PathBuf, Stored>,
     ) {
+        debug_assert_eq!(
+            self.store.documents.len(),
+            self.order.iter().map(|(_, n)| n).sum::<usize>()
+        );
         let same = self.order.len() == order.len()
             && self.order.iter().zip(order).all(|((a, _), b)| a == *b);
         if same {
@@ -1068,11 +1073,14 @@ impl Loader {
                 // the last.
                 let mut uses = std::collections::HashMap::new();
                 for moved in parts.iter().filter_map(|part| part.moved.as_ref()) {
-                    *uses.entry(moved.held.start).or_insert(0usize) += 1;
+                    *uses
+                        .entry((moved.held.start, moved.held.end))
+                        .or_insert(0usize) += 1;
                 }
                 for part in parts.iter_mut() {
                     let last = part.moved.as_ref().is_some_and(|moved| {
-                        uses.get_mut(&moved.held.start).is_some_and(|left| {
+                        let range = (moved.held.start, moved.held.end);
+                        uses.get_mut(&range).is_some_and(|left| {
                             *left = left.saturating_sub(1);
                             *left == 0
                         })
@@ -2330,7 +2338,26 @@ mod part_tests {
         assert!(split > 100, "only {split} files had several parts");
     }
 
-    /// A file edited at random, read through a cache, reads as it does fresh and whole: the
+    /// A cache's store holds what its list of files says, each file's parts account for its
+    /// documents, and it caches exactly the files listed.
+    fn stored_as_listed(cache: &LoadCache, at: &str) {
+        let listed: usize = cache.order.iter().map(|(_, n)| n).sum();
+        assert_eq!(cache.store.documents.len(), listed, "{at}");
+        assert_eq!(cache.store.editions.len(), listed, "{at}");
+        assert_eq!(cache.files.len(), cache.order.len(), "{at}");
+        for (file, n) in &cache.order {
+            let parts = &cache.files[file].parts;
+            assert_eq!(parts.iter().map(|p| p.held).sum::<usize>(), *n, "{at}");
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| p.loaded.documents.is_empty() && p.moved.is_none())
+            );
+        }
+        assert!(!cache.store.documents.contains(&hole()), "{at}");
+    }
+
+    /// Files edited at random, read through a cache, read as they do fresh and whole: the
     /// documents, where they are, and where their fields are.
     #[test]
     fn random_edits_read_the_same_cached_fresh_and_whole() {
@@ -2450,6 +2477,7 @@ mod part_tests {
                     assert_eq!(lent, fresh, "lent and fresh, {at}");
                     check_editions(&cached, &at);
                     check_editions(&lent, &at);
+                    stored_as_listed(&cache, &at);
                     // Given back as lent most of the time; else kept, or changed first.
                     match random(6) {
                         0 => drop(lent),
@@ -2458,7 +2486,10 @@ mod part_tests {
                             changed.extend(Loaded::default());
                             lending.give_back(changed);
                         }
-                        _ => lending.give_back(lent),
+                        _ => {
+                            lending.give_back(lent);
+                            stored_as_listed(&lending, &at);
+                        }
                     }
                 }
                 assert!(kept > 50, "documents kept with their editions: {kept}");
