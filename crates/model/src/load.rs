@@ -503,6 +503,35 @@ impl Stored {
         append(&mut self.editions, std::mem::take(&mut other.editions));
     }
 
+    /// The documents of a file's freshly read parts, in order: each part's own, and those it
+    /// reuses from this store, where the file's earlier text starts at `file_start`. A text
+    /// written twice reuses the same documents twice: they are copied for all but the last.
+    fn stow(&mut self, parts: &mut [LoadedPart], file_start: usize) -> Self {
+        let mut uses = std::collections::HashMap::new();
+        for moved in parts.iter().filter_map(|part| part.moved.as_ref()) {
+            *uses.entry(moved.held.clone()).or_insert(0usize) += 1;
+        }
+        for part in parts.iter_mut() {
+            let last = part.moved.as_ref().is_some_and(|moved| {
+                uses.get_mut(&moved.held).is_some_and(|left| {
+                    *left = left.saturating_sub(1);
+                    *left == 0
+                })
+            });
+            self.move_to(part, file_start, last);
+        }
+        // Sized once: a list of large documents grown by doubling copies them all.
+        let count = parts.iter().map(|part| part.loaded.documents.len()).sum();
+        let mut stored = Self {
+            documents: Vec::with_capacity(count),
+            editions: Vec::with_capacity(count),
+        };
+        for part in parts.iter_mut() {
+            stored.append(Self::take_from(part));
+        }
+        stored
+    }
+
     /// Moves the documents a part reuses ([`LoadedPart::moved`]) from the store of its file's
     /// earlier text, which starts at `file_start`, into the part, at their new places, or
     /// copies them unless this is the `last` part to reuse them. What a move leaves behind in
@@ -1068,34 +1097,8 @@ impl Loader {
         let mut fresh = std::collections::HashMap::with_capacity(misses.len());
         for (i, parts) in misses.iter().zip(&mut parsed) {
             if let (Some(file), Some(Ok(text))) = (files.get(*i), texts.get_mut(*i)) {
-                let held = held.get(file).cloned().unwrap_or_default();
-                // A text written twice reuses the same documents twice: copied for all but
-                // the last.
-                let mut uses = std::collections::HashMap::new();
-                for moved in parts.iter().filter_map(|part| part.moved.as_ref()) {
-                    *uses
-                        .entry((moved.held.start, moved.held.end))
-                        .or_insert(0usize) += 1;
-                }
-                for part in parts.iter_mut() {
-                    let last = part.moved.as_ref().is_some_and(|moved| {
-                        let range = (moved.held.start, moved.held.end);
-                        uses.get_mut(&range).is_some_and(|left| {
-                            *left = left.saturating_sub(1);
-                            *left == 0
-                        })
-                    });
-                    cache.store.move_to(part, held.start, last);
-                }
-                // Sized once: a list of large documents grown by doubling copies them all.
-                let count = parts.iter().map(|part| part.loaded.documents.len()).sum();
-                let mut stored = Stored {
-                    documents: Vec::with_capacity(count),
-                    editions: Vec::with_capacity(count),
-                };
-                for part in parts.iter_mut() {
-                    stored.append(Stored::take_from(part));
-                }
+                let file_start = held.get(file).map_or(0, |held| held.start);
+                let stored = cache.store.stow(parts, file_start);
                 cache.kept = parts
                     .iter()
                     .filter(|part| part.kept)
