@@ -180,8 +180,7 @@ fn renames_match_gateways<R: MatchGateways>(rules: &[R], namespace: &str) -> boo
 /// Resolves the gateway names of the rules' matches ([`resolve_gateway_name`]), copying the
 /// rules only when a name changes.
 fn resolve_match_gateways<R: MatchGateways>(rules: &mut Cow<'_, [R]>, namespace: &str) {
-    let changes = |g: &String| resolve_gateway_name(g, namespace) != *g;
-    if rules.iter().flat_map(R::match_gateways).any(changes) {
+    if renames_match_gateways(rules, namespace) {
         for g in rules.to_mut().iter_mut().flat_map(R::match_gateways_mut) {
             *g = resolve_gateway_name(g, namespace);
         }
