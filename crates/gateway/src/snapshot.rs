@@ -13,7 +13,7 @@ use std::time::Duration;
 use foldhash::fast::FixedState;
 use portcullis_proxy_core as pc;
 use portcullis_proxy_core::rt::AtomicRandom;
-use portcullis_route_match::{SniRoute, SniRouter};
+use portcullis_route_match::{self as pc_route, SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
     Cluster, ClusterEndpoint, ClusterType, FilterChainKind, Listener, RouteConfig,
@@ -77,8 +77,10 @@ pub(crate) struct RouteConfigRt {
     pub(crate) config: RouteConfig,
     /// `config.name`, shared by the connections served with it.
     pub(crate) name: Arc<str>,
-    /// By virtual host, then route: what [`RouteConfig::router`] matches.
-    pub(crate) routes: Vec<Vec<RouteRt>>,
+    /// By virtual host, then route: what [`RouteConfig::router`] matches. A virtual host's
+    /// list is shared with the plan before when that plan had it unchanged (see
+    /// [`Earlier`]).
+    pub(crate) routes: Vec<Arc<[RouteRt]>>,
     /// The Gateway server port (redirects derive their port from it).
     pub(crate) server_port: Option<u16>,
 }
@@ -231,7 +233,16 @@ pub(crate) async fn build(
         });
     }
 
-    // Route configurations.
+    // Route configurations. A route's cluster indices are positions in `clusters`: what the
+    // previous plan attached to a route holds for this one only if its clusters are the same
+    // ones in the same order.
+    let same_clusters = previous.is_some_and(|p| {
+        p.clusters.len() == clusters.len()
+            && p.clusters
+                .iter()
+                .zip(&clusters)
+                .all(|(was, is)| was.plan.name == is.plan.name)
+    });
     let mut route_configs = Vec::with_capacity(plan.route_configs.len());
     let mut route_config_index = HashMap::new();
     for (name, rc) in std::mem::take(&mut plan.route_configs) {
@@ -240,7 +251,12 @@ pub(crate) async fn build(
                 "route configuration {name}: {reason}"
             )));
         }
-        let rt = build_route_config(rc, &cluster_index, &ctx.stats)?;
+        let earlier = previous
+            .filter(|_| same_clusters)
+            .and_then(|p| p.route_config_index.get(&name).map(|i| (p, *i)))
+            .and_then(|(p, i)| p.route_configs.get(i))
+            .map(Earlier::new);
+        let rt = build_route_config(rc, &cluster_index, &ctx.stats, earlier)?;
         route_config_index.insert(name, route_configs.len());
         route_configs.push(rt);
     }
@@ -545,10 +561,14 @@ fn origination(
     })))
 }
 
+/// Attaches clusters and counters to every route of `config`. A virtual host that `earlier`
+/// (the same route configuration in the previous plan, over the same clusters) had unchanged
+/// takes its list from there instead.
 fn build_route_config(
     config: RouteConfig,
     clusters: &HashMap<String, usize>,
     stats: &Stats,
+    mut earlier: Option<Earlier<'_>>,
 ) -> Result<RouteConfigRt, SnapshotError> {
     let server_port = config
         .name
@@ -558,34 +578,42 @@ fn build_route_config(
     let mut routes = Vec::with_capacity(config.table.virtual_hosts.len());
     let mut counters = stats.route_counters();
     let mut unnamed = String::new();
-    for vh in &config.table.virtual_hosts {
-        let mut vroutes = Vec::with_capacity(vh.routes.len());
-        for (ri, r) in vh.routes.iter().enumerate() {
-            let action = &r.action.action;
-            let route_label = if r.name.is_empty() {
-                unnamed.clear();
-                let _ = write!(unnamed, "#{ri}");
-                unnamed.as_str()
-            } else {
-                r.name.as_str()
-            };
-            let mut counter =
-                |cluster: &str| counters.get([&config.name, &vh.name, route_label, cluster]);
-            let (destination_clusters, destination_counters) = match action {
-                pc::action::RouteAction::Forward(f) => f
-                    .destinations()
-                    .iter()
-                    .map(|d| (clusters.get(d.cluster()).copied(), counter(d.cluster())))
-                    .unzip(),
-                _ => (Vec::new(), Vec::new()),
-            };
-            vroutes.push(RouteRt {
-                destination_clusters,
-                destination_counters,
-                local_counter: counter(""),
-                hash_policy: r.action.proxy_hash_policy(),
-            });
+    for (vi, vh) in config.table.virtual_hosts.iter().enumerate() {
+        if let Some(kept) = earlier.as_mut().and_then(|e| e.unchanged(vi, vh)) {
+            routes.push(kept);
+            continue;
         }
+        let vroutes = vh
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(ri, r)| {
+                let action = &r.action.action;
+                let route_label = if r.name.is_empty() {
+                    unnamed.clear();
+                    let _ = write!(unnamed, "#{ri}");
+                    unnamed.as_str()
+                } else {
+                    r.name.as_str()
+                };
+                let mut counter =
+                    |cluster: &str| counters.get([&config.name, &vh.name, route_label, cluster]);
+                let (destination_clusters, destination_counters) = match action {
+                    pc::action::RouteAction::Forward(f) => f
+                        .destinations()
+                        .iter()
+                        .map(|d| (clusters.get(d.cluster()).copied(), counter(d.cluster())))
+                        .unzip(),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                RouteRt {
+                    destination_clusters,
+                    destination_counters,
+                    local_counter: counter(""),
+                    hash_policy: r.action.proxy_hash_policy(),
+                }
+            })
+            .collect();
         routes.push(vroutes);
     }
     Ok(RouteConfigRt {
@@ -594,6 +622,65 @@ fn build_route_config(
         routes,
         server_port,
     })
+}
+
+/// The same route configuration in the previous plan, whose clusters were the same.
+///
+/// What [`build_route_config`] attaches to a route (cluster indices, counters labelled with the
+/// route configuration, virtual host, route and cluster names, hash policies) follows from the
+/// route's action and those names alone. A virtual host with the same name whose routes have
+/// the same names and the very same actions (translation shares the action of a route it did
+/// not build again, and the previous plan keeps it alive, so an equal pointer is the same
+/// action) gets the same list, which is then shared rather than built again: a change to one
+/// VirtualService among thousands looks up no counter for the others.
+struct Earlier<'p> {
+    config: &'p RouteConfigRt,
+    /// Virtual hosts by name, made the first time one is not where it was.
+    by_name: Option<HashMap<&'p str, usize>>,
+}
+
+impl<'p> Earlier<'p> {
+    fn new(config: &'p RouteConfigRt) -> Self {
+        Self {
+            config,
+            by_name: None,
+        }
+    }
+
+    /// The previous list of virtual host `vh`, at `vi` in the new table, if it is unchanged.
+    fn unchanged(
+        &mut self,
+        vi: usize,
+        vh: &pc_route::VirtualHost<Arc<portcullis_translate::HttpRoute>>,
+    ) -> Option<Arc<[RouteRt]>> {
+        let before = &self.config.config.table.virtual_hosts;
+        let at = match before.get(vi) {
+            Some(was) if was.name == vh.name => vi,
+            _ => *self
+                .by_name
+                .get_or_insert_with(|| {
+                    before
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (v.name.as_str(), i))
+                        .collect()
+                })
+                .get(vh.name.as_str())?,
+        };
+        let was = before.get(at)?;
+        let same = was.name == vh.name
+            && was.routes.len() == vh.routes.len()
+            && was
+                .routes
+                .iter()
+                .zip(&vh.routes)
+                .all(|(a, b)| Arc::ptr_eq(&a.action, &b.action) && a.name == b.name);
+        if same {
+            self.config.routes.get(at).cloned()
+        } else {
+            None
+        }
+    }
 }
 
 // === the live snapshot and its per-worker views ===
@@ -774,5 +861,126 @@ pub(crate) mod clock {
     /// A proxy-core instant as a tokio instant (for timers).
     pub(crate) fn to_tokio(at: rt::Instant) -> tokio::time::Instant {
         tokio::time::Instant::from_std(origin() + at.elapsed_since_origin())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::config::{Derived, Identity, Source};
+    use crate::dns::SystemResolver;
+    use crate::source::{Files, check_source};
+
+    const HEAD: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+        metadata: {name: gw, namespace: istio-system}\n\
+        spec:\n  selector: {istio: ingressgateway}\n  \
+        servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\n\
+        apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+        metadata: {name: services, namespace: istio-system}\n\
+        spec: {hosts: [HOSTS], location: MESH_EXTERNAL, resolution: STATIC,\n  \
+        ports: [{number: 80, name: http, protocol: HTTP}], endpoints: [{address: 127.0.0.1}]}\n";
+
+    fn virtual_service(i: usize, (prefix, destination): (&str, &str)) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: vs{i}, namespace: istio-system}}\n\
+             spec:\n  hosts: [h{i}.example.com]\n  gateways: [gw]\n  http:\n  \
+             - name: api\n    match: [{{uri: {{prefix: {prefix}}}}}]\n    \
+             route: [{{destination: {{host: {destination}}}}}]\n  \
+             - route: [{{destination: {{host: m.svc}}}}]\n"
+        )
+    }
+
+    /// What one route was given: its virtual host and name, its destinations' cluster indices,
+    /// and its counters (by address: a counter is compared by identity).
+    type Attached = (String, Vec<Option<usize>>, Vec<usize>, usize);
+
+    fn attached(snap: &Snapshot) -> Vec<Attached> {
+        let rc = &snap.route_configs[0];
+        let mut out = Vec::new();
+        for (vh, routes) in rc.config.table.virtual_hosts.iter().zip(&rc.routes) {
+            for (r, rt) in vh.routes.iter().zip(routes.iter()) {
+                out.push((
+                    format!("{}/{}", vh.name, r.name),
+                    rt.destination_clusters.clone(),
+                    rt.destination_counters
+                        .iter()
+                        .map(|c| Arc::as_ptr(c) as usize)
+                        .collect(),
+                    Arc::as_ptr(&rt.local_counter) as usize,
+                ));
+            }
+        }
+        out
+    }
+
+    /// A rebuild shares the list of every virtual host whose routes it did not translate
+    /// again, and attaches to every route what a build from nothing attaches (the same cluster
+    /// indices, the same counters), also when a change moves the clusters' indices.
+    #[tokio::test]
+    async fn unchanged_virtual_hosts_keep_their_routes_clusters_and_counters() {
+        let dir = std::env::temp_dir().join(format!("portcullis-earlier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |hosts: &str, third: (&str, &str)| {
+            let mut docs = vec![HEAD.replace("HOSTS", hosts)];
+            docs.extend(
+                (0..5).map(|i| virtual_service(i, if i == 3 { third } else { ("/api", "m.svc") })),
+            );
+            std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        };
+        let stats = Arc::new(Stats::new(1));
+        let ctx = BuildContext {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            stores: Vec::new(),
+            stats: Arc::clone(&stats),
+            dns_timeout: Duration::from_secs(1),
+            resolver: Arc::new(SystemResolver),
+            mesh: None,
+        };
+        let identity = Identity::default();
+        let mut files = Files::new([Source::Path(dir.clone())]);
+        let mut derived = Derived::default();
+        let mut check = || check_source(&mut files, &identity, &mut derived).unwrap();
+        let from_nothing = |checked| build(checked, &ctx, 1, None);
+
+        write("m.svc", ("/api", "m.svc"));
+        let first = build(check(), &ctx, 1, None).await.unwrap();
+        let changes = [
+            // vs3's routes change: the other four keep their lists.
+            ("m.svc", ("/v2", "m.svc"), 4),
+            // A service whose cluster sorts before the others: every index moves.
+            ("a.svc, m.svc", ("/v2", "a.svc"), 0),
+            // The same again: nothing changed.
+            ("a.svc, m.svc", ("/v2", "a.svc"), 5),
+            // vs3 back to m.svc.
+            ("a.svc, m.svc", ("/v3", "m.svc"), 4),
+        ];
+        let mut previous = first;
+        for (hosts, third, shared) in changes {
+            write(hosts, third);
+            let next = build(check(), &ctx, 2, Some(&previous)).await.unwrap();
+            let (was, is) = (&previous.route_configs[0], &next.route_configs[0]);
+            let kept = is
+                .routes
+                .iter()
+                .filter(|r| was.routes.iter().any(|w| Arc::ptr_eq(w, r)))
+                .count();
+            assert_eq!(kept, shared, "{third:?}");
+            assert_eq!(
+                Arc::ptr_eq(&was.routes[3], &is.routes[3]),
+                shared == 5,
+                "{third:?}"
+            );
+            let fresh = from_nothing(check()).await.unwrap();
+            assert_eq!(attached(&next), attached(&fresh), "{third:?}");
+            previous = next;
+        }
+        assert_eq!(
+            previous.clusters[0].plan.name, "outbound|80||a.svc",
+            "the last change moved the clusters' indices"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
