@@ -155,9 +155,15 @@ impl RouteMemo {
             };
         }
         let key = (port, gateway.to_owned());
+        let previous = self.previous.get_mut(&key);
+        // Sized for what the last translation had here, as ten thousand entries would
+        // otherwise be moved as the table grows.
+        let expected = previous.as_ref().map_or(0, |p| p.len());
         Place {
-            previous: self.previous.get_mut(&key),
-            current: Some(self.current.entry(key).or_default()),
+            previous,
+            current: Some(self.current.entry(key).or_insert_with(|| {
+                HashMap::with_capacity_and_hasher(expected, FixedState::default())
+            })),
             counts: &mut self.counts,
         }
     }

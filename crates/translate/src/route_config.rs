@@ -19,8 +19,9 @@ use crate::servers::MergedServer;
 
 // HTTP route configurations
 
+/// One virtual host being assembled. Its name (the lower-cased host) is the key it is found
+/// by while routes are added, and is taken from there when they all are.
 struct VhostBuild {
-    name: String,
     port: u32,
     routes: Vec<Route<Arc<HttpRoute>>>,
     require_tls: bool,
@@ -34,8 +35,16 @@ pub(crate) fn build_route_config(
     diags: &mut Vec<Diagnostic>,
     memo: &mut RouteMemo,
 ) -> RouteConfig {
-    let mut vhosts: Vec<VhostBuild> = Vec::new();
-    let mut by_name: HashMap<String, usize, FixedState> = HashMap::default();
+    // Most VirtualServices make one virtual host: sized once, since ten thousand of them
+    // would otherwise be copied as the lists grow.
+    let expected: usize = servers
+        .iter()
+        .filter_map(|ms| index.vs_by_gateway.get(&ms.gateway_name))
+        .map(Vec::len)
+        .sum();
+    let mut vhosts: Vec<VhostBuild> = Vec::with_capacity(expected);
+    let mut by_name: HashMap<String, usize, FixedState> =
+        HashMap::with_capacity_and_hasher(expected, FixedState::default());
     let mut rejected: Option<String> = None;
     for ms in servers {
         let redirect = ms.server.tls.as_ref().is_some_and(|t| t.https_redirect);
@@ -94,7 +103,6 @@ pub(crate) fn build_route_config(
                         Some(idx) => *idx,
                         None => {
                             vhosts.push(VhostBuild {
-                                name: key.clone(),
                                 port: ms.server_port,
                                 routes: Vec::new(),
                                 require_tls: false,
@@ -131,9 +139,8 @@ pub(crate) fn build_route_config(
                         }
                     }
                     None => {
-                        by_name.insert(key.clone(), vhosts.len());
+                        by_name.insert(key, vhosts.len());
                         vhosts.push(VhostBuild {
-                            name: key,
                             port: ms.server_port,
                             routes: Vec::new(),
                             require_tls: true,
@@ -141,6 +148,12 @@ pub(crate) fn build_route_config(
                     }
                 }
             }
+        }
+    }
+    let mut names = vec![String::new(); vhosts.len()];
+    for (key, i) in by_name {
+        if let Some(slot) = names.get_mut(i) {
+            *slot = key;
         }
     }
     // §d.2 SortVHostRoutes: catch-alls last, stable.
@@ -154,28 +167,35 @@ pub(crate) fn build_route_config(
         v.routes.extend(catch_all);
     }
     // collapseDuplicateRoutes: virtual hosts with equal routes become one with all their
-    // domains. A hash of the routes picks the candidates; equality decides.
-    let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::new();
-    let mut by_fingerprint: HashMap<u64, Vec<usize>, FixedState> = HashMap::default();
-    for v in vhosts {
+    // domains. A hash of the routes picks the candidates; equality decides. `latest` holds
+    // the last group of each hash, and `earlier` each group's previous one of the same hash.
+    let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::with_capacity(vhosts.len());
+    let mut earlier: Vec<Option<usize>> = Vec::with_capacity(vhosts.len());
+    let mut latest: HashMap<u64, usize, FixedState> =
+        HashMap::with_capacity_and_hasher(vhosts.len(), FixedState::default());
+    for (v, name) in vhosts.into_iter().zip(names) {
         let fingerprint = fingerprint(&v);
-        let candidates = by_fingerprint.entry(fingerprint).or_default();
-        let found = candidates.iter().copied().find(|i| {
-            groups.get(*i).is_some_and(|(_, g)| {
+        let mut candidate = latest.get(&fingerprint).copied();
+        let found = loop {
+            let Some(i) = candidate else { break None };
+            if groups.get(i).is_some_and(|(_, g)| {
                 g.require_tls == v.require_tls && g.port == v.port && g.routes == v.routes
-            })
-        });
+            }) {
+                break Some(i);
+            }
+            candidate = earlier.get(i).copied().flatten();
+        };
         match found.and_then(|i| groups.get_mut(i)) {
-            Some((domains, _)) => domains.push(v.name),
+            Some((domains, _)) => domains.push(name),
             None => {
-                candidates.push(groups.len());
-                groups.push((vec![v.name.clone()], v));
+                earlier.push(latest.insert(fingerprint, groups.len()));
+                groups.push((vec![name], v));
             }
         }
     }
     let default_port = servers.first().map_or(0, |s| s.server_port);
-    let mut require_tls = Vec::new();
-    let mut table = Vec::new();
+    let mut require_tls = Vec::with_capacity(groups.len().max(1));
+    let mut table = Vec::with_capacity(groups.len().max(1));
     if groups.is_empty() {
         table.push(VirtualHost::new(
             format!("blackhole:{default_port}"),
@@ -186,12 +206,8 @@ pub(crate) fn build_route_config(
     }
     for (mut domains, v) in groups {
         domains.sort();
-        let first = domains.first().cloned().unwrap_or_default();
-        table.push(VirtualHost::new(
-            format!("{first}:{}", v.port),
-            domains,
-            v.routes,
-        ));
+        let vhost_name = format!("{}:{}", domains.first().map_or("", String::as_str), v.port);
+        table.push(VirtualHost::new(vhost_name, domains, v.routes));
         require_tls.push(v.require_tls);
     }
     let (table, router) = build_router(name, table, &mut require_tls, diags);
