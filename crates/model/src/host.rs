@@ -142,14 +142,26 @@ pub fn names_for_namespace(hosts: &[String], namespace: &str) -> Vec<String> {
 /// assert_eq!(resolve_short_name("*", "ns", "cluster.local"), "*");
 /// ```
 pub fn resolve_short_name(name: &str, namespace: &str, domain_suffix: &str) -> String {
-    if name == "*" || name.contains('.') || name.parse::<std::net::IpAddr>().is_ok() {
-        return name.to_owned();
+    if is_short_name(name) {
+        format!("{name}.{namespace}.svc.{domain_suffix}")
+    } else {
+        name.to_owned()
     }
-    if name.contains(':') {
-        // An IPv6 literal with a zone, or something else that is not a short name.
-        return name.to_owned();
-    }
-    format!("{name}.{namespace}.svc.{domain_suffix}")
+}
+
+/// Whether [`resolve_short_name`] expands `name`: a name without a dot or a colon (so not an
+/// IP address, nor an IPv6 literal with a zone) that is not `*`.
+///
+/// ```
+/// use portcullis_model::host::is_short_name;
+///
+/// assert!(is_short_name("reviews"));
+/// assert!(!is_short_name("reviews.default"));
+/// assert!(!is_short_name("*"));
+/// assert!(!is_short_name("fe80::1%eth0"));
+/// ```
+pub fn is_short_name(name: &str) -> bool {
+    !(name == "*" || name.contains(['.', ':']))
 }
 
 /// Istio's analyzer helper `ConvertHostToFQDN`: a short name (no dot, not a wildcard) becomes

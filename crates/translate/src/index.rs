@@ -8,7 +8,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::Edition;
 
 use portcullis_model::Resource;
-use portcullis_model::host::resolve_short_name;
+use portcullis_model::host::{is_short_name, resolve_short_name};
 use portcullis_model::virtual_service::{
     Destination, HttpRoute as VsHttpRoute, TcpRoute, TlsRoute,
 };
@@ -28,20 +28,32 @@ use crate::registry::{Service, ServiceRegistry};
 pub(crate) struct VsEntry<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
-    /// Hosts as FQDNs (short names resolved in the VS namespace).
-    pub hosts: Vec<String>,
-    /// Resolved gateway names (`ns/name` or `mesh`).
-    pub gateways: Vec<String>,
+    /// Hosts as FQDNs (short names resolved in the VS namespace); borrowed when every host
+    /// is one already.
+    pub hosts: Cow<'a, [String]>,
+    /// Resolved gateway names (`ns/name` or `mesh`); borrowed when written so.
+    pub gateways: Cow<'a, [String]>,
     pub export_to: &'a [String],
     pub http: Cow<'a, [VsHttpRoute]>,
-    /// Where each rule of `http` was written (same index).
-    pub http_origin: Vec<RouteOrigin>,
+    /// Where each rule of `http` was written (same index), when rules were merged from
+    /// delegates; `None` when each was written where it is (see [`VsEntry::http_origin`]).
+    pub merged_origin: Option<Vec<RouteOrigin>>,
     pub tcp: Cow<'a, [TcpRoute]>,
     pub tls: Cow<'a, [TlsRoute]>,
     /// The edition of the document the VirtualService came from, when it is known and the
     /// VirtualService merges no delegate: its routes then depend on it alone (see
     /// [`crate::cache`]).
     pub edition: Option<Edition>,
+}
+
+impl VsEntry<'_> {
+    /// Where rule `ri` of `http` was written.
+    pub(crate) fn http_origin(&self, ri: usize) -> Option<RouteOrigin> {
+        match &self.merged_origin {
+            Some(merged) => merged.get(ri).cloned(),
+            None => (ri < self.http.len()).then(|| RouteOrigin::new(ri)),
+        }
+    }
 }
 
 /// What indexing needs to know of a VirtualService's rules, which depends on the
@@ -118,22 +130,41 @@ pub(crate) struct Index<'a> {
     pub client_services: Vec<usize>,
 }
 
+/// Sorts resources by [`creation_order_key`], made once for each (its timestamp parsed once,
+/// not twice per comparison), with a stable sort, which finds the runs a load is often
+/// already in.
+fn sort_by_creation<'r, T: Copy, S: 'r>(
+    items: &mut Vec<T>,
+    resource: impl Fn(&T) -> &&'r Resource<S>,
+) {
+    let mut keyed: Vec<_> = items
+        .iter()
+        .map(|item| (creation_order_key(*resource(item)), *item))
+        .collect();
+    keyed.sort_by_key(|(key, _)| *key);
+    items.clear();
+    items.extend(keyed.into_iter().map(|(_, item)| item));
+}
+
 /// Istio's `resolveGatewayName`.
 pub(crate) fn resolve_gateway_name(name: &str, namespace: &str) -> String {
-    if name == "mesh" {
+    if is_resolved_gateway_name(name) {
         return name.to_owned();
     }
     if let Some(rest) = name.strip_prefix("./") {
         return format!("{namespace}/{rest}");
-    }
-    if name.contains('/') {
-        return name.to_owned();
     }
     if let Some((short, rest)) = name.split_once('.') {
         let ns = rest.split('.').next().unwrap_or(namespace);
         return format!("{ns}/{short}");
     }
     format!("{namespace}/{name}")
+}
+
+/// Whether [`resolve_gateway_name`] keeps `name` as it is: `mesh`, or `ns/name` other than
+/// `./name`.
+fn is_resolved_gateway_name(name: &str) -> bool {
+    name == "mesh" || (name.contains('/') && !name.starts_with("./"))
 }
 
 /// A VirtualService rule whose matches may name gateways.
@@ -212,7 +243,7 @@ impl<'a> Index<'a> {
             .enumerate()
             .map(|(i, r)| (&**r, config.virtual_service_edition(i)))
             .collect();
-        order.sort_by(|(a, _), (b, _)| creation_order_key(a).cmp(&creation_order_key(b)));
+        sort_by_creation(&mut order, |(r, _)| r);
         let delegates: HashMap<(&str, &str), &Resource<portcullis_model::VirtualService>> = order
             .iter()
             .map(|(v, _)| v)
@@ -243,13 +274,12 @@ impl<'a> Index<'a> {
                     || renames_match_gateways(&r.spec.tls, ns),
             });
             let merges = facts.delegates;
-            let (mut http, http_origin): (Cow<'_, [VsHttpRoute]>, Vec<_>) = if merges {
+            let (mut http, merged_origin): (Cow<'_, [VsHttpRoute]>, _) = if merges {
                 let (http, origins): (Vec<_>, Vec<_>) =
                     merge_delegates(ns, &r.spec.http, &find).into_iter().unzip();
-                (Cow::Owned(http), origins)
+                (Cow::Owned(http), Some(origins))
             } else {
-                let origins = (0..r.spec.http.len()).map(RouteOrigin::new).collect();
-                (Cow::Borrowed(&r.spec.http), origins)
+                (Cow::Borrowed(&r.spec.http), None)
             };
             let mut tcp = Cow::Borrowed(&r.spec.tcp[..]);
             let mut tls = Cow::Borrowed(&r.spec.tls[..]);
@@ -261,8 +291,12 @@ impl<'a> Index<'a> {
                 resolve_match_gateways(&mut tcp, ns);
                 resolve_match_gateways(&mut tls, ns);
             }
+            // Most VirtualServices write their hosts and gateways resolved already: those are
+            // borrowed, saving four allocations for each of thousands of them on every change.
             let gateways = if r.spec.gateways.is_empty() {
-                vec!["mesh".to_owned()]
+                Cow::Owned(vec!["mesh".to_owned()])
+            } else if r.spec.gateways.iter().all(|g| is_resolved_gateway_name(g)) {
+                Cow::Borrowed(&r.spec.gateways[..])
             } else {
                 r.spec
                     .gateways
@@ -270,19 +304,23 @@ impl<'a> Index<'a> {
                     .map(|g| resolve_gateway_name(g, ns))
                     .collect()
             };
-            vs.push(VsEntry {
-                name: &r.metadata.name,
-                namespace: ns,
-                hosts: r
-                    .spec
+            let hosts = if r.spec.hosts.iter().any(|h| is_short_name(h)) {
+                r.spec
                     .hosts
                     .iter()
                     .map(|h| resolve_short_name(h, ns, suffix))
-                    .collect(),
+                    .collect()
+            } else {
+                Cow::Borrowed(&r.spec.hosts[..])
+            };
+            vs.push(VsEntry {
+                name: &r.metadata.name,
+                namespace: ns,
+                hosts,
                 gateways,
                 export_to: &r.spec.export_to,
                 http,
-                http_origin,
+                merged_origin,
                 tcp,
                 tls,
                 edition: edition.filter(|_| !merges),
@@ -298,19 +336,31 @@ impl<'a> Index<'a> {
         grouped.sort_by_key(|(g, i)| (*g, *i));
         let mut vs_by_gateway: HashMap<String, Vec<usize>> = HashMap::new();
         for (_, i) in grouped {
-            if let Some(v) = vs.get(i) {
-                let mut seen = HashSet::new();
-                for g in &v.gateways {
-                    if seen.insert(g) {
-                        vs_by_gateway.entry(g.clone()).or_default().push(i);
+            // The name is copied once per gateway, not once per VirtualService bound to it.
+            let mut bind = |gateway: &String| match vs_by_gateway.get_mut(gateway) {
+                Some(list) => list.push(i),
+                None => {
+                    vs_by_gateway.insert(gateway.clone(), vec![i]);
+                }
+            };
+            match vs.get(i).map(|v| &v.gateways[..]) {
+                // Most VirtualServices bind to one gateway: no set to build.
+                Some([gateway]) => bind(gateway),
+                Some(gateways) => {
+                    let mut seen = HashSet::new();
+                    for g in gateways {
+                        if seen.insert(g) {
+                            bind(g);
+                        }
                     }
                 }
+                None => {}
             }
         }
 
         let mut dr_order: Vec<&Resource<portcullis_model::DestinationRule>> =
             config.destination_rules.iter().map(|r| &**r).collect();
-        dr_order.sort_by(|a, b| creation_order_key(a).cmp(&creation_order_key(b)));
+        sort_by_creation(&mut dr_order, |r| r);
         let drs = dr_order
             .into_iter()
             .map(|r| DrEntry {

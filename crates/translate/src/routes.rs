@@ -72,9 +72,9 @@ pub(crate) fn build_http_routes(
     let most = vs.http.iter().map(|rule| rule.r#match.len().max(1)).sum();
     let mut out = Vec::with_capacity(most);
     'rules: for (ri, rule) in vs.http.iter().enumerate() {
-        let origin = vs.http_origin.get(ri);
+        let origin = vs.http_origin(ri);
         if rule.r#match.is_empty() {
-            match translate_route(index, ctx, vs, rule, None, origin.cloned()) {
+            match translate_route(index, ctx, vs, rule, None, origin) {
                 Ok(route) => out.push(route),
                 Err(p) => problems.push((format!("spec.http[{ri}]"), p)),
             }
@@ -84,8 +84,7 @@ pub(crate) fn build_http_routes(
             if !keep_match(index, ctx, m) {
                 continue;
             }
-            let origin = origin.map(|o| {
-                let mut o = o.clone();
+            let origin = origin.clone().map(|mut o| {
                 if o.delegate.is_none() {
                     o.match_index = Some(mi);
                 }

@@ -62,7 +62,7 @@ pub(crate) fn sidecar_services<'i>(index: &'i Index<'_>) -> Vec<&'i Service> {
 fn most_specific_vs(vs: &[&VsEntry<'_>], hostname: &str) -> Option<usize> {
     let mut wildcard: Option<(usize, &str)> = None;
     for (i, v) in vs.iter().enumerate() {
-        for h in &v.hosts {
+        for h in v.hosts.iter() {
             if h.starts_with('*') {
                 if subset_of(hostname, h) && wildcard.is_none_or(|(_, best)| h.len() > best.len()) {
                     wildcard = Some((i, h));
