@@ -1,7 +1,7 @@
 //! The configuration being translated: the Istio resources, indexed and ordered as pilot
 //! orders them.
 
-use std::borrow::Cow;
+use std::ops::Deref;
 
 use portcullis_model::{
     DEFAULT_NAMESPACE, DestinationRule, Edition, Gateway, Loaded, Object, Resource, ServiceEntry,
@@ -62,10 +62,10 @@ impl Config {
 /// translating them).
 #[derive(Debug, Default)]
 pub(crate) struct Resources<'a> {
-    pub(crate) gateways: Vec<Cow<'a, Resource<Gateway>>>,
-    pub(crate) virtual_services: Vec<Cow<'a, Resource<VirtualService>>>,
-    pub(crate) destination_rules: Vec<Cow<'a, Resource<DestinationRule>>>,
-    pub(crate) service_entries: Vec<Cow<'a, Resource<ServiceEntry>>>,
+    pub(crate) gateways: Vec<Held<'a, Resource<Gateway>>>,
+    pub(crate) virtual_services: Vec<Held<'a, Resource<VirtualService>>>,
+    pub(crate) destination_rules: Vec<Held<'a, Resource<DestinationRule>>>,
+    pub(crate) service_entries: Vec<Held<'a, Resource<ServiceEntry>>>,
     /// For resources from a [`Loaded`]: the edition of each VirtualService's document (same
     /// index as `virtual_services`); empty otherwise.
     pub(crate) virtual_service_editions: Vec<Edition>,
@@ -78,10 +78,14 @@ impl<'a> Resources<'a> {
     /// A configuration's resources, as they are.
     pub(crate) fn of_config(config: &'a Config) -> Self {
         Self {
-            gateways: config.gateways.iter().map(Cow::Borrowed).collect(),
-            virtual_services: config.virtual_services.iter().map(Cow::Borrowed).collect(),
-            destination_rules: config.destination_rules.iter().map(Cow::Borrowed).collect(),
-            service_entries: config.service_entries.iter().map(Cow::Borrowed).collect(),
+            gateways: config.gateways.iter().map(Held::Borrowed).collect(),
+            virtual_services: config.virtual_services.iter().map(Held::Borrowed).collect(),
+            destination_rules: config
+                .destination_rules
+                .iter()
+                .map(Held::Borrowed)
+                .collect(),
+            service_entries: config.service_entries.iter().map(Held::Borrowed).collect(),
             ..Self::default()
         }
     }
@@ -130,11 +134,11 @@ impl<'a> Resources<'a> {
     /// Adds a networking resource (other kinds are ignored): only an object without a
     /// namespace is copied, to be given one.
     fn push(&mut self, object: &'a Object) {
-        fn take<S: Clone>(r: &Resource<S>) -> Cow<'_, Resource<S>> {
+        fn take<S: Clone>(r: &Resource<S>) -> Held<'_, Resource<S>> {
             if r.metadata.namespace.is_empty() {
-                Cow::Owned(with_namespace(r.clone()))
+                Held::Owned(Box::new(with_namespace(r.clone())))
             } else {
-                Cow::Borrowed(r)
+                Held::Borrowed(r)
             }
         }
         match object {
@@ -143,6 +147,26 @@ impl<'a> Resources<'a> {
             Object::DestinationRule(r) => self.destination_rules.push(take(r)),
             Object::ServiceEntry(r) => self.service_entries.push(take(r)),
             _ => {}
+        }
+    }
+}
+
+/// A resource borrowed, or owned on the heap: a pointer either way, where a `Cow` would be
+/// as large as the resource (a list of ten thousand of them was five megabytes written, and
+/// faulted in, on every translation).
+#[derive(Debug)]
+pub(crate) enum Held<'a, T> {
+    Borrowed(&'a T),
+    Owned(Box<T>),
+}
+
+impl<T> Deref for Held<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Held::Borrowed(r) => r,
+            Held::Owned(r) => r,
         }
     }
 }
