@@ -106,8 +106,12 @@ impl DomainPattern {
 pub(crate) fn parse_domains<'d>(
     vhosts: impl Iterator<Item = &'d [String]>,
 ) -> Result<Vec<Vec<DomainPattern>>, BuildError> {
-    let mut seen: std::collections::HashMap<DomainPattern, usize> = Default::default();
-    let mut out = Vec::new();
+    // Sized for one domain per virtual host, the usual case, so that ten thousand of them
+    // are not rehashed on the way.
+    let expected = vhosts.size_hint().0;
+    let mut seen: FastHashMap<DomainPattern, usize> =
+        FastHashMap::with_capacity_and_hasher(expected, Default::default());
+    let mut out = Vec::with_capacity(expected);
     for (vi, domains) in vhosts.enumerate() {
         let mut parsed = Vec::with_capacity(domains.len());
         for d in domains {
