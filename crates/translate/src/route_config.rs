@@ -54,10 +54,21 @@ pub(crate) fn build_route_config(
             gateway_names: &gateway_names,
         };
         let mut place = memo.place(ms.server_port, &ms.gateway_name);
+        // The server's hosts as a namespace sees them, made again only when the namespace
+        // changes from one VirtualService to the next (bound VirtualServices are mostly in a
+        // few namespaces).
+        let mut server_hosts: Option<(&str, Vec<String>)> = None;
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
-                let server_hosts = names_for_namespace(&ms.hosts, vs.namespace);
-                let hosts = intersection(&server_hosts, &vs.hosts);
+                let server_hosts = match &mut server_hosts {
+                    Some((namespace, hosts)) if *namespace == vs.namespace => &*hosts,
+                    slot => {
+                        &slot
+                            .insert((vs.namespace, names_for_namespace(&ms.hosts, vs.namespace)))
+                            .1
+                    }
+                };
+                let hosts = intersection(server_hosts, &vs.hosts);
                 if hosts.is_empty() {
                     continue;
                 }
