@@ -141,8 +141,12 @@ pub(crate) struct CompiledRoute<T> {
 }
 
 /// Candidate routes, ascending by route index. A list stops at the first route that has no
-/// condition besides the indexed path (later ones could never win).
-type Candidates = Box<[Candidate]>;
+/// condition besides the indexed path (later ones could never win). A `Vec` trimmed to its
+/// length, so that the maps are not rebuilt to box every list.
+type Candidates = Vec<Candidate>;
+
+/// Candidate lists by prefix, one map per prefix length, shortest first.
+type ByLength = Vec<(usize, FastHashMap<Box<str>, Candidates>)>;
 
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
@@ -156,7 +160,7 @@ struct Candidate {
 struct RouteIndex {
     exact: FastHashMap<Box<str>, Candidates>,
     /// Prefix candidates grouped by prefix length, shortest first.
-    prefixes: Vec<(usize, FastHashMap<Box<str>, Candidates>)>,
+    prefixes: ByLength,
     /// Routes not reachable through the maps, ascending.
     scan: Box<[usize]>,
 }
@@ -297,10 +301,27 @@ impl<T> Router<T> {
 
 // === RouteIndex ===
 
+/// The candidate list of prefix `key` in `by_len` (ascending by length), made empty, with room
+/// for one (most keys have one candidate), if it is new.
+fn prefix_list<'m>(by_len: &'m mut ByLength, key: &str) -> Option<&'m mut Vec<Candidate>> {
+    let len = key.len();
+    let pos = by_len.partition_point(|(l, _)| *l < len);
+    if by_len.get(pos).is_none_or(|(l, _)| *l != len) {
+        by_len.insert(pos, (len, FastHashMap::default()));
+    }
+    let (_, map) = by_len.get_mut(pos)?;
+    Some(
+        map.entry(key.into())
+            .or_insert_with(|| Vec::with_capacity(1)),
+    )
+}
+
 impl RouteIndex {
     fn new<T>(routes: &[CompiledRoute<T>]) -> Self {
         let mut exact: FastHashMap<Box<str>, Vec<Candidate>> = FastHashMap::default();
-        let mut prefixes: FastHashMap<Box<str>, Vec<Candidate>> = FastHashMap::default();
+        // Prefix candidates go straight into their length's map. Most keys have one
+        // candidate: lists start with room for one, so that trimming them moves nothing.
+        let mut by_len: ByLength = Vec::new();
         let mut scan = Vec::new();
         // Appends a candidate unless the list already ends with one that shadows everything
         // after it (its path is proven by the index and it has no other condition).
@@ -327,14 +348,23 @@ impl RouteIndex {
                         ignore_case: false,
                     },
                     _,
-                ) => push(exact.entry(path.clone()).or_default(), proven),
+                ) => push(
+                    exact
+                        .entry(path.clone())
+                        .or_insert_with(|| Vec::with_capacity(1)),
+                    proven,
+                ),
                 (
                     CompiledPath::Prefix {
                         prefix,
                         ignore_case: false,
                     },
                     _,
-                ) => push(prefixes.entry(prefix.clone()).or_default(), proven),
+                ) => {
+                    if let Some(list) = prefix_list(&mut by_len, prefix) {
+                        push(list, proven);
+                    }
+                }
                 (CompiledPath::Regex(_), Some(PathMatch::Regex(pattern))) => {
                     match regex_literal_prefixes(pattern) {
                         Some(keys) => {
@@ -343,7 +373,9 @@ impl RouteIndex {
                                 check_path: true,
                             };
                             for key in keys {
-                                push(prefixes.entry(key.into()).or_default(), c);
+                                if let Some(list) = prefix_list(&mut by_len, &key) {
+                                    push(list, c);
+                                }
                             }
                         }
                         None => scan.push(ri),
@@ -352,27 +384,14 @@ impl RouteIndex {
                 _ => scan.push(ri),
             }
         }
-        let mut by_len: Vec<(usize, FastHashMap<Box<str>, Candidates>)> = Vec::new();
-        for (prefix, list) in prefixes {
-            let len = prefix.len();
-            let pos = by_len.partition_point(|(l, _)| *l < len);
-            let list = list.into_boxed_slice();
-            match by_len.get_mut(pos) {
-                Some((l, map)) if *l == len => {
-                    map.insert(prefix, list);
-                }
-                _ => {
-                    let mut map = FastHashMap::default();
-                    map.insert(prefix, list);
-                    by_len.insert(pos, (len, map));
-                }
-            }
+        for list in exact
+            .values_mut()
+            .chain(by_len.iter_mut().flat_map(|(_, map)| map.values_mut()))
+        {
+            list.shrink_to_fit();
         }
         Self {
-            exact: exact
-                .into_iter()
-                .map(|(k, v)| (k, v.into_boxed_slice()))
-                .collect(),
+            exact,
             prefixes: by_len,
             scan: scan.into_boxed_slice(),
         }
