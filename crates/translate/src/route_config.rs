@@ -36,12 +36,14 @@ pub(crate) fn build_route_config(
     memo: &mut RouteMemo,
 ) -> RouteConfig {
     // Most VirtualServices make one virtual host: sized once, since ten thousand of them
-    // would otherwise be copied as the lists grow.
+    // would otherwise be copied as the lists grow. Servers of one gateway share a route
+    // configuration (one per host, at most): the hint counts each VirtualService once.
     let expected: usize = servers
         .iter()
         .filter_map(|ms| index.vs_by_gateway.get(&ms.gateway_name))
         .map(Vec::len)
-        .sum();
+        .fold(0, usize::saturating_add)
+        .min(index.vs.len());
     let mut vhosts: Vec<VhostBuild> = Vec::with_capacity(expected);
     let mut by_name: HashMap<String, usize, FixedState> =
         HashMap::with_capacity_and_hasher(expected, FixedState::default());
