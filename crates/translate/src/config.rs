@@ -194,11 +194,14 @@ pub(crate) fn creation_order_key<S>(r: &Resource<S>) -> (i128, &str, &str) {
 /// Seconds (times 10^9 plus nanos) since the epoch for an RFC 3339 timestamp, enough to order
 /// timestamps.
 fn parse_rfc3339_seconds(s: &str) -> Option<i128> {
+    // Each field fits an i64, so that the arithmetic below, in i128, cannot overflow whatever
+    // a document writes.
+    let num = |field: &str| field.parse::<i64>().ok().map(i128::from);
     let (date, rest) = s.split_once(['T', 't', ' '])?;
     let mut d = date.splitn(3, '-');
-    let year: i128 = d.next()?.parse().ok()?;
-    let month: i128 = d.next()?.parse().ok()?;
-    let day: i128 = d.next()?.parse().ok()?;
+    let year = num(d.next()?)?;
+    let month = num(d.next()?)?;
+    let day = num(d.next()?)?;
     let (time, offset_secs) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
         (t, 0i128)
     } else if let Some(pos) = rest.rfind(['+', '-']) {
@@ -206,17 +209,17 @@ fn parse_rfc3339_seconds(s: &str) -> Option<i128> {
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let off = off.get(1..)?;
         let (h, m) = off.split_once(':').unwrap_or((off, "0"));
-        let secs = h.parse::<i128>().ok()? * 3600 + m.parse::<i128>().ok()? * 60;
+        let secs = num(h)? * 3600 + num(m)? * 60;
         (t, sign * secs)
     } else {
         (rest, 0)
     };
     let mut t = time.splitn(3, ':');
-    let hour: i128 = t.next()?.parse().ok()?;
-    let minute: i128 = t.next()?.parse().ok()?;
+    let hour = num(t.next()?)?;
+    let minute = num(t.next()?)?;
     let sec_str = t.next().unwrap_or("0");
     let (sec, frac) = sec_str.split_once('.').unwrap_or((sec_str, ""));
-    let sec: i128 = sec.parse().ok()?;
+    let sec = num(sec)?;
     let mut nanos: i128 = 0;
     for (i, c) in frac.chars().take(9).enumerate() {
         let digit = i128::from(c.to_digit(10)?);
@@ -238,6 +241,26 @@ fn parse_rfc3339_seconds(s: &str) -> Option<i128> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::parse_rfc3339_seconds;
+
+    /// Fields as large as a document can write are ordered (or refused) without overflowing.
+    #[test]
+    fn huge_fields_do_not_overflow() {
+        let huge = i64::MAX;
+        for ts in [
+            format!("{huge}-12-31T23:59:59Z"),
+            format!("-{huge}-01-01T00:00:00Z"),
+            format!("2020-{huge}-{huge}T{huge}:{huge}:{huge}.999999999+{huge}:{huge}"),
+            format!("2020-01-01T00:00:00-{huge}:{huge}"),
+            "9999999999999999999999999999999999999-01-01T00:00:00Z".to_owned(),
+            "2020-01-01T99999999999999999999999999999999999:00:00Z".to_owned(),
+        ] {
+            let _ = parse_rfc3339_seconds(&ts);
+        }
+        assert!(
+            parse_rfc3339_seconds(&format!("{huge}-01-01T00:00:00Z"))
+                > parse_rfc3339_seconds("2020-01-01T00:00:00Z")
+        );
+    }
 
     #[test]
     fn timestamps_order() {
