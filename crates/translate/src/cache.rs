@@ -21,6 +21,7 @@ use portcullis_model::Edition;
 use portcullis_route_match::Route;
 
 use crate::index::{Facts, FactsMemo};
+use crate::kept::{ByEdition, kept_or_made};
 use crate::plan::HttpRoute;
 use crate::proxy::{MeshSettings, Proxy};
 use crate::registry::ServiceRegistry;
@@ -61,7 +62,7 @@ struct Context {
 }
 
 /// Routes by place (server port, gateway name), then by the VirtualService's edition.
-type Places = HashMap<(u32, String), HashMap<Edition, Translated, FixedState>, FixedState>;
+type Places = HashMap<(u32, String), ByEdition<Translated>, FixedState>;
 
 /// One VirtualService's routes at one place, and the problems found translating them.
 #[derive(Clone, Debug, Default)]
@@ -171,8 +172,8 @@ impl RouteMemo {
 
 /// The routes of the VirtualServices at one server.
 pub(crate) struct Place<'m> {
-    previous: Option<&'m mut HashMap<Edition, Translated, FixedState>>,
-    current: Option<&'m mut HashMap<Edition, Translated, FixedState>>,
+    previous: Option<&'m mut ByEdition<Translated>>,
+    current: Option<&'m mut ByEdition<Translated>>,
     counts: &'m mut Counts,
 }
 
@@ -188,24 +189,13 @@ impl Place<'_> {
             self.counts.made += 1;
             return translate();
         };
-        if let Some(kept) = current.get(&edition) {
+        let (routes, made) =
+            kept_or_made(current, self.previous.as_deref_mut(), edition, translate);
+        if made {
+            self.counts.made += 1;
+        } else {
             self.counts.reused += 1;
-            return kept.clone();
         }
-        let kept = self
-            .previous
-            .as_deref_mut()
-            .and_then(|previous| previous.remove(&edition));
-        let routes = match kept {
-            Some(kept) => {
-                self.counts.reused += 1;
-                kept
-            }
-            None => {
-                self.counts.made += 1;
-                translate()
-            }
-        };
-        current.entry(edition).or_insert(routes).clone()
+        routes.clone()
     }
 }

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use foldhash::fast::FixedState;
 use portcullis_model::Edition;
 
 use portcullis_model::Resource;
@@ -16,6 +15,7 @@ use portcullis_model::virtual_service::{
 use crate::config::{Resources, creation_order_key};
 use crate::delegate::merge_delegates;
 use crate::host::destination_host;
+use crate::kept::{ByEdition, kept_or_made};
 use crate::plan::{HashPolicy, RouteOrigin};
 use crate::proxy::{MeshSettings, Proxy, ProxyKind};
 use crate::registry::{Service, ServiceRegistry};
@@ -67,7 +67,7 @@ pub(crate) struct VsFacts {
 }
 
 /// Facts by the edition of their VirtualService's document.
-pub(crate) type Facts = HashMap<Edition, VsFacts, FixedState>;
+pub(crate) type Facts = ByEdition<VsFacts>;
 
 /// The facts of one indexing: those of the last one it may reuse, and those it learnt. Learning
 /// them reads every rule of every VirtualService, which in a large configuration is mostly
@@ -101,11 +101,7 @@ impl FactsMemo {
         let Some(edition) = edition.filter(|_| self.keep) else {
             return learn();
         };
-        let kept = self.previous.remove(&edition);
-        *self
-            .current
-            .entry(edition)
-            .or_insert_with(|| kept.unwrap_or_else(learn))
+        *kept_or_made(&mut self.current, Some(&mut self.previous), edition, learn).0
     }
 }
 

@@ -212,6 +212,7 @@ pub mod dump;
 pub mod fuzzing;
 mod host;
 mod index;
+mod kept;
 mod listeners;
 mod plan;
 mod proxy;
