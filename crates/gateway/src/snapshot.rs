@@ -870,13 +870,10 @@ mod tests {
     use super::*;
     use crate::config::{Derived, Identity, Source};
     use crate::dns::SystemResolver;
+    use crate::source::check_tests::GATEWAY;
     use crate::source::{Files, check_source};
 
-    const HEAD: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
-        metadata: {name: gw, namespace: istio-system}\n\
-        spec:\n  selector: {istio: ingressgateway}\n  \
-        servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\n\
-        apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+    const SERVICES: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
         metadata: {name: services, namespace: istio-system}\n\
         spec: {hosts: [HOSTS], location: MESH_EXTERNAL, resolution: STATIC,\n  \
         ports: [{number: 80, name: http, protocol: HTTP}], endpoints: [{address: 127.0.0.1}]}\n";
@@ -924,7 +921,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let write = |hosts: &str, third: (&str, &str)| {
-            let mut docs = vec![HEAD.replace("HOSTS", hosts)];
+            let mut docs = vec![GATEWAY.to_owned(), SERVICES.replace("HOSTS", hosts)];
             docs.extend(
                 (0..5).map(|i| virtual_service(i, if i == 3 { third } else { ("/api", "m.svc") })),
             );

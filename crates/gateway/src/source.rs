@@ -338,13 +338,14 @@ mod tests {
 }
 
 #[cfg(test)]
-mod check_tests {
+pub(crate) mod check_tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::config::{Derived, Identity, check};
     use portcullis_translate::GatewayPlan;
 
-    const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+    /// A Gateway `istio-system/gw` serving every host on port 80 (also the snapshot tests').
+    pub(crate) const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
         metadata: {name: gw, namespace: istio-system}\n\
         spec:\n  selector: {istio: ingressgateway}\n  \
         servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n";
