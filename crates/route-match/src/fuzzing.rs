@@ -5,8 +5,8 @@
 use arbitrary::{Result, Unstructured};
 
 use crate::{
-    HeaderMatch, Options, PathMatch, QueryParamMatch, Reference, RequestHead, Route, RouteMatch,
-    RouteTable, Router, ValueMatch, VirtualHost,
+    CompiledVirtualHost, HeaderMatch, Options, PathMatch, QueryParamMatch, Reference, RequestHead,
+    Route, RouteMatch, RouteTable, Router, ValueMatch, VirtualHost,
 };
 
 // Small alphabets, so that domains, paths, names and values collide often; now and then a
@@ -197,7 +197,8 @@ fn request(u: &mut Unstructured<'_>) -> Result<Request> {
 /// Differential matcher: arbitrary bytes drive a generator of route tables and requests. The
 /// indexed [`Router`] and the linear [`Reference`] build (or refuse) the same tables, and choose
 /// the same virtual host and route for every request, with the headers as a list and as an
-/// [`http::HeaderMap`]; [`Router::explain`] agrees with both.
+/// [`http::HeaderMap`]; [`Router::explain`] agrees with both, and so does a router put together
+/// from virtual hosts compiled one at a time ([`Router::from_compiled`]).
 pub fn differential(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(table) = table(&mut u) else {
@@ -213,6 +214,18 @@ pub fn differential(data: &[u8]) {
     // A small regex budget keeps hostile patterns cheap; both matchers get the same one.
     let options = Options::default().regex_size_limit(1 << 18);
     let router = Router::with_options(table.clone(), &options);
+    // The same table compiled one virtual host at a time, then put together.
+    let piecewise = table
+        .virtual_hosts
+        .iter()
+        .map(|vh| CompiledVirtualHost::new(vh.clone(), &options).map(std::sync::Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(Router::from_compiled);
+    assert_eq!(
+        piecewise.is_ok(),
+        router.is_ok(),
+        "building piecewise and whole disagree"
+    );
     let reference = Reference::with_options(table, &options);
     let key = |e: crate::BuildError| {
         (
@@ -264,6 +277,12 @@ pub fn differential(data: &[u8]) {
             let got = router
                 .find(&req)
                 .map(|m| (m.virtual_host(), m.route(), *m.action()));
+            if let Ok(piecewise) = &piecewise {
+                let same = piecewise
+                    .find(&req)
+                    .map(|m| (m.virtual_host(), m.route(), *m.action()));
+                assert_eq!(same, got, "piecewise router, request {req:?}");
+            }
             let want = reference
                 .find(&req)
                 .map(|m| (m.virtual_host(), m.route(), *m.action()));

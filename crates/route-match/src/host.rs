@@ -101,29 +101,55 @@ impl DomainPattern {
     }
 }
 
-/// Parses every domain of every virtual host, rejecting invalid and duplicate ones. Returns, per
-/// virtual host, its parsed domains.
+/// Parses every domain of every virtual host, rejecting invalid and duplicate ones, in the order
+/// they come. Returns, per virtual host, its parsed domains.
 pub(crate) fn parse_domains<'d>(
     vhosts: impl Iterator<Item = &'d [String]>,
 ) -> Result<Vec<Vec<DomainPattern>>, BuildError> {
-    // Sized for one domain per virtual host, the usual case, so that ten thousand of them
-    // are not rehashed on the way.
-    let expected = vhosts.size_hint().0;
-    let mut seen: FastHashMap<DomainPattern, usize> =
-        FastHashMap::with_capacity_and_hasher(expected, Default::default());
-    let mut out = Vec::with_capacity(expected);
+    let mut seen = Seen::with_capacity(vhosts.size_hint().0);
+    let mut out = Vec::with_capacity(vhosts.size_hint().0);
     for (vi, domains) in vhosts.enumerate() {
-        let mut parsed = Vec::with_capacity(domains.len());
-        for d in domains {
-            let p = DomainPattern::parse(d).map_err(|r| BuildError::invalid_domain(vi, d, r))?;
-            if let Some(first) = seen.insert(p.clone(), vi) {
-                return Err(BuildError::duplicate_domain(vi, first, d));
-            }
-            parsed.push(p);
+        let parsed = parse_virtual_host_domains(vi, domains)?;
+        for (p, d) in parsed.iter().zip(domains) {
+            seen.add(vi, p.clone(), d)?;
         }
         out.push(parsed);
     }
     Ok(out)
+}
+
+/// Parses the domains of virtual host `vi`, rejecting invalid ones.
+pub(crate) fn parse_virtual_host_domains(
+    vi: usize,
+    domains: &[String],
+) -> Result<Vec<DomainPattern>, BuildError> {
+    domains
+        .iter()
+        .map(|d| DomainPattern::parse(d).map_err(|r| BuildError::invalid_domain(vi, d, r)))
+        .collect()
+}
+
+/// The domains seen so far, each with the first virtual host that serves it.
+pub(crate) struct Seen<P>(FastHashMap<P, usize>);
+
+impl<P: Eq + std::hash::Hash> Seen<P> {
+    /// Sized for one domain per virtual host, the usual case, so that ten thousand of them
+    /// are not rehashed on the way.
+    pub(crate) fn with_capacity(virtual_hosts: usize) -> Self {
+        Self(FastHashMap::with_capacity_and_hasher(
+            virtual_hosts,
+            Default::default(),
+        ))
+    }
+
+    /// Adds `parsed` (written `domain`) for virtual host `vi`, rejecting it if an earlier one
+    /// (or `vi` itself) serves it already.
+    pub(crate) fn add(&mut self, vi: usize, parsed: P, domain: &str) -> Result<(), BuildError> {
+        match self.0.insert(parsed, vi) {
+            Some(first) => Err(BuildError::duplicate_domain(vi, first, domain)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where a host landed: the virtual host, how, and the matching key (the domain for exact, the
@@ -160,9 +186,9 @@ pub(crate) struct HostIndex {
 }
 
 impl HostIndex {
-    pub(crate) fn new(parsed: &[Vec<DomainPattern>]) -> Self {
+    pub(crate) fn new<'p>(parsed: impl Iterator<Item = &'p [DomainPattern]>) -> Self {
         let mut index = Self::default();
-        for (vi, domains) in parsed.iter().enumerate() {
+        for (vi, domains) in parsed.enumerate() {
             for d in domains {
                 match d {
                     DomainPattern::Exact(h) => {

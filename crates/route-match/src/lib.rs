@@ -126,7 +126,7 @@ pub use explain::{ChosenRoute, Expected, Explanation, Failure, SkippedRoute, Vir
 pub use host::HostMatchKind;
 pub use reference::Reference;
 pub use request::RequestHead;
-pub use router::{Matched, NotFound, Router};
+pub use router::{CompiledVirtualHost, Matched, NotFound, Router};
 pub use sni::{SniRoute, SniRouter};
 pub use table::{
     HeaderMatch, PathMatch, QueryParamMatch, Route, RouteMatch, RouteTable, ValueMatch, VirtualHost,

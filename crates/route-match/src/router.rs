@@ -1,12 +1,13 @@
 //! The optimised matcher.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::compile::{CompiledMatch, CompiledPath, FastHashMap, Options};
 use crate::error::BuildError;
-use crate::host::{self, HostIndex};
+use crate::host::{self, DomainPattern, HostIndex};
 use crate::request::RequestHead;
-use crate::table::{PathMatch, RouteMatch, RouteTable};
+use crate::table::{PathMatch, Route, RouteTable, VirtualHost};
 
 // === Matched / NotFound ===
 
@@ -121,23 +122,110 @@ impl std::error::Error for NotFound {}
 /// to agree.
 #[derive(Debug)]
 pub struct Router<T> {
-    vhosts: Box<[VHost<T>]>,
+    vhosts: Box<[Arc<CompiledVirtualHost<T>>]>,
     hosts: HostIndex,
 }
 
+/// One virtual host compiled on its own: its routes' conditions compiled and indexed by path,
+/// ready to be selected by host in a [`Router`].
+///
+/// A router is made of these behind `Arc`s ([`Router::from_compiled`]), so that routers built
+/// one after another can share the virtual hosts that did not change between them: a
+/// configuration of ten thousand virtual hosts in which one changed compiles one, and the
+/// next router only indexes the domains again.
+///
+/// ```
+/// use std::sync::Arc;
+/// use portcullis_route_match::*;
+///
+/// let shop = Arc::new(CompiledVirtualHost::new(
+///     VirtualHost::new("shop", ["shop.example.com"], vec![
+///         Route::new("all", RouteMatch::any().with_path(PathMatch::prefix("/")), "shop-v1"),
+///     ]),
+///     &Options::default(),
+/// ).unwrap());
+/// let blog = |backend| Arc::new(CompiledVirtualHost::new(
+///     VirtualHost::new("blog", ["blog.example.com"], vec![
+///         Route::new("all", RouteMatch::any().with_path(PathMatch::prefix("/")), backend),
+///     ]),
+///     &Options::default(),
+/// ).unwrap());
+///
+/// let before = Router::from_compiled(vec![shop.clone(), blog("blog-v1")]).unwrap();
+/// // The blog changes; the shop is not compiled again.
+/// let after = Router::from_compiled(vec![shop.clone(), blog("blog-v2")]).unwrap();
+/// assert!(Arc::ptr_eq(&before.virtual_hosts()[0], &after.virtual_hosts()[0]));
+///
+/// let req = RequestHead::new("GET", "http", "blog.example.com", "/");
+/// assert_eq!(*after.find(&req).unwrap().action(), "blog-v2");
+/// assert_eq!(after.virtual_hosts()[1].routes()[0].action, "blog-v2");
+/// ```
 #[derive(Debug)]
-struct VHost<T> {
+pub struct CompiledVirtualHost<T> {
     name: String,
-    routes: Box<[CompiledRoute<T>]>,
+    domains: Vec<String>,
+    patterns: Box<[DomainPattern]>,
+    routes: Box<[Route<T>]>,
+    /// The compiled conditions of `routes`, at the same indices.
+    conds: Box<[CompiledMatch]>,
     index: RouteIndex,
 }
 
-#[derive(Debug)]
-pub(crate) struct CompiledRoute<T> {
-    name: String,
-    spec: RouteMatch,
-    cond: CompiledMatch,
-    action: T,
+impl<T> CompiledVirtualHost<T> {
+    /// Compiles `vhost`: its domains are checked and its regexes compiled here, once. An error
+    /// names the route at fault, and virtual host 0, as the virtual host is on its own; that
+    /// a domain is also served by another virtual host is found by [`Router::from_compiled`].
+    pub fn new(vhost: VirtualHost<T>, options: &Options) -> Result<Self, BuildError> {
+        let patterns = host::parse_virtual_host_domains(0, &vhost.domains)?;
+        Self::with_patterns(vhost, 0, patterns, options)
+    }
+
+    /// Compiles `vhost`, at `vi` in its table, whose domains are parsed already.
+    fn with_patterns(
+        vhost: VirtualHost<T>,
+        vi: usize,
+        patterns: Vec<DomainPattern>,
+        options: &Options,
+    ) -> Result<Self, BuildError> {
+        let conds = vhost
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(ri, r)| CompiledMatch::new(&r.matches, vi, ri, options))
+            .collect::<Result<Box<[_]>, _>>()?;
+        let index = RouteIndex::new(&vhost.routes, &conds);
+        Ok(Self {
+            name: vhost.name,
+            domains: vhost.domains,
+            patterns: patterns.into_boxed_slice(),
+            routes: vhost.routes.into_boxed_slice(),
+            conds,
+            index,
+        })
+    }
+
+    /// The virtual host's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The domains it serves, as written.
+    pub fn domains(&self) -> &[String] {
+        &self.domains
+    }
+
+    /// The routes, in priority order.
+    pub fn routes(&self) -> &[Route<T>] {
+        &self.routes
+    }
+}
+
+/// Equal when the name, the domains and the routes are: what was built from them is then the
+/// same (the [`Options`] they were compiled with are not compared).
+impl<T: PartialEq> PartialEq for CompiledVirtualHost<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.domains == other.domains && self.routes == other.routes
+    }
 }
 
 /// Candidate routes, ascending by route index. A list stops at the first route that has no
@@ -175,30 +263,44 @@ impl<T> Router<T> {
     /// and invalid or oversized regexes are reported as a [`BuildError`].
     pub fn with_options(table: RouteTable<T>, options: &Options) -> Result<Self, BuildError> {
         let parsed = host::parse_domains(table.virtual_hosts.iter().map(|v| &v.domains[..]))?;
-        let hosts = HostIndex::new(&parsed);
-        let mut vhosts = Vec::with_capacity(table.virtual_hosts.len());
-        for (vi, vh) in table.virtual_hosts.into_iter().enumerate() {
-            let mut routes = Vec::with_capacity(vh.routes.len());
-            for (ri, r) in vh.routes.into_iter().enumerate() {
-                let cond = CompiledMatch::new(&r.matches, vi, ri, options)?;
-                routes.push(CompiledRoute {
-                    name: r.name,
-                    spec: r.matches,
-                    cond,
-                    action: r.action,
-                });
+        let vhosts = table
+            .virtual_hosts
+            .into_iter()
+            .zip(parsed)
+            .enumerate()
+            .map(|(vi, (vh, patterns))| {
+                CompiledVirtualHost::with_patterns(vh, vi, patterns, options).map(Arc::new)
+            })
+            .collect::<Result<Box<[_]>, _>>()?;
+        Ok(Self::indexed(vhosts))
+    }
+
+    /// Builds a router from virtual hosts compiled already, which other routers may share.
+    /// Only the domains are indexed here; a domain served by two of them is a [`BuildError`]
+    /// naming the later one.
+    pub fn from_compiled(
+        vhosts: impl IntoIterator<Item = Arc<CompiledVirtualHost<T>>>,
+    ) -> Result<Self, BuildError> {
+        let vhosts: Box<[_]> = vhosts.into_iter().collect();
+        let mut seen = host::Seen::with_capacity(vhosts.len());
+        for (vi, vh) in vhosts.iter().enumerate() {
+            for (p, d) in vh.patterns.iter().zip(&vh.domains) {
+                seen.add(vi, p, d)?;
             }
-            let index = RouteIndex::new(&routes);
-            vhosts.push(VHost {
-                name: vh.name,
-                routes: routes.into_boxed_slice(),
-                index,
-            });
         }
-        Ok(Self {
-            vhosts: vhosts.into_boxed_slice(),
-            hosts,
-        })
+        Ok(Self::indexed(vhosts))
+    }
+
+    /// The router over `vhosts`, whose domains are known to be valid and distinct.
+    fn indexed(vhosts: Box<[Arc<CompiledVirtualHost<T>>]>) -> Self {
+        let hosts = HostIndex::new(vhosts.iter().map(|v| &v.patterns[..]));
+        Self { vhosts, hosts }
+    }
+
+    /// The virtual hosts, in table order: a match's [`virtual_host`](Matched::virtual_host)
+    /// is an index into this.
+    pub fn virtual_hosts(&self) -> &[Arc<CompiledVirtualHost<T>>] {
+        &self.vhosts
     }
 
     /// Selects the route for `req`.
@@ -225,7 +327,7 @@ impl<T> Router<T> {
         let path = req.path_without_query();
         let ri = vh
             .index
-            .find(&vh.routes, req, path)
+            .find(&vh.conds, req, path)
             .ok_or(NotFound::NoRoute { virtual_host: vi })?;
         let route = vh
             .routes
@@ -244,7 +346,7 @@ impl<T> Router<T> {
         self.vhosts.len()
     }
 
-    fn find_vhost(&self, authority: &str) -> Option<(usize, &VHost<T>)> {
+    fn find_vhost(&self, authority: &str) -> Option<(usize, &CompiledVirtualHost<T>)> {
         let vi = host::with_lowercase(host::strip_port(authority), |h| {
             self.hosts.find(h).map(|hit| hit.vhost)
         })?;
@@ -284,14 +386,14 @@ impl<T> Router<T> {
         };
         ex.set_virtual_host(hit.vhost, &vh.name, hit.kind, hit.domain());
         let path = req.path_without_query();
-        for (ri, route) in vh.routes.iter().enumerate() {
-            match route.cond.first_failure(req, path) {
+        for (ri, (route, compiled)) in vh.routes.iter().zip(&vh.conds).enumerate() {
+            match compiled.first_failure(req, path) {
                 None => {
                     ex.set_chosen(ri, &route.name);
                     break;
                 }
                 Some(cond) => {
-                    ex.push_skipped(ri, &route.name, &route.spec, &route.cond, cond, req);
+                    ex.push_skipped(ri, &route.name, &route.matches, compiled, cond, req);
                 }
             }
         }
@@ -317,7 +419,7 @@ fn prefix_list<'m>(by_len: &'m mut ByLength, key: &str) -> Option<&'m mut Vec<Ca
 }
 
 impl RouteIndex {
-    fn new<T>(routes: &[CompiledRoute<T>]) -> Self {
+    fn new<T>(routes: &[Route<T>], conds: &[CompiledMatch]) -> Self {
         let mut exact: FastHashMap<Box<str>, Vec<Candidate>> = FastHashMap::default();
         // Prefix candidates go straight into their length's map. Most keys have one
         // candidate: lists start with room for one, so that trimming them moves nothing.
@@ -328,20 +430,20 @@ impl RouteIndex {
         let push = |list: &mut Vec<Candidate>, c: Candidate| {
             let closed = list.last().is_some_and(|last| {
                 !last.check_path
-                    && routes
+                    && conds
                         .get(last.route)
-                        .is_some_and(|r| !r.cond.has_extra_conditions())
+                        .is_some_and(|c| !c.has_extra_conditions())
             });
             if !closed && list.last().is_none_or(|last| last.route != c.route) {
                 list.push(c);
             }
         };
-        for (ri, route) in routes.iter().enumerate() {
+        for (ri, (route, cond)) in routes.iter().zip(conds).enumerate() {
             let proven = Candidate {
                 route: ri,
                 check_path: false,
             };
-            match (&route.cond.path, &route.spec.path) {
+            match (&cond.path, &route.matches.path) {
                 (
                     CompiledPath::Exact {
                         path,
@@ -399,12 +501,7 @@ impl RouteIndex {
 
     /// The index of the first route matching `req`.
     #[inline]
-    fn find<T>(
-        &self,
-        routes: &[CompiledRoute<T>],
-        req: &RequestHead<'_>,
-        path: &str,
-    ) -> Option<usize> {
+    fn find(&self, conds: &[CompiledMatch], req: &RequestHead<'_>, path: &str) -> Option<usize> {
         let mut best = usize::MAX;
         // Lowers `best` to the first candidate (below it) whose other conditions hold.
         let consider = |candidates: &[Candidate], best: &mut usize| {
@@ -412,13 +509,13 @@ impl RouteIndex {
                 if c.route >= *best {
                     return;
                 }
-                let Some(r) = routes.get(c.route) else {
+                let Some(cond) = conds.get(c.route) else {
                     continue;
                 };
                 let failure = if c.check_path {
-                    r.cond.first_failure(req, path)
+                    cond.first_failure(req, path)
                 } else {
-                    r.cond.first_extra_failure(req)
+                    cond.first_extra_failure(req)
                 };
                 if failure.is_none() {
                     *best = c.route;
@@ -444,9 +541,9 @@ impl RouteIndex {
             if ri >= best {
                 break;
             }
-            if routes
+            if conds
                 .get(ri)
-                .is_some_and(|r| r.cond.first_failure(req, path).is_none())
+                .is_some_and(|c| c.first_failure(req, path).is_none())
             {
                 return Some(ri);
             }

@@ -7,6 +7,8 @@
     clippy::indexing_slicing
 )]
 
+use std::sync::Arc;
+
 use crate::*;
 
 // === harness ===
@@ -191,6 +193,73 @@ fn build_rejects_invalid_and_duplicate_domains() {
         (1, Some(0), Some("A.COM"), None)
     );
     assert!(Reference::new(dup).is_err());
+}
+
+#[test]
+fn compiled_virtual_hosts_are_shared_and_checked_for_duplicates_when_put_together() {
+    let compile = |vh| Arc::new(CompiledVirtualHost::new(vh, &Options::default()).unwrap());
+    let one = compile(vhost("one", &["a.com"], vec![RouteMatch::any()]));
+    let two = compile(vhost(
+        "two",
+        &["*.b.com"],
+        vec![
+            RouteMatch::any().with_path(PathMatch::exact("/x")),
+            RouteMatch::any(),
+        ],
+    ));
+    let first = Router::from_compiled([one.clone(), two.clone()]).unwrap();
+    let second = Router::from_compiled([two.clone(), one.clone()]).unwrap();
+    assert!(Arc::ptr_eq(
+        &first.virtual_hosts()[0],
+        &second.virtual_hosts()[1]
+    ));
+    assert_eq!(Arc::strong_count(&one), 3);
+    // Each router selects by its own order of the same virtual hosts.
+    let req = RequestHead::new("GET", "http", "www.B.com", "/x");
+    let hit = first.find(&req).unwrap();
+    assert_eq!((hit.virtual_host(), hit.route(), *hit.action()), (1, 0, 0));
+    let hit = second.find(&req).unwrap();
+    assert_eq!((hit.virtual_host(), hit.route()), (0, 0));
+    assert_eq!(second.virtual_hosts()[1].name(), "one");
+    assert_eq!(second.virtual_hosts()[0].domains(), ["*.b.com"]);
+    assert_eq!(second.virtual_hosts()[0].routes().len(), 2);
+    // The same as building the table whole.
+    let whole = Router::new(RouteTable::new(vec![
+        vhost("one", &["a.com"], vec![RouteMatch::any()]),
+        vhost(
+            "two",
+            &["*.b.com"],
+            vec![
+                RouteMatch::any().with_path(PathMatch::exact("/x")),
+                RouteMatch::any(),
+            ],
+        ),
+    ]))
+    .unwrap();
+    assert_eq!(whole.virtual_hosts(), first.virtual_hosts());
+
+    let again = compile(vhost("again", &["x.com", "A.COM"], vec![]));
+    let err = Router::from_compiled([one, two, again]).unwrap_err();
+    assert_eq!(
+        (err.virtual_host(), err.first_virtual_host(), err.domain()),
+        (2, Some(0), Some("A.COM"))
+    );
+    let err =
+        CompiledVirtualHost::new(vhost("bad", &["a*b"], vec![]), &Options::default()).unwrap_err();
+    assert_eq!((err.virtual_host(), err.domain()), (0, Some("a*b")));
+    let err = CompiledVirtualHost::new(
+        vhost(
+            "bad",
+            &["c.com"],
+            vec![
+                RouteMatch::any(),
+                RouteMatch::any().with_path(PathMatch::regex("(")),
+            ],
+        ),
+        &Options::default(),
+    )
+    .unwrap_err();
+    assert_eq!((err.virtual_host(), err.route()), (0, Some(1)));
 }
 
 // === conditions, one route at a time ===
