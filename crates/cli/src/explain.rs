@@ -211,7 +211,7 @@ pub(crate) fn run(args: &ExplainArgs) -> Outcome {
         rc.router.explain(&head)
     });
     let source_of = |vi: usize, ri: usize| -> Option<String> {
-        let route = rc?.table.virtual_hosts.get(vi)?.routes.get(ri)?;
+        let route = rc?.route(vi, ri)?;
         let vs = route.action.virtual_service.as_ref()?;
         let origin = route.action.origin.as_ref()?;
         let (doc, _) = index.get(&vs.namespace, &vs.name)?;

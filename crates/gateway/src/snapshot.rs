@@ -16,7 +16,7 @@ use portcullis_proxy_core::rt::AtomicRandom;
 use portcullis_route_match::{self as pc_route, SniRoute, SniRouter};
 use portcullis_tls as ptls;
 use portcullis_translate::{
-    Cluster, ClusterEndpoint, ClusterType, FilterChainKind, Listener, RouteConfig,
+    Cluster, ClusterEndpoint, ClusterType, FilterChainKind, HttpRoute, Listener, RouteConfig,
     UpstreamProtocol, UpstreamTls,
 };
 
@@ -575,16 +575,16 @@ fn build_route_config(
         .split('.')
         .nth(1)
         .and_then(|p| p.parse::<u16>().ok());
-    let mut routes = Vec::with_capacity(config.table.virtual_hosts.len());
+    let mut routes = Vec::with_capacity(config.virtual_hosts().len());
     let mut counters = stats.route_counters();
     let mut unnamed = String::new();
-    for (vi, vh) in config.table.virtual_hosts.iter().enumerate() {
+    for (vi, vh) in config.virtual_hosts().iter().enumerate() {
         if let Some(kept) = earlier.as_mut().and_then(|e| e.unchanged(vi, vh)) {
             routes.push(kept);
             continue;
         }
         let vroutes = vh
-            .routes
+            .routes()
             .iter()
             .enumerate()
             .map(|(ri, r)| {
@@ -597,7 +597,7 @@ fn build_route_config(
                     r.name.as_str()
                 };
                 let mut counter =
-                    |cluster: &str| counters.get([&config.name, &vh.name, route_label, cluster]);
+                    |cluster: &str| counters.get([&config.name, vh.name(), route_label, cluster]);
                 let (destination_clusters, destination_counters) = match action {
                     pc::action::RouteAction::Forward(f) => f
                         .destinations()
@@ -651,30 +651,33 @@ impl<'p> Earlier<'p> {
     fn unchanged(
         &mut self,
         vi: usize,
-        vh: &pc_route::VirtualHost<Arc<portcullis_translate::HttpRoute>>,
+        vh: &Arc<pc_route::CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<[RouteRt]>> {
-        let before = &self.config.config.table.virtual_hosts;
+        let before = self.config.config.virtual_hosts();
         let at = match before.get(vi) {
-            Some(was) if was.name == vh.name => vi,
+            Some(was) if was.name() == vh.name() => vi,
             _ => *self
                 .by_name
                 .get_or_insert_with(|| {
                     before
                         .iter()
                         .enumerate()
-                        .map(|(i, v)| (v.name.as_str(), i))
+                        .map(|(i, v)| (v.name(), i))
                         .collect()
                 })
-                .get(vh.name.as_str())?,
+                .get(vh.name())?,
         };
         let was = before.get(at)?;
-        let same = was.name == vh.name
-            && was.routes.len() == vh.routes.len()
-            && was
-                .routes
-                .iter()
-                .zip(&vh.routes)
-                .all(|(a, b)| Arc::ptr_eq(&a.action, &b.action) && a.name == b.name);
+        // Translation shares a virtual host it did not compile again: the very same one is
+        // unchanged. Another one with the same name, routes and actions is too.
+        let same = Arc::ptr_eq(was, vh)
+            || (was.name() == vh.name()
+                && was.routes().len() == vh.routes().len()
+                && was
+                    .routes()
+                    .iter()
+                    .zip(vh.routes())
+                    .all(|(a, b)| Arc::ptr_eq(&a.action, &b.action) && a.name == b.name));
         if same {
             self.config.routes.get(at).cloned()
         } else {
@@ -896,10 +899,10 @@ mod tests {
     fn attached(snap: &Snapshot) -> Vec<Attached> {
         let rc = &snap.route_configs[0];
         let mut out = Vec::new();
-        for (vh, routes) in rc.config.table.virtual_hosts.iter().zip(&rc.routes) {
-            for (r, rt) in vh.routes.iter().zip(routes.iter()) {
+        for (vh, routes) in rc.config.virtual_hosts().iter().zip(&rc.routes) {
+            for (r, rt) in vh.routes().iter().zip(routes.iter()) {
                 out.push((
-                    format!("{}/{}", vh.name, r.name),
+                    format!("{}/{}", vh.name(), r.name),
                     rt.destination_clusters.clone(),
                     rt.destination_counters
                         .iter()

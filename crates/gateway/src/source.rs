@@ -412,7 +412,7 @@ pub(crate) mod check_tests {
         let fresh = check(&[Source::Path(dir.clone())], &identity).unwrap();
         assert_eq!(second.report.problems, fresh.report.problems);
         assert_eq!(first.report.problems, fresh.report.problems);
-        let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table.clone();
+        let table = |plan: &GatewayPlan| plan.route_configs["http.80"].table();
         assert_eq!(table(&second.plan), table(&fresh.plan));
         assert_ne!(table(&first.plan), table(&fresh.plan));
 

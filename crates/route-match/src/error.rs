@@ -48,6 +48,8 @@ impl fmt::Display for Condition {
 #[derive(Clone, Debug)]
 pub struct BuildError {
     kind: Kind,
+    /// The virtual host was compiled on its own, so its index says nothing.
+    alone: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +81,7 @@ impl BuildError {
                 domain: domain.to_owned(),
                 reason,
             },
+            alone: false,
         }
     }
 
@@ -89,6 +92,7 @@ impl BuildError {
                 first,
                 domain: domain.to_owned(),
             },
+            alone: false,
         }
     }
 
@@ -107,10 +111,19 @@ impl BuildError {
                 pattern: pattern.to_owned(),
                 err,
             },
+            alone: false,
         }
     }
 
-    /// The index of the virtual host at fault (for a duplicate domain, the later one).
+    /// The same error, about a virtual host compiled on its own.
+    pub(crate) fn alone(mut self) -> Self {
+        self.alone = true;
+        self
+    }
+
+    /// The index of the virtual host at fault (for a duplicate domain, the later one); 0 for a
+    /// virtual host compiled on its own
+    /// ([`CompiledVirtualHost::new`](crate::CompiledVirtualHost::new)).
     pub fn virtual_host(&self) -> usize {
         match &self.kind {
             Kind::InvalidDomain { vhost, .. }
@@ -185,6 +198,19 @@ impl BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            Kind::InvalidDomain { domain, reason, .. } if self.alone => {
+                write!(f, "invalid domain {domain:?}: {reason}")
+            }
+            Kind::Regex {
+                route,
+                condition,
+                pattern,
+                err,
+                ..
+            } if self.alone => write!(
+                f,
+                "route {route}, {condition}: invalid regex {pattern:?}: {err}"
+            ),
             Kind::InvalidDomain {
                 vhost,
                 domain,

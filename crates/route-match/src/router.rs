@@ -172,12 +172,56 @@ pub struct CompiledVirtualHost<T> {
 }
 
 impl<T> CompiledVirtualHost<T> {
-    /// Compiles `vhost`: its domains are checked and its regexes compiled here, once. An error
-    /// names the route at fault, and virtual host 0, as the virtual host is on its own; that
-    /// a domain is also served by another virtual host is found by [`Router::from_compiled`].
+    /// Compiles `vhost`: its domains are checked and its regexes compiled here, once. That a
+    /// domain is also served by another virtual host is found by [`Router::from_compiled`].
+    /// An error names the route at fault, and virtual host 0, as the virtual host is on its own.
     pub fn new(vhost: VirtualHost<T>, options: &Options) -> Result<Self, BuildError> {
-        let patterns = host::parse_virtual_host_domains(0, &vhost.domains)?;
-        Self::with_patterns(vhost, 0, patterns, options)
+        let patterns =
+            host::parse_virtual_host_domains(0, &vhost.domains).map_err(BuildError::alone)?;
+        Self::with_patterns(vhost, 0, patterns, options).map_err(BuildError::alone)
+    }
+
+    /// Compiles `vhost` as [`new`](Self::new) does, but leaves out each route the matcher
+    /// rejects instead of failing: those come back with their errors, in route order (an
+    /// error's [`route`](BuildError::route) is the index in `vhost`). Only an invalid domain
+    /// fails the virtual host.
+    ///
+    /// ```
+    /// use portcullis_route_match::*;
+    ///
+    /// let (vhost, skipped) = CompiledVirtualHost::skipping_invalid_routes(
+    ///     VirtualHost::new("web", ["*"], vec![
+    ///         Route::new("bad", RouteMatch::any().with_path(PathMatch::regex("/(")), 1),
+    ///         Route::new("rest", RouteMatch::any(), 2),
+    ///     ]),
+    ///     &Options::default(),
+    /// ).unwrap();
+    /// assert_eq!(vhost.routes().len(), 1);
+    /// assert_eq!(skipped[0].0.name, "bad");
+    /// assert_eq!(skipped[0].1.route(), Some(0));
+    /// ```
+    #[allow(clippy::type_complexity)] // a pair, spelled out for the reader
+    pub fn skipping_invalid_routes(
+        mut vhost: VirtualHost<T>,
+        options: &Options,
+    ) -> Result<(Self, Vec<(Route<T>, BuildError)>), BuildError> {
+        let patterns =
+            host::parse_virtual_host_domains(0, &vhost.domains).map_err(BuildError::alone)?;
+        let mut conds = Vec::with_capacity(vhost.routes.len());
+        let mut skipped = Vec::new();
+        let mut routes = Vec::with_capacity(vhost.routes.len());
+        for (ri, r) in std::mem::take(&mut vhost.routes).into_iter().enumerate() {
+            match CompiledMatch::new(&r.matches, 0, ri, options) {
+                Ok(c) => {
+                    conds.push(c);
+                    routes.push(r);
+                }
+                Err(e) => skipped.push((r, e.alone())),
+            }
+        }
+        vhost.routes = routes;
+        let conds = conds.into_boxed_slice();
+        Ok((Self::with_conds(vhost, patterns, conds), skipped))
     }
 
     /// Compiles `vhost`, at `vi` in its table, whose domains are parsed already.
@@ -193,15 +237,24 @@ impl<T> CompiledVirtualHost<T> {
             .enumerate()
             .map(|(ri, r)| CompiledMatch::new(&r.matches, vi, ri, options))
             .collect::<Result<Box<[_]>, _>>()?;
+        Ok(Self::with_conds(vhost, patterns, conds))
+    }
+
+    /// `vhost` with its parsed domains and the compiled conditions of its routes.
+    fn with_conds(
+        vhost: VirtualHost<T>,
+        patterns: Vec<DomainPattern>,
+        conds: Box<[CompiledMatch]>,
+    ) -> Self {
         let index = RouteIndex::new(&vhost.routes, &conds);
-        Ok(Self {
+        Self {
             name: vhost.name,
             domains: vhost.domains,
             patterns: patterns.into_boxed_slice(),
             routes: vhost.routes.into_boxed_slice(),
             conds,
             index,
-        })
+        }
     }
 
     /// The virtual host's name.
@@ -289,6 +342,11 @@ impl<T> Router<T> {
             }
         }
         Ok(Self::indexed(vhosts))
+    }
+
+    /// A router without virtual hosts: every request is [`NotFound::NoVirtualHost`].
+    pub fn empty() -> Self {
+        Self::indexed(Box::default())
     }
 
     /// The router over `vhosts`, whose domains are known to be valid and distinct.

@@ -260,6 +260,12 @@ fn compiled_virtual_hosts_are_shared_and_checked_for_duplicates_when_put_togethe
     )
     .unwrap_err();
     assert_eq!((err.virtual_host(), err.route()), (0, Some(1)));
+    // On its own, the virtual host has no index to name.
+    assert!(
+        err.to_string().starts_with("route 1, path: invalid regex"),
+        "{err}"
+    );
+    assert!(Router::<u32>::empty().virtual_hosts().is_empty());
 }
 
 // === conditions, one route at a time ===

@@ -73,8 +73,8 @@ pub fn translate_objects<'a>(
 /// let again = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache); // from the cache
 /// let objects = loaded.documents().iter().map(|d| &d.object);
 /// let fresh = translate_objects(objects, &registry, &proxy, &mesh);
-/// assert_eq!(again.route_configs["http.80"].table, fresh.route_configs["http.80"].table);
-/// assert_eq!(first.route_configs["http.80"].table, fresh.route_configs["http.80"].table);
+/// assert_eq!(again.route_configs["http.80"].table(), fresh.route_configs["http.80"].table());
+/// assert_eq!(first.route_configs["http.80"].table(), fresh.route_configs["http.80"].table());
 /// # Ok::<(), portcullis_model::LoadErrors>(())
 /// ```
 pub fn translate_cached(

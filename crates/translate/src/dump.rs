@@ -221,16 +221,16 @@ pub fn text(view: &View<'_>, kind: DumpKind) -> String {
                 "VIRTUAL SERVICE".to_owned(),
             ]];
             for rc in &view.route_configs {
-                for vh in &rc.table.virtual_hosts {
-                    for r in &vh.routes {
+                for vh in rc.virtual_hosts() {
+                    for r in vh.routes() {
                         let vs = r.action.virtual_service.as_ref().map_or_else(
                             || "404".to_owned(),
                             |v| format!("{}.{}", v.name, v.namespace),
                         );
                         rows.push(vec![
                             rc.name.clone(),
-                            vh.name.clone(),
-                            vh.domains.join(","),
+                            vh.name().to_owned(),
+                            vh.domains().join(","),
                             describe_match(&r.matches),
                             vs,
                         ]);
@@ -330,10 +330,10 @@ pub fn json(view: &View<'_>, generation: Option<u64>) -> Value {
         .map(|rc| {
             json!({
                 "name": rc.name,
-                "virtual_hosts": rc.table.virtual_hosts.iter().map(|vh| json!({
-                    "name": vh.name,
-                    "domains": vh.domains,
-                    "routes": vh.routes.iter().map(|r| json!({
+                "virtual_hosts": rc.virtual_hosts().iter().map(|vh| json!({
+                    "name": vh.name(),
+                    "domains": vh.domains(),
+                    "routes": vh.routes().iter().map(|r| json!({
                         "name": r.name,
                         "match": describe_match(&r.matches),
                         "virtual_service": r.action.virtual_service.as_ref().map(|v| format!("{}/{}", v.namespace, v.name)),

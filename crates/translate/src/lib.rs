@@ -139,8 +139,8 @@
 //! # let mesh = MeshSettings::default();
 //! # let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
 //! let plan = translate(&Config::from_loaded(&loaded), &registry, &Proxy::ingress_gateway(), &mesh);
-//! let table = &plan.route_configs["http.80"].table;
-//! let route = &table.virtual_hosts[0].routes[0].action;
+//! let vhosts = plan.route_configs["http.80"].virtual_hosts();
+//! let route = &vhosts[0].routes()[0].action;
 //! assert_eq!(route.forward().map(|f| f.timeout()), Some(std::time::Duration::from_secs(3)));
 //!
 //! let head = RequestHead::new(Method::GET, Scheme::HTTP, "shop.example.com", "/items");

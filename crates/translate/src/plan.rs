@@ -12,7 +12,9 @@ use portcullis_proxy_core::{
     self as pc,
     action::{ForwardAction, RouteAction},
 };
-use portcullis_route_match::{NotFound, RequestHead, Route, RouteTable, Router};
+use portcullis_route_match::{
+    CompiledVirtualHost, NotFound, RequestHead, Route, RouteTable, Router, VirtualHost,
+};
 
 use crate::diag::Diagnostic;
 
@@ -151,36 +153,44 @@ pub struct ResourceRef {
     pub namespace: String,
 }
 
-/// An HTTP route configuration: a route table whose actions are [`HttpRoute`]s, and the
-/// per-virtual-host settings the matcher does not model.
+/// An HTTP route configuration: a compiled route table whose actions are [`HttpRoute`]s, and
+/// the per-virtual-host settings the matcher does not model.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct RouteConfig {
     /// The name (`http.80`).
     pub name: String,
-    /// The route table (virtual hosts `<domain>:<server port>`, routes in priority order).
-    /// Each action is shared, with the [`TranslationCache`](crate::TranslationCache) that may
-    /// keep it for the next translation, rather than copied.
-    pub table: RouteTable<Arc<HttpRoute>>,
-    /// Per virtual host (same index as `table.virtual_hosts`): `require_tls: ALL`.
+    /// The route table, compiled: its virtual hosts (`<domain>:<server port>`, routes in
+    /// priority order) are [`Router::virtual_hosts`]. Each virtual host and each action is
+    /// shared, with the [`TranslationCache`](crate::TranslationCache) that may keep it for the
+    /// next translation, rather than copied.
+    pub router: Router<Arc<HttpRoute>>,
+    /// Per virtual host (same index as [`Router::virtual_hosts`]): `require_tls: ALL`.
     pub require_tls: Vec<bool>,
     /// Set when Envoy would reject the whole route configuration.
     pub rejected: Option<String>,
-    /// The compiled matcher for `table`: its matches carry the indices of the virtual host and
-    /// route, whose action is in `table` ([`RouteConfig::route`]), so routes are not held
-    /// twice.
-    pub router: Router<()>,
 }
 
 impl RouteConfig {
-    /// The route at `virtual_host`, `route` of [`table`](Self::table), as a match of
-    /// [`router`](Self::router) names it.
+    /// The virtual hosts, in the order of the table.
+    pub fn virtual_hosts(&self) -> &[Arc<CompiledVirtualHost<Arc<HttpRoute>>>] {
+        self.router.virtual_hosts()
+    }
+
+    /// A copy of the route table, as plain data (for comparing and printing).
+    pub fn table(&self) -> RouteTable<Arc<HttpRoute>> {
+        RouteTable::new(
+            self.virtual_hosts()
+                .iter()
+                .map(|v| VirtualHost::new(v.name(), v.domains(), v.routes().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// The route at `virtual_host`, `route` of [`virtual_hosts`](Self::virtual_hosts), as a
+    /// match of [`router`](Self::router) names it.
     pub fn route(&self, virtual_host: usize, route: usize) -> Option<&Route<Arc<HttpRoute>>> {
-        self.table
-            .virtual_hosts
-            .get(virtual_host)?
-            .routes
-            .get(route)
+        self.virtual_hosts().get(virtual_host)?.routes().get(route)
     }
 
     /// The route `head` selects, by the rules of [`Router::find`].
@@ -311,7 +321,7 @@ impl HttpRoute {
 /// let mesh = MeshSettings::default();
 /// let registry = ServiceRegistry::from_loaded(&loaded, &mesh.domain_suffix);
 /// let plan = translate(&Config::from_loaded(&loaded), &registry, &Proxy::ingress_gateway(), &mesh);
-/// let routes = &plan.route_configs["http.80"].table.virtual_hosts[0].routes;
+/// let routes = plan.route_configs["http.80"].virtual_hosts()[0].routes();
 /// let delegated = routes[0].action.origin.as_ref().unwrap();
 /// assert_eq!(delegated.http_index, 0);
 /// let leaf = delegated.delegate.as_ref().unwrap();

@@ -8,7 +8,7 @@ use std::hash::{BuildHasher as _, Hash as _, Hasher};
 use foldhash::fast::FixedState;
 
 use portcullis_model::host::{intersection, names_for_namespace};
-use portcullis_route_match::{Route, RouteTable, Router, VirtualHost};
+use portcullis_route_match::{CompiledVirtualHost, Options, Route, Router, VirtualHost};
 
 use crate::cache::{RouteMemo, Translated};
 use crate::diag::{Diagnostic, Severity};
@@ -233,90 +233,105 @@ pub(crate) fn build_route_config(
         table.push(VirtualHost::new(vhost_name, domains, v.routes));
         require_tls.push(v.require_tls);
     }
-    let (table, router) = build_router(name, table, &mut require_tls, diags);
+    let router = build_router(name, table, &mut require_tls, diags);
     RouteConfig {
         name: name.to_owned(),
-        table,
+        router,
         require_tls,
         rejected,
-        router,
     }
 }
 
 /// Compiles a route table, dropping (with a diagnostic) each route or virtual host the matcher
-/// rejects, so one invalid route never poisons the rest. The router gets the conditions only:
-/// the actions stay in the table, where a match's indices find them.
+/// rejects, so one invalid route never poisons the rest.
 pub(crate) fn build_router(
     name: &str,
-    mut vhosts: Vec<VirtualHost<Arc<HttpRoute>>>,
+    vhosts: Vec<VirtualHost<Arc<HttpRoute>>>,
     require_tls: &mut Vec<bool>,
     diags: &mut Vec<Diagnostic>,
-) -> (RouteTable<Arc<HttpRoute>>, Router<()>) {
-    loop {
-        match Router::new(conditions(&vhosts)) {
-            Ok(router) => return (RouteTable::new(vhosts), router),
-            Err(e) => {
-                let vi = e.virtual_host();
-                match e.route() {
-                    Some(ri) if vhosts.get(vi).is_some_and(|v| ri < v.routes.len()) => {
-                        if let Some(v) = vhosts.get_mut(vi) {
-                            let r = v.routes.remove(ri);
-                            diags.push(Diagnostic::new(
-                                Severity::Warning,
-                                format!("route configuration {name}"),
-                                format!("{}/{}", v.name, r.name),
-                                format!("route dropped: {e}"),
-                            ));
-                        }
-                    }
-                    _ if vi < vhosts.len() => {
-                        let v = vhosts.remove(vi);
-                        if vi < require_tls.len() {
-                            require_tls.remove(vi);
-                        }
-                        diags.push(Diagnostic::new(
-                            Severity::Warning,
-                            format!("route configuration {name}"),
-                            v.name,
-                            format!("virtual host dropped: {e}"),
-                        ));
-                    }
-                    _ => {
-                        require_tls.clear();
-                        diags.push(Diagnostic::new(
-                            Severity::Error,
-                            format!("route configuration {name}"),
-                            "",
-                            format!("route configuration emptied: {e}"),
-                        ));
-                        let empty = RouteTable::new(Vec::new());
-                        let router = Router::new(RouteTable::new(Vec::new()));
-                        if let Ok(router) = router {
-                            return (empty, router);
-                        }
-                        vhosts.clear();
-                    }
-                }
+) -> Router<Arc<HttpRoute>> {
+    let mut compiled = Vec::with_capacity(vhosts.len());
+    let mut kept_tls = Vec::with_capacity(vhosts.len());
+    for (vh, tls) in vhosts.into_iter().zip(require_tls.iter()) {
+        if let Some(c) = compile_virtual_host(name, vh, diags) {
+            compiled.push(Arc::new(c));
+            kept_tls.push(*tls);
+        }
+    }
+    *require_tls = kept_tls;
+    assemble_router(name, compiled, require_tls, diags)
+}
+
+/// Compiles one virtual host of route configuration `name`, dropping (with a diagnostic) each
+/// route the matcher rejects; `None`, with a diagnostic, if the virtual host itself is
+/// rejected (an invalid domain).
+pub(crate) fn compile_virtual_host(
+    name: &str,
+    vh: VirtualHost<Arc<HttpRoute>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CompiledVirtualHost<Arc<HttpRoute>>> {
+    let vhost_name = vh.name.clone();
+    match CompiledVirtualHost::skipping_invalid_routes(vh, &Options::default()) {
+        Ok((compiled, skipped)) => {
+            for (r, e) in skipped {
+                diags.push(Diagnostic::new(
+                    Severity::Warning,
+                    format!("route configuration {name}"),
+                    format!("{vhost_name}/{}", r.name),
+                    format!("route dropped: {e}"),
+                ));
             }
+            Some(compiled)
+        }
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                Severity::Warning,
+                format!("route configuration {name}"),
+                vhost_name,
+                format!("virtual host dropped: {e}"),
+            ));
+            None
         }
     }
 }
 
-/// The matching part of virtual hosts: names, domains and each route's name and conditions.
-fn conditions(vhosts: &[VirtualHost<Arc<HttpRoute>>]) -> RouteTable<()> {
-    RouteTable::new(
-        vhosts
-            .iter()
-            .map(|v| {
-                let routes = v
-                    .routes
-                    .iter()
-                    .map(|r| Route::new(r.name.clone(), r.matches.clone(), ()))
-                    .collect();
-                VirtualHost::new(v.name.clone(), v.domains.iter().cloned(), routes)
-            })
-            .collect(),
-    )
+/// The router over compiled virtual hosts, dropping (with a diagnostic) each one serving a
+/// domain an earlier one serves.
+pub(crate) fn assemble_router(
+    name: &str,
+    mut vhosts: Vec<Arc<CompiledVirtualHost<Arc<HttpRoute>>>>,
+    require_tls: &mut Vec<bool>,
+    diags: &mut Vec<Diagnostic>,
+) -> Router<Arc<HttpRoute>> {
+    loop {
+        match Router::from_compiled(vhosts.iter().cloned()) {
+            Ok(router) => return router,
+            Err(e) => {
+                let vi = e.virtual_host();
+                if vi >= vhosts.len() {
+                    // Not a virtual host of this list: nothing to drop, so nothing is served.
+                    require_tls.clear();
+                    diags.push(Diagnostic::new(
+                        Severity::Error,
+                        format!("route configuration {name}"),
+                        "",
+                        format!("route configuration emptied: {e}"),
+                    ));
+                    return Router::empty();
+                }
+                let v = vhosts.remove(vi);
+                if vi < require_tls.len() {
+                    require_tls.remove(vi);
+                }
+                diags.push(Diagnostic::new(
+                    Severity::Warning,
+                    format!("route configuration {name}"),
+                    v.name(),
+                    format!("virtual host dropped: {e}"),
+                ));
+            }
+        }
+    }
 }
 
 /// A hash of what makes two virtual hosts collapsible, over the fields that tell routes apart

@@ -105,15 +105,14 @@ pub(crate) fn build_sidecar(index: &Index<'_>, plan: &mut GatewayPlan) {
         vhosts.sort_by(|a, b| a.name.cmp(&b.name));
         vhosts.push(allow_any_virtual_host());
         let mut require_tls = vec![false; vhosts.len()];
-        let (table, router) = build_router(&name, vhosts, &mut require_tls, &mut plan.diagnostics);
+        let router = build_router(&name, vhosts, &mut require_tls, &mut plan.diagnostics);
         plan.route_configs.insert(
             name.clone(),
             RouteConfig {
                 name: name.clone(),
-                table,
+                router,
                 require_tls,
                 rejected: None,
-                router,
             },
         );
         plan.listeners.push(Listener {

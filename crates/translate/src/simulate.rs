@@ -537,7 +537,7 @@ impl<'p> Simulation<'p> {
             d.outcome = Outcome::NotFound(NotFound::NoVirtualHost);
             return d;
         };
-        d.virtual_host = rc.table.virtual_hosts.get(vi).map(|v| v.name.clone());
+        d.virtual_host = rc.virtual_hosts().get(vi).map(|v| v.name().to_owned());
         let method = Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
         let head = ProxyHead::new(
             method,

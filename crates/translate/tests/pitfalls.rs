@@ -156,7 +156,7 @@ fn pitfall_02_routes_after_catch_all_are_dropped_within_a_vs() {
     );
     let p = plan(&yaml);
     let rc = &p.route_configs["http.80"];
-    assert_eq!(rc.table.virtual_hosts[0].routes.len(), 1);
+    assert_eq!(rc.table().virtual_hosts[0].routes.len(), 1);
     assert_eq!(
         cluster(&p, &Request::http(80, "example.com", "/b")),
         "outbound|80||a.default.svc.cluster.local"
@@ -186,9 +186,9 @@ spec:
 "#;
     let p = plan(yaml);
     let rc = &p.route_configs["http.80"];
-    assert_eq!(rc.table.virtual_hosts.len(), 1);
-    assert_eq!(rc.table.virtual_hosts[0].name, "a.example.com:80");
-    assert_eq!(rc.table.virtual_hosts[0].domains, ["a.example.com"]);
+    assert_eq!(rc.table().virtual_hosts.len(), 1);
+    assert_eq!(rc.table().virtual_hosts[0].name, "a.example.com:80");
+    assert_eq!(rc.table().virtual_hosts[0].domains, ["a.example.com"]);
     assert!(matches!(
         outcome(&p, &Request::http(80, "b.example.com", "/")),
         Outcome::NotFound(_)
@@ -928,26 +928,25 @@ spec:
         ]
     );
     let vh: Vec<&str> = p.route_configs["http.80"]
-        .table
-        .virtual_hosts
+        .virtual_hosts()
         .iter()
-        .map(|v| v.name.as_str())
+        .map(|v| v.name())
         .collect();
     // Identical route lists are collapsed into one vhost named after the first domain.
     assert_eq!(vh, ["secure.example.com:80"]);
     assert_eq!(
-        p.route_configs["http.80"].table.virtual_hosts[0].domains,
+        p.route_configs["http.80"].table().virtual_hosts[0].domains,
         ["secure.example.com", "shop.example.com"]
     );
     assert_eq!(
         p.route_configs["https.443.https.gw.istio-system"]
-            .table
+            .table()
             .virtual_hosts[0]
             .name,
         "secure.example.com:443"
     );
     assert_eq!(
-        p.route_configs["http.8443.127.0.0.1"].table.virtual_hosts[0].name,
+        p.route_configs["http.8443.127.0.0.1"].table().virtual_hosts[0].name,
         "blackhole:8443"
     );
     let clusters: Vec<&str> = p.clusters.keys().map(String::as_str).collect();

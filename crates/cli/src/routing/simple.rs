@@ -260,12 +260,9 @@ fn skipped_reason(
     let head = RequestHead::new(&probe.method, "http", &probe.authority, &probe.uri)
         .with_header_list(&headers);
     let ex = rc.router.explain(&head);
-    let vh = rc
-        .table
-        .virtual_hosts
-        .get(ex.virtual_host.as_ref()?.index)?;
+    let vh = rc.virtual_hosts().get(ex.virtual_host.as_ref()?.index)?;
     for s in &ex.skipped {
-        let route = vh.routes.get(s.index)?;
+        let route = vh.routes().get(s.index)?;
         if route
             .action
             .origin

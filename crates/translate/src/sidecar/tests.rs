@@ -73,11 +73,10 @@ fn vs(name: &str, namespace: &str, extra_meta: &str, spec: &str) -> String {
 
 fn domains(plan: &GatewayPlan, route_config: &str, vhost: &str) -> Vec<String> {
     plan.route_configs[route_config]
-        .table
-        .virtual_hosts
+        .virtual_hosts()
         .iter()
-        .find(|v| v.name == vhost)
-        .map(|v| v.domains.clone())
+        .find(|v| v.name() == vhost)
+        .map(|v| v.domains().to_vec())
         .unwrap_or_else(|| panic!("no virtual host {vhost} in {route_config}"))
 }
 
@@ -90,10 +89,9 @@ fn one_route_configuration_per_http_port() {
     assert_eq!(listeners, ["0.0.0.0_80", "0.0.0.0_8080", "0.0.0.0_9080"]);
     // Every configuration ends with the catch-all.
     let last = plan.route_configs["9080"]
-        .table
-        .virtual_hosts
+        .virtual_hosts()
         .last()
-        .map(|v| v.name.as_str());
+        .map(|v| v.name());
     assert_eq!(last, Some("allow_any"));
 }
 
