@@ -15,11 +15,13 @@
 use std::sync::Arc;
 
 use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 
 use foldhash::fast::FixedState;
 use portcullis_model::Edition;
-use portcullis_route_match::Route;
+use portcullis_route_match::{CompiledVirtualHost, Route};
 
+use crate::diag::Diagnostic;
 use crate::index::{Facts, FactsMemo};
 use crate::kept::{ByEdition, kept_or_made};
 use crate::plan::HttpRoute;
@@ -36,10 +38,15 @@ use crate::routes::RouteProblem;
 /// megabytes. A call translates again every VirtualService whose document has a new
 /// [`Edition`], and every VirtualService when anything else translation reads has changed
 /// (another networking resource's document, the registry, the proxy or the mesh settings).
+///
+/// It also shares with the plan each compiled virtual host
+/// ([`RouteConfig::virtual_hosts`](crate::RouteConfig::virtual_hosts)): a virtual host made
+/// of the very routes it kept, serving the same domains, is not compiled again.
 #[derive(Debug, Default)]
 pub struct TranslationCache {
     context: Option<Context>,
     routes: Places,
+    virtual_hosts: Compiled,
     facts: Facts,
     counts: Counts,
 }
@@ -64,11 +71,61 @@ struct Context {
 /// Routes by place (server port, gateway name), then by the VirtualService's edition.
 type Places = HashMap<(u32, String), ByEdition<Translated>, FixedState>;
 
+/// A VirtualService's routes at one place, shared by every virtual host they go to and kept
+/// from one translation to the next.
+pub(crate) type Routes = Arc<[Route<Arc<HttpRoute>>]>;
+
 /// One VirtualService's routes at one place, and the problems found translating them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Translated {
-    pub(crate) routes: Vec<Route<Arc<HttpRoute>>>,
+    pub(crate) routes: Routes,
     pub(crate) problems: Vec<(String, RouteProblem)>,
+    /// The sum of the routes' [`route_fingerprint`]s: equal routes, in any order, have equal
+    /// sums.
+    pub(crate) fingerprint: u64,
+}
+
+impl Translated {
+    pub(crate) fn new(
+        routes: Vec<Route<Arc<HttpRoute>>>,
+        problems: Vec<(String, RouteProblem)>,
+    ) -> Self {
+        let fingerprint = routes
+            .iter()
+            .map(route_fingerprint)
+            .fold(0, u64::wrapping_add);
+        Self {
+            routes: routes.into(),
+            problems,
+            fingerprint,
+        }
+    }
+}
+
+/// A hash of the fields that tell routes apart cheaply: the route's name and where it was
+/// written (its VirtualService and rule). Equal routes hash equally, since every field hashed
+/// is one that equality compares. (The route types hold regexes and shared actions, which
+/// have no `Hash`; formatting them whole for the hash cost a tenth of building ten thousand
+/// VirtualServices.)
+fn route_fingerprint(route: &Route<Arc<HttpRoute>>) -> u64 {
+    FixedState::default().hash_one((
+        &route.name,
+        &route.action.name,
+        &route.action.virtual_service,
+        &route.action.origin,
+    ))
+}
+
+/// Compiled virtual hosts by route configuration name, then by virtual host name.
+type Compiled = HashMap<String, HashMap<String, KeptVirtualHost, FixedState>, FixedState>;
+
+/// A compiled virtual host, with what it was compiled from and what compiling it reported.
+#[derive(Debug)]
+struct KeptVirtualHost {
+    /// The routes it was made of, in the order they were added (before sorting).
+    parts: Vec<Routes>,
+    compiled: Arc<CompiledVirtualHost<Arc<HttpRoute>>>,
+    diagnostics: Vec<Diagnostic>,
 }
 
 impl TranslationCache {
@@ -110,10 +167,13 @@ impl TranslationCache {
                 mesh: mesh.clone(),
             });
             self.routes.clear();
+            self.virtual_hosts.clear();
         }
         RouteMemo {
             previous: std::mem::take(&mut self.routes),
             current: Places::default(),
+            previous_virtual_hosts: std::mem::take(&mut self.virtual_hosts),
+            current_virtual_hosts: Compiled::default(),
             facts: FactsMemo::resume(std::mem::take(&mut self.facts)),
             keep: true,
             counts: Counts::default(),
@@ -123,6 +183,7 @@ impl TranslationCache {
     /// Keeps what a translation used, and only that.
     pub(crate) fn finish(&mut self, memo: RouteMemo) {
         self.routes = memo.current;
+        self.virtual_hosts = memo.current_virtual_hosts;
         self.facts = memo.facts.into_kept();
         self.counts = memo.counts;
     }
@@ -133,6 +194,8 @@ impl TranslationCache {
 pub(crate) struct RouteMemo {
     previous: Places,
     current: Places,
+    previous_virtual_hosts: Compiled,
+    current_virtual_hosts: Compiled,
     /// What indexing learns of each VirtualService, by edition.
     pub(crate) facts: FactsMemo,
     /// Whether anything is kept (a translation without a cache keeps nothing).
@@ -167,6 +230,92 @@ impl RouteMemo {
             })),
             counts: &mut self.counts,
         }
+    }
+}
+
+impl RouteMemo {
+    /// The compiled virtual hosts of route configuration `name`.
+    pub(crate) fn virtual_hosts(&mut self, name: &str) -> VirtualHosts<'_> {
+        if !self.keep {
+            return VirtualHosts {
+                previous: None,
+                current: None,
+            };
+        }
+        let previous = self.previous_virtual_hosts.remove(name);
+        let expected = previous.as_ref().map_or(0, HashMap::len);
+        VirtualHosts {
+            previous,
+            current: Some(
+                self.current_virtual_hosts
+                    .entry(name.to_owned())
+                    .or_insert_with(|| {
+                        HashMap::with_capacity_and_hasher(expected, FixedState::default())
+                    }),
+            ),
+        }
+    }
+}
+
+/// The compiled virtual hosts of one route configuration: the last translation's, and this
+/// one's.
+pub(crate) struct VirtualHosts<'m> {
+    previous: Option<HashMap<String, KeptVirtualHost, FixedState>>,
+    current: Option<&'m mut HashMap<String, KeptVirtualHost, FixedState>>,
+}
+
+impl VirtualHosts<'_> {
+    /// Virtual host `name`, serving `domains`, made of `parts` (each a VirtualService's routes,
+    /// in the order they were added): the last translation's, if it had this virtual host
+    /// made of the very same routes and serving the same domains, else compiled by `compile`
+    /// (which reports to the diagnostics it is given). The diagnostics compiling it gave are
+    /// added to `diags` either way.
+    pub(crate) fn get_or_compile(
+        &mut self,
+        name: String,
+        domains: Vec<String>,
+        parts: Vec<Routes>,
+        diags: &mut Vec<Diagnostic>,
+        compile: impl FnOnce(
+            String,
+            Vec<String>,
+            &[Routes],
+            &mut Vec<Diagnostic>,
+        ) -> Option<CompiledVirtualHost<Arc<HttpRoute>>>,
+    ) -> Option<Arc<CompiledVirtualHost<Arc<HttpRoute>>>> {
+        if let Some(kept) = self.previous.as_mut().and_then(|p| p.remove_entry(&name)) {
+            let (key, kept) = kept;
+            let same = kept.compiled.domains() == domains
+                && kept.parts.len() == parts.len()
+                && kept
+                    .parts
+                    .iter()
+                    .zip(&parts)
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            if same {
+                diags.extend(kept.diagnostics.iter().cloned());
+                let compiled = kept.compiled.clone();
+                if let Some(current) = self.current.as_deref_mut() {
+                    current.insert(key, kept);
+                }
+                return Some(compiled);
+            }
+        }
+        let mut reported = Vec::new();
+        let compiled = compile(name.clone(), domains, &parts, &mut reported);
+        diags.extend(reported.iter().cloned());
+        let compiled = Arc::new(compiled?);
+        if let Some(current) = self.current.as_deref_mut() {
+            current.insert(
+                name,
+                KeptVirtualHost {
+                    parts,
+                    compiled: compiled.clone(),
+                    diagnostics: reported,
+                },
+            );
+        }
+        Some(compiled)
     }
 }
 

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher as _, Hash as _, Hasher};
+use std::hash::BuildHasher as _;
 
 use foldhash::fast::FixedState;
 
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{CompiledVirtualHost, Options, Route, Router, VirtualHost};
 
-use crate::cache::{RouteMemo, Translated};
+use crate::cache::{RouteMemo, Routes, Translated};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::Index;
 use crate::plan::{HttpRoute, RouteConfig};
@@ -21,10 +21,77 @@ use crate::servers::MergedServer;
 
 /// One virtual host being assembled. Its name (the lower-cased host) is the key it is found
 /// by while routes are added, and is taken from there when they all are.
+///
+/// Its routes are the VirtualServices' routes as translated (and kept by the
+/// [`RouteMemo`]), shared rather than copied: they are put together in one list only when the
+/// virtual host is compiled, and a virtual host made of the same shared lists as in the last
+/// translation is not.
 struct VhostBuild {
     port: u32,
-    routes: Vec<Route<Arc<HttpRoute>>>,
+    parts: Vec<Routes>,
+    /// The sum of the parts' fingerprints.
+    fingerprint: u64,
     require_tls: bool,
+}
+
+impl VhostBuild {
+    fn new(port: u32, require_tls: bool) -> Self {
+        Self {
+            port,
+            parts: Vec::new(),
+            fingerprint: 0,
+            require_tls,
+        }
+    }
+
+    fn route_count(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// The routes in priority order (§d.2 SortVHostRoutes: catch-alls last, stable).
+    fn routes(&self) -> impl Iterator<Item = &Route<Arc<HttpRoute>>> {
+        let all = || self.parts.iter().flat_map(|p| p.iter());
+        all()
+            .filter(|r| !is_catch_all(&r.matches))
+            .chain(all().filter(|r| is_catch_all(&r.matches)))
+    }
+
+    /// Whether `self` and `other` have equal routes, in priority order.
+    fn same_routes(&self, other: &Self) -> bool {
+        let shared = self.parts.len() == other.parts.len()
+            && self
+                .parts
+                .iter()
+                .zip(&other.parts)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        shared || (self.route_count() == other.route_count() && self.routes().eq(other.routes()))
+    }
+
+    /// A hash of what makes two virtual hosts collapsible. Equal virtual hosts hash equally:
+    /// every field hashed is one that equality compares, and the routes count by the sum of
+    /// their fingerprints, the same in any order. Routes from different rules make different
+    /// sums, so the equality that decides runs, in practice, only between virtual hosts that
+    /// one rule's hosts made alike.
+    fn fingerprint(&self) -> u64 {
+        FixedState::default().hash_one((
+            self.port,
+            self.require_tls,
+            self.route_count(),
+            self.fingerprint,
+        ))
+    }
+}
+
+/// The routes of `parts` in priority order, in one list.
+fn sorted_routes(parts: &[Routes]) -> Vec<Route<Arc<HttpRoute>>> {
+    let mut routes: Vec<_> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
+    if !routes.is_sorted_by_key(|r| is_catch_all(&r.matches)) {
+        let (normal, catch_all): (Vec<_>, Vec<_>) =
+            routes.into_iter().partition(|r| !is_catch_all(&r.matches));
+        routes = normal;
+        routes.extend(catch_all);
+    }
+    routes
 }
 
 /// `buildGatewayHTTPRouteConfig` for one route configuration name.
@@ -74,10 +141,14 @@ pub(crate) fn build_route_config(
                 if hosts.is_empty() {
                     continue;
                 }
-                let Translated { routes, problems } = place.routes(vs.edition, || {
+                let Translated {
+                    routes,
+                    problems,
+                    fingerprint,
+                } = place.routes(vs.edition, || {
                     let mut problems = Vec::new();
                     let routes = build_http_routes(index, &ctx, vs, &mut problems);
-                    Translated { routes, problems }
+                    Translated::new(routes, problems)
                 });
                 for (path, p) in problems {
                     let resource = format!("VirtualService {}/{}", vs.namespace, vs.name);
@@ -108,35 +179,19 @@ pub(crate) fn build_route_config(
                 if routes.is_empty() {
                     continue;
                 }
-                let mut routes = Some(routes);
-                let last = hosts.len() - 1;
-                for (hi, mut key) in hosts.into_iter().enumerate() {
+                for mut key in hosts {
                     key.make_ascii_lowercase();
                     let idx = match by_name.get(&key) {
                         Some(idx) => *idx,
                         None => {
-                            vhosts.push(VhostBuild {
-                                port: ms.server_port,
-                                routes: Vec::new(),
-                                require_tls: false,
-                            });
+                            vhosts.push(VhostBuild::new(ms.server_port, false));
                             by_name.insert(key, vhosts.len() - 1);
                             vhosts.len() - 1
                         }
                     };
                     if let Some(v) = vhosts.get_mut(idx) {
-                        // Most VirtualServices name one host: its routes move there.
-                        let own = if hi == last {
-                            routes.take()
-                        } else {
-                            routes.clone()
-                        };
-                        let own = own.unwrap_or_default();
-                        if v.routes.is_empty() {
-                            v.routes = own;
-                        } else {
-                            v.routes.extend(own);
-                        }
+                        v.parts.push(routes.clone());
+                        v.fingerprint = v.fingerprint.wrapping_add(fingerprint);
                         v.require_tls |= redirect;
                     }
                 }
@@ -153,11 +208,7 @@ pub(crate) fn build_route_config(
                     }
                     None => {
                         by_name.insert(key, vhosts.len());
-                        vhosts.push(VhostBuild {
-                            port: ms.server_port,
-                            routes: Vec::new(),
-                            require_tls: true,
-                        });
+                        vhosts.push(VhostBuild::new(ms.server_port, true));
                     }
                 }
             }
@@ -169,16 +220,6 @@ pub(crate) fn build_route_config(
             *slot = key;
         }
     }
-    // §d.2 SortVHostRoutes: catch-alls last, stable.
-    for v in &mut vhosts {
-        if v.routes.is_sorted_by_key(|r| is_catch_all(&r.matches)) {
-            continue;
-        }
-        let (normal, catch_all): (Vec<_>, Vec<_>) =
-            v.routes.drain(..).partition(|r| !is_catch_all(&r.matches));
-        v.routes = normal;
-        v.routes.extend(catch_all);
-    }
     // collapseDuplicateRoutes: virtual hosts with equal routes become one with all their
     // domains. A hash of the routes picks the candidates; equality decides. `latest` holds
     // the last group of each hash, and `earlier` each group's previous one of the same hash.
@@ -187,12 +228,12 @@ pub(crate) fn build_route_config(
     let mut latest: HashMap<u64, usize, FixedState> =
         HashMap::with_capacity_and_hasher(vhosts.len(), FixedState::default());
     for (v, name) in vhosts.into_iter().zip(names) {
-        let fingerprint = fingerprint(&v);
+        let fingerprint = v.fingerprint();
         let mut candidate = latest.get(&fingerprint).copied();
         let found = loop {
             let Some(i) = candidate else { break None };
             if groups.get(i).is_some_and(|(_, g)| {
-                g.require_tls == v.require_tls && g.port == v.port && g.routes == v.routes
+                g.require_tls == v.require_tls && g.port == v.port && g.same_routes(&v)
             }) {
                 break Some(i);
             }
@@ -209,13 +250,13 @@ pub(crate) fn build_route_config(
     let default_port = servers.first().map_or(0, |s| s.server_port);
     let mut require_tls = Vec::with_capacity(groups.len().max(1));
     let mut table = Vec::with_capacity(groups.len().max(1));
+    let mut compiled = memo.virtual_hosts(name);
     if groups.is_empty() {
-        table.push(VirtualHost::new(
-            format!("blackhole:{default_port}"),
-            ["*"],
-            Vec::new(),
-        ));
-        require_tls.push(false);
+        let blackhole = VirtualHost::new(format!("blackhole:{default_port}"), ["*"], Vec::new());
+        if let Some(c) = compile_virtual_host(name, blackhole, diags) {
+            table.push(Arc::new(c));
+            require_tls.push(false);
+        }
     }
     // A virtual host is named `host:port`; the `:port` is formatted once per port, as
     // formatting it for each of ten thousand virtual hosts was a twelfth of a change.
@@ -230,10 +271,22 @@ pub(crate) fn build_route_config(
         let mut vhost_name = String::with_capacity(first.len() + suffix.len());
         vhost_name.push_str(first);
         vhost_name.push_str(suffix);
-        table.push(VirtualHost::new(vhost_name, domains, v.routes));
-        require_tls.push(v.require_tls);
+        let vhost = compiled.get_or_compile(
+            vhost_name,
+            domains,
+            v.parts,
+            diags,
+            |vhost_name, domains, parts, diags| {
+                let vhost = VirtualHost::new(vhost_name, domains, sorted_routes(parts));
+                compile_virtual_host(name, vhost, diags)
+            },
+        );
+        if let Some(vhost) = vhost {
+            table.push(vhost);
+            require_tls.push(v.require_tls);
+        }
     }
-    let router = build_router(name, table, &mut require_tls, diags);
+    let router = assemble_router(name, table, &mut require_tls, diags);
     RouteConfig {
         name: name.to_owned(),
         router,
@@ -332,25 +385,4 @@ pub(crate) fn assemble_router(
             }
         }
     }
-}
-
-/// A hash of what makes two virtual hosts collapsible, over the fields that tell routes apart
-/// cheaply: port, `require_tls`, and each route's name and where it was written (its
-/// VirtualService and rule). Equal virtual hosts hash equally, since every field hashed is one
-/// that equality compares; routes from different rules land in different buckets, so the
-/// equality that decides runs, in practice, only between virtual hosts that one rule's hosts
-/// made alike. (The route types hold regexes and shared actions, which have no `Hash`;
-/// formatting them whole for the hash cost a tenth of building ten thousand VirtualServices.)
-fn fingerprint(v: &VhostBuild) -> u64 {
-    let mut h = FixedState::default().build_hasher();
-    v.port.hash(&mut h);
-    v.require_tls.hash(&mut h);
-    v.routes.len().hash(&mut h);
-    for route in &v.routes {
-        route.name.hash(&mut h);
-        route.action.name.hash(&mut h);
-        route.action.virtual_service.hash(&mut h);
-        route.action.origin.hash(&mut h);
-    }
-    h.finish()
 }

@@ -93,6 +93,14 @@ fn pool() -> Vec<String> {
          spec:\n  hosts: [api.shop.svc.cluster.local]\n  ports: [{number: 9000, name: http, protocol: HTTP}]\n  resolution: DNS\n"
             .to_owned(),
         GATEWAY.replace("*/*.example.com", "*/c.example.com"),
+        // Two hosts with the same routes make one virtual host, until another VirtualService
+        // adds routes to one of them.
+        vs(
+            "m",
+            "m1.example.com, m2.example.com",
+            "  http: [{match: [{uri: {prefix: /m}}], route: [{destination: {host: web}}]}]\n",
+        ),
+        vs("m2", "m2.example.com", "  http: [{route: [{destination: {host: api}}]}]\n"),
     ]
 }
 
@@ -222,13 +230,27 @@ fn a_changed_virtual_service_is_translated_alone() {
     let mut cache = TranslationCache::new();
     write("/");
     let loaded = loader.read_path_cached(&dir, &mut load_cache);
-    translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+    let before = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
     assert_eq!((cache.reused(), cache.translated()), (0, 20));
     write("/seven");
     let loaded = loader.read_path_cached(&dir, &mut load_cache);
     let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
     assert_eq!((cache.reused(), cache.translated()), (19, 1));
     assert_same(&plan, &fresh(&loaded, &registry, &proxy), "one changed");
+    // Only the changed VirtualService's virtual host is compiled again; the plan shares the
+    // others with the last one.
+    let (was, now) = (
+        before.route_configs["http.80"].virtual_hosts(),
+        plan.route_configs["http.80"].virtual_hosts(),
+    );
+    assert_eq!(was.len(), 20);
+    let compiled_again: Vec<&str> = was
+        .iter()
+        .zip(now)
+        .filter(|(a, b)| !std::sync::Arc::ptr_eq(a, b))
+        .map(|(_, b)| b.name())
+        .collect();
+    assert_eq!(compiled_again, ["h7.example.com:80"]);
     // Another proxy: everything again.
     let other = Proxy::gateway(
         "istio-system",
@@ -261,5 +283,53 @@ fn a_changed_destination_rule_translates_everything_again() {
         assert_eq!((cache.reused(), cache.translated()), (0, 1));
         assert_same(&plan, &fresh(&loaded, &registry, &proxy), "changed rule");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_virtual_host_whose_domains_change_is_compiled_again() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cached-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pool = pool();
+    let (collapsed, other) = (&pool[pool.len() - 2], &pool[pool.len() - 1]);
+    let (registry, proxy, mesh) = (
+        ServiceRegistry::new(),
+        Proxy::ingress_gateway(),
+        MeshSettings::default(),
+    );
+    let loader = Loader::new();
+    let mut load_cache = LoadCache::default();
+    let mut cache = TranslationCache::new();
+    // m1 and m2 share one virtual host, then each has its own, then share one again: the
+    // virtual host named after m1 keeps its routes throughout, but not its domains.
+    let mut names = Vec::new();
+    for docs in [
+        vec![GATEWAY, collapsed],
+        vec![GATEWAY, collapsed, other],
+        vec![GATEWAY, collapsed],
+    ] {
+        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        let loaded = loader.read_path_cached(&dir, &mut load_cache);
+        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+        assert_same(&plan, &fresh(&loaded, &registry, &proxy), "split");
+        names.push(
+            plan.route_configs["http.80"]
+                .virtual_hosts()
+                .iter()
+                .map(|v| format!("{} {:?}", v.name(), v.domains()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let together = [r#"m1.example.com:80 ["m1.example.com", "m2.example.com"]"#];
+    assert_eq!(names[0], together);
+    assert_eq!(
+        names[1],
+        [
+            r#"m1.example.com:80 ["m1.example.com"]"#,
+            r#"m2.example.com:80 ["m2.example.com"]"#
+        ]
+    );
+    assert_eq!(names[2], together);
     let _ = std::fs::remove_dir_all(&dir);
 }
