@@ -66,16 +66,25 @@ pub(crate) struct VsFacts {
     pub renames_gateways: bool,
 }
 
-/// Facts by the edition of their VirtualService's document.
-pub(crate) type Facts = ByEdition<VsFacts>;
+/// What one indexing keeps for the next: the facts by the edition of their VirtualService's
+/// document, and the creation order it found.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    by_edition: ByEdition<VsFacts>,
+    /// The VirtualServices' creation order, as indices into the configuration's list.
+    vs_order: Vec<usize>,
+}
 
 /// The facts of one indexing: those of the last one it may reuse, and those it learnt. Learning
 /// them reads every rule of every VirtualService, which in a large configuration is mostly
 /// waiting for memory; a [`crate::TranslationCache`] keeps them from one translation to the next.
 #[derive(Debug, Default)]
 pub(crate) struct FactsMemo {
-    previous: Facts,
-    current: Facts,
+    previous: ByEdition<VsFacts>,
+    current: ByEdition<VsFacts>,
+    /// The last indexing's creation order, and this one's.
+    previous_order: Vec<usize>,
+    order: Vec<usize>,
     /// Whether anything is kept (an indexing without a cache keeps nothing).
     keep: bool,
 }
@@ -84,15 +93,20 @@ impl FactsMemo {
     /// A memo that reuses `kept`, and keeps what it learns.
     pub(crate) fn resume(kept: Facts) -> Self {
         Self {
-            previous: kept,
-            current: Facts::default(),
+            previous: kept.by_edition,
+            current: ByEdition::default(),
+            previous_order: kept.vs_order,
+            order: Vec::new(),
             keep: true,
         }
     }
 
     /// What this indexing used, for the next.
     pub(crate) fn into_kept(self) -> Facts {
-        self.current
+        Facts {
+            by_edition: self.current,
+            vs_order: self.order,
+        }
     }
 
     /// The facts of the VirtualService of `edition`: kept from the last indexing or this one,
@@ -133,13 +147,54 @@ fn sort_by_creation<'r, T: Copy, S: 'r>(
     items: &mut Vec<T>,
     resource: impl Fn(&T) -> &&'r Resource<S>,
 ) {
-    let mut keyed: Vec<_> = items
+    let order = creation_order(items, resource, &[]);
+    reorder(items, &order);
+}
+
+/// `items` in `order`.
+fn reorder<T: Copy>(items: &mut Vec<T>, order: &[usize]) {
+    let sorted: Vec<T> = order
         .iter()
-        .map(|item| (creation_order_key(*resource(item)), *item))
+        .filter_map(|i| items.get(*i).copied())
         .collect();
-    keyed.sort_by_key(|(key, _)| *key);
-    items.clear();
-    items.extend(keyed.into_iter().map(|(_, item)| item));
+    *items = sorted;
+}
+
+/// The order in which a stable sort by [`creation_order_key`] puts `items`, as their indices;
+/// `hint` is a guess (see [`stable_order`]).
+fn creation_order<'r, T, S: 'r>(
+    items: &[T],
+    resource: impl Fn(&T) -> &&'r Resource<S>,
+    hint: &[usize],
+) -> Vec<usize> {
+    let keys: Vec<_> = items
+        .iter()
+        .map(|item| creation_order_key(*resource(item)))
+        .collect();
+    stable_order(&keys, hint)
+}
+
+/// The order in which a stable sort puts `keys`, as their indices.
+///
+/// `hint` is a guess, the last indexing's order: a change rarely moves a resource in it, and
+/// checking that the guess sorts the keys is one comparison per resource, where sorting ten
+/// thousand of them afresh took a tenth of a change. The guess is taken only if each key, with
+/// its index, is strictly below the next: that order is then a permutation, and the only one a
+/// stable sort can give.
+fn stable_order<K: Ord>(keys: &[K], hint: &[usize]) -> Vec<usize> {
+    let keyed = |i: &usize| keys.get(*i).map(|k| (k, *i));
+    let hint_holds = hint.len() == keys.len()
+        && hint.iter().all(|i| *i < keys.len())
+        && hint.windows(2).all(|w| match w {
+            [a, b] => keyed(a) < keyed(b),
+            _ => false,
+        });
+    if hint_holds {
+        return hint.to_vec();
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|i| keys.get(*i));
+    order
 }
 
 /// Istio's `resolveGatewayName`.
@@ -239,7 +294,11 @@ impl<'a> Index<'a> {
             .enumerate()
             .map(|(i, r)| (&**r, config.virtual_service_edition(i)))
             .collect();
-        sort_by_creation(&mut order, |(r, _)| r);
+        let vs_order = creation_order(&order, |(r, _)| r, &memo.previous_order);
+        reorder(&mut order, &vs_order);
+        if memo.keep {
+            memo.order = vs_order;
+        }
         let delegates: HashMap<(&str, &str), &Resource<portcullis_model::VirtualService>> = order
             .iter()
             .map(|(v, _)| v)
@@ -505,5 +564,42 @@ pub(crate) fn hash_policy_from(
         HashKey::UseSourceIp(_) => Some(HashPolicy::SourceIp),
         HashKey::HttpQueryParameterName(q) => Some(HashPolicy::QueryParameter(q.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::stable_order;
+
+    /// The order a stable sort gives, made the slow way.
+    fn sorted<K: Ord + Clone>(keys: &[K]) -> Vec<usize> {
+        let mut pairs: Vec<(K, usize)> = keys.iter().cloned().zip(0..).collect();
+        pairs.sort();
+        pairs.into_iter().map(|(_, i)| i).collect()
+    }
+
+    #[test]
+    fn a_hint_is_taken_only_when_it_is_the_stable_order() {
+        let keys = [3, 1, 2, 1, 5];
+        let right = sorted(&keys);
+        assert_eq!(right, [1, 3, 2, 0, 4]);
+        assert_eq!(stable_order(&keys, &[]), right);
+        assert_eq!(stable_order(&keys, &right), right);
+        for wrong in [
+            vec![3, 1, 2, 0, 4], // equal keys out of load order
+            vec![1, 3, 2, 0],    // one short
+            vec![1, 3, 2, 0, 4, 5],
+            vec![1, 3, 2, 0, 9], // out of range
+            vec![1, 1, 3, 2, 0], // a repeat
+            vec![0, 1, 2, 3, 4],
+        ] {
+            assert_eq!(stable_order(&keys, &wrong), right, "{wrong:?}");
+        }
+        // A key that moved: the last order no longer sorts.
+        let moved = [3, 1, 2, 6, 5];
+        assert_eq!(stable_order(&moved, &right), sorted(&moved));
+        assert!(stable_order::<u8>(&[], &[]).is_empty());
     }
 }
