@@ -636,7 +636,7 @@ fn build_route_config(
 struct Earlier<'p> {
     config: &'p RouteConfigRt,
     /// Virtual hosts by name, made the first time one is not where it was.
-    by_name: Option<HashMap<&'p str, usize>>,
+    by_name: Option<HashMap<&'p str, usize, FixedState>>,
 }
 
 impl<'p> Earlier<'p> {
