@@ -1600,19 +1600,31 @@ fn split_stream(text: &str) -> Option<Vec<StreamPart<'_>>> {
     let mut parts = Vec::new();
     let (mut start, mut first_line) = (0usize, 1usize);
     let (mut offset, mut line) = (0usize, 1usize);
-    for l in text.split_inclusive('\n') {
-        if l.starts_with('%') || is_marker(l, "...") {
-            return None;
+    // Lines are found with `memchr`, which scans a whole file of short lines several times
+    // faster than `str::split_inclusive` (a search set up again for every line); only a
+    // line starting `%`, `.` or `-` is looked at.
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes())
+        .map(|i| i.saturating_add(1))
+        .chain(std::iter::once(text.len()));
+    for end in ends {
+        if end <= offset {
+            break;
         }
-        if is_marker(l, "---") && offset > start {
-            parts.push(StreamPart {
-                text: text.get(start..offset)?,
-                start,
-                first_line,
-            });
-            (start, first_line) = (offset, line);
+        let l = text.get(offset..end)?;
+        if l.starts_with(['%', '.', '-']) {
+            if l.starts_with('%') || is_marker(l, "...") {
+                return None;
+            }
+            if is_marker(l, "---") && offset > start {
+                parts.push(StreamPart {
+                    text: text.get(start..offset)?,
+                    start,
+                    first_line,
+                });
+                (start, first_line) = (offset, line);
+            }
         }
-        offset = offset.saturating_add(l.len());
+        offset = end;
         line = line.saturating_add(1);
     }
     parts.push(StreamPart {
@@ -2589,5 +2601,52 @@ mod part_tests {
         assert!(split_stream("a: 1\n...\n").is_none());
         assert!(split_stream("a: 1\rb: 2").is_none());
         assert_eq!(split_stream("a: 1\r\n---\r\n").unwrap().len(), 2);
+    }
+
+    /// `split_stream` by its definition: every line, one at a time.
+    fn split_stream_line_by_line(text: &str) -> Option<Vec<(&str, usize, usize)>> {
+        let mut parts = Vec::new();
+        let (mut start, mut first_line, mut offset) = (0, 1, 0);
+        for (i, l) in text.split_inclusive('\n').enumerate() {
+            if l.starts_with('%') || is_marker(l, "...") {
+                return None;
+            }
+            if is_marker(l, "---") && offset > start {
+                parts.push((&text[start..offset], start, first_line));
+                (start, first_line) = (offset, i + 1);
+            }
+            offset += l.len();
+        }
+        parts.push((&text[start..], start, first_line));
+        Some(parts)
+    }
+
+    #[test]
+    fn streams_split_as_line_by_line() {
+        let pieces = [
+            "---", "--- x", "----", "...", "... y", "%", "a: 1", "-", ".", " ", "\t", "\n", "\n",
+            "\n", "\r\n", "é",
+        ];
+        let mut seed: u64 = 0x2545_f491;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(1);
+            if text.contains('\u{feff}') || text.contains('\r') {
+                continue;
+            }
+            let got = split_stream(&text).map(|parts| {
+                parts
+                    .iter()
+                    .map(|p| (p.text, p.start, p.first_line))
+                    .collect()
+            });
+            assert_eq!(got, split_stream_line_by_line(&text), "{text:?}");
+        }
     }
 }
