@@ -92,9 +92,13 @@ pub(crate) struct FactsMemo {
 impl FactsMemo {
     /// A memo that reuses `kept`, and keeps what it learns.
     pub(crate) fn resume(kept: Facts) -> Self {
+        // Sized for what the last indexing learnt, as ten thousand facts would otherwise be
+        // moved as the table grows.
+        let current =
+            ByEdition::with_capacity_and_hasher(kept.by_edition.len(), Default::default());
         Self {
             previous: kept.by_edition,
-            current: ByEdition::default(),
+            current,
             previous_order: kept.vs_order,
             order: Vec::new(),
             keep: true,
