@@ -186,8 +186,14 @@ pub(crate) struct HostIndex {
 }
 
 impl HostIndex {
-    pub(crate) fn new<'p>(parsed: impl Iterator<Item = &'p [DomainPattern]>) -> Self {
-        let mut index = Self::default();
+    pub(crate) fn new<'p>(parsed: impl Iterator<Item = &'p [DomainPattern]> + Clone) -> Self {
+        // Sized once: most domains are exact, and ten thousand of them would otherwise be
+        // moved as the map grows.
+        let domains = parsed.clone().map(<[_]>::len).sum();
+        let mut index = Self {
+            exact: FastHashMap::with_capacity_and_hasher(domains, Default::default()),
+            ..Self::default()
+        };
         for (vi, domains) in parsed.enumerate() {
             for d in domains {
                 match d {
