@@ -310,6 +310,10 @@ pub(crate) fn check_documents(
     report.documents = documents.len();
     let mut secrets = Vec::new();
     let mut previous = std::mem::take(&mut derived.validation);
+    if derived.keep {
+        // Sized once, for ten thousand documents would otherwise be moved as the table grows.
+        derived.validation.reserve(documents.len());
+    }
     let first = previous.is_empty();
     let mut recurred = false;
     for (doc, edition) in documents.iter().zip(loaded.editions()) {
