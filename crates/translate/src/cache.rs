@@ -20,6 +20,7 @@ use std::hash::BuildHasher as _;
 use foldhash::fast::FixedState;
 use portcullis_model::Edition;
 use portcullis_route_match::{CompiledVirtualHost, Route};
+use smallvec::SmallVec;
 
 use crate::diag::Diagnostic;
 use crate::index::{Facts, FactsMemo};
@@ -75,6 +76,10 @@ type Places = HashMap<(u32, String), ByEdition<Translated>, FixedState>;
 /// from one translation to the next.
 pub(crate) type Routes = Arc<[Route<Arc<HttpRoute>>]>;
 
+/// The routes a virtual host is made of, in the order they were added (before sorting). Most
+/// virtual hosts are one VirtualService's: its list is held without an allocation.
+pub(crate) type Parts = SmallVec<[Routes; 1]>;
+
 /// One VirtualService's routes at one place, and the problems found translating them.
 #[derive(Clone, Debug)]
 pub(crate) struct Translated {
@@ -122,8 +127,8 @@ type Compiled = HashMap<String, HashMap<String, KeptVirtualHost, FixedState>, Fi
 /// A compiled virtual host, with what it was compiled from and what compiling it reported.
 #[derive(Debug)]
 struct KeptVirtualHost {
-    /// The routes it was made of, in the order they were added (before sorting).
-    parts: Vec<Routes>,
+    /// The routes it was made of.
+    parts: Parts,
     compiled: Arc<CompiledVirtualHost<Arc<HttpRoute>>>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -274,7 +279,7 @@ impl VirtualHosts<'_> {
         &mut self,
         name: String,
         domains: Vec<String>,
-        parts: Vec<Routes>,
+        parts: Parts,
         diags: &mut Vec<Diagnostic>,
         compile: impl FnOnce(
             String,

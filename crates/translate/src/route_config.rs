@@ -10,7 +10,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{CompiledVirtualHost, Options, Route, Router, VirtualHost};
 
-use crate::cache::{RouteMemo, Routes, Translated};
+use crate::cache::{Parts, RouteMemo, Routes, Translated};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::Index;
 use crate::plan::{HttpRoute, RouteConfig};
@@ -28,7 +28,7 @@ use crate::servers::MergedServer;
 /// translation is not.
 struct VhostBuild {
     port: u32,
-    parts: Vec<Routes>,
+    parts: Parts,
     /// The sum of the parts' fingerprints.
     fingerprint: u64,
     require_tls: bool,
@@ -38,7 +38,7 @@ impl VhostBuild {
     fn new(port: u32, require_tls: bool) -> Self {
         Self {
             port,
-            parts: Vec::new(),
+            parts: Parts::new(),
             fingerprint: 0,
             require_tls,
         }
