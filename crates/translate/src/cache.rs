@@ -121,8 +121,9 @@ fn route_fingerprint(route: &Route<Arc<HttpRoute>>) -> u64 {
     ))
 }
 
-/// Compiled virtual hosts by route configuration name, then by virtual host name.
-type Compiled = HashMap<String, HashMap<String, KeptVirtualHost, FixedState>, FixedState>;
+/// Compiled virtual hosts by route configuration name, in the order of its table. (A slot is
+/// empty once a translation has taken its virtual host.)
+type Compiled = HashMap<String, Vec<Option<KeptVirtualHost>>, FixedState>;
 
 /// A compiled virtual host, with what it was compiled from and what compiling it reported.
 #[derive(Debug)]
@@ -243,33 +244,73 @@ impl RouteMemo {
     pub(crate) fn virtual_hosts(&mut self, name: &str) -> VirtualHosts<'_> {
         if !self.keep {
             return VirtualHosts {
-                previous: None,
+                previous: Vec::new(),
+                by_name: None,
+                next: 0,
                 current: None,
             };
         }
-        let previous = self.previous_virtual_hosts.remove(name);
-        let expected = previous.as_ref().map_or(0, HashMap::len);
+        let previous = self.previous_virtual_hosts.remove(name).unwrap_or_default();
+        let current = self
+            .current_virtual_hosts
+            .entry(name.to_owned())
+            .or_insert_with(|| Vec::with_capacity(previous.len()));
         VirtualHosts {
             previous,
-            current: Some(
-                self.current_virtual_hosts
-                    .entry(name.to_owned())
-                    .or_insert_with(|| {
-                        HashMap::with_capacity_and_hasher(expected, FixedState::default())
-                    }),
-            ),
+            by_name: None,
+            next: 0,
+            current: Some(current),
         }
     }
 }
 
 /// The compiled virtual hosts of one route configuration: the last translation's, and this
 /// one's.
+///
+/// A translation asks for its virtual hosts in table order, which a change rarely disturbs:
+/// the one asked for is looked for first where the last table had the next one, so that an
+/// unchanged table is matched without a hash. Only when it is elsewhere (a virtual host came
+/// or went before it) are the last table's virtual hosts indexed by name, once, and the
+/// search goes on from where it was found.
 pub(crate) struct VirtualHosts<'m> {
-    previous: Option<HashMap<String, KeptVirtualHost, FixedState>>,
-    current: Option<&'m mut HashMap<String, KeptVirtualHost, FixedState>>,
+    previous: Vec<Option<KeptVirtualHost>>,
+    /// The last table's positions by a hash of their names; candidates only, the names decide.
+    by_name: Option<HashMap<u64, SmallVec<[usize; 1]>, FixedState>>,
+    /// Where the last table's next virtual host is expected.
+    next: usize,
+    current: Option<&'m mut Vec<Option<KeptVirtualHost>>>,
 }
 
 impl VirtualHosts<'_> {
+    /// Takes the last table's virtual host `name`, if it had one.
+    fn take_previous(&mut self, name: &str) -> Option<KeptVirtualHost> {
+        let named = |slot: &Option<KeptVirtualHost>| {
+            slot.as_ref().is_some_and(|k| k.compiled.name() == name)
+        };
+        let at = if self.previous.get(self.next).is_some_and(named) {
+            self.next
+        } else {
+            let previous = &self.previous;
+            let hash = |name: &str| FixedState::default().hash_one(name);
+            let by_name = self.by_name.get_or_insert_with(|| {
+                let mut by_name: HashMap<u64, SmallVec<[usize; 1]>, FixedState> =
+                    HashMap::with_capacity_and_hasher(previous.len(), FixedState::default());
+                for (i, slot) in previous.iter().enumerate() {
+                    if let Some(k) = slot {
+                        by_name.entry(hash(k.compiled.name())).or_default().push(i);
+                    }
+                }
+                by_name
+            });
+            *by_name
+                .get(&hash(name))?
+                .iter()
+                .find(|i| previous.get(**i).is_some_and(named))?
+        };
+        self.next = at.saturating_add(1);
+        self.previous.get_mut(at)?.take()
+    }
+
     /// Virtual host `name`, serving `domains`, made of `parts` (each a VirtualService's routes,
     /// in the order they were added): the last translation's, if it had this virtual host
     /// made of the very same routes and serving the same domains, else compiled by `compile`
@@ -288,8 +329,7 @@ impl VirtualHosts<'_> {
             &mut Vec<Diagnostic>,
         ) -> Option<CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<CompiledVirtualHost<Arc<HttpRoute>>>> {
-        if let Some(kept) = self.previous.as_mut().and_then(|p| p.remove_entry(&name)) {
-            let (key, kept) = kept;
+        if let Some(kept) = self.take_previous(&name) {
             let same = kept.compiled.domains() == domains
                 && kept.parts.len() == parts.len()
                 && kept
@@ -301,24 +341,21 @@ impl VirtualHosts<'_> {
                 diags.extend(kept.diagnostics.iter().cloned());
                 let compiled = kept.compiled.clone();
                 if let Some(current) = self.current.as_deref_mut() {
-                    current.insert(key, kept);
+                    current.push(Some(kept));
                 }
                 return Some(compiled);
             }
         }
         let mut reported = Vec::new();
-        let compiled = compile(name.clone(), domains, &parts, &mut reported);
+        let compiled = compile(name, domains, &parts, &mut reported);
         diags.extend(reported.iter().cloned());
         let compiled = Arc::new(compiled?);
         if let Some(current) = self.current.as_deref_mut() {
-            current.insert(
-                name,
-                KeptVirtualHost {
-                    parts,
-                    compiled: compiled.clone(),
-                    diagnostics: reported,
-                },
-            );
+            current.push(Some(KeptVirtualHost {
+                parts,
+                compiled: compiled.clone(),
+                diagnostics: reported,
+            }));
         }
         Some(compiled)
     }

@@ -333,3 +333,60 @@ fn a_virtual_host_whose_domains_change_is_compiled_again() {
     assert_eq!(names[2], together);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn virtual_hosts_are_shared_when_others_come_and_go() {
+    let loader = Loader::new();
+    let dir = std::env::temp_dir().join(format!("portcullis-cached-shift-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vs = |name: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: {name}, namespace: shop}}\n\
+             spec:\n  hosts: [{name}.example.com]\n  gateways: [istio-system/gw]\n  \
+             http: [{{route: [{{destination: {{host: web}}}}]}}]\n"
+        )
+    };
+    let (registry, proxy, mesh) = (
+        ServiceRegistry::new(),
+        Proxy::ingress_gateway(),
+        MeshSettings::default(),
+    );
+    let mut load_cache = LoadCache::default();
+    let mut cache = TranslationCache::new();
+    let mut translate = |names: &[&str]| {
+        let mut docs = vec![GATEWAY.to_owned()];
+        docs.extend(names.iter().map(|n| vs(n)));
+        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        let loaded = loader.read_path_cached(&dir, &mut load_cache);
+        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+        assert_same(
+            &plan,
+            &fresh(&loaded, &registry, &proxy),
+            &format!("{names:?}"),
+        );
+        plan
+    };
+    // Virtual hosts come in creation order, here by name: one added first, in the middle and
+    // last, then all three removed.
+    let some = ["b", "c", "e", "f", "h"];
+    let more = ["a", "b", "c", "d", "e", "f", "h", "i"];
+    let plans = [translate(&some), translate(&more), translate(&some)];
+    for pair in plans.windows(2) {
+        let (was, now) = (
+            pair[0].route_configs["http.80"].virtual_hosts(),
+            pair[1].route_configs["http.80"].virtual_hosts(),
+        );
+        for vh in now {
+            let before = was.iter().find(|w| w.name() == vh.name());
+            assert_eq!(
+                before.is_some_and(|w| std::sync::Arc::ptr_eq(w, vh)),
+                before.is_some(),
+                "{} is shared if the last plan had it",
+                vh.name()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
