@@ -247,6 +247,7 @@ impl RouteMemo {
                 previous: Vec::new(),
                 by_name: None,
                 next: 0,
+                misses: 0,
                 current: None,
             };
         }
@@ -259,6 +260,7 @@ impl RouteMemo {
             previous,
             by_name: None,
             next: 0,
+            misses: 0,
             current: Some(current),
         }
     }
@@ -268,16 +270,20 @@ impl RouteMemo {
 /// one's.
 ///
 /// A translation asks for its virtual hosts in table order, which a change rarely disturbs:
-/// the one asked for is looked for first where the last table had the next one, so that an
-/// unchanged table is matched without a hash. Only when it is elsewhere (a virtual host came
-/// or went before it) are the last table's virtual hosts indexed by name, once, and the
-/// search goes on from where it was found.
+/// the one asked for is looked for where the last table had the next one, or the one after
+/// (the next one was renamed or removed), so that an unchanged table is matched without a
+/// hash. A virtual host found at neither is taken to be new (compiling it is right whatever
+/// the last table had); only when two in a row are not found are the last table's virtual
+/// hosts indexed by name, once, and looked up there from then on. The search goes on from
+/// where the last one was found.
 pub(crate) struct VirtualHosts<'m> {
     previous: Vec<Option<KeptVirtualHost>>,
     /// The last table's positions by a hash of their names; candidates only, the names decide.
     by_name: Option<HashMap<u64, SmallVec<[usize; 1]>, FixedState>>,
     /// Where the last table's next virtual host is expected.
     next: usize,
+    /// How many virtual hosts in a row were not found where expected.
+    misses: usize,
     current: Option<&'m mut Vec<Option<KeptVirtualHost>>>,
 }
 
@@ -287,9 +293,15 @@ impl VirtualHosts<'_> {
         let named = |slot: &Option<KeptVirtualHost>| {
             slot.as_ref().is_some_and(|k| k.compiled.name() == name)
         };
-        let at = if self.previous.get(self.next).is_some_and(named) {
-            self.next
+        let expected = (self.next..self.next.saturating_add(2))
+            .find(|i| self.previous.get(*i).is_some_and(named));
+        let at = if let Some(at) = expected {
+            at
         } else {
+            self.misses = self.misses.saturating_add(1);
+            if self.by_name.is_none() && self.misses < 2 {
+                return None;
+            }
             let previous = &self.previous;
             let hash = |name: &str| FixedState::default().hash_one(name);
             let by_name = self.by_name.get_or_insert_with(|| {
@@ -307,6 +319,7 @@ impl VirtualHosts<'_> {
                 .iter()
                 .find(|i| previous.get(**i).is_some_and(named))?
         };
+        self.misses = 0;
         self.next = at.saturating_add(1);
         self.previous.get_mut(at)?.take()
     }

@@ -369,10 +369,17 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
         plan
     };
     // Virtual hosts come in creation order, here by name: one added first, in the middle and
-    // last, then all three removed.
+    // last, then all three removed, then two new ones where two were (the one after them is
+    // then looked up by name).
     let some = ["b", "c", "e", "f", "h"];
     let more = ["a", "b", "c", "d", "e", "f", "h", "i"];
-    let plans = [translate(&some), translate(&more), translate(&some)];
+    let other = ["b", "c", "d1", "d2", "h"];
+    let plans = [
+        translate(&some),
+        translate(&more),
+        translate(&some),
+        translate(&other),
+    ];
     for pair in plans.windows(2) {
         let (was, now) = (
             pair[0].route_configs["http.80"].virtual_hosts(),
