@@ -266,16 +266,21 @@ impl RouteMemo {
     }
 }
 
+/// How many places on from where it is expected a virtual host is looked for before it is
+/// taken to be new.
+const LOOK_AHEAD: usize = 16;
+
 /// The compiled virtual hosts of one route configuration: the last translation's, and this
 /// one's.
 ///
 /// A translation asks for its virtual hosts in table order, which a change rarely disturbs:
-/// the one asked for is looked for where the last table had the next one, or the one after
-/// (the next one was renamed or removed), so that an unchanged table is matched without a
-/// hash. A virtual host found at neither is taken to be new (compiling it is right whatever
-/// the last table had); only when two in a row are not found are the last table's virtual
-/// hosts indexed by name, once, and looked up there from then on. The search goes on from
-/// where the last one was found.
+/// the one asked for is looked for where the last table had the next one, or a few places
+/// on (those before it were renamed or removed: a VirtualService of several hosts makes
+/// several virtual hosts in a row), so that an unchanged table is matched without a hash. A
+/// virtual host found at none of them is taken to be new (compiling it is right whatever the
+/// last table had); only when two in a row are not found are the last table's virtual hosts
+/// indexed by name, once, and looked up there from then on. The search goes on from where
+/// the last one was found.
 pub(crate) struct VirtualHosts<'m> {
     previous: Vec<Option<KeptVirtualHost>>,
     /// The last table's positions by a hash of their names; candidates only, the names decide.
@@ -293,7 +298,10 @@ impl VirtualHosts<'_> {
         let named = |slot: &Option<KeptVirtualHost>| {
             slot.as_ref().is_some_and(|k| k.compiled.name() == name)
         };
-        let expected = (self.next..self.next.saturating_add(2))
+        if self.previous.is_empty() {
+            return None;
+        }
+        let expected = (self.next..self.next.saturating_add(LOOK_AHEAD))
             .find(|i| self.previous.get(*i).is_some_and(named));
         let at = if let Some(at) = expected {
             at
@@ -359,17 +367,18 @@ impl VirtualHosts<'_> {
                 return Some(compiled);
             }
         }
+        let Some(current) = self.current.as_deref_mut() else {
+            return compile(name, domains, &parts, diags).map(Arc::new);
+        };
         let mut reported = Vec::new();
         let compiled = compile(name, domains, &parts, &mut reported);
         diags.extend(reported.iter().cloned());
         let compiled = Arc::new(compiled?);
-        if let Some(current) = self.current.as_deref_mut() {
-            current.push(Some(KeptVirtualHost {
-                parts,
-                compiled: compiled.clone(),
-                diagnostics: reported,
-            }));
-        }
+        current.push(Some(KeptVirtualHost {
+            parts,
+            compiled: compiled.clone(),
+            diagnostics: reported,
+        }));
         Some(compiled)
     }
 }

@@ -369,16 +369,18 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
         plan
     };
     // Virtual hosts come in creation order, here by name: one added first, in the middle and
-    // last, then all three removed, then two new ones where two were (the one after them is
-    // then looked up by name).
+    // last, then all three removed, then two new ones where two were, then three in a row
+    // removed.
     let some = ["b", "c", "e", "f", "h"];
     let more = ["a", "b", "c", "d", "e", "f", "h", "i"];
-    let other = ["b", "c", "d1", "d2", "h"];
+    let other = ["b", "c", "d1", "d2", "h", "j", "k"];
+    let fewer = ["b", "h", "j", "k"];
     let plans = [
         translate(&some),
         translate(&more),
         translate(&some),
         translate(&other),
+        translate(&fewer),
     ];
     for pair in plans.windows(2) {
         let (was, now) = (
@@ -395,5 +397,33 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
             );
         }
     }
+    // Twenty removed in a row: the next virtual host is too far on to be looked for, and is
+    // compiled again; the one after it is a second miss in a row, so the last table is
+    // indexed by name, and it and the rest are shared again.
+    let mut long = vec!["b".to_owned(), "c".to_owned()];
+    long.extend((0..20).map(|i| format!("d{i:02}")));
+    long.extend(["h", "j", "k"].map(str::to_owned));
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let (was, now) = (translate(&long), translate(&["b", "c", "h", "j", "k"]));
+    let shared: Vec<&str> = now.route_configs["http.80"]
+        .virtual_hosts()
+        .iter()
+        .filter(|vh| {
+            was.route_configs["http.80"]
+                .virtual_hosts()
+                .iter()
+                .any(|w| std::sync::Arc::ptr_eq(w, vh))
+        })
+        .map(|vh| vh.name())
+        .collect();
+    assert_eq!(
+        shared,
+        [
+            "b.example.com:80",
+            "c.example.com:80",
+            "j.example.com:80",
+            "k.example.com:80"
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
