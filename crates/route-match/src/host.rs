@@ -106,12 +106,17 @@ impl DomainPattern {
 pub(crate) fn parse_domains<'d>(
     vhosts: impl Iterator<Item = &'d [String]>,
 ) -> Result<Vec<Vec<DomainPattern>>, BuildError> {
-    let mut seen = Seen::with_capacity(vhosts.size_hint().0);
+    // Sized for one domain per virtual host, the usual case, so that ten thousand of them
+    // are not rehashed on the way.
+    let mut seen: FastHashMap<DomainPattern, usize> =
+        FastHashMap::with_capacity_and_hasher(vhosts.size_hint().0, Default::default());
     let mut out = Vec::with_capacity(vhosts.size_hint().0);
     for (vi, domains) in vhosts.enumerate() {
         let parsed = parse_virtual_host_domains(vi, domains)?;
         for (p, d) in parsed.iter().zip(domains) {
-            seen.add(vi, p.clone(), d)?;
+            if let Some(first) = seen.insert(p.clone(), vi) {
+                return Err(BuildError::duplicate_domain(vi, first, d));
+            }
         }
         out.push(parsed);
     }
@@ -127,29 +132,6 @@ pub(crate) fn parse_virtual_host_domains(
         .iter()
         .map(|d| DomainPattern::parse(d).map_err(|r| BuildError::invalid_domain(vi, d, r)))
         .collect()
-}
-
-/// The domains seen so far, each with the first virtual host that serves it.
-pub(crate) struct Seen<P>(FastHashMap<P, usize>);
-
-impl<P: Eq + std::hash::Hash> Seen<P> {
-    /// Sized for one domain per virtual host, the usual case, so that ten thousand of them
-    /// are not rehashed on the way.
-    pub(crate) fn with_capacity(virtual_hosts: usize) -> Self {
-        Self(FastHashMap::with_capacity_and_hasher(
-            virtual_hosts,
-            Default::default(),
-        ))
-    }
-
-    /// Adds `parsed` (written `domain`) for virtual host `vi`, rejecting it if an earlier one
-    /// (or `vi` itself) serves it already.
-    pub(crate) fn add(&mut self, vi: usize, parsed: P, domain: &str) -> Result<(), BuildError> {
-        match self.0.insert(parsed, vi) {
-            Some(first) => Err(BuildError::duplicate_domain(vi, first, domain)),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Where a host landed: the virtual host, how, and the matching key (the domain for exact, the
@@ -186,27 +168,32 @@ pub(crate) struct HostIndex {
 }
 
 impl HostIndex {
-    pub(crate) fn new<'p>(parsed: impl Iterator<Item = &'p [DomainPattern]> + Clone) -> Self {
+    /// The index of virtual hosts given as their parsed domains and the domains as written (in
+    /// the same order); a domain served twice is a [`BuildError`] naming the later virtual host.
+    pub(crate) fn new<'p>(
+        vhosts: impl Iterator<Item = (&'p [DomainPattern], &'p [String])> + Clone,
+    ) -> Result<Self, BuildError> {
         // Sized once: most domains are exact, and ten thousand of them would otherwise be
         // moved as the map grows.
-        let domains = parsed.clone().map(<[_]>::len).sum();
+        let domains = vhosts.clone().map(|(parsed, _)| parsed.len()).sum();
         let mut index = Self {
             exact: FastHashMap::with_capacity_and_hasher(domains, Default::default()),
             ..Self::default()
         };
-        for (vi, domains) in parsed.enumerate() {
-            for d in domains {
-                match d {
-                    DomainPattern::Exact(h) => {
-                        index.exact.insert(h.as_str().into(), vi);
-                    }
+        for (vi, (parsed, written)) in vhosts.enumerate() {
+            for (d, domain) in parsed.iter().zip(written) {
+                let first = match d {
+                    DomainPattern::Exact(h) => index.exact.insert(h.as_str().into(), vi),
                     DomainPattern::Suffix(s) => insert_by_len(&mut index.suffixes, s, vi),
                     DomainPattern::Prefix(p) => insert_by_len(&mut index.prefixes, p, vi),
-                    DomainPattern::Any => index.default = Some(vi),
+                    DomainPattern::Any => index.default.replace(vi),
+                };
+                if let Some(first) = first {
+                    return Err(BuildError::duplicate_domain(vi, first, domain));
                 }
             }
         }
-        index
+        Ok(index)
     }
 
     /// Selects the virtual host for an already port-stripped, lower-cased host.
@@ -246,18 +233,18 @@ impl HostIndex {
     }
 }
 
-fn insert_by_len(groups: &mut ByLength, key: &str, vhost: usize) {
+/// Adds `key` for `vhost`; the virtual host that had it already, if one did.
+fn insert_by_len(groups: &mut ByLength, key: &str, vhost: usize) -> Option<usize> {
     let len = key.len();
     // Longest first.
     let pos = groups.partition_point(|(l, _)| *l > len);
     match groups.get_mut(pos) {
-        Some((l, map)) if *l == len => {
-            map.insert(key.into(), vhost);
-        }
+        Some((l, map)) if *l == len => map.insert(key.into(), vhost),
         _ => {
             let mut map = FastHashMap::default();
             map.insert(key.into(), vhost);
             groups.insert(pos, (len, map));
+            None
         }
     }
 }

@@ -173,8 +173,9 @@ pub struct CompiledVirtualHost<T> {
 
 impl<T> CompiledVirtualHost<T> {
     /// Compiles `vhost`: its domains are checked and its regexes compiled here, once. That a
-    /// domain is also served by another virtual host is found by [`Router::from_compiled`].
-    /// An error names the route at fault, and virtual host 0, as the virtual host is on its own.
+    /// domain is served twice (by another virtual host, or twice by this one) is found by
+    /// [`Router::from_compiled`]. An error names the route at fault, and virtual host 0, as
+    /// the virtual host is on its own.
     pub fn new(vhost: VirtualHost<T>, options: &Options) -> Result<Self, BuildError> {
         let patterns =
             host::parse_virtual_host_domains(0, &vhost.domains).map_err(BuildError::alone)?;
@@ -325,7 +326,7 @@ impl<T> Router<T> {
                 CompiledVirtualHost::with_patterns(vh, vi, patterns, options).map(Arc::new)
             })
             .collect::<Result<Box<[_]>, _>>()?;
-        Ok(Self::indexed(vhosts))
+        Self::indexed(vhosts)
     }
 
     /// Builds a router from virtual hosts compiled already, which other routers may share.
@@ -334,25 +335,21 @@ impl<T> Router<T> {
     pub fn from_compiled(
         vhosts: impl IntoIterator<Item = Arc<CompiledVirtualHost<T>>>,
     ) -> Result<Self, BuildError> {
-        let vhosts: Box<[_]> = vhosts.into_iter().collect();
-        let mut seen = host::Seen::with_capacity(vhosts.len());
-        for (vi, vh) in vhosts.iter().enumerate() {
-            for (p, d) in vh.patterns.iter().zip(&vh.domains) {
-                seen.add(vi, p, d)?;
-            }
-        }
-        Ok(Self::indexed(vhosts))
+        Self::indexed(vhosts.into_iter().collect())
     }
 
     /// A router without virtual hosts: every request is [`NotFound::NoVirtualHost`].
     pub fn empty() -> Self {
-        Self::indexed(Box::default())
+        Self {
+            vhosts: Box::default(),
+            hosts: HostIndex::default(),
+        }
     }
 
-    /// The router over `vhosts`, whose domains are known to be valid and distinct.
-    fn indexed(vhosts: Box<[Arc<CompiledVirtualHost<T>>]>) -> Self {
-        let hosts = HostIndex::new(vhosts.iter().map(|v| &v.patterns[..]));
-        Self { vhosts, hosts }
+    /// The router over `vhosts`, whose domains are valid: a domain served twice is an error.
+    fn indexed(vhosts: Box<[Arc<CompiledVirtualHost<T>>]>) -> Result<Self, BuildError> {
+        let hosts = HostIndex::new(vhosts.iter().map(|v| (&v.patterns[..], &v.domains[..])))?;
+        Ok(Self { vhosts, hosts })
     }
 
     /// The virtual hosts, in table order: a match's [`virtual_host`](Matched::virtual_host)
