@@ -48,12 +48,9 @@ impl VhostBuild {
         self.parts.iter().map(|p| p.len()).sum()
     }
 
-    /// The routes in priority order (§d.2 SortVHostRoutes: catch-alls last, stable).
+    /// The routes in priority order.
     fn routes(&self) -> impl Iterator<Item = &Route<Arc<HttpRoute>>> {
-        let all = || self.parts.iter().flat_map(|p| p.iter());
-        all()
-            .filter(|r| !is_catch_all(&r.matches))
-            .chain(all().filter(|r| is_catch_all(&r.matches)))
+        in_priority_order(&self.parts)
     }
 
     /// Whether `self` and `other` have equal routes, in priority order.
@@ -82,16 +79,12 @@ impl VhostBuild {
     }
 }
 
-/// The routes of `parts` in priority order, in one list.
-fn sorted_routes(parts: &[Routes]) -> Vec<Route<Arc<HttpRoute>>> {
-    let mut routes: Vec<_> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
-    if !routes.is_sorted_by_key(|r| is_catch_all(&r.matches)) {
-        let (normal, catch_all): (Vec<_>, Vec<_>) =
-            routes.into_iter().partition(|r| !is_catch_all(&r.matches));
-        routes = normal;
-        routes.extend(catch_all);
-    }
-    routes
+/// The routes of `parts` in priority order (§d.2 SortVHostRoutes: catch-alls last, stable).
+fn in_priority_order(parts: &[Routes]) -> impl Iterator<Item = &Route<Arc<HttpRoute>>> {
+    let all = || parts.iter().flat_map(|p| p.iter());
+    all()
+        .filter(|r| !is_catch_all(&r.matches))
+        .chain(all().filter(|r| is_catch_all(&r.matches)))
 }
 
 /// `buildGatewayHTTPRouteConfig` for one route configuration name.
@@ -277,7 +270,8 @@ pub(crate) fn build_route_config(
             v.parts,
             diags,
             |vhost_name, domains, parts, diags| {
-                let vhost = VirtualHost::new(vhost_name, domains, sorted_routes(parts));
+                let routes = in_priority_order(parts).cloned().collect();
+                let vhost = VirtualHost::new(vhost_name, domains, routes);
                 compile_virtual_host(name, vhost, diags)
             },
         );
@@ -305,10 +299,10 @@ pub(crate) fn build_router(
 ) -> Router<Arc<HttpRoute>> {
     let mut compiled = Vec::with_capacity(vhosts.len());
     let mut kept_tls = Vec::with_capacity(vhosts.len());
-    for (vh, tls) in vhosts.into_iter().zip(require_tls.iter()) {
+    for (i, vh) in vhosts.into_iter().enumerate() {
         if let Some(c) = compile_virtual_host(name, vh, diags) {
             compiled.push(Arc::new(c));
-            kept_tls.push(*tls);
+            kept_tls.push(require_tls.get(i).copied().unwrap_or(false));
         }
     }
     *require_tls = kept_tls;
