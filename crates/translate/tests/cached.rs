@@ -133,6 +133,63 @@ fn fresh(loaded: &Loaded, registry: &ServiceRegistry, proxy: &Proxy) -> GatewayP
     translate_objects(objects, registry, proxy, &MeshSettings::default())
 }
 
+/// One configuration file in a directory of its own, loaded through a `LoadCache` and
+/// translated through a `TranslationCache` after each write, for an ingress gateway.
+struct Harness {
+    dir: std::path::PathBuf,
+    loader: Loader,
+    load_cache: LoadCache,
+    cache: TranslationCache,
+    registry: ServiceRegistry,
+    proxy: Proxy,
+    mesh: MeshSettings,
+}
+
+impl Harness {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("portcullis-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            loader: Loader::new(),
+            load_cache: LoadCache::default(),
+            cache: TranslationCache::new(),
+            registry: ServiceRegistry::new(),
+            proxy: Proxy::ingress_gateway(),
+            mesh: MeshSettings::default(),
+        }
+    }
+
+    /// Writes `docs` as the file, loads it, and translates it through the cache, checking the
+    /// plan is the one a translation without it makes.
+    fn translate(&mut self, docs: &[&str]) -> GatewayPlan {
+        std::fs::write(self.dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        let loaded = self
+            .loader
+            .read_path_cached(&self.dir, &mut self.load_cache);
+        let plan = translate_cached(
+            &loaded,
+            &self.registry,
+            &self.proxy,
+            &self.mesh,
+            &mut self.cache,
+        );
+        assert_same(
+            &plan,
+            &fresh(&loaded, &self.registry, &self.proxy),
+            &format!("{docs:?}"),
+        );
+        plan
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn random_edits_translate_as_fresh() {
     let dir = std::env::temp_dir().join(format!("portcullis-cached-{}", std::process::id()));
@@ -204,10 +261,7 @@ fn random_edits_translate_as_fresh() {
 
 #[test]
 fn a_changed_virtual_service_is_translated_alone() {
-    let loader = Loader::new();
-    let dir = std::env::temp_dir().join(format!("portcullis-cached-one-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let mut h = Harness::new("cached-one");
     let vs = |i: usize, path: &str| {
         format!(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
@@ -216,27 +270,18 @@ fn a_changed_virtual_service_is_translated_alone() {
              http: [{{match: [{{uri: {{prefix: {path}}}}}], route: [{{destination: {{host: web}}}}]}}]\n"
         )
     };
-    let write = |changed: &str| {
+    let docs = |changed: &str| {
         let mut docs = vec![GATEWAY.to_owned()];
         docs.extend((0..20).map(|i| vs(i, if i == 7 { changed } else { "/" })));
-        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
+        docs
     };
-    let (registry, proxy, mesh) = (
-        ServiceRegistry::new(),
-        Proxy::ingress_gateway(),
-        MeshSettings::default(),
-    );
-    let mut load_cache = LoadCache::default();
-    let mut cache = TranslationCache::new();
-    write("/");
-    let loaded = loader.read_path_cached(&dir, &mut load_cache);
-    let before = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
-    assert_eq!((cache.reused(), cache.translated()), (0, 20));
-    write("/seven");
-    let loaded = loader.read_path_cached(&dir, &mut load_cache);
-    let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
-    assert_eq!((cache.reused(), cache.translated()), (19, 1));
-    assert_same(&plan, &fresh(&loaded, &registry, &proxy), "one changed");
+    let first = docs("/");
+    let before = h.translate(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!((h.cache.reused(), h.cache.translated()), (0, 20));
+    let changed = docs("/seven");
+    let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+    let plan = h.translate(&changed);
+    assert_eq!((h.cache.reused(), h.cache.translated()), (19, 1));
     // Only the changed VirtualService's virtual host is compiled again; the plan shares the
     // others with the last one.
     let (was, now) = (
@@ -252,55 +297,29 @@ fn a_changed_virtual_service_is_translated_alone() {
         .collect();
     assert_eq!(compiled_again, ["h7.example.com:80"]);
     // Another proxy: everything again.
-    let other = Proxy::gateway(
+    h.proxy = Proxy::gateway(
         "istio-system",
         [("istio", "ingressgateway"), ("app", "other")],
     );
-    translate_cached(&loaded, &registry, &other, &mesh, &mut cache);
-    assert_eq!((cache.reused(), cache.translated()), (0, 20));
-    let _ = std::fs::remove_dir_all(&dir);
+    h.translate(&changed);
+    assert_eq!((h.cache.reused(), h.cache.translated()), (0, 20));
 }
 
 #[test]
 fn a_changed_destination_rule_translates_everything_again() {
-    let dir = std::env::temp_dir().join(format!("portcullis-cached-dr-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let mut h = Harness::new("cached-dr");
     let pool = pool();
-    let (registry, proxy, mesh) = (
-        ServiceRegistry::new(),
-        Proxy::ingress_gateway(),
-        MeshSettings::default(),
-    );
-    let loader = Loader::new();
-    let mut load_cache = LoadCache::default();
-    let mut cache = TranslationCache::new();
     for dr in [&pool[8], &pool[9], &pool[8]] {
-        let text = [GATEWAY, &pool[5], dr].join("---\n");
-        std::fs::write(dir.join("config.yaml"), text).unwrap();
-        let loaded = loader.read_path_cached(&dir, &mut load_cache);
-        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
-        assert_eq!((cache.reused(), cache.translated()), (0, 1));
-        assert_same(&plan, &fresh(&loaded, &registry, &proxy), "changed rule");
+        h.translate(&[GATEWAY, &pool[5], dr]);
+        assert_eq!((h.cache.reused(), h.cache.translated()), (0, 1));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_virtual_host_whose_domains_change_is_compiled_again() {
-    let dir = std::env::temp_dir().join(format!("portcullis-cached-split-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let mut h = Harness::new("cached-split");
     let pool = pool();
     let (collapsed, other) = (&pool[pool.len() - 2], &pool[pool.len() - 1]);
-    let (registry, proxy, mesh) = (
-        ServiceRegistry::new(),
-        Proxy::ingress_gateway(),
-        MeshSettings::default(),
-    );
-    let loader = Loader::new();
-    let mut load_cache = LoadCache::default();
-    let mut cache = TranslationCache::new();
     // m1 and m2 share one virtual host, then each has its own, then share one again: the
     // virtual host named after m1 keeps its routes throughout, but not its domains.
     let mut names = Vec::new();
@@ -309,10 +328,7 @@ fn a_virtual_host_whose_domains_change_is_compiled_again() {
         vec![GATEWAY, collapsed, other],
         vec![GATEWAY, collapsed],
     ] {
-        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
-        let loaded = loader.read_path_cached(&dir, &mut load_cache);
-        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
-        assert_same(&plan, &fresh(&loaded, &registry, &proxy), "split");
+        let plan = h.translate(&docs);
         names.push(
             plan.route_configs["http.80"]
                 .virtual_hosts()
@@ -331,15 +347,11 @@ fn a_virtual_host_whose_domains_change_is_compiled_again() {
         ]
     );
     assert_eq!(names[2], together);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn virtual_hosts_are_shared_when_others_come_and_go() {
-    let loader = Loader::new();
-    let dir = std::env::temp_dir().join(format!("portcullis-cached-shift-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let mut h = Harness::new("cached-shift");
     let vs = |name: &str| {
         format!(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
@@ -348,25 +360,10 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
              http: [{{route: [{{destination: {{host: web}}}}]}}]\n"
         )
     };
-    let (registry, proxy, mesh) = (
-        ServiceRegistry::new(),
-        Proxy::ingress_gateway(),
-        MeshSettings::default(),
-    );
-    let mut load_cache = LoadCache::default();
-    let mut cache = TranslationCache::new();
     let mut translate = |names: &[&str]| {
         let mut docs = vec![GATEWAY.to_owned()];
         docs.extend(names.iter().map(|n| vs(n)));
-        std::fs::write(dir.join("config.yaml"), docs.join("---\n")).unwrap();
-        let loaded = loader.read_path_cached(&dir, &mut load_cache);
-        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
-        assert_same(
-            &plan,
-            &fresh(&loaded, &registry, &proxy),
-            &format!("{names:?}"),
-        );
-        plan
+        h.translate(&docs.iter().map(String::as_str).collect::<Vec<_>>())
     };
     // Virtual hosts come in creation order, here by name: one added first, in the middle and
     // last, then all three removed, then two new ones where two were, then three in a row
@@ -425,5 +422,4 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
             "k.example.com:80"
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
