@@ -95,6 +95,13 @@
 //! is surprising, [`Router::explain`] returns an [`Explanation`]: the virtual host chosen and
 //! why, and the first failed condition of every route tried before the winner.
 //!
+//! # Changing a large table
+//!
+//! A router is made of [`CompiledVirtualHost`]s behind `Arc`s. An embedder that rebuilds its
+//! table after each configuration change can compile only the virtual hosts that changed and
+//! put the next router together from those and the previous router's others
+//! ([`Router::from_compiled`], [`Router::virtual_hosts`]); only the domains are indexed again.
+//!
 //! # TLS by server name
 //!
 //! [`SniRouter`] selects among [`SniRoute`]s (Envoy filter chains) by the server name a TLS
