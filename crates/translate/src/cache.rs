@@ -80,6 +80,12 @@ pub(crate) type Routes = Arc<[Route<Arc<HttpRoute>>]>;
 /// virtual hosts are one VirtualService's: its list is held without an allocation.
 pub(crate) type Parts = SmallVec<[Routes; 1]>;
 
+/// Whether `a` and `b` are the very same lists, in the same order: the routes they make are
+/// then equal without being compared.
+pub(crate) fn same_lists(a: &[Routes], b: &[Routes]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
 /// One VirtualService's routes at one place, and the problems found translating them.
 #[derive(Clone, Debug)]
 pub(crate) struct Translated {
@@ -242,26 +248,22 @@ impl RouteMemo {
 impl RouteMemo {
     /// The compiled virtual hosts of route configuration `name`.
     pub(crate) fn virtual_hosts(&mut self, name: &str) -> VirtualHosts<'_> {
-        if !self.keep {
-            return VirtualHosts {
-                previous: Vec::new(),
-                by_name: None,
-                next: 0,
-                misses: 0,
-                current: None,
-            };
-        }
-        let previous = self.previous_virtual_hosts.remove(name).unwrap_or_default();
-        let current = self
-            .current_virtual_hosts
-            .entry(name.to_owned())
-            .or_insert_with(|| Vec::with_capacity(previous.len()));
+        let (previous, current) = if self.keep {
+            let previous = self.previous_virtual_hosts.remove(name).unwrap_or_default();
+            let current = self
+                .current_virtual_hosts
+                .entry(name.to_owned())
+                .or_insert_with(|| Vec::with_capacity(previous.len()));
+            (previous, Some(current))
+        } else {
+            (Vec::new(), None)
+        };
         VirtualHosts {
             previous,
             by_name: None,
             next: 0,
             misses: 0,
-            current: Some(current),
+            current,
         }
     }
 }
@@ -350,22 +352,16 @@ impl VirtualHosts<'_> {
             &mut Vec<Diagnostic>,
         ) -> Option<CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<CompiledVirtualHost<Arc<HttpRoute>>>> {
-        if let Some(kept) = self.take_previous(&name) {
-            let same = kept.compiled.domains() == domains
-                && kept.parts.len() == parts.len()
-                && kept
-                    .parts
-                    .iter()
-                    .zip(&parts)
-                    .all(|(a, b)| Arc::ptr_eq(a, b));
-            if same {
-                diags.extend(kept.diagnostics.iter().cloned());
-                let compiled = kept.compiled.clone();
-                if let Some(current) = self.current.as_deref_mut() {
-                    current.push(Some(kept));
-                }
-                return Some(compiled);
+        if let Some(kept) = self.take_previous(&name)
+            && kept.compiled.domains() == domains
+            && same_lists(&kept.parts, &parts)
+        {
+            diags.extend(kept.diagnostics.iter().cloned());
+            let compiled = kept.compiled.clone();
+            if let Some(current) = self.current.as_deref_mut() {
+                current.push(Some(kept));
             }
+            return Some(compiled);
         }
         let Some(current) = self.current.as_deref_mut() else {
             return compile(name, domains, &parts, diags).map(Arc::new);

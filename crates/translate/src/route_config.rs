@@ -10,7 +10,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{CompiledVirtualHost, Options, Route, Router, VirtualHost};
 
-use crate::cache::{Parts, RouteMemo, Routes, Translated};
+use crate::cache::{Parts, RouteMemo, Routes, Translated, same_lists};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::Index;
 use crate::plan::{HttpRoute, RouteConfig};
@@ -55,13 +55,8 @@ impl VhostBuild {
 
     /// Whether `self` and `other` have equal routes, in priority order.
     fn same_routes(&self, other: &Self) -> bool {
-        let shared = self.parts.len() == other.parts.len()
-            && self
-                .parts
-                .iter()
-                .zip(&other.parts)
-                .all(|(a, b)| Arc::ptr_eq(a, b));
-        shared || (self.route_count() == other.route_count() && self.routes().eq(other.routes()))
+        same_lists(&self.parts, &other.parts)
+            || (self.route_count() == other.route_count() && self.routes().eq(other.routes()))
     }
 
     /// A hash of what makes two virtual hosts collapsible. Equal virtual hosts hash equally:
