@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::FixedState;
 use portcullis_model::Edition;
 
 use portcullis_model::Resource;
@@ -139,9 +140,49 @@ pub(crate) struct Index<'a> {
     pub vs: Vec<VsEntry<'a>>,
     pub drs: Vec<DrEntry<'a>>,
     /// Gateway name → VS indices in binding order (§b.3).
-    pub vs_by_gateway: HashMap<String, Vec<usize>>,
+    pub vs_by_gateway: GatewayBindings,
     /// For a sidecar: the services it sees, one per host name (indices into `registry`).
     pub client_services: Vec<usize>,
+}
+
+/// VirtualService indices by the name of the gateway they bind to.
+pub(crate) type GatewayBindings = HashMap<String, Vec<usize>, FixedState>;
+
+/// [`GatewayBindings`] being filled in binding order. A run of VirtualServices bound to the
+/// same gateway, the usual case, is gathered apart and added to the map at once: the gateway's
+/// name is hashed and copied once per run, not once per VirtualService.
+#[derive(Default)]
+struct Bindings<'v> {
+    map: GatewayBindings,
+    run: Option<(&'v str, Vec<usize>)>,
+}
+
+impl<'v> Bindings<'v> {
+    fn bind(&mut self, gateway: &'v str, vs: usize) {
+        match &mut self.run {
+            Some((name, list)) if *name == gateway => list.push(vs),
+            _ => {
+                self.flush();
+                self.run = Some((gateway, vec![vs]));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((name, list)) = self.run.take() {
+            match self.map.get_mut(name) {
+                Some(bound) => bound.extend(list),
+                None => {
+                    self.map.insert(name.to_owned(), list);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> GatewayBindings {
+        self.flush();
+        self.map
+    }
 }
 
 /// Sorts resources by [`creation_order_key`], made once for each (its timestamp parsed once,
@@ -393,29 +434,23 @@ impl<'a> Index<'a> {
             .filter_map(|(i, v)| vs_group(v, &proxy.namespace).map(|g| (g, i)))
             .collect();
         grouped.sort_by_key(|(g, i)| (*g, *i));
-        let mut vs_by_gateway: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut bindings = Bindings::default();
         for (_, i) in grouped {
-            // The name is copied once per gateway, not once per VirtualService bound to it.
-            let mut bind = |gateway: &String| match vs_by_gateway.get_mut(gateway) {
-                Some(list) => list.push(i),
-                None => {
-                    vs_by_gateway.insert(gateway.clone(), vec![i]);
-                }
-            };
             match vs.get(i).map(|v| &v.gateways[..]) {
                 // Most VirtualServices bind to one gateway: no set to build.
-                Some([gateway]) => bind(gateway),
+                Some([gateway]) => bindings.bind(gateway, i),
                 Some(gateways) => {
                     let mut seen = HashSet::new();
                     for g in gateways {
                         if seen.insert(g) {
-                            bind(g);
+                            bindings.bind(g, i);
                         }
                     }
                 }
                 None => {}
             }
         }
+        let vs_by_gateway = bindings.finish();
 
         let mut dr_order: Vec<&Resource<portcullis_model::DestinationRule>> =
             config.destination_rules.iter().map(|r| &**r).collect();
