@@ -654,6 +654,11 @@ impl<'p> Earlier<'p> {
         vh: &Arc<pc_route::CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<[RouteRt]>> {
         let before = self.config.config.virtual_hosts();
+        // The same virtual host where it was, as most are after a change: found by its
+        // pointer alone, without reading its name.
+        if before.get(vi).is_some_and(|was| Arc::ptr_eq(was, vh)) {
+            return self.config.routes.get(vi).cloned();
+        }
         let at = match before.get(vi) {
             Some(was) if was.name() == vh.name() => vi,
             _ => *self
