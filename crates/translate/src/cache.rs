@@ -1,8 +1,11 @@
 //! What one translation of a load keeps for the next: each VirtualService's routes at each
-//! gateway server, under the [`Edition`] of the document the VirtualService came from.
+//! gateway server, and the server's hosts it serves, under the [`Edition`] of the document the
+//! VirtualService came from.
 //!
 //! A VirtualService's routes at a server are a function of the VirtualService, the server's
-//! port and gateway name, and what route translation looks up: the proxy, the mesh settings,
+//! port and gateway name, and what route translation looks up; the hosts it serves there, of
+//! the VirtualService and the server's hosts. A server is known by its port, its gateway's
+//! name and its hosts. Route translation looks up the proxy, the mesh settings,
 //! the registry with the ServiceEntries added, and the DestinationRules (hash policies). The
 //! cache keeps the routes only while all of those but the VirtualServices are what they were
 //! (the same editions of the other networking resources, an equal registry, proxy and mesh
@@ -12,6 +15,7 @@
 //! It also keeps what indexing learns of each VirtualService from the VirtualService alone
 //! ([`FactsMemo`]), under its edition whatever the context.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::collections::HashMap;
@@ -69,8 +73,13 @@ struct Context {
     mesh: MeshSettings,
 }
 
-/// Routes by place (server port, gateway name), then by the VirtualService's edition.
-type Places = HashMap<(u32, String), ByEdition<Translated>, FixedState>;
+/// What each VirtualService made at each place (server port, gateway name and server hosts),
+/// by the VirtualService's edition: `None` for one that serves none of the server's hosts.
+type Places = HashMap<PlaceKey, ByEdition<Option<Translated>>, FixedState>;
+
+/// A server as route translation sees it: its port, its gateway's name, and its hosts (which
+/// decide what a VirtualService serves there).
+type PlaceKey = (u32, String, Vec<String>);
 
 /// A VirtualService's routes at one place, shared by every virtual host they go to and kept
 /// from one translation to the next.
@@ -86,9 +95,14 @@ pub(crate) fn same_lists(a: &[Routes], b: &[Routes]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
 }
 
-/// One VirtualService's routes at one place, and the problems found translating them.
+/// One VirtualService's routes at one place, the hosts it serves there, and the problems
+/// found translating them.
 #[derive(Clone, Debug)]
 pub(crate) struct Translated {
+    /// The server's hosts the VirtualService serves, lower-cased: the names of the virtual
+    /// hosts its routes go to. Shared, as every virtual host holds its name while its route
+    /// configuration is assembled.
+    pub(crate) hosts: Box<[Arc<str>]>,
     pub(crate) routes: Routes,
     pub(crate) problems: Vec<(String, RouteProblem)>,
     /// The sum of the routes' [`route_fingerprint`]s: equal routes, in any order, have equal
@@ -97,7 +111,9 @@ pub(crate) struct Translated {
 }
 
 impl Translated {
+    /// The routes made for `hosts` (as written; they are lower-cased here).
     pub(crate) fn new(
+        hosts: Vec<String>,
         routes: Vec<Route<Arc<HttpRoute>>>,
         problems: Vec<(String, RouteProblem)>,
     ) -> Self {
@@ -105,7 +121,15 @@ impl Translated {
             .iter()
             .map(route_fingerprint)
             .fold(0, u64::wrapping_add);
+        let hosts = hosts
+            .into_iter()
+            .map(|mut host| {
+                host.make_ascii_lowercase();
+                Arc::from(host)
+            })
+            .collect();
         Self {
+            hosts,
             routes: routes.into(),
             problems,
             fingerprint,
@@ -221,8 +245,8 @@ impl RouteMemo {
         Self::default()
     }
 
-    /// The routes at one server.
-    pub(crate) fn place(&mut self, port: u32, gateway: &str) -> Place<'_> {
+    /// The routes at one server: `port`, the name of its gateway, and its `hosts`.
+    pub(crate) fn place(&mut self, port: u32, gateway: &str, hosts: &[String]) -> Place<'_> {
         if !self.keep {
             return Place {
                 previous: None,
@@ -230,7 +254,7 @@ impl RouteMemo {
                 counts: &mut self.counts,
             };
         }
-        let key = (port, gateway.to_owned());
+        let key = (port, gateway.to_owned(), hosts.to_vec());
         let previous = self.previous.get_mut(&key);
         // Sized for what the last translation had here, as ten thousand entries would
         // otherwise be moved as the table grows.
@@ -296,9 +320,9 @@ pub(crate) struct VirtualHosts<'m> {
 
 impl VirtualHosts<'_> {
     /// Takes the last table's virtual host `name`, if it had one.
-    fn take_previous(&mut self, name: &str) -> Option<KeptVirtualHost> {
+    fn take_previous(&mut self, name: VhostName<'_>) -> Option<KeptVirtualHost> {
         let named = |slot: &Option<KeptVirtualHost>| {
-            slot.as_ref().is_some_and(|k| k.compiled.name() == name)
+            slot.as_ref().is_some_and(|k| name.is(k.compiled.name()))
         };
         if self.previous.is_empty() {
             return None;
@@ -325,7 +349,7 @@ impl VirtualHosts<'_> {
                 by_name
             });
             *by_name
-                .get(&hash(name))?
+                .get(&hash(&name.to_string()))?
                 .iter()
                 .find(|i| previous.get(**i).is_some_and(named))?
         };
@@ -341,8 +365,8 @@ impl VirtualHosts<'_> {
     /// added to `diags` either way.
     pub(crate) fn get_or_compile(
         &mut self,
-        name: String,
-        domains: Vec<String>,
+        name: VhostName<'_>,
+        domains: &[Arc<str>],
         parts: Parts,
         diags: &mut Vec<Diagnostic>,
         compile: impl FnOnce(
@@ -352,8 +376,14 @@ impl VirtualHosts<'_> {
             &mut Vec<Diagnostic>,
         ) -> Option<CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<CompiledVirtualHost<Arc<HttpRoute>>>> {
-        if let Some(kept) = self.take_previous(&name)
-            && kept.compiled.domains() == domains
+        if let Some(kept) = self.take_previous(name)
+            && kept.compiled.domains().len() == domains.len()
+            && kept
+                .compiled
+                .domains()
+                .iter()
+                .zip(domains)
+                .all(|(a, b)| **a == **b)
             && same_lists(&kept.parts, &parts)
         {
             diags.extend(kept.diagnostics.iter().cloned());
@@ -363,11 +393,12 @@ impl VirtualHosts<'_> {
             }
             return Some(compiled);
         }
+        let domains = || domains.iter().map(|d| d.to_string()).collect();
         let Some(current) = self.current.as_deref_mut() else {
-            return compile(name, domains, &parts, diags).map(Arc::new);
+            return compile(name.to_string(), domains(), &parts, diags).map(Arc::new);
         };
         let mut reported = Vec::new();
-        let compiled = compile(name, domains, &parts, &mut reported);
+        let compiled = compile(name.to_string(), domains(), &parts, &mut reported);
         diags.extend(reported.iter().cloned());
         let compiled = Arc::new(compiled?);
         current.push(Some(KeptVirtualHost {
@@ -379,32 +410,61 @@ impl VirtualHosts<'_> {
     }
 }
 
+/// A virtual host's name, `host:port`, as its two parts: it is compared with the last
+/// table's names as it is, and put together only for a virtual host compiled again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VhostName<'a> {
+    /// The first of its domains.
+    pub(crate) host: &'a str,
+    /// `:port`.
+    pub(crate) port: &'a str,
+}
+
+impl VhostName<'_> {
+    /// Whether `name` is this name.
+    fn is(self, name: &str) -> bool {
+        name.len() == self.host.len().saturating_add(self.port.len())
+            && name.starts_with(self.host)
+            && name.ends_with(self.port)
+    }
+}
+
+impl std::fmt::Display for VhostName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.host)?;
+        f.write_str(self.port)
+    }
+}
+
 /// The routes of the VirtualServices at one server.
 pub(crate) struct Place<'m> {
-    previous: Option<&'m mut ByEdition<Translated>>,
-    current: Option<&'m mut ByEdition<Translated>>,
+    previous: Option<&'m mut ByEdition<Option<Translated>>>,
+    current: Option<&'m mut ByEdition<Option<Translated>>>,
     counts: &'m mut Counts,
 }
 
 impl Place<'_> {
-    /// The routes of the VirtualService of `edition` here: kept from this translation or the
-    /// last, or made by `translate` (and kept). Without an edition, always made.
+    /// What the VirtualService of `edition` makes here: kept from this translation or the
+    /// last, or made by `translate` (and kept), which gives `None` for a VirtualService that
+    /// serves none of the server's hosts. Without an edition, always made.
     pub(crate) fn routes(
         &mut self,
         edition: Option<Edition>,
-        translate: impl FnOnce() -> Translated,
-    ) -> Translated {
+        translate: impl FnOnce() -> Option<Translated>,
+    ) -> Option<Cow<'_, Translated>> {
         let (Some(edition), Some(current)) = (edition, self.current.as_deref_mut()) else {
+            let made = translate()?;
             self.counts.made += 1;
-            return translate();
+            return Some(Cow::Owned(made));
         };
         let (routes, made) =
             kept_or_made(current, self.previous.as_deref_mut(), edition, translate);
+        let routes = routes.as_ref()?;
         if made {
             self.counts.made += 1;
         } else {
             self.counts.reused += 1;
         }
-        routes.clone()
+        Some(Cow::Borrowed(routes))
     }
 }

@@ -10,7 +10,7 @@ use foldhash::fast::FixedState;
 use portcullis_model::host::{intersection, names_for_namespace};
 use portcullis_route_match::{CompiledVirtualHost, Options, Route, Router, VirtualHost};
 
-use crate::cache::{Parts, RouteMemo, Routes, Translated, same_lists};
+use crate::cache::{Parts, RouteMemo, Routes, Translated, VhostName, same_lists};
 use crate::diag::{Diagnostic, Severity};
 use crate::index::Index;
 use crate::plan::{HttpRoute, RouteConfig};
@@ -19,14 +19,15 @@ use crate::servers::MergedServer;
 
 // HTTP route configurations
 
-/// One virtual host being assembled. Its name (the lower-cased host) is the key it is found
-/// by while routes are added, and is taken from there when they all are.
+/// One virtual host being assembled, found by its lower-cased host while routes are added.
 ///
 /// Its routes are the VirtualServices' routes as translated (and kept by the
 /// [`RouteMemo`]), shared rather than copied: they are put together in one list only when the
 /// virtual host is compiled, and a virtual host made of the same shared lists as in the last
 /// translation is not.
 struct VhostBuild {
+    /// Its host, lower-cased.
+    host: Arc<str>,
     port: u32,
     parts: Parts,
     /// The sum of the parts' fingerprints.
@@ -35,8 +36,9 @@ struct VhostBuild {
 }
 
 impl VhostBuild {
-    fn new(port: u32, require_tls: bool) -> Self {
+    fn new(host: Arc<str>, port: u32, require_tls: bool) -> Self {
         Self {
+            host,
             port,
             parts: Parts::new(),
             fingerprint: 0,
@@ -100,7 +102,7 @@ pub(crate) fn build_route_config(
         .fold(0, usize::saturating_add)
         .min(index.vs.len());
     let mut vhosts: Vec<VhostBuild> = Vec::with_capacity(expected);
-    let mut by_name: HashMap<String, usize, FixedState> =
+    let mut by_name: HashMap<Arc<str>, usize, FixedState> =
         HashMap::with_capacity_and_hasher(expected, FixedState::default());
     let mut rejected: Option<String> = None;
     for ms in servers {
@@ -110,36 +112,34 @@ pub(crate) fn build_route_config(
             listen_port: ms.server_port,
             gateway_names: &gateway_names,
         };
-        let mut place = memo.place(ms.server_port, &ms.gateway_name);
+        let mut place = memo.place(ms.server_port, &ms.gateway_name, &ms.hosts);
         // The server's hosts as a namespace sees them, made again only when the namespace
         // changes from one VirtualService to the next (bound VirtualServices are mostly in a
         // few namespaces).
         let mut server_hosts: Option<(&str, Vec<String>)> = None;
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {
-                let server_hosts = match &mut server_hosts {
-                    Some((namespace, hosts)) if *namespace == vs.namespace => &*hosts,
-                    slot => {
-                        &slot
-                            .insert((vs.namespace, names_for_namespace(&ms.hosts, vs.namespace)))
-                            .1
+                let Some(bound) = place.routes(vs.edition, || {
+                    let server_hosts = match &mut server_hosts {
+                        Some((namespace, hosts)) if *namespace == vs.namespace => &*hosts,
+                        slot => {
+                            let hosts = names_for_namespace(&ms.hosts, vs.namespace);
+                            &slot.insert((vs.namespace, hosts)).1
+                        }
+                    };
+                    let hosts = intersection(server_hosts, &vs.hosts);
+                    if hosts.is_empty() {
+                        return None;
                     }
-                };
-                let hosts = intersection(server_hosts, &vs.hosts);
-                if hosts.is_empty() {
-                    continue;
-                }
-                let Translated {
-                    routes,
-                    problems,
-                    fingerprint,
-                } = place.routes(vs.edition, || {
                     let mut problems = Vec::new();
                     let routes = build_http_routes(index, &ctx, vs, &mut problems);
-                    Translated::new(routes, problems)
-                });
-                for (path, p) in problems {
+                    Some(Translated::new(hosts, routes, problems))
+                }) else {
+                    continue;
+                };
+                for (path, p) in &bound.problems {
                     let resource = format!("VirtualService {}/{}", vs.namespace, vs.name);
+                    let path = path.clone();
                     match p {
                         RouteProblem::Reject(msg) => {
                             diags.push(Diagnostic::new(
@@ -148,7 +148,7 @@ pub(crate) fn build_route_config(
                                 path,
                                 format!("{msg} (route configuration {name})"),
                             ));
-                            rejected.get_or_insert(msg);
+                            rejected.get_or_insert_with(|| msg.clone());
                         }
                         RouteProblem::Invalid(err) => diags.push(Diagnostic::new(
                             Severity::Warning,
@@ -164,22 +164,21 @@ pub(crate) fn build_route_config(
                         )),
                     }
                 }
-                if routes.is_empty() {
+                if bound.routes.is_empty() {
                     continue;
                 }
-                for mut key in hosts {
-                    key.make_ascii_lowercase();
-                    let idx = match by_name.get(&key) {
+                for host in &bound.hosts {
+                    let idx = match by_name.get(host) {
                         Some(idx) => *idx,
                         None => {
-                            vhosts.push(VhostBuild::new(ms.server_port, false));
-                            by_name.insert(key, vhosts.len() - 1);
+                            vhosts.push(VhostBuild::new(host.clone(), ms.server_port, false));
+                            by_name.insert(host.clone(), vhosts.len() - 1);
                             vhosts.len() - 1
                         }
                     };
                     if let Some(v) = vhosts.get_mut(idx) {
-                        v.parts.push(routes.clone());
-                        v.fingerprint = v.fingerprint.wrapping_add(fingerprint);
+                        v.parts.push(bound.routes.clone());
+                        v.fingerprint = v.fingerprint.wrapping_add(bound.fingerprint);
                         v.require_tls |= redirect;
                     }
                 }
@@ -187,35 +186,30 @@ pub(crate) fn build_route_config(
         }
         if redirect {
             for h in &ms.hosts {
-                let key = h.to_ascii_lowercase();
-                match by_name.get(&key) {
+                let host: Arc<str> = Arc::from(h.to_ascii_lowercase());
+                match by_name.get(&host) {
                     Some(i) => {
                         if let Some(v) = vhosts.get_mut(*i) {
                             v.require_tls = true;
                         }
                     }
                     None => {
-                        by_name.insert(key, vhosts.len());
-                        vhosts.push(VhostBuild::new(ms.server_port, true));
+                        by_name.insert(host.clone(), vhosts.len());
+                        vhosts.push(VhostBuild::new(host, ms.server_port, true));
                     }
                 }
             }
         }
     }
-    let mut names = vec![String::new(); vhosts.len()];
-    for (key, i) in by_name {
-        if let Some(slot) = names.get_mut(i) {
-            *slot = key;
-        }
-    }
     // collapseDuplicateRoutes: virtual hosts with equal routes become one with all their
     // domains. A hash of the routes picks the candidates; equality decides. `latest` holds
     // the last group of each hash, and `earlier` each group's previous one of the same hash.
-    let mut groups: Vec<(Vec<String>, VhostBuild)> = Vec::with_capacity(vhosts.len());
+    let mut groups: Vec<(Vec<Arc<str>>, VhostBuild)> = Vec::with_capacity(vhosts.len());
     let mut earlier: Vec<Option<usize>> = Vec::with_capacity(vhosts.len());
     let mut latest: HashMap<u64, usize, FixedState> =
         HashMap::with_capacity_and_hasher(vhosts.len(), FixedState::default());
-    for (v, name) in vhosts.into_iter().zip(names) {
+    for v in vhosts {
+        let host = v.host.clone();
         let fingerprint = v.fingerprint();
         let mut candidate = latest.get(&fingerprint).copied();
         let found = loop {
@@ -228,10 +222,10 @@ pub(crate) fn build_route_config(
             candidate = earlier.get(i).copied().flatten();
         };
         match found.and_then(|i| groups.get_mut(i)) {
-            Some((domains, _)) => domains.push(name),
+            Some((domains, _)) => domains.push(host),
             None => {
                 earlier.push(latest.insert(fingerprint, groups.len()));
-                groups.push((vec![name], v));
+                groups.push((vec![host], v));
             }
         }
     }
@@ -255,13 +249,13 @@ pub(crate) fn build_route_config(
             Some((port, suffix)) if *port == v.port => &*suffix,
             slot => &slot.insert((v.port, format!(":{}", v.port))).1,
         };
-        let first = domains.first().map_or("", String::as_str);
-        let mut vhost_name = String::with_capacity(first.len() + suffix.len());
-        vhost_name.push_str(first);
-        vhost_name.push_str(suffix);
+        let vhost_name = VhostName {
+            host: domains.first().map_or("", |d| &**d),
+            port: suffix,
+        };
         let vhost = compiled.get_or_compile(
             vhost_name,
-            domains,
+            &domains,
             v.parts,
             diags,
             |vhost_name, domains, parts, diags| {

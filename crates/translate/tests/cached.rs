@@ -423,3 +423,31 @@ fn virtual_hosts_are_shared_when_others_come_and_go() {
         ]
     );
 }
+
+#[test]
+fn servers_on_one_port_keep_what_each_serves() {
+    // Two servers of one gateway on one port share a route configuration, and a
+    // VirtualService serves different hosts at each: what it serves at one is not taken for
+    // the other, in one translation or the next.
+    let gateway = GATEWAY.replace(
+        "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*/*.example.com\"]\n",
+        "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*/m1.example.com\"]\n  \
+         - port: {number: 80, name: http2, protocol: HTTP}\n    hosts: [\"*/m2.example.com\"]\n",
+    );
+    assert_ne!(gateway, GATEWAY);
+    let pool = pool();
+    let (both, other) = (&pool[pool.len() - 2], &pool[pool.len() - 1]);
+    let mut h = Harness::new("cached-two-servers");
+    for docs in [
+        vec![gateway.as_str(), both],
+        vec![gateway.as_str(), both, other],
+    ] {
+        let plan = h.translate(&docs);
+        let domains: Vec<&String> = plan.route_configs["http.80"]
+            .virtual_hosts()
+            .iter()
+            .flat_map(|v| v.domains())
+            .collect();
+        assert_eq!(domains, ["m1.example.com", "m2.example.com"]);
+    }
+}
