@@ -65,6 +65,10 @@ pub(crate) struct VsFacts {
     pub delegates: bool,
     /// Whether a rule's match names a gateway by a name that resolves to another.
     pub renames_gateways: bool,
+    /// Whether a host is a short name, to be resolved in the VirtualService's namespace.
+    pub short_hosts: bool,
+    /// Whether every gateway is named as [`resolve_gateway_name`] would name it.
+    pub gateways_resolved: bool,
 }
 
 /// What one indexing keeps for the next: the facts by the edition of their VirtualService's
@@ -372,6 +376,8 @@ impl<'a> Index<'a> {
                 renames_gateways: renames_match_gateways(&r.spec.http, ns)
                     || renames_match_gateways(&r.spec.tcp, ns)
                     || renames_match_gateways(&r.spec.tls, ns),
+                short_hosts: r.spec.hosts.iter().any(|h| is_short_name(h)),
+                gateways_resolved: r.spec.gateways.iter().all(|g| is_resolved_gateway_name(g)),
             });
             let merges = facts.delegates;
             let (mut http, merged_origin): (Cow<'_, [VsHttpRoute]>, _) = if merges {
@@ -395,7 +401,7 @@ impl<'a> Index<'a> {
             // borrowed, saving four allocations for each of thousands of them on every change.
             let gateways = if r.spec.gateways.is_empty() {
                 Cow::Owned(vec!["mesh".to_owned()])
-            } else if r.spec.gateways.iter().all(|g| is_resolved_gateway_name(g)) {
+            } else if facts.gateways_resolved {
                 Cow::Borrowed(&r.spec.gateways[..])
             } else {
                 r.spec
@@ -404,7 +410,7 @@ impl<'a> Index<'a> {
                     .map(|g| resolve_gateway_name(g, ns))
                     .collect()
             };
-            let hosts = if r.spec.hosts.iter().any(|h| is_short_name(h)) {
+            let hosts = if facts.short_hosts {
                 r.spec
                     .hosts
                     .iter()
