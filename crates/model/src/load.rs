@@ -570,6 +570,54 @@ fn hole() -> Document {
     Document::from_object(String::new(), 0, Object::Namespace(empty))
 }
 
+/// How long a file must have been left alone before what its metadata says is trusted to
+/// tell whether it changed. A file's times are kept in ticks of the file system's own (from a
+/// few milliseconds on Linux to two seconds on FAT): a file written twice within one tick, to
+/// the same length, looks untouched by its metadata, so a file that changed less than a tick
+/// before it was looked at is compared byte for byte.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a file's metadata says of its content: its length, its times of last modification
+/// and of last change (which a write or a rename always moves, and no program can set), and
+/// which file it is. A file whose stamp is what it was when it was read, and which had been
+/// quiet for [`QUIET`] then, holds the same bytes: it is not read again (make and git decide
+/// the same way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+    changed: (i64, i64),
+    file: (u64, u64),
+}
+
+impl Stamp {
+    /// The stamp of `meta`, when the file last changed at least [`QUIET`] before `now`; on
+    /// systems without a change time, none.
+    fn of(meta: &std::fs::Metadata, now: std::time::SystemTime) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let changed = std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(
+                u64::try_from(meta.ctime()).ok()?,
+                u32::try_from(meta.ctime_nsec()).ok()?,
+            ))?;
+            let quiet_since = now.checked_sub(QUIET)?;
+            (changed < quiet_since).then_some(())?;
+            Some(Self {
+                len: meta.len(),
+                modified: meta.modified().ok()?,
+                changed: (meta.ctime(), meta.ctime_nsec()),
+                file: (meta.dev(), meta.ino()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (meta, now);
+            None
+        }
+    }
+}
+
 /// Whether the file at `path` holds exactly `expected`.
 fn holds(path: &Path, expected: &[u8]) -> std::io::Result<bool> {
     use std::io::Read as _;
@@ -628,6 +676,8 @@ impl PieceLen {
 #[derive(Clone)]
 struct CachedFile {
     text: String,
+    /// The file's [`Stamp`] when `text` was its content, if it had been quiet long enough.
+    stamp: Option<Stamp>,
     /// What each part of `text` loaded to (see [`split_stream`]), but for the documents,
     /// which are in the cache's store.
     parts: Vec<LoadedPart>,
@@ -962,7 +1012,10 @@ impl Loader {
     /// `cache` holds from the last call with it, and in those only the documents whose text
     /// differs ([`LoadCache::kept_documents`]). The unchanged files' documents, warnings and
     /// errors come from the cache, and so do a changed file's unchanged documents, moved to
-    /// their new lines (a document with a warning or an error is read again). Files no longer
+    /// their new lines (a document with a warning or an error is read again). A file is not
+    /// even read again when its length, modification and change times and identity are those
+    /// it had when the cache last saw it, if it had then been left alone for two seconds or
+    /// more. Files no longer
     /// under `path` leave the cache, and a cache used with other [`LoadOptions`] (but for
     /// [`threads`](LoadOptions::threads)) is emptied first. For a source read again after one
     /// of its files changed, such as a watched configuration directory.
@@ -1050,12 +1103,18 @@ impl Loader {
             cache.clear();
             cache.options = Some(options);
         }
-        // Reading is cheap next to parsing: every file is read, and compared with the bytes
-        // its cached parse came from (`None`: the same).
-        let mut texts: Vec<Result<Option<String>, LoadError>> = files
+        // Each file is compared with the bytes its cached parse came from (`None`: the same):
+        // by its stamp when it had been quiet, else by reading it, which is cheap next to
+        // parsing. The clock is read once, before any file's metadata.
+        let now = std::time::SystemTime::now();
+        type Read = Result<Option<String>, LoadError>;
+        let (mut texts, stamps): (Vec<Read>, Vec<Option<Stamp>>) = files
             .iter()
-            .map(|f| self.read_changed(f, cache.files.get(f).map(|c| c.text.as_str())))
-            .collect();
+            .map(|f| match self.read_changed(f, cache.files.get(f), now) {
+                Ok((text, stamp)) => (Ok(text), stamp),
+                Err(e) => (Err(e), None),
+            })
+            .unzip();
         let misses: Vec<usize> = texts
             .iter()
             .zip(&files)
@@ -1109,8 +1168,16 @@ impl Loader {
                 // Below, only whether each file could be read matters: its text can move.
                 let parts = std::mem::take(parts);
                 if let Some(text) = text.take() {
-                    cache.files.insert(file.clone(), CachedFile { text, parts });
+                    let stamp = stamps.get(*i).copied().flatten();
+                    cache
+                        .files
+                        .insert(file.clone(), CachedFile { text, parts, stamp });
                 }
+            }
+        }
+        for ((file, text), stamp) in files.iter().zip(&texts).zip(&stamps) {
+            if let (Ok(None), Some(cached)) = (text, cache.files.get_mut(file)) {
+                cached.stamp = *stamp;
             }
         }
         // The files read, in order: the store's new order.
@@ -1176,15 +1243,30 @@ impl Loader {
     /// A file as long as its cached text is compared as it is read, a piece at a time: most
     /// files of a configuration read again have not changed, and reading each into a string
     /// of its own cost more than comparing it (new pages, which the kernel zeroes first).
-    fn read_changed(&self, path: &Path, cached: Option<&str>) -> Result<Option<String>, LoadError> {
-        if let Some(cached) = cached
-            && std::fs::metadata(path)
-                .is_ok_and(|meta| u64::try_from(cached.len()).is_ok_and(|len| len == meta.len()))
-            && holds(path, cached.as_bytes()).unwrap_or(false)
-        {
-            return Ok(None);
+    ///
+    /// With the text, the file's [`Stamp`] as it was before it was read, if it had been quiet
+    /// for [`QUIET`] before `now`; a file whose stamp is the one cached is not read.
+    fn read_changed(
+        &self,
+        path: &Path,
+        cached: Option<&CachedFile>,
+        now: std::time::SystemTime,
+    ) -> Result<(Option<String>, Option<Stamp>), LoadError> {
+        let meta = std::fs::metadata(path).ok();
+        let stamp = meta.as_ref().and_then(|meta| Stamp::of(meta, now));
+        if let Some(cached) = cached {
+            if stamp.is_some() && cached.stamp == stamp {
+                return Ok((None, stamp));
+            }
+            if meta
+                .as_ref()
+                .is_some_and(|m| u64::try_from(cached.text.len()).is_ok_and(|len| len == m.len()))
+                && holds(path, cached.text.as_bytes()).unwrap_or(false)
+            {
+                return Ok((None, stamp));
+            }
         }
-        self.read_text(path).map(Some)
+        Ok((Some(self.read_text(path)?), stamp))
     }
 
     /// A file's text, or why it cannot be read (too large, unreadable).
@@ -2645,5 +2727,72 @@ mod part_tests {
             });
             assert_eq!(got, split_stream_line_by_line(&text), "{text:?}");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod stamp_tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// What `read_changed` says of `path` against `cached`: the text if it was read, and
+    /// whether a stamp came with it.
+    fn check(
+        path: &Path,
+        cached: Option<&CachedFile>,
+        now: SystemTime,
+    ) -> (Option<String>, Option<Stamp>) {
+        Loader::new().read_changed(path, cached, now).unwrap()
+    }
+
+    #[test]
+    fn a_quiet_file_is_not_read_again_and_a_changed_one_is() {
+        let dir = std::env::temp_dir().join(format!("portcullis-stamp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.yaml");
+        std::fs::write(&path, "kind: A\n").unwrap();
+        // As seen long after the write, the file has been quiet: it comes with a stamp.
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let (text, stamp) = check(&path, None, later);
+        assert_eq!(text.as_deref(), Some("kind: A\n"));
+        let stamp = stamp.expect("a quiet file has a stamp");
+        let cached = CachedFile {
+            text: "kind: A\n".to_owned(),
+            parts: Vec::new(),
+            stamp: Some(stamp),
+        };
+        assert_eq!(check(&path, Some(&cached), later), (None, Some(stamp)));
+        // The stamp alone decides: a cached text the file does not hold is not even compared.
+        let stale = CachedFile {
+            text: "kind: B\n".to_owned(),
+            ..cached.clone()
+        };
+        assert_eq!(check(&path, Some(&stale), later).0, None);
+        // Right after the write, the file has not been quiet: no stamp, and its bytes decide.
+        let (text, stamp_now) = check(&path, Some(&stale), SystemTime::now());
+        assert_eq!((text.as_deref(), stamp_now), (Some("kind: A\n"), None));
+        // Written again in place, to the same length, a tick of the file system's clock later.
+        std::thread::sleep(Duration::from_millis(30));
+        std::fs::write(&path, "kind: C\n").unwrap();
+        let (text, moved) = check(&path, Some(&cached), later);
+        assert_eq!(text.as_deref(), Some("kind: C\n"));
+        assert_ne!(moved, Some(stamp));
+        // Replaced by a file of the same length renamed over it, as editors and Kubernetes
+        // volumes do.
+        let cached = CachedFile {
+            text: "kind: C\n".to_owned(),
+            parts: Vec::new(),
+            stamp: moved,
+        };
+        std::fs::write(dir.join("next"), "kind: D\n").unwrap();
+        std::fs::rename(dir.join("next"), &path).unwrap();
+        assert_eq!(
+            check(&path, Some(&cached), later).0.as_deref(),
+            Some("kind: D\n")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
