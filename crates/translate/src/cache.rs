@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher as _;
 
 use foldhash::fast::FixedState;
@@ -28,7 +29,7 @@ use smallvec::SmallVec;
 
 use crate::diag::Diagnostic;
 use crate::index::{Facts, FactsMemo};
-use crate::kept::{ByEdition, kept_or_made};
+use crate::kept::ByEdition;
 use crate::plan::HttpRoute;
 use crate::proxy::{MeshSettings, Proxy};
 use crate::registry::ServiceRegistry;
@@ -74,8 +75,10 @@ struct Context {
 }
 
 /// What each VirtualService made at each place (server port, gateway name and server hosts),
-/// by the VirtualService's edition: `None` for one that serves none of the server's hosts.
-type Places = HashMap<PlaceKey, ByEdition<Option<Translated>>, FixedState>;
+/// by the VirtualService's edition. A VirtualService that serves none of a server's hosts has
+/// nothing kept there: a gateway of many servers on one port (one per certificate) would
+/// otherwise keep an entry for each of its servers and each VirtualService bound to it.
+type Places = HashMap<PlaceKey, ByEdition<Translated>, FixedState>;
 
 /// A server as route translation sees it: its port, its gateway's name, and its hosts (which
 /// decide what a VirtualService serves there).
@@ -438,15 +441,16 @@ impl std::fmt::Display for VhostName<'_> {
 
 /// The routes of the VirtualServices at one server.
 pub(crate) struct Place<'m> {
-    previous: Option<&'m mut ByEdition<Option<Translated>>>,
-    current: Option<&'m mut ByEdition<Option<Translated>>>,
+    previous: Option<&'m mut ByEdition<Translated>>,
+    current: Option<&'m mut ByEdition<Translated>>,
     counts: &'m mut Counts,
 }
 
 impl Place<'_> {
     /// What the VirtualService of `edition` makes here: kept from this translation or the
     /// last, or made by `translate` (and kept), which gives `None` for a VirtualService that
-    /// serves none of the server's hosts. Without an edition, always made.
+    /// serves none of the server's hosts (nothing is kept then). Without an edition, always
+    /// made.
     pub(crate) fn routes(
         &mut self,
         edition: Option<Edition>,
@@ -457,14 +461,66 @@ impl Place<'_> {
             self.counts.made += 1;
             return Some(Cow::Owned(made));
         };
-        let (routes, made) =
-            kept_or_made(current, self.previous.as_deref_mut(), edition, translate);
-        let routes = routes.as_ref()?;
-        if made {
-            self.counts.made += 1;
-        } else {
-            self.counts.reused += 1;
-        }
-        Some(Cow::Borrowed(routes))
+        let kept = match current.entry(edition) {
+            Entry::Occupied(used) => used.into_mut(),
+            Entry::Vacant(slot) => {
+                match self
+                    .previous
+                    .as_deref_mut()
+                    .and_then(|p| p.remove(&edition))
+                {
+                    Some(kept) => slot.insert(kept),
+                    None => {
+                        let made = slot.insert(translate()?);
+                        self.counts.made += 1;
+                        return Some(Cow::Borrowed(made));
+                    }
+                }
+            }
+        };
+        self.counts.reused += 1;
+        Some(Cow::Borrowed(kept))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use portcullis_model::Loader;
+
+    use super::*;
+    use crate::translate_cached;
+
+    #[test]
+    fn nothing_is_kept_for_a_server_a_virtual_service_does_not_serve() {
+        let vs = |host: &str| {
+            format!(
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+                 metadata: {{name: {host}, namespace: shop}}\n\
+                 spec:\n  hosts: [{host}.example.com]\n  gateways: [istio-system/gw]\n  \
+                 http: [{{route: [{{destination: {{host: web}}}}]}}]\n"
+            )
+        };
+        // One server per certificate, as an HTTPS gateway has, on one port.
+        let gateway = "apiVersion: networking.istio.io/v1\nkind: Gateway\n\
+             metadata: {name: gw, namespace: istio-system}\n\
+             spec:\n  selector: {istio: ingressgateway}\n  servers:\n  \
+             - {port: {number: 443, name: a, protocol: HTTPS}, hosts: [a.example.com], \
+                tls: {mode: SIMPLE, credentialName: a}}\n  \
+             - {port: {number: 443, name: b, protocol: HTTPS}, hosts: [b.example.com], \
+                tls: {mode: SIMPLE, credentialName: b}}\n";
+        let text = [gateway.to_owned(), vs("a"), vs("b")].join("---\n");
+        let loaded = Loader::new().load_str("config.yaml", &text).unwrap();
+        let mut cache = TranslationCache::new();
+        let (registry, proxy, mesh) = (
+            ServiceRegistry::new(),
+            Proxy::ingress_gateway(),
+            MeshSettings::default(),
+        );
+        let plan = translate_cached(&loaded, &registry, &proxy, &mesh, &mut cache);
+        assert_eq!(plan.route_configs.len(), 2);
+        assert_eq!((cache.reused(), cache.translated()), (0, 2));
+        let kept: Vec<usize> = cache.routes.values().map(HashMap::len).collect();
+        assert_eq!(kept, [1, 1]);
     }
 }

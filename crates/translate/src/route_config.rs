@@ -113,9 +113,10 @@ pub(crate) fn build_route_config(
             gateway_names: &gateway_names,
         };
         let mut place = memo.place(ms.server_port, &ms.gateway_name, &ms.hosts);
-        // The server's hosts as a namespace sees them, made again only when the namespace
-        // changes from one VirtualService to the next (bound VirtualServices are mostly in a
-        // few namespaces).
+        // The server's hosts as a namespace sees them, for the VirtualServices whose routes
+        // are made again (or that serve none of the server's hosts): made again only when the
+        // namespace changes from one of those to the next (bound VirtualServices are mostly
+        // in a few namespaces).
         let mut server_hosts: Option<(&str, Vec<String>)> = None;
         if let Some(list) = index.vs_by_gateway.get(&ms.gateway_name) {
             for vs in list.iter().filter_map(|i| index.vs.get(*i)) {

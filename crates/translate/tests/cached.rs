@@ -438,11 +438,14 @@ fn servers_on_one_port_keep_what_each_serves() {
     let pool = pool();
     let (both, other) = (&pool[pool.len() - 2], &pool[pool.len() - 1]);
     let mut h = Harness::new("cached-two-servers");
-    for docs in [
-        vec![gateway.as_str(), both],
-        vec![gateway.as_str(), both, other],
+    // What each server's routes were made and kept as: `both` at each server, then `other`
+    // at the second alone.
+    for (docs, counts) in [
+        (vec![gateway.as_str(), both], (0, 2)),
+        (vec![gateway.as_str(), both, other], (2, 1)),
     ] {
         let plan = h.translate(&docs);
+        assert_eq!((h.cache.reused(), h.cache.translated()), counts);
         let domains: Vec<&String> = plan.route_configs["http.80"]
             .virtual_hosts()
             .iter()
