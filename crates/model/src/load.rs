@@ -1015,7 +1015,8 @@ impl Loader {
     /// their new lines (a document with a warning or an error is read again). A file is not
     /// even read again when its length, modification and change times and identity are those
     /// it had when the cache last saw it, if it had then been left alone for two seconds or
-    /// more. Files no longer
+    /// more. (On a network file system that caches what it says of files, NFS's attribute
+    /// cache for one, a change is seen once that cache says it too.) Files no longer
     /// under `path` leave the cache, and a cache used with other [`LoadOptions`] (but for
     /// [`threads`](LoadOptions::threads)) is emptied first. For a source read again after one
     /// of its files changed, such as a watched configuration directory.
@@ -1043,7 +1044,7 @@ impl Loader {
     /// # }
     /// ```
     pub fn read_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
-        self.read_path_cached_as(path, cache, Hand::Copy)
+        self.read_path_cached_as(path, cache, Hand::Copy, std::time::SystemTime::now())
     }
 
     /// As [`read_path_cached`](Self::read_path_cached), but the documents the cache held are
@@ -1078,10 +1079,19 @@ impl Loader {
     /// # }
     /// ```
     pub fn lend_path_cached(&self, path: &Path, cache: &mut LoadCache) -> Loaded {
-        self.read_path_cached_as(path, cache, Hand::Lend)
+        self.read_path_cached_as(path, cache, Hand::Lend, std::time::SystemTime::now())
     }
 
-    fn read_path_cached_as(&self, path: &Path, cache: &mut LoadCache, hand: Hand) -> Loaded {
+    /// [`read_path_cached`](Self::read_path_cached) or
+    /// [`lend_path_cached`](Self::lend_path_cached), with the clock read before any file's
+    /// metadata as `now`.
+    fn read_path_cached_as(
+        &self,
+        path: &Path,
+        cache: &mut LoadCache,
+        hand: Hand,
+        now: std::time::SystemTime,
+    ) -> Loaded {
         let mut files = Vec::new();
         cache.parsed = 0;
         cache.kept = 0;
@@ -1105,8 +1115,7 @@ impl Loader {
         }
         // Each file is compared with the bytes its cached parse came from (`None`: the same):
         // by its stamp when it had been quiet, else by reading it, which is cheap next to
-        // parsing. The clock is read once, before any file's metadata.
-        let now = std::time::SystemTime::now();
+        // parsing.
         type Read = Result<Option<String>, LoadError>;
         let (mut texts, stamps): (Vec<Read>, Vec<Option<Stamp>>) = files
             .iter()
@@ -2730,10 +2739,12 @@ mod part_tests {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod stamp_tests {
-    use std::time::{Duration, SystemTime};
+    use std::fs::{File, FileTimes};
+    use std::os::unix::fs::MetadataExt as _;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::*;
 
@@ -2747,11 +2758,31 @@ mod stamp_tests {
         Loader::new().read_changed(path, cached, now).unwrap()
     }
 
-    #[test]
-    fn a_quiet_file_is_not_read_again_and_a_changed_one_is() {
-        let dir = std::env::temp_dir().join(format!("portcullis-stamp-{}", std::process::id()));
+    /// When the file at `path` last changed.
+    fn changed(path: &Path) -> SystemTime {
+        let meta = std::fs::metadata(path).unwrap();
+        let nanos = u32::try_from(meta.ctime_nsec()).unwrap();
+        UNIX_EPOCH + Duration::new(u64::try_from(meta.ctime()).unwrap(), nanos)
+    }
+
+    fn cached(text: &str, stamp: Option<Stamp>) -> CachedFile {
+        CachedFile {
+            text: text.to_owned(),
+            parts: Vec::new(),
+            stamp,
+        }
+    }
+
+    fn fresh_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("portcullis-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_quiet_file_is_not_read_again_and_a_changed_one_is() {
+        let dir = fresh_dir("stamp");
         let path = dir.join("a.yaml");
         std::fs::write(&path, "kind: A\n").unwrap();
         // As seen long after the write, the file has been quiet: it comes with a stamp.
@@ -2759,40 +2790,128 @@ mod stamp_tests {
         let (text, stamp) = check(&path, None, later);
         assert_eq!(text.as_deref(), Some("kind: A\n"));
         let stamp = stamp.expect("a quiet file has a stamp");
-        let cached = CachedFile {
-            text: "kind: A\n".to_owned(),
-            parts: Vec::new(),
-            stamp: Some(stamp),
-        };
-        assert_eq!(check(&path, Some(&cached), later), (None, Some(stamp)));
+        let a = cached("kind: A\n", Some(stamp));
+        assert_eq!(check(&path, Some(&a), later), (None, Some(stamp)));
         // The stamp alone decides: a cached text the file does not hold is not even compared.
-        let stale = CachedFile {
-            text: "kind: B\n".to_owned(),
-            ..cached.clone()
-        };
-        assert_eq!(check(&path, Some(&stale), later).0, None);
-        // Right after the write, the file has not been quiet: no stamp, and its bytes decide.
-        let (text, stamp_now) = check(&path, Some(&stale), SystemTime::now());
-        assert_eq!((text.as_deref(), stamp_now), (Some("kind: A\n"), None));
-        // Written again in place, to the same length, a tick of the file system's clock later.
+        assert_eq!(
+            check(&path, Some(&cached("kind: B\n", Some(stamp))), later).0,
+            None
+        );
+        // Within two seconds of its change, the file has not been quiet: no stamp, and its
+        // bytes decide.
+        let soon = changed(&path) + Duration::from_secs(1);
+        let (text, stamp_soon) = check(&path, Some(&cached("kind: B\n", Some(stamp))), soon);
+        assert_eq!((text.as_deref(), stamp_soon), (Some("kind: A\n"), None));
+        // Written again in place, to the same length, a tick of the file system's clock
+        // later, its modification time then put back: the change time tells.
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         std::thread::sleep(Duration::from_millis(30));
         std::fs::write(&path, "kind: C\n").unwrap();
-        let (text, moved) = check(&path, Some(&cached), later);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_times(FileTimes::new().set_modified(modified))
+            .unwrap();
+        let (text, moved) = check(&path, Some(&a), later);
         assert_eq!(text.as_deref(), Some("kind: C\n"));
         assert_ne!(moved, Some(stamp));
-        // Replaced by a file of the same length renamed over it, as editors and Kubernetes
-        // volumes do.
-        let cached = CachedFile {
-            text: "kind: C\n".to_owned(),
-            parts: Vec::new(),
-            stamp: moved,
-        };
+        // Replaced by a file of the same length renamed over it, as editors do.
+        let c = cached("kind: C\n", moved);
         std::fs::write(dir.join("next"), "kind: D\n").unwrap();
         std::fs::rename(dir.join("next"), &path).unwrap();
         assert_eq!(
-            check(&path, Some(&cached), later).0.as_deref(),
+            check(&path, Some(&c), later).0.as_deref(),
             Some("kind: D\n")
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_swapped_symbolic_link_is_a_changed_file() {
+        // Kubernetes updates a mounted ConfigMap by pointing a link at a new directory; the
+        // file's metadata is its target's.
+        let dir = fresh_dir("stamp-link");
+        for (version, text) in [("v1", "kind: A\n"), ("v2", "kind: Z\n")] {
+            std::fs::create_dir_all(dir.join(version)).unwrap();
+            std::fs::write(dir.join(version).join("a.yaml"), text).unwrap();
+        }
+        let modified = std::fs::metadata(dir.join("v1/a.yaml"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        File::options()
+            .write(true)
+            .open(dir.join("v2/a.yaml"))
+            .unwrap()
+            .set_times(FileTimes::new().set_modified(modified))
+            .unwrap();
+        let path = dir.join("a.yaml");
+        std::os::unix::fs::symlink(dir.join("v1/a.yaml"), &path).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let (text, stamp) = check(&path, None, later);
+        let a = cached(&text.unwrap(), stamp);
+        std::os::unix::fs::symlink(dir.join("v2/a.yaml"), dir.join("next")).unwrap();
+        std::fs::rename(dir.join("next"), &path).unwrap();
+        assert_eq!(
+            check(&path, Some(&a), later).0.as_deref(),
+            Some("kind: Z\n")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cached_load_keeps_the_stamps_of_quiet_files() {
+        let dir = fresh_dir("stamp-load");
+        let se = |host: &str| {
+            format!(
+                "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+                 metadata: {{name: {host}}}\nspec: {{hosts: [{host}]}}\n"
+            )
+        };
+        std::fs::write(dir.join("a.yaml"), se("a.example")).unwrap();
+        std::fs::write(dir.join("b.yaml"), se("b.example")).unwrap();
+        let loader = Loader::new();
+        let mut cache = LoadCache::default();
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let load = |cache: &mut LoadCache, now| {
+            let loaded = loader.read_path_cached_as(&dir, cache, Hand::Copy, now);
+            let names: Vec<String> = loaded
+                .documents()
+                .iter()
+                .map(|d| d.object.metadata().name.clone())
+                .collect();
+            (names, cache.parsed())
+        };
+        assert_eq!(
+            load(&mut cache, later),
+            (vec!["a.example".into(), "b.example".into()], 2)
+        );
+        assert!(cache.files.values().all(|f| f.stamp.is_some()));
+        // The stamps alone decide: with a's cached text made different from the file, nothing
+        // is read, so nothing is parsed.
+        let a = cache.files.get_mut(&dir.join("a.yaml")).unwrap();
+        let text = std::mem::replace(&mut a.text, "not the file".to_owned());
+        assert_eq!(
+            load(&mut cache, later),
+            (vec!["a.example".into(), "b.example".into()], 0)
+        );
+        cache.files.get_mut(&dir.join("a.yaml")).unwrap().text = text;
+        // A file of the same length renamed over b is read, and it alone is parsed.
+        std::fs::write(dir.join("next"), se("c.example")).unwrap();
+        std::fs::rename(dir.join("next"), dir.join("b.yaml")).unwrap();
+        assert_eq!(
+            load(&mut cache, later),
+            (vec!["a.example".into(), "c.example".into()], 1)
+        );
+        assert!(cache.files.values().all(|f| f.stamp.is_some()));
+        // Seen right after b changed, b is compared by its bytes and keeps no stamp.
+        let soon = changed(&dir.join("b.yaml")) + Duration::from_secs(1);
+        assert_eq!(
+            load(&mut cache, soon),
+            (vec!["a.example".into(), "c.example".into()], 0)
+        );
+        assert!(cache.files[&dir.join("b.yaml")].stamp.is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
