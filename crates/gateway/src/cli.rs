@@ -40,6 +40,9 @@ options:
   --keep-parsed on|off   keep each configuration file's parsed documents between loads, so a
                          change parses, validates and translates only the documents it
                          touched (default on; off parses everything on every change)
+  --build-nice N         how much lower than the workers' the priority of the thread that
+                         builds a changed configuration is, 0 to 19 (default 10: requests
+                         first on a busy CPU; 0: the same priority; Linux only)
   --dns-refresh SECS|off how often DNS endpoints are looked up again (default 30)
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
                          how request paths are normalized before routing, as Istio's mesh
@@ -174,6 +177,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                         return Err(format!("--keep-parsed: expected on or off, got {other:?}"));
                     }
                 };
+            }
+            "--build-nice" => {
+                let v = value("--build-nice")?;
+                options.build_niceness = v.parse().ok().filter(|n| *n <= 19).ok_or_else(|| {
+                    format!("--build-nice: expected a number from 0 to 19, got {v:?}")
+                })?;
             }
             "--dns-refresh" => {
                 let v = value("--dns-refresh")?;
@@ -351,6 +360,11 @@ mod tests {
         assert_eq!(cli.gateway.max_documents, 20_000);
         assert!(parse(["--max-documents", "0"].map(String::from)).is_err());
         assert!(default.gateway.keep_parsed);
+        assert_eq!(default.gateway.build_niceness, 10);
+        let cli = parse(["--build-nice", "0"].map(String::from)).unwrap();
+        assert_eq!(cli.gateway.build_niceness, 0);
+        assert!(parse(["--build-nice", "20"].map(String::from)).is_err());
+        assert!(parse(["--build-nice", "-1"].map(String::from)).is_err());
         let cli = parse(["--keep-parsed", "off"].map(String::from)).unwrap();
         assert!(!cli.gateway.keep_parsed);
         assert!(

@@ -1,17 +1,21 @@
 //! Building the next configuration, and freeing the last one, away from the workers.
 //!
 //! Loading, checking and translating a configuration and building its snapshot is the
-//! heaviest work a gateway does (a tenth of a second for a change to one of ten thousand
-//! VirtualServices, when only the changed documents are checked and translated again; more
-//! than half a second to start with them, and several times that on a CPU shared with a busy
-//! worker), and freeing a large snapshot costs a good part of that again. What one check
-//! derives travels with the source to the build thread and back (`Job::derived`). The control task that watches the source runs on
-//! the worker's own thread when the gateway has one worker on the caller's thread
+//! heaviest work a gateway does (some twenty milliseconds of CPU for a change to one of ten
+//! thousand VirtualServices, when only the changed documents are checked and translated again;
+//! a third of a second to start with them), and freeing a large snapshot adds to it. What one
+//! check derives travels with the source to the build thread and back (`Job::derived`).
+//!
+//! The control task that watches the source runs on the worker's own thread when the gateway
+//! has one worker on the caller's thread
 //! ([`GatewayBuilder::serve_on_this_thread`](crate::GatewayBuilder::serve_on_this_thread)) or
 //! on a current-thread runtime ([`GatewayBuilder::serve`](crate::GatewayBuilder::serve)); done
-//! there, every request would wait for the build. So each build runs on a thread of its own
-//! and hands the snapshot back; the swap itself stays on the control task (make before break),
-//! and replaced snapshots are dropped on a thread of their own once no request holds them.
+//! there, every request would wait for the build. So each build runs on a thread of its own,
+//! at a lower scheduling priority than the workers'
+//! ([`GatewayBuilder::build_niceness`](crate::GatewayBuilder::build_niceness)), so that on a
+//! CPU it shares with a busy worker it takes little from requests. It hands the snapshot back;
+//! the swap itself stays on the control task (make before break), and replaced snapshots are
+//! dropped on a thread of their own once no request holds them.
 
 use std::sync::Arc;
 
@@ -28,6 +32,9 @@ pub(crate) struct Job {
     pub(crate) ctx: BuildContext,
     pub(crate) generation: u64,
     pub(crate) previous: Arc<Snapshot>,
+    /// How much lower the build thread's priority is (see
+    /// [`GatewayBuilder::build_niceness`](crate::GatewayBuilder::build_niceness)).
+    pub(crate) niceness: u8,
 }
 
 /// How a build ended.
@@ -65,9 +72,11 @@ impl Returned {
 pub(crate) async fn run(job: Job) -> (Option<Returned>, Outcome) {
     let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let niceness = job.niceness;
     let spawned = std::thread::Builder::new()
         .name("portcullis-build".to_owned())
         .spawn(move || {
+            lower_priority(niceness);
             if let Ok(mut job) = job_rx.recv() {
                 let outcome = build_now(&mut job);
                 let _ = done_tx.send((Returned::of(job), outcome));
@@ -90,6 +99,26 @@ pub(crate) async fn run(job: Job) -> (Option<Returned>, Outcome) {
             Outcome::Refused("the build thread stopped unexpectedly".to_owned()),
         ),
     }
+}
+
+/// Lowers the calling thread's scheduling priority by `niceness` (a nice value, at most to
+/// 19), where the system lets a thread do so (Linux, where nice values are per thread);
+/// elsewhere, or if refused, it keeps its priority. At 10, a build sharing a CPU with a busy
+/// worker gets about a tenth of it (the kernel's weights), the worker the rest.
+fn lower_priority(niceness: u8) {
+    #[cfg(target_os = "linux")]
+    if niceness > 0 {
+        let thread = Some(rustix::thread::gettid());
+        let lowered = rustix::process::getpriority_process(thread).and_then(|now| {
+            let lower = now.saturating_add(i32::from(niceness)).min(19);
+            rustix::process::setpriority_process(thread, lower)
+        });
+        if let Err(e) = lowered {
+            tracing::debug!("the build thread keeps its priority: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = niceness;
 }
 
 /// Loads, checks and builds on the calling thread, on a runtime of its own (DNS lookups).
@@ -156,5 +185,34 @@ impl ConfigSource for Away {
 
     fn changed(&mut self) -> Changed<'_> {
         Box::pin(std::future::pending())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::lower_priority;
+
+    /// The calling thread's nice value.
+    fn niceness() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    #[test]
+    fn a_build_thread_lowers_its_own_priority_alone() {
+        let before = niceness();
+        let (lowered, kept) = std::thread::spawn(|| {
+            let start = niceness();
+            lower_priority(0);
+            let kept = niceness() - start;
+            lower_priority(5);
+            (niceness() - start, kept)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(kept, 0);
+        assert_eq!(lowered, (before + 5).min(19) - before);
+        // Nice values are per thread: the thread that started the build keeps its own.
+        assert_eq!(niceness(), before);
     }
 }
