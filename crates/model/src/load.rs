@@ -2765,6 +2765,16 @@ mod stamp_tests {
         UNIX_EPOCH + Duration::new(u64::try_from(meta.ctime()).unwrap(), nanos)
     }
 
+    fn modified_at(path: &Path) -> SystemTime {
+        std::fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    /// Puts the file's modification time at `time` (its change time moves to now).
+    fn set_modified(path: &Path, time: SystemTime) {
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_times(FileTimes::new().set_modified(time)).unwrap();
+    }
+
     fn cached(text: &str, stamp: Option<Stamp>) -> CachedFile {
         CachedFile {
             text: text.to_owned(),
@@ -2804,15 +2814,10 @@ mod stamp_tests {
         assert_eq!((text.as_deref(), stamp_soon), (Some("kind: A\n"), None));
         // Written again in place, to the same length, a tick of the file system's clock
         // later, its modification time then put back: the change time tells.
-        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let modified = modified_at(&path);
         std::thread::sleep(Duration::from_millis(30));
         std::fs::write(&path, "kind: C\n").unwrap();
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_times(FileTimes::new().set_modified(modified))
-            .unwrap();
+        set_modified(&path, modified);
         let (text, moved) = check(&path, Some(&a), later);
         assert_eq!(text.as_deref(), Some("kind: C\n"));
         assert_ne!(moved, Some(stamp));
@@ -2836,16 +2841,7 @@ mod stamp_tests {
             std::fs::create_dir_all(dir.join(version)).unwrap();
             std::fs::write(dir.join(version).join("a.yaml"), text).unwrap();
         }
-        let modified = std::fs::metadata(dir.join("v1/a.yaml"))
-            .unwrap()
-            .modified()
-            .unwrap();
-        File::options()
-            .write(true)
-            .open(dir.join("v2/a.yaml"))
-            .unwrap()
-            .set_times(FileTimes::new().set_modified(modified))
-            .unwrap();
+        set_modified(&dir.join("v2/a.yaml"), modified_at(&dir.join("v1/a.yaml")));
         let path = dir.join("a.yaml");
         std::os::unix::fs::symlink(dir.join("v1/a.yaml"), &path).unwrap();
         let later = SystemTime::now() + Duration::from_secs(60);
