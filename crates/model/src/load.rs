@@ -717,6 +717,58 @@ impl LoadCache {
         self.files.is_empty()
     }
 
+    /// Looks again at each file the cache read within two seconds of its last change, once it
+    /// has been left alone for two seconds, and says whether one of them no longer holds the
+    /// bytes the cache read. The others stay as they are; they are not read.
+    ///
+    /// A watcher that compares files' lengths and modification times (as most do, and the
+    /// gateway's poller) cannot tell a file written twice within one tick of the file
+    /// system's clock, to the same length, from one written once: if the cache read it in
+    /// between, the second write goes unseen. Calling this on every poll finds it; a file whose
+    /// bytes are the same is kept from then on by its stamp, and not looked at again. On
+    /// systems without a change time it finds nothing.
+    ///
+    /// ```
+    /// use portcullis_model::{LoadCache, Loader};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("settle-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// std::fs::write(dir.join("a.yaml"), "kind: Namespace\napiVersion: v1\nmetadata: {name: a}\n")?;
+    /// let mut cache = LoadCache::default();
+    /// Loader::new().read_path_cached(&dir, &mut cache);
+    /// // Just written: not yet left alone for two seconds, so not looked at again yet.
+    /// assert!(!cache.settle());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn settle(&mut self) -> bool {
+        self.settle_at(std::time::SystemTime::now())
+    }
+
+    /// [`settle`](Self::settle) with the clock read as `now`.
+    fn settle_at(&mut self, now: std::time::SystemTime) -> bool {
+        let mut changed = false;
+        for (path, file) in &mut self.files {
+            if file.stamp.is_some() {
+                continue;
+            }
+            let Some(stamp) = std::fs::metadata(path)
+                .ok()
+                .and_then(|meta| Stamp::of(&meta, now))
+            else {
+                continue;
+            };
+            if holds(path, file.text.as_bytes()).unwrap_or(false) {
+                file.stamp = Some(stamp);
+            } else {
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Forgets every file.
     fn clear(&mut self) {
         self.files.clear();
@@ -2853,6 +2905,42 @@ mod stamp_tests {
             check(&path, Some(&a), later).0.as_deref(),
             Some("kind: Z\n")
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn settling_finds_a_write_the_file_times_do_not_show() {
+        let dir = fresh_dir("stamp-settle");
+        let path = dir.join("a.yaml");
+        let ns =
+            |name: &str| format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
+        std::fs::write(&path, ns("a")).unwrap();
+        let loader = Loader::new();
+        let mut cache = LoadCache::default();
+        // Read right after its change: no stamp yet.
+        let soon = changed(&path) + Duration::from_secs(1);
+        loader.read_path_cached_as(&dir, &mut cache, Hand::Copy, soon);
+        assert!(cache.files[&path].stamp.is_none());
+        // Still within two seconds: not looked at.
+        assert!(!cache.settle_at(soon));
+        // Written again to the same length, its modification time put back: what a second
+        // write within one tick of the clock looks like to a watcher.
+        let modified = modified_at(&path);
+        std::fs::write(&path, ns("b")).unwrap();
+        set_modified(&path, modified);
+        let later = SystemTime::now() + Duration::from_secs(60);
+        assert!(cache.settle_at(later));
+        assert!(cache.files[&path].stamp.is_none());
+        // Loaded again, the file is read and keeps a stamp; settling finds nothing more.
+        let loaded = loader.read_path_cached_as(&dir, &mut cache, Hand::Copy, later);
+        assert_eq!(loaded.documents()[0].object.metadata().name, "b");
+        assert!(cache.files[&path].stamp.is_some());
+        assert!(!cache.settle_at(later));
+        // A file read within two seconds of its change that did not change again gets its
+        // stamp once it settles.
+        cache.files.get_mut(&path).unwrap().stamp = None;
+        assert!(!cache.settle_at(later));
+        assert!(cache.files[&path].stamp.is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
