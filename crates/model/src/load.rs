@@ -678,6 +678,9 @@ struct CachedFile {
     text: String,
     /// The file's [`Stamp`] when `text` was its content, if it had been quiet long enough.
     stamp: Option<Stamp>,
+    /// The file's stamp when [`LoadCache::settle`] last found it changed: the same change is
+    /// reported once, however long the file waits to be loaded again.
+    reported: Option<Stamp>,
     /// What each part of `text` loaded to (see [`split_stream`]), but for the documents,
     /// which are in the cache's store.
     parts: Vec<LoadedPart>,
@@ -724,9 +727,10 @@ impl LoadCache {
     /// A watcher that compares files' lengths and modification times (as most do, and the
     /// gateway's poller) cannot tell a file written twice within one tick of the file
     /// system's clock, to the same length, from one written once: if the cache read it in
-    /// between, the second write goes unseen. Calling this on every poll finds it; a file whose
-    /// bytes are the same is kept from then on by its stamp, and not looked at again. On
-    /// systems without a change time it finds nothing.
+    /// between, the second write goes unseen. Calling this on every poll finds it, once: a file
+    /// found changed is not reported again until it changes again or a load reads it. A file
+    /// whose bytes are the same is kept from then on by its stamp, and not looked at again. On
+    /// systems without a change time (other than Unix) it does nothing.
     ///
     /// ```
     /// use portcullis_model::{LoadCache, Loader};
@@ -749,20 +753,26 @@ impl LoadCache {
 
     /// [`settle`](Self::settle) with the clock read as `now`.
     fn settle_at(&mut self, now: std::time::SystemTime) -> bool {
+        if cfg!(not(unix)) {
+            return false;
+        }
         let mut changed = false;
         for (path, file) in &mut self.files {
             if file.stamp.is_some() {
                 continue;
             }
-            let Some(stamp) = std::fs::metadata(path)
+            let Some((stamp, len)) = std::fs::metadata(path)
                 .ok()
-                .and_then(|meta| Stamp::of(&meta, now))
+                .and_then(|meta| Some((Stamp::of(&meta, now)?, meta.len())))
             else {
                 continue;
             };
-            if holds(path, file.text.as_bytes()).unwrap_or(false) {
+            let same = u64::try_from(file.text.len()).is_ok_and(|n| n == len)
+                && holds(path, file.text.as_bytes()).unwrap_or(false);
+            if same {
                 file.stamp = Some(stamp);
-            } else {
+            } else if file.reported != Some(stamp) {
+                file.reported = Some(stamp);
                 changed = true;
             }
         }
@@ -1230,9 +1240,15 @@ impl Loader {
                 let parts = std::mem::take(parts);
                 if let Some(text) = text.take() {
                     let stamp = stamps.get(*i).copied().flatten();
-                    cache
-                        .files
-                        .insert(file.clone(), CachedFile { text, parts, stamp });
+                    cache.files.insert(
+                        file.clone(),
+                        CachedFile {
+                            text,
+                            parts,
+                            stamp,
+                            reported: None,
+                        },
+                    );
                 }
             }
         }
@@ -2829,6 +2845,7 @@ mod stamp_tests {
 
     fn cached(text: &str, stamp: Option<Stamp>) -> CachedFile {
         CachedFile {
+            reported: None,
             text: text.to_owned(),
             parts: Vec::new(),
             stamp,
@@ -2931,6 +2948,9 @@ mod stamp_tests {
         let later = SystemTime::now() + Duration::from_secs(60);
         assert!(cache.settle_at(later));
         assert!(cache.files[&path].stamp.is_none());
+        // Reported once: a load that cannot take place (the directory unreadable, say) does not
+        // make every poll report it again.
+        assert!(!cache.settle_at(later));
         // Loaded again, the file is read and keeps a stamp; settling finds nothing more.
         let loaded = loader.read_path_cached_as(&dir, &mut cache, Hand::Copy, later);
         assert_eq!(loaded.documents()[0].object.metadata().name, "b");
