@@ -105,9 +105,10 @@ pub(crate) fn check_source_keeping_documents(
 /// was read within two seconds of its last change is also compared byte for byte once it has
 /// been left alone that long, when the parse is kept ([`LoadCache::settle`]): a second write
 /// within one tick of the file system's clock, to the same length, leaves the times as they
-/// were. Unless
-/// [`keep_parsed`](Self::keep_parsed) says otherwise, each load after the first parses only
-/// the files whose bytes changed; the others' documents come from the last load's (see
+/// were.
+///
+/// Unless [`keep_parsed`](Self::keep_parsed) says otherwise, each load after the first parses
+/// only the files whose bytes changed; the others' documents come from the last load's (see
 /// [`Loader::read_path_cached`](portcullis_model::Loader::read_path_cached)). With one path,
 /// they are lent rather than copied: a load that is not [given back](ConfigSource::give_back)
 /// leaves the next to parse every file again (the gateway gives back every load).

@@ -618,6 +618,13 @@ impl Stamp {
     }
 }
 
+/// Whether the file at `path`, whose metadata is `meta`, holds exactly `text`: its length,
+/// then its bytes.
+fn holds_text(path: &Path, meta: &std::fs::Metadata, text: &str) -> bool {
+    u64::try_from(text.len()).is_ok_and(|len| len == meta.len())
+        && holds(path, text.as_bytes()).unwrap_or(false)
+}
+
 /// Whether the file at `path` holds exactly `expected`.
 fn holds(path: &Path, expected: &[u8]) -> std::io::Result<bool> {
     use std::io::Read as _;
@@ -761,15 +768,13 @@ impl LoadCache {
             if file.stamp.is_some() {
                 continue;
             }
-            let Some((stamp, len)) = std::fs::metadata(path)
-                .ok()
-                .and_then(|meta| Some((Stamp::of(&meta, now)?, meta.len())))
-            else {
+            let Some(meta) = std::fs::metadata(path).ok() else {
                 continue;
             };
-            let same = u64::try_from(file.text.len()).is_ok_and(|n| n == len)
-                && holds(path, file.text.as_bytes()).unwrap_or(false);
-            if same {
+            let Some(stamp) = Stamp::of(&meta, now) else {
+                continue;
+            };
+            if holds_text(path, &meta, &file.text) {
                 file.stamp = Some(stamp);
             } else if file.reported != Some(stamp) {
                 file.reported = Some(stamp);
@@ -1337,8 +1342,7 @@ impl Loader {
             }
             if meta
                 .as_ref()
-                .is_some_and(|m| u64::try_from(cached.text.len()).is_ok_and(|len| len == m.len()))
-                && holds(path, cached.text.as_bytes()).unwrap_or(false)
+                .is_some_and(|meta| holds_text(path, meta, &cached.text))
             {
                 return Ok((None, stamp));
             }

@@ -19,7 +19,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::BuildHasher as _;
 
 use foldhash::fast::FixedState;
@@ -29,7 +28,7 @@ use smallvec::SmallVec;
 
 use crate::diag::Diagnostic;
 use crate::index::{Facts, FactsMemo};
-use crate::kept::ByEdition;
+use crate::kept::{ByEdition, kept_or_made};
 use crate::plan::HttpRoute;
 use crate::proxy::{MeshSettings, Proxy};
 use crate::registry::ServiceRegistry;
@@ -380,13 +379,12 @@ impl VirtualHosts<'_> {
         ) -> Option<CompiledVirtualHost<Arc<HttpRoute>>>,
     ) -> Option<Arc<CompiledVirtualHost<Arc<HttpRoute>>>> {
         if let Some(kept) = self.take_previous(name)
-            && kept.compiled.domains().len() == domains.len()
             && kept
                 .compiled
                 .domains()
                 .iter()
-                .zip(domains)
-                .all(|(a, b)| **a == **b)
+                .map(String::as_str)
+                .eq(domains.iter().map(|d| &**d))
             && same_lists(&kept.parts, &parts)
         {
             diags.extend(kept.diagnostics.iter().cloned());
@@ -461,25 +459,14 @@ impl Place<'_> {
             self.counts.made += 1;
             return Some(Cow::Owned(made));
         };
-        let kept = match current.entry(edition) {
-            Entry::Occupied(used) => used.into_mut(),
-            Entry::Vacant(slot) => {
-                match self
-                    .previous
-                    .as_deref_mut()
-                    .and_then(|p| p.remove(&edition))
-                {
-                    Some(kept) => slot.insert(kept),
-                    None => {
-                        let made = slot.insert(translate()?);
-                        self.counts.made += 1;
-                        return Some(Cow::Borrowed(made));
-                    }
-                }
-            }
-        };
-        self.counts.reused += 1;
-        Some(Cow::Borrowed(kept))
+        let (routes, made) =
+            kept_or_made(current, self.previous.as_deref_mut(), edition, translate)?;
+        if made {
+            self.counts.made += 1;
+        } else {
+            self.counts.reused += 1;
+        }
+        Some(Cow::Borrowed(routes))
     }
 }
 

@@ -120,11 +120,15 @@ impl FactsMemo {
 
     /// The facts of the VirtualService of `edition`: kept from the last indexing or this one,
     /// or learnt by `learn` (and kept). Without an edition, always learnt.
-    fn facts(&mut self, edition: Option<Edition>, learn: impl FnOnce() -> VsFacts) -> VsFacts {
+    fn facts(&mut self, edition: Option<Edition>, learn: impl Fn() -> VsFacts) -> VsFacts {
         let Some(edition) = edition.filter(|_| self.keep) else {
             return learn();
         };
-        *kept_or_made(&mut self.current, Some(&mut self.previous), edition, learn).0
+        // `learn` always gives facts, so they are kept; the fallback is never taken.
+        kept_or_made(&mut self.current, Some(&mut self.previous), edition, || {
+            Some(learn())
+        })
+        .map_or_else(&learn, |(facts, _)| *facts)
     }
 }
 

@@ -13,18 +13,19 @@ use portcullis_model::Edition;
 pub(crate) type ByEdition<V> = HashMap<Edition, V, FixedState>;
 
 /// The value for `edition`: the one this translation used already, or the last one's (moved
-/// into `current`), or made by `make` (and kept); with whether it was made.
+/// into `current`), or made by `make` (and kept); with whether it was made. `make` may make
+/// nothing: nothing is kept then, and there is no value.
 pub(crate) fn kept_or_made<'c, V>(
     current: &'c mut ByEdition<V>,
     previous: Option<&mut ByEdition<V>>,
     edition: Edition,
-    make: impl FnOnce() -> V,
-) -> (&'c V, bool) {
+    make: impl FnOnce() -> Option<V>,
+) -> Option<(&'c V, bool)> {
     match current.entry(edition) {
-        Entry::Occupied(used) => (used.into_mut(), false),
+        Entry::Occupied(used) => Some((used.into_mut(), false)),
         Entry::Vacant(slot) => match previous.and_then(|p| p.remove(&edition)) {
-            Some(kept) => (slot.insert(kept), false),
-            None => (slot.insert(make()), true),
+            Some(kept) => Some((slot.insert(kept), false)),
+            None => Some((slot.insert(make()?), true)),
         },
     }
 }
