@@ -149,7 +149,7 @@ pub struct GatewayBuilder {
     pub(crate) identity: Identity,
     pub(crate) workers: usize,
     pub(crate) admin: Option<SocketAddr>,
-    pub(crate) port_bindings: HashMap<u16, SocketAddr>,
+    pub(crate) port_bindings: HashMap<u16, PortBinding>,
     pub(crate) credentials: Option<PathBuf>,
     pub(crate) credential_stores: Vec<Arc<dyn CredentialStore>>,
     pub(crate) access_log: AccessLog,
@@ -251,7 +251,53 @@ impl GatewayBuilder {
     /// port; routing still sees the Gateway's port. Port 0 takes a free port
     /// ([`Gateway::local_addr`] tells which).
     pub fn port_binding(mut self, port: u16, addr: SocketAddr) -> Self {
-        self.port_bindings.insert(port, addr);
+        self.port_bindings.insert(port, PortBinding::Addr(addr));
+        self
+    }
+
+    /// Serves a Gateway server's `port` on `listener`, a socket the embedder made, instead
+    /// of binding one: for socket options the gateway does not set (`TCP_DEFER_ACCEPT`,
+    /// which saves a wake-up per new connection, see BENCHMARKS.md), a socket handed over by
+    /// a service manager, or a port bound before privileges were dropped. Routing still sees
+    /// the Gateway's port, and [`Gateway::local_addr`] tells the socket's address.
+    ///
+    /// Every worker accepts from this one socket, and the socket is made non-blocking (a
+    /// setting its other handles share). Each accepted connection is given `TCP_NODELAY`.
+    /// The gateway keeps the socket for its whole life: while the configuration has no
+    /// server on `port`, nothing accepts from it and connections wait in its backlog, as
+    /// they do for a socket a service manager holds; a later configuration with the port
+    /// serves them. This replaces a [`port_binding`](Self::port_binding) of the same port.
+    ///
+    /// ```
+    /// # use portcullis_gateway::{AccessLog, Gateway, Source};
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let gateway = Gateway::builder()
+    ///     .files([Source::Inline {
+    ///         name: "gateway.yaml".into(),
+    ///         text: "apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: gw, namespace: istio-system}
+    /// spec:
+    ///   selector: {istio: ingressgateway}
+    ///   servers:
+    ///   - port: {number: 8080, name: http, protocol: HTTP}
+    ///     hosts: ['*']
+    /// "
+    ///         .into(),
+    ///     }])
+    ///     .workers(1)
+    ///     .admin(None)
+    ///     .port_listener(8080, listener)
+    ///     .access_log(AccessLog::Off)
+    ///     .start()?;
+    /// assert_eq!(gateway.local_addr(8080), Some(addr));
+    /// gateway.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn port_listener(mut self, port: u16, listener: std::net::TcpListener) -> Self {
+        self.port_bindings
+            .insert(port, PortBinding::Listener(Arc::new(listener)));
         self
     }
 
@@ -642,6 +688,15 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Where a Gateway server's port is listened on, when not on `0.0.0.0:<port>`.
+#[derive(Debug, Clone)]
+pub(crate) enum PortBinding {
+    /// Bound by the gateway at this address ([`GatewayBuilder::port_binding`]).
+    Addr(SocketAddr),
+    /// The embedder's socket ([`GatewayBuilder::port_listener`]).
+    Listener(Arc<std::net::TcpListener>),
+}
+
 /// The accept loops of every listener on every worker, by the plan's listener address.
 #[derive(Debug, Default)]
 struct Listeners {
@@ -660,14 +715,14 @@ struct BoundListener {
 impl Listeners {
     /// Binds the listeners of `snap` that are not bound yet (on every worker) and stops the
     /// ones `snap` no longer has. A listener binds its plan address (`0.0.0.0:<port>`) unless
-    /// `port_bindings` names another for its port; port 0 there takes a free port, which
-    /// every worker then shares. Returns the bind errors.
+    /// `port_bindings` names another for its port, or the embedder's socket; port 0 there
+    /// takes a free port, which every worker then shares. Returns the bind errors.
     fn reconcile(
         &mut self,
         snap: &snapshot::Snapshot,
         workers: &[(Handle, Arc<Worker>)],
         shared: &Arc<server::Shared>,
-        port_bindings: &HashMap<u16, SocketAddr>,
+        port_bindings: &HashMap<u16, PortBinding>,
     ) -> Vec<String> {
         let mut errors = Vec::new();
         let wanted: Vec<SocketAddr> = snap.listeners.iter().map(|l| l.bind).collect();
@@ -675,18 +730,28 @@ impl Listeners {
             if self.active.contains_key(addr) {
                 continue;
             }
-            let mut local = port_bindings.get(&addr.port()).copied().unwrap_or(*addr);
+            let binding = port_bindings.get(&addr.port());
+            let mut local = match binding {
+                Some(PortBinding::Addr(bound)) => *bound,
+                Some(PortBinding::Listener(listener)) => listener.local_addr().unwrap_or(*addr),
+                None => *addr,
+            };
             let mut loops = Vec::new();
             for (h, worker) in workers {
                 let _guard = h.enter();
-                match server::bind(local) {
-                    Ok(l) => {
+                let listening = match binding {
+                    Some(PortBinding::Listener(listener)) => server::adopt(listener),
+                    _ => server::bind(local),
+                };
+                match listening {
+                    Ok((l, accepted)) => {
                         // With port 0, the first worker's port is every other worker's.
                         if let Ok(bound) = l.local_addr() {
                             local = bound;
                         }
                         loops.push(h.spawn(server::accept_loop(
                             l,
+                            accepted,
                             *addr,
                             Arc::clone(shared),
                             Arc::clone(worker),

@@ -256,11 +256,37 @@ impl Shared {
     }
 }
 
+/// What the accept loop sets on each connection it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// Nothing: the connection has `TCP_NODELAY` from its listener (Linux, see [`bind`]).
+    AsListened,
+    /// `TCP_NODELAY`.
+    SetNoDelay,
+}
+
 /// Binds `addr` on the current runtime, with `SO_REUSEPORT` so that every worker has its own
 /// accept queue on the same port. `TCP_NODELAY` is set on the listener: Linux gives every
-/// accepted connection the listener's setting, which saves a system call per connection
-/// (elsewhere each accepted connection is set too, see [`accept_loop`]).
-pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// accepted connection the listener's setting, which saves a system call per connection;
+/// elsewhere each accepted connection is set too.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<(TcpListener, Accepted)> {
+    let accepted = if cfg!(any(target_os = "linux", target_os = "android")) {
+        Accepted::AsListened
+    } else {
+        Accepted::SetNoDelay
+    };
+    Ok((bind_socket(addr)?, accepted))
+}
+
+/// The embedder's listening socket on the current runtime (a handle of its own per worker).
+/// Its options are the embedder's, so each accepted connection is given `TCP_NODELAY`.
+pub(crate) fn adopt(listener: &std::net::TcpListener) -> io::Result<(TcpListener, Accepted)> {
+    let listener = listener.try_clone()?;
+    listener.set_nonblocking(true)?;
+    Ok((TcpListener::from_std(listener)?, Accepted::SetNoDelay))
+}
+
+fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -277,6 +303,7 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Accepts connections forever.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
+    accepted: Accepted,
     bind: SocketAddr,
     shared: Arc<Shared>,
     worker: Arc<Worker>,
@@ -291,8 +318,9 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = stream.set_nodelay(true);
+        if accepted == Accepted::SetNoDelay {
+            let _ = stream.set_nodelay(true);
+        }
         shared.stats.downstream_cx.fetch_add(1, Ordering::Relaxed);
         // Counted open (for `Limits::max_connections` and for a drain to end once none is
         // left) until its task ends.
@@ -841,11 +869,29 @@ mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[tokio::test]
     async fn accepted_connections_inherit_no_delay_from_the_listener() {
-        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let (listener, accepted) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        assert_eq!(accepted, Accepted::AsListened);
         let addr = listener.local_addr().unwrap();
         let _client = TcpStream::connect(addr).await.unwrap();
         let (accepted, _) = listener.accept().await.unwrap();
         assert!(accepted.nodelay().unwrap());
+    }
+
+    /// An embedder's socket keeps its own options, so its connections come without
+    /// `TCP_NODELAY` and the accept loop is told to set it on each.
+    #[tokio::test]
+    async fn an_embedders_socket_leaves_no_delay_to_the_accept_loop() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (listener, accepted) = adopt(&socket).unwrap();
+        assert_eq!(accepted, Accepted::SetNoDelay);
+        let _client = TcpStream::connect(socket.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "the embedder's socket has no TCP_NODELAY"
+        );
     }
 
     /// A TLS 1.3 client without a certificate finishes its handshake before the gateway has

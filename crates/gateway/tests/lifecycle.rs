@@ -51,6 +51,11 @@ async fn upstream(name: &'static str) -> SocketAddr {
 /// A Gateway on port 80 routing everything to `shop.test`, whose endpoints are `upstreams`
 /// with their weights.
 fn config(upstreams: &[(SocketAddr, u32)]) -> Loaded {
+    config_on(80, upstreams)
+}
+
+/// [`config`] with the Gateway's server on `port`.
+fn config_on(port: u16, upstreams: &[(SocketAddr, u32)]) -> Loaded {
     let mut eps = String::new();
     let mut routes = String::new();
     for (i, (addr, weight)) in upstreams.iter().enumerate() {
@@ -74,7 +79,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
+  - port: {{number: {port}, name: http, protocol: HTTP}}
     hosts: ['*']
 ---
 apiVersion: networking.istio.io/v1
@@ -275,6 +280,62 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
     // The accept loops are gone with the gateway.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+/// The embedder's socket serves the Gateway's port on every worker. While a configuration
+/// has no server on the port nothing accepts from it and a connection waits in its backlog;
+/// the configuration that brings the port back answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedders_socket_serves_its_port_and_keeps_it_across_reloads() {
+    let up = upstream("shop").await;
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (sender, pushed) = source::channel(config(&[(up, 100)]).into_documents());
+    let gw = Gateway::builder()
+        .workers(2)
+        .admin(None)
+        .port_listener(80, socket)
+        .port_binding(81, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .access_log(AccessLog::Off)
+        .config(pushed)
+        .serve()
+        .await
+        .unwrap();
+    assert_eq!(gw.local_addr(80), Some(addr));
+    for _ in 0..4 {
+        assert_eq!(get(addr, "/").await.2, "shop");
+    }
+
+    sender.send(config_on(81, &[(up, 100)]).into_documents());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.generation() != 2 {
+        assert!(Instant::now() < deadline, "no swap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.local_addr(80), None);
+    let mut waiting = TcpStream::connect(addr).await.unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nhost: shop.example.com\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let unanswered =
+        tokio::time::timeout(Duration::from_millis(300), waiting.read(&mut answer)).await;
+    assert!(unanswered.is_err(), "answered with no server on the port");
+
+    sender.send(config(&[(up, 100)]).into_documents());
+    let n = tokio::time::timeout(Duration::from_secs(10), waiting.read(&mut answer))
+        .await
+        .expect("the waiting connection is answered once the port is back")
+        .unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+    assert_eq!(gw.generation(), 3);
+    assert_eq!(get(addr, "/").await.2, "shop");
+    gw.handle().shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
