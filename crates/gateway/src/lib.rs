@@ -249,24 +249,32 @@ impl GatewayBuilder {
     /// Binds the listener of a Gateway server's `port` to `addr` instead of
     /// `0.0.0.0:<port>`, as a Kubernetes Service maps a gateway's port to the pod's target
     /// port; routing still sees the Gateway's port. Port 0 takes a free port
-    /// ([`Gateway::local_addr`] tells which).
+    /// ([`Gateway::local_addr`] tells which). This replaces a
+    /// [`port_listener`](Self::port_listener) of the same port, whose socket is then closed.
     pub fn port_binding(mut self, port: u16, addr: SocketAddr) -> Self {
         self.port_bindings.insert(port, PortBinding::Addr(addr));
         self
     }
 
-    /// Serves a Gateway server's `port` on `listener`, a socket the embedder made, instead
-    /// of binding one: for socket options the gateway does not set (`TCP_DEFER_ACCEPT`,
-    /// which saves a wake-up per new connection, see BENCHMARKS.md), a socket handed over by
-    /// a service manager, or a port bound before privileges were dropped. Routing still sees
-    /// the Gateway's port, and [`Gateway::local_addr`] tells the socket's address.
+    /// Serves a Gateway server's `port` on `listener`, a listening socket the embedder made,
+    /// instead of binding one: for socket options the gateway does not set, a socket handed
+    /// over by a service manager, or a port bound before privileges were dropped. Routing
+    /// still sees the Gateway's port, and [`Gateway::local_addr`] tells the socket's address.
+    /// One such option is `TCP_DEFER_ACCEPT`, which saves a wake-up per new connection (see
+    /// BENCHMARKS.md) but delays a client that waits for the server to speak first: only for
+    /// a port whose servers are HTTP or TLS.
     ///
-    /// Every worker accepts from this one socket, and the socket is made non-blocking (a
-    /// setting its other handles share). Each accepted connection is given `TCP_NODELAY`.
-    /// The gateway keeps the socket for its whole life: while the configuration has no
-    /// server on `port`, nothing accepts from it and connections wait in its backlog, as
-    /// they do for a socket a service manager holds; a later configuration with the port
-    /// serves them. This replaces a [`port_binding`](Self::port_binding) of the same port.
+    /// The gateway owns the socket from then on and closes it when it stops (or fails to
+    /// start). It keeps it open in between: while the configuration has no server on `port`,
+    /// nothing accepts from it, so a client's connection is not refused but waits in the
+    /// backlog, as with a socket a service manager holds, until a configuration with the
+    /// port serves it. Starting fails if the socket is not listening.
+    ///
+    /// Every worker accepts from this one socket (the socket is made non-blocking, a setting
+    /// its other handles share). The kernel wakes each waiting worker for a new connection
+    /// and one of them takes it, where a socket the gateway binds has a queue per worker
+    /// (`SO_REUSEPORT`). Each accepted connection is given `TCP_NODELAY`. This replaces a
+    /// [`port_binding`](Self::port_binding) of the same port.
     ///
     /// ```
     /// # use portcullis_gateway::{AccessLog, Gateway, Source};
@@ -297,7 +305,7 @@ impl GatewayBuilder {
     /// ```
     pub fn port_listener(mut self, port: u16, listener: std::net::TcpListener) -> Self {
         self.port_bindings
-            .insert(port, PortBinding::Listener(Arc::new(listener)));
+            .insert(port, PortBinding::Listener(listener));
         self
     }
 
@@ -689,12 +697,26 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Where a Gateway server's port is listened on, when not on `0.0.0.0:<port>`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum PortBinding {
     /// Bound by the gateway at this address ([`GatewayBuilder::port_binding`]).
     Addr(SocketAddr),
     /// The embedder's socket ([`GatewayBuilder::port_listener`]).
-    Listener(Arc<std::net::TcpListener>),
+    Listener(std::net::TcpListener),
+}
+
+impl PortBinding {
+    /// A listener on the current runtime: a handle on the embedder's socket, or else one
+    /// bound at `local`.
+    fn listen(
+        binding: Option<&Self>,
+        local: SocketAddr,
+    ) -> std::io::Result<(tokio::net::TcpListener, server::Accepted)> {
+        match binding {
+            Some(Self::Listener(socket)) => server::adopt(socket),
+            _ => server::bind(local),
+        }
+    }
 }
 
 /// The accept loops of every listener on every worker, by the plan's listener address.
@@ -733,17 +755,12 @@ impl Listeners {
             let binding = port_bindings.get(&addr.port());
             let mut local = match binding {
                 Some(PortBinding::Addr(bound)) => *bound,
-                Some(PortBinding::Listener(listener)) => listener.local_addr().unwrap_or(*addr),
-                None => *addr,
+                _ => *addr,
             };
             let mut loops = Vec::new();
             for (h, worker) in workers {
                 let _guard = h.enter();
-                let listening = match binding {
-                    Some(PortBinding::Listener(listener)) => server::adopt(listener),
-                    _ => server::bind(local),
-                };
-                match listening {
+                match PortBinding::listen(binding, local) {
                     Ok((l, accepted)) => {
                         // With port 0, the first worker's port is every other worker's.
                         if let Ok(bound) = l.local_addr() {
@@ -1102,9 +1119,10 @@ impl Gateway {
             .collect()
     }
 
-    /// The address the listener of a Gateway server's `port` is bound to: `0.0.0.0:<port>`, or
+    /// The address the listener of a Gateway server's `port` is bound to: `0.0.0.0:<port>`,
     /// what [`GatewayBuilder::port_binding`] made of it (with port 0, the port the system
-    /// gave).
+    /// gave), or the address of the socket given with [`GatewayBuilder::port_listener`].
+    /// `None` while the configuration has no server on `port`.
     pub fn local_addr(&self, port: u16) -> Option<SocketAddr> {
         self.listening
             .lock()
@@ -1316,6 +1334,8 @@ impl Control {
             }
         }
         listeners.close_and_wait().await;
+        // The embedder's sockets close with the gateway, before it says it has stopped.
+        self.options.port_bindings.clear();
         self.lifecycle.stop();
     }
 

@@ -279,8 +279,16 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<(TcpListener, Accepted)> {
 }
 
 /// The embedder's listening socket on the current runtime (a handle of its own per worker).
-/// Its options are the embedder's, so each accepted connection is given `TCP_NODELAY`.
+/// Its options are the embedder's, so each accepted connection is given `TCP_NODELAY`. A
+/// socket that is not listening is refused: accepting from it would fail on every try.
 pub(crate) fn adopt(listener: &std::net::TcpListener) -> io::Result<(TcpListener, Accepted)> {
+    #[cfg(target_os = "linux")]
+    if !rustix::net::sockopt::socket_acceptconn(listener)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the socket given for the port is not listening",
+        ));
+    }
     let listener = listener.try_clone()?;
     listener.set_nonblocking(true)?;
     Ok((TcpListener::from_std(listener)?, Accepted::SetNoDelay))

@@ -149,6 +149,15 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, Option<String>, String) {
     panic!("connection closed early: {}", String::from_utf8_lossy(&buf));
 }
 
+/// Waits up to `within` for `done`, failing with `what` when it does not come.
+async fn wait_until(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -246,11 +255,7 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
     assert_eq!(gw.generation(), 1);
 
     sender.send(config(&[(b, 100)]).into_documents());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.generation() != 2 {
-        assert!(Instant::now() < deadline, "no swap");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("no swap", Duration::from_secs(10), || gw.generation() == 2).await;
     assert_eq!(get(addr, "/").await.2, "b");
 
     // A VirtualService without hosts: refused, generation 2 keeps serving.
@@ -282,9 +287,10 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
 }
 
-/// The embedder's socket serves the Gateway's port on every worker. While a configuration
-/// has no server on the port nothing accepts from it and a connection waits in its backlog;
-/// the configuration that brings the port back answers it.
+/// The embedder's socket serves the Gateway's port on each of two workers. While a
+/// configuration has no server on the port nothing accepts from it and a connection waits in
+/// its backlog; the configuration that brings the port back answers it. The socket closes
+/// with the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedders_socket_serves_its_port_and_keeps_it_across_reloads() {
     let up = upstream("shop").await;
@@ -298,21 +304,19 @@ async fn an_embedders_socket_serves_its_port_and_keeps_it_across_reloads() {
         .port_binding(81, SocketAddr::from(([127, 0, 0, 1], 0)))
         .access_log(AccessLog::Off)
         .config(pushed)
-        .serve()
-        .await
+        .start()
         .unwrap();
     assert_eq!(gw.local_addr(80), Some(addr));
-    for _ in 0..4 {
+    for _ in 0..8 {
         assert_eq!(get(addr, "/").await.2, "shop");
     }
 
     sender.send(config_on(81, &[(up, 100)]).into_documents());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw.generation() != 2 {
-        assert!(Instant::now() < deadline, "no swap");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(gw.local_addr(80), None);
+    // Swapped, and the accept loops on port 80 are gone.
+    wait_until("port 80 still served", Duration::from_secs(10), || {
+        gw.generation() == 2 && gw.local_addr(80).is_none()
+    })
+    .await;
     let mut waiting = TcpStream::connect(addr).await.unwrap();
     waiting
         .write_all(b"GET / HTTP/1.1\r\nhost: shop.example.com\r\n\r\n")
@@ -335,7 +339,35 @@ async fn an_embedders_socket_serves_its_port_and_keeps_it_across_reloads() {
     );
     assert_eq!(gw.generation(), 3);
     assert_eq!(get(addr, "/").await.2, "shop");
-    gw.handle().shutdown();
+
+    tokio::task::spawn_blocking(move || gw.shutdown())
+        .await
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+/// A socket that is not listening cannot serve a port: starting says so.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_socket_that_is_not_listening_is_refused() {
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let connected = std::net::TcpStream::connect(peer.local_addr().unwrap()).unwrap();
+    let not_listening = std::net::TcpListener::from(std::os::fd::OwnedFd::from(connected));
+    let started = Gateway::builder()
+        .workers(1)
+        .admin(None)
+        .port_listener(80, not_listening)
+        .access_log(AccessLog::Off)
+        .config(Objects::from_loaded(&config(&[(
+            peer.local_addr().unwrap(),
+            100,
+        )])))
+        .serve()
+        .await;
+    let Err(error) = started else {
+        panic!("started on a socket that is not listening");
+    };
+    assert!(error.to_string().contains("not listening"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,10 +459,6 @@ async fn requests_are_served_while_a_change_is_being_built() {
         "the request waited for the configuration build"
     );
     assert_eq!(answered.expect("no answer during the build").0, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gw.generation() != 2 {
-        assert!(Instant::now() < deadline, "no swap");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("no swap", Duration::from_secs(5), || gw.generation() == 2).await;
     gw.handle().shutdown();
 }
