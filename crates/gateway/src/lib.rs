@@ -591,8 +591,10 @@ pub(crate) struct Lifecycle {
     drain: Notify,
     /// Asks the control task to load the configuration again.
     reload: Notify,
-    /// `true` once the gateway stops: workers and the control task end.
+    /// `true` once the gateway is to stop: workers and the control task end.
     stop: watch::Sender<bool>,
+    /// `true` once the control task has ended, its listeners closed.
+    stopped: watch::Sender<bool>,
     /// Downstream connections open now, over every listener and worker.
     pub(crate) open_connections: AtomicUsize,
     drain_time: Duration,
@@ -605,6 +607,7 @@ impl Lifecycle {
             drain: Notify::new(),
             reload: Notify::new(),
             stop: watch::Sender::new(false),
+            stopped: watch::Sender::new(false),
             open_connections: AtomicUsize::new(0),
             drain_time,
         }
@@ -623,6 +626,12 @@ impl Lifecycle {
 
     fn stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// The control task has ended: every listener is closed.
+    fn finish(&self) {
+        self.stop();
+        self.stopped.send_replace(true);
     }
 }
 
@@ -665,10 +674,11 @@ impl GatewayHandle {
         self.live.generation()
     }
 
-    /// Resolves once the gateway has stopped (after a drain or a shutdown).
+    /// Resolves once the gateway has stopped (after a drain or a shutdown): nothing listens
+    /// on its ports any more.
     pub async fn stopped(&self) {
-        let mut stop = self.lifecycle.stop.subscribe();
-        let _ = stop.wait_for(|stopped| *stopped).await;
+        let mut stopped = self.lifecycle.stopped.subscribe();
+        let _ = stopped.wait_for(|stopped| *stopped).await;
     }
 }
 
@@ -987,7 +997,7 @@ impl GatewayBuilder {
         let (live, admin) = match started.and_then(|r| r) {
             Ok(x) => x,
             Err(e) => {
-                lifecycle.stop();
+                lifecycle.finish();
                 for t in threads {
                     let _ = t.join();
                 }
@@ -1336,7 +1346,7 @@ impl Control {
         listeners.close_and_wait().await;
         // The embedder's sockets close with the gateway, before it says it has stopped.
         self.options.port_bindings.clear();
-        self.lifecycle.stop();
+        self.lifecycle.finish();
     }
 
     /// Waits until the drain time has passed or no downstream connection is left.

@@ -282,8 +282,27 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
     tokio::time::timeout(Duration::from_secs(5), handle.stopped())
         .await
         .unwrap();
-    // The accept loops are gone with the gateway.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The accept loops are gone once the gateway says it has stopped.
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+/// A shutdown from a handle: once `stopped` resolves, nothing listens (the port can be bound
+/// again at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_shutdown_stopped_means_the_listeners_are_closed() {
+    let up = upstream("shop").await;
+    let gw = builder()
+        .config(Objects::from_loaded(&config(&[(up, 100)])))
+        .serve()
+        .await
+        .unwrap();
+    let addr = gw.local_addr(80).unwrap();
+    assert_eq!(get(addr, "/").await.2, "shop");
+    let handle = gw.handle();
+    handle.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), handle.stopped())
+        .await
+        .unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
 }
 
