@@ -270,12 +270,22 @@ pub(crate) enum Accepted {
 /// accepted connection the listener's setting, which saves a system call per connection;
 /// elsewhere each accepted connection is set too.
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<(TcpListener, Accepted)> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
     let accepted = if cfg!(any(target_os = "linux", target_os = "android")) {
         Accepted::AsListened
     } else {
         Accepted::SetNoDelay
     };
-    Ok((bind_socket(addr)?, accepted))
+    Ok((socket.listen(1024)?, accepted))
 }
 
 /// The embedder's listening socket on the current runtime (a handle of its own per worker).
@@ -292,20 +302,6 @@ pub(crate) fn adopt(listener: &std::net::TcpListener) -> io::Result<(TcpListener
     let listener = listener.try_clone()?;
     listener.set_nonblocking(true)?;
     Ok((TcpListener::from_std(listener)?, Accepted::SetNoDelay))
-}
-
-fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    socket.set_reuseport(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
 }
 
 /// Accepts connections forever.

@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_gateway::source::{self, Objects};
-use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder};
+use portcullis_gateway::{AccessLog, Gateway, GatewayBuilder, GatewayHandle};
 use portcullis_model::{Loaded, Loader};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -158,6 +158,15 @@ async fn wait_until(what: &str, within: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// Waits for the gateway of `handle` to stop, and checks that nothing listens on `addr` any
+/// more once it says so.
+async fn assert_stopped_and_closed(handle: &GatewayHandle, addr: SocketAddr) {
+    tokio::time::timeout(Duration::from_secs(5), handle.stopped())
+        .await
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -279,11 +288,7 @@ async fn served_on_the_callers_runtime_a_pushed_snapshot_swaps_and_an_invalid_on
 
     let handle = gw.handle();
     handle.drain();
-    tokio::time::timeout(Duration::from_secs(5), handle.stopped())
-        .await
-        .unwrap();
-    // The accept loops are gone once the gateway says it has stopped.
-    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+    assert_stopped_and_closed(&handle, addr).await;
 }
 
 /// A shutdown from a handle: once `stopped` resolves, nothing listens (the port can be bound
@@ -300,10 +305,7 @@ async fn after_a_shutdown_stopped_means_the_listeners_are_closed() {
     assert_eq!(get(addr, "/").await.2, "shop");
     let handle = gw.handle();
     handle.shutdown();
-    tokio::time::timeout(Duration::from_secs(5), handle.stopped())
-        .await
-        .unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+    assert_stopped_and_closed(&handle, addr).await;
 }
 
 /// The embedder's socket serves the Gateway's port on each of two workers. While a
